@@ -1,0 +1,67 @@
+/** What this installation of hrseg can do on this machine. */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { callNative } from './errors.js';
+import { loadNative, packageRoot } from './native.js';
+
+export interface CudaDevice {
+  index: number;
+  name: string;
+  /** e.g. "9.0" */
+  computeCapability: string;
+  totalMemoryBytes: number;
+  multiprocessors: number;
+}
+
+export interface RuntimeInfo {
+  /** The hrseg package version. */
+  version: string;
+  /** Node-API version the binary targets, and the version this Node.js provides. */
+  napiVersion: number;
+  nodeNapiVersion: number;
+  /** The native binary that was loaded. */
+  binary: string;
+  build: {
+    cuda: boolean;
+    cudaArchitectures: string | null;
+    tensorrtHeaders: boolean;
+    compiler: string;
+  };
+  cuda: {
+    available: boolean;
+    devices: CudaDevice[];
+    driverVersion: string | null;
+    runtimeVersion: string | null;
+    /** Why no device is usable; null when one is. */
+    reason: string | null;
+  };
+  tensorrt: {
+    loadable: boolean;
+    version: string | null;
+    library: string | null;
+    reason: string | null;
+  };
+  /** Threads the CPU code uses. */
+  cpuThreads: number;
+}
+
+let packageVersion: string | undefined;
+
+export function runtimeInfo(): RuntimeInfo {
+  const { addon, path } = loadNative();
+  packageVersion ??= (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string })
+    .version;
+  const info = callNative(() => addon.runtimeInfo()) as Omit<RuntimeInfo, 'version' | 'binary' | 'nodeNapiVersion'>;
+  return {
+    version: packageVersion,
+    ...info,
+    nodeNapiVersion: Number(process.versions.napi),
+    binary: path,
+  };
+}
+
+/** Sets the CPU thread count (0 = one per core); returns the count now in use. */
+export function setCpuThreads(threads: number): number {
+  if (!Number.isInteger(threads) || threads < 0) throw new RangeError('threads must be a non-negative integer');
+  return callNative(() => loadNative().addon.setNumThreads(threads));
+}

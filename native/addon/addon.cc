@@ -1,0 +1,35 @@
+// Module entry: the binding is thin on purpose; all computation lives in native/core and native/cuda.
+#include <napi.h>
+
+#include "async_work.h"
+#include "errors.h"
+#include "hrseg/thread_pool.h"
+#include "runtime_info.h"
+#include "testing.h"
+
+namespace hrseg::addon {
+namespace {
+
+Napi::Value set_num_threads(const Napi::CallbackInfo& info) {
+  if (!info[0].IsNumber()) throw_error(info.Env(), "INVALID_ARGUMENT", "threads must be a number");
+  int n = info[0].As<Napi::Number>().Int32Value();
+  if (n < 0) throw_error(info.Env(), "INVALID_ARGUMENT", "threads must be >= 0 (0 = one per core)");
+  hrseg::set_num_threads(n);
+  return Napi::Number::New(info.Env(), hrseg::num_threads());
+}
+
+}  // namespace
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("runtimeInfo", Napi::Function::New(env, runtime_info, "runtimeInfo"));
+  exports.Set("setNumThreads", Napi::Function::New(env, set_num_threads, "setNumThreads"));
+  exports.Set("CancelHandle", CancelHandle::Define(env));
+  exports.Set("_testing", testing_exports(env));
+  return exports;
+}
+
+}  // namespace hrseg::addon
+
+// The init function must be an unqualified name for NODE_API_MODULE's token pasting.
+static Napi::Object InitModule(Napi::Env env, Napi::Object exports) { return hrseg::addon::Init(env, exports); }
+NODE_API_MODULE(hrseg, InitModule)

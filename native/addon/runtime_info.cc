@@ -1,0 +1,84 @@
+#include "runtime_info.h"
+
+#include "hrseg/thread_pool.h"
+#include "trt_probe.h"
+#ifdef HRSEG_WITH_CUDA
+#include "hrseg_cuda/device_info.h"
+#endif
+
+namespace hrseg::addon {
+
+namespace {
+
+std::string cuda_version_string(int v) {
+  return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
+}
+
+Napi::Object cuda_info(Napi::Env env) {
+  Napi::Object cuda = Napi::Object::New(env);
+#ifdef HRSEG_WITH_CUDA
+  auto q = hrseg::cuda::query_devices();
+  Napi::Array devices = Napi::Array::New(env);
+  for (const auto& d : q.devices) {
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("index", d.index);
+    o.Set("name", d.name);
+    o.Set("computeCapability", std::to_string(d.major) + "." + std::to_string(d.minor));
+    o.Set("totalMemoryBytes", static_cast<double>(d.total_memory));
+    o.Set("multiprocessors", d.multiprocessors);
+    devices.Set(devices.Length(), o);
+  }
+  cuda.Set("available", !q.devices.empty());
+  cuda.Set("devices", devices);
+  cuda.Set("driverVersion", q.driver_version ? Napi::Value(Napi::String::New(env, cuda_version_string(q.driver_version)))
+                                             : env.Null());
+  cuda.Set("runtimeVersion", cuda_version_string(q.runtime_version));
+  cuda.Set("reason", q.reason.empty() ? env.Null() : Napi::Value(Napi::String::New(env, q.reason)));
+#else
+  cuda.Set("available", false);
+  cuda.Set("devices", Napi::Array::New(env));
+  cuda.Set("driverVersion", env.Null());
+  cuda.Set("runtimeVersion", env.Null());
+  cuda.Set("reason", "this binary was built without CUDA (HRSEG_CUDA=OFF or no nvcc at build time)");
+#endif
+  return cuda;
+}
+
+}  // namespace
+
+Napi::Value runtime_info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("napiVersion", NAPI_VERSION);
+
+  Napi::Object build = Napi::Object::New(env);
+#ifdef HRSEG_WITH_CUDA
+  build.Set("cuda", true);
+  build.Set("cudaArchitectures", hrseg::cuda::compiled_architectures());
+#else
+  build.Set("cuda", false);
+  build.Set("cudaArchitectures", env.Null());
+#endif
+#ifdef HRSEG_WITH_TENSORRT
+  build.Set("tensorrtHeaders", true);
+#else
+  build.Set("tensorrtHeaders", false);
+#endif
+  build.Set("compiler", __VERSION__);
+  out.Set("build", build);
+
+  out.Set("cuda", cuda_info(env));
+
+  auto trt = hrseg::trt::probe_tensorrt();
+  Napi::Object t = Napi::Object::New(env);
+  t.Set("loadable", trt.loadable);
+  t.Set("version", trt.loadable ? Napi::Value(Napi::String::New(env, trt.version)) : env.Null());
+  t.Set("library", trt.loadable ? Napi::Value(Napi::String::New(env, trt.library)) : env.Null());
+  t.Set("reason", trt.loadable ? env.Null() : Napi::Value(Napi::String::New(env, trt.reason)));
+  out.Set("tensorrt", t);
+
+  out.Set("cpuThreads", hrseg::num_threads());
+  return out;
+}
+
+}  // namespace hrseg::addon

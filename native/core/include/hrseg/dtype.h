@@ -1,0 +1,16 @@
+// Element types that cross the JS/native boundary. The names match lib/tensor.ts.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace hrseg {
+
+enum class DType : uint8_t { F32, F16, BF16, I32, I64, U8, Bool };
+
+size_t dtype_size(DType dtype) noexcept;
+const char* dtype_name(DType dtype) noexcept;
+std::optional<DType> dtype_from_name(std::string_view name) noexcept;
+
+}  // namespace hrseg

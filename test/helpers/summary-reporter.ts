@@ -1,0 +1,25 @@
+/**
+ * Prints one plain closing line, "N passed, N failed, N skipped", after vitest's own summary, so
+ * that CI logs state the count in a form any tool can read. Skipped tests are listed with their
+ * names so a skip is never silent.
+ */
+import type { Reporter, TestModule } from 'vitest/node';
+
+export default class SummaryReporter implements Reporter {
+  onTestRunEnd(modules: ReadonlyArray<TestModule>): void {
+    let passed = 0;
+    let failed = 0;
+    const skipped: string[] = [];
+    for (const m of modules) {
+      if (m.state() === 'failed' && [...m.children.allTests()].length === 0) failed++;
+      for (const t of m.children.allTests()) {
+        const state = t.result().state;
+        if (state === 'passed') passed++;
+        else if (state === 'failed') failed++;
+        else if (state === 'skipped') skipped.push(`${m.moduleId.replace(/^.*\/test\//, 'test/')} > ${t.fullName}`);
+      }
+    }
+    for (const s of skipped) console.log(`skipped: ${s}`);
+    console.log(`vitest: ${passed} passed, ${failed} failed, ${skipped.length} skipped`);
+  }
+}
