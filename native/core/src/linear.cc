@@ -1,0 +1,167 @@
+#include "hrseg/linear.h"
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "hrseg/thread_pool.h"
+#include "linear_kernels.h"
+
+namespace hrseg {
+
+namespace {
+
+using kernels::kMR;
+using kernels::kNR;
+static_assert(PackedWeight::kPanel == kNR, "panel width must match the micro-kernel");
+
+constexpr int64_t kKC = 256;          // depth of one pass: a B panel slice (16 KiB) stays in L1
+constexpr int64_t kMC = 96;           // rows per tile: the packed A block (96 KiB) stays in L2
+constexpr int64_t kPanelsPerTile = 16; // 256 output columns per tile: A is packed once for d = 256
+
+std::atomic<bool> g_force_generic{false};
+
+bool cpu_has_avx2_fma() {
+#if defined(__x86_64__)
+  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return ok;
+#else
+  return false;
+#endif
+}
+
+kernels::MicroKernel pick_kernel() {
+#if defined(__x86_64__)
+  if (cpu_has_avx2_fma() && !g_force_generic.load()) return kernels::micro_avx2;
+#endif
+  return kernels::micro_generic;
+}
+
+}  // namespace
+
+PackedWeight::PackedWeight(const float* w, const float* bias, int64_t out, int64_t in) : out_(out), in_(in) {
+  const int64_t panels = (out + kNR - 1) / kNR;
+  panels_.assign(static_cast<size_t>(panels * in * kNR), 0.0f);
+  for (int64_t p = 0; p < panels; ++p)
+    for (int64_t j = 0; j < kNR && p * kNR + j < out; ++j) {
+      const float* row = w + (p * kNR + j) * in;
+      float* dst = panels_.data() + p * in * kNR + j;
+      for (int64_t k = 0; k < in; ++k) dst[k * kNR] = row[k];
+    }
+  if (bias) bias_.assign(bias, bias + out);
+}
+
+void linear(const float* x, int64_t rows, const PackedWeight& w, float* y) {
+  const int64_t K = w.in(), N = w.out();
+  if (rows <= 0 || N <= 0) return;
+  const kernels::MicroKernel micro = pick_kernel();
+  const int64_t panels = (N + kNR - 1) / kNR;
+  const int64_t row_blocks = (rows + kMC - 1) / kMC;
+  const int64_t panel_groups = (panels + kPanelsPerTile - 1) / kPanelsPerTile;
+  const float* bias = w.bias();
+
+  parallel_for(0, row_blocks * panel_groups, 1, [&](int64_t t0, int64_t t1) {
+    std::vector<float> apack(static_cast<size_t>(kMC * kKC));
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t rb = t / panel_groups, pg = t % panel_groups;
+      const int64_t r0 = rb * kMC, mc = std::min(kMC, rows - r0);
+      const int64_t p0 = pg * kPanelsPerTile, p1 = std::min(panels, p0 + kPanelsPerTile);
+      const int64_t row_panels = (mc + kMR - 1) / kMR;
+      if (K == 0) {
+        for (int64_t r = 0; r < mc; ++r)
+          for (int64_t n = p0 * kNR; n < std::min(N, p1 * kNR); ++n) y[(r0 + r) * N + n] = 0.0f;
+      }
+      for (int64_t kc0 = 0; kc0 < K; kc0 += kKC) {
+        const int64_t kc = std::min(kKC, K - kc0);
+        // Pack A[r0:r0+mc, kc0:kc0+kc] as 6-row panels interleaved by k, zero-padding the last.
+        for (int64_t ip = 0; ip < row_panels; ++ip) {
+          float* dst = apack.data() + ip * kc * kMR;
+          for (int i = 0; i < kMR; ++i) {
+            const int64_t r = ip * kMR + i;
+            if (r < mc) {
+              const float* src = x + (r0 + r) * K + kc0;
+              for (int64_t k = 0; k < kc; ++k) dst[k * kMR + i] = src[k];
+            } else {
+              for (int64_t k = 0; k < kc; ++k) dst[k * kMR + i] = 0.0f;
+            }
+          }
+        }
+        for (int64_t p = p0; p < p1; ++p) {
+          const float* bp = w.panels() + (p * K + kc0) * kNR;
+          const int cols = static_cast<int>(std::min<int64_t>(kNR, N - p * kNR));
+          for (int64_t ip = 0; ip < row_panels; ++ip) {
+            const int rws = static_cast<int>(std::min<int64_t>(kMR, mc - ip * kMR));
+            micro(apack.data() + ip * kc * kMR, bp, kc, y + (r0 + ip * kMR) * N + p * kNR, N, rws, cols, kc0 > 0);
+          }
+        }
+      }
+      if (bias) {
+        const int64_t n0 = p0 * kNR, n1 = std::min(N, p1 * kNR);
+        for (int64_t r = 0; r < mc; ++r) {
+          float* yr = y + (r0 + r) * N;
+          for (int64_t n = n0; n < n1; ++n) yr[n] += bias[n];
+        }
+      }
+    }
+  });
+}
+
+const char* linear_kernel_name() noexcept {
+  return pick_kernel() == kernels::micro_generic ? "generic" : "avx2-fma";
+}
+
+void force_generic_kernel(bool force) noexcept { g_force_generic.store(force); }
+
+double measure_fma_peak(int threads, double seconds) {
+  using Clock = std::chrono::steady_clock;
+  threads = std::max(1, threads);
+#if defined(__x86_64__)
+  const bool avx2 = cpu_has_avx2_fma();
+#else
+  const bool avx2 = false;
+#endif
+  // FLOPs per iteration: avx2 = 12 chains x 8 lanes x 2; generic = 8 lanes x 2 (not a peak, a floor).
+  const double flops_per_iter = avx2 ? 12.0 * 8 * 2 : 8.0 * 2;
+  auto loop = [avx2](int64_t n) {
+#if defined(__x86_64__)
+    if (avx2) return kernels::fma_loop_avx2(n);
+#endif
+    return kernels::fma_loop_generic(n);
+  };
+  // Calibrate on one thread, then run all threads together for `seconds`.
+  int64_t iters = 1 << 16;
+  for (;;) {
+    auto t0 = Clock::now();
+    volatile double sink = loop(iters);
+    (void)sink;
+    double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+    if (dt > 0.05) {
+      iters = static_cast<int64_t>(iters * (seconds / dt));
+      break;
+    }
+    iters *= 4;
+  }
+  std::vector<std::thread> pool;
+  std::atomic<int> ready{0};
+  std::atomic<bool> go{false};
+  std::vector<double> times(threads);
+  for (int t = 0; t < threads; ++t) {
+    pool.emplace_back([&, t] {
+      ready.fetch_add(1);
+      while (!go.load()) std::this_thread::yield();
+      auto t0 = Clock::now();
+      volatile double sink = loop(iters);
+      (void)sink;
+      times[t] = std::chrono::duration<double>(Clock::now() - t0).count();
+    });
+  }
+  while (ready.load() < threads) std::this_thread::yield();
+  go.store(true);
+  for (auto& th : pool) th.join();
+  double slowest = *std::max_element(times.begin(), times.end());
+  return static_cast<double>(threads) * static_cast<double>(iters) * flops_per_iter / slowest;
+}
+
+}  // namespace hrseg

@@ -1,0 +1,73 @@
+// Compiled with -mavx2 -mfma (see CMakeLists.txt) and only called after a CPUID check, so the
+// rest of the library, and the prebuilt binary, stay runnable on any x86-64.
+#include <immintrin.h>
+
+#include "linear_kernels.h"
+
+namespace hrseg::kernels {
+
+void micro_avx2(const float* a, const float* b, int64_t kc, float* c, int64_t ldc, int rows, int cols,
+                bool accumulate) {
+  __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps();
+  __m256 c10 = _mm256_setzero_ps(), c11 = _mm256_setzero_ps();
+  __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps();
+  __m256 c30 = _mm256_setzero_ps(), c31 = _mm256_setzero_ps();
+  __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps();
+  __m256 c50 = _mm256_setzero_ps(), c51 = _mm256_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m256 b0 = _mm256_loadu_ps(b);
+    const __m256 b1 = _mm256_loadu_ps(b + 8);
+    __m256 av;
+    av = _mm256_broadcast_ss(a + 0); c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01);
+    av = _mm256_broadcast_ss(a + 1); c10 = _mm256_fmadd_ps(av, b0, c10); c11 = _mm256_fmadd_ps(av, b1, c11);
+    av = _mm256_broadcast_ss(a + 2); c20 = _mm256_fmadd_ps(av, b0, c20); c21 = _mm256_fmadd_ps(av, b1, c21);
+    av = _mm256_broadcast_ss(a + 3); c30 = _mm256_fmadd_ps(av, b0, c30); c31 = _mm256_fmadd_ps(av, b1, c31);
+    av = _mm256_broadcast_ss(a + 4); c40 = _mm256_fmadd_ps(av, b0, c40); c41 = _mm256_fmadd_ps(av, b1, c41);
+    av = _mm256_broadcast_ss(a + 5); c50 = _mm256_fmadd_ps(av, b0, c50); c51 = _mm256_fmadd_ps(av, b1, c51);
+    a += kMR;
+    b += kNR;
+  }
+  alignas(32) float tile[kMR][kNR];
+  _mm256_store_ps(tile[0], c00); _mm256_store_ps(tile[0] + 8, c01);
+  _mm256_store_ps(tile[1], c10); _mm256_store_ps(tile[1] + 8, c11);
+  _mm256_store_ps(tile[2], c20); _mm256_store_ps(tile[2] + 8, c21);
+  _mm256_store_ps(tile[3], c30); _mm256_store_ps(tile[3] + 8, c31);
+  _mm256_store_ps(tile[4], c40); _mm256_store_ps(tile[4] + 8, c41);
+  _mm256_store_ps(tile[5], c50); _mm256_store_ps(tile[5] + 8, c51);
+  if (rows == kMR && cols == kNR) {
+    for (int i = 0; i < kMR; ++i) {
+      float* ci = c + i * ldc;
+      __m256 t0 = _mm256_load_ps(tile[i]), t1 = _mm256_load_ps(tile[i] + 8);
+      if (accumulate) {
+        t0 = _mm256_add_ps(t0, _mm256_loadu_ps(ci));
+        t1 = _mm256_add_ps(t1, _mm256_loadu_ps(ci + 8));
+      }
+      _mm256_storeu_ps(ci, t0);
+      _mm256_storeu_ps(ci + 8, t1);
+    }
+    return;
+  }
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i][j] : tile[i][j];
+}
+
+// 12 independent FMA chains (enough to cover latency x throughput on current x86 cores).
+double fma_loop_avx2(int64_t iterations) {
+  __m256 m = _mm256_set1_ps(0.9999999f), add = _mm256_set1_ps(1e-7f);
+  __m256 r0 = _mm256_set1_ps(1), r1 = r0, r2 = r0, r3 = r0, r4 = r0, r5 = r0, r6 = r0, r7 = r0, r8 = r0, r9 = r0,
+         r10 = r0, r11 = r0;
+  for (int64_t i = 0; i < iterations; ++i) {
+    r0 = _mm256_fmadd_ps(r0, m, add); r1 = _mm256_fmadd_ps(r1, m, add); r2 = _mm256_fmadd_ps(r2, m, add);
+    r3 = _mm256_fmadd_ps(r3, m, add); r4 = _mm256_fmadd_ps(r4, m, add); r5 = _mm256_fmadd_ps(r5, m, add);
+    r6 = _mm256_fmadd_ps(r6, m, add); r7 = _mm256_fmadd_ps(r7, m, add); r8 = _mm256_fmadd_ps(r8, m, add);
+    r9 = _mm256_fmadd_ps(r9, m, add); r10 = _mm256_fmadd_ps(r10, m, add); r11 = _mm256_fmadd_ps(r11, m, add);
+  }
+  __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(r0, r1), _mm256_add_ps(r2, r3)),
+                           _mm256_add_ps(_mm256_add_ps(r4, r5), _mm256_add_ps(r6, r7)));
+  s = _mm256_add_ps(s, _mm256_add_ps(_mm256_add_ps(r8, r9), _mm256_add_ps(r10, r11)));
+  alignas(32) float out[8];
+  _mm256_store_ps(out, s);
+  return out[0] + out[7];
+}
+
+}  // namespace hrseg::kernels

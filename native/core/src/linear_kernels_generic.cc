@@ -1,0 +1,27 @@
+#include "linear_kernels.h"
+
+namespace hrseg::kernels {
+
+void micro_generic(const float* a, const float* b, int64_t kc, float* c, int64_t ldc, int rows, int cols,
+                   bool accumulate) {
+  float acc[kMR][kNR] = {};
+  for (int64_t k = 0; k < kc; ++k) {
+    const float* ak = a + k * kMR;
+    const float* bk = b + k * kNR;
+    for (int i = 0; i < kMR; ++i)
+      for (int j = 0; j < kNR; ++j) acc[i][j] += ak[i] * bk[j];
+  }
+  for (int i = 0; i < rows; ++i)
+    for (int j = 0; j < cols; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+double fma_loop_generic(int64_t iterations) {
+  float x[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+  for (int64_t i = 0; i < iterations; ++i)
+    for (float& v : x) v = v * 0.9999999f + 1e-7f;
+  float s = 0;
+  for (float v : x) s += v;
+  return s;
+}
+
+}  // namespace hrseg::kernels
