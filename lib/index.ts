@@ -1,3 +1,17 @@
 export { HrsegError, type HrsegErrorCode } from './errors.js';
 export { tensor, elementCount, DTYPES, type DType, type Tensor, type DataTypeMap } from './tensor.js';
 export { runtimeInfo, setCpuThreads, type RuntimeInfo, type CudaDevice } from './runtime.js';
+export {
+  Head,
+  resolveHeadConfig,
+  DEFAULT_HEAD_CONFIG,
+  type HeadConfig,
+  type HeadConfigInput,
+  type HeadOptions,
+  type ImageFeatures,
+  type InstructionResult,
+  type SegSelection,
+  type SelectionConfig,
+  type SelectionStrategy,
+} from './head.js';
+export { encodeSafetensors, type StoredTensor } from './safetensors.js';

@@ -3,6 +3,7 @@
 
 #include "async_work.h"
 #include "errors.h"
+#include "head_binding.h"
 #include "hrseg/thread_pool.h"
 #include "runtime_info.h"
 #include "testing.h"
@@ -24,6 +25,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("runtimeInfo", Napi::Function::New(env, runtime_info, "runtimeInfo"));
   exports.Set("setNumThreads", Napi::Function::New(env, set_num_threads, "setNumThreads"));
   exports.Set("CancelHandle", CancelHandle::Define(env));
+  register_head(env, exports);
   exports.Set("_testing", testing_exports(env));
   return exports;
 }

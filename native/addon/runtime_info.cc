@@ -1,5 +1,6 @@
 #include "runtime_info.h"
 
+#include "hrseg/linear.h"
 #include "hrseg/thread_pool.h"
 #include "trt_probe.h"
 #ifdef HRSEG_WITH_CUDA
@@ -78,6 +79,7 @@ Napi::Value runtime_info(const Napi::CallbackInfo& info) {
   out.Set("tensorrt", t);
 
   out.Set("cpuThreads", hrseg::num_threads());
+  out.Set("cpuKernel", hrseg::linear_kernel_name());
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include "errors.h"
 #include "hrseg/buffer.h"
 #include "hrseg/error.h"
+#include "hrseg/linear.h"
 #include "tensor_bridge.h"
 
 namespace hrseg::addon {
@@ -124,6 +125,17 @@ Napi::Value set_external_buffers(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// fmaPeak(threads, seconds): the measured fp32 FMA ceiling in FLOP/s (for benchmarks).
+Napi::Value fma_peak(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int threads = static_cast<int>(arg_number(info, 0, "threads"));
+  const double seconds = arg_number(info, 1, "seconds");
+  auto flops = std::make_shared<double>(0.0);
+  return PromiseWorker::Start(
+      env, [threads, seconds, flops] { *flops = measure_fma_peak(threads, seconds); },
+      [flops](Napi::Env e) { return Napi::Number::New(e, *flops); });
+}
+
 }  // namespace
 
 Napi::Object testing_exports(Napi::Env env) {
@@ -133,6 +145,7 @@ Napi::Object testing_exports(Napi::Env env) {
   t.Set("spin", Napi::Function::New(env, spin, "spin"));
   t.Set("fill", Napi::Function::New(env, fill, "fill"));
   t.Set("liveAllocations", Napi::Function::New(env, live_allocations, "liveAllocations"));
+  t.Set("fmaPeak", Napi::Function::New(env, fma_peak, "fmaPeak"));
   t.Set("setExternalBuffers", Napi::Function::New(env, set_external_buffers, "setExternalBuffers"));
   return t;
 }

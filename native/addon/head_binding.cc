@@ -1,0 +1,229 @@
+#include "head_binding.h"
+
+#include <memory>
+#include <string>
+
+#include "async_work.h"
+#include "errors.h"
+#include "hrseg/head.h"
+#include "tensor_bridge.h"
+
+namespace hrseg::addon {
+
+namespace {
+
+// What a JS Head object holds. The weights may borrow a caller's Buffer, kept alive here.
+struct HeadHandle {
+  std::shared_ptr<const Head> head;
+  std::shared_ptr<Napi::ObjectReference> source;
+};
+
+int64_t get_int(Napi::Env env, Napi::Object o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw_error(env, "INVALID_ARGUMENT", std::string("head config: ") + key + " must be a number");
+  return v.As<Napi::Number>().Int64Value();
+}
+
+double get_num(Napi::Env env, Napi::Object o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsNumber()) throw_error(env, "INVALID_ARGUMENT", std::string("head config: ") + key + " must be a number");
+  return v.As<Napi::Number>().DoubleValue();
+}
+
+std::string get_str(Napi::Env env, Napi::Object o, const char* key) {
+  Napi::Value v = o.Get(key);
+  if (!v.IsString()) throw_error(env, "INVALID_ARGUMENT", std::string("head config: ") + key + " must be a string");
+  return v.As<Napi::String>().Utf8Value();
+}
+
+Strategy parse_strategy(Napi::Env env, const std::string& s) {
+  if (s == "top1-sim") return Strategy::Top1Sim;
+  if (s == "top1-iop") return Strategy::Top1Iop;
+  if (s == "iop-threshold") return Strategy::IopThreshold;
+  if (s == "topk-sim") return Strategy::TopkSim;
+  if (s == "topk-sim-iop") return Strategy::TopkSimIop;
+  throw_error(env, "INVALID_ARGUMENT", "unknown selection strategy '" + s + "'");
+}
+
+// The config arrives complete and range-checked from lib/head.ts; this only converts it.
+HeadConfig parse_config(Napi::Env env, Napi::Value value) {
+  if (!value.IsObject()) throw_error(env, "INVALID_ARGUMENT", "head config must be an object");
+  Napi::Object o = value.As<Napi::Object>();
+  HeadConfig c;
+  c.feature_dim = get_int(env, o, "featureDim");
+  c.dim = get_int(env, o, "dim");
+  c.global_grid = get_int(env, o, "globalGrid");
+  c.magnification = get_int(env, o, "magnification");
+  c.gamma = static_cast<float>(get_num(env, o, "gamma"));
+  c.pool_hybrid = get_str(env, o, "poolSource") == "hybrid";
+  c.pool_size = get_int(env, o, "poolSize");
+  c.pool_pulled_back = get_str(env, o, "maskPooling") != "direct";
+  c.hre_layers = get_int(env, o, "hreLayers");
+  c.hre_heads = get_int(env, o, "hreHeads");
+  c.hidden_size = get_int(env, o, "hiddenSize");
+  c.fusion_blocks = get_int(env, o, "fusionBlocks");
+  c.fusion_heads = get_int(env, o, "fusionHeads");
+  c.fusion_mlp_dim = get_int(env, o, "fusionMlpDim");
+  c.iop_hidden = get_int(env, o, "iopHidden");
+  c.embed_hidden = get_int(env, o, "embedHidden");
+  Napi::Value sel = o.Get("selection");
+  if (!sel.IsObject()) throw_error(env, "INVALID_ARGUMENT", "head config: selection must be an object");
+  Napi::Object so = sel.As<Napi::Object>();
+  c.strategy = parse_strategy(env, get_str(env, so, "strategy"));
+  c.top_k = get_int(env, so, "k");
+  c.tau = static_cast<float>(get_num(env, so, "tau"));
+  return c;
+}
+
+HeadHandle* unwrap_handle(Napi::Env env, Napi::Value v) {
+  if (!v.IsExternal()) throw_error(env, "INVALID_ARGUMENT", "expected a head handle");
+  HeadHandle* h = v.As<Napi::External<HeadHandle>>().Data();
+  if (!h->head) throw_error(env, "INVALID_ARGUMENT", "this head has been disposed");
+  return h;
+}
+
+Napi::Value load_head(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  HeadConfig config = parse_config(env, info[1]);
+  auto token = cancel_token_arg(env, info[2]);
+  auto handle = std::make_shared<HeadHandle>();
+  std::string path;
+  const void* data = nullptr;
+  size_t size = 0;
+  if (info[0].IsString()) {
+    path = info[0].As<Napi::String>().Utf8Value();
+  } else if (info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
+    Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
+    if (bytes.ArrayBuffer().IsDetached()) throw_error(env, "INVALID_ARGUMENT", "weights buffer is detached");
+    data = bytes.Data();
+    size = bytes.ByteLength();
+    handle->source = std::make_shared<Napi::ObjectReference>(Napi::Persistent(bytes.As<Napi::Object>()));
+  } else {
+    throw_error(env, "INVALID_ARGUMENT", "weights must be a file path or a Uint8Array (Buffer)");
+  }
+  return PromiseWorker::Start(
+      env,
+      [handle, path, data, size, config, token] {
+        auto st = path.empty() ? SafeTensors::borrow(data, size, "head weights (buffer)") : SafeTensors::open(path);
+        token->check();
+        handle->head = std::make_shared<const Head>(std::move(st), config);
+      },
+      [handle](Napi::Env e) -> Napi::Value {
+        auto* owned = new HeadHandle(*handle);
+        return Napi::External<HeadHandle>::New(e, owned, [](Napi::Env, HeadHandle* h) { delete h; });
+      },
+      {});
+}
+
+Napi::Value dispose_head(const Napi::CallbackInfo& info) {
+  if (info[0].IsExternal()) {
+    HeadHandle* h = info[0].As<Napi::External<HeadHandle>>().Data();
+    h->head.reset();  // running operations hold their own reference and finish normally
+    h->source.reset();
+  }
+  return info.Env().Undefined();
+}
+
+Napi::Value image_step(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  HeadHandle* h = unwrap_handle(env, info[0]);
+  auto head = h->head;
+  auto source = h->source;
+  const HeadConfig& c = head->config();
+  const int64_t ng = c.global_grid, nl = c.magnification * ng;
+  auto fg = borrow_tensor(env, info[1], "globalFeatures");
+  auto fl = borrow_tensor(env, info[2], "localFeatures");
+  auto masks = borrow_tensor(env, info[3], "proposals");
+  auto token = cancel_token_arg(env, info[4]);
+  guard(env, [&] {
+    expect_tensor(fg.view, "globalFeatures", DType::F32, {ng * ng, c.feature_dim});
+    expect_tensor(fl.view, "localFeatures", DType::F32, {nl * nl, c.feature_dim});
+    expect_tensor(masks.view, "proposals", DType::U8, {-1, -1, -1});
+    return 0;
+  });
+  if (masks.view.dims[1] == 0 || masks.view.dims[2] == 0)
+    throw_error(env, "INVALID_TENSOR", "proposals: height and width must be positive");
+  auto result = std::make_shared<ImageFeatures>();
+  TensorView vfg = fg.view, vfl = fl.view, vm = masks.view;
+  return PromiseWorker::Start(
+      env,
+      [head, source, vfg, vfl, vm, token, result] {
+        *result = head->image_step(vfg.as<float>(), vfl.as<float>(), vm.as<uint8_t>(), vm.dims[0], vm.dims[1],
+                                   vm.dims[2], token.get());
+      },
+      [result](Napi::Env e) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(e);
+        o.Set("region", tensor_to_js(e, std::move(result->region)));
+        o.Set("hybrid", tensor_to_js(e, std::move(result->hybrid)));
+        o.Set("mHrp", tensor_to_js(e, std::move(result->m_hrp)));
+        o.Set("mHre", tensor_to_js(e, std::move(result->m_hre)));
+        return o;
+      },
+      {fg.keep_alive, fl.keep_alive, masks.keep_alive});
+}
+
+Napi::Value instruction_step(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  HeadHandle* h = unwrap_handle(env, info[0]);
+  auto head = h->head;
+  auto source = h->source;
+  const HeadConfig& c = head->config();
+  auto mhre = borrow_tensor(env, info[1], "mHre");
+  auto hseg = borrow_tensor(env, info[2], "hSeg");
+  auto masks = borrow_tensor(env, info[3], "proposals");
+  SelectionOverride sel;
+  if (info[4].IsObject()) {
+    Napi::Object so = info[4].As<Napi::Object>();
+    sel.set = true;
+    sel.strategy = parse_strategy(env, get_str(env, so, "strategy"));
+    sel.top_k = get_int(env, so, "k");
+    sel.tau = static_cast<float>(get_num(env, so, "tau"));
+  }
+  auto token = cancel_token_arg(env, info[5]);
+  guard(env, [&] {
+    expect_tensor(masks.view, "proposals", DType::U8, {-1, -1, -1});
+    expect_tensor(mhre.view, "mHre", DType::F32, {masks.view.dims[0], c.dim});
+    expect_tensor(hseg.view, "hSeg", DType::F32, {-1, c.hidden_size});
+    return 0;
+  });
+  auto result = std::make_shared<InstructionOutput>();
+  TensorView vm = mhre.view, vh = hseg.view, vk = masks.view;
+  return PromiseWorker::Start(
+      env,
+      [head, source, vm, vh, vk, sel, token, result] {
+        *result = head->instruction_step(vm.as<float>(), vk.dims[0], vh.as<float>(), vh.dims[0], vk.as<uint8_t>(),
+                                         vk.dims[1], vk.dims[2], sel, token.get());
+      },
+      [result](Napi::Env e) -> Napi::Value {
+        Napi::Object o = Napi::Object::New(e);
+        o.Set("text", tensor_to_js(e, std::move(result->text)));
+        o.Set("embeddings", tensor_to_js(e, std::move(result->embeddings)));
+        o.Set("similarity", tensor_to_js(e, std::move(result->similarity)));
+        o.Set("iop", tensor_to_js(e, std::move(result->iop)));
+        o.Set("masks", tensor_to_js(e, std::move(result->masks)));
+        Napi::Array sels = Napi::Array::New(e, result->selections.size());
+        for (size_t i = 0; i < result->selections.size(); ++i) {
+          Napi::Object s = Napi::Object::New(e);
+          Napi::Array chosen = Napi::Array::New(e, result->selections[i].chosen.size());
+          for (size_t j = 0; j < result->selections[i].chosen.size(); ++j)
+            chosen.Set(static_cast<uint32_t>(j), static_cast<double>(result->selections[i].chosen[j]));
+          s.Set("chosen", chosen);
+          s.Set("fallback", result->selections[i].fallback);
+          sels.Set(static_cast<uint32_t>(i), s);
+        }
+        o.Set("selections", sels);
+        return o;
+      },
+      {mhre.keep_alive, hseg.keep_alive, masks.keep_alive});
+}
+
+}  // namespace
+
+void register_head(Napi::Env env, Napi::Object exports) {
+  exports.Set("loadHead", Napi::Function::New(env, load_head, "loadHead"));
+  exports.Set("headDispose", Napi::Function::New(env, dispose_head, "headDispose"));
+  exports.Set("headImageStep", Napi::Function::New(env, image_step, "headImageStep"));
+  exports.Set("headInstructionStep", Napi::Function::New(env, instruction_step, "headInstructionStep"));
+}
+
+}  // namespace hrseg::addon

@@ -1,0 +1,67 @@
+// The operations of the HRSeg head (SPEC.md sections 4, 5, 7, 8), as plain functions over
+// row-major float32 arrays. Head (head.h) strings them together; tests call them one by one.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "hrseg/linear.h"
+
+namespace hrseg {
+
+// ---- HRP (SPEC 4) ----
+
+// Region attention (eq. 7-8): global cell (i,j) attends over its N×N window of local cells.
+// xg [ng², d], xl [(N·ng)², d]; wq: d→d, wkv: d→2d (k rows then v rows); out fr [ng², d].
+void region_attention(const float* xg, const float* xl, int64_t ng, int64_t N, int64_t d, const PackedWeight& wq,
+                      const PackedWeight& wkv, float* fr);
+
+// F_h = γ·X_g + (1−γ)·F_r over n elements.
+void hybrid_mix(const float* xg, const float* fr, int64_t n, float gamma, float* fh);
+
+// Area-average weights of one proposal placed in the padded square frame (side max(H,W)),
+// resized to P×P (PyTorch adaptive-average bins). w [P²].
+void area_weights(const uint8_t* mask, int64_t H, int64_t W, int64_t P, float* w);
+
+// Mask pooling (eq. 10): masks [K,H,W] (0/1), src [ng², d] → out [K, d].
+// pulled_back = true multiplies the weights pulled back through the bilinear upsampling onto the
+// ng² grid; false follows the definition (upsample src to P×P, then pool). They agree to rounding.
+void mask_pool(const uint8_t* masks, int64_t K, int64_t H, int64_t W, const float* src, int64_t ng, int64_t d,
+               int64_t P, bool pulled_back, float* out);
+
+// ---- attention building blocks (SPEC 5, 7) ----
+
+struct AttentionWeights {
+  PackedWeight q, k, v, out;  // out may be empty (no output projection)
+  int64_t heads = 1;
+  int64_t internal() const { return q.out(); }
+  int64_t out_dim() const { return out.empty() ? v.out() : out.out(); }
+};
+
+// out [m, out_dim] = Attention(xq [m, d], xk [n, d], xv [n, d]) with per-head scale 1/√(internal/heads).
+void attention(const AttentionWeights& w, const float* xq, int64_t m, const float* xk, const float* xv, int64_t n,
+               float* out);
+
+// x = LayerNorm(x + a) row-wise over d, eps 1e-5, in place on x.
+void add_layer_norm(float* x, const float* a, int64_t rows, int64_t d, const float* gamma, const float* beta);
+
+// Two linear layers with ReLU between: out = l1(ReLU(l0(x))).
+void mlp2(const PackedWeight& l0, const PackedWeight& l1, const float* x, int64_t rows, float* out);
+
+// ---- selection (SPEC 8) ----
+
+enum class Strategy { Top1Sim, Top1Iop, IopThreshold, TopkSim, TopkSimIop };
+
+struct Selection {
+  std::vector<int64_t> chosen;  // proposal indices, ascending
+  bool fallback = false;        // the rule chose nothing and top1-sim was used instead
+};
+
+Selection select_proposals(const float* sim, const float* iop, int64_t K, Strategy strategy, int64_t k, float tau);
+
+// out [H,W] = OR of masks[chosen].
+void union_masks(const uint8_t* masks, int64_t H, int64_t W, const std::vector<int64_t>& chosen, uint8_t* out);
+
+// cos(a, b) as torch.cosine_similarity: a·b / (max(‖a‖, 1e-8)·max(‖b‖, 1e-8)).
+float cosine(const float* a, const float* b, int64_t d);
+
+}  // namespace hrseg

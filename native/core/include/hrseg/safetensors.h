@@ -1,0 +1,59 @@
+// Reads safetensors files without copying them: the file is memory-mapped (or a caller's buffer
+// is borrowed) and f32 tensors are used in place. f16 and bf16 tensors are widened to f32 once,
+// at load, since every computation is f32. Every inconsistency in the file is an Error(ModelFile)
+// that names the tensor or the byte range.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hrseg/tensor.h"
+
+namespace hrseg {
+
+class SafeTensors {
+ public:
+  // Maps `path` read-only. `label` is used in error messages (defaults to the path).
+  static std::shared_ptr<SafeTensors> open(const std::string& path);
+  // Borrows [data, data+size); the caller keeps that memory alive as long as this object lives.
+  static std::shared_ptr<SafeTensors> borrow(const void* data, size_t size, std::string label);
+  ~SafeTensors();
+
+  struct Entry {
+    std::string dtype;  // "F32", "F16", "BF16", ...
+    Dims shape;
+    size_t begin = 0, end = 0;  // byte offsets into the data section
+  };
+
+  bool has(const std::string& name) const { return entries_.count(name) != 0; }
+  const std::map<std::string, Entry>& entries() const { return entries_; }
+  const std::string& label() const { return label_; }
+
+  // A float32 view of `name`, which must have exactly `shape` (-1 = any size). Throws
+  // Error(ModelFile) naming the tensor when it is missing or its shape or dtype is wrong.
+  const float* f32(const std::string& name, const Dims& shape) const;
+  // Like f32(), but returns null when the tensor is absent (optional biases).
+  const float* f32_optional(const std::string& name, const Dims& shape) const;
+  // The shape stored for `name` (throws when absent).
+  const Dims& shape(const std::string& name) const;
+
+  static constexpr uint64_t kMaxHeaderBytes = 100u << 20;
+
+ private:
+  SafeTensors() = default;
+  void parse();
+  const float* materialise(const std::string& name, const Entry& e) const;
+
+  std::string label_;
+  const uint8_t* base_ = nullptr;  // whole file
+  size_t size_ = 0;
+  void* mapping_ = nullptr;  // non-null when we own an mmap
+  const uint8_t* data_ = nullptr;  // data section
+  size_t data_size_ = 0;
+  std::map<std::string, Entry> entries_;
+  mutable std::map<std::string, std::vector<float>> converted_;  // f16/bf16/unaligned → f32
+};
+
+}  // namespace hrseg

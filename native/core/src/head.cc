@@ -1,0 +1,198 @@
+#include "hrseg/head.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "hrseg/error.h"
+
+namespace hrseg {
+
+namespace {
+
+void require(bool ok, const std::string& message) {
+  if (!ok) fail(ErrorCode::InvalidArgument, message);
+}
+
+}  // namespace
+
+PackedWeight Head::load_linear(const std::string& prefix, int64_t out, int64_t in) const {
+  const std::string wname = prefix + ".weight";
+  const float* w = nullptr;
+  // A 1×1 convolution ([out, in, 1, 1], LLM-Seg's input projection) is the same linear map.
+  if (st_->has(wname) && st_->shape(wname).size() == 4) w = st_->f32(wname, {out, in, 1, 1});
+  else w = st_->f32(wname, {out, in});
+  const float* b = st_->f32_optional(prefix + ".bias", {out});
+  return PackedWeight(w, b, out, in);
+}
+
+AttentionWeights Head::load_attention(const std::string& prefix, int64_t heads, bool out_required) const {
+  const int64_t d = config_.dim;
+  const std::string qname = prefix + ".q_proj.weight";
+  const Dims& qs = st_->shape(qname);
+  if (qs.size() != 2 || qs[1] != d)
+    fail(ErrorCode::ModelFile, st_->label() + ": tensor '" + qname + "' has shape " + dims_to_string(qs) +
+                                   ", expected [internal, " + std::to_string(d) + "]");
+  const int64_t internal = qs[0];
+  if (internal % heads != 0)
+    fail(ErrorCode::ModelFile, st_->label() + ": " + prefix + " has width " + std::to_string(internal) +
+                                   ", not divisible into " + std::to_string(heads) + " heads");
+  AttentionWeights a;
+  a.heads = heads;
+  a.q = load_linear(prefix + ".q_proj", internal, d);
+  a.k = load_linear(prefix + ".k_proj", internal, d);
+  a.v = load_linear(prefix + ".v_proj", internal, d);
+  if (out_required || st_->has(prefix + ".out_proj.weight")) a.out = load_linear(prefix + ".out_proj", d, internal);
+  else if (internal != d)
+    fail(ErrorCode::ModelFile, st_->label() + ": " + prefix + ".out_proj.weight is missing (needed: width " +
+                                   std::to_string(internal) + " differs from " + std::to_string(d) + ")");
+  return a;
+}
+
+Head::Norm Head::load_norm(const std::string& prefix) const {
+  return Norm{st_->f32(prefix + ".weight", {config_.dim}), st_->f32(prefix + ".bias", {config_.dim})};
+}
+
+Head::Head(std::shared_ptr<SafeTensors> weights, HeadConfig config) : st_(std::move(weights)), config_(config) {
+  const HeadConfig& c = config_;
+  require(c.feature_dim > 0 && c.dim > 0 && c.global_grid > 0 && c.magnification > 0 && c.pool_size > 0,
+          "head config: featureDim, dim, globalGrid, magnification and poolSize must be positive");
+  require(c.gamma >= 0 && c.gamma <= 1, "head config: gamma must be in [0, 1]");
+  require(c.hre_layers >= 0 && c.hre_heads > 0 && c.fusion_blocks >= 0 && c.fusion_heads > 0,
+          "head config: hreLayers and fusionBlocks must be >= 0, head counts > 0");
+  require(c.tau >= 0 && c.tau <= 1 && c.top_k >= 1, "head config: tau must be in [0, 1] and topK >= 1");
+  const int64_t d = c.dim;
+  input_proj_ = load_linear("hrp.input_proj", d, c.feature_dim);
+  region_q_ = load_linear("hrp.region_attn.q_proj", d, d);
+  {
+    // k and v share one pass over the local features: stack their rows into one [2d, d] layer.
+    std::vector<float> kv(static_cast<size_t>(2 * d * d)), kvb(static_cast<size_t>(2 * d), 0.0f);
+    std::memcpy(kv.data(), st_->f32("hrp.region_attn.k_proj.weight", {d, d}), sizeof(float) * d * d);
+    std::memcpy(kv.data() + d * d, st_->f32("hrp.region_attn.v_proj.weight", {d, d}), sizeof(float) * d * d);
+    const float* kb = st_->f32_optional("hrp.region_attn.k_proj.bias", {d});
+    const float* vb = st_->f32_optional("hrp.region_attn.v_proj.bias", {d});
+    if (kb) std::copy(kb, kb + d, kvb.begin());
+    if (vb) std::copy(vb, vb + d, kvb.begin() + d);
+    region_kv_ = PackedWeight(kv.data(), kvb.data(), 2 * d, d);
+  }
+  for (int64_t l = 0; l < c.hre_layers; ++l) {
+    const std::string p = "hre.layers." + std::to_string(l);
+    hre_attn_.push_back(load_attention(p + ".attn", c.hre_heads, false));
+    hre_norm_.push_back(load_norm(p + ".norm"));
+  }
+  text_fc0_ = load_linear("text_hidden_fcs.0.0", c.hidden_size, c.hidden_size);
+  text_fc2_ = load_linear("text_hidden_fcs.0.2", d, c.hidden_size);
+  for (int64_t b = 0; b < c.fusion_blocks; ++b) {
+    const std::string p = "fusion.layers." + std::to_string(b);
+    FusionBlock f;
+    f.self_attn = load_attention(p + ".self_attn", c.fusion_heads, true);
+    f.norm1 = load_norm(p + ".norm1");
+    f.token_to_image = load_attention(p + ".cross_attn_token_to_image", c.fusion_heads, true);
+    f.norm2 = load_norm(p + ".norm2");
+    f.lin1 = load_linear(p + ".mlp.lin1", c.fusion_mlp_dim, d);
+    f.lin2 = load_linear(p + ".mlp.lin2", d, c.fusion_mlp_dim);
+    f.norm3 = load_norm(p + ".norm3");
+    f.image_to_token = load_attention(p + ".cross_attn_image_to_token", c.fusion_heads, true);
+    f.norm4 = load_norm(p + ".norm4");
+    fusion_.push_back(std::move(f));
+  }
+  final_attn_ = load_attention("fusion.final_attn_token_to_image", c.fusion_heads, true);
+  final_norm_ = load_norm("fusion.norm_final_attn");
+  iop0_ = load_linear("iop_head.layers.0", c.iop_hidden, d);
+  iop1_ = load_linear("iop_head.layers.1", 1, c.iop_hidden);
+  embed0_ = load_linear("embed_head.layers.0", c.embed_hidden, d);
+  embed1_ = load_linear("embed_head.layers.1", d, c.embed_hidden);
+}
+
+ImageFeatures Head::image_step(const float* fg, const float* fl, const uint8_t* masks, int64_t K, int64_t H,
+                               int64_t W, const CancelToken* cancel) const {
+  const HeadConfig& c = config_;
+  const int64_t d = c.dim, ng = c.global_grid, nl = c.magnification * ng;
+  require(K >= 0 && H > 0 && W > 0, "proposals: need K >= 0 masks of positive height and width");
+  ImageFeatures out;
+  Tensor xg(DType::F32, {ng * ng, d}), xl(DType::F32, {nl * nl, d});
+  linear(fg, ng * ng, input_proj_, xg.as<float>());
+  check_cancel(cancel);
+  linear(fl, nl * nl, input_proj_, xl.as<float>());
+  check_cancel(cancel);
+  out.region = Tensor(DType::F32, {ng * ng, d});
+  region_attention(xg.as<float>(), xl.as<float>(), ng, c.magnification, d, region_q_, region_kv_,
+                   out.region.as<float>());
+  xl = Tensor();  // the largest intermediate: free it before pooling
+  check_cancel(cancel);
+  out.hybrid = Tensor(DType::F32, {ng * ng, d});
+  hybrid_mix(xg.as<float>(), out.region.as<float>(), ng * ng * d, c.gamma, out.hybrid.as<float>());
+  out.m_hrp = Tensor(DType::F32, {K, d});
+  mask_pool(masks, K, H, W, (c.pool_hybrid ? out.hybrid : out.region).as<float>(), ng, d, c.pool_size,
+            c.pool_pulled_back, out.m_hrp.as<float>());
+  check_cancel(cancel);
+  out.m_hre = Tensor(DType::F32, {K, d});
+  if (K > 0) std::memcpy(out.m_hre.as<float>(), out.m_hrp.as<float>(), sizeof(float) * K * d);
+  std::vector<float> a(static_cast<size_t>(K * d));
+  for (size_t l = 0; l < hre_attn_.size() && K > 0; ++l) {
+    attention(hre_attn_[l], out.m_hre.as<float>(), K, out.hybrid.as<float>(), out.hybrid.as<float>(), ng * ng,
+              a.data());
+    add_layer_norm(out.m_hre.as<float>(), a.data(), K, d, hre_norm_[l].weight, hre_norm_[l].bias);
+    check_cancel(cancel);
+  }
+  return out;
+}
+
+InstructionOutput Head::instruction_step(const float* m_hre, int64_t K, const float* h_seg, int64_t S,
+                                         const uint8_t* masks, int64_t H, int64_t W, const SelectionOverride& sel,
+                                         const CancelToken* cancel) const {
+  const HeadConfig& c = config_;
+  const int64_t d = c.dim;
+  require(S >= 1, "hSeg: need at least one [SEG] embedding");
+  const Strategy strategy = sel.set ? sel.strategy : c.strategy;
+  const int64_t top_k = sel.set ? sel.top_k : c.top_k;
+  const float tau = sel.set ? sel.tau : c.tau;
+
+  InstructionOutput out;
+  out.text = Tensor(DType::F32, {S, d});
+  mlp2(text_fc0_, text_fc2_, h_seg, S, out.text.as<float>());
+  out.embeddings = Tensor(DType::F32, {S, K, d});
+  out.similarity = Tensor(DType::F32, {S, K});
+  out.iop = Tensor(DType::F32, {S, K});
+  out.masks = Tensor(DType::U8, {S, H, W});
+  check_cancel(cancel);
+
+  std::vector<float> q(static_cast<size_t>(K * d)), a(static_cast<size_t>(std::max<int64_t>(K, 1) * d)),
+      mlp_out(static_cast<size_t>(K * d)), token(static_cast<size_t>(d)), iop_logit(static_cast<size_t>(K));
+  for (int64_t s = 0; s < S; ++s) {
+    const float* t = out.text.as<float>() + s * d;
+    if (K == 0) {  // nothing to choose from: empty scores, empty mask
+      out.selections.push_back(Selection{});
+      continue;
+    }
+    std::memcpy(q.data(), m_hre, sizeof(float) * K * d);
+    std::memcpy(token.data(), t, sizeof(float) * d);
+    for (const FusionBlock& f : fusion_) {
+      attention(f.self_attn, q.data(), K, q.data(), q.data(), K, a.data());
+      add_layer_norm(q.data(), a.data(), K, d, f.norm1.weight, f.norm1.bias);
+      attention(f.token_to_image, q.data(), K, token.data(), token.data(), 1, a.data());
+      add_layer_norm(q.data(), a.data(), K, d, f.norm2.weight, f.norm2.bias);
+      mlp2(f.lin1, f.lin2, q.data(), K, mlp_out.data());
+      add_layer_norm(q.data(), mlp_out.data(), K, d, f.norm3.weight, f.norm3.bias);
+      attention(f.image_to_token, token.data(), 1, q.data(), q.data(), K, a.data());
+      add_layer_norm(token.data(), a.data(), 1, d, f.norm4.weight, f.norm4.bias);
+      check_cancel(cancel);
+    }
+    attention(final_attn_, q.data(), K, token.data(), token.data(), 1, a.data());
+    add_layer_norm(q.data(), a.data(), K, d, final_norm_.weight, final_norm_.bias);
+
+    float* sim = out.similarity.as<float>() + s * K;
+    float* iop = out.iop.as<float>() + s * K;
+    float* emb = out.embeddings.as<float>() + s * K * d;
+    mlp2(iop0_, iop1_, q.data(), K, iop_logit.data());
+    for (int64_t k = 0; k < K; ++k) iop[k] = 1.0f / (1.0f + std::exp(-iop_logit[k]));
+    mlp2(embed0_, embed1_, q.data(), K, emb);
+    for (int64_t k = 0; k < K; ++k) sim[k] = cosine(t, emb + k * d, d);
+    out.selections.push_back(select_proposals(sim, iop, K, strategy, top_k, tau));
+    union_masks(masks, H, W, out.selections.back().chosen, out.masks.as<uint8_t>() + s * H * W);
+    check_cancel(cancel);
+  }
+  return out;
+}
+
+}  // namespace hrseg
