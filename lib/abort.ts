@@ -2,7 +2,7 @@
  * Bridges an AbortSignal to native cancellation: native work polls a CancelHandle between chunks,
  * and the signal's abort event cancels it. An already-aborted signal rejects before any work starts.
  */
-import { HrsegError, awaitNative } from './errors.js';
+import { HrsegError, awaitNative, fromNative } from './errors.js';
 import { native, type NativeCancelHandle } from './native.js';
 
 export function abortError(signal: AbortSignal): HrsegError {
@@ -21,7 +21,9 @@ export async function runCancellable<T>(
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
     return await awaitNative(start(handle));
-  } catch (error) {
+  } catch (raw) {
+    // Synchronous throws (argument checks) arrive here unconverted; async rejections already are.
+    const error = fromNative(raw);
     if (signal?.aborted && error instanceof HrsegError && error.code === 'ABORTED') throw abortError(signal);
     throw error;
   } finally {
