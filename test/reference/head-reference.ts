@@ -3,7 +3,7 @@
  * for the tests (plain loops over the definitions; nothing shared with the C++ code).
  * Weights use PyTorch's Linear layout: W is [out, in], y = x·Wᵀ + b.
  */
-export type Vec = Float64Array;
+export type Vec = Float64Array<ArrayBufferLike>;
 export type Weights = Record<string, { shape: number[]; data: Float32Array }>;
 
 export interface RefConfig {
@@ -198,8 +198,8 @@ export interface RefInstruction {
 export function instructionStep(mHre: ArrayLike<number>, K: number, hSeg: ArrayLike<number>, c: RefConfig, w: Weights): RefInstruction {
   const d = c.dim;
   const t = linear(relu(linear(hSeg, 1, w, 'text_hidden_fcs.0.0')), 1, w, 'text_hidden_fcs.0.2');
-  let q = Float64Array.from(mHre);
-  let token = Float64Array.from(t);
+  let q: Vec = Float64Array.from(mHre);
+  let token: Vec = Float64Array.from(t);
   for (let b = 0; b < c.fusionBlocks; b++) {
     const p = `fusion.layers.${b}`;
     q = addNorm(q, attention(q, K, q, q, K, c.fusionHeads, w, `${p}.self_attn`), d, w, `${p}.norm1`);
