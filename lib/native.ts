@@ -23,6 +23,7 @@ export interface NativeTesting {
   spin(ms: number, cancel?: NativeCancelHandle): Promise<number>;
   fill(dtype: string, dims: number[], value: number): Promise<unknown>;
   liveAllocations(): { count: number; bytes: number };
+  fmaPeak(threads: number, seconds: number): Promise<number>;
   setExternalBuffers(enabled: boolean): void;
 }
 

@@ -43,6 +43,8 @@ export interface RuntimeInfo {
   };
   /** Threads the CPU code uses. */
   cpuThreads: number;
+  /** The CPU GEMM micro-kernel chosen at run time: "avx2-fma" or "generic". */
+  cpuKernel: string;
 }
 
 let packageVersion: string | undefined;

@@ -15,31 +15,28 @@ void attention(const AttentionWeights& w, const float* xq, int64_t m, const floa
   linear(xq, m, w.q, q.data());
   linear(xk, n, w.k, k.data());
   linear(xv, n, w.v, v.data());
+  // Per head, both products run through the packed GEMM: scores = (q·scale)·kᵀ, ctx = p·v.
   std::vector<float> ctx(static_cast<size_t>(m * Dv), 0.0f);
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
-  parallel_for(0, m * h, 4, [&](int64_t t0, int64_t t1) {
-    std::vector<float> s(static_cast<size_t>(n));
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t i = t / h, hd = t % h;
-      const float* qi = q.data() + i * D + hd * dh;
+  std::vector<float> qh(static_cast<size_t>(m * dh)), s(static_cast<size_t>(m * n)),
+      ch(static_cast<size_t>(m * dvh));
+  for (int64_t hd = 0; hd < h; ++hd) {
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t e = 0; e < dh; ++e) qh[i * dh + e] = q[i * D + hd * dh + e] * scale;
+    linear(qh.data(), m, PackedWeight(k.data() + hd * dh, n, dh, D, 1), s.data());
+    for (int64_t i = 0; i < m; ++i) {
+      float* si = s.data() + i * n;
       float mx = -INFINITY;
-      for (int64_t j = 0; j < n; ++j) {
-        const float* kj = k.data() + j * D + hd * dh;
-        float acc = 0;
-        for (int64_t e = 0; e < dh; ++e) acc += qi[e] * kj[e];
-        s[j] = acc * scale;
-        mx = std::max(mx, s[j]);
-      }
+      for (int64_t j = 0; j < n; ++j) mx = std::max(mx, si[j]);
       float z = 0;
-      for (int64_t j = 0; j < n; ++j) z += (s[j] = std::exp(s[j] - mx));
-      float* c = ctx.data() + i * Dv + hd * dvh;
-      for (int64_t j = 0; j < n; ++j) {
-        const float pj = s[j] / z;
-        const float* vj = v.data() + j * Dv + hd * dvh;
-        for (int64_t e = 0; e < dvh; ++e) c[e] += pj * vj[e];
-      }
+      for (int64_t j = 0; j < n; ++j) z += (si[j] = std::exp(si[j] - mx));
+      const float inv = 1.0f / z;
+      for (int64_t j = 0; j < n; ++j) si[j] *= inv;
     }
-  });
+    linear(s.data(), m, PackedWeight(v.data() + hd * dvh, dvh, n, 1, Dv), ch.data());
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t e = 0; e < dvh; ++e) ctx[i * Dv + hd * dvh + e] = ch[i * dvh + e];
+  }
   if (w.out.empty()) std::copy(ctx.begin(), ctx.end(), out);
   else linear(ctx.data(), m, w.out, out);
 }

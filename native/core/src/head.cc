@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "hrseg/error.h"
+#include "hrseg/stage_timer.h"
 
 namespace hrseg {
 
@@ -110,14 +111,17 @@ ImageFeatures Head::image_step(const float* fg, const float* fl, const uint8_t* 
   const int64_t d = c.dim, ng = c.global_grid, nl = c.magnification * ng;
   require(K >= 0 && H > 0 && W > 0, "proposals: need K >= 0 masks of positive height and width");
   ImageFeatures out;
+  StageTimer timer("image step");
   Tensor xg(DType::F32, {ng * ng, d}), xl(DType::F32, {nl * nl, d});
   linear(fg, ng * ng, input_proj_, xg.as<float>());
   check_cancel(cancel);
   linear(fl, nl * nl, input_proj_, xl.as<float>());
+  timer.lap("input projection");
   check_cancel(cancel);
   out.region = Tensor(DType::F32, {ng * ng, d});
   region_attention(xg.as<float>(), xl.as<float>(), ng, c.magnification, d, region_q_, region_kv_,
                    out.region.as<float>());
+  timer.lap("region attention");
   xl = Tensor();  // the largest intermediate: free it before pooling
   check_cancel(cancel);
   out.hybrid = Tensor(DType::F32, {ng * ng, d});
@@ -125,6 +129,7 @@ ImageFeatures Head::image_step(const float* fg, const float* fl, const uint8_t* 
   out.m_hrp = Tensor(DType::F32, {K, d});
   mask_pool(masks, K, H, W, (c.pool_hybrid ? out.hybrid : out.region).as<float>(), ng, d, c.pool_size,
             c.pool_pulled_back, out.m_hrp.as<float>());
+  timer.lap("mask pooling");
   check_cancel(cancel);
   out.m_hre = Tensor(DType::F32, {K, d});
   if (K > 0) std::memcpy(out.m_hre.as<float>(), out.m_hrp.as<float>(), sizeof(float) * K * d);
@@ -135,6 +140,7 @@ ImageFeatures Head::image_step(const float* fg, const float* fl, const uint8_t* 
     add_layer_norm(out.m_hre.as<float>(), a.data(), K, d, hre_norm_[l].weight, hre_norm_[l].bias);
     check_cancel(cancel);
   }
+  timer.lap("HRE");
   return out;
 }
 

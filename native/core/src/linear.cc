@@ -53,6 +53,17 @@ PackedWeight::PackedWeight(const float* w, const float* bias, int64_t out, int64
   if (bias) bias_.assign(bias, bias + out);
 }
 
+PackedWeight::PackedWeight(const float* w, int64_t out, int64_t in, int64_t stride_out, int64_t stride_in)
+    : out_(out), in_(in) {
+  const int64_t panels = (out + kNR - 1) / kNR;
+  panels_.assign(static_cast<size_t>(panels * in * kNR), 0.0f);
+  for (int64_t p = 0; p < panels; ++p)
+    for (int64_t k = 0; k < in; ++k) {
+      float* dst = panels_.data() + (p * in + k) * kNR;
+      for (int64_t j = 0; j < kNR && p * kNR + j < out; ++j) dst[j] = w[(p * kNR + j) * stride_out + k * stride_in];
+    }
+}
+
 void linear(const float* x, int64_t rows, const PackedWeight& w, float* y) {
   const int64_t K = w.in(), N = w.out();
   if (rows <= 0 || N <= 0) return;

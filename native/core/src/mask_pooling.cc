@@ -30,36 +30,67 @@ std::vector<Tap> bilinear_taps(int64_t P, int64_t n) {
   return taps;
 }
 
+// The transpose of the taps: for grid column j, the (x, weight) pairs of all outputs reading it.
+struct PullBack {
+  std::vector<int64_t> start, x;
+  std::vector<double> coef;
+};
+
+PullBack pull_back(const std::vector<Tap>& taps, int64_t n) {
+  PullBack p;
+  p.start.assign(static_cast<size_t>(n + 1), 0);
+  for (const Tap& t : taps) {
+    ++p.start[t.i0 + 1];
+    ++p.start[t.i1 + 1];
+  }
+  for (int64_t j = 0; j < n; ++j) p.start[j + 1] += p.start[j];
+  p.x.resize(static_cast<size_t>(p.start[n]));
+  p.coef.resize(p.x.size());
+  std::vector<int64_t> fill(p.start.begin(), p.start.end() - 1);
+  for (size_t xo = 0; xo < taps.size(); ++xo) {
+    const Tap& t = taps[xo];
+    p.x[fill[t.i0]] = static_cast<int64_t>(xo);
+    p.coef[fill[t.i0]++] = t.l0;
+    p.x[fill[t.i1]] = static_cast<int64_t>(xo);
+    p.coef[fill[t.i1]++] = t.l1;
+  }
+  return p;
+}
+
 }  // namespace
 
 void area_weights(const uint8_t* mask, int64_t H, int64_t W, int64_t P, float* w) {
   const int64_t S = std::max(H, W);
-  auto bin = [&](int64_t o, int64_t& b, int64_t& e) {
-    b = (o * S) / P;                 // floor(o·S/P)
-    e = ((o + 1) * S + P - 1) / P;   // ceil((o+1)·S/P)
-  };
-  // Per image row, the count of set pixels in every x-bin (prefix sums make each bin O(1)).
-  std::vector<int32_t> prefix(static_cast<size_t>(W + 1));
-  std::vector<int32_t> rows(static_cast<size_t>(H * P));
-  for (int64_t y = 0; y < H; ++y) {
-    const uint8_t* r = mask + y * W;
-    prefix[0] = 0;
-    for (int64_t x = 0; x < W; ++x) prefix[x + 1] = prefix[x] + (r[x] != 0);
-    for (int64_t o = 0; o < P; ++o) {
-      int64_t b, e;
-      bin(o, b, e);
-      rows[y * P + o] = prefix[std::min(e, W)] - prefix[std::min(b, W)];
-    }
+  // PyTorch's adaptive-average bins: [floor(o·S/P), ceil((o+1)·S/P)). Computed once, not per row.
+  std::vector<int64_t> lo(static_cast<size_t>(P)), hi(static_cast<size_t>(P));
+  for (int64_t o = 0; o < P; ++o) {
+    lo[o] = (o * S) / P;
+    hi[o] = ((o + 1) * S + P - 1) / P;
   }
+  // Column bins clipped to the image (the padding is zero), as prefix-sum indices.
+  std::vector<int64_t> xlo(static_cast<size_t>(P)), xhi(static_cast<size_t>(P));
+  for (int64_t o = 0; o < P; ++o) {
+    xlo[o] = std::min(lo[o], W);
+    xhi[o] = std::min(hi[o], W);
+  }
+  std::vector<double> inv_cols(static_cast<size_t>(P));
+  for (int64_t o = 0; o < P; ++o) inv_cols[o] = 1.0 / static_cast<double>(hi[o] - lo[o]);
+  // For each row bin: add its rows column-wise (a straight, vectorisable pass over the bytes),
+  // then sum each column bin of that. Rows past H and columns past W are the zero padding.
+  // 16-bit column sums: a row bin spans at most ceil(S/P) + 1 rows, far below 65536.
+  std::vector<uint16_t> colsum(static_cast<size_t>(W));
   for (int64_t oy = 0; oy < P; ++oy) {
-    int64_t by, ey;
-    bin(oy, by, ey);
+    std::fill(colsum.begin(), colsum.end(), uint16_t{0});
+    uint16_t* __restrict cs = colsum.data();  // bytes may alias anything: promise they don't
+    for (int64_t y = lo[oy]; y < std::min(hi[oy], H); ++y) {
+      const uint8_t* __restrict r = mask + y * W;
+      for (int64_t x = 0; x < W; ++x) cs[x] = static_cast<uint16_t>(cs[x] + (r[x] != 0));
+    }
+    const double inv_rows = 1.0 / static_cast<double>(hi[oy] - lo[oy]);
     for (int64_t ox = 0; ox < P; ++ox) {
-      int64_t bx, ex;
-      bin(ox, bx, ex);
-      int64_t count = 0;
-      for (int64_t y = by; y < std::min(ey, H); ++y) count += rows[y * P + ox];
-      w[oy * P + ox] = static_cast<float>(static_cast<double>(count) / static_cast<double>((ey - by) * (ex - bx)));
+      uint32_t n = 0;
+      for (int64_t x = xlo[ox]; x < xhi[ox]; ++x) n += colsum[x];
+      w[oy * P + ox] = static_cast<float>(static_cast<double>(n) * inv_rows * inv_cols[ox]);
     }
   }
 }
@@ -67,6 +98,7 @@ void area_weights(const uint8_t* mask, int64_t H, int64_t W, int64_t P, float* w
 void mask_pool(const uint8_t* masks, int64_t K, int64_t H, int64_t W, const float* src, int64_t ng, int64_t d,
                int64_t P, bool pulled_back, float* out) {
   const auto taps = bilinear_taps(P, ng);
+  const PullBack pull = pull_back(taps, ng);
   std::vector<float> up;  // the definition's upsampled map, only for the direct form
   if (!pulled_back) {
     up.assign(static_cast<size_t>(P * P * d), 0.0f);
@@ -87,7 +119,7 @@ void mask_pool(const uint8_t* masks, int64_t K, int64_t H, int64_t W, const floa
   }
   parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
     std::vector<float> w(static_cast<size_t>(P * P));
-    std::vector<double> g(static_cast<size_t>(ng * ng));
+    std::vector<double> g(static_cast<size_t>(ng * ng)), row(static_cast<size_t>(ng));
     for (int64_t k = k0; k < k1; ++k) {
       area_weights(masks + k * H * W, H, W, P, w.data());
       double total = 0;
@@ -96,18 +128,26 @@ void mask_pool(const uint8_t* masks, int64_t K, int64_t H, int64_t W, const floa
       std::fill(o, o + d, 0.0f);
       const float norm = static_cast<float>(1.0 / (total + 1e-8));
       if (pulled_back) {
-        // G = Uyᵀ·w·Ux: each P×P weight lands on (at most) four grid cells.
+        // G = Uyᵀ·w·Ux, separably: each row of w goes through Ux (two taps per column), then
+        // each of those rows is spread over two grid rows by Uy.
         std::fill(g.begin(), g.end(), 0.0);
         for (int64_t y = 0; y < P; ++y) {
+          const float* wy = w.data() + y * P;
+          bool any = false;
+          // Gather (each grid column sums its own taps) rather than scatter: no store-to-load chains.
+          for (int64_t j = 0; j < ng; ++j) {
+            double acc = 0;
+            for (int64_t t = pull.start[j]; t < pull.start[j + 1]; ++t) acc += wy[pull.x[t]] * pull.coef[t];
+            row[j] = acc;
+            any = any || acc != 0;
+          }
+          if (!any) continue;
           const Tap& ty = taps[y];
-          for (int64_t x = 0; x < P; ++x) {
-            const double v = w[y * P + x];
-            if (v == 0) continue;
-            const Tap& tx = taps[x];
-            g[ty.i0 * ng + tx.i0] += v * ty.l0 * tx.l0;
-            g[ty.i0 * ng + tx.i1] += v * ty.l0 * tx.l1;
-            g[ty.i1 * ng + tx.i0] += v * ty.l1 * tx.l0;
-            g[ty.i1 * ng + tx.i1] += v * ty.l1 * tx.l1;
+          double* g0 = g.data() + ty.i0 * ng;
+          double* g1 = g.data() + ty.i1 * ng;
+          for (int64_t j = 0; j < ng; ++j) {
+            g0[j] += ty.l0 * row[j];
+            g1[j] += ty.l1 * row[j];
           }
         }
         for (int64_t c = 0; c < ng * ng; ++c) {

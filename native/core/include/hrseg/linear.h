@@ -12,6 +12,9 @@ class PackedWeight {
   PackedWeight() = default;
   // w: [out, in] row-major; bias may be null.
   PackedWeight(const float* w, const float* bias, int64_t out, int64_t in);
+  // Element (o, i) of the weight read from w[o·stride_out + i·stride_in]: packs a transposed or
+  // column-sliced matrix (an attention head's keys or values) without an intermediate copy.
+  PackedWeight(const float* w, int64_t out, int64_t in, int64_t stride_out, int64_t stride_in);
 
   int64_t out() const noexcept { return out_; }
   int64_t in() const noexcept { return in_; }

@@ -1,0 +1,65 @@
+// Native benchmark of the head at SPEC.md's default shapes (no Node needed):
+//   build/native/tests/bench_head [iterations]
+// Prints per-operation times and the image step's FLOP rate against the measured FMA peak.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+
+#include "head_fixture.h"
+#include "hrseg/linear.h"
+#include "hrseg/thread_pool.h"
+
+using namespace hrseg;
+using Clock = std::chrono::steady_clock;
+
+template <typename Fn>
+static double median_ms(int iters, Fn&& fn) {
+  fn();
+  std::vector<double> t;
+  for (int i = 0; i < iters; ++i) {
+    auto t0 = Clock::now();
+    fn();
+    t.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+int main(int argc, char** argv) {
+  const int iters = argc > 1 ? std::atoi(argv[1]) : 10;
+  HeadConfig c;
+  const int64_t ng = c.global_grid, nl = c.magnification * ng, d = c.dim, C = c.feature_dim;
+  const int64_t K = 50, H = 768, W = 1024;
+  auto bytes = check::encode_safetensors(check::random_head_weights(c));
+  Head head(SafeTensors::borrow(bytes.data(), bytes.size(), "bench"), c);
+  auto fg = check::uniform(static_cast<size_t>(ng * ng * C)), fl = check::uniform(static_cast<size_t>(nl * nl * C));
+  auto masks = check::random_masks(K, H, W);
+  auto hseg = check::uniform(static_cast<size_t>(c.hidden_size));
+  const double peak = measure_fma_peak(num_threads(), 0.5);
+
+  ImageFeatures img;
+  const double t_image = median_ms(iters, [&] { img = head.image_step(fg.data(), fl.data(), masks.data(), K, H, W, nullptr); });
+  const double t_instr = median_ms(iters, [&] {
+    head.instruction_step(img.m_hre.as<float>(), K, hseg.data(), 1, masks.data(), H, W, SelectionOverride{}, nullptr);
+  });
+  // The pieces, for where the time goes.
+  std::vector<float> xl(static_cast<size_t>(nl * nl * d));
+  PackedWeight proj(check::uniform(static_cast<size_t>(d * C)).data(), nullptr, d, C);
+  const double t_proj = median_ms(iters, [&] { linear(fl.data(), nl * nl, proj, xl.data()); });
+  std::vector<float> pooled(static_cast<size_t>(K * d));
+  const double t_pool = median_ms(iters, [&] {
+    mask_pool(masks.data(), K, H, W, img.hybrid.as<float>(), ng, d, c.pool_size, true, pooled.data());
+  });
+  const double flops = 2.0 * (ng * ng + nl * nl) * C * d + 2.0 * ng * ng * d * d + 2.0 * nl * nl * d * 2 * d +
+                       4.0 * ng * ng * c.magnification * c.magnification * d + 2.0 * K * ng * ng * d +
+                       c.hre_layers * (2.0 * K * d * d + 4.0 * ng * ng * d * d + 4.0 * K * ng * ng * d);
+  std::printf("threads %d, kernel %s, fp32 FMA peak %.1f GFLOP/s\n", num_threads(), linear_kernel_name(), peak / 1e9);
+  std::printf("%-40s %9.2f ms  %6.1f GFLOP/s  %5.1f %% of peak\n", "image step (HRP + HRE)", t_image,
+              flops / t_image / 1e6, 100 * flops / t_image / 1e6 / (peak / 1e9));
+  std::printf("%-40s %9.2f ms\n", "instruction step", t_instr);
+  std::printf("%-40s %9.2f ms  %6.1f GFLOP/s\n", "  local input projection (GEMM)", t_proj,
+              2.0 * nl * nl * C * d / t_proj / 1e6);
+  std::printf("%-40s %9.2f ms\n", "  mask pooling (K 50, 1024x768)", t_pool);
+  return 0;
+}
