@@ -82,9 +82,17 @@ void area_weights(const uint8_t* mask, int64_t H, int64_t W, int64_t P, float* w
   for (int64_t oy = 0; oy < P; ++oy) {
     std::fill(colsum.begin(), colsum.end(), uint16_t{0});
     uint16_t* __restrict cs = colsum.data();  // bytes may alias anything: promise they don't
+    uint8_t any = 0;
     for (int64_t y = lo[oy]; y < std::min(hi[oy], H); ++y) {
       const uint8_t* __restrict r = mask + y * W;
-      for (int64_t x = 0; x < W; ++x) cs[x] = static_cast<uint16_t>(cs[x] + (r[x] != 0));
+      for (int64_t x = 0; x < W; ++x) {
+        cs[x] = static_cast<uint16_t>(cs[x] + (r[x] != 0));
+        any |= r[x];
+      }
+    }
+    if (!any) {  // proposals are local: most row bins of a mask are empty, so skip their columns
+      std::fill(w + oy * P, w + (oy + 1) * P, 0.0f);
+      continue;
     }
     const double inv_rows = 1.0 / static_cast<double>(hi[oy] - lo[oy]);
     for (int64_t ox = 0; ox < P; ++ox) {
