@@ -228,7 +228,9 @@ describe('weights files are checked strictly', () => {
     e = await loadError(renamed);
     expect(e.message).toMatch(/is I32; weights must be F32, F16 or BF16/);
     e = await loadError(join(dir, 'does-not-exist.safetensors'));
-    expect(e.message).toMatch(/cannot open/);
+    expect(e.message).toMatch(/does-not-exist\.safetensors: cannot open/);
+    e = await loadError('');
+    expect(e.code).toBe('INVALID_ARGUMENT');
   });
 
   it('f16 and bf16 weights are widened to f32', async () => {

@@ -92,6 +92,7 @@ Napi::Value load_head(const Napi::CallbackInfo& info) {
   size_t size = 0;
   if (info[0].IsString()) {
     path = info[0].As<Napi::String>().Utf8Value();
+    if (path.empty()) throw_error(env, "INVALID_ARGUMENT", "weights path is empty");
   } else if (info[0].IsTypedArray() && info[0].As<Napi::TypedArray>().TypedArrayType() == napi_uint8_array) {
     Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
     if (bytes.ArrayBuffer().IsDetached()) throw_error(env, "INVALID_ARGUMENT", "weights buffer is detached");
