@@ -279,6 +279,29 @@ describe('the head API', () => {
     await expect(head.imageStep({ globalFeatures: ok, localFeatures: ok, proposals: tensor('uint8', [1, 4, 4]) })).rejects.toThrow(/disposed/);
   });
 
+  it('does not leak across thousands of steps, and frees outputs once collected', async () => {
+    const { liveAllocations } = await import('../lib/testing.js');
+    const { gcUntil } = await import('./helpers/gc.js');
+    const c = resolveHeadConfig(SMALL);
+    const head = await Head.load(encodeSafetensors(toStored(randomHeadWeights(rng, c))), c);
+    const input = {
+      globalFeatures: tensor('float32', [25, 24], uniform(rng, 25 * 24)),
+      localFeatures: tensor('float32', [100, 24], uniform(rng, 100 * 24)),
+      proposals: tensor('uint8', [4, 9, 7], randomProposals(rng, 4, 9, 7)),
+    };
+    const hSeg = tensor('float32', [1, 20], uniform(rng, 20));
+    const base = liveAllocations();
+    for (let i = 0; i < 1500; i++) {
+      const image = await head.imageStep(input);
+      await head.instructionStep(image, hSeg);
+    }
+    // Earlier tests' outputs may be collected meanwhile, so the count can fall below the base;
+    // a leak of these 1500 steps would leave thousands of allocations above it.
+    expect(await gcUntil(() => liveAllocations().count <= base.count)).toBe(true);
+    expect(liveAllocations().bytes).toBeLessThanOrEqual(base.bytes);
+    head.dispose();
+  });
+
   it('results are identical for any thread count', async () => {
     const { setCpuThreads } = await import('../lib/index.js');
     const c = resolveHeadConfig({ ...SMALL, dim: 32, globalGrid: 9 });
