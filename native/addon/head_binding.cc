@@ -45,6 +45,18 @@ Strategy parse_strategy(Napi::Env env, const std::string& s) {
   throw_error(env, "INVALID_ARGUMENT", "unknown selection strategy '" + s + "'");
 }
 
+// { strategy, k, tau }: the config's default selection and the per-call override share this.
+SelectionOverride parse_selection(Napi::Env env, Napi::Value value, const char* where) {
+  if (!value.IsObject()) throw_error(env, "INVALID_ARGUMENT", std::string(where) + " must be an object");
+  Napi::Object o = value.As<Napi::Object>();
+  SelectionOverride s;
+  s.set = true;
+  s.strategy = parse_strategy(env, get_str(env, o, "strategy"));
+  s.top_k = get_int(env, o, "k");
+  s.tau = static_cast<float>(get_num(env, o, "tau"));
+  return s;
+}
+
 // The config arrives complete and range-checked from lib/head.ts; this only converts it.
 HeadConfig parse_config(Napi::Env env, Napi::Value value) {
   if (!value.IsObject()) throw_error(env, "INVALID_ARGUMENT", "head config must be an object");
@@ -66,12 +78,10 @@ HeadConfig parse_config(Napi::Env env, Napi::Value value) {
   c.fusion_mlp_dim = get_int(env, o, "fusionMlpDim");
   c.iop_hidden = get_int(env, o, "iopHidden");
   c.embed_hidden = get_int(env, o, "embedHidden");
-  Napi::Value sel = o.Get("selection");
-  if (!sel.IsObject()) throw_error(env, "INVALID_ARGUMENT", "head config: selection must be an object");
-  Napi::Object so = sel.As<Napi::Object>();
-  c.strategy = parse_strategy(env, get_str(env, so, "strategy"));
-  c.top_k = get_int(env, so, "k");
-  c.tau = static_cast<float>(get_num(env, so, "tau"));
+  const SelectionOverride sel = parse_selection(env, o.Get("selection"), "head config: selection");
+  c.strategy = sel.strategy;
+  c.top_k = sel.top_k;
+  c.tau = sel.tau;
   return c;
 }
 
@@ -173,13 +183,7 @@ Napi::Value instruction_step(const Napi::CallbackInfo& info) {
   auto hseg = borrow_tensor(env, info[2], "hSeg");
   auto masks = borrow_tensor(env, info[3], "proposals");
   SelectionOverride sel;
-  if (info[4].IsObject()) {
-    Napi::Object so = info[4].As<Napi::Object>();
-    sel.set = true;
-    sel.strategy = parse_strategy(env, get_str(env, so, "strategy"));
-    sel.top_k = get_int(env, so, "k");
-    sel.tau = static_cast<float>(get_num(env, so, "tau"));
-  }
+  if (!info[4].IsUndefined() && !info[4].IsNull()) sel = parse_selection(env, info[4], "selection");
   auto token = cancel_token_arg(env, info[5]);
   guard(env, [&] {
     expect_tensor(masks.view, "proposals", DType::U8, {-1, -1, -1});
