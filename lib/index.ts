@@ -15,3 +15,4 @@ export {
   type SelectionStrategy,
 } from './head.js';
 export { encodeSafetensors, type StoredTensor } from './safetensors.js';
+export { loadImage, DEFAULT_MAX_PIXELS, type ImageInput, type ImageOptions, type RawImage, type RgbImage } from './image.js';
