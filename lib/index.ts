@@ -16,3 +16,14 @@ export {
 } from './head.js';
 export { encodeSafetensors, type StoredTensor } from './safetensors.js';
 export { loadImage, DEFAULT_MAX_PIXELS, type ImageInput, type ImageOptions, type RawImage, type RgbImage } from './image.js';
+export {
+  squareView,
+  tiledView,
+  centerCropView,
+  SAM_VIEW,
+  DINO_VIEW,
+  CLIP_VIEW,
+  type SquareViewSpec,
+  type ViewNormalization,
+  type ViewResult,
+} from './views.js';

@@ -7,6 +7,7 @@
 #include "hrseg/thread_pool.h"
 #include "runtime_info.h"
 #include "testing.h"
+#include "views_binding.h"
 
 namespace hrseg::addon {
 namespace {
@@ -26,6 +27,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setNumThreads", Napi::Function::New(env, set_num_threads, "setNumThreads"));
   exports.Set("CancelHandle", CancelHandle::Define(env));
   register_head(env, exports);
+  register_views(env, exports);
   exports.Set("_testing", testing_exports(env));
   return exports;
 }
