@@ -27,3 +27,5 @@ export {
   type ViewNormalization,
   type ViewResult,
 } from './views.js';
+export * from './proposals/index.js';
+export * from './engines/index.js';

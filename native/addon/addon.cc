@@ -5,6 +5,7 @@
 #include "errors.h"
 #include "head_binding.h"
 #include "hrseg/thread_pool.h"
+#include "mask_generator_binding.h"
 #include "runtime_info.h"
 #include "testing.h"
 #include "views_binding.h"
@@ -28,6 +29,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("CancelHandle", CancelHandle::Define(env));
   register_head(env, exports);
   register_views(env, exports);
+  register_mask_generator(env, exports);
   exports.Set("_testing", testing_exports(env));
   return exports;
 }

@@ -1,0 +1,128 @@
+/**
+ * The ONNX Runtime engine (onnxruntime-node, CPU execution provider). Inputs are wrapped, not
+ * copied: an ort.Tensor over the caller's TypedArray. The model file is checked against its
+ * contract as soon as the session is created, before any run.
+ */
+import { stat } from 'node:fs/promises';
+
+import * as ort from 'onnxruntime-node';
+
+import { abortError } from '../abort.js';
+import { HrsegError } from '../errors.js';
+import type { DType, Tensor } from '../tensor.js';
+import { checkContract } from './contracts.js';
+import { isEngineValue, type Engine, type EngineInput, type EngineValue, type RunOptions, type TensorSpec } from './types.js';
+
+export interface OnnxEngineOptions {
+  /** Threads ONNX Runtime uses inside one operator (default: ONNX Runtime's choice, one per core). */
+  intraOpThreads?: number;
+  /** Values for the contract's symbols that the manifest fixes, e.g. { S: 1024 }. */
+  bindings?: Readonly<Record<string, number>>;
+}
+
+const ORT_TYPES: Partial<Record<string, DType>> = {
+  float32: 'float32',
+  float16: 'float16',
+  int32: 'int32',
+  int64: 'int64',
+  uint8: 'uint8',
+  bool: 'bool',
+};
+
+function specOf(meta: ort.InferenceSession.ValueMetadata): TensorSpec {
+  if (!meta.isTensor) return { name: meta.name, dtype: 'uint8', dims: ['<not a tensor>'] };
+  const dtype = ORT_TYPES[meta.type] ?? (meta.type as DType);
+  return { name: meta.name, dtype, dims: meta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : String(d))) };
+}
+
+class HostValue implements EngineValue {
+  readonly location = 'cpu' as const;
+  constructor(
+    readonly name: string,
+    private readonly tensor: Tensor,
+  ) {}
+  get dtype() {
+    return this.tensor.dtype;
+  }
+  get dims() {
+    return this.tensor.dims;
+  }
+  host(): Promise<Tensor> {
+    return Promise.resolve(this.tensor);
+  }
+}
+
+export class OnnxEngine implements Engine {
+  private disposed = false;
+
+  private constructor(
+    readonly component: string,
+    readonly file: string,
+    private readonly session: ort.InferenceSession,
+    readonly inputs: readonly TensorSpec[],
+    readonly outputs: readonly TensorSpec[],
+  ) {}
+
+  static async load(file: string, component: string, options: OnnxEngineOptions = {}): Promise<OnnxEngine> {
+    const info = await stat(file).catch(() => undefined);
+    if (!info?.isFile()) throw new HrsegError('MODEL_FILE', `${component}: model file not found: ${file}`);
+    let session: ort.InferenceSession;
+    try {
+      session = await ort.InferenceSession.create(file, {
+        executionProviders: ['cpu'],
+        graphOptimizationLevel: 'all',
+        ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
+      });
+    } catch (cause) {
+      throw new HrsegError('MODEL_FILE', `${file} could not be loaded by ONNX Runtime: ${(cause as Error).message}`, { cause });
+    }
+    const inputs = session.inputMetadata.map(specOf);
+    const outputs = session.outputMetadata.map(specOf);
+    try {
+      checkContract(file, component, { inputs, outputs }, options.bindings);
+    } catch (error) {
+      await session.release();
+      throw error;
+    }
+    return new OnnxEngine(component, file, session, inputs, outputs);
+  }
+
+  async run(feeds: Readonly<Record<string, EngineInput>>, options: RunOptions = {}): Promise<Record<string, EngineValue>> {
+    if (this.disposed) throw new HrsegError('INVALID_ARGUMENT', `${this.component}: this engine has been disposed`);
+    if (options.signal?.aborted) throw abortError(options.signal);
+    const ortFeeds: Record<string, ort.Tensor> = {};
+    for (const spec of this.inputs) {
+      const value = feeds[spec.name];
+      if (!value) throw new HrsegError('INVALID_TENSOR', `${this.component}: input '${spec.name}' was not given`);
+      const t = isEngineValue(value) ? await value.host() : value;
+      if (t.dtype !== spec.dtype)
+        throw new HrsegError('INVALID_TENSOR', `${this.component}: input '${spec.name}' must be ${spec.dtype}, got ${t.dtype}`);
+      const bad = t.dims.length !== spec.dims.length || spec.dims.some((d, i) => typeof d === 'number' && d !== t.dims[i]);
+      if (bad)
+        throw new HrsegError(
+          'INVALID_TENSOR',
+          `${this.component}: input '${spec.name}' has shape [${t.dims.join(', ')}], the model takes [${spec.dims.join(', ')}]`,
+        );
+      ortFeeds[spec.name] = new ort.Tensor(t.dtype as 'float32', t.data as Float32Array, t.dims as number[]);
+    }
+    let result: ort.InferenceSession.OnnxValueMapType;
+    try {
+      result = await this.session.run(ortFeeds);
+    } catch (cause) {
+      throw new HrsegError('INTERNAL', `${this.component} (${this.file}) failed to run: ${(cause as Error).message}`, { cause });
+    }
+    if (options.signal?.aborted) throw abortError(options.signal);
+    const out: Record<string, EngineValue> = {};
+    for (const [name, value] of Object.entries(result)) {
+      const t = value as ort.Tensor;
+      out[name] = new HostValue(name, { dtype: t.type as DType, dims: [...t.dims], data: t.data as Float32Array });
+    }
+    return out;
+  }
+
+  async dispose(): Promise<void> {
+    if (this.disposed) return;
+    this.disposed = true;
+    await this.session.release();
+  }
+}

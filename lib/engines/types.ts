@@ -1,0 +1,51 @@
+/**
+ * The engine abstraction: one component of the model package (an ONNX file now, a TensorRT engine
+ * later) run on named tensors. Callers never see which runtime is underneath.
+ *
+ * Outputs are `EngineValue`s rather than host tensors so that a GPU engine can hand back
+ * device-resident results and the next engine can take them as inputs without a round trip through
+ * host memory; a caller that needs the numbers asks for them with `host()`. The ONNX Runtime CPU
+ * engine's values are already on the host, so `host()` costs nothing there.
+ */
+import type { DType, Tensor } from '../tensor.js';
+
+/** A dimension of a tensor contract: a fixed size, or a symbol (the same symbol must agree). */
+export type Dim = number | string;
+
+export interface TensorSpec {
+  name: string;
+  dtype: DType;
+  dims: readonly Dim[];
+}
+
+export interface EngineValue {
+  readonly name: string;
+  readonly dtype: DType;
+  readonly dims: readonly number[];
+  /** Where the data lives; 'cpu' for ONNX Runtime on the CPU. */
+  readonly location: 'cpu' | 'cuda';
+  /** The data on the host (free when it already is). */
+  host(): Promise<Tensor>;
+}
+
+export type EngineInput = Tensor | EngineValue;
+
+export interface RunOptions {
+  /** Checked before the run starts (ONNX Runtime cannot stop a run half-way). */
+  signal?: AbortSignal;
+}
+
+export interface Engine {
+  /** The model-package component, e.g. "sam/decoder". */
+  readonly component: string;
+  /** The file it was loaded from. */
+  readonly file: string;
+  readonly inputs: readonly TensorSpec[];
+  readonly outputs: readonly TensorSpec[];
+  run(feeds: Readonly<Record<string, EngineInput>>, options?: RunOptions): Promise<Record<string, EngineValue>>;
+  dispose(): Promise<void>;
+}
+
+export function isEngineValue(v: EngineInput): v is EngineValue {
+  return typeof (v as EngineValue).host === 'function';
+}

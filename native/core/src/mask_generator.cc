@@ -1,0 +1,337 @@
+#include "hrseg/mask_generator.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <mutex>
+#include <numeric>
+#include <string>
+
+#include "hrseg/error.h"
+#include "hrseg/resample.h"
+#include "hrseg/thread_pool.h"
+
+namespace hrseg {
+
+namespace {
+
+// Consecutive output indices that read the same low-resolution indices [lo, lo + n).
+struct Group {
+  int64_t o0, o1, lo, n;
+};
+
+// One axis of the composed map low → frame → crop to content → original.
+struct AxisMap {
+  int64_t max_taps = 0;
+  std::vector<int64_t> first, count;
+  std::vector<double> w;  // out × max_taps
+  std::vector<Group> groups;
+};
+
+AxisMap compose(int64_t low, int64_t frame, int64_t content, int64_t out) {
+  const Taps up = resample_taps(low, frame, Filter::BilinearTorch);
+  const Taps down = resample_taps(content, out, Filter::BilinearTorch);
+  AxisMap m;
+  m.first.resize(out);
+  m.count.resize(out);
+  std::vector<std::vector<double>> per(out);
+  for (int64_t o = 0; o < out; ++o) {
+    int64_t lo = std::numeric_limits<int64_t>::max(), hi = -1;
+    for (int64_t t = 0; t < down.count[o]; ++t) {
+      const int64_t r = down.first[o] + t;
+      lo = std::min(lo, up.first[r]);
+      hi = std::max(hi, up.first[r] + up.count[r] - 1);
+    }
+    per[o].assign(hi - lo + 1, 0.0);
+    for (int64_t t = 0; t < down.count[o]; ++t) {
+      const int64_t r = down.first[o] + t;
+      for (int64_t s = 0; s < up.count[r]; ++s) per[o][up.first[r] + s - lo] += down.weight(o, t) * up.weight(r, s);
+    }
+    m.first[o] = lo;
+    m.count[o] = hi - lo + 1;
+    m.max_taps = std::max(m.max_taps, m.count[o]);
+  }
+  m.w.assign(out * m.max_taps, 0.0);
+  for (int64_t o = 0; o < out; ++o) std::copy(per[o].begin(), per[o].end(), m.w.begin() + o * m.max_taps);
+  for (int64_t o = 0; o < out; ++o) {
+    if (!m.groups.empty() && m.groups.back().lo == m.first[o] && m.groups.back().n == m.count[o])
+      m.groups.back().o1 = o + 1;
+    else
+      m.groups.push_back({o, o + 1, m.first[o], m.count[o]});
+  }
+  return m;
+}
+
+struct Candidate {
+  float iou = 0, stability = 0;
+  int64_t area = 0, source = 0;
+  Box box{};
+  float px = 0, py = 0;
+  std::vector<int32_t> row_start;  // H + 1 offsets into spans
+  std::vector<int32_t> spans;      // x0, x1 pairs (x1 exclusive)
+};
+
+struct Counts {
+  int64_t lo = 0, mid = 0, hi = 0;  // pixels above t − o, t, t + o
+  int64_t x0 = std::numeric_limits<int64_t>::max(), y0 = std::numeric_limits<int64_t>::max(), x1 = -1, y1 = -1;
+  void cover(int64_t ax0, int64_t ay0, int64_t ax1, int64_t ay1) {  // inclusive
+    x0 = std::min(x0, ax0);
+    y0 = std::min(y0, ay0);
+    x1 = std::max(x1, ax1);
+    y1 = std::max(y1, ay1);
+  }
+};
+
+// Per-thread buffers, sized once per mask.
+struct Scratch {
+  std::vector<float> colmin, colmax;
+  std::vector<double> line, values;
+  std::vector<uint8_t> tile_class;  // per column group: 0 below, 1 above, 2 mixed (at t)
+};
+
+}  // namespace
+
+struct MaskGenerator::Impl {
+  MaskGeneratorConfig config;
+  MaskGeometry geo;
+  int64_t content_h = 0, content_w = 0;
+  AxisMap rows, cols;
+  std::vector<Candidate> candidates;
+  int64_t prompts = 0, evaluated = 0, passed_iou = 0;
+
+  // Min and max over the logits that feed each column group, for one row group.
+  void tile_bounds(const float* L, const Group& gr, Scratch& s) const {
+    const int64_t low = geo.low;
+    s.colmin.assign(L + gr.lo * low, L + gr.lo * low + low);
+    s.colmax = s.colmin;
+    for (int64_t i = 1; i < gr.n; ++i) {
+      const float* r = L + (gr.lo + i) * low;
+      for (int64_t c = 0; c < low; ++c) {
+        s.colmin[c] = std::min(s.colmin[c], r[c]);
+        s.colmax[c] = std::max(s.colmax[c], r[c]);
+      }
+    }
+  }
+
+  // The exact values of row y over the columns of group gc (into s.values), composed weights in
+  // float64. Both passes use this one function, so they decide every pixel identically.
+  void tile_row(const float* L, int64_t y, const Group& gc, Scratch& s) const {
+    const int64_t low = geo.low;
+    const double* wy = &rows.w[y * rows.max_taps];
+    s.line.assign(gc.n, 0.0);
+    for (int64_t i = 0; i < rows.count[y]; ++i) {
+      const float* r = L + (rows.first[y] + i) * low + gc.lo;
+      for (int64_t c = 0; c < gc.n; ++c) s.line[c] += wy[i] * r[c];
+    }
+    s.values.resize(gc.o1 - gc.o0);
+    for (int64_t x = gc.o0; x < gc.o1; ++x) {
+      const double* wx = &cols.w[x * cols.max_taps];
+      const double* line = s.line.data() + (cols.first[x] - gc.lo);
+      double v = 0.0;
+      for (int64_t j = 0; j < cols.count[x]; ++j) v += wx[j] * line[j];
+      s.values[x - gc.o0] = v;
+    }
+  }
+
+  Counts count(const float* L, Scratch& s) const {
+    const double t = config.mask_threshold, o = config.stability_offset;
+    const double th[3] = {t - o, t, t + o};
+    Counts k;
+    for (const Group& gr : rows.groups) {
+      tile_bounds(L, gr, s);
+      for (const Group& gc : cols.groups) {
+        float mn = s.colmin[gc.lo], mx = s.colmax[gc.lo];
+        for (int64_t c = 1; c < gc.n; ++c) {
+          mn = std::min(mn, s.colmin[gc.lo + c]);
+          mx = std::max(mx, s.colmax[gc.lo + c]);
+        }
+        if (mx <= th[0]) continue;
+        const int64_t area = (gr.o1 - gr.o0) * (gc.o1 - gc.o0);
+        const bool mixed = (mn <= th[0]) || (mn <= th[1] && mx > th[1]) || (mn <= th[2] && mx > th[2]);
+        if (!mixed) {
+          // Every threshold is decided for the whole tile; mn > th[0] here.
+          k.lo += area;
+          if (mn > th[1]) {
+            k.mid += area;
+            k.cover(gc.o0, gr.o0, gc.o1 - 1, gr.o1 - 1);
+          }
+          if (mn > th[2]) k.hi += area;
+          continue;
+        }
+        for (int64_t y = gr.o0; y < gr.o1; ++y) {
+          tile_row(L, y, gc, s);
+          for (int64_t x = gc.o0; x < gc.o1; ++x) {
+            const double v = s.values[x - gc.o0];
+            k.lo += v > th[0];
+            k.hi += v > th[2];
+            if (v > th[1]) {
+              ++k.mid;
+              k.cover(x, y, x, y);
+            }
+          }
+        }
+      }
+    }
+    return k;
+  }
+
+  void spans(const float* L, Scratch& s, Candidate& c) const {
+    const double t = config.mask_threshold;
+    c.row_start.assign(geo.height + 1, 0);
+    c.spans.clear();
+    for (const Group& gr : rows.groups) {
+      tile_bounds(L, gr, s);
+      s.tile_class.resize(cols.groups.size());
+      for (size_t g = 0; g < cols.groups.size(); ++g) {
+        const Group& gc = cols.groups[g];
+        float mn = s.colmin[gc.lo], mx = s.colmax[gc.lo];
+        for (int64_t i = 1; i < gc.n; ++i) {
+          mn = std::min(mn, s.colmin[gc.lo + i]);
+          mx = std::max(mx, s.colmax[gc.lo + i]);
+        }
+        s.tile_class[g] = mn > t ? 1 : (mx <= t ? 0 : 2);
+      }
+      for (int64_t y = gr.o0; y < gr.o1; ++y) {
+        c.row_start[y] = static_cast<int32_t>(c.spans.size());
+        int64_t open = -1;  // start of the span being built
+        auto close = [&](int64_t end) {
+          if (open >= 0) {
+            c.spans.push_back(static_cast<int32_t>(open));
+            c.spans.push_back(static_cast<int32_t>(end));
+            open = -1;
+          }
+        };
+        for (size_t g = 0; g < cols.groups.size(); ++g) {
+          const Group& gc = cols.groups[g];
+          if (s.tile_class[g] == 1) {
+            if (open < 0) open = gc.o0;
+          } else if (s.tile_class[g] == 0) {
+            close(gc.o0);
+          } else {
+            tile_row(L, y, gc, s);
+            for (int64_t x = gc.o0; x < gc.o1; ++x) {
+              if (s.values[x - gc.o0] > t) {
+                if (open < 0) open = x;
+              } else {
+                close(x);
+              }
+            }
+          }
+        }
+        close(geo.width);
+      }
+    }
+    c.row_start[geo.height] = static_cast<int32_t>(c.spans.size());
+  }
+};
+
+MaskGenerator::MaskGenerator(const MaskGeneratorConfig& config, const MaskGeometry& geometry)
+    : impl_(std::make_unique<Impl>()) {
+  const auto bad = [](const std::string& m) { throw Error(ErrorCode::InvalidArgument, "mask generator: " + m); };
+  if (geometry.low < 1 || geometry.frame < 1) bad("low-resolution and frame sizes must be positive");
+  if (geometry.height < 1 || geometry.width < 1) bad("image size must be positive");
+  if (geometry.height * geometry.width > (int64_t{1} << 31)) bad("image too large for 32-bit pixel counts");
+  if (config.max_proposals < 0) bad("max proposals must be >= 0");
+  if (!(config.stability_offset >= 0)) bad("stability offset must be >= 0");
+  impl_->config = config;
+  impl_->geo = geometry;
+  const int64_t longest = std::max(geometry.height, geometry.width);
+  impl_->content_h = std::max<int64_t>(1, scaled_side(geometry.height, longest, geometry.frame));
+  impl_->content_w = std::max<int64_t>(1, scaled_side(geometry.width, longest, geometry.frame));
+  impl_->rows = compose(geometry.low, geometry.frame, impl_->content_h, geometry.height);
+  impl_->cols = compose(geometry.low, geometry.frame, impl_->content_w, geometry.width);
+}
+
+MaskGenerator::~MaskGenerator() = default;
+
+const MaskGeometry& MaskGenerator::geometry() const noexcept { return impl_->geo; }
+
+void MaskGenerator::add_batch(const float* logits, const float* iou, const float* points, int64_t batch,
+                              int64_t masks_per_prompt, const CancelToken* cancel) {
+  Impl& m = *impl_;
+  const int64_t n = batch * masks_per_prompt, plane = m.geo.low * m.geo.low;
+  const float iou_th = static_cast<float>(m.config.pred_iou_threshold);
+  const float stab_th = static_cast<float>(m.config.stability_threshold);
+  std::vector<int64_t> todo;
+  for (int64_t i = 0; i < n; ++i)
+    if (iou[i] > iou_th) todo.push_back(i);  // float32 comparison, as torch compares a float tensor
+  std::vector<Candidate> out(todo.size());
+  std::vector<char> keep(todo.size(), 0);
+  parallel_for(0, static_cast<int64_t>(todo.size()), 1, [&](int64_t a, int64_t b) {
+    Scratch s;
+    for (int64_t j = a; j < b; ++j) {
+      check_cancel(cancel);
+      const int64_t i = todo[j];
+      const float* L = logits + i * plane;
+      const Counts k = m.count(L, s);
+      // torch: int counts → float32 division, compared in float32; 0/0 (NaN) fails.
+      const float stability = k.lo > 0 ? static_cast<float>(static_cast<double>(k.hi) / static_cast<double>(k.lo)) : NAN;
+      if (!(stability >= stab_th)) continue;
+      Candidate& c = out[j];
+      c.iou = iou[i];
+      c.stability = stability;
+      c.area = k.mid;
+      c.source = m.prompts * masks_per_prompt + i;
+      c.box = k.mid > 0 ? Box{float(k.x0), float(k.y0), float(k.x1), float(k.y1)} : Box{0, 0, 0, 0};
+      c.px = points[(i / masks_per_prompt) * 2];
+      c.py = points[(i / masks_per_prompt) * 2 + 1];
+      m.spans(L, s, c);
+      keep[j] = 1;
+    }
+  });
+  for (size_t j = 0; j < out.size(); ++j)
+    if (keep[j]) m.candidates.push_back(std::move(out[j]));
+  m.prompts += batch;
+  m.evaluated += n;
+  m.passed_iou += static_cast<int64_t>(todo.size());
+}
+
+Proposals MaskGenerator::finish(const CancelToken* cancel) const {
+  const Impl& m = *impl_;
+  std::vector<Box> boxes;
+  std::vector<float> scores;
+  for (const Candidate& c : m.candidates) {
+    boxes.push_back(c.box);
+    scores.push_back(c.iou);
+  }
+  check_cancel(cancel);
+  std::vector<int64_t> kept = box_nms(boxes, scores, m.config.nms_iou_threshold);
+  const int64_t after_nms = static_cast<int64_t>(kept.size());
+  std::stable_sort(kept.begin(), kept.end(),
+                   [&](int64_t a, int64_t b) { return m.candidates[a].area > m.candidates[b].area; });
+  if (static_cast<int64_t>(kept.size()) > m.config.max_proposals) kept.resize(m.config.max_proposals);
+  const int64_t K = static_cast<int64_t>(kept.size()), H = m.geo.height, W = m.geo.width;
+  Proposals p;
+  p.masks = Tensor(DType::U8, {K, H, W});
+  p.boxes = Tensor(DType::F32, {K, 4});
+  p.iou = Tensor(DType::F32, {K});
+  p.stability = Tensor(DType::F32, {K});
+  p.areas = Tensor(DType::I32, {K});
+  p.points = Tensor(DType::F32, {K, 2});
+  p.source = Tensor(DType::I32, {K});
+  parallel_for(0, K, 1, [&](int64_t a, int64_t b) {
+    for (int64_t k = a; k < b; ++k) {
+      check_cancel(cancel);
+      const Candidate& c = m.candidates[kept[k]];
+      uint8_t* mask = p.masks.as<uint8_t>() + k * H * W;
+      for (int64_t y = 0; y < H; ++y)
+        for (int32_t s = c.row_start[y]; s < c.row_start[y + 1]; s += 2)
+          std::memset(mask + y * W + c.spans[s], 1, c.spans[s + 1] - c.spans[s]);
+      std::copy(c.box.begin(), c.box.end(), p.boxes.as<float>() + k * 4);
+      p.iou.as<float>()[k] = c.iou;
+      p.stability.as<float>()[k] = c.stability;
+      p.areas.as<int32_t>()[k] = static_cast<int32_t>(c.area);
+      p.points.as<float>()[k * 2] = c.px;
+      p.points.as<float>()[k * 2 + 1] = c.py;
+      p.source.as<int32_t>()[k] = static_cast<int32_t>(c.source);
+    }
+  });
+  p.evaluated = m.evaluated;
+  p.passed_iou = m.passed_iou;
+  p.passed_stability = static_cast<int64_t>(m.candidates.size());
+  p.after_nms = after_nms;
+  return p;
+}
+
+}  // namespace hrseg
