@@ -29,3 +29,4 @@ export {
 } from './views.js';
 export * from './proposals/index.js';
 export * from './engines/index.js';
+export { encodeRle, decodeRle, type CocoRle } from './rle.js';

@@ -6,6 +6,7 @@
 #include "head_binding.h"
 #include "hrseg/thread_pool.h"
 #include "mask_generator_binding.h"
+#include "rle_binding.h"
 #include "runtime_info.h"
 #include "testing.h"
 #include "views_binding.h"
@@ -30,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_head(env, exports);
   register_views(env, exports);
   register_mask_generator(env, exports);
+  register_rle(env, exports);
   exports.Set("_testing", testing_exports(env));
   return exports;
 }
