@@ -6,9 +6,10 @@
 import type { Reporter, TestModule } from 'vitest/node';
 
 export default class SummaryReporter implements Reporter {
-  onTestRunEnd(modules: ReadonlyArray<TestModule>): void {
+  onTestRunEnd(modules: ReadonlyArray<TestModule>, errors: ReadonlyArray<unknown> = []): void {
     let passed = 0;
     let failed = 0;
+    let notRun = 0;
     const skipped: string[] = [];
     for (const m of modules) {
       if (m.state() === 'failed' && [...m.children.allTests()].length === 0) failed++;
@@ -16,10 +17,15 @@ export default class SummaryReporter implements Reporter {
         const state = t.result().state;
         if (state === 'passed') passed++;
         else if (state === 'failed') failed++;
+        else if (state === 'pending') notRun++; // its worker died before it ran (a native crash)
         else if (state === 'skipped') skipped.push(`${m.moduleId.replace(/^.*\/test\//, 'test/')} > ${t.fullName}`);
       }
     }
     for (const s of skipped) console.log(`skipped: ${s}`);
-    console.log(`vitest: ${passed} passed, ${failed} failed, ${skipped.length} skipped`);
+    const extra = [
+      notRun ? `, ${notRun} not run` : '',
+      errors.length ? `, ${errors.length} unhandled error${errors.length > 1 ? 's' : ''} (a worker crashed?)` : '',
+    ].join('');
+    console.log(`vitest: ${passed} passed, ${failed} failed, ${skipped.length} skipped${extra}`);
   }
 }

@@ -85,6 +85,8 @@ struct Counts {
 
 // Per-thread buffers, sized once per mask.
 struct Scratch {
+  // Row and column groups that can hold a pixel above the lowest threshold (the rest is skipped).
+  size_t gr0 = 0, gr1 = 0, gc0 = 0, gc1 = 0;
   std::vector<float> colmin, colmax;
   std::vector<double> line, values;
   std::vector<uint8_t> tile_class;  // per column group: 0 below, 1 above, 2 mixed (at t)
@@ -100,14 +102,56 @@ struct MaskGenerator::Impl {
   std::vector<Candidate> candidates;
   int64_t prompts = 0, evaluated = 0, passed_iou = 0;
 
-  // Min and max over the logits that feed each column group, for one row group.
+  // Groups whose inputs [lo, lo + n) may meet [a, b]. lo never decreases along the groups, so the
+  // groups before the first one reaching a, and after the last one starting by b, cannot meet it.
+  // The range may be empty: when shrinking, some low-resolution samples feed no pixel at all.
+  static void group_range(const std::vector<Group>& gs, int64_t a, int64_t b, size_t& g0, size_t& g1) {
+    g0 = 0;
+    while (g0 < gs.size() && gs[g0].lo + gs[g0].n - 1 < a) ++g0;
+    g1 = gs.size();
+    while (g1 > g0 && gs[g1 - 1].lo > b) --g1;
+  }
+
+  // A tile whose logits are all at or below `floor` decides nothing above it; only the groups that
+  // touch the low-resolution box of logits above `floor` need visiting.
+  void window(const float* L, double floor, Scratch& s) const {
+    const int64_t low = geo.low;
+    int64_t r0 = low, r1 = -1, c0 = low, c1 = -1;
+    for (int64_t r = 0; r < low; ++r) {
+      const float* row = L + r * low;
+      int64_t first = -1, last = -1;
+      for (int64_t c = 0; c < low; ++c)
+        if (row[c] > floor) {
+          if (first < 0) first = c;
+          last = c;
+        }
+      if (first >= 0) {
+        r0 = std::min(r0, r);
+        r1 = r;
+        c0 = std::min(c0, first);
+        c1 = std::max(c1, last);
+      }
+    }
+    if (r1 < 0) {
+      s.gr0 = s.gr1 = s.gc0 = s.gc1 = 0;
+      return;
+    }
+    group_range(rows.groups, r0, r1, s.gr0, s.gr1);
+    group_range(cols.groups, c0, c1, s.gc0, s.gc1);
+    if (s.gr0 == s.gr1 || s.gc0 == s.gc1) s.gr0 = s.gr1 = s.gc0 = s.gc1 = 0;
+  }
+
+  // Min and max over the logits that feed each column group of the window, for one row group.
   void tile_bounds(const float* L, const Group& gr, Scratch& s) const {
     const int64_t low = geo.low;
-    s.colmin.assign(L + gr.lo * low, L + gr.lo * low + low);
-    s.colmax = s.colmin;
+    const int64_t a = cols.groups[s.gc0].lo, b = cols.groups[s.gc1 - 1].lo + cols.groups[s.gc1 - 1].n;
+    s.colmin.resize(low);
+    s.colmax.resize(low);
+    std::copy(L + gr.lo * low + a, L + gr.lo * low + b, s.colmin.begin() + a);
+    std::copy(L + gr.lo * low + a, L + gr.lo * low + b, s.colmax.begin() + a);
     for (int64_t i = 1; i < gr.n; ++i) {
       const float* r = L + (gr.lo + i) * low;
-      for (int64_t c = 0; c < low; ++c) {
+      for (int64_t c = a; c < b; ++c) {
         s.colmin[c] = std::min(s.colmin[c], r[c]);
         s.colmax[c] = std::max(s.colmax[c], r[c]);
       }
@@ -138,9 +182,12 @@ struct MaskGenerator::Impl {
     const double t = config.mask_threshold, o = config.stability_offset;
     const double th[3] = {t - o, t, t + o};
     Counts k;
-    for (const Group& gr : rows.groups) {
+    window(L, th[0], s);
+    for (size_t ri = s.gr0; ri < s.gr1; ++ri) {
+      const Group& gr = rows.groups[ri];
       tile_bounds(L, gr, s);
-      for (const Group& gc : cols.groups) {
+      for (size_t ci = s.gc0; ci < s.gc1; ++ci) {
+        const Group& gc = cols.groups[ci];
         float mn = s.colmin[gc.lo], mx = s.colmax[gc.lo];
         for (int64_t c = 1; c < gc.n; ++c) {
           mn = std::min(mn, s.colmin[gc.lo + c]);
@@ -180,10 +227,16 @@ struct MaskGenerator::Impl {
     const double t = config.mask_threshold;
     c.row_start.assign(geo.height + 1, 0);
     c.spans.clear();
-    for (const Group& gr : rows.groups) {
+    window(L, t, s);
+    for (size_t ri = 0; ri < rows.groups.size(); ++ri) {
+      const Group& gr = rows.groups[ri];
+      if (ri < s.gr0 || ri >= s.gr1) {  // nothing above t in these rows
+        for (int64_t y = gr.o0; y < gr.o1; ++y) c.row_start[y] = static_cast<int32_t>(c.spans.size());
+        continue;
+      }
       tile_bounds(L, gr, s);
-      s.tile_class.resize(cols.groups.size());
-      for (size_t g = 0; g < cols.groups.size(); ++g) {
+      s.tile_class.assign(cols.groups.size(), 0);
+      for (size_t g = s.gc0; g < s.gc1; ++g) {
         const Group& gc = cols.groups[g];
         float mn = s.colmin[gc.lo], mx = s.colmax[gc.lo];
         for (int64_t i = 1; i < gc.n; ++i) {
@@ -202,7 +255,7 @@ struct MaskGenerator::Impl {
             open = -1;
           }
         };
-        for (size_t g = 0; g < cols.groups.size(); ++g) {
+        for (size_t g = s.gc0; g < s.gc1; ++g) {
           const Group& gc = cols.groups[g];
           if (s.tile_class[g] == 1) {
             if (open < 0) open = gc.o0;
@@ -219,7 +272,7 @@ struct MaskGenerator::Impl {
             }
           }
         }
-        close(geo.width);
+        close(s.gc1 < cols.groups.size() ? cols.groups[s.gc1].o0 : geo.width);
       }
     }
     c.row_start[geo.height] = static_cast<int32_t>(c.spans.size());
