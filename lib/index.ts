@@ -30,3 +30,4 @@ export {
 export * from './proposals/index.js';
 export * from './engines/index.js';
 export { encodeRle, decodeRle, type CocoRle } from './rle.js';
+export * from './vlm/index.js';

@@ -2,6 +2,7 @@
 #include <napi.h>
 
 #include "async_work.h"
+#include "embedding_binding.h"
 #include "errors.h"
 #include "head_binding.h"
 #include "hrseg/thread_pool.h"
@@ -32,6 +33,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_views(env, exports);
   register_mask_generator(env, exports);
   register_rle(env, exports);
+  register_embeddings(env, exports);
   exports.Set("_testing", testing_exports(env));
   return exports;
 }

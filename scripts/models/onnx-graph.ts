@@ -34,10 +34,11 @@ export class GraphBuilder {
     return name;
   }
 
-  int64(name: string, data: number[]): string {
+  /** An int64 constant; `dims` [] makes a scalar. */
+  int64(name: string, data: number[], dims: number[] = [data.length]): string {
     this.inits.push({
       name,
-      dims: [data.length],
+      dims,
       dataType: onnx.TensorProto.DataType.INT64,
       rawData: bytesOf(BigInt64Array.from(data.map(BigInt))),
     });

@@ -1,5 +1,8 @@
 #include "hrseg/dtype.h"
 
+#include <cmath>
+#include <cstring>
+
 namespace hrseg {
 
 namespace {
@@ -22,6 +25,22 @@ std::optional<DType> dtype_from_name(std::string_view name) noexcept {
   for (const auto& t : kTypes)
     if (name == t.name) return t.dtype;
   return std::nullopt;
+}
+
+float f16_bits_to_float(uint16_t h) noexcept {
+  const uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
+  float v;
+  if (exp == 0) v = std::ldexp(static_cast<float>(mant), -24);
+  else if (exp == 31) v = mant ? NAN : INFINITY;
+  else v = std::ldexp(static_cast<float>(mant | 0x400), static_cast<int>(exp) - 25);
+  return sign ? -v : v;
+}
+
+float bf16_bits_to_float(uint16_t b) noexcept {
+  const uint32_t bits = static_cast<uint32_t>(b) << 16;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
 }
 
 }  // namespace hrseg

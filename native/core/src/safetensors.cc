@@ -25,22 +25,6 @@ size_t stored_size(const std::string& dtype) {
   return 0;
 }
 
-float half_to_float(uint16_t h) {
-  const uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
-  float v;
-  if (exp == 0) v = std::ldexp(static_cast<float>(mant), -24);
-  else if (exp == 31) v = mant ? NAN : INFINITY;
-  else v = std::ldexp(static_cast<float>(mant | 0x400), static_cast<int>(exp) - 25);
-  return sign ? -v : v;
-}
-
-float bf16_to_float(uint16_t b) {
-  uint32_t bits = static_cast<uint32_t>(b) << 16;
-  float f;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
-
 }  // namespace
 
 std::shared_ptr<SafeTensors> SafeTensors::open(const std::string& path) {
@@ -154,7 +138,7 @@ const float* SafeTensors::materialise(const std::string& name, const Entry& e) c
     for (size_t i = 0; i < n; ++i) {
       uint16_t v;
       std::memcpy(&v, p + 2 * i, 2);
-      out[i] = half ? half_to_float(v) : bf16_to_float(v);
+      out[i] = half ? f16_bits_to_float(v) : bf16_bits_to_float(v);
     }
   } else {
     fail(ErrorCode::ModelFile, label_ + ": tensor '" + name + "' is " + e.dtype + "; weights must be F32, F16 or BF16");

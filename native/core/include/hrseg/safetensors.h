@@ -38,6 +38,8 @@ class SafeTensors {
   const float* f32_optional(const std::string& name, const Dims& shape) const;
   // The shape stored for `name` (throws when absent).
   const Dims& shape(const std::string& name) const;
+  // The stored bytes of an entry, in place (for readers that convert only what they use).
+  const uint8_t* bytes(const Entry& e) const { return data_ + e.begin; }
 
   static constexpr uint64_t kMaxHeaderBytes = 100u << 20;
 
