@@ -16,8 +16,8 @@ export interface RawImage {
   data: Uint8Array | Uint8ClampedArray;
   width: number;
   height: number;
-  /** 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA. */
-  channels: 1 | 2 | 3 | 4;
+  /** 1 grey, 2 grey + alpha, 3 RGB (the default), 4 RGBA. */
+  channels?: 1 | 2 | 3 | 4;
 }
 
 export type ImageInput = string | Uint8Array | RawImage;
@@ -55,7 +55,8 @@ function checkLimit(width: number, height: number, maxPixels: number, what: stri
 }
 
 function checkRaw(raw: RawImage, maxPixels: number): void {
-  const { width, height, channels, data } = raw;
+  const { width, height, data } = raw;
+  const channels = raw.channels ?? 3;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1)
     throw new HrsegError('INVALID_IMAGE', `raw image: width and height must be positive integers (got ${width}×${height})`);
   if (![1, 2, 3, 4].includes(channels))
@@ -101,13 +102,14 @@ export async function loadImage(input: ImageInput, options: ImageOptions = {}): 
   } else if (isRaw(input)) {
     what = 'raw image';
     checkRaw(input, maxPixels);
-    if (input.channels === 3) {
+    const channels = input.channels ?? 3;
+    if (channels === 3) {
       // Already what we want: no copy.
       const data = input.data instanceof Uint8Array ? input.data : new Uint8Array(input.data.buffer, input.data.byteOffset, input.data.length);
       return { data, width: input.width, height: input.height };
     }
     source = sharp(input.data, {
-      raw: { width: input.width, height: input.height, channels: input.channels },
+      raw: { width: input.width, height: input.height, channels },
       limitInputPixels: maxPixels,
     });
   } else {

@@ -31,3 +31,19 @@ export * from './proposals/index.js';
 export * from './engines/index.js';
 export { encodeRle, decodeRle, type CocoRle } from './rle.js';
 export * from './vlm/index.js';
+export {
+  createSegmenter,
+  Segmenter,
+  maskTensor,
+  type Device,
+  type PreparedImage,
+  type SegmentEvent,
+  type SegmentOptions,
+  type SegmentPart,
+  type SegmentResult,
+  type SegmenterOptions,
+  type StageTimings,
+} from './segmenter.js';
+export { readPackage, DEFAULT_FILES, MANIFEST_FILE, type Manifest, type ModelPackage } from './package/manifest.js';
+export { MANIFEST_SCHEMA, MANIFEST_VERSION } from './package/schema.js';
+export { dinoFeatures, type DinoFeatures } from './pipeline/dino.js';

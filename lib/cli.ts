@@ -1,0 +1,221 @@
+#!/usr/bin/env node
+/**
+ * hrseg command line: segment, eval, info.
+ * Exit codes: 0 done; 1 the work failed (the message names the HrsegError code); 2 bad usage;
+ * 130 interrupted (Ctrl-C). Output files are written whole or not at all.
+ */
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { HrsegError } from './errors.js';
+import { evaluate } from './eval/evaluate.js';
+import { readDataset } from './eval/datasets.js';
+import { loadImage } from './image.js';
+import { maskPng, overlayPng, writeAtomic } from './output.js';
+import { readPackage } from './package/manifest.js';
+import { runtimeInfo } from './runtime.js';
+import { createSegmenter, type Device } from './segmenter.js';
+
+const USAGE = `usage:
+  hrseg segment <image> <instruction> --model <dir> [--device auto|cpu|cuda|tensorrt]
+                [--out mask.png] [--overlay overlay.png] [--json] [--form sentence|phrase]
+                [--mode generate|teacher-forced]
+  hrseg eval <ReasonSeg folder | LLM-Seg40K .json> --model <dir> [--results results.jsonl]
+                [--limit N] [--images <dir>] [--mode generate|teacher-forced] [--device ...]
+  hrseg info [--model <dir>] [--json]
+exit codes: 0 ok, 1 failed, 2 usage, 130 interrupted`;
+
+class UsageError extends Error {}
+
+const controller = new AbortController();
+process.once('SIGINT', () => controller.abort(new Error('interrupted')));
+
+function need(value: string | undefined, what: string): string {
+  if (!value) throw new UsageError(`missing ${what}`);
+  return value;
+}
+
+function choice<T extends string>(value: string | undefined, allowed: readonly T[], what: string): T | undefined {
+  if (value === undefined) return undefined;
+  if (!allowed.includes(value as T)) throw new UsageError(`${what} must be one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+const DEVICES = ['auto', 'cpu', 'cuda', 'tensorrt'] as const;
+const MODES = ['generate', 'teacher-forced'] as const;
+
+async function segment(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: 'string' },
+      device: { type: 'string' },
+      out: { type: 'string' },
+      overlay: { type: 'string' },
+      json: { type: 'boolean' },
+      form: { type: 'string' },
+      mode: { type: 'string' },
+    },
+  });
+  const [imagePath, instruction] = positionals;
+  need(imagePath, '<image>');
+  if (instruction === undefined) throw new UsageError('missing <instruction>');
+  const model = need(values.model, '--model <dir>');
+  const device = choice(values.device, DEVICES, '--device') as Device | undefined;
+  const form = choice(values.form, ['sentence', 'phrase'] as const, '--form');
+  const mode = choice(values.mode, MODES, '--mode');
+  if (positionals.length > 2) throw new UsageError(`unexpected argument '${positionals[2]}' (quote the instruction)`);
+  const image = await loadImage(imagePath, { signal: controller.signal });
+  const segmenter = await createSegmenter({ model, device, signal: controller.signal });
+  try {
+    const result = await segmenter.segment(image, instruction, { form, mode, signal: controller.signal });
+    const writes: Promise<void>[] = [];
+    if (values.out) writes.push(maskPng(result.mask, result.width, result.height).then((png) => writeAtomic(values.out!, png)));
+    if (values.overlay) writes.push(overlayPng(image, result.mask).then((png) => writeAtomic(values.overlay!, png)));
+    await Promise.all(writes);
+    let area = 0;
+    for (const v of result.mask) area += v;
+    if (values.json) {
+      const { proposals, segments, mask: _mask, ...rest } = result;
+      console.log(
+        JSON.stringify(
+          {
+            ...rest,
+            area,
+            proposals: proposals.masks.dims[0],
+            segments: segments.map((s) => ({ chosen: s.chosen, fallback: s.fallback, similarity: [...s.similarity], iop: [...s.iop] })),
+            out: values.out ? resolve(values.out) : null,
+            overlay: values.overlay ? resolve(values.overlay) : null,
+          },
+          null,
+          2,
+        ),
+      );
+    } else {
+      console.log(`answer: ${result.answer}`);
+      console.log(`mask: ${area} of ${result.width}×${result.height} pixels, proposals ${result.chosen.join(', ') || 'none'} of ${proposals(result)}`);
+      if (result.segments.some((s) => s.fallback)) console.log('note: no proposal passed the selection rule; the most similar one was taken');
+      if (result.segments.length === 0) console.log('note: the answer has no [SEG]; the mask is empty');
+      console.log(`time: ${result.timings.total.toFixed(0)} ms`);
+      if (values.out) console.log(`wrote ${values.out}`);
+      if (values.overlay) console.log(`wrote ${values.overlay}`);
+    }
+  } finally {
+    await segmenter.dispose();
+  }
+}
+
+const proposals = (r: { proposals: { masks: { dims: readonly number[] } } }) => r.proposals.masks.dims[0];
+
+function bar(done: number, total: number, started: number): string {
+  const width = 28, frac = total ? done / total : 1;
+  const elapsed = (performance.now() - started) / 1000;
+  const eta = done > 0 ? (elapsed / done) * (total - done) : NaN;
+  const fmt = (s: number) => (Number.isFinite(s) ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : '--');
+  return `[${'#'.repeat(Math.round(frac * width)).padEnd(width, '.')}] ${done}/${total} ${(100 * frac).toFixed(0)}% elapsed ${fmt(elapsed)} eta ${fmt(eta)}`;
+}
+
+async function evalCommand(argv: string[]): Promise<void> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      model: { type: 'string' },
+      device: { type: 'string' },
+      results: { type: 'string' },
+      limit: { type: 'string' },
+      images: { type: 'string' },
+      mode: { type: 'string' },
+      json: { type: 'boolean' },
+    },
+  });
+  const dataset = need(positionals[0], '<dataset>');
+  const model = need(values.model, '--model <dir>');
+  const limit = values.limit === undefined ? undefined : Number(values.limit);
+  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new UsageError('--limit must be a positive integer');
+  const mode = choice(values.mode, MODES, '--mode');
+  const device = choice(values.device, DEVICES, '--device') as Device | undefined;
+  const resultsFile = values.results ?? 'hrseg-eval-results.jsonl';
+  const samples = await readDataset(dataset, values.images);
+  const segmenter = await createSegmenter({ model, device, signal: controller.signal });
+  const started = performance.now();
+  const tty = process.stderr.isTTY;
+  let lastLine = 0;
+  try {
+    const summary = await evaluate(segmenter, samples, {
+      resultsFile,
+      limit,
+      mode,
+      signal: controller.signal,
+      onProgress(done, total) {
+        const now = performance.now();
+        if (tty) process.stderr.write(`\r${bar(done, total, started)}`);
+        else if (now - lastLine > 5000 || done === total) {
+          lastLine = now;
+          process.stderr.write(`${bar(done, total, started)}\n`);
+        }
+      },
+    });
+    if (tty) process.stderr.write('\n');
+    if (values.json) console.log(JSON.stringify({ ...summary, results: resolve(resultsFile) }));
+    else {
+      console.log(`samples: ${summary.samples} (${summary.skipped} from ${resultsFile})`);
+      console.log(`gIoU: ${(100 * summary.gIoU).toFixed(2)}`);
+      console.log(`cIoU: ${(100 * summary.cIoU).toFixed(2)}`);
+      console.log(`per-sample results: ${resultsFile}`);
+    }
+  } finally {
+    await segmenter.dispose();
+  }
+}
+
+async function info(argv: string[]): Promise<void> {
+  const { values } = parseArgs({ args: argv, options: { model: { type: 'string' }, json: { type: 'boolean' } } });
+  const rt = runtimeInfo();
+  const pkg = values.model ? await readPackage(values.model) : undefined;
+  if (values.json) {
+    console.log(JSON.stringify({ runtime: rt, model: pkg && { dir: pkg.dir, name: pkg.name, trained: pkg.trained, manifest: pkg.manifest } }, null, 2));
+    return;
+  }
+  console.log(`hrseg ${rt.version} (Node-API ${rt.napiVersion}, node ${process.versions.node})`);
+  console.log(`binary: ${rt.binary}`);
+  console.log(`cpu: ${rt.cpuThreads} threads, kernel ${rt.cpuKernel ?? '?'}`);
+  console.log(`cuda: ${rt.cuda.available ? rt.cuda.devices.map((d) => d.name).join(', ') : `not available (${rt.cuda.reason})`}`);
+  console.log(`tensorrt: ${rt.tensorrt.loadable ? rt.tensorrt.version : 'not installed'}`);
+  if (pkg) {
+    console.log(`model: ${pkg.name} (${pkg.dir})${pkg.trained ? '' : ' — built for testing, not trained'}`);
+    if (pkg.manifest.description) console.log(`  ${pkg.manifest.description}`);
+    console.log(`  proposals: ${pkg.proposals.pointsPerSide}² prompts, K ${pkg.proposals.maxProposals}`);
+    console.log(`  head: C ${pkg.head.featureDim}, d ${pkg.head.dim}, N ${pkg.head.magnification}, H ${pkg.head.hiddenSize}, ${pkg.head.selection.strategy}`);
+    console.log(`  vlm: ${pkg.vlm.mode}, ${pkg.vlm.queryForm} prompts, up to ${pkg.vlm.maxNewTokens} tokens`);
+  }
+}
+
+async function main(): Promise<number> {
+  const [command, ...rest] = process.argv.slice(2);
+  try {
+    if (command === 'segment') await segment(rest);
+    else if (command === 'eval') await evalCommand(rest);
+    else if (command === 'info') await info(rest);
+    else if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+      console.log(USAGE);
+      return command === undefined ? 2 : 0;
+    } else throw new UsageError(`unknown command '${command}'`);
+    return 0;
+  } catch (error) {
+    if (error instanceof UsageError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (error as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      console.error(`hrseg: ${(error as Error).message}\n${USAGE}`);
+      return 2;
+    }
+    if (error instanceof HrsegError && error.code === 'ABORTED') {
+      console.error('hrseg: interrupted');
+      return 130;
+    }
+    if (error instanceof HrsegError) console.error(`hrseg: error [${error.code}]: ${error.message}`);
+    else console.error(`hrseg: ${(error as Error)?.stack ?? String(error)}`);
+    return 1;
+  }
+}
+
+process.exitCode = await main();

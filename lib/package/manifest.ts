@@ -1,0 +1,150 @@
+/**
+ * The model package (DESIGN.md): a directory with hrseg.json naming every file and config value.
+ * `readPackage` validates the manifest against its schema and version, resolves and checks every
+ * file, and reports every problem it finds in one MODEL_FILE error, each naming the file and field.
+ */
+import { readFile, stat } from 'node:fs/promises';
+import { isAbsolute, join, relative, resolve } from 'node:path';
+
+import { Ajv } from 'ajv';
+
+import { HrsegError } from '../errors.js';
+import { resolveHeadConfig, type HeadConfig, type HeadConfigInput } from '../head.js';
+import { resolveMaskGeneratorConfig, type MaskGeneratorConfig } from '../proposals/config.js';
+import { CLIP_VIEW, DINO_VIEW, SAM_VIEW, type SquareViewSpec } from '../views.js';
+import { DEFAULT_VLM_CONFIG, type VlmConfig } from '../vlm/runner.js';
+import type { ConversationTemplate, QueryForm } from '../vlm/template.js';
+import { MANIFEST_SCHEMA, MANIFEST_VERSION } from './schema.js';
+
+export const MANIFEST_FILE = 'hrseg.json';
+
+export const DEFAULT_FILES = Object.freeze({
+  samEncoder: 'sam/encoder.onnx',
+  samDecoder: 'sam/decoder.onnx',
+  dinoEncoder: 'dino/encoder.onnx',
+  vlmVision: 'vlm/vision.onnx',
+  vlmDecoder: 'vlm/decoder.onnx',
+  vlmEmbeddings: 'vlm/embed_tokens.safetensors',
+  tokenizer: 'vlm/tokenizer.json',
+  tokenizerConfig: 'vlm/tokenizer_config.json',
+  head: 'head.safetensors',
+});
+export type PackageFiles = { -readonly [K in keyof typeof DEFAULT_FILES]: string };
+
+/** hrseg.json as written (every section optional). */
+export interface Manifest {
+  format: 'hrseg-model';
+  version: number;
+  name?: string;
+  description?: string;
+  trained?: boolean;
+  files?: Partial<PackageFiles>;
+  views?: { sam?: Partial<SquareViewSpec>; dino?: Partial<SquareViewSpec>; clip?: Partial<SquareViewSpec>; dinoPatch?: number };
+  proposals?: Partial<MaskGeneratorConfig>;
+  head?: HeadConfigInput;
+  vlm?: Partial<Omit<VlmConfig, 'template' | 'view'>> & { template?: Partial<ConversationTemplate>; queryForm?: QueryForm; mode?: 'generate' | 'teacher-forced' };
+}
+
+/** A package with every default filled in and every path absolute. */
+export interface ModelPackage {
+  dir: string;
+  manifest: Manifest;
+  name: string;
+  trained: boolean;
+  files: PackageFiles;
+  views: { sam: SquareViewSpec; dino: SquareViewSpec; clip: SquareViewSpec; dinoPatch: number };
+  proposals: MaskGeneratorConfig;
+  head: HeadConfig;
+  vlm: VlmConfig & { queryForm: QueryForm; mode: 'generate' | 'teacher-forced' };
+}
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+const validate = ajv.compile(MANIFEST_SCHEMA);
+
+function fail(dir: string, problems: string[]): never {
+  throw new HrsegError('MODEL_FILE', `model package ${dir} has ${problems.length} problem${problems.length > 1 ? 's' : ''}:\n  - ${problems.join('\n  - ')}`);
+}
+
+export async function readPackage(dirInput: string): Promise<ModelPackage> {
+  if (typeof dirInput !== 'string' || dirInput === '') throw new HrsegError('INVALID_ARGUMENT', 'model: expected a package directory');
+  const dir = resolve(dirInput);
+  const info = await stat(dir).catch(() => undefined);
+  if (!info) throw new HrsegError('MODEL_FILE', `model package not found: ${dir}`);
+  if (!info.isDirectory()) throw new HrsegError('MODEL_FILE', `model package must be a directory with ${MANIFEST_FILE}: ${dir}`);
+  const manifestPath = join(dir, MANIFEST_FILE);
+  const text = await readFile(manifestPath, 'utf8').catch(() => undefined);
+  if (text === undefined) throw new HrsegError('MODEL_FILE', `${manifestPath} not found (every model package has one)`);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (cause) {
+    throw new HrsegError('MODEL_FILE', `${manifestPath} is not valid JSON: ${(cause as Error).message}`, { cause });
+  }
+  const problems: string[] = [];
+  const version = (json as { version?: unknown })?.version;
+  if (typeof version === 'number' && version > MANIFEST_VERSION)
+    fail(dir, [`${MANIFEST_FILE}: version ${version} is newer than this hrseg reads (${MANIFEST_VERSION}); upgrade hrseg`]);
+  if (!validate(json)) {
+    for (const e of validate.errors ?? []) {
+      const where = e.instancePath || '/';
+      const extra = e.keyword === 'additionalProperties' ? ` '${(e.params as { additionalProperty: string }).additionalProperty}'` : '';
+      const allowed = e.keyword === 'enum' ? ` (${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')})` : '';
+      const constant = e.keyword === 'const' ? ` (${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)})` : '';
+      problems.push(`${MANIFEST_FILE} ${where}: ${e.message}${extra}${allowed}${constant}`);
+    }
+    fail(dir, problems);
+  }
+  const m = json as Manifest;
+
+  const files = { ...DEFAULT_FILES, ...m.files } as PackageFiles;
+  for (const [key, rel] of Object.entries(files) as [keyof PackageFiles, string][]) {
+    const abs = resolve(dir, rel);
+    const inside = relative(dir, abs);
+    if (isAbsolute(rel) || inside.startsWith('..')) {
+      problems.push(`${MANIFEST_FILE} /files/${key}: '${rel}' leaves the package directory`);
+      continue;
+    }
+    files[key] = abs;
+    const s = await stat(abs).catch(() => undefined);
+    if (!s) problems.push(`${rel} (/files/${key}) is missing`);
+    else if (!s.isFile()) problems.push(`${rel} (/files/${key}) is not a file`);
+    else if (s.size === 0) problems.push(`${rel} (/files/${key}) is empty`);
+  }
+
+  const views = {
+    sam: { ...SAM_VIEW, ...m.views?.sam } as SquareViewSpec,
+    dino: { ...DINO_VIEW, ...m.views?.dino } as SquareViewSpec,
+    clip: { ...CLIP_VIEW, ...m.views?.clip } as SquareViewSpec,
+    dinoPatch: m.views?.dinoPatch ?? 14,
+  };
+  let head: HeadConfig | undefined;
+  try {
+    head = resolveHeadConfig(m.head ?? {});
+  } catch (e) {
+    problems.push(`${MANIFEST_FILE} /head: ${(e as Error).message}`);
+  }
+  if (head && views.dino.size % views.dinoPatch !== 0)
+    problems.push(`${MANIFEST_FILE} /views/dino/size: ${views.dino.size} is not a multiple of the patch size ${views.dinoPatch}`);
+  if (head && views.dino.size / views.dinoPatch !== head.globalGrid)
+    problems.push(
+      `${MANIFEST_FILE} /head/globalGrid: ${head.globalGrid}, but the DINOv2 view ${views.dino.size} / patch ${views.dinoPatch} gives ${views.dino.size / views.dinoPatch}`,
+    );
+  let proposals: MaskGeneratorConfig | undefined;
+  try {
+    proposals = resolveMaskGeneratorConfig(m.proposals ?? {});
+  } catch (e) {
+    problems.push(`${MANIFEST_FILE} /proposals: ${(e as Error).message}`);
+  }
+  if (problems.length > 0) fail(dir, problems);
+
+  const { template, queryForm, mode, ...vlmRest } = m.vlm ?? {};
+  const vlm = {
+    ...DEFAULT_VLM_CONFIG,
+    ...vlmRest,
+    view: views.clip,
+    template: { ...DEFAULT_VLM_CONFIG.template, ...template } as ConversationTemplate,
+    queryForm: queryForm ?? 'sentence',
+    mode: mode ?? 'generate',
+  };
+  return { dir, manifest: m, name: m.name ?? dir, trained: m.trained ?? true, files, views, proposals: proposals!, head: head!, vlm };
+}

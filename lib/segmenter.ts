@@ -1,0 +1,330 @@
+/**
+ * The public pipeline (SPEC.md section 1): image → proposals (SAM), features (DINOv2), HRP + HRE
+ * (head image step), the VLM's prefix → per instruction: the answer and h_seg, then the head's
+ * instruction step → the mask.
+ *
+ * `prepare()` does every image-only stage once; `segment()` on a PreparedImage pays only for the
+ * reasoning and the selection. Calls on one Segmenter run one at a time, in call order (the
+ * engines and the thread pool are shared; queuing keeps memory bounded and results identical);
+ * create several segmenters to run images in parallel.
+ */
+import { abortError } from './abort.js';
+import { HrsegError } from './errors.js';
+import { Head, type ImageFeatures, type SelectionConfig } from './head.js';
+import { loadImage, type ImageInput } from './image.js';
+import { OnnxEngine } from './engines/onnx-runtime.js';
+import type { Engine } from './engines/types.js';
+import { readPackage, type ModelPackage } from './package/manifest.js';
+import { dinoFeatures } from './pipeline/dino.js';
+import { generateProposals, type Proposals } from './proposals/mask-generator.js';
+import { runtimeInfo } from './runtime.js';
+import { tensor, type Tensor } from './tensor.js';
+import { VlmRunner, type VlmContext } from './vlm/runner.js';
+import type { QueryForm } from './vlm/template.js';
+
+export type Device = 'cpu' | 'cuda' | 'tensorrt' | 'auto';
+
+export interface SegmenterOptions {
+  /** A model package directory (DESIGN.md). */
+  model: string;
+  /** 'auto' (default) picks the best this machine runs; 'cpu' always works. */
+  device?: Device;
+  /** Largest image accepted, in pixels (default 2^28). */
+  maxPixels?: number;
+  signal?: AbortSignal;
+}
+
+export interface StageTimings {
+  [stage: string]: number;
+}
+
+export interface PreparedImage {
+  readonly width: number;
+  readonly height: number;
+  readonly proposals: Proposals;
+  readonly features: ImageFeatures;
+  readonly vlm: VlmContext;
+  /** ms per image-only stage */
+  readonly timings: StageTimings;
+  /** @internal */
+  readonly owner: Segmenter;
+}
+
+export interface SegmentOptions {
+  signal?: AbortSignal;
+  /** How the instruction is phrased in the prompt (default from the manifest, 'sentence'). */
+  form?: QueryForm;
+  /** 'generate' (default) or 'teacher-forced' (the evaluation protocol of LISA and LLM-Seg). */
+  mode?: 'generate' | 'teacher-forced';
+  /** Override the manifest's selection strategy for this call. */
+  selection?: Partial<SelectionConfig>;
+  maxNewTokens?: number;
+}
+
+export interface SegmentPart {
+  /** This [SEG]'s mask, width × height, 0/1. */
+  mask: Uint8Array;
+  chosen: number[];
+  /** True when the strategy chose nothing and top1-sim was used instead. */
+  fallback: boolean;
+  similarity: Float32Array;
+  iop: Float32Array;
+}
+
+export interface SegmentResult {
+  width: number;
+  height: number;
+  /** The union of every [SEG]'s mask, width × height, 0/1 (all zero when the answer had no [SEG]). */
+  mask: Uint8Array;
+  /** The model's answer text. */
+  answer: string;
+  /** One entry per [SEG] in the answer, in order. */
+  segments: SegmentPart[];
+  /** Chosen proposal indices of all segments (ascending, unique). */
+  chosen: number[];
+  /** The proposals this was chosen from. */
+  proposals: Proposals;
+  /** ms per stage: image stages (0 when a PreparedImage was reused), reasoning, selection, total. */
+  timings: StageTimings;
+}
+
+export type SegmentEvent =
+  | { type: 'prepared'; proposals: number; timings: StageTimings }
+  | { type: 'token'; id: number; text: string }
+  | { type: 'scores'; segment: number; similarity: Float32Array; iop: Float32Array; chosen: number[]; fallback: boolean }
+  | { type: 'result'; result: SegmentResult };
+
+function pickDevice(requested: Device): 'cpu' {
+  if (requested === 'cpu' || requested === 'auto') return 'cpu';
+  if (requested !== 'cuda' && requested !== 'tensorrt')
+    throw new HrsegError('INVALID_ARGUMENT', `device must be 'cpu', 'cuda', 'tensorrt' or 'auto', got '${String(requested)}'`);
+  const info = runtimeInfo();
+  if (!info.cuda.available) throw new HrsegError('DEVICE_UNAVAILABLE', `device '${requested}': ${info.cuda.reason ?? 'no CUDA device'}`);
+  if (requested === 'tensorrt' && !info.tensorrt.loadable)
+    throw new HrsegError('DEVICE_UNAVAILABLE', `device 'tensorrt': TensorRT (libnvinfer) is not installed or not loadable`);
+  throw new HrsegError(
+    'DEVICE_UNAVAILABLE',
+    `device '${requested}': this build runs the pipeline on the CPU only (the GPU path is not built yet); use device 'cpu' or 'auto'`,
+  );
+}
+
+export class Segmenter {
+  #queue: Promise<unknown> = Promise.resolve();
+  #disposed = false;
+
+  private constructor(
+    readonly model: ModelPackage,
+    readonly device: 'cpu',
+    private readonly engines: { samEncoder: Engine; samDecoder: Engine; dino: Engine },
+    private readonly vlm: VlmRunner,
+    private readonly head: Head,
+    private readonly maxPixels: number | undefined,
+  ) {}
+
+  static async create(options: SegmenterOptions): Promise<Segmenter> {
+    if (!options || typeof options.model !== 'string') throw new HrsegError('INVALID_ARGUMENT', 'createSegmenter: `model` (a package directory) is required');
+    const device = pickDevice(options.device ?? 'auto');
+    const pkg = await readPackage(options.model);
+    const f = pkg.files;
+    // Load everything, then report every failure at once.
+    const results = await Promise.allSettled([
+      OnnxEngine.load(f.samEncoder, 'sam/encoder', { bindings: { S: pkg.views.sam.size } }),
+      OnnxEngine.load(f.samDecoder, 'sam/decoder'),
+      OnnxEngine.load(f.dinoEncoder, 'dino/encoder', {
+        bindings: { D: pkg.views.dino.size, T: pkg.head.globalGrid ** 2, C: pkg.head.featureDim },
+      }),
+      VlmRunner.load(
+        { vision: f.vlmVision, decoder: f.vlmDecoder, embeddings: f.vlmEmbeddings, tokenizer: f.tokenizer, tokenizerConfig: f.tokenizerConfig },
+        pkg.vlm,
+      ),
+      Head.load(f.head, pkg.head),
+    ]);
+    const problems = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as Error).message);
+    const ok = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
+    const [samEncoder, samDecoder, dino, vlm, head] = ok as [OnnxEngine?, OnnxEngine?, OnnxEngine?, VlmRunner?, Head?];
+    if (vlm && vlm.hiddenSize !== pkg.head.hiddenSize)
+      problems.push(`hrseg.json /head/hiddenSize: ${pkg.head.hiddenSize}, but the VLM's hidden size is ${vlm.hiddenSize}`);
+    if (problems.length > 0 || options.signal?.aborted) {
+      await Promise.all([samEncoder?.dispose(), samDecoder?.dispose(), dino?.dispose(), vlm?.dispose()]);
+      head?.dispose();
+      if (options.signal?.aborted && problems.length === 0) throw abortError(options.signal);
+      throw new HrsegError('MODEL_FILE', `model package ${pkg.dir} could not be loaded:\n  - ${problems.join('\n  - ')}`);
+    }
+    return new Segmenter(pkg, device, { samEncoder: samEncoder!, samDecoder: samDecoder!, dino: dino! }, vlm!, head!, options.maxPixels);
+  }
+
+  /** Runs `fn` after every earlier call on this segmenter has settled. */
+  #enqueue<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(() => {
+      if (this.#disposed) throw new HrsegError('INVALID_ARGUMENT', 'this segmenter has been disposed');
+      return fn();
+    });
+    this.#queue = run.catch(() => undefined);
+    return run;
+  }
+
+  /** The image-only stages, reusable for any number of instructions. */
+  prepare(image: ImageInput, options: { signal?: AbortSignal; onProgress?: (stage: string, done: number, total: number) => void } = {}): Promise<PreparedImage> {
+    return this.#enqueue(() => this.#prepare(image, options));
+  }
+
+  async #prepare(image: ImageInput, options: { signal?: AbortSignal; onProgress?: (stage: string, done: number, total: number) => void }): Promise<PreparedImage> {
+    const { signal } = options;
+    const timings: StageTimings = {};
+    const time = async <T>(stage: string, p: () => Promise<T>) => {
+      const t0 = performance.now();
+      const r = await p();
+      timings[stage] = performance.now() - t0;
+      return r;
+    };
+    const img = await time('decode', () => loadImage(image, { maxPixels: this.maxPixels, signal }));
+    const proposals = await time('proposals', () =>
+      generateProposals(img, { encoder: this.engines.samEncoder, decoder: this.engines.samDecoder }, {
+        config: this.model.proposals,
+        signal,
+        onProgress: (d, t) => options.onProgress?.('proposals', d, t),
+      }),
+    );
+    const h = this.model.head;
+    const feats = await time('dino', () => dinoFeatures(img, this.engines.dino, this.model.views.dino, h.globalGrid, h.magnification, signal));
+    const features = await time('head-image', () =>
+      this.head.imageStep({ globalFeatures: feats.global, localFeatures: feats.local, proposals: proposals.masks }, { signal }),
+    );
+    const vlm = await time('vlm-prefix', () => this.vlm.prepare(img, { signal }));
+    return { width: img.width, height: img.height, proposals, features, vlm, timings, owner: this };
+  }
+
+  /** Segments what `instruction` asks for. `image` may be a PreparedImage from this segmenter. */
+  segment(image: ImageInput | PreparedImage, instruction: string, options: SegmentOptions = {}): Promise<SegmentResult> {
+    return this.#enqueue(async () => {
+      let result: SegmentResult | undefined;
+      for await (const e of this.#run(image, instruction, options)) if (e.type === 'result') result = e.result;
+      return result!;
+    });
+  }
+
+  /** Like segment(), as events: prepared, each answer token, scores per [SEG], the result. */
+  segmentStream(image: ImageInput | PreparedImage, instruction: string, options: SegmentOptions = {}): AsyncIterable<SegmentEvent> {
+    const events: SegmentEvent[] = [];
+    let wake: (() => void) | undefined;
+    let finished = false;
+    let failure: unknown;
+    const done = this.#enqueue(async () => {
+      for await (const e of this.#run(image, instruction, options)) {
+        events.push(e);
+        wake?.();
+      }
+    }).then(
+      () => {
+        finished = true;
+        wake?.();
+      },
+      (e: unknown) => {
+        failure = e;
+        finished = true;
+        wake?.();
+      },
+    );
+    void done;
+    return {
+      async *[Symbol.asyncIterator]() {
+        for (;;) {
+          if (events.length > 0) {
+            yield events.shift()!;
+            continue;
+          }
+          if (finished) {
+            if (failure !== undefined) throw failure;
+            return;
+          }
+          await new Promise<void>((r) => (wake = r));
+          wake = undefined;
+        }
+      },
+    };
+  }
+
+  async *#run(input: ImageInput | PreparedImage, instruction: string, options: SegmentOptions): AsyncGenerator<SegmentEvent> {
+    if (typeof instruction !== 'string' || instruction.trim() === '')
+      throw new HrsegError('INVALID_ARGUMENT', 'the instruction is empty');
+    const { signal } = options;
+    const t0 = performance.now();
+    const isPrepared = typeof input === 'object' && input !== null && 'owner' in input && 'features' in input;
+    if (isPrepared && (input as PreparedImage).owner !== this)
+      throw new HrsegError('INVALID_ARGUMENT', 'this PreparedImage was made by another segmenter');
+    const prepared = isPrepared ? (input as PreparedImage) : await this.#prepare(input as ImageInput, { signal });
+    yield { type: 'prepared', proposals: prepared.proposals.masks.dims[0], timings: isPrepared ? {} : prepared.timings };
+
+    const tReason = performance.now();
+    const stream = this.vlm.stream(prepared.vlm, instruction, {
+      form: options.form ?? this.model.vlm.queryForm,
+      mode: options.mode ?? this.model.vlm.mode,
+      maxNewTokens: options.maxNewTokens,
+      signal,
+    });
+    let answer;
+    for (;;) {
+      const n = await stream.next();
+      if (n.done) {
+        answer = n.value;
+        break;
+      }
+      yield { type: 'token', id: n.value.id, text: n.value.text };
+    }
+    const tSelect = performance.now();
+    const { width: W, height: H } = prepared;
+    const segments: SegmentPart[] = [];
+    const mask = new Uint8Array(W * H);
+    if (answer.seg.dims[0] > 0) {
+      const r = await this.head.instructionStep(prepared.features, answer.seg as Tensor<'float32'>, { signal, selection: options.selection });
+      const K = prepared.proposals.masks.dims[0];
+      for (let s = 0; s < answer.seg.dims[0]; s++) {
+        const part: SegmentPart = {
+          mask: r.masks.data.subarray(s * W * H, (s + 1) * W * H),
+          chosen: r.selections[s].chosen,
+          fallback: r.selections[s].fallback,
+          similarity: r.similarity.data.subarray(s * K, (s + 1) * K),
+          iop: r.iop.data.subarray(s * K, (s + 1) * K),
+        };
+        for (let i = 0; i < mask.length; i++) mask[i] |= part.mask[i];
+        segments.push(part);
+        yield { type: 'scores', segment: s, similarity: part.similarity, iop: part.iop, chosen: part.chosen, fallback: part.fallback };
+      }
+    }
+    const tEnd = performance.now();
+    const chosen = [...new Set(segments.flatMap((s) => s.chosen))].sort((a, b) => a - b);
+    const timings: StageTimings = {
+      ...(isPrepared ? {} : prepared.timings),
+      reasoning: tSelect - tReason,
+      selection: tEnd - tSelect,
+      total: tEnd - t0,
+    };
+    yield {
+      type: 'result',
+      result: { width: W, height: H, mask, answer: answer.text, segments, chosen, proposals: prepared.proposals, timings },
+    };
+  }
+
+  /** Releases the models once running calls have finished. */
+  async dispose(): Promise<void> {
+    if (this.#disposed) return;
+    const pending = this.#queue;
+    this.#disposed = true;
+    await pending;
+    await Promise.all([this.engines.samEncoder.dispose(), this.engines.samDecoder.dispose(), this.engines.dino.dispose(), this.vlm.dispose()]);
+    this.head.dispose();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.dispose();
+  }
+}
+
+export function createSegmenter(options: SegmenterOptions): Promise<Segmenter> {
+  return Segmenter.create(options);
+}
+
+/** A mask as a tensor, for APIs that take one. */
+export function maskTensor(result: SegmentResult): Tensor<'uint8'> {
+  return tensor('uint8', [result.height, result.width], result.mask);
+}

@@ -1,0 +1,24 @@
+/**
+ * Writes the demo model package (scripts/models/demo-package.ts) and the example image.
+ *   npm run demo:model [-- <dir>]      (default: models/demo)
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import sharp from 'sharp';
+
+import { DEMO_RECTS, writeDemoPackage } from './models/demo-package.js';
+import { rectangleScene } from './models/tiny-sam.js';
+
+const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const dir = resolve(process.argv[2] ?? join(root, 'models/demo'));
+writeDemoPackage(dir);
+console.log(`demo model package written to ${dir} (built for testing, not trained)`);
+
+if (process.argv.includes('--examples')) {
+  const scene = rectangleScene(640, 480, DEMO_RECTS);
+  mkdirSync(join(root, 'examples'), { recursive: true });
+  writeFileSync(join(root, 'examples/shapes.png'), await sharp(scene.rgb, { raw: { width: 640, height: 480, channels: 3 } }).png().toBuffer());
+  console.log('examples/shapes.png written');
+}
