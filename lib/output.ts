@@ -24,7 +24,7 @@ export async function writeAtomic(path: string, data: Uint8Array | string): Prom
 export async function maskPng(mask: Uint8Array, width: number, height: number): Promise<Buffer> {
   const grey = new Uint8Array(mask.length);
   for (let i = 0; i < mask.length; i++) grey[i] = mask[i] ? 255 : 0;
-  return sharp(grey, { raw: { width, height, channels: 1 } }).png().toBuffer();
+  return sharp(grey, { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
 }
 
 /** The image with the mask tinted (half-way to `colour`) and everything else dimmed a little. */
