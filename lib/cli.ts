@@ -19,7 +19,7 @@ import { createSegmenter, type Device } from './segmenter.js';
 const USAGE = `usage:
   hrseg segment <image> <instruction> --model <dir> [--device auto|cpu|cuda|tensorrt]
                 [--out mask.png] [--overlay overlay.png] [--json] [--form sentence|phrase]
-                [--mode generate|teacher-forced]
+                [--mode generate|teacher-forced] [--progress]
   hrseg eval <ReasonSeg folder | LLM-Seg40K .json> --model <dir> [--results results.jsonl]
                 [--limit N] [--images <dir>] [--mode generate|teacher-forced] [--device ...]
   hrseg info [--model <dir>] [--json]
@@ -28,7 +28,11 @@ exit codes: 0 ok, 1 failed, 2 usage, 130 interrupted`;
 class UsageError extends Error {}
 
 const controller = new AbortController();
-process.once('SIGINT', () => controller.abort(new Error('interrupted')));
+// First Ctrl-C: stop at the next checkpoint and clean up; a second one: leave at once.
+process.on('SIGINT', () => {
+  if (controller.signal.aborted) process.exit(130);
+  controller.abort(new Error('interrupted'));
+});
 
 function need(value: string | undefined, what: string): string {
   if (!value) throw new UsageError(`missing ${what}`);
@@ -56,6 +60,7 @@ async function segment(argv: string[]): Promise<void> {
       json: { type: 'boolean' },
       form: { type: 'string' },
       mode: { type: 'string' },
+      progress: { type: 'boolean' },
     },
   });
   const [imagePath, instruction] = positionals;
@@ -69,7 +74,21 @@ async function segment(argv: string[]): Promise<void> {
   const image = await loadImage(imagePath, { signal: controller.signal });
   const segmenter = await createSegmenter({ model, device, signal: controller.signal });
   try {
-    const result = await segmenter.segment(image, instruction, { form, mode, signal: controller.signal });
+    const showProgress = values.progress ?? process.stderr.isTTY;
+    let lastStage = '';
+    const result = await segmenter.segment(image, instruction, {
+      form,
+      mode,
+      signal: controller.signal,
+      onProgress: showProgress
+        ? (stage, done, total) => {
+            const line = `${stage} ${done}/${total}`;
+            if (process.stderr.isTTY) process.stderr.write(`\r${line}${done === total ? '\n' : ''}`);
+            else if (stage !== lastStage || done === total) process.stderr.write(`${line}\n`);
+            lastStage = stage;
+          }
+        : undefined,
+    });
     const writes: Promise<void>[] = [];
     if (values.out) writes.push(maskPng(result.mask, result.width, result.height).then((png) => writeAtomic(values.out!, png)));
     if (values.overlay) writes.push(overlayPng(image, result.mask).then((png) => writeAtomic(values.overlay!, png)));

@@ -59,6 +59,8 @@ export interface SegmentOptions {
   /** Override the manifest's selection strategy for this call. */
   selection?: Partial<SelectionConfig>;
   maxNewTokens?: number;
+  /** Progress of the image stages (today: 'proposals', prompts done of total). */
+  onProgress?: (stage: string, done: number, total: number) => void;
 }
 
 export interface SegmentPart {
@@ -252,7 +254,7 @@ export class Segmenter {
     const isPrepared = typeof input === 'object' && input !== null && 'owner' in input && 'features' in input;
     if (isPrepared && (input as PreparedImage).owner !== this)
       throw new HrsegError('INVALID_ARGUMENT', 'this PreparedImage was made by another segmenter');
-    const prepared = isPrepared ? (input as PreparedImage) : await this.#prepare(input as ImageInput, { signal });
+    const prepared = isPrepared ? (input as PreparedImage) : await this.#prepare(input as ImageInput, { signal, onProgress: options.onProgress });
     yield { type: 'prepared', proposals: prepared.proposals.masks.dims[0], timings: isPrepared ? {} : prepared.timings };
 
     const tReason = performance.now();

@@ -89,6 +89,29 @@ describe('hrseg segment', () => {
   });
 });
 
+describe('hrseg segment, interrupted', () => {
+  it('Ctrl-C exits 130 and leaves no output file', async () => {
+    const { spawn } = await import('node:child_process');
+    const out = join(work, 'interrupted.png');
+    const child = spawn(process.execPath, [cli, 'segment', image, 'the red shape', '--model', model, '--out', out, '--progress']);
+    let stderr = '';
+    let sent = false;
+    const code = await new Promise<number | null>((done) => {
+      child.stderr.on('data', (b: Buffer) => {
+        stderr += b.toString();
+        if (!sent && stderr.includes('proposals ')) {
+          sent = true;
+          child.kill('SIGINT'); // the work is under way
+        }
+      });
+      child.on('exit', (c) => done(c));
+    });
+    expect(code, stderr).toBe(130);
+    expect(stderr).toMatch(/interrupted/);
+    expect(existsSync(out)).toBe(false);
+  });
+});
+
 describe('hrseg info', () => {
   it('prints the runtime and the model summary', async () => {
     const r = await hrseg('info', '--model', model);
