@@ -9,6 +9,7 @@
 #include <string>
 
 #include "hrseg/error.h"
+#include "hrseg/mask_geometry.h"
 #include "hrseg/resample.h"
 #include "hrseg/thread_pool.h"
 
@@ -16,52 +17,8 @@ namespace hrseg {
 
 namespace {
 
-// Consecutive output indices that read the same low-resolution indices [lo, lo + n).
-struct Group {
-  int64_t o0, o1, lo, n;
-};
-
-// One axis of the composed map low → frame → crop to content → original.
-struct AxisMap {
-  int64_t max_taps = 0;
-  std::vector<int64_t> first, count;
-  std::vector<double> w;  // out × max_taps
-  std::vector<Group> groups;
-};
-
-AxisMap compose(int64_t low, int64_t frame, int64_t content, int64_t out) {
-  const Taps up = resample_taps(low, frame, Filter::BilinearTorch);
-  const Taps down = resample_taps(content, out, Filter::BilinearTorch);
-  AxisMap m;
-  m.first.resize(out);
-  m.count.resize(out);
-  std::vector<std::vector<double>> per(out);
-  for (int64_t o = 0; o < out; ++o) {
-    int64_t lo = std::numeric_limits<int64_t>::max(), hi = -1;
-    for (int64_t t = 0; t < down.count[o]; ++t) {
-      const int64_t r = down.first[o] + t;
-      lo = std::min(lo, up.first[r]);
-      hi = std::max(hi, up.first[r] + up.count[r] - 1);
-    }
-    per[o].assign(hi - lo + 1, 0.0);
-    for (int64_t t = 0; t < down.count[o]; ++t) {
-      const int64_t r = down.first[o] + t;
-      for (int64_t s = 0; s < up.count[r]; ++s) per[o][up.first[r] + s - lo] += down.weight(o, t) * up.weight(r, s);
-    }
-    m.first[o] = lo;
-    m.count[o] = hi - lo + 1;
-    m.max_taps = std::max(m.max_taps, m.count[o]);
-  }
-  m.w.assign(out * m.max_taps, 0.0);
-  for (int64_t o = 0; o < out; ++o) std::copy(per[o].begin(), per[o].end(), m.w.begin() + o * m.max_taps);
-  for (int64_t o = 0; o < out; ++o) {
-    if (!m.groups.empty() && m.groups.back().lo == m.first[o] && m.groups.back().n == m.count[o])
-      m.groups.back().o1 = o + 1;
-    else
-      m.groups.push_back({o, o + 1, m.first[o], m.count[o]});
-  }
-  return m;
-}
+using Group = TapGroup;
+using AxisMap = ComposedAxis;
 
 struct Candidate {
   float iou = 0, stability = 0;
@@ -292,8 +249,8 @@ MaskGenerator::MaskGenerator(const MaskGeneratorConfig& config, const MaskGeomet
   const int64_t longest = std::max(geometry.height, geometry.width);
   impl_->content_h = std::max<int64_t>(1, scaled_side(geometry.height, longest, geometry.frame));
   impl_->content_w = std::max<int64_t>(1, scaled_side(geometry.width, longest, geometry.frame));
-  impl_->rows = compose(geometry.low, geometry.frame, impl_->content_h, geometry.height);
-  impl_->cols = compose(geometry.low, geometry.frame, impl_->content_w, geometry.width);
+  impl_->rows = compose_axis(geometry.low, geometry.frame, impl_->content_h, geometry.height);
+  impl_->cols = compose_axis(geometry.low, geometry.frame, impl_->content_w, geometry.width);
 }
 
 MaskGenerator::~MaskGenerator() = default;

@@ -1,0 +1,149 @@
+// Mask post-processing kernels: a block handles a band of rows of one mask; each thread
+// evaluates its pixels (two separable tap loops in float64, __dmul_rn/__dadd_rn so nvcc does not
+// fuse them, matching the CPU's arithmetic), compares against the three thresholds and folds the
+// box; block reductions, then one atomic per block and counter.
+#include <cstdint>
+
+#include "hrseg_cuda/amg_kernels.h"
+#include "hrseg_cuda/check.h"
+#include "block_reduce.cuh"
+
+namespace hrseg::cuda {
+
+namespace {
+
+constexpr int kRowsPerBlock = 8;
+
+__device__ inline double pixel(const float* __restrict__ L, int low, const DeviceAxis& rows, const DeviceAxis& cols,
+                               int y, int x) {
+  const int fy = rows.first[y], ny = rows.count[y], fx = cols.first[x], nx = cols.count[x];
+  const double* wy = rows.w + static_cast<int64_t>(y) * rows.max_taps;
+  const double* wx = cols.w + static_cast<int64_t>(x) * cols.max_taps;
+  double v = 0.0;
+  for (int j = 0; j < nx; ++j) {
+    double line = 0.0;
+    for (int i = 0; i < ny; ++i) line = __dadd_rn(line, __dmul_rn(wy[i], static_cast<double>(L[(fy + i) * low + fx + j])));
+    v = __dadd_rn(v, __dmul_rn(wx[j], line));
+  }
+  return v;
+}
+
+__global__ void stats_kernel(const float* __restrict__ logits, int low, const int32_t* __restrict__ which,
+                             DeviceAxis rows, DeviceAxis cols, int H, int W, double t, double o, int32_t* counts,
+                             int32_t* boxes) {
+  __shared__ int red[32];
+  const int m = blockIdx.y;
+  const float* L = logits + static_cast<int64_t>(which[m]) * low * low;
+  const int y0 = blockIdx.x * kRowsPerBlock, y1 = min(H, y0 + kRowsPerBlock);
+  int lo = 0, mid = 0, hi = 0, bx0 = INT32_MAX, by0 = INT32_MAX, bx1 = -1, by1 = -1;
+  for (int p = threadIdx.x; p < (y1 - y0) * W; p += blockDim.x) {
+    const int y = y0 + p / W, x = p % W;
+    const double v = pixel(L, low, rows, cols, y, x);
+    lo += v > t - o;
+    hi += v > t + o;
+    if (v > t) {
+      ++mid;
+      bx0 = min(bx0, x), by0 = min(by0, y), bx1 = max(bx1, x), by1 = max(by1, y);
+    }
+  }
+  lo = detail::block_sum(lo, red);
+  mid = detail::block_sum(mid, red);
+  hi = detail::block_sum(hi, red);
+  bx1 = detail::block_max(bx1, red);
+  by1 = detail::block_max(by1, red);
+  bx0 = -detail::block_max(-bx0, red);
+  by0 = -detail::block_max(-by0, red);
+  if (threadIdx.x == 0) {
+    if (lo) atomicAdd(&counts[m * 3 + 0], lo);
+    if (mid) {
+      atomicAdd(&counts[m * 3 + 1], mid);
+      atomicMin(&boxes[m * 4 + 0], bx0);
+      atomicMin(&boxes[m * 4 + 1], by0);
+      atomicMax(&boxes[m * 4 + 2], bx1);
+      atomicMax(&boxes[m * 4 + 3], by1);
+    }
+    if (hi) atomicAdd(&counts[m * 3 + 2], hi);
+  }
+}
+
+__global__ void init_stats_kernel(int32_t* counts, int32_t* boxes, int n) {
+  const int m = blockIdx.x * blockDim.x + threadIdx.x;
+  if (m >= n) return;
+  counts[m * 3] = counts[m * 3 + 1] = counts[m * 3 + 2] = 0;
+  boxes[m * 4] = boxes[m * 4 + 1] = INT32_MAX;
+  boxes[m * 4 + 2] = boxes[m * 4 + 3] = -1;
+}
+
+__global__ void masks_kernel(const float* __restrict__ logits, int low, const int32_t* __restrict__ which,
+                             DeviceAxis rows, DeviceAxis cols, int H, int W, double t, uint8_t* __restrict__ out) {
+  const int k = blockIdx.y;
+  const float* L = logits + static_cast<int64_t>(which[k]) * low * low;
+  const int y0 = blockIdx.x * kRowsPerBlock, y1 = min(H, y0 + kRowsPerBlock);
+  uint8_t* o = out + static_cast<int64_t>(k) * H * W;
+  for (int p = threadIdx.x; p < (y1 - y0) * W; p += blockDim.x) {
+    const int y = y0 + p / W, x = p % W;
+    o[static_cast<int64_t>(y) * W + x] = pixel(L, low, rows, cols, y, x) > t;
+  }
+}
+
+// In float64 like hrseg::box_iou, so that a pair at the threshold is decided the same way.
+__device__ inline double iou(const float* a, const float* b) {
+  const double area_a = (double(a[2]) - a[0]) * (double(a[3]) - a[1]), area_b = (double(b[2]) - b[0]) * (double(b[3]) - b[1]);
+  const double w = fmax(0.0, double(fminf(a[2], b[2])) - fmaxf(a[0], b[0]));
+  const double h = fmax(0.0, double(fminf(a[3], b[3])) - fmaxf(a[1], b[1]));
+  const double inter = w * h, uni = area_a + area_b - inter;
+  return uni > 0.0 ? inter / uni : 0.0;
+}
+
+// Block (row tile i, column tile j) of 64 × 64 box pairs; thread r owns box i·64 + r.
+__global__ void nms_kernel(const float* __restrict__ boxes, int n, double threshold, uint64_t* __restrict__ mask) {
+  __shared__ float tile[64 * 4];
+  const int ri = blockIdx.y, cj = blockIdx.x;
+  if (cj < ri) return;  // only later boxes can be suppressed
+  const int words = (n + 63) / 64;
+  const int col0 = cj * 64, cols = min(64, n - col0);
+  if (threadIdx.x < cols)
+    for (int c = 0; c < 4; ++c) tile[threadIdx.x * 4 + c] = boxes[(col0 + threadIdx.x) * 4 + c];
+  __syncthreads();
+  const int i = ri * 64 + threadIdx.x;
+  if (i >= n) return;
+  uint64_t bits = 0;
+  for (int c = 0; c < cols; ++c) {
+    const int j = col0 + c;
+    if (j <= i) continue;
+    if (iou(boxes + i * 4, tile + c * 4) > threshold) bits |= uint64_t{1} << c;
+  }
+  mask[static_cast<int64_t>(i) * words + cj] = bits;
+}
+
+}  // namespace
+
+void amg_stats(const float* logits, int64_t low, const int32_t* which, int64_t n, DeviceAxis rows, DeviceAxis cols,
+               int64_t H, int64_t W, double t, double o, int32_t* counts, int32_t* boxes, cudaStream_t stream) {
+  if (n == 0) return;
+  init_stats_kernel<<<static_cast<unsigned>((n + 127) / 128), 128, 0, stream>>>(counts, boxes, static_cast<int>(n));
+  HRSEG_CUDA_LAUNCHED("amg_init");
+  const dim3 grid(static_cast<unsigned>((H + kRowsPerBlock - 1) / kRowsPerBlock), static_cast<unsigned>(n));
+  stats_kernel<<<grid, 256, 0, stream>>>(logits, static_cast<int>(low), which, rows, cols, static_cast<int>(H),
+                                         static_cast<int>(W), t, o, counts, boxes);
+  HRSEG_CUDA_LAUNCHED("amg_stats");
+}
+
+void amg_masks(const float* logits, int64_t low, const int32_t* which, int64_t K, DeviceAxis rows, DeviceAxis cols,
+               int64_t H, int64_t W, double t, uint8_t* out, cudaStream_t stream) {
+  if (K == 0) return;
+  const dim3 grid(static_cast<unsigned>((H + kRowsPerBlock - 1) / kRowsPerBlock), static_cast<unsigned>(K));
+  masks_kernel<<<grid, 256, 0, stream>>>(logits, static_cast<int>(low), which, rows, cols, static_cast<int>(H),
+                                         static_cast<int>(W), t, out);
+  HRSEG_CUDA_LAUNCHED("amg_masks");
+}
+
+void nms_bitmask(const float* boxes, int64_t n, double threshold, uint64_t* mask, cudaStream_t stream) {
+  if (n == 0) return;
+  const unsigned tiles = static_cast<unsigned>((n + 63) / 64);
+  HRSEG_CUDA_CHECK(cudaMemsetAsync(mask, 0, static_cast<size_t>(n) * tiles * sizeof(uint64_t), stream));
+  nms_kernel<<<dim3(tiles, tiles), 64, 0, stream>>>(boxes, static_cast<int>(n), threshold, mask);
+  HRSEG_CUDA_LAUNCHED("nms_bitmask");
+}
+
+}  // namespace hrseg::cuda

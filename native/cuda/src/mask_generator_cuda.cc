@@ -1,0 +1,199 @@
+#include "hrseg_cuda/mask_generator_cuda.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <vector>
+
+#include "hrseg/error.h"
+#include "hrseg/mask_geometry.h"
+#include "hrseg/resample.h"
+#include "hrseg_cuda/amg_kernels.h"
+#include "hrseg_cuda/check.h"
+#include "hrseg_cuda/device_buffer.h"
+
+namespace hrseg::cuda {
+
+namespace {
+
+struct AxisOnDevice {
+  DeviceBuffer<int32_t> first, count;
+  DeviceBuffer<double> w;
+  int32_t max_taps = 0;
+
+  AxisOnDevice(const ComposedAxis& a, cudaStream_t s)
+      : first(a.first.size()), count(a.count.size()), w(a.w.size()), max_taps(static_cast<int32_t>(a.max_taps)) {
+    std::vector<int32_t> f(a.first.begin(), a.first.end()), c(a.count.begin(), a.count.end());
+    HRSEG_CUDA_CHECK(cudaMemcpyAsync(first.get(), f.data(), f.size() * 4, cudaMemcpyHostToDevice, s));
+    HRSEG_CUDA_CHECK(cudaMemcpyAsync(count.get(), c.data(), c.size() * 4, cudaMemcpyHostToDevice, s));
+    HRSEG_CUDA_CHECK(cudaMemcpyAsync(w.get(), a.w.data(), a.w.size() * 8, cudaMemcpyHostToDevice, s));
+    HRSEG_CUDA_CHECK(cudaStreamSynchronize(s));  // the host vectors die here
+  }
+  DeviceAxis view() const { return {first.get(), count.get(), w.get(), max_taps}; }
+};
+
+struct Candidate {
+  float iou = 0, stability = 0;
+  int64_t area = 0, source = 0, slot = 0;
+  Box box{};
+  float px = 0, py = 0;
+};
+
+}  // namespace
+
+struct MaskGeneratorCuda::Impl {
+  MaskGeneratorConfig config;
+  MaskGeometry geo;
+  cudaStream_t stream;
+  std::unique_ptr<AxisOnDevice> rows, cols;
+  std::vector<Candidate> candidates;
+  DeviceBuffer<float> store;  // kept candidates' logits, slot · low²
+  int64_t slots = 0;
+  int64_t prompts = 0, evaluated = 0, passed_iou = 0;
+
+  void reserve(int64_t more) {
+    const int64_t plane = geo.low * geo.low;
+    if (static_cast<size_t>((slots + more) * plane) <= store.size()) return;
+    const int64_t capacity = std::max<int64_t>(slots + more, 2 * static_cast<int64_t>(store.size() / std::max<int64_t>(plane, 1)));
+    DeviceBuffer<float> bigger(static_cast<size_t>(std::max<int64_t>(capacity, 64) * plane));
+    if (slots)
+      HRSEG_CUDA_CHECK(cudaMemcpyAsync(bigger.get(), store.get(), slots * plane * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+    HRSEG_CUDA_CHECK(cudaStreamSynchronize(stream));
+    store = std::move(bigger);
+  }
+};
+
+MaskGeneratorCuda::MaskGeneratorCuda(const MaskGeneratorConfig& config, const MaskGeometry& geometry, cudaStream_t stream)
+    : impl_(std::make_unique<Impl>()) {
+  MaskGenerator validate(config, geometry);  // the same argument checks as the CPU generator
+  (void)validate;
+  impl_->config = config;
+  impl_->geo = geometry;
+  impl_->stream = stream;
+  const int64_t longest = std::max(geometry.height, geometry.width);
+  const int64_t ch = std::max<int64_t>(1, scaled_side(geometry.height, longest, geometry.frame));
+  const int64_t cw = std::max<int64_t>(1, scaled_side(geometry.width, longest, geometry.frame));
+  impl_->rows = std::make_unique<AxisOnDevice>(compose_axis(geometry.low, geometry.frame, ch, geometry.height), stream);
+  impl_->cols = std::make_unique<AxisOnDevice>(compose_axis(geometry.low, geometry.frame, cw, geometry.width), stream);
+}
+
+MaskGeneratorCuda::~MaskGeneratorCuda() = default;
+
+void MaskGeneratorCuda::add_batch(const float* device_logits, const float* iou, const float* points, int64_t batch,
+                                  int64_t masks_per_prompt) {
+  Impl& m = *impl_;
+  const int64_t n = batch * masks_per_prompt, plane = m.geo.low * m.geo.low;
+  const float iou_th = static_cast<float>(m.config.pred_iou_threshold);
+  const float stab_th = static_cast<float>(m.config.stability_threshold);
+  std::vector<int32_t> todo;
+  for (int64_t i = 0; i < n; ++i)
+    if (iou[i] > iou_th) todo.push_back(static_cast<int32_t>(i));
+  const int64_t t = static_cast<int64_t>(todo.size());
+  std::vector<int32_t> counts(t * 3), boxes(t * 4);
+  if (t > 0) {
+    DeviceBuffer<int32_t> which(t), d_counts(t * 3), d_boxes(t * 4);
+    HRSEG_CUDA_CHECK(cudaMemcpyAsync(which.get(), todo.data(), t * 4, cudaMemcpyHostToDevice, m.stream));
+    amg_stats(device_logits, m.geo.low, which.get(), t, m.rows->view(), m.cols->view(), m.geo.height, m.geo.width,
+              m.config.mask_threshold, m.config.stability_offset, d_counts.get(), d_boxes.get(), m.stream);
+    HRSEG_CUDA_CHECK(cudaMemcpyAsync(counts.data(), d_counts.get(), t * 12, cudaMemcpyDeviceToHost, m.stream));
+    HRSEG_CUDA_CHECK(cudaMemcpyAsync(boxes.data(), d_boxes.get(), t * 16, cudaMemcpyDeviceToHost, m.stream));
+    HRSEG_CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  }
+  std::vector<int64_t> keep;
+  for (int64_t j = 0; j < t; ++j) {
+    const int64_t lo = counts[j * 3], mid = counts[j * 3 + 1], hi = counts[j * 3 + 2];
+    const float stability = lo > 0 ? static_cast<float>(static_cast<double>(hi) / static_cast<double>(lo)) : NAN;
+    if (!(stability >= stab_th)) continue;
+    const int64_t i = todo[j];
+    Candidate c;
+    c.iou = iou[i];
+    c.stability = stability;
+    c.area = mid;
+    c.source = m.prompts * masks_per_prompt + i;
+    c.box = mid > 0 ? Box{float(boxes[j * 4]), float(boxes[j * 4 + 1]), float(boxes[j * 4 + 2]), float(boxes[j * 4 + 3])}
+                    : Box{0, 0, 0, 0};
+    c.px = points[(i / masks_per_prompt) * 2];
+    c.py = points[(i / masks_per_prompt) * 2 + 1];
+    keep.push_back(i);
+    m.candidates.push_back(c);
+  }
+  m.reserve(static_cast<int64_t>(keep.size()));
+  for (size_t k = 0; k < keep.size(); ++k) {
+    Candidate& c = m.candidates[m.candidates.size() - keep.size() + k];
+    c.slot = m.slots++;
+    HRSEG_CUDA_CHECK(cudaMemcpyAsync(m.store.get() + c.slot * plane, device_logits + keep[k] * plane, plane * sizeof(float),
+                                     cudaMemcpyDeviceToDevice, m.stream));
+  }
+  HRSEG_CUDA_CHECK(cudaStreamSynchronize(m.stream));  // the caller may reuse its logits buffer now
+  m.prompts += batch;
+  m.evaluated += n;
+  m.passed_iou += t;
+}
+
+Proposals MaskGeneratorCuda::finish() {
+  Impl& m = *impl_;
+  const int64_t n = static_cast<int64_t>(m.candidates.size());
+  // NMS: order by score (stable), suppression bits on the GPU, the greedy scan here.
+  std::vector<int64_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return m.candidates[a].iou > m.candidates[b].iou; });
+  std::vector<int64_t> kept;
+  if (n > 0) {
+    const int64_t words = (n + 63) / 64;
+    std::vector<float> sorted(n * 4);
+    for (int64_t i = 0; i < n; ++i) std::copy(m.candidates[order[i]].box.begin(), m.candidates[order[i]].box.end(), &sorted[i * 4]);
+    DeviceBuffer<float> d_boxes(n * 4);
+    DeviceBuffer<uint64_t> d_mask(n * words);
+    HRSEG_CUDA_CHECK(cudaMemcpyAsync(d_boxes.get(), sorted.data(), n * 16, cudaMemcpyHostToDevice, m.stream));
+    nms_bitmask(d_boxes.get(), n, m.config.nms_iou_threshold, d_mask.get(), m.stream);
+    std::vector<uint64_t> bits(n * words);
+    HRSEG_CUDA_CHECK(cudaMemcpyAsync(bits.data(), d_mask.get(), bits.size() * 8, cudaMemcpyDeviceToHost, m.stream));
+    HRSEG_CUDA_CHECK(cudaStreamSynchronize(m.stream));
+    std::vector<uint64_t> removed(words, 0);
+    for (int64_t i = 0; i < n; ++i) {
+      if (removed[i / 64] >> (i % 64) & 1) continue;
+      kept.push_back(order[i]);
+      for (int64_t w = 0; w < words; ++w) removed[w] |= bits[i * words + w];
+    }
+  }
+  const int64_t after_nms = static_cast<int64_t>(kept.size());
+  std::stable_sort(kept.begin(), kept.end(), [&](int64_t a, int64_t b) { return m.candidates[a].area > m.candidates[b].area; });
+  if (static_cast<int64_t>(kept.size()) > m.config.max_proposals) kept.resize(m.config.max_proposals);
+  const int64_t K = static_cast<int64_t>(kept.size()), H = m.geo.height, W = m.geo.width;
+  Proposals p;
+  p.masks = Tensor(DType::U8, {K, H, W});
+  p.boxes = Tensor(DType::F32, {K, 4});
+  p.iou = Tensor(DType::F32, {K});
+  p.stability = Tensor(DType::F32, {K});
+  p.areas = Tensor(DType::I32, {K});
+  p.points = Tensor(DType::F32, {K, 2});
+  p.source = Tensor(DType::I32, {K});
+  std::vector<int32_t> slots(K);
+  for (int64_t k = 0; k < K; ++k) {
+    const Candidate& c = m.candidates[kept[k]];
+    slots[k] = static_cast<int32_t>(c.slot);
+    std::copy(c.box.begin(), c.box.end(), p.boxes.as<float>() + k * 4);
+    p.iou.as<float>()[k] = c.iou;
+    p.stability.as<float>()[k] = c.stability;
+    p.areas.as<int32_t>()[k] = static_cast<int32_t>(c.area);
+    p.points.as<float>()[k * 2] = c.px;
+    p.points.as<float>()[k * 2 + 1] = c.py;
+    p.source.as<int32_t>()[k] = static_cast<int32_t>(c.source);
+  }
+  if (K > 0) {
+    DeviceBuffer<int32_t> which(K);
+    DeviceBuffer<uint8_t> out(K * H * W);
+    HRSEG_CUDA_CHECK(cudaMemcpyAsync(which.get(), slots.data(), K * 4, cudaMemcpyHostToDevice, m.stream));
+    amg_masks(m.store.get(), m.geo.low, which.get(), K, m.rows->view(), m.cols->view(), H, W, m.config.mask_threshold,
+              out.get(), m.stream);
+    HRSEG_CUDA_CHECK(cudaMemcpyAsync(p.masks.as<uint8_t>(), out.get(), K * H * W, cudaMemcpyDeviceToHost, m.stream));
+    HRSEG_CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  }
+  p.evaluated = m.evaluated;
+  p.passed_iou = m.passed_iou;
+  p.passed_stability = n;
+  p.after_nms = after_nms;
+  return p;
+}
+
+}  // namespace hrseg::cuda

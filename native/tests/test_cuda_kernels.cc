@@ -1,0 +1,232 @@
+// Every CUDA kernel against the CPU code of native/core on fresh random inputs, at several shapes
+// including ragged ones. Outputs are poisoned before each run. Skips (exit 77) without a GPU.
+#include <cstring>
+
+#include "amg_fixture.h"
+#include "check.h"
+#include "cuda_helpers.h"
+#include "hrseg/head_ops.h"
+#include "hrseg/linear.h"
+#include "hrseg/mask_generator.h"
+#include "hrseg/resample.h"
+#include "hrseg_cuda/gemm.h"
+#include "hrseg_cuda/head_kernels.h"
+#include "hrseg_cuda/mask_generator_cuda.h"
+#include "random.h"
+
+using namespace hrseg;
+using check::download;
+using check::poisoned;
+using check::rel_err;
+using check::upload;
+
+namespace {
+
+std::vector<float> cpu_linear(const std::vector<float>& x, int64_t rows, const std::vector<float>& w,
+                              const std::vector<float>& b, int64_t out, int64_t in, bool relu = false) {
+  PackedWeight pw(w.data(), b.empty() ? nullptr : b.data(), out, in);
+  std::vector<float> y(rows * out);
+  linear(x.data(), rows, pw, y.data());
+  if (relu)
+    for (auto& v : y) v = std::max(v, 0.0f);
+  return y;
+}
+
+std::vector<uint8_t> random_masks(int64_t K, int64_t H, int64_t W) {
+  std::vector<uint8_t> m(K * H * W, 0);
+  for (int64_t k = 0; k < K; ++k) {
+    const int64_t y0 = check::randint(0, H - 1), x0 = check::randint(0, W - 1);
+    const int64_t y1 = check::randint(y0, H - 1), x1 = check::randint(x0, W - 1);
+    for (int64_t y = y0; y <= y1; ++y)
+      for (int64_t x = x0; x <= x1; ++x) m[(k * H + y) * W + x] = check::randint(0, 9) > 0;
+  }
+  return m;
+}
+
+}  // namespace
+
+TEST("gemm fp32 equals the CPU linear layer (ragged shapes, bias, ReLU)") {
+  check::require_gpu();
+  const int64_t shapes[][3] = {{1, 1, 1}, {7, 13, 5}, {50, 256, 256}, {65, 129, 63}, {1369, 1024, 256}};
+  for (const auto& s : shapes) {
+    const int64_t rows = s[0], in = s[1], out = s[2];
+    auto x = check::uniform(rows * in), w = check::uniform(out * in), b = check::uniform(out);
+    for (bool relu : {false, true}) {
+      auto ref = cpu_linear(x, rows, w, b, out, in, relu);
+      auto dx = upload(x), dw = upload(w), db = upload(b);
+      auto dy = poisoned<float>(rows * out);
+      cuda::gemm_f32(dx.get(), rows, in, dw.get(), db.get(), out, dy.get(), relu, nullptr);
+      const double e = rel_err(download(dy), ref);
+      CHECK(e < 1e-5);
+      if (e >= 1e-5) std::fprintf(stderr, "  gemm_f32 %lldx%lldx%lld: %g\n", (long long)rows, (long long)in, (long long)out, e);
+    }
+  }
+}
+
+TEST("gemm on tensor cores (fp16, bf16) within 1e-2 of fp32") {
+  check::require_gpu();
+  const int64_t shapes[][3] = {{1, 16, 16}, {7, 13, 5}, {50, 256, 256}, {1369, 1024, 256}, {100, 4096, 256}};
+  for (const auto& s : shapes) {
+    const int64_t rows = s[0], in = s[1], out = s[2];
+    auto x = check::uniform(rows * in), w = check::uniform(out * in), b = check::uniform(out);
+    auto ref = cpu_linear(x, rows, w, b, out, in);
+    for (auto type : {cuda::Half16::F16, cuda::Half16::BF16}) {
+      auto dx = upload(x), dw = upload(w), db = upload(b);
+      cuda::DeviceBuffer<uint16_t> hx(rows * in), hw(out * in);
+      cuda::to_half16(dx.get(), hx.get(), rows * in, type, nullptr);
+      cuda::to_half16(dw.get(), hw.get(), out * in, type, nullptr);
+      auto dy = poisoned<float>(rows * out);
+      cuda::gemm_tc(hx.get(), rows, in, hw.get(), db.get(), out, dy.get(), type, false, nullptr);
+      const double e = rel_err(download(dy), ref);
+      CHECK(e < 1e-2);
+      if (e >= 1e-2) std::fprintf(stderr, "  gemm_tc %s %lldx%lldx%lld: %g\n", type == cuda::Half16::F16 ? "f16" : "bf16", (long long)rows, (long long)in, (long long)out, e);
+    }
+  }
+}
+
+TEST("region attention fused with the γ-mix equals the CPU") {
+  check::require_gpu();
+  const int64_t cases[][3] = {{37, 2, 256}, {5, 3, 16}, {3, 1, 8}, {6, 4, 40}};
+  for (const auto& c : cases) {
+    const int64_t ng = c[0], N = c[1], d = c[2], nl = N * ng;
+    const float gamma = 0.8f;
+    auto xg = check::uniform(ng * ng * d), xl = check::uniform(nl * nl * d);
+    auto wq = check::uniform(d * d, -0.2f, 0.2f), bq = check::uniform(d), wkv = check::uniform(2 * d * d, -0.2f, 0.2f), bkv = check::uniform(2 * d);
+    std::vector<float> fr(ng * ng * d), fh(ng * ng * d);
+    region_attention(xg.data(), xl.data(), ng, N, d, PackedWeight(wq.data(), bq.data(), d, d),
+                     PackedWeight(wkv.data(), bkv.data(), 2 * d, d), fr.data());
+    hybrid_mix(xg.data(), fr.data(), ng * ng * d, gamma, fh.data());
+    auto dxg = upload(xg), dxl = upload(xl), dwq = upload(wq), dbq = upload(bq), dwkv = upload(wkv), dbkv = upload(bkv);
+    cuda::DeviceBuffer<float> q(ng * ng * d), kv(nl * nl * 2 * d);
+    cuda::gemm_f32(dxg.get(), ng * ng, d, dwq.get(), dbq.get(), d, q.get(), false, nullptr);
+    cuda::gemm_f32(dxl.get(), nl * nl, d, dwkv.get(), dbkv.get(), 2 * d, kv.get(), false, nullptr);
+    auto dfr = poisoned<float>(ng * ng * d), dfh = poisoned<float>(ng * ng * d);
+    cuda::region_attention(q.get(), kv.get(), dxg.get(), ng, N, d, gamma, dfr.get(), dfh.get(), nullptr);
+    CHECK(rel_err(download(dfr), fr) < 1e-5);
+    CHECK(rel_err(download(dfh), fh) < 1e-5);
+  }
+}
+
+TEST("attention (projections + core + output projection) equals the CPU, 1 and 8 heads") {
+  check::require_gpu();
+  const int64_t cases[][4] = {{1, 1, 16, 1}, {7, 50, 64, 8}, {50, 1369, 256, 1}, {50, 1, 256, 8}, {1, 50, 256, 8}};
+  for (const auto& c : cases) {
+    const int64_t m = c[0], n = c[1], d = c[2], heads = c[3];
+    auto xq = check::uniform(m * d), xk = check::uniform(n * d), xv = check::uniform(n * d);
+    std::vector<std::vector<float>> w(4), b(4);
+    for (int i = 0; i < 4; ++i) w[i] = check::uniform(d * d, -0.2f, 0.2f), b[i] = check::uniform(d);
+    AttentionWeights aw;
+    aw.q = PackedWeight(w[0].data(), b[0].data(), d, d);
+    aw.k = PackedWeight(w[1].data(), b[1].data(), d, d);
+    aw.v = PackedWeight(w[2].data(), b[2].data(), d, d);
+    aw.out = PackedWeight(w[3].data(), b[3].data(), d, d);
+    aw.heads = heads;
+    std::vector<float> ref(m * d);
+    attention(aw, xq.data(), m, xk.data(), xv.data(), n, ref.data());
+    auto dq_in = upload(xq), dk_in = upload(xk), dv_in = upload(xv);
+    std::vector<cuda::DeviceBuffer<float>> dw, db;
+    for (int i = 0; i < 4; ++i) dw.push_back(upload(w[i])), db.push_back(upload(b[i]));
+    cuda::DeviceBuffer<float> q(m * d), k(n * d), v(n * d), ctx(m * d);
+    cuda::gemm_f32(dq_in.get(), m, d, dw[0].get(), db[0].get(), d, q.get(), false, nullptr);
+    cuda::gemm_f32(dk_in.get(), n, d, dw[1].get(), db[1].get(), d, k.get(), false, nullptr);
+    cuda::gemm_f32(dv_in.get(), n, d, dw[2].get(), db[2].get(), d, v.get(), false, nullptr);
+    cuda::attention_core(q.get(), d, k.get(), d, v.get(), d, m, n, d, d, heads, ctx.get(), nullptr);
+    auto out = poisoned<float>(m * d);
+    cuda::gemm_f32(ctx.get(), m, d, dw[3].get(), db[3].get(), d, out.get(), false, nullptr);
+    CHECK(rel_err(download(out), ref) < 1e-5);
+  }
+}
+
+TEST("add + LayerNorm equals the CPU") {
+  check::require_gpu();
+  for (int64_t d : {1, 16, 256, 1000}) {
+    const int64_t rows = check::randint(1, 60);
+    auto x = check::uniform(rows * d, -3, 3), a = check::uniform(rows * d), g = check::uniform(d), b = check::uniform(d);
+    auto ref = x;
+    add_layer_norm(ref.data(), a.data(), rows, d, g.data(), b.data());
+    auto dx = upload(x), da = upload(a), dg = upload(g), dbeta = upload(b);
+    cuda::add_layer_norm(dx.get(), da.get(), rows, d, dg.get(), dbeta.get(), nullptr);
+    CHECK(rel_err(download(dx), ref) < 1e-5);
+  }
+}
+
+TEST("mask pooling (area weights, pulled back) equals the CPU, K = 1, 7, 50, non-square images") {
+  check::require_gpu();
+  const int64_t cases[][5] = {{1, 37, 53, 37, 256}, {7, 120, 90, 37, 256}, {50, 768, 1024, 37, 256}, {3, 64, 64, 5, 16}};
+  for (const auto& c : cases) {
+    const int64_t K = c[0], H = c[1], W = c[2], ng = c[3], P = c[4], d = 64;
+    auto masks = random_masks(K, H, W);
+    auto src = check::uniform(ng * ng * d);
+    std::vector<float> ref(K * d), wref(P * P);
+    mask_pool(masks.data(), K, H, W, src.data(), ng, d, P, true, ref.data());
+    auto dm = upload(masks);
+    auto ds = upload(src);
+    auto dw = poisoned<float>(K * P * P);
+    cuda::area_weights(dm.get(), K, H, W, P, dw.get(), nullptr);
+    auto w = download(dw);
+    area_weights(masks.data(), H, W, P, wref.data());  // the first proposal, exactly
+    CHECK(std::memcmp(w.data(), wref.data(), P * P * sizeof(float)) == 0);
+    cuda::DeviceBuffer<float> scratch(K * (2 * P * ng + ng * ng));
+    auto dout = poisoned<float>(K * d);
+    cuda::mask_pool_pulled_back(dw.get(), K, P, ds.get(), ng, d, scratch.get(), dout.get(), nullptr);
+    CHECK(rel_err(download(dout), ref) < 1e-5);
+  }
+}
+
+TEST("cosine, sigmoid and the union of chosen masks equal the CPU") {
+  check::require_gpu();
+  const int64_t K = 13, d = 256, H = 31, W = 17;
+  auto t = check::uniform(d), e = check::uniform(K * d), x = check::uniform(K, -8, 8);
+  std::vector<float> cos_ref(K), sig_ref(K);
+  for (int64_t k = 0; k < K; ++k) cos_ref[k] = cosine(t.data(), e.data() + k * d, d), sig_ref[k] = 1.0f / (1.0f + std::exp(-x[k]));
+  auto dt = upload(t), de = upload(e), dx = upload(x);
+  auto dcos = poisoned<float>(K), dsig = poisoned<float>(K);
+  cuda::cosine_rows(dt.get(), 1, de.get(), K, d, dcos.get(), nullptr);
+  cuda::sigmoid(dx.get(), K, dsig.get(), nullptr);
+  CHECK(rel_err(download(dcos), cos_ref) < 1e-5);
+  CHECK(rel_err(download(dsig), sig_ref) < 1e-5);
+  auto masks = random_masks(K, H, W);
+  const std::vector<int64_t> chosen = {0, 4, 12};
+  std::vector<uint8_t> ref(H * W);
+  union_masks(masks.data(), H, W, chosen, ref.data());
+  auto dm = upload(masks);
+  auto dc = upload(std::vector<int32_t>{0, 4, 12});
+  auto dout = poisoned<uint8_t>(H * W);
+  cuda::union_masks(dm.get(), H * W, dc.get(), 3, dout.get(), nullptr);
+  CHECK(download(dout) == ref);
+}
+
+TEST("mask generator on the GPU equals the CPU generator exactly (proposals, masks, boxes, scores)") {
+  check::require_gpu();
+  const int64_t geos[][4] = {{256, 1024, 768, 1024}, {256, 1024, 1024, 1024}, {16, 64, 37, 53}, {8, 32, 1, 5}, {8, 32, 50, 37}};
+  for (const auto& g : geos) {
+    const int64_t low = g[0], frame = g[1], H = g[2], W = g[3], prompts = low >= 256 ? 128 : 12, per = 3;
+    auto data = check::sam_like_logits(prompts, per, low, low * 3 / 4, W, H, check::test_seed() + H);
+    MaskGeneratorConfig cfg;
+    if (low < 256) cfg.stability_threshold = 0.5, cfg.pred_iou_threshold = 0.7;
+    MaskGeometry geo{low, frame, H, W};
+    MaskGenerator cpu(cfg, geo);
+    cuda::MaskGeneratorCuda gpu(cfg, geo);
+    const int64_t batch = 4, plane = low * low;
+    for (int64_t b = 0; b < prompts; b += batch) {
+      const int64_t nb = std::min(batch, prompts - b);
+      cpu.add_batch(data.logits.data() + b * per * plane, data.iou.data() + b * per, data.points.data() + b * 2, nb, per);
+      std::vector<float> slice(data.logits.begin() + b * per * plane, data.logits.begin() + (b + nb) * per * plane);
+      auto d = upload(slice);
+      gpu.add_batch(d.get(), data.iou.data() + b * per, data.points.data() + b * 2, nb, per);
+    }
+    Proposals a = cpu.finish(), c = gpu.finish();
+    CHECK_EQ(c.masks.dims[0], a.masks.dims[0]);
+    CHECK_EQ(c.passed_stability, a.passed_stability);
+    CHECK_EQ(c.after_nms, a.after_nms);
+    if (c.masks.dims[0] != a.masks.dims[0]) continue;
+    const int64_t K = a.masks.dims[0];
+    CHECK(std::memcmp(c.source.as<int32_t>(), a.source.as<int32_t>(), K * 4) == 0);
+    CHECK(std::memcmp(c.masks.as<uint8_t>(), a.masks.as<uint8_t>(), K * H * W) == 0);
+    CHECK(std::memcmp(c.boxes.as<float>(), a.boxes.as<float>(), K * 16) == 0);
+    CHECK(std::memcmp(c.stability.as<float>(), a.stability.as<float>(), K * 4) == 0);
+    CHECK(std::memcmp(c.areas.as<int32_t>(), a.areas.as<int32_t>(), K * 4) == 0);
+  }
+}
+
+TEST_MAIN()
