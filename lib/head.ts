@@ -114,6 +114,8 @@ export interface ImageFeatures {
   mHre: Tensor<'float32'>;
   /** The proposals [K, H, W] this was computed for (borrowed, not copied). */
   proposals: Tensor<'uint8'>;
+  /** A CUDA head's device-resident state (M_HRE, proposals) for its instruction steps; opaque. */
+  deviceImage?: unknown;
 }
 
 export interface SegSelection {
@@ -137,10 +139,18 @@ export interface InstructionResult {
 }
 
 interface NativeHeadApi {
-  loadHead(source: string | Uint8Array, config: HeadConfig, cancel: unknown): Promise<unknown>;
+  loadHead(source: string | Uint8Array, config: HeadConfig, cancel: unknown, device: 'cpu' | 'cuda'): Promise<unknown>;
   headDispose(handle: unknown): void;
   headImageStep(h: unknown, fg: Tensor, fl: Tensor, masks: Tensor, cancel: unknown): Promise<Omit<ImageFeatures, 'proposals'>>;
-  headInstructionStep(h: unknown, mHre: Tensor, hSeg: Tensor, masks: Tensor, sel: SelectionConfig | undefined, cancel: unknown): Promise<InstructionResult>;
+  headInstructionStep(
+    h: unknown,
+    mHre: Tensor,
+    hSeg: Tensor,
+    masks: Tensor,
+    sel: SelectionConfig | undefined,
+    cancel: unknown,
+    deviceImage: unknown,
+  ): Promise<InstructionResult>;
 }
 
 const api = () => native() as unknown as NativeHeadApi;
@@ -149,25 +159,34 @@ export interface HeadOptions {
   signal?: AbortSignal;
 }
 
+export interface HeadLoadOptions extends HeadOptions {
+  /** 'cpu' (default) or 'cuda' (every operation on the GPU; DEVICE_UNAVAILABLE with the reason when there is none). */
+  device?: 'cpu' | 'cuda';
+}
+
 export class Head {
   readonly config: HeadConfig;
+  readonly device: 'cpu' | 'cuda';
   #handle: unknown;
 
-  private constructor(handle: unknown, config: HeadConfig) {
+  private constructor(handle: unknown, config: HeadConfig, device: 'cpu' | 'cuda') {
     this.#handle = handle;
     this.config = config;
+    this.device = device;
   }
 
   /**
    * Loads head.safetensors from a path (memory-mapped) or a Buffer (borrowed, not copied; keep it
    * unchanged while the head lives). Every tensor is checked against the config.
    */
-  static async load(weights: string | Uint8Array, config: HeadConfigInput = {}, options: HeadOptions = {}): Promise<Head> {
+  static async load(weights: string | Uint8Array, config: HeadConfigInput = {}, options: HeadLoadOptions = {}): Promise<Head> {
     const resolved = resolveHeadConfig(config);
     if (typeof weights !== 'string' && !(weights instanceof Uint8Array))
       throw new HrsegError('INVALID_ARGUMENT', 'weights must be a file path or a Uint8Array');
-    const handle = await runCancellable(options.signal, (h) => api().loadHead(weights, resolved, h));
-    return new Head(handle, resolved);
+    const device = options.device ?? 'cpu';
+    if (device !== 'cpu' && device !== 'cuda') throw new HrsegError('INVALID_ARGUMENT', `head device must be 'cpu' or 'cuda'`);
+    const handle = await runCancellable(options.signal, (h) => api().loadHead(weights, resolved, h, device));
+    return new Head(handle, resolved, device);
   }
 
   #live(): unknown {
@@ -201,7 +220,7 @@ export class Head {
       checkSelection(selection, 'selection');
     }
     return runCancellable(options.signal, (h) =>
-      api().headInstructionStep(handle, image.mHre, seg, image.proposals, selection, h),
+      api().headInstructionStep(handle, image.mHre, seg, image.proposals, selection, h, image.deviceImage),
     );
   }
 

@@ -96,18 +96,25 @@ export type SegmentEvent =
   | { type: 'scores'; segment: number; similarity: Float32Array; iop: Float32Array; chosen: number[]; fallback: boolean }
   | { type: 'result'; result: SegmentResult };
 
-function pickDevice(requested: Device): 'cpu' {
-  if (requested === 'cpu' || requested === 'auto') return 'cpu';
-  if (requested !== 'cuda' && requested !== 'tensorrt')
+/**
+ * 'cuda' runs the head and the mask post-processing on the GPU (the backbones stay on ONNX
+ * Runtime's CPU provider); 'auto' picks 'cuda' when this binary has CUDA and a device is usable.
+ */
+function pickDevice(requested: Device): 'cpu' | 'cuda' {
+  if (requested === 'cpu') return 'cpu';
+  if (requested !== 'cuda' && requested !== 'tensorrt' && requested !== 'auto')
     throw new HrsegError('INVALID_ARGUMENT', `device must be 'cpu', 'cuda', 'tensorrt' or 'auto', got '${String(requested)}'`);
   const info = runtimeInfo();
+  const usable = info.build.cuda && info.cuda.available;
+  if (requested === 'auto') return usable ? 'cuda' : 'cpu';
+  if (!info.build.cuda) throw new HrsegError('DEVICE_UNAVAILABLE', `device '${requested}': this binary was built without CUDA`);
   if (!info.cuda.available) throw new HrsegError('DEVICE_UNAVAILABLE', `device '${requested}': ${info.cuda.reason ?? 'no CUDA device'}`);
-  if (requested === 'tensorrt' && !info.tensorrt.loadable)
-    throw new HrsegError('DEVICE_UNAVAILABLE', `device 'tensorrt': TensorRT (libnvinfer) is not installed or not loadable`);
-  throw new HrsegError(
-    'DEVICE_UNAVAILABLE',
-    `device '${requested}': this build runs the pipeline on the CPU only (the GPU path is not built yet); use device 'cpu' or 'auto'`,
-  );
+  if (requested === 'tensorrt')
+    throw new HrsegError(
+      'DEVICE_UNAVAILABLE',
+      `device 'tensorrt': TensorRT engines are not built yet${info.tensorrt.loadable ? '' : ' (and libnvinfer is not installed)'}; use 'cuda'`,
+    );
+  return 'cuda';
 }
 
 export class Segmenter {
@@ -116,7 +123,7 @@ export class Segmenter {
 
   private constructor(
     readonly model: ModelPackage,
-    readonly device: 'cpu',
+    readonly device: 'cpu' | 'cuda',
     private readonly engines: { samEncoder: Engine; samDecoder: Engine; dino: Engine },
     private readonly vlm: VlmRunner,
     private readonly head: Head,
@@ -139,7 +146,7 @@ export class Segmenter {
         { vision: f.vlmVision, decoder: f.vlmDecoder, embeddings: f.vlmEmbeddings, tokenizer: f.tokenizer, tokenizerConfig: f.tokenizerConfig },
         pkg.vlm,
       ),
-      Head.load(f.head, pkg.head),
+      Head.load(f.head, pkg.head, { device }),
     ]);
     const problems = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as Error).message);
     const ok = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
@@ -183,6 +190,7 @@ export class Segmenter {
     const proposals = await time('proposals', () =>
       generateProposals(img, { encoder: this.engines.samEncoder, decoder: this.engines.samDecoder }, {
         config: this.model.proposals,
+        device: this.device,
         signal,
         onProgress: (d, t) => options.onProgress?.('proposals', d, t),
       }),

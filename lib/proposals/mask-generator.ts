@@ -39,7 +39,7 @@ export interface Proposals {
 }
 
 interface NativeMaskGeneratorApi {
-  createMaskGenerator(config: MaskGeneratorConfig, geometry: MaskGeometry): unknown;
+  createMaskGenerator(config: MaskGeneratorConfig, geometry: MaskGeometry, device: 'cpu' | 'cuda'): unknown;
   maskGeneratorAddBatch(h: unknown, logits: Tensor, iou: Tensor, points: Tensor, cancel: NativeCancelHandle): Promise<void>;
   maskGeneratorFinish(h: unknown, cancel: NativeCancelHandle): Promise<Proposals>;
 }
@@ -54,12 +54,13 @@ export class MaskPostProcessor {
   private readonly handle: unknown;
   private queue: Promise<unknown> = Promise.resolve();
 
-  constructor(config: Partial<MaskGeneratorConfig>, readonly geometry: MaskGeometry) {
+  /** `device: 'cuda'` runs the pixel work on the GPU (each batch's logits are copied there once). */
+  constructor(config: Partial<MaskGeneratorConfig>, readonly geometry: MaskGeometry, options: { device?: 'cpu' | 'cuda' } = {}) {
     const c = resolveMaskGeneratorConfig(config);
     for (const k of ['low', 'frame', 'height', 'width'] as const)
       if (!Number.isInteger(geometry[k]) || geometry[k] < 1)
         throw new HrsegError('INVALID_ARGUMENT', `mask geometry: ${k} must be a positive integer, got ${geometry[k]}`);
-    this.handle = callNative(() => api().createMaskGenerator(c, geometry));
+    this.handle = callNative(() => api().createMaskGenerator(c, geometry, options.device ?? 'cpu'));
   }
 
   /** logits [B, M, low, low], iou [B, M], points [B, 2] in original pixels. Inputs are borrowed until it settles. */
@@ -78,6 +79,8 @@ export class MaskPostProcessor {
 
 export interface ProposalOptions {
   config?: Partial<MaskGeneratorConfig>;
+  /** Where the post-processing runs (the engines choose their own device). */
+  device?: 'cpu' | 'cuda';
   signal?: AbortSignal;
   /** Called after each decoder batch with prompts done and the total. */
   onProgress?: (done: number, total: number) => void;
@@ -114,7 +117,7 @@ export async function generateProposals(
     );
     const logits = (await out.low_res_masks.host()) as Tensor<'float32'>;
     const iou = (await out.iou_predictions.host()) as Tensor<'float32'>;
-    post ??= new MaskPostProcessor(config, { low: logits.dims[2], frame: SAM_VIEW.size, height, width });
+    post ??= new MaskPostProcessor(config, { low: logits.dims[2], frame: SAM_VIEW.size, height, width }, { device: options.device });
     await post.addBatch(logits, iou, tensor('float32', [b, 2], grid.subarray(start * 2, (start + b) * 2)), signal);
     options.onProgress?.(start + b, total);
   }

@@ -8,15 +8,40 @@
 #include "hrseg/head.h"
 #include "tensor_bridge.h"
 
+#ifdef HRSEG_WITH_CUDA
+#include "hrseg_cuda/device_info.h"
+#include "hrseg_cuda/head_cuda.h"
+#endif
+
 namespace hrseg::addon {
 
 namespace {
 
 // What a JS Head object holds. The weights may borrow a caller's Buffer, kept alive here.
+// With device "cuda" the GPU head does the work; `head` is then null.
 struct HeadHandle {
   std::shared_ptr<const Head> head;
+#ifdef HRSEG_WITH_CUDA
+  std::shared_ptr<const cuda::HeadCuda> gpu;
+#endif
   std::shared_ptr<Napi::ObjectReference> source;
+  bool live() const {
+#ifdef HRSEG_WITH_CUDA
+    if (gpu) return true;
+#endif
+    return head != nullptr;
+  }
 };
+
+// Why `device: "cuda"` cannot run here, or empty when it can.
+std::string cuda_unavailable() {
+#ifdef HRSEG_WITH_CUDA
+  auto q = cuda::query_devices();
+  return q.devices.empty() ? q.reason : "";
+#else
+  return "this binary was built without CUDA";
+#endif
+}
 
 int64_t get_int(Napi::Env env, Napi::Object o, const char* key) {
   Napi::Value v = o.Get(key);
@@ -88,7 +113,7 @@ HeadConfig parse_config(Napi::Env env, Napi::Value value) {
 HeadHandle* unwrap_handle(Napi::Env env, Napi::Value v) {
   if (!v.IsExternal()) throw_error(env, "INVALID_ARGUMENT", "expected a head handle");
   HeadHandle* h = v.As<Napi::External<HeadHandle>>().Data();
-  if (!h->head) throw_error(env, "INVALID_ARGUMENT", "this head has been disposed");
+  if (!h->live()) throw_error(env, "INVALID_ARGUMENT", "this head has been disposed");
   return h;
 }
 
@@ -96,6 +121,11 @@ Napi::Value load_head(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   HeadConfig config = parse_config(env, info[1]);
   auto token = cancel_token_arg(env, info[2]);
+  const bool on_gpu = info[3].IsString() && info[3].As<Napi::String>().Utf8Value() == "cuda";
+  if (on_gpu) {
+    const std::string why = cuda_unavailable();
+    if (!why.empty()) throw_error(env, "DEVICE_UNAVAILABLE", "device 'cuda': " + why);
+  }
   auto handle = std::make_shared<HeadHandle>();
   std::string path;
   const void* data = nullptr;
@@ -114,9 +144,17 @@ Napi::Value load_head(const Napi::CallbackInfo& info) {
   }
   return PromiseWorker::Start(
       env,
-      [handle, path, data, size, config, token] {
+      [handle, path, data, size, config, token, on_gpu] {
         auto st = path.empty() ? SafeTensors::borrow(data, size, "head weights (buffer)") : SafeTensors::open(path);
         token->check();
+#ifdef HRSEG_WITH_CUDA
+        if (on_gpu) {
+          handle->gpu = std::make_shared<const cuda::HeadCuda>(std::move(st), config);
+          return;
+        }
+#else
+        (void)on_gpu;
+#endif
         handle->head = std::make_shared<const Head>(std::move(st), config);
       },
       [handle](Napi::Env e) -> Napi::Value {
@@ -130,6 +168,9 @@ Napi::Value dispose_head(const Napi::CallbackInfo& info) {
   if (info[0].IsExternal()) {
     HeadHandle* h = info[0].As<Napi::External<HeadHandle>>().Data();
     h->head.reset();  // running operations hold their own reference and finish normally
+#ifdef HRSEG_WITH_CUDA
+    h->gpu.reset();
+#endif
     h->source.reset();
   }
   return info.Env().Undefined();
@@ -140,7 +181,12 @@ Napi::Value image_step(const Napi::CallbackInfo& info) {
   HeadHandle* h = unwrap_handle(env, info[0]);
   auto head = h->head;
   auto source = h->source;
+#ifdef HRSEG_WITH_CUDA
+  auto gpu = h->gpu;
+  const HeadConfig& c = gpu ? gpu->config() : head->config();
+#else
   const HeadConfig& c = head->config();
+#endif
   const int64_t ng = c.global_grid, nl = c.magnification * ng;
   auto fg = borrow_tensor(env, info[1], "globalFeatures");
   auto fl = borrow_tensor(env, info[2], "localFeatures");
@@ -156,6 +202,28 @@ Napi::Value image_step(const Napi::CallbackInfo& info) {
     throw_error(env, "INVALID_TENSOR", "proposals: height and width must be positive");
   auto result = std::make_shared<ImageFeatures>();
   TensorView vfg = fg.view, vfl = fl.view, vm = masks.view;
+#ifdef HRSEG_WITH_CUDA
+  if (gpu) {
+    auto device_image = std::make_shared<cuda::DeviceImage>();
+    return PromiseWorker::Start(
+        env,
+        [gpu, source, vfg, vfl, vm, token, device_image] {
+          token->check();
+          *device_image = gpu->image_step(vfg.as<float>(), vfl.as<float>(), vm.as<uint8_t>(), vm.dims[0], vm.dims[1], vm.dims[2]);
+        },
+        [device_image](Napi::Env e) -> Napi::Value {
+          Napi::Object o = Napi::Object::New(e);
+          o.Set("region", tensor_to_js(e, std::move(device_image->host.region)));
+          o.Set("hybrid", tensor_to_js(e, std::move(device_image->host.hybrid)));
+          o.Set("mHrp", tensor_to_js(e, std::move(device_image->host.m_hrp)));
+          o.Set("mHre", tensor_to_js(e, std::move(device_image->host.m_hre)));
+          using Held = std::shared_ptr<cuda::DeviceImage>;
+          o.Set("deviceImage", Napi::External<Held>::New(e, new Held(device_image), [](Napi::Env, Held* p) { delete p; }));
+          return o;
+        },
+        {fg.keep_alive, fl.keep_alive, masks.keep_alive});
+  }
+#endif
   return PromiseWorker::Start(
       env,
       [head, source, vfg, vfl, vm, token, result] {
@@ -178,7 +246,12 @@ Napi::Value instruction_step(const Napi::CallbackInfo& info) {
   HeadHandle* h = unwrap_handle(env, info[0]);
   auto head = h->head;
   auto source = h->source;
+#ifdef HRSEG_WITH_CUDA
+  auto gpu = h->gpu;
+  const HeadConfig& c = gpu ? gpu->config() : head->config();
+#else
   const HeadConfig& c = head->config();
+#endif
   auto mhre = borrow_tensor(env, info[1], "mHre");
   auto hseg = borrow_tensor(env, info[2], "hSeg");
   auto masks = borrow_tensor(env, info[3], "proposals");
@@ -193,9 +266,28 @@ Napi::Value instruction_step(const Napi::CallbackInfo& info) {
   });
   auto result = std::make_shared<InstructionOutput>();
   TensorView vm = mhre.view, vh = hseg.view, vk = masks.view;
+#ifdef HRSEG_WITH_CUDA
+  std::shared_ptr<cuda::DeviceImage> device_image;
+  if (gpu) {
+    if (!info[6].IsExternal())
+      throw_error(env, "INVALID_ARGUMENT", "this image was prepared by a CPU head; a CUDA head needs its own image step");
+    device_image = *info[6].As<Napi::External<std::shared_ptr<cuda::DeviceImage>>>().Data();
+  }
+#endif
   return PromiseWorker::Start(
       env,
-      [head, source, vm, vh, vk, sel, token, result] {
+      [head, source, vm, vh, vk, sel, token, result
+#ifdef HRSEG_WITH_CUDA
+       , gpu, device_image
+#endif
+  ] {
+#ifdef HRSEG_WITH_CUDA
+        if (gpu) {
+          token->check();
+          *result = gpu->instruction_step(*device_image, vh.as<float>(), vh.dims[0], sel);
+          return;
+        }
+#endif
         *result = head->instruction_step(vm.as<float>(), vk.dims[0], vh.as<float>(), vh.dims[0], vk.as<uint8_t>(),
                                          vk.dims[1], vk.dims[2], sel, token.get());
       },

@@ -9,14 +9,28 @@
 #include "hrseg/mask_generator.h"
 #include "tensor_bridge.h"
 
+#ifdef HRSEG_WITH_CUDA
+#include <cuda_runtime_api.h>
+
+#include "hrseg_cuda/check.h"
+#include "hrseg_cuda/device_buffer.h"
+#include "hrseg_cuda/device_info.h"
+#include "hrseg_cuda/mask_generator_cuda.h"
+#endif
+
 namespace hrseg::addon {
 
 namespace {
 
 // Batches mutate the generator; the mutex makes concurrent JS calls safe (lib/ also serialises them).
+// With device "cuda", `gpu` does the work: each batch's logits are copied to the device once.
 struct GeneratorHandle {
   std::mutex mutex;
   std::unique_ptr<MaskGenerator> generator;
+#ifdef HRSEG_WITH_CUDA
+  std::unique_ptr<cuda::MaskGeneratorCuda> gpu;
+#endif
+  int64_t low = 0;
 };
 
 double num(Napi::Env env, Napi::Object o, const char* key) {
@@ -49,10 +63,25 @@ Napi::Value create(const Napi::CallbackInfo& info) {
   geometry.height = static_cast<int64_t>(num(env, g, "height"));
   geometry.width = static_cast<int64_t>(num(env, g, "width"));
   auto handle = std::make_shared<GeneratorHandle>();
-  guard(env, [&] {
-    handle->generator = std::make_unique<MaskGenerator>(config, geometry);
-    return 0;
-  });
+  handle->low = geometry.low;
+  const bool on_gpu = info[2].IsString() && info[2].As<Napi::String>().Utf8Value() == "cuda";
+  if (on_gpu) {
+#ifdef HRSEG_WITH_CUDA
+    auto q = cuda::query_devices();
+    if (q.devices.empty()) throw_error(env, "DEVICE_UNAVAILABLE", "device 'cuda': " + q.reason);
+    guard(env, [&] {
+      handle->gpu = std::make_unique<cuda::MaskGeneratorCuda>(config, geometry);
+      return 0;
+    });
+#else
+    throw_error(env, "DEVICE_UNAVAILABLE", "device 'cuda': this binary was built without CUDA");
+#endif
+  } else {
+    guard(env, [&] {
+      handle->generator = std::make_unique<MaskGenerator>(config, geometry);
+      return 0;
+    });
+  }
   return Napi::External<std::shared_ptr<GeneratorHandle>>::New(
       env, new std::shared_ptr<GeneratorHandle>(handle),
       [](Napi::Env, std::shared_ptr<GeneratorHandle>* p) { delete p; });
@@ -65,7 +94,7 @@ Napi::Value add_batch(const Napi::CallbackInfo& info) {
   auto iou = borrow_tensor(env, info[2], "iou_predictions");
   auto points = borrow_tensor(env, info[3], "points");
   auto token = cancel_token_arg(env, info[4]);
-  const int64_t low = handle->generator->geometry().low;
+  const int64_t low = handle->low;
   guard(env, [&] {
     expect_tensor(logits.view, "low_res_masks", DType::F32, {-1, -1, low, low});
     expect_tensor(iou.view, "iou_predictions", DType::F32, {logits.view.dims[0], logits.view.dims[1]});
@@ -77,6 +106,15 @@ Napi::Value add_batch(const Napi::CallbackInfo& info) {
       env,
       [handle, vl, vi, vp, token] {
         std::lock_guard<std::mutex> lock(handle->mutex);
+        token->check();
+#ifdef HRSEG_WITH_CUDA
+        if (handle->gpu) {
+          cuda::DeviceBuffer<float> logits(static_cast<size_t>(vl.numel()));
+          HRSEG_CUDA_CHECK(cudaMemcpy(logits.get(), vl.data, vl.nbytes(), cudaMemcpyHostToDevice));
+          handle->gpu->add_batch(logits.get(), vi.as<float>(), vp.as<float>(), vl.dims[0], vl.dims[1]);
+          return;
+        }
+#endif
         handle->generator->add_batch(vl.as<float>(), vi.as<float>(), vp.as<float>(), vl.dims[0], vl.dims[1],
                                      token.get());
       },
@@ -92,6 +130,13 @@ Napi::Value finish(const Napi::CallbackInfo& info) {
       env,
       [handle, token, result] {
         std::lock_guard<std::mutex> lock(handle->mutex);
+#ifdef HRSEG_WITH_CUDA
+        if (handle->gpu) {
+          token->check();
+          *result = handle->gpu->finish();
+          return;
+        }
+#endif
         *result = handle->generator->finish(token.get());
       },
       [result](Napi::Env e) -> Napi::Value {

@@ -19,7 +19,9 @@
 #include "hrseg_cuda/device_buffer.h"
 #include "hrseg_cuda/device_info.h"
 #include "hrseg_cuda/gemm.h"
+#include "hrseg_cuda/head_cuda.h"
 #include "hrseg_cuda/head_kernels.h"
+#include "head_fixture.h"
 #include "hrseg_cuda/mask_generator_cuda.h"
 #include "random.h"
 
@@ -183,6 +185,20 @@ int main(int argc, char** argv) {
     hre();
   });
   rows.push_back({"head image step, fp32 (all of the above)", "GFLOP/s", ms, (proj_flop + region_flop + hre_flop) / (ms * 1e-3) / 1e9, fma_peak});
+
+  // ---- the whole head through HeadCuda, host inputs and outputs included ----
+  {
+    HeadConfig hc;
+    auto bytes = check::encode_safetensors(check::random_head_weights(hc));
+    auto st = SafeTensors::borrow(bytes.data(), bytes.size(), "bench head");
+    cuda::HeadCuda head(st, hc);
+    auto hfg = check::uniform(ng * ng * C), hfl = check::uniform(nl * nl * C), hseg = check::uniform(hc.hidden_size);
+    cuda::DeviceImage img;
+    ms = time_ms([&] { img = head.image_step(hfg.data(), hfl.data(), masks_h.data(), K, H, W); }, 10);
+    rows.push_back({"HeadCuda image step (incl. 39 MB of inputs to the device)", "GFLOP/s", ms, (proj_flop + region_flop + hre_flop) / (ms * 1e-3) / 1e9, fma_peak});
+    ms = time_ms([&] { head.instruction_step(img, hseg.data(), 1, {}); }, 10);
+    rows.push_back({"HeadCuda instruction step (fusion, heads, selection, mask)", "GB/s", ms, double(H * W) / (ms * 1e-3) / 1e9, bw});
+  }
 
   // ---- mask generator post-processing: 1024 prompts x 3 masks, 1024x1024 image ----
   {

@@ -11,7 +11,9 @@
 #include "hrseg/resample.h"
 #include "hrseg_cuda/gemm.h"
 #include "hrseg_cuda/head_kernels.h"
+#include "hrseg_cuda/head_cuda.h"
 #include "hrseg_cuda/mask_generator_cuda.h"
+#include "head_fixture.h"
 #include "random.h"
 
 using namespace hrseg;
@@ -226,6 +228,37 @@ TEST("mask generator on the GPU equals the CPU generator exactly (proposals, mas
     CHECK(std::memcmp(c.boxes.as<float>(), a.boxes.as<float>(), K * 16) == 0);
     CHECK(std::memcmp(c.stability.as<float>(), a.stability.as<float>(), K * 4) == 0);
     CHECK(std::memcmp(c.areas.as<int32_t>(), a.areas.as<int32_t>(), K * 4) == 0);
+  }
+}
+
+TEST("the whole head on the GPU equals the CPU head (image step, instruction step, selection, masks)") {
+  check::require_gpu();
+  for (int rep = 0; rep < 2; ++rep) {
+    HeadConfig c;
+    if (rep == 1) c.feature_dim = 64, c.dim = 32, c.global_grid = 9, c.magnification = 3, c.hidden_size = 48, c.fusion_mlp_dim = 40, c.embed_hidden = 24, c.iop_hidden = 8, c.pool_size = 40, c.hre_heads = 2;
+    auto bytes = check::encode_safetensors(check::random_head_weights(c));
+    auto st = SafeTensors::borrow(bytes.data(), bytes.size(), "random head");
+    Head cpu(st, c);
+    cuda::HeadCuda gpu(st, c);
+    const int64_t ng = c.global_grid, nl = c.magnification * ng, K = rep ? 7 : 50, H = rep ? 45 : 768, W = rep ? 61 : 1024;
+    auto fg = check::uniform(ng * ng * c.feature_dim), fl = check::uniform(nl * nl * c.feature_dim);
+    auto masks = check::random_masks(K, H, W);
+    ImageFeatures a = cpu.image_step(fg.data(), fl.data(), masks.data(), K, H, W, nullptr);
+    cuda::DeviceImage b = gpu.image_step(fg.data(), fl.data(), masks.data(), K, H, W);
+    auto vec = [](Tensor& t) { return std::vector<float>(t.as<float>(), t.as<float>() + t.numel()); };
+    CHECK(rel_err(vec(b.host.region), vec(a.region)) < 1e-5);
+    CHECK(rel_err(vec(b.host.hybrid), vec(a.hybrid)) < 1e-5);
+    CHECK(rel_err(vec(b.host.m_hrp), vec(a.m_hrp)) < 1e-5);
+    CHECK(rel_err(vec(b.host.m_hre), vec(a.m_hre)) < 1e-5);
+    auto hseg = check::uniform(2 * c.hidden_size);
+    InstructionOutput x = cpu.instruction_step(a.m_hre.as<float>(), K, hseg.data(), 2, masks.data(), H, W, {}, nullptr);
+    InstructionOutput y = gpu.instruction_step(b, hseg.data(), 2, {});
+    CHECK(rel_err(vec(y.text), vec(x.text)) < 1e-5);
+    CHECK(rel_err(vec(y.similarity), vec(x.similarity)) < 1e-5);
+    CHECK(rel_err(vec(y.iop), vec(x.iop)) < 1e-5);
+    CHECK(y.selections.size() == x.selections.size());
+    for (size_t i = 0; i < x.selections.size() && i < y.selections.size(); ++i) CHECK(y.selections[i].chosen == x.selections[i].chosen);
+    CHECK(std::memcmp(y.masks.as<uint8_t>(), x.masks.as<uint8_t>(), 2 * H * W) == 0);
   }
 }
 
