@@ -115,6 +115,16 @@ struct MaskGenerator::Impl {
     }
   }
 
+  // Min and max over the logits feeding tile (current row group, gc): from tile_bounds' columns.
+  static void tile_minmax(const Scratch& s, const Group& gc, float& mn, float& mx) {
+    mn = s.colmin[gc.lo];
+    mx = s.colmax[gc.lo];
+    for (int64_t c = 1; c < gc.n; ++c) {
+      mn = std::min(mn, s.colmin[gc.lo + c]);
+      mx = std::max(mx, s.colmax[gc.lo + c]);
+    }
+  }
+
   // The exact values of row y over the columns of group gc (into s.values), composed weights in
   // float64. Both passes use this one function, so they decide every pixel identically.
   void tile_row(const float* L, int64_t y, const Group& gc, Scratch& s) const {
@@ -145,11 +155,8 @@ struct MaskGenerator::Impl {
       tile_bounds(L, gr, s);
       for (size_t ci = s.gc0; ci < s.gc1; ++ci) {
         const Group& gc = cols.groups[ci];
-        float mn = s.colmin[gc.lo], mx = s.colmax[gc.lo];
-        for (int64_t c = 1; c < gc.n; ++c) {
-          mn = std::min(mn, s.colmin[gc.lo + c]);
-          mx = std::max(mx, s.colmax[gc.lo + c]);
-        }
+        float mn, mx;
+        tile_minmax(s, gc, mn, mx);
         if (mx <= th[0]) continue;
         const int64_t area = (gr.o1 - gr.o0) * (gc.o1 - gc.o0);
         const bool mixed = (mn <= th[0]) || (mn <= th[1] && mx > th[1]) || (mn <= th[2] && mx > th[2]);
@@ -194,12 +201,8 @@ struct MaskGenerator::Impl {
       tile_bounds(L, gr, s);
       s.tile_class.assign(cols.groups.size(), 0);
       for (size_t g = s.gc0; g < s.gc1; ++g) {
-        const Group& gc = cols.groups[g];
-        float mn = s.colmin[gc.lo], mx = s.colmax[gc.lo];
-        for (int64_t i = 1; i < gc.n; ++i) {
-          mn = std::min(mn, s.colmin[gc.lo + i]);
-          mx = std::max(mx, s.colmax[gc.lo + i]);
-        }
+        float mn, mx;
+        tile_minmax(s, cols.groups[g], mn, mx);
         s.tile_class[g] = mn > t ? 1 : (mx <= t ? 0 : 2);
       }
       for (int64_t y = gr.o0; y < gr.o1; ++y) {
@@ -235,6 +238,18 @@ struct MaskGenerator::Impl {
     c.row_start[geo.height] = static_cast<int32_t>(c.spans.size());
   }
 };
+
+Proposals Proposals::allocate(int64_t K, int64_t H, int64_t W) {
+  Proposals p;
+  p.masks = Tensor(DType::U8, {K, H, W});
+  p.boxes = Tensor(DType::F32, {K, 4});
+  p.iou = Tensor(DType::F32, {K});
+  p.stability = Tensor(DType::F32, {K});
+  p.areas = Tensor(DType::I32, {K});
+  p.points = Tensor(DType::F32, {K, 2});
+  p.source = Tensor(DType::I32, {K});
+  return p;
+}
 
 MaskGenerator::MaskGenerator(const MaskGeneratorConfig& config, const MaskGeometry& geometry)
     : impl_(std::make_unique<Impl>()) {
@@ -312,14 +327,7 @@ Proposals MaskGenerator::finish(const CancelToken* cancel) const {
                    [&](int64_t a, int64_t b) { return m.candidates[a].area > m.candidates[b].area; });
   if (static_cast<int64_t>(kept.size()) > m.config.max_proposals) kept.resize(m.config.max_proposals);
   const int64_t K = static_cast<int64_t>(kept.size()), H = m.geo.height, W = m.geo.width;
-  Proposals p;
-  p.masks = Tensor(DType::U8, {K, H, W});
-  p.boxes = Tensor(DType::F32, {K, 4});
-  p.iou = Tensor(DType::F32, {K});
-  p.stability = Tensor(DType::F32, {K});
-  p.areas = Tensor(DType::I32, {K});
-  p.points = Tensor(DType::F32, {K, 2});
-  p.source = Tensor(DType::I32, {K});
+  Proposals p = Proposals::allocate(K, H, W);
   parallel_for(0, K, 1, [&](int64_t a, int64_t b) {
     for (int64_t k = a; k < b; ++k) {
       check_cancel(cancel);

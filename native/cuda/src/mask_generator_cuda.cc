@@ -160,14 +160,7 @@ Proposals MaskGeneratorCuda::finish() {
   std::stable_sort(kept.begin(), kept.end(), [&](int64_t a, int64_t b) { return m.candidates[a].area > m.candidates[b].area; });
   if (static_cast<int64_t>(kept.size()) > m.config.max_proposals) kept.resize(m.config.max_proposals);
   const int64_t K = static_cast<int64_t>(kept.size()), H = m.geo.height, W = m.geo.width;
-  Proposals p;
-  p.masks = Tensor(DType::U8, {K, H, W});
-  p.boxes = Tensor(DType::F32, {K, 4});
-  p.iou = Tensor(DType::F32, {K});
-  p.stability = Tensor(DType::F32, {K});
-  p.areas = Tensor(DType::I32, {K});
-  p.points = Tensor(DType::F32, {K, 2});
-  p.source = Tensor(DType::I32, {K});
+  Proposals p = Proposals::allocate(K, H, W);
   std::vector<int32_t> slots(K);
   for (int64_t k = 0; k < K; ++k) {
     const Candidate& c = m.candidates[kept[k]];

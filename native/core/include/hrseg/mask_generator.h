@@ -45,6 +45,9 @@ struct Proposals {
   Tensor points;     // f32 [K, 2] the point prompt (x, y in original pixels) that produced it
   Tensor source;     // i32 [K] candidate index: prompt index × masks per prompt + mask index
   int64_t evaluated = 0, passed_iou = 0, passed_stability = 0, after_nms = 0;
+
+  // Every tensor sized for K proposals of an H × W image (zero-filled).
+  static Proposals allocate(int64_t K, int64_t H, int64_t W);
 };
 
 class MaskGenerator {
