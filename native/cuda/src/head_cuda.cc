@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -62,7 +63,20 @@ struct DeviceImageState {
 struct HeadCuda::Impl {
   std::shared_ptr<SafeTensors> st;
   HeadConfig c;
-  cudaStream_t stream = nullptr;
+  // The head's own streams: `stream` for the main chain, `side` for work that does not depend on
+  // it (the proposals' area weights overlap the projections and region attention). Both are
+  // blocking streams, so they stay ordered with work on the legacy default stream (the mask
+  // generator's): a pooled block freed here while kernels still use it is only handed to work that
+  // runs after them. Calls are serialised (`mutex`) for the same reason between the two streams.
+  cudaStream_t stream = nullptr, side = nullptr;
+  cudaEvent_t side_done = nullptr;
+  mutable std::mutex mutex;
+
+  ~Impl() {
+    if (side_done) cudaEventDestroy(side_done);
+    if (side) cudaStreamDestroy(side);
+    if (stream) cudaStreamDestroy(stream);
+  }
   DLinear input_proj, region_q, region_kv, text0, text2, iop0, iop1, embed0, embed1;
   std::vector<DAttention> hre;
   std::vector<DNorm> hre_norm;
@@ -121,6 +135,9 @@ HeadCuda::HeadCuda(std::shared_ptr<SafeTensors> weights, HeadConfig config) : im
   if (!config.pool_pulled_back)
     throw Error(ErrorCode::InvalidArgument, "maskPooling 'direct' runs on the CPU only; the GPU uses the pulled-back form");
   Impl& m = *impl_;
+  HRSEG_CUDA_CHECK(cudaStreamCreate(&m.stream));
+  HRSEG_CUDA_CHECK(cudaStreamCreate(&m.side));
+  HRSEG_CUDA_CHECK(cudaEventCreateWithFlags(&m.side_done, cudaEventDisableTiming));
   m.st = std::move(weights);
   m.c = config;
   const int64_t d = config.dim;
@@ -176,21 +193,26 @@ const HeadConfig& HeadCuda::config() const { return impl_->c; }
 DeviceImage HeadCuda::image_step(const float* fg, const float* fl, const uint8_t* masks, int64_t K, int64_t H,
                                  int64_t W) const {
   const Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mutex);
   const HeadConfig& c = m.c;
   const int64_t d = c.dim, ng = c.global_grid, N = c.magnification, nl = N * ng, P = c.pool_size;
   if (K < 0 || H <= 0 || W <= 0) throw Error(ErrorCode::InvalidArgument, "proposals: need K >= 0 masks of positive height and width");
   cudaStream_t s = m.stream;
-  auto dfg = upload(fg, ng * ng * c.feature_dim, s), dfl = upload(fl, nl * nl * c.feature_dim, s);
   auto state = std::make_shared<DeviceImageState>();
-  state->masks = upload(masks, K * H * W, s);
+  // The side stream uploads the proposals and computes their area weights meanwhile.
+  DeviceBuffer<float> w(K * P * P);
+  state->masks = upload(masks, K * H * W, m.side);
+  area_weights(state->masks.get(), K, H, W, P, w.get(), m.side);
+  HRSEG_CUDA_CHECK(cudaEventRecord(m.side_done, m.side));
+  auto dfg = upload(fg, ng * ng * c.feature_dim, s), dfl = upload(fl, nl * nl * c.feature_dim, s);
   DeviceBuffer<float> xg(ng * ng * d), xl(nl * nl * d), q(ng * ng * d), kv(nl * nl * 2 * d), fr(ng * ng * d), fh(ng * ng * d);
   m.input_proj.run(dfg.get(), ng * ng, xg.get(), false, s);
   m.input_proj.run(dfl.get(), nl * nl, xl.get(), false, s);
   m.region_q.run(xg.get(), ng * ng, q.get(), false, s);
   m.region_kv.run(xl.get(), nl * nl, kv.get(), false, s);
   region_attention(q.get(), kv.get(), xg.get(), ng, N, d, c.gamma, fr.get(), fh.get(), s);
-  DeviceBuffer<float> w(K * P * P), scratch(K * (2 * P * ng + ng * ng)), mhrp(K * d);
-  area_weights(state->masks.get(), K, H, W, P, w.get(), s);
+  DeviceBuffer<float> scratch(K * (2 * P * ng + ng * ng)), mhrp(K * d);
+  HRSEG_CUDA_CHECK(cudaStreamWaitEvent(s, m.side_done, 0));
   mask_pool_pulled_back(w.get(), K, P, (c.pool_hybrid ? fh : fr).get(), ng, d, scratch.get(), mhrp.get(), s);
   state->m_hre = DeviceBuffer<float>(K * d);
   if (K > 0) HRSEG_CUDA_CHECK(cudaMemcpyAsync(state->m_hre.get(), mhrp.get(), K * d * 4, cudaMemcpyDeviceToDevice, s));
@@ -217,6 +239,7 @@ DeviceImage HeadCuda::image_step(const float* fg, const float* fl, const uint8_t
 InstructionOutput HeadCuda::instruction_step(const DeviceImage& image, const float* h_seg, int64_t S,
                                              const SelectionOverride& sel) const {
   const Impl& m = *impl_;
+  std::lock_guard<std::mutex> lock(m.mutex);
   const HeadConfig& c = m.c;
   const int64_t d = c.dim, K = image.K, H = image.H, W = image.W;
   if (S < 1) throw Error(ErrorCode::InvalidArgument, "hSeg: need at least one [SEG] embedding");
