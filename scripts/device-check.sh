@@ -22,7 +22,7 @@ if [ -z "$ARCHS" ]; then
 fi
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DHRSEG_CUDA=ON -DHRSEG_TESTS=ON ${ARCHS:+-DHRSEG_CUDA_ARCHS=$ARCHS} > "$OUT/configure.log" 2>&1 || { tail -30 "$OUT/configure.log"; exit 1; }
 grep -E "hrseg:" "$OUT/configure.log"
-cmake --build "$BUILD" -j "$(nproc)" > "$OUT/build.log" 2>&1 || { grep -E "error" "$OUT/build.log" | head -30; exit 1; }
+cmake --build "$BUILD" -j "$(nproc)" > "$OUT/build.log" 2>&1 || { grep -E "error|undefined reference" "$OUT/build.log" | head -30; exit 1; }
 
 step "C++ tests (ctest)"
 ctest --test-dir "$BUILD" --output-on-failure 2>&1 | tee "$OUT/ctest.log" | tail -15 || status=1

@@ -2,10 +2,17 @@
 """The final table of scripts/device-check.sh: hrseg's kernels (bench_cuda JSON) beside PyTorch
 eager (torch_baseline JSON), same GPU, same run. Usage: device_table.py bench.json torch.json"""
 import json
+import os
 import sys
 
+if not os.path.exists(sys.argv[1]):
+    sys.exit("no benchmark results (%s): bench_cuda did not run; see the lines above" % sys.argv[1])
 ours = json.load(open(sys.argv[1]))
-theirs = {o["op"]: o["ms"] for o in json.load(open(sys.argv[2]))["ops"]} if len(sys.argv) > 2 else {}
+theirs = {}
+if len(sys.argv) > 2 and os.path.exists(sys.argv[2]):
+    theirs = {o["op"]: o["ms"] for o in json.load(open(sys.argv[2]))["ops"]}
+else:
+    print("(no PyTorch baseline results: the speed-up column is empty)")
 targets = {"head image step, fp32 (all of the above)": 0.5, "AMG post-processing (1024 prompts x 3, 1024x1024)": 5.0}
 print()
 print(f"device: {ours['device']}; ceilings measured in this run: copy {ours['copy_gbs']:.0f} GB/s, "

@@ -251,6 +251,17 @@ Proposals Proposals::allocate(int64_t K, int64_t H, int64_t W) {
   return p;
 }
 
+void Proposals::set(int64_t k, const Box& box, float iou_value, float stability_value, int64_t area, float px, float py,
+                    int64_t source_index) {
+  std::copy(box.begin(), box.end(), boxes.as<float>() + k * 4);
+  iou.as<float>()[k] = iou_value;
+  stability.as<float>()[k] = stability_value;
+  areas.as<int32_t>()[k] = static_cast<int32_t>(area);
+  points.as<float>()[k * 2] = px;
+  points.as<float>()[k * 2 + 1] = py;
+  source.as<int32_t>()[k] = static_cast<int32_t>(source_index);
+}
+
 MaskGenerator::MaskGenerator(const MaskGeneratorConfig& config, const MaskGeometry& geometry)
     : impl_(std::make_unique<Impl>()) {
   const auto bad = [](const std::string& m) { throw Error(ErrorCode::InvalidArgument, "mask generator: " + m); };
@@ -336,13 +347,7 @@ Proposals MaskGenerator::finish(const CancelToken* cancel) const {
       for (int64_t y = 0; y < H; ++y)
         for (int32_t s = c.row_start[y]; s < c.row_start[y + 1]; s += 2)
           std::memset(mask + y * W + c.spans[s], 1, c.spans[s + 1] - c.spans[s]);
-      std::copy(c.box.begin(), c.box.end(), p.boxes.as<float>() + k * 4);
-      p.iou.as<float>()[k] = c.iou;
-      p.stability.as<float>()[k] = c.stability;
-      p.areas.as<int32_t>()[k] = static_cast<int32_t>(c.area);
-      p.points.as<float>()[k * 2] = c.px;
-      p.points.as<float>()[k * 2 + 1] = c.py;
-      p.source.as<int32_t>()[k] = static_cast<int32_t>(c.source);
+      p.set(k, c.box, c.iou, c.stability, c.area, c.px, c.py, c.source);
     }
   });
   p.evaluated = m.evaluated;

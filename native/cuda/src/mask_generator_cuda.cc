@@ -165,13 +165,7 @@ Proposals MaskGeneratorCuda::finish() {
   for (int64_t k = 0; k < K; ++k) {
     const Candidate& c = m.candidates[kept[k]];
     slots[k] = static_cast<int32_t>(c.slot);
-    std::copy(c.box.begin(), c.box.end(), p.boxes.as<float>() + k * 4);
-    p.iou.as<float>()[k] = c.iou;
-    p.stability.as<float>()[k] = c.stability;
-    p.areas.as<int32_t>()[k] = static_cast<int32_t>(c.area);
-    p.points.as<float>()[k * 2] = c.px;
-    p.points.as<float>()[k * 2 + 1] = c.py;
-    p.source.as<int32_t>()[k] = static_cast<int32_t>(c.source);
+    p.set(k, c.box, c.iou, c.stability, c.area, c.px, c.py, c.source);
   }
   if (K > 0) {
     DeviceBuffer<int32_t> which(K);

@@ -48,6 +48,9 @@ struct Proposals {
 
   // Every tensor sized for K proposals of an H × W image (zero-filled).
   static Proposals allocate(int64_t K, int64_t H, int64_t W);
+  // Writes proposal k's box and scores (not its mask).
+  void set(int64_t k, const Box& box, float iou_value, float stability_value, int64_t area, float px, float py,
+           int64_t source_index);
 };
 
 class MaskGenerator {
