@@ -85,10 +85,13 @@ void area_weights(const uint8_t* mask, int64_t H, int64_t W, int64_t P, float* w
     uint8_t any = 0;
     for (int64_t y = lo[oy]; y < std::min(hi[oy], H); ++y) {
       const uint8_t* __restrict r = mask + y * W;
-      for (int64_t x = 0; x < W; ++x) {
-        cs[x] = static_cast<uint16_t>(cs[x] + (r[x] != 0));
-        any |= r[x];
-      }
+      // OR-reduce first (a byte loop that vectorises on its own), and only add rows that hold
+      // any pixel: most rows of a proposal are empty.
+      uint8_t row_any = 0;
+      for (int64_t x = 0; x < W; ++x) row_any |= r[x];
+      if (!row_any) continue;
+      any = 1;
+      for (int64_t x = 0; x < W; ++x) cs[x] = static_cast<uint16_t>(cs[x] + (r[x] != 0));
     }
     if (!any) {  // proposals are local: most row bins of a mask are empty, so skip their columns
       std::fill(w + oy * P, w + (oy + 1) * P, 0.0f);
