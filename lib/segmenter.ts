@@ -136,11 +136,14 @@ export class Segmenter {
     const pkg = await readPackage(options.model);
     const f = pkg.files;
     // Load everything, then report every failure at once.
+    // On 'cuda' the backbones try ONNX Runtime's CUDA provider (and say so when they fall back).
+    const provider = device;
     const results = await Promise.allSettled([
-      OnnxEngine.load(f.samEncoder, 'sam/encoder', { bindings: { S: pkg.views.sam.size } }),
-      OnnxEngine.load(f.samDecoder, 'sam/decoder'),
+      OnnxEngine.load(f.samEncoder, 'sam/encoder', { bindings: { S: pkg.views.sam.size }, provider }),
+      OnnxEngine.load(f.samDecoder, 'sam/decoder', { provider }),
       OnnxEngine.load(f.dinoEncoder, 'dino/encoder', {
         bindings: { D: pkg.views.dino.size, T: pkg.head.globalGrid ** 2, C: pkg.head.featureDim },
+        provider,
       }),
       VlmRunner.load(
         { vision: f.vlmVision, decoder: f.vlmDecoder, embeddings: f.vlmEmbeddings, tokenizer: f.tokenizer, tokenizerConfig: f.tokenizerConfig },
@@ -160,6 +163,16 @@ export class Segmenter {
       throw new HrsegError('MODEL_FILE', `model package ${pkg.dir} could not be loaded:\n  - ${problems.join('\n  - ')}`);
     }
     return new Segmenter(pkg, device, { samEncoder: samEncoder!, samDecoder: samDecoder!, dino: dino! }, vlm!, head!, options.maxPixels);
+  }
+
+  /** Where each backbone runs ('cuda' through ONNX Runtime's CUDA provider, or 'cpu'). */
+  get backbones(): Record<string, { provider: 'cpu' | 'cuda'; fallbackReason?: string }> {
+    const out: Record<string, { provider: 'cpu' | 'cuda'; fallbackReason?: string }> = {};
+    for (const e of Object.values(this.engines)) {
+      const o = e as OnnxEngine;
+      out[e.component] = { provider: o.provider, ...(o.fallbackReason ? { fallbackReason: o.fallbackReason } : {}) };
+    }
+    return out;
   }
 
   /** Runs `fn` after every earlier call on this segmenter has settled. */

@@ -132,6 +132,22 @@ describe('ONNX Runtime engine', () => {
     await engine.dispose();
   });
 
+  it("provider 'cuda' falls back to the CPU with the reason when ONNX Runtime has no CUDA provider", async () => {
+    const engine = await OnnxEngine.load(write('dec3.onnx', tinySamDecoder()), 'sam/decoder', { provider: 'cuda' });
+    if (engine.provider === 'cuda') {
+      expect(engine.fallbackReason).toBeUndefined(); // a machine with the GPU provider installed
+    } else {
+      expect(engine.fallbackReason).toMatch(/CUDA provider/);
+    }
+    const out = await engine.run({
+      image_embeddings: tensor('float32', [1, 256, 64, 64]),
+      point_coords: tensor('float32', [1, 1, 2]),
+      point_labels: tensor('float32', [1, 1], Float32Array.from([1])),
+    });
+    expect(out.iou_predictions.dims).toEqual([1, 3]);
+    await engine.dispose();
+  });
+
   it('checkContract accepts dynamic dims and the VLM cache tensors', () => {
     const f = (name: string, dims: (number | string)[]) => ({ name, dtype: 'float32' as const, dims });
     expect(() =>

@@ -3,7 +3,10 @@
  * copied: an ort.Tensor over the caller's TypedArray. The model file is checked against its
  * contract as soon as the session is created, before any run.
  */
+import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 
 import * as ort from 'onnxruntime-node';
 
@@ -18,6 +21,28 @@ export interface OnnxEngineOptions {
   intraOpThreads?: number;
   /** Values for the contract's symbols that the manifest fixes, e.g. { S: 1024 }. */
   bindings?: Readonly<Record<string, number>>;
+  /**
+   * 'cuda' tries ONNX Runtime's CUDA execution provider first (present when onnxruntime-node was
+   * installed with its GPU files) and falls back to the CPU, saying why in `fallbackReason`.
+   */
+  provider?: 'cpu' | 'cuda';
+}
+
+/**
+ * Why ONNX Runtime's CUDA provider cannot load, or undefined when its files are there. Checked
+ * up front: trying without them makes ONNX Runtime print an error line for an expected situation.
+ */
+function cudaProviderMissing(): string | undefined {
+  try {
+    const root = dirname(dirname(createRequire(import.meta.url).resolve('onnxruntime-node')));
+    const dir = join(root, 'bin', 'napi-v6', process.platform, process.arch);
+    const lib = join(dir, process.platform === 'win32' ? 'onnxruntime_providers_cuda.dll' : 'libonnxruntime_providers_cuda.so');
+    return existsSync(lib)
+      ? undefined
+      : `onnxruntime-node was installed without its CUDA provider (${lib} is missing; install it without onnxruntime-node-install=skip)`;
+  } catch (e) {
+    return `onnxruntime-node could not be located (${(e as Error).message})`;
+  }
 }
 
 const ORT_TYPES: Partial<Record<string, DType>> = {
@@ -54,6 +79,10 @@ class HostValue implements EngineValue {
 
 export class OnnxEngine implements Engine {
   private disposed = false;
+  /** The execution provider the session runs on. */
+  provider: 'cpu' | 'cuda' = 'cpu';
+  /** Why 'cuda' was asked for but the CPU is used; undefined otherwise. */
+  fallbackReason?: string;
 
   private constructor(
     readonly component: string,
@@ -66,13 +95,23 @@ export class OnnxEngine implements Engine {
   static async load(file: string, component: string, options: OnnxEngineOptions = {}): Promise<OnnxEngine> {
     const info = await stat(file).catch(() => undefined);
     if (!info?.isFile()) throw new HrsegError('MODEL_FILE', `${component}: model file not found: ${file}`);
-    let session: ort.InferenceSession;
+    const base: ort.InferenceSession.SessionOptions = {
+      graphOptimizationLevel: 'all',
+      ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
+    };
+    let session: ort.InferenceSession | undefined;
+    let fallbackReason: string | undefined;
+    if (options.provider === 'cuda') {
+      fallbackReason = cudaProviderMissing();
+      if (!fallbackReason)
+        try {
+          session = await ort.InferenceSession.create(file, { ...base, executionProviders: ['cuda', 'cpu'] });
+        } catch (cause) {
+          fallbackReason = `ONNX Runtime's CUDA provider did not load (${(cause as Error).message})`;
+        }
+    }
     try {
-      session = await ort.InferenceSession.create(file, {
-        executionProviders: ['cpu'],
-        graphOptimizationLevel: 'all',
-        ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
-      });
+      session ??= await ort.InferenceSession.create(file, { ...base, executionProviders: ['cpu'] });
     } catch (cause) {
       throw new HrsegError('MODEL_FILE', `${file} could not be loaded by ONNX Runtime: ${(cause as Error).message}`, { cause });
     }
@@ -84,7 +123,10 @@ export class OnnxEngine implements Engine {
       await session.release();
       throw error;
     }
-    return new OnnxEngine(component, file, session, inputs, outputs);
+    const engine = new OnnxEngine(component, file, session, inputs, outputs);
+    engine.provider = options.provider === 'cuda' && !fallbackReason ? 'cuda' : 'cpu';
+    engine.fallbackReason = fallbackReason;
+    return engine;
   }
 
   async run(feeds: Readonly<Record<string, EngineInput>>, options: RunOptions = {}): Promise<Record<string, EngineValue>> {
