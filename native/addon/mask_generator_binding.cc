@@ -10,9 +10,6 @@
 #include "tensor_bridge.h"
 
 #ifdef HRSEG_WITH_CUDA
-#include <cuda_runtime_api.h>
-
-#include "hrseg_cuda/check.h"
 #include "hrseg_cuda/device_buffer.h"
 #include "hrseg_cuda/device_info.h"
 #include "hrseg_cuda/mask_generator_cuda.h"
@@ -109,8 +106,7 @@ Napi::Value add_batch(const Napi::CallbackInfo& info) {
         token->check();
 #ifdef HRSEG_WITH_CUDA
         if (handle->gpu) {
-          cuda::DeviceBuffer<float> logits(static_cast<size_t>(vl.numel()));
-          HRSEG_CUDA_CHECK(cudaMemcpy(logits.get(), vl.data, vl.nbytes(), cudaMemcpyHostToDevice));
+          auto logits = cuda::to_device(vl.as<float>(), static_cast<size_t>(vl.numel()));
           handle->gpu->add_batch(logits.get(), vi.as<float>(), vp.as<float>(), vl.dims[0], vl.dims[1]);
           return;
         }

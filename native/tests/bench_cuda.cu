@@ -110,11 +110,7 @@ int main(int argc, char** argv) {
 
   // ---- the head's image step at the default shapes ----
   const int64_t C = 1024, d = 256, ng = 37, N = 2, nl = N * ng, K = 50, P = 256, H = 768, W = 1024, L = 2;
-  auto up = [](const std::vector<float>& h) {
-    DeviceBuffer<float> b(h.size());
-    cudaMemcpy(b.get(), h.data(), h.size() * 4, cudaMemcpyHostToDevice);
-    return b;
-  };
+  auto up = [](const std::vector<float>& h) { return cuda::to_device(h.data(), h.size()); };
   auto fg = up(check::uniform(ng * ng * C)), fl = up(check::uniform(nl * nl * C));
   auto w_in = up(check::uniform(d * C, -0.03f, 0.03f)), b_in = up(check::uniform(d));
   auto wq = up(check::uniform(d * d, -0.06f, 0.06f)), wkv = up(check::uniform(2 * d * d, -0.06f, 0.06f));
@@ -122,8 +118,7 @@ int main(int argc, char** argv) {
   for (int64_t k = 0; k < K; ++k)
     for (int64_t y = (k * 13) % 400; y < (k * 13) % 400 + 300; ++y)
       for (int64_t x = (k * 29) % 600; x < (k * 29) % 600 + 400; ++x) masks_h[(k * H + y) * W + x] = 1;
-  DeviceBuffer<uint8_t> masks(K * H * W);
-  cudaMemcpy(masks.get(), masks_h.data(), masks_h.size(), cudaMemcpyHostToDevice);
+  DeviceBuffer<uint8_t> masks = cuda::to_device(masks_h.data(), masks_h.size());
   DeviceBuffer<float> xg(ng * ng * d), xl(nl * nl * d), qb(ng * ng * d), kv(nl * nl * 2 * d), fr(ng * ng * d),
       fh(ng * ng * d), aw(K * P * P), scratch(K * (2 * P * ng + ng * ng)), mhrp(K * d), hq(K * d), hk(ng * ng * d),
       hv(ng * ng * d), ctx(K * d);
@@ -204,8 +199,7 @@ int main(int argc, char** argv) {
   {
     const int64_t low = 256, prompts = 1024, per = 3, batch = 64, side = 1024;
     auto data = check::sam_like_logits(prompts, per, low, low, side, side, 11);
-    DeviceBuffer<float> logits(data.logits.size());
-    cudaMemcpy(logits.get(), data.logits.data(), data.logits.size() * 4, cudaMemcpyHostToDevice);
+    DeviceBuffer<float> logits = cuda::to_device(data.logits.data(), data.logits.size());
     MaskGeneratorConfig cfg;
     MaskGeometry geo{low, 1024, side, side};
     int64_t kept = 0;

@@ -22,9 +22,7 @@ inline void require_gpu() {
 
 template <typename T>
 hrseg::cuda::DeviceBuffer<T> upload(const std::vector<T>& host) {
-  hrseg::cuda::DeviceBuffer<T> d(host.size());
-  if (!host.empty()) HRSEG_CUDA_CHECK(cudaMemcpy(d.get(), host.data(), host.size() * sizeof(T), cudaMemcpyHostToDevice));
-  return d;
+  return hrseg::cuda::to_device(host.data(), host.size());
 }
 
 template <typename T>
@@ -37,8 +35,9 @@ hrseg::cuda::DeviceBuffer<T> poisoned(size_t n) {
 template <typename T>
 std::vector<T> download(const hrseg::cuda::DeviceBuffer<T>& d) {
   std::vector<T> h(d.size());
+  HRSEG_CUDA_CHECK(cudaDeviceSynchronize());  // kernels on any stream have finished
+  hrseg::cuda::to_host(d, h.data(), h.size());
   HRSEG_CUDA_CHECK(cudaDeviceSynchronize());
-  if (!h.empty()) HRSEG_CUDA_CHECK(cudaMemcpy(h.data(), d.get(), h.size() * sizeof(T), cudaMemcpyDeviceToHost));
   return h;
 }
 

@@ -1,10 +1,14 @@
 // Device memory: an owning buffer, and a pool that keeps freed blocks for reuse so that repeated
 // calls (one image after another) do not pay cudaMalloc/cudaFree each time.
 #pragma once
+#include <cuda_runtime_api.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <map>
 #include <mutex>
+
+#include "hrseg_cuda/check.h"
 
 namespace hrseg::cuda {
 
@@ -61,5 +65,21 @@ class DeviceBuffer {
   size_t count_ = 0;
   T* ptr_ = nullptr;
 };
+
+// A device copy of `n` host elements, made on `stream`. From pageable host memory the source may
+// be reused as soon as this returns.
+template <typename T>
+DeviceBuffer<T> to_device(const T* host, size_t n, cudaStream_t stream = nullptr) {
+  DeviceBuffer<T> d(n);
+  if (n) HRSEG_CUDA_CHECK(cudaMemcpyAsync(d.get(), host, n * sizeof(T), cudaMemcpyHostToDevice, stream));
+  return d;
+}
+
+// The first `n` elements of `d` into host memory, ordered on `stream` (synchronise before reading
+// them when `host` is pinned).
+template <typename T>
+void to_host(const DeviceBuffer<T>& d, T* host, size_t n, cudaStream_t stream = nullptr) {
+  if (n) HRSEG_CUDA_CHECK(cudaMemcpyAsync(host, d.get(), n * sizeof(T), cudaMemcpyDeviceToHost, stream));
+}
 
 }  // namespace hrseg::cuda
