@@ -54,7 +54,6 @@ struct Scratch {
 struct MaskGenerator::Impl {
   MaskGeneratorConfig config;
   MaskGeometry geo;
-  int64_t content_h = 0, content_w = 0;
   AxisMap rows, cols;
   std::vector<Candidate> candidates;
   int64_t prompts = 0, evaluated = 0, passed_iou = 0;
@@ -262,21 +261,42 @@ void Proposals::set(int64_t k, const Box& box, float iou_value, float stability_
   source.as<int32_t>()[k] = static_cast<int32_t>(source_index);
 }
 
-MaskGenerator::MaskGenerator(const MaskGeneratorConfig& config, const MaskGeometry& geometry)
-    : impl_(std::make_unique<Impl>()) {
+std::vector<int64_t> masks_above_iou(const float* iou, int64_t n, double threshold) {
+  const float th = static_cast<float>(threshold);
+  std::vector<int64_t> out;
+  for (int64_t i = 0; i < n; ++i)
+    if (iou[i] > th) out.push_back(i);
+  return out;
+}
+
+float stability_score(int64_t above_high, int64_t above_low) noexcept {
+  return above_low > 0 ? static_cast<float>(static_cast<double>(above_high) / static_cast<double>(above_low)) : NAN;
+}
+
+bool stable_enough(float stability, double threshold) noexcept { return stability >= static_cast<float>(threshold); }
+
+void largest_first(std::vector<int64_t>& ids, const std::vector<int64_t>& areas, int64_t max_k) {
+  std::stable_sort(ids.begin(), ids.end(), [&](int64_t a, int64_t b) { return areas[a] > areas[b]; });
+  if (static_cast<int64_t>(ids.size()) > max_k) ids.resize(max_k);
+}
+
+void MaskGenerator::validate(const MaskGeneratorConfig& config, const MaskGeometry& geometry) {
   const auto bad = [](const std::string& m) { throw Error(ErrorCode::InvalidArgument, "mask generator: " + m); };
   if (geometry.low < 1 || geometry.frame < 1) bad("low-resolution and frame sizes must be positive");
   if (geometry.height < 1 || geometry.width < 1) bad("image size must be positive");
   if (geometry.height * geometry.width > (int64_t{1} << 31)) bad("image too large for 32-bit pixel counts");
   if (config.max_proposals < 0) bad("max proposals must be >= 0");
   if (!(config.stability_offset >= 0)) bad("stability offset must be >= 0");
+}
+
+MaskGenerator::MaskGenerator(const MaskGeneratorConfig& config, const MaskGeometry& geometry)
+    : impl_(std::make_unique<Impl>()) {
+  validate(config, geometry);
   impl_->config = config;
   impl_->geo = geometry;
-  const int64_t longest = std::max(geometry.height, geometry.width);
-  impl_->content_h = std::max<int64_t>(1, scaled_side(geometry.height, longest, geometry.frame));
-  impl_->content_w = std::max<int64_t>(1, scaled_side(geometry.width, longest, geometry.frame));
-  impl_->rows = compose_axis(geometry.low, geometry.frame, impl_->content_h, geometry.height);
-  impl_->cols = compose_axis(geometry.low, geometry.frame, impl_->content_w, geometry.width);
+  ComposedMap map = compose_mask_map(geometry.low, geometry.frame, geometry.height, geometry.width);
+  impl_->rows = std::move(map.rows);
+  impl_->cols = std::move(map.cols);
 }
 
 MaskGenerator::~MaskGenerator() = default;
@@ -287,11 +307,7 @@ void MaskGenerator::add_batch(const float* logits, const float* iou, const float
                               int64_t masks_per_prompt, const CancelToken* cancel) {
   Impl& m = *impl_;
   const int64_t n = batch * masks_per_prompt, plane = m.geo.low * m.geo.low;
-  const float iou_th = static_cast<float>(m.config.pred_iou_threshold);
-  const float stab_th = static_cast<float>(m.config.stability_threshold);
-  std::vector<int64_t> todo;
-  for (int64_t i = 0; i < n; ++i)
-    if (iou[i] > iou_th) todo.push_back(i);  // float32 comparison, as torch compares a float tensor
+  const std::vector<int64_t> todo = masks_above_iou(iou, n, m.config.pred_iou_threshold);
   std::vector<Candidate> out(todo.size());
   std::vector<char> keep(todo.size(), 0);
   parallel_for(0, static_cast<int64_t>(todo.size()), 1, [&](int64_t a, int64_t b) {
@@ -301,9 +317,8 @@ void MaskGenerator::add_batch(const float* logits, const float* iou, const float
       const int64_t i = todo[j];
       const float* L = logits + i * plane;
       const Counts k = m.count(L, s);
-      // torch: int counts → float32 division, compared in float32; 0/0 (NaN) fails.
-      const float stability = k.lo > 0 ? static_cast<float>(static_cast<double>(k.hi) / static_cast<double>(k.lo)) : NAN;
-      if (!(stability >= stab_th)) continue;
+      const float stability = stability_score(k.hi, k.lo);
+      if (!stable_enough(stability, m.config.stability_threshold)) continue;
       Candidate& c = out[j];
       c.iou = iou[i];
       c.stability = stability;
@@ -334,9 +349,9 @@ Proposals MaskGenerator::finish(const CancelToken* cancel) const {
   check_cancel(cancel);
   std::vector<int64_t> kept = box_nms(boxes, scores, m.config.nms_iou_threshold);
   const int64_t after_nms = static_cast<int64_t>(kept.size());
-  std::stable_sort(kept.begin(), kept.end(),
-                   [&](int64_t a, int64_t b) { return m.candidates[a].area > m.candidates[b].area; });
-  if (static_cast<int64_t>(kept.size()) > m.config.max_proposals) kept.resize(m.config.max_proposals);
+  std::vector<int64_t> areas;
+  for (const Candidate& c : m.candidates) areas.push_back(c.area);
+  largest_first(kept, areas, m.config.max_proposals);
   const int64_t K = static_cast<int64_t>(kept.size()), H = m.geo.height, W = m.geo.width;
   Proposals p = Proposals::allocate(K, H, W);
   parallel_for(0, K, 1, [&](int64_t a, int64_t b) {

@@ -41,4 +41,9 @@ ComposedAxis compose_axis(int64_t low, int64_t frame, int64_t content, int64_t o
   return m;
 }
 
+ComposedMap compose_mask_map(int64_t low, int64_t frame, int64_t height, int64_t width) {
+  const Extent content = longest_side_extent(height, width, frame);
+  return {compose_axis(low, frame, content.height, height), compose_axis(low, frame, content.width, width)};
+}
+
 }  // namespace hrseg

@@ -99,4 +99,9 @@ int64_t scaled_side(int64_t side, int64_t longest, int64_t target) {
   return static_cast<int64_t>(static_cast<double>(side) * scale + 0.5);
 }
 
+Extent longest_side_extent(int64_t height, int64_t width, int64_t target) {
+  const int64_t longest = std::max(height, width);
+  return {std::max<int64_t>(1, scaled_side(height, longest, target)), std::max<int64_t>(1, scaled_side(width, longest, target))};
+}
+
 }  // namespace hrseg

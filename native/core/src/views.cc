@@ -101,9 +101,7 @@ Tensor square_view(const Image8& image, int64_t size, const Normalize& norm, Fil
                    int64_t* content_h, int64_t* content_w) {
   check_image(image);
   check_size(size, "square view");
-  const int64_t longest = std::max(image.height, image.width);
-  const int64_t rh = std::max<int64_t>(1, scaled_side(image.height, longest, size));
-  const int64_t rw = std::max<int64_t>(1, scaled_side(image.width, longest, size));
+  const auto [rh, rw] = longest_side_extent(image.height, image.width, size);
   Tensor resized = resize_planar(image, rh, rw, filter, cancel);
   Tensor out(DType::F32, {3, size, size});
   normalised_window(resized, 0, 0, size, norm, out.as<float>());
@@ -118,9 +116,7 @@ Tensor tiled_view(const Image8& image, int64_t size, int64_t n, const Normalize&
   check_size(size, "tiled view");
   if (n < 1 || n > 8) throw Error(ErrorCode::InvalidArgument, "tiled view: magnification must be in [1, 8], got " + std::to_string(n));
   const int64_t big = n * size;
-  const int64_t longest = std::max(image.height, image.width);
-  const int64_t rh = std::max<int64_t>(1, scaled_side(image.height, longest, big));
-  const int64_t rw = std::max<int64_t>(1, scaled_side(image.width, longest, big));
+  const auto [rh, rw] = longest_side_extent(image.height, image.width, big);
   Tensor resized = resize_planar(image, rh, rw, filter, cancel);
   Tensor out(DType::F32, {n * n, 3, size, size});
   for (int64_t r = 0; r < n; ++r)

@@ -1,13 +1,11 @@
 #include "hrseg_cuda/mask_generator_cuda.h"
 
 #include <algorithm>
-#include <cmath>
 #include <numeric>
 #include <vector>
 
 #include "hrseg/error.h"
 #include "hrseg/mask_geometry.h"
-#include "hrseg/resample.h"
 #include "hrseg_cuda/amg_kernels.h"
 #include "hrseg_cuda/check.h"
 #include "hrseg_cuda/device_buffer.h"
@@ -21,13 +19,11 @@ struct AxisOnDevice {
   DeviceBuffer<double> w;
   int32_t max_taps = 0;
 
-  AxisOnDevice(const ComposedAxis& a, cudaStream_t s)
-      : first(a.first.size()), count(a.count.size()), w(a.w.size()), max_taps(static_cast<int32_t>(a.max_taps)) {
-    std::vector<int32_t> f(a.first.begin(), a.first.end()), c(a.count.begin(), a.count.end());
-    HRSEG_CUDA_CHECK(cudaMemcpyAsync(first.get(), f.data(), f.size() * 4, cudaMemcpyHostToDevice, s));
-    HRSEG_CUDA_CHECK(cudaMemcpyAsync(count.get(), c.data(), c.size() * 4, cudaMemcpyHostToDevice, s));
-    HRSEG_CUDA_CHECK(cudaMemcpyAsync(w.get(), a.w.data(), a.w.size() * 8, cudaMemcpyHostToDevice, s));
-    HRSEG_CUDA_CHECK(cudaStreamSynchronize(s));  // the host vectors die here
+  AxisOnDevice(const ComposedAxis& a, cudaStream_t s) : max_taps(static_cast<int32_t>(a.max_taps)) {
+    const std::vector<int32_t> f(a.first.begin(), a.first.end()), c(a.count.begin(), a.count.end());
+    first = to_device(f.data(), f.size(), s);
+    count = to_device(c.data(), c.size(), s);
+    w = to_device(a.w.data(), a.w.size(), s);
   }
   DeviceAxis view() const { return {first.get(), count.get(), w.get(), max_taps}; }
 };
@@ -65,16 +61,13 @@ struct MaskGeneratorCuda::Impl {
 
 MaskGeneratorCuda::MaskGeneratorCuda(const MaskGeneratorConfig& config, const MaskGeometry& geometry, cudaStream_t stream)
     : impl_(std::make_unique<Impl>()) {
-  MaskGenerator validate(config, geometry);  // the same argument checks as the CPU generator
-  (void)validate;
+  MaskGenerator::validate(config, geometry);
   impl_->config = config;
   impl_->geo = geometry;
   impl_->stream = stream;
-  const int64_t longest = std::max(geometry.height, geometry.width);
-  const int64_t ch = std::max<int64_t>(1, scaled_side(geometry.height, longest, geometry.frame));
-  const int64_t cw = std::max<int64_t>(1, scaled_side(geometry.width, longest, geometry.frame));
-  impl_->rows = std::make_unique<AxisOnDevice>(compose_axis(geometry.low, geometry.frame, ch, geometry.height), stream);
-  impl_->cols = std::make_unique<AxisOnDevice>(compose_axis(geometry.low, geometry.frame, cw, geometry.width), stream);
+  const ComposedMap map = compose_mask_map(geometry.low, geometry.frame, geometry.height, geometry.width);
+  impl_->rows = std::make_unique<AxisOnDevice>(map.rows, stream);
+  impl_->cols = std::make_unique<AxisOnDevice>(map.cols, stream);
 }
 
 MaskGeneratorCuda::~MaskGeneratorCuda() = default;
@@ -83,27 +76,23 @@ void MaskGeneratorCuda::add_batch(const float* device_logits, const float* iou, 
                                   int64_t masks_per_prompt) {
   Impl& m = *impl_;
   const int64_t n = batch * masks_per_prompt, plane = m.geo.low * m.geo.low;
-  const float iou_th = static_cast<float>(m.config.pred_iou_threshold);
-  const float stab_th = static_cast<float>(m.config.stability_threshold);
-  std::vector<int32_t> todo;
-  for (int64_t i = 0; i < n; ++i)
-    if (iou[i] > iou_th) todo.push_back(static_cast<int32_t>(i));
+  const std::vector<int64_t> passed = masks_above_iou(iou, n, m.config.pred_iou_threshold);
+  const std::vector<int32_t> todo(passed.begin(), passed.end());  // int32 indices for the kernels
   const int64_t t = static_cast<int64_t>(todo.size());
   std::vector<int32_t> counts(t * 3), boxes(t * 4);
   if (t > 0) {
-    DeviceBuffer<int32_t> which(t), d_counts(t * 3), d_boxes(t * 4);
-    HRSEG_CUDA_CHECK(cudaMemcpyAsync(which.get(), todo.data(), t * 4, cudaMemcpyHostToDevice, m.stream));
+    DeviceBuffer<int32_t> which = to_device(todo.data(), todo.size(), m.stream), d_counts(t * 3), d_boxes(t * 4);
     amg_stats(device_logits, m.geo.low, which.get(), t, m.rows->view(), m.cols->view(), m.geo.height, m.geo.width,
               m.config.mask_threshold, m.config.stability_offset, d_counts.get(), d_boxes.get(), m.stream);
-    HRSEG_CUDA_CHECK(cudaMemcpyAsync(counts.data(), d_counts.get(), t * 12, cudaMemcpyDeviceToHost, m.stream));
-    HRSEG_CUDA_CHECK(cudaMemcpyAsync(boxes.data(), d_boxes.get(), t * 16, cudaMemcpyDeviceToHost, m.stream));
+    to_host(d_counts, counts.data(), counts.size(), m.stream);
+    to_host(d_boxes, boxes.data(), boxes.size(), m.stream);
     HRSEG_CUDA_CHECK(cudaStreamSynchronize(m.stream));
   }
   std::vector<int64_t> keep;
   for (int64_t j = 0; j < t; ++j) {
-    const int64_t lo = counts[j * 3], mid = counts[j * 3 + 1], hi = counts[j * 3 + 2];
-    const float stability = lo > 0 ? static_cast<float>(static_cast<double>(hi) / static_cast<double>(lo)) : NAN;
-    if (!(stability >= stab_th)) continue;
+    const int64_t mid = counts[j * 3 + 1];
+    const float stability = stability_score(counts[j * 3 + 2], counts[j * 3]);
+    if (!stable_enough(stability, m.config.stability_threshold)) continue;
     const int64_t i = todo[j];
     Candidate c;
     c.iou = iou[i];
@@ -142,12 +131,11 @@ Proposals MaskGeneratorCuda::finish() {
     const int64_t words = (n + 63) / 64;
     std::vector<float> sorted(n * 4);
     for (int64_t i = 0; i < n; ++i) std::copy(m.candidates[order[i]].box.begin(), m.candidates[order[i]].box.end(), &sorted[i * 4]);
-    DeviceBuffer<float> d_boxes(n * 4);
+    DeviceBuffer<float> d_boxes = to_device(sorted.data(), sorted.size(), m.stream);
     DeviceBuffer<uint64_t> d_mask(n * words);
-    HRSEG_CUDA_CHECK(cudaMemcpyAsync(d_boxes.get(), sorted.data(), n * 16, cudaMemcpyHostToDevice, m.stream));
     nms_bitmask(d_boxes.get(), n, m.config.nms_iou_threshold, d_mask.get(), m.stream);
     std::vector<uint64_t> bits(n * words);
-    HRSEG_CUDA_CHECK(cudaMemcpyAsync(bits.data(), d_mask.get(), bits.size() * 8, cudaMemcpyDeviceToHost, m.stream));
+    to_host(d_mask, bits.data(), bits.size(), m.stream);
     HRSEG_CUDA_CHECK(cudaStreamSynchronize(m.stream));
     std::vector<uint64_t> removed(words, 0);
     for (int64_t i = 0; i < n; ++i) {
@@ -157,8 +145,9 @@ Proposals MaskGeneratorCuda::finish() {
     }
   }
   const int64_t after_nms = static_cast<int64_t>(kept.size());
-  std::stable_sort(kept.begin(), kept.end(), [&](int64_t a, int64_t b) { return m.candidates[a].area > m.candidates[b].area; });
-  if (static_cast<int64_t>(kept.size()) > m.config.max_proposals) kept.resize(m.config.max_proposals);
+  std::vector<int64_t> areas;
+  for (const Candidate& c : m.candidates) areas.push_back(c.area);
+  largest_first(kept, areas, m.config.max_proposals);
   const int64_t K = static_cast<int64_t>(kept.size()), H = m.geo.height, W = m.geo.width;
   Proposals p = Proposals::allocate(K, H, W);
   std::vector<int32_t> slots(K);
@@ -168,12 +157,11 @@ Proposals MaskGeneratorCuda::finish() {
     p.set(k, c.box, c.iou, c.stability, c.area, c.px, c.py, c.source);
   }
   if (K > 0) {
-    DeviceBuffer<int32_t> which(K);
+    DeviceBuffer<int32_t> which = to_device(slots.data(), slots.size(), m.stream);
     DeviceBuffer<uint8_t> out(K * H * W);
-    HRSEG_CUDA_CHECK(cudaMemcpyAsync(which.get(), slots.data(), K * 4, cudaMemcpyHostToDevice, m.stream));
     amg_masks(m.store.get(), m.geo.low, which.get(), K, m.rows->view(), m.cols->view(), H, W, m.config.mask_threshold,
               out.get(), m.stream);
-    HRSEG_CUDA_CHECK(cudaMemcpyAsync(p.masks.as<uint8_t>(), out.get(), K * H * W, cudaMemcpyDeviceToHost, m.stream));
+    to_host(out, p.masks.as<uint8_t>(), out.size(), m.stream);
     HRSEG_CUDA_CHECK(cudaStreamSynchronize(m.stream));
   }
   p.evaluated = m.evaluated;

@@ -53,8 +53,23 @@ struct Proposals {
            int64_t source_index);
 };
 
+// SAM's filters, shared by MaskGenerator and its CUDA twin so that both decide alike.
+// Masks whose predicted IoU is above the threshold (compared in float32, as torch compares a
+// float tensor with a Python number), in order.
+std::vector<int64_t> masks_above_iou(const float* iou, int64_t n, double threshold);
+// |x > t + o| / |x > t − o| as torch computes it (a float32 division of the counts); NaN when
+// nothing is above t − o.
+float stability_score(int64_t above_high, int64_t above_low) noexcept;
+// The stability test in float32; NaN fails it.
+bool stable_enough(float stability, double threshold) noexcept;
+// Candidate ids (NMS order) reordered largest area first, ties keeping their order, cut to max_k.
+void largest_first(std::vector<int64_t>& ids, const std::vector<int64_t>& areas, int64_t max_k);
+
 class MaskGenerator {
  public:
+  // Throws Error(InvalidArgument) for settings or a geometry no generator can run.
+  static void validate(const MaskGeneratorConfig& config, const MaskGeometry& geometry);
+
   MaskGenerator(const MaskGeneratorConfig& config, const MaskGeometry& geometry);
   ~MaskGenerator();
   MaskGenerator(const MaskGenerator&) = delete;

@@ -24,4 +24,10 @@ struct ComposedAxis {
 // low → frame (torch bilinear), crop to `content`, → `out` (torch bilinear).
 ComposedAxis compose_axis(int64_t low, int64_t frame, int64_t content, int64_t out);
 
+// Both axes for an image of height × width, whose content fills the frame's longest side.
+struct ComposedMap {
+  ComposedAxis rows, cols;
+};
+ComposedMap compose_mask_map(int64_t low, int64_t frame, int64_t height, int64_t width);
+
 }  // namespace hrseg

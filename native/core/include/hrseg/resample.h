@@ -34,4 +34,12 @@ Taps resample_taps(int64_t in, int64_t out, Filter filter);
 // `target`: int(side · target / longest + 0.5).
 int64_t scaled_side(int64_t side, int64_t longest, int64_t target);
 
+struct Extent {
+  int64_t height = 0, width = 0;
+};
+
+// The size of a height × width image resized so its longest side is `target`: each side by
+// scaled_side, at least 1. Views and SAM's mask geometry both use it.
+Extent longest_side_extent(int64_t height, int64_t width, int64_t target);
+
 }  // namespace hrseg
