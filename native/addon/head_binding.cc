@@ -31,7 +31,23 @@ struct HeadHandle {
 #endif
     return head != nullptr;
   }
+  const HeadConfig& config() const {
+#ifdef HRSEG_WITH_CUDA
+    if (gpu) return gpu->config();
+#endif
+    return head->config();
+  }
 };
+
+// The image step's outputs as JS tensors (native memory handed over, no copy).
+Napi::Object features_to_js(Napi::Env env, ImageFeatures&& f) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("region", tensor_to_js(env, std::move(f.region)));
+  o.Set("hybrid", tensor_to_js(env, std::move(f.hybrid)));
+  o.Set("mHrp", tensor_to_js(env, std::move(f.m_hrp)));
+  o.Set("mHre", tensor_to_js(env, std::move(f.m_hre)));
+  return o;
+}
 
 // Why `device: "cuda"` cannot run here, or empty when it can.
 std::string cuda_unavailable() {
@@ -183,10 +199,8 @@ Napi::Value image_step(const Napi::CallbackInfo& info) {
   auto source = h->source;
 #ifdef HRSEG_WITH_CUDA
   auto gpu = h->gpu;
-  const HeadConfig& c = gpu ? gpu->config() : head->config();
-#else
-  const HeadConfig& c = head->config();
 #endif
+  const HeadConfig& c = h->config();
   const int64_t ng = c.global_grid, nl = c.magnification * ng;
   auto fg = borrow_tensor(env, info[1], "globalFeatures");
   auto fl = borrow_tensor(env, info[2], "localFeatures");
@@ -200,7 +214,6 @@ Napi::Value image_step(const Napi::CallbackInfo& info) {
   });
   if (masks.view.dims[1] == 0 || masks.view.dims[2] == 0)
     throw_error(env, "INVALID_TENSOR", "proposals: height and width must be positive");
-  auto result = std::make_shared<ImageFeatures>();
   TensorView vfg = fg.view, vfl = fl.view, vm = masks.view;
 #ifdef HRSEG_WITH_CUDA
   if (gpu) {
@@ -212,11 +225,7 @@ Napi::Value image_step(const Napi::CallbackInfo& info) {
           *device_image = gpu->image_step(vfg.as<float>(), vfl.as<float>(), vm.as<uint8_t>(), vm.dims[0], vm.dims[1], vm.dims[2]);
         },
         [device_image](Napi::Env e) -> Napi::Value {
-          Napi::Object o = Napi::Object::New(e);
-          o.Set("region", tensor_to_js(e, std::move(device_image->host.region)));
-          o.Set("hybrid", tensor_to_js(e, std::move(device_image->host.hybrid)));
-          o.Set("mHrp", tensor_to_js(e, std::move(device_image->host.m_hrp)));
-          o.Set("mHre", tensor_to_js(e, std::move(device_image->host.m_hre)));
+          Napi::Object o = features_to_js(e, std::move(device_image->host));
           using Held = std::shared_ptr<cuda::DeviceImage>;
           o.Set("deviceImage", Napi::External<Held>::New(e, new Held(device_image), [](Napi::Env, Held* p) { delete p; }));
           return o;
@@ -224,20 +233,14 @@ Napi::Value image_step(const Napi::CallbackInfo& info) {
         {fg.keep_alive, fl.keep_alive, masks.keep_alive});
   }
 #endif
+  auto result = std::make_shared<ImageFeatures>();
   return PromiseWorker::Start(
       env,
       [head, source, vfg, vfl, vm, token, result] {
         *result = head->image_step(vfg.as<float>(), vfl.as<float>(), vm.as<uint8_t>(), vm.dims[0], vm.dims[1],
                                    vm.dims[2], token.get());
       },
-      [result](Napi::Env e) -> Napi::Value {
-        Napi::Object o = Napi::Object::New(e);
-        o.Set("region", tensor_to_js(e, std::move(result->region)));
-        o.Set("hybrid", tensor_to_js(e, std::move(result->hybrid)));
-        o.Set("mHrp", tensor_to_js(e, std::move(result->m_hrp)));
-        o.Set("mHre", tensor_to_js(e, std::move(result->m_hre)));
-        return o;
-      },
+      [result](Napi::Env e) -> Napi::Value { return features_to_js(e, std::move(*result)); },
       {fg.keep_alive, fl.keep_alive, masks.keep_alive});
 }
 
@@ -248,10 +251,8 @@ Napi::Value instruction_step(const Napi::CallbackInfo& info) {
   auto source = h->source;
 #ifdef HRSEG_WITH_CUDA
   auto gpu = h->gpu;
-  const HeadConfig& c = gpu ? gpu->config() : head->config();
-#else
-  const HeadConfig& c = head->config();
 #endif
+  const HeadConfig& c = h->config();
   auto mhre = borrow_tensor(env, info[1], "mHre");
   auto hseg = borrow_tensor(env, info[2], "hSeg");
   auto masks = borrow_tensor(env, info[3], "proposals");

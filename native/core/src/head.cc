@@ -54,14 +54,18 @@ Head::Norm Head::load_norm(const std::string& prefix) const {
   return Norm{st_->f32(prefix + ".weight", {config_.dim}), st_->f32(prefix + ".bias", {config_.dim})};
 }
 
-Head::Head(std::shared_ptr<SafeTensors> weights, HeadConfig config) : st_(std::move(weights)), config_(config) {
-  const HeadConfig& c = config_;
+void validate_head_config(const HeadConfig& c) {
   require(c.feature_dim > 0 && c.dim > 0 && c.global_grid > 0 && c.magnification > 0 && c.pool_size > 0,
           "head config: featureDim, dim, globalGrid, magnification and poolSize must be positive");
   require(c.gamma >= 0 && c.gamma <= 1, "head config: gamma must be in [0, 1]");
   require(c.hre_layers >= 0 && c.hre_heads > 0 && c.fusion_blocks >= 0 && c.fusion_heads > 0,
           "head config: hreLayers and fusionBlocks must be >= 0, head counts > 0");
   require(c.tau >= 0 && c.tau <= 1 && c.top_k >= 1, "head config: tau must be in [0, 1] and topK >= 1");
+}
+
+Head::Head(std::shared_ptr<SafeTensors> weights, HeadConfig config) : st_(std::move(weights)), config_(config) {
+  const HeadConfig& c = config_;
+  validate_head_config(c);
   const int64_t d = c.dim;
   input_proj_ = load_linear("hrp.input_proj", d, c.feature_dim);
   region_q_ = load_linear("hrp.region_attn.q_proj", d, d);

@@ -16,18 +16,6 @@ namespace hrseg::cuda {
 
 namespace {
 
-template <typename T>
-DeviceBuffer<T> upload(const T* host, size_t n, cudaStream_t s) {
-  DeviceBuffer<T> d(n);
-  if (n) HRSEG_CUDA_CHECK(cudaMemcpyAsync(d.get(), host, n * sizeof(T), cudaMemcpyHostToDevice, s));
-  return d;
-}
-
-template <typename T>
-void download(const DeviceBuffer<T>& d, T* host, size_t n, cudaStream_t s) {
-  if (n) HRSEG_CUDA_CHECK(cudaMemcpyAsync(host, d.get(), n * sizeof(T), cudaMemcpyDeviceToHost, s));
-}
-
 struct DLinear {
   DeviceBuffer<float> w, b;
   int64_t out = 0, in = 0;
@@ -91,15 +79,23 @@ struct HeadCuda::Impl {
     DLinear l;
     l.out = out;
     l.in = in;
-    l.w = upload(w, out * in, stream);
-    if (b) l.b = upload(b, out, stream), l.has_bias = true;
+    l.w = to_device(w, out * in, stream);
+    if (b) l.b = to_device(b, out, stream), l.has_bias = true;
     return l;
   }
 
   DAttention attention_weights(const std::string& prefix, int64_t heads, bool out_required) {
+    // The same checks and messages as Head::load_attention.
     const int64_t d = c.dim;
-    const int64_t internal = st->shape(prefix + ".q_proj.weight")[0];
-    if (internal % heads) throw Error(ErrorCode::ModelFile, prefix + ": width not divisible by the heads");
+    const std::string qname = prefix + ".q_proj.weight";
+    const Dims& qs = st->shape(qname);
+    if (qs.size() != 2 || qs[1] != d)
+      throw Error(ErrorCode::ModelFile, st->label() + ": tensor '" + qname + "' has shape " + dims_to_string(qs) +
+                                            ", expected [internal, " + std::to_string(d) + "]");
+    const int64_t internal = qs[0];
+    if (internal % heads)
+      throw Error(ErrorCode::ModelFile, st->label() + ": " + prefix + " has width " + std::to_string(internal) +
+                                            ", not divisible into " + std::to_string(heads) + " heads");
     DAttention a;
     a.heads = heads;
     a.q = linear(prefix + ".q_proj", internal, d);
@@ -108,12 +104,15 @@ struct HeadCuda::Impl {
     if (out_required || st->has(prefix + ".out_proj.weight")) {
       a.out = linear(prefix + ".out_proj", d, internal);
       a.has_out = true;
+    } else if (internal != d) {
+      throw Error(ErrorCode::ModelFile, st->label() + ": " + prefix + ".out_proj.weight is missing (needed: width " +
+                                            std::to_string(internal) + " differs from " + std::to_string(d) + ")");
     }
     return a;
   }
 
   DNorm norm(const std::string& prefix) {
-    return DNorm{upload(st->f32(prefix + ".weight", {c.dim}), c.dim, stream), upload(st->f32(prefix + ".bias", {c.dim}), c.dim, stream)};
+    return DNorm{to_device(st->f32(prefix + ".weight", {c.dim}), c.dim, stream), to_device(st->f32(prefix + ".bias", {c.dim}), c.dim, stream)};
   }
 
   // out [m, d] = Attention(xq [m, d], xk [n, d], xv [n, d]).
@@ -130,8 +129,7 @@ struct HeadCuda::Impl {
 };
 
 HeadCuda::HeadCuda(std::shared_ptr<SafeTensors> weights, HeadConfig config) : impl_(std::make_unique<Impl>()) {
-  Head validate(weights, config);  // every check of the CPU head, with its messages
-  (void)validate;
+  validate_head_config(config);
   if (!config.pool_pulled_back)
     throw Error(ErrorCode::InvalidArgument, "maskPooling 'direct' runs on the CPU only; the GPU uses the pulled-back form");
   Impl& m = *impl_;
@@ -151,8 +149,8 @@ HeadCuda::HeadCuda(std::shared_ptr<SafeTensors> weights, HeadConfig config) : im
     if (const float* vb = m.st->f32_optional("hrp.region_attn.v_proj.bias", {d})) std::copy(vb, vb + d, kvb.begin() + d);
     m.region_kv.out = 2 * d;
     m.region_kv.in = d;
-    m.region_kv.w = upload(kv.data(), kv.size(), m.stream);
-    m.region_kv.b = upload(kvb.data(), kvb.size(), m.stream);
+    m.region_kv.w = to_device(kv.data(), kv.size(), m.stream);
+    m.region_kv.b = to_device(kvb.data(), kvb.size(), m.stream);
     m.region_kv.has_bias = true;
     HRSEG_CUDA_CHECK(cudaStreamSynchronize(m.stream));  // kv and kvb are about to go
   }
@@ -201,10 +199,10 @@ DeviceImage HeadCuda::image_step(const float* fg, const float* fl, const uint8_t
   auto state = std::make_shared<DeviceImageState>();
   // The side stream uploads the proposals and computes their area weights meanwhile.
   DeviceBuffer<float> w(K * P * P);
-  state->masks = upload(masks, K * H * W, m.side);
+  state->masks = to_device(masks, K * H * W, m.side);
   area_weights(state->masks.get(), K, H, W, P, w.get(), m.side);
   HRSEG_CUDA_CHECK(cudaEventRecord(m.side_done, m.side));
-  auto dfg = upload(fg, ng * ng * c.feature_dim, s), dfl = upload(fl, nl * nl * c.feature_dim, s);
+  auto dfg = to_device(fg, ng * ng * c.feature_dim, s), dfl = to_device(fl, nl * nl * c.feature_dim, s);
   DeviceBuffer<float> xg(ng * ng * d), xl(nl * nl * d), q(ng * ng * d), kv(nl * nl * 2 * d), fr(ng * ng * d), fh(ng * ng * d);
   m.input_proj.run(dfg.get(), ng * ng, xg.get(), false, s);
   m.input_proj.run(dfl.get(), nl * nl, xl.get(), false, s);
@@ -227,10 +225,10 @@ DeviceImage HeadCuda::image_step(const float* fg, const float* fl, const uint8_t
   out.host.hybrid = Tensor(DType::F32, {ng * ng, d});
   out.host.m_hrp = Tensor(DType::F32, {K, d});
   out.host.m_hre = Tensor(DType::F32, {K, d});
-  download(fr, out.host.region.as<float>(), ng * ng * d, s);
-  download(fh, out.host.hybrid.as<float>(), ng * ng * d, s);
-  download(mhrp, out.host.m_hrp.as<float>(), K * d, s);
-  download(state->m_hre, out.host.m_hre.as<float>(), K * d, s);
+  to_host(fr, out.host.region.as<float>(), ng * ng * d, s);
+  to_host(fh, out.host.hybrid.as<float>(), ng * ng * d, s);
+  to_host(mhrp, out.host.m_hrp.as<float>(), K * d, s);
+  to_host(state->m_hre, out.host.m_hre.as<float>(), K * d, s);
   HRSEG_CUDA_CHECK(cudaStreamSynchronize(s));
   out.device = std::move(state);
   return out;
@@ -253,11 +251,11 @@ InstructionOutput HeadCuda::instruction_step(const DeviceImage& image, const flo
   out.similarity = Tensor(DType::F32, {S, K});
   out.iop = Tensor(DType::F32, {S, K});
   out.masks = Tensor(DType::U8, {S, H, W});
-  auto dh = upload(h_seg, S * c.hidden_size, s);
+  auto dh = to_device(h_seg, S * c.hidden_size, s);
   DeviceBuffer<float> hidden(S * c.hidden_size), text(S * d);
   m.text0.run(dh.get(), S, hidden.get(), true, s);
   m.text2.run(hidden.get(), S, text.get(), false, s);
-  download(text, out.text.as<float>(), S * d, s);
+  to_host(text, out.text.as<float>(), S * d, s);
   DeviceBuffer<float> q(K * d), a(std::max<int64_t>(K, 1) * d), mlp_h(K * c.fusion_mlp_dim), mlp_o(K * d), token(d),
       iop_h(K * c.iop_hidden), iop_logit(K), iop(K), emb_h(K * c.embed_hidden), emb(K * d), sim(K);
   DeviceBuffer<uint8_t> mask(H * W);
@@ -290,16 +288,16 @@ InstructionOutput HeadCuda::instruction_step(const DeviceImage& image, const flo
     cosine_rows(t, 1, emb.get(), K, d, sim.get(), s);
     float* hsim = out.similarity.as<float>() + si * K;
     float* hiop = out.iop.as<float>() + si * K;
-    download(sim, hsim, K, s);
-    download(iop, hiop, K, s);
-    download(emb, out.embeddings.as<float>() + si * K * d, K * d, s);
+    to_host(sim, hsim, K, s);
+    to_host(iop, hiop, K, s);
+    to_host(emb, out.embeddings.as<float>() + si * K * d, K * d, s);
     HRSEG_CUDA_CHECK(cudaStreamSynchronize(s));
     out.selections.push_back(select_proposals(hsim, hiop, K, strategy, top_k, tau));
     const auto& chosen = out.selections.back().chosen;
     std::vector<int32_t> ids(chosen.begin(), chosen.end());
-    auto dids = upload(ids.data(), ids.size(), s);
+    auto dids = to_device(ids.data(), ids.size(), s);
     union_masks(image.device->masks.get(), H * W, dids.get(), static_cast<int64_t>(ids.size()), mask.get(), s);
-    download(mask, out.masks.as<uint8_t>() + si * H * W, H * W, s);
+    to_host(mask, out.masks.as<uint8_t>() + si * H * W, H * W, s);
     HRSEG_CUDA_CHECK(cudaStreamSynchronize(s));
   }
   return out;

@@ -59,6 +59,10 @@ struct SelectionOverride {
   float tau = 0.7f;
 };
 
+// Throws Error(InvalidArgument) for a config no head can run (non-positive sizes, γ or τ out of
+// range). Head and its CUDA twin both call it.
+void validate_head_config(const HeadConfig& config);
+
 class Head {
  public:
   // Validates and packs every weight; throws Error(ModelFile) naming the first bad tensor.
