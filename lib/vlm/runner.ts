@@ -173,12 +173,17 @@ export class VlmRunner {
     return [parts[0], parts[1]];
   }
 
-  /** The part of the prompt before the image (query-independent), from a probe rendering. */
-  private prefixText(): string {
-    const [before] = this.chunks('\u0000probe\u0000', 'sentence');
-    if (before.includes('\u0000probe\u0000'))
-      throw new HrsegError('INVALID_ARGUMENT', 'template: the instruction must come after the image placeholder');
-    return before;
+  #prefixIds?: number[];
+
+  /** BOS and the prompt's tokens before the image (query-independent, from a probe rendering), once. */
+  private prefixIds(): number[] {
+    if (!this.#prefixIds) {
+      const [before] = this.chunks('\u0000probe\u0000', 'sentence');
+      if (before.includes('\u0000probe\u0000'))
+        throw new HrsegError('INVALID_ARGUMENT', 'template: the instruction must come after the image placeholder');
+      this.#prefixIds = [this.ids.bos, ...this.tokenizer.encode(before)];
+    }
+    return this.#prefixIds;
   }
 
   emptyPast(): Record<string, Tensor<'float32'>> {
@@ -216,7 +221,7 @@ export class VlmRunner {
   /** Runs the image-only prefix and keeps its key/value cache. */
   async prepare(image: RgbImage, options: { signal?: AbortSignal } = {}): Promise<VlmContext> {
     const img = await this.imageTokens(image, options.signal);
-    const before = this.embeddings.gather([this.ids.bos, ...this.tokenizer.encode(this.prefixText())]);
+    const before = this.embeddings.gather(this.prefixIds());
     const embeds = concat([before, img], this.hiddenSize);
     const r = await this.step(embeds, 0, this.emptyPast(), options.signal);
     const H = this.hiddenSize, n = embeds.dims[1];
