@@ -6,7 +6,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { HrsegError } from '../lib/errors.js';
 import { readPackage } from '../lib/package/manifest.js';
 import { createSegmenter } from '../lib/segmenter.js';
-import { tinySamEncoder } from '../scripts/models/tiny-sam.js';
 import { GraphBuilder } from '../scripts/models/onnx-graph.js';
 import { demoPackage } from './helpers/demo.js';
 
@@ -108,6 +107,5 @@ describe('model package', () => {
     expect(e.message).toMatch(/dim 2 \(S\) is 512, but S = 1024 from the manifest/);
     expect(e.message).toMatch(/dino\/encoder\.onnx could not be loaded/);
     expect(e.message).toMatch(/text_hidden_fcs|hiddenSize/);
-    void tinySamEncoder;
   });
 });

@@ -1,17 +1,14 @@
-import { rmSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { HrsegError } from '../lib/errors.js';
 import { createSegmenter, type Segmenter, type SegmentEvent } from '../lib/segmenter.js';
-import { DEMO_RECTS, writeDemoPackage, DEMO_MANIFEST } from '../scripts/models/demo-package.js';
+import { DEMO_MANIFEST, DEMO_RECTS } from '../scripts/models/demo-package.js';
 import { rectangleScene } from '../scripts/models/tiny-sam.js';
 import { tinyDecoder } from '../scripts/models/tiny-vlm.js';
 import { demoPackage, demoScene, maskIoU } from './helpers/demo.js';
-import { writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 
 const dir = demoPackage();
 const scene = demoScene();
@@ -151,12 +148,10 @@ describe('segment() on the demo model', () => {
 describe('the demo package', () => {
   it('is deterministic and says it is not trained', async () => {
     const a = demoPackage(), b = demoPackage();
-    const { readFileSync } = await import('node:fs');
     for (const f of ['hrseg.json', 'head.safetensors', 'sam/decoder.onnx', 'dino/encoder.onnx', 'vlm/decoder.onnx', 'vlm/tokenizer.json'])
       expect(Buffer.compare(readFileSync(join(a, f)), readFileSync(join(b, f))), f).toBe(0);
     expect(DEMO_MANIFEST.trained).toBe(false);
     expect(DEMO_RECTS.map((r) => r.name)).toEqual(['red', 'green', 'blue', 'yellow']);
-    void writeDemoPackage;
     rmSync(dirname(a), { recursive: true, force: true });
     rmSync(dirname(b), { recursive: true, force: true });
   });

@@ -2,7 +2,7 @@
  * Small evaluation sets whose gIoU and cIoU are known by construction on the demo model (which
  * segments exactly the rectangle of the colour it is asked for).
  *
- * ReasonSeg (4 samples over 2 images):
+ * ReasonSeg (4 samples, one image each, a.png … d.png):
  *   a. "the red shape", ground truth the red rectangle                 → I 32000, U 32000, IoU 1
  *   b. "the green shape", ground truth green with its right half marked ignore (and a "flag"
  *      shape that must be skipped)                                     → I 16800, U 16800, IoU 1
