@@ -75,7 +75,11 @@ async function checkAll(cs: Case, fromFile = false) {
     const wi = ref.instructionStep(image.mHre.data, cs.K, r.hSeg.subarray(s * c.hiddenSize, (s + 1) * c.hiddenSize), c, r.w);
     expectClose(got.text.data.subarray(s * c.dim, (s + 1) * c.dim), wi.text, 'text projection t');
     expectClose(got.embeddings.data.subarray(s * cs.K * c.dim, (s + 1) * cs.K * c.dim), wi.embeddings, 'embedding head e');
-    expectClose(got.similarity.data.subarray(s * cs.K, (s + 1) * cs.K), wi.similarity, 'cosine S_sim');
+    // The cosine is judged on the native t and e_k (checked just above): near-orthogonal vectors
+    // (a cosine of 0.006 occurs) would turn their float32 rounding into a large relative error of
+    // the cosine that says nothing about the cosine itself.
+    const ownCosine = ref.cosineSimilarity(got.text.data.subarray(s * c.dim, (s + 1) * c.dim), got.embeddings.data.subarray(s * cs.K * c.dim, (s + 1) * cs.K * c.dim), cs.K, c.dim);
+    expectClose(got.similarity.data.subarray(s * cs.K, (s + 1) * cs.K), ownCosine, 'cosine S_sim');
     expectClose(got.iop.data.subarray(s * cs.K, (s + 1) * cs.K), wi.iop, 'IoP head S_iop');
     // Selection and union are exact functions of the scores: judge them on the native scores.
     const sim = got.similarity.data.subarray(s * cs.K, (s + 1) * cs.K);

@@ -211,15 +211,22 @@ export function instructionStep(mHre: ArrayLike<number>, K: number, hSeg: ArrayL
   const iopLogit = linear(relu(linear(q, K, w, 'iop_head.layers.0')), K, w, 'iop_head.layers.1');
   const iop = iopLogit.map((x) => 1 / (1 + Math.exp(-x)));
   const e = linear(relu(linear(q, K, w, 'embed_head.layers.0')), K, w, 'embed_head.layers.1');
+  return { text: t, embeddings: e, similarity: cosineSimilarity(t, e, K, d), iop };
+}
+
+/** SPEC 7: S_sim[k] = cos(t, e_k), with torch.cosine_similarity's 1e-8 floor on the norms. */
+export function cosineSimilarity(t: ArrayLike<number>, e: ArrayLike<number>, K: number, d: number): Vec {
   const similarity = new Float64Array(K);
-  const tn = Math.max(Math.hypot(...t), 1e-8);
+  const tn = Math.max(Math.hypot(...Array.from(t)), 1e-8);
   for (let k = 0; k < K; k++) {
-    const ek = e.subarray(k * d, (k + 1) * d);
-    let dot = 0;
-    for (let i = 0; i < d; i++) dot += t[i] * ek[i];
-    similarity[k] = dot / (tn * Math.max(Math.hypot(...ek), 1e-8));
+    let dot = 0, ee = 0;
+    for (let i = 0; i < d; i++) {
+      dot += t[i] * e[k * d + i];
+      ee += e[k * d + i] * e[k * d + i];
+    }
+    similarity[k] = dot / (tn * Math.max(Math.sqrt(ee), 1e-8));
   }
-  return { text: t, embeddings: e, similarity, iop };
+  return similarity;
 }
 
 /** SPEC 8. Ties rank the lower index first. */
