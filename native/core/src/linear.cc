@@ -18,8 +18,8 @@ using kernels::kNR;
 static_assert(PackedWeight::kPanel == kNR, "panel width must match the micro-kernel");
 
 constexpr int64_t kKC = 256;          // depth of one pass: a B panel slice (16 KiB) stays in L1
-constexpr int64_t kMC = 96;           // rows per tile: the packed A block (96 KiB) stays in L2
-constexpr int64_t kPanelsPerTile = 16; // 256 output columns per tile: A is packed once for d = 256
+constexpr int64_t kMC = 96;           // rows per tile: its A block (96 x kc, 96 KiB) stays in L2
+constexpr int64_t kPanelsPerTile = 16; // 256 output columns per tile: A is read from memory once for d = 256
 
 std::atomic<bool> g_force_generic{false};
 
@@ -74,7 +74,6 @@ void linear(const float* x, int64_t rows, const PackedWeight& w, float* y) {
   const float* bias = w.bias();
 
   parallel_for(0, row_blocks * panel_groups, 1, [&](int64_t t0, int64_t t1) {
-    std::vector<float> apack(static_cast<size_t>(kMC * kKC));
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t rb = t / panel_groups, pg = t % panel_groups;
       const int64_t r0 = rb * kMC, mc = std::min(kMC, rows - r0);
@@ -84,27 +83,16 @@ void linear(const float* x, int64_t rows, const PackedWeight& w, float* y) {
         for (int64_t r = 0; r < mc; ++r)
           for (int64_t n = p0 * kNR; n < std::min(N, p1 * kNR); ++n) y[(r0 + r) * N + n] = 0.0f;
       }
+      // One B panel slice (kc x 16) stays in L1 while the tile's rows of A (mc x kc, in L2) pass it.
       for (int64_t kc0 = 0; kc0 < K; kc0 += kKC) {
         const int64_t kc = std::min(kKC, K - kc0);
-        // Pack A[r0:r0+mc, kc0:kc0+kc] as 6-row panels interleaved by k, zero-padding the last.
-        for (int64_t ip = 0; ip < row_panels; ++ip) {
-          float* dst = apack.data() + ip * kc * kMR;
-          for (int i = 0; i < kMR; ++i) {
-            const int64_t r = ip * kMR + i;
-            if (r < mc) {
-              const float* src = x + (r0 + r) * K + kc0;
-              for (int64_t k = 0; k < kc; ++k) dst[k * kMR + i] = src[k];
-            } else {
-              for (int64_t k = 0; k < kc; ++k) dst[k * kMR + i] = 0.0f;
-            }
-          }
-        }
         for (int64_t p = p0; p < p1; ++p) {
           const float* bp = w.panels() + (p * K + kc0) * kNR;
           const int cols = static_cast<int>(std::min<int64_t>(kNR, N - p * kNR));
           for (int64_t ip = 0; ip < row_panels; ++ip) {
             const int rws = static_cast<int>(std::min<int64_t>(kMR, mc - ip * kMR));
-            micro(apack.data() + ip * kc * kMR, bp, kc, y + (r0 + ip * kMR) * N + p * kNR, N, rws, cols, kc0 > 0);
+            const int64_t r = r0 + ip * kMR;
+            micro(x + r * K + kc0, K, bp, kc, y + r * N + p * kNR, N, rws, cols, kc0 > 0);
           }
         }
       }

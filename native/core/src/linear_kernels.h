@@ -1,5 +1,7 @@
-// Micro-kernels behind linear(): C[mr x 16] (+)= A_panel[mr x kc] · B_panel[kc x 16].
-// A is packed as [kc][6] (row-interleaved), B as [kc][16]. Internal to native/core.
+// Micro-kernels behind linear(): C[rows x 16] (+)= A[rows x kc] · B_panel[kc x 16].
+// A is read in place (rows lda apart): packing it cost more than it saved, because a head's
+// layers are narrow (d = 256 outputs), so a packed A block is reused by only 16 panels.
+// B is packed as [kc][16], 64-byte aligned. Internal to native/core.
 #pragma once
 #include <cstdint>
 
@@ -8,16 +10,16 @@ namespace hrseg::kernels {
 constexpr int kMR = 6;
 constexpr int kNR = 16;
 
-// c: row stride ldc; writes only `rows` (<= 6) rows and `cols` (<= 16) columns; accumulate adds
-// to c instead of overwriting it.
-using MicroKernel = void (*)(const float* a, const float* b, int64_t kc, float* c, int64_t ldc, int rows, int cols,
-                             bool accumulate);
+// c: row stride ldc; reads and writes only `rows` (1..6) rows and `cols` (<= 16) columns;
+// accumulate adds to c instead of overwriting it.
+using MicroKernel = void (*)(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
+                             int rows, int cols, bool accumulate);
 
-void micro_generic(const float* a, const float* b, int64_t kc, float* c, int64_t ldc, int rows, int cols,
-                   bool accumulate);
+void micro_generic(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc, int rows,
+                   int cols, bool accumulate);
 #if defined(__x86_64__)
-void micro_avx2(const float* a, const float* b, int64_t kc, float* c, int64_t ldc, int rows, int cols,
-                bool accumulate);
+void micro_avx2(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc, int rows,
+                int cols, bool accumulate);
 double fma_loop_avx2(int64_t iterations);
 #endif
 double fma_loop_generic(int64_t iterations);

@@ -2,14 +2,13 @@
 
 namespace hrseg::kernels {
 
-void micro_generic(const float* a, const float* b, int64_t kc, float* c, int64_t ldc, int rows, int cols,
-                   bool accumulate) {
+void micro_generic(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc, int rows,
+                   int cols, bool accumulate) {
   float acc[kMR][kNR] = {};
   for (int64_t k = 0; k < kc; ++k) {
-    const float* ak = a + k * kMR;
     const float* bk = b + k * kNR;
-    for (int i = 0; i < kMR; ++i)
-      for (int j = 0; j < kNR; ++j) acc[i][j] += ak[i] * bk[j];
+    for (int i = 0; i < rows; ++i)
+      for (int j = 0; j < kNR; ++j) acc[i][j] += a[i * lda + k] * bk[j];
   }
   for (int i = 0; i < rows; ++i)
     for (int j = 0; j < cols; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <vector>
 
+#include "hrseg/aligned_vector.h"
+
 namespace hrseg {
 
 class PackedWeight {
@@ -26,7 +28,7 @@ class PackedWeight {
 
  private:
   int64_t out_ = 0, in_ = 0;
-  std::vector<float> panels_;  // [ceil(out/16)][in][16], zero-padded
+  AlignedVector<float> panels_;  // [ceil(out/16)][in][16], zero-padded, 64-byte aligned
   std::vector<float> bias_;
 };
 
