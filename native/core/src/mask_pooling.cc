@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "hrseg/head_ops.h"
@@ -59,7 +60,42 @@ PullBack pull_back(const std::vector<Tap>& taps, int64_t n) {
 
 }  // namespace
 
-void area_weights(const uint8_t* mask, int64_t H, int64_t W, int64_t P, float* w) {
+namespace {
+
+// First and one-past-last non-zero byte of a row ({n, n} when it has none). Eight bytes at a time
+// (or 32) from each end: a proposal is local, so both scans stop early on the rows it touches, and the
+// bytes between are read only once, by the column sums.
+struct Extent {
+  int64_t x0, x1;
+};
+
+Extent row_extent(const uint8_t* r, int64_t n) {
+  int64_t x0 = 0;
+  for (; x0 + 32 <= n; x0 += 32) {  // 32 bytes per test: one branch per half cache line
+    uint64_t v[4];
+    std::memcpy(v, r + x0, 32);
+    if (v[0] | v[1] | v[2] | v[3]) break;
+  }
+  for (; x0 + 8 <= n; x0 += 8) {
+    uint64_t v;
+    std::memcpy(&v, r + x0, 8);
+    if (v) break;
+  }
+  while (x0 < n && !r[x0]) ++x0;
+  if (x0 == n) return {n, n};
+  int64_t x1 = n;
+  for (; x1 - 8 >= x0; x1 -= 8) {
+    uint64_t v;
+    std::memcpy(&v, r + x1 - 8, 8);
+    if (v) break;
+  }
+  while (!r[x1 - 1]) --x1;
+  return {x0, x1};
+}
+
+}  // namespace
+
+double area_weights(const uint8_t* mask, int64_t H, int64_t W, int64_t P, float* w) {
   const int64_t S = std::max(H, W);
   // PyTorch's adaptive-average bins: [floor(o·S/P), ceil((o+1)·S/P)). Computed once, not per row.
   std::vector<int64_t> lo(static_cast<size_t>(P)), hi(static_cast<size_t>(P));
@@ -75,35 +111,41 @@ void area_weights(const uint8_t* mask, int64_t H, int64_t W, int64_t P, float* w
   }
   std::vector<double> inv_cols(static_cast<size_t>(P));
   for (int64_t o = 0; o < P; ++o) inv_cols[o] = 1.0 / static_cast<double>(hi[o] - lo[o]);
-  // For each row bin: add its rows column-wise (a straight, vectorisable pass over the bytes),
-  // then sum each column bin of that. Rows past H and columns past W are the zero padding.
+  // Each row's non-zero extent, found once: adjacent row bins share rows when S/P is fractional.
+  std::vector<Extent> ext(static_cast<size_t>(H));
+  for (int64_t y = 0; y < H; ++y) ext[y] = row_extent(mask + y * W, W);
+  // For each row bin: add its rows column-wise over their extent, then sum each column bin that
+  // the extent touches. Rows past H and columns past W are the zero padding.
   // 16-bit column sums: a row bin spans at most ceil(S/P) + 1 rows, far below 65536.
   std::vector<uint16_t> colsum(static_cast<size_t>(W));
+  std::fill(w, w + P * P, 0.0f);
+  double total = 0;
   for (int64_t oy = 0; oy < P; ++oy) {
-    std::fill(colsum.begin(), colsum.end(), uint16_t{0});
-    uint16_t* __restrict cs = colsum.data();  // bytes may alias anything: promise they don't
-    uint8_t any = 0;
+    int64_t bx0 = W, bx1 = 0;
     for (int64_t y = lo[oy]; y < std::min(hi[oy], H); ++y) {
-      const uint8_t* __restrict r = mask + y * W;
-      // OR-reduce first (a byte loop that vectorises on its own), and only add rows that hold
-      // any pixel: most rows of a proposal are empty.
-      uint8_t row_any = 0;
-      for (int64_t x = 0; x < W; ++x) row_any |= r[x];
-      if (!row_any) continue;
-      any = 1;
-      for (int64_t x = 0; x < W; ++x) cs[x] = static_cast<uint16_t>(cs[x] + (r[x] != 0));
+      bx0 = std::min(bx0, ext[y].x0);
+      bx1 = std::max(bx1, ext[y].x1);
     }
-    if (!any) {  // proposals are local: most row bins of a mask are empty, so skip their columns
-      std::fill(w + oy * P, w + (oy + 1) * P, 0.0f);
-      continue;
+    if (bx0 >= bx1) continue;  // proposals are local: most row bins of a mask are empty
+    uint16_t* __restrict cs = colsum.data();  // bytes may alias anything: promise they don't
+    std::fill(cs + bx0, cs + bx1, uint16_t{0});
+    for (int64_t y = lo[oy]; y < std::min(hi[oy], H); ++y) {
+      const Extent e = ext[y];
+      const uint8_t* __restrict r = mask + y * W;
+      for (int64_t x = e.x0; x < e.x1; ++x) cs[x] = static_cast<uint16_t>(cs[x] + (r[x] != 0));
     }
     const double inv_rows = 1.0 / static_cast<double>(hi[oy] - lo[oy]);
-    for (int64_t ox = 0; ox < P; ++ox) {
+    // Column bins that overlap [bx0, bx1): bins are increasing in both ends.
+    const int64_t o0 = std::upper_bound(xhi.begin(), xhi.end(), bx0) - xhi.begin();
+    for (int64_t ox = o0; ox < P && xlo[ox] < bx1; ++ox) {
       uint32_t n = 0;
-      for (int64_t x = xlo[ox]; x < xhi[ox]; ++x) n += colsum[x];
-      w[oy * P + ox] = static_cast<float>(static_cast<double>(n) * inv_rows * inv_cols[ox]);
+      for (int64_t x = std::max(xlo[ox], bx0); x < std::min(xhi[ox], bx1); ++x) n += cs[x];
+      const float v = static_cast<float>(static_cast<double>(n) * inv_rows * inv_cols[ox]);
+      w[oy * P + ox] = v;
+      total += v;
     }
   }
+  return total;
 }
 
 void mask_pool(const uint8_t* masks, int64_t K, int64_t H, int64_t W, const float* src, int64_t ng, int64_t d,
@@ -130,42 +172,49 @@ void mask_pool(const uint8_t* masks, int64_t K, int64_t H, int64_t W, const floa
   }
   parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
     std::vector<float> w(static_cast<size_t>(P * P));
-    std::vector<double> g(static_cast<size_t>(ng * ng)), row(static_cast<size_t>(ng));
+    std::vector<double> t(static_cast<size_t>(ng * P));
+    std::vector<uint8_t> live(static_cast<size_t>(ng));
     for (int64_t k = k0; k < k1; ++k) {
-      area_weights(masks + k * H * W, H, W, P, w.data());
-      double total = 0;
-      for (float v : w) total += v;
-      float* o = out + k * d;
+      const double total = area_weights(masks + k * H * W, H, W, P, w.data());
+      float* __restrict o = out + k * d;
       std::fill(o, o + d, 0.0f);
       const float norm = static_cast<float>(1.0 / (total + 1e-8));
       if (pulled_back) {
-        // G = Uyᵀ·w·Ux, separably: each row of w goes through Ux (two taps per column), then
-        // each of those rows is spread over two grid rows by Uy.
-        std::fill(g.begin(), g.end(), 0.0);
+        // G = Uyᵀ·w·Ux in two separable passes. First T = Uyᵀ·w: every row of w is added, whole,
+        // into its two grid rows (a straight vectorisable loop); rows of w that are zero are skipped,
+        // and so are grid rows that received nothing.
+        std::fill(t.begin(), t.end(), 0.0);
+        std::fill(live.begin(), live.end(), uint8_t{0});
         for (int64_t y = 0; y < P; ++y) {
-          const float* wy = w.data() + y * P;
-          bool any = false;
-          // Gather (each grid column sums its own taps) rather than scatter: no store-to-load chains.
+          const float* __restrict wy = w.data() + y * P;
+          uint32_t any = 0;  // an OR of the bit patterns: vectorises, unlike a float sum
+          for (int64_t x = 0; x < P; ++x) {
+            uint32_t bits;
+            std::memcpy(&bits, wy + x, 4);
+            any |= bits;
+          }
+          if (any == 0) continue;
+          const Tap& ty = taps[y];
+          double* __restrict t0 = t.data() + ty.i0 * P;
+          double* __restrict t1 = t.data() + ty.i1 * P;
+          const double l0 = ty.l0, l1 = ty.l1;
+          for (int64_t x = 0; x < P; ++x) t0[x] += l0 * wy[x];
+          for (int64_t x = 0; x < P; ++x) t1[x] += l1 * wy[x];
+          live[ty.i0] = live[ty.i1] = 1;
+        }
+        // Then G = T·Ux: each grid column gathers its own taps (sums in registers, no
+        // store-to-load chains), and each non-zero cell adds its feature row.
+        for (int64_t i = 0; i < ng; ++i) {
+          if (!live[i]) continue;
+          const double* ti = t.data() + i * P;
           for (int64_t j = 0; j < ng; ++j) {
             double acc = 0;
-            for (int64_t t = pull.start[j]; t < pull.start[j + 1]; ++t) acc += wy[pull.x[t]] * pull.coef[t];
-            row[j] = acc;
-            any = any || acc != 0;
+            for (int64_t q = pull.start[j]; q < pull.start[j + 1]; ++q) acc += ti[pull.x[q]] * pull.coef[q];
+            if (acc == 0) continue;
+            const float gc = static_cast<float>(acc);
+            const float* __restrict s = src + (i * ng + j) * d;
+            for (int64_t e = 0; e < d; ++e) o[e] += gc * s[e];
           }
-          if (!any) continue;
-          const Tap& ty = taps[y];
-          double* g0 = g.data() + ty.i0 * ng;
-          double* g1 = g.data() + ty.i1 * ng;
-          for (int64_t j = 0; j < ng; ++j) {
-            g0[j] += ty.l0 * row[j];
-            g1[j] += ty.l1 * row[j];
-          }
-        }
-        for (int64_t c = 0; c < ng * ng; ++c) {
-          if (g[c] == 0) continue;
-          const float gc = static_cast<float>(g[c]);
-          const float* s = src + c * d;
-          for (int64_t e = 0; e < d; ++e) o[e] += gc * s[e];
         }
       } else {
         for (int64_t p = 0; p < P * P; ++p) {

@@ -19,8 +19,9 @@ void region_attention(const float* xg, const float* xl, int64_t ng, int64_t N, i
 void hybrid_mix(const float* xg, const float* fr, int64_t n, float gamma, float* fh);
 
 // Area-average weights of one proposal placed in the padded square frame (side max(H,W)),
-// resized to P×P (PyTorch adaptive-average bins). w [P²].
-void area_weights(const uint8_t* mask, int64_t H, int64_t W, int64_t P, float* w);
+// resized to P×P (PyTorch adaptive-average bins). w [P²]. Returns Σw (in double): the
+// normaliser of eq. 10, summed while the weights are made instead of in a second pass.
+double area_weights(const uint8_t* mask, int64_t H, int64_t W, int64_t P, float* w);
 
 // Mask pooling (eq. 10): masks [K,H,W] (0/1), src [ng², d] → out [K, d].
 // pulled_back = true multiplies the weights pulled back through the bilinear upsampling onto the
