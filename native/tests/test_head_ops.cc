@@ -116,6 +116,25 @@ TEST("multi-head attention with output projection matches the definition") {
       }
     }
   CHECK(check::rel_error(out, ref_linear(ctx, m, wo, d, d)) < 1e-5);
+  // The stacked k|v path (one pass over a shared source; d = 12 is not a panel multiple) agrees.
+  w.kv = PackedWeight::stack(w.k, w.v);
+  CHECK_EQ(w.kv.out(), 2 * d);
+  std::vector<float> fused(m * d);
+  attention(w, xq.data(), m, xk.data(), xk.data(), n, fused.data());
+  CHECK(check::rel_error(fused, ref_linear(ctx, m, wo, d, d)) < 1e-5);
+}
+
+TEST("linear reads a column slice of a wider matrix in place (ldx)") {
+  const int64_t rows = 13, in = 20, out = 7, ldx = 33, off = 5;
+  auto x = check::uniform(rows * ldx), wt = check::uniform(out * in), b = check::uniform(out);
+  std::vector<float> slice(rows * in), y(rows * out);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < in; ++k) slice[r * in + k] = x[r * ldx + off + k];
+  linear(x.data() + off, rows, PackedWeight(wt.data(), b.data(), out, in), y.data(), ldx);
+  auto want = ref_linear(slice, rows, wt, out, in);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t o = 0; o < out; ++o) want[r * out + o] += b[o];
+  CHECK(check::rel_error(y, want) < 1e-5);
 }
 
 TEST("add_layer_norm normalises x + a with affine parameters") {

@@ -43,6 +43,7 @@ AttentionWeights Head::load_attention(const std::string& prefix, int64_t heads, 
   a.q = load_linear(prefix + ".q_proj", internal, d);
   a.k = load_linear(prefix + ".k_proj", internal, d);
   a.v = load_linear(prefix + ".v_proj", internal, d);
+  a.kv = PackedWeight::stack(a.k, a.v);
   if (out_required || st_->has(prefix + ".out_proj.weight")) a.out = load_linear(prefix + ".out_proj", d, internal);
   else if (internal != d)
     fail(ErrorCode::ModelFile, st_->label() + ": " + prefix + ".out_proj.weight is missing (needed: width " +
@@ -69,17 +70,8 @@ Head::Head(std::shared_ptr<SafeTensors> weights, HeadConfig config) : st_(std::m
   const int64_t d = c.dim;
   input_proj_ = load_linear("hrp.input_proj", d, c.feature_dim);
   region_q_ = load_linear("hrp.region_attn.q_proj", d, d);
-  {
-    // k and v share one pass over the local features: stack their rows into one [2d, d] layer.
-    std::vector<float> kv(static_cast<size_t>(2 * d * d)), kvb(static_cast<size_t>(2 * d), 0.0f);
-    std::memcpy(kv.data(), st_->f32("hrp.region_attn.k_proj.weight", {d, d}), sizeof(float) * d * d);
-    std::memcpy(kv.data() + d * d, st_->f32("hrp.region_attn.v_proj.weight", {d, d}), sizeof(float) * d * d);
-    const float* kb = st_->f32_optional("hrp.region_attn.k_proj.bias", {d});
-    const float* vb = st_->f32_optional("hrp.region_attn.v_proj.bias", {d});
-    if (kb) std::copy(kb, kb + d, kvb.begin());
-    if (vb) std::copy(vb, vb + d, kvb.begin() + d);
-    region_kv_ = PackedWeight(kv.data(), kvb.data(), 2 * d, d);
-  }
+  // k and v share one pass over the local features: one [2d, d] layer.
+  region_kv_ = PackedWeight::stack(load_linear("hrp.region_attn.k_proj", d, d), load_linear("hrp.region_attn.v_proj", d, d));
   for (int64_t l = 0; l < c.hre_layers; ++l) {
     const std::string p = "hre.layers." + std::to_string(l);
     hre_attn_.push_back(load_attention(p + ".attn", c.hre_heads, false));

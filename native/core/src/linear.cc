@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 #include <thread>
 #include <vector>
 
+#include "hrseg/error.h"
 #include "hrseg/thread_pool.h"
 #include "linear_kernels.h"
 
@@ -20,6 +22,7 @@ static_assert(PackedWeight::kPanel == kNR, "panel width must match the micro-ker
 constexpr int64_t kKC = 256;          // depth of one pass: a B panel slice (16 KiB) stays in L1
 constexpr int64_t kMC = 96;           // rows per tile: its A block (96 x kc, 96 KiB) stays in L2
 constexpr int64_t kPanelsPerTile = 16; // 256 output columns per tile: A is read from memory once for d = 256
+constexpr int64_t kMinTiles = 8;        // below this many tiles, narrow them (see linear())
 
 std::atomic<bool> g_force_generic{false};
 
@@ -57,27 +60,56 @@ PackedWeight::PackedWeight(const float* w, int64_t out, int64_t in, int64_t stri
     : out_(out), in_(in) {
   const int64_t panels = (out + kNR - 1) / kNR;
   panels_.assign(static_cast<size_t>(panels * in * kNR), 0.0f);
-  for (int64_t p = 0; p < panels; ++p)
+  for (int64_t p = 0; p < panels; ++p) {
+    const int64_t cols = std::min<int64_t>(kNR, out - p * kNR);
     for (int64_t k = 0; k < in; ++k) {
       float* dst = panels_.data() + (p * in + k) * kNR;
-      for (int64_t j = 0; j < kNR && p * kNR + j < out; ++j) dst[j] = w[(p * kNR + j) * stride_out + k * stride_in];
+      const float* src = w + p * kNR * stride_out + k * stride_in;
+      if (stride_out == 1) {  // a row-major [in, out] matrix (attention values): 16 floats at a time
+        std::memcpy(dst, src, sizeof(float) * static_cast<size_t>(cols));
+      } else {
+        for (int64_t j = 0; j < cols; ++j) dst[j] = src[j * stride_out];
+      }
     }
+  }
 }
 
-void linear(const float* x, int64_t rows, const PackedWeight& w, float* y) {
+PackedWeight PackedWeight::stack(const PackedWeight& a, const PackedWeight& b) {
+  if (a.in() != b.in()) fail(ErrorCode::InvalidArgument, "PackedWeight::stack: the weights read inputs of different widths");
+  // Unpack both to [out, in] rows and pack once: the panels of `b` need not start on a panel edge.
+  const int64_t in = a.in(), out = a.out() + b.out();
+  std::vector<float> rows(static_cast<size_t>(out * in)), bias(static_cast<size_t>(out), 0.0f);
+  auto unpack = [in, &rows, &bias](const PackedWeight& w, int64_t o0) {
+    for (int64_t o = 0; o < w.out(); ++o) {
+      const float* src = w.panels() + (o / kNR) * in * kNR + o % kNR;
+      for (int64_t k = 0; k < in; ++k) rows[(o0 + o) * in + k] = src[k * kNR];
+      if (w.bias()) bias[o0 + o] = w.bias()[o];
+    }
+  };
+  unpack(a, 0);
+  unpack(b, a.out());
+  return PackedWeight(rows.data(), a.bias() || b.bias() ? bias.data() : nullptr, out, in);
+}
+
+void linear(const float* x, int64_t rows, const PackedWeight& w, float* y, int64_t ldx) {
   const int64_t K = w.in(), N = w.out();
   if (rows <= 0 || N <= 0) return;
+  if (ldx <= 0) ldx = K;
   const kernels::MicroKernel micro = pick_kernel();
   const int64_t panels = (N + kNR - 1) / kNR;
   const int64_t row_blocks = (rows + kMC - 1) / kMC;
-  const int64_t panel_groups = (panels + kPanelsPerTile - 1) / kPanelsPerTile;
+  // Few rows (a head's K = 50 queries) would make one tile: split the columns finer so every
+  // core gets work. The split depends on the shape only, and no tiling changes any sum's order.
+  int64_t per_tile = kPanelsPerTile;
+  while (per_tile > 1 && row_blocks * ((panels + per_tile - 1) / per_tile) < kMinTiles) per_tile /= 2;
+  const int64_t panel_groups = (panels + per_tile - 1) / per_tile;
   const float* bias = w.bias();
 
   parallel_for(0, row_blocks * panel_groups, 1, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t rb = t / panel_groups, pg = t % panel_groups;
       const int64_t r0 = rb * kMC, mc = std::min(kMC, rows - r0);
-      const int64_t p0 = pg * kPanelsPerTile, p1 = std::min(panels, p0 + kPanelsPerTile);
+      const int64_t p0 = pg * per_tile, p1 = std::min(panels, p0 + per_tile);
       const int64_t row_panels = (mc + kMR - 1) / kMR;
       if (K == 0) {
         for (int64_t r = 0; r < mc; ++r)
@@ -92,7 +124,7 @@ void linear(const float* x, int64_t rows, const PackedWeight& w, float* y) {
           for (int64_t ip = 0; ip < row_panels; ++ip) {
             const int rws = static_cast<int>(std::min<int64_t>(kMR, mc - ip * kMR));
             const int64_t r = r0 + ip * kMR;
-            micro(x + r * K + kc0, K, bp, kc, y + r * N + p * kNR, N, rws, cols, kc0 > 0);
+            micro(x + r * ldx + kc0, ldx, bp, kc, y + r * N + p * kNR, N, rws, cols, kc0 > 0);
           }
         }
       }

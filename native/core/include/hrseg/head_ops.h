@@ -33,6 +33,7 @@ void mask_pool(const uint8_t* masks, int64_t K, int64_t H, int64_t W, const floa
 
 struct AttentionWeights {
   PackedWeight q, k, v, out;  // out may be empty (no output projection)
+  PackedWeight kv;            // k and v stacked, for sources that give both (may be empty)
   int64_t heads = 1;
   int64_t internal() const { return q.out(); }
   int64_t out_dim() const { return out.empty() ? v.out() : out.out(); }

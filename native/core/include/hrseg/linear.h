@@ -18,6 +18,10 @@ class PackedWeight {
   // column-sliced matrix (an attention head's keys or values) without an intermediate copy.
   PackedWeight(const float* w, int64_t out, int64_t in, int64_t stride_out, int64_t stride_in);
 
+  // The outputs of `a` followed by those of `b` (same input width): one pass over X for both, as
+  // for attention keys and values of the same source.
+  static PackedWeight stack(const PackedWeight& a, const PackedWeight& b);
+
   int64_t out() const noexcept { return out_; }
   int64_t in() const noexcept { return in_; }
   bool empty() const noexcept { return out_ == 0; }
@@ -32,8 +36,9 @@ class PackedWeight {
   std::vector<float> bias_;
 };
 
-// Y[rows, out] = X[rows, in] · Wᵀ + b. X rows are contiguous with stride `in`. Multithreaded.
-void linear(const float* x, int64_t rows, const PackedWeight& w, float* y);
+// Y[rows, out] = X[rows, in] · Wᵀ + b. Row r of X starts at x + r·ldx (ldx 0: ldx = in), so a
+// column slice of a wider matrix (one attention head) is read in place. Multithreaded.
+void linear(const float* x, int64_t rows, const PackedWeight& w, float* y, int64_t ldx = 0);
 
 // Which micro-kernel linear() uses on this CPU ("avx2-fma" or "generic").
 const char* linear_kernel_name() noexcept;
