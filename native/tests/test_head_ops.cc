@@ -18,16 +18,16 @@ static std::vector<double> ref_linear(const std::vector<float>& x, int64_t rows,
   return y;
 }
 
-TEST("region attention matches the definition for N = 1, 2, 3 and odd grids") {
+TEST("region attention matches the definition for N = 1, 2, 3 and odd grids, from X_l or from raw features") {
   for (int64_t N : {1, 2, 3}) {
-    const int64_t ng = check::randint(1, 6), d = 8 * check::randint(1, 3), nl = N * ng;
-    auto xg = check::uniform(ng * ng * d), xl = check::uniform(nl * nl * d);
+    const int64_t ng = check::randint(1, 6), d = 8 * check::randint(1, 3), nl = N * ng, C = check::randint(1, 40);
+    auto xg = check::uniform(ng * ng * d), fl = check::uniform(nl * nl * C), wp = check::uniform(d * C);
     auto wq = check::uniform(d * d), wk = check::uniform(d * d), wv = check::uniform(d * d);
     std::vector<float> wkv(wk);
     wkv.insert(wkv.end(), wv.begin(), wv.end());
-    std::vector<float> fr(ng * ng * d, 1e30f);
-    region_attention(xg.data(), xl.data(), ng, N, d, PackedWeight(wq.data(), nullptr, d, d),
-                     PackedWeight(wkv.data(), nullptr, 2 * d, d), fr.data());
+    // X_l for the direct form: the projection of fl, computed in float64 and rounded once.
+    const auto xl64 = ref_linear(fl, nl * nl, wp, d, C);
+    const std::vector<float> xl(xl64.begin(), xl64.end());
     auto q = ref_linear(xg, ng * ng, wq, d, d), k = ref_linear(xl, nl * nl, wk, d, d), v = ref_linear(xl, nl * nl, wv, d, d);
     std::vector<double> want(ng * ng * d, 0.0);
     for (int64_t i = 0; i < ng; ++i)
@@ -47,7 +47,13 @@ TEST("region attention matches the definition for N = 1, 2, 3 and odd grids") {
         for (size_t n = 0; n < cells.size(); ++n)
           for (int64_t e = 0; e < d; ++e) want[(i * ng + j) * d + e] += s[n] / z * v[cells[n] * d + e];
       }
+    const PackedWeight pq(wq.data(), nullptr, d, d), pkv(wkv.data(), nullptr, 2 * d, d);
+    std::vector<float> fr(ng * ng * d, 1e30f), fr_local(ng * ng * d, 1e30f);
+    region_attention(xg.data(), xl.data(), ng, N, d, pq, pkv, fr.data());
     CHECK(check::rel_error(fr, want) < 1e-5);
+    region_attention_local(xg.data(), fl.data(), PackedWeight(wp.data(), nullptr, d, C), ng, N, d, pq, pkv,
+                           fr_local.data());
+    CHECK(check::rel_error(fr_local, want) < 1e-5);
   }
 }
 

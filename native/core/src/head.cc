@@ -104,21 +104,18 @@ Head::Head(std::shared_ptr<SafeTensors> weights, HeadConfig config) : st_(std::m
 ImageFeatures Head::image_step(const float* fg, const float* fl, const uint8_t* masks, int64_t K, int64_t H,
                                int64_t W, const CancelToken* cancel) const {
   const HeadConfig& c = config_;
-  const int64_t d = c.dim, ng = c.global_grid, nl = c.magnification * ng;
+  const int64_t d = c.dim, ng = c.global_grid;
   require(K >= 0 && H > 0 && W > 0, "proposals: need K >= 0 masks of positive height and width");
   ImageFeatures out;
   StageTimer timer("image step");
-  Tensor xg(DType::F32, {ng * ng, d}), xl(DType::F32, {nl * nl, d});
+  Tensor xg(DType::F32, {ng * ng, d});
   linear(fg, ng * ng, input_proj_, xg.as<float>());
-  check_cancel(cancel);
-  linear(fl, nl * nl, input_proj_, xl.as<float>());
-  timer.lap("input projection");
+  timer.lap("global input projection");
   check_cancel(cancel);
   out.region = Tensor(DType::F32, {ng * ng, d});
-  region_attention(xg.as<float>(), xl.as<float>(), ng, c.magnification, d, region_q_, region_kv_,
-                   out.region.as<float>());
-  timer.lap("region attention");
-  xl = Tensor();  // the largest intermediate: free it before pooling
+  region_attention_local(xg.as<float>(), fl, input_proj_, ng, c.magnification, d, region_q_, region_kv_,
+                         out.region.as<float>());
+  timer.lap("local input projection + region attention");
   check_cancel(cancel);
   out.hybrid = Tensor(DType::F32, {ng * ng, d});
   hybrid_mix(xg.as<float>(), out.region.as<float>(), ng * ng * d, c.gamma, out.hybrid.as<float>());

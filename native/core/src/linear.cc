@@ -91,52 +91,78 @@ PackedWeight PackedWeight::stack(const PackedWeight& a, const PackedWeight& b) {
   return PackedWeight(rows.data(), a.bias() || b.bias() ? bias.data() : nullptr, out, in);
 }
 
-void linear(const float* x, int64_t rows, const PackedWeight& w, float* y, int64_t ldx) {
-  const int64_t K = w.in(), N = w.out();
-  if (rows <= 0 || N <= 0) return;
-  if (ldx <= 0) ldx = K;
-  const kernels::MicroKernel micro = pick_kernel();
-  const int64_t panels = (N + kNR - 1) / kNR;
-  const int64_t row_blocks = (rows + kMC - 1) / kMC;
-  // Few rows (a head's K = 50 queries) would make one tile: split the columns finer so every
-  // core gets work. The split depends on the shape only, and no tiling changes any sum's order.
-  int64_t per_tile = kPanelsPerTile;
-  while (per_tile > 1 && row_blocks * ((panels + per_tile - 1) / per_tile) < kMinTiles) per_tile /= 2;
-  const int64_t panel_groups = (panels + per_tile - 1) / per_tile;
-  const float* bias = w.bias();
+namespace {
 
-  parallel_for(0, row_blocks * panel_groups, 1, [&](int64_t t0, int64_t t1) {
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t rb = t / panel_groups, pg = t % panel_groups;
-      const int64_t r0 = rb * kMC, mc = std::min(kMC, rows - r0);
-      const int64_t p0 = pg * per_tile, p1 = std::min(panels, p0 + per_tile);
-      const int64_t row_panels = (mc + kMR - 1) / kMR;
-      if (K == 0) {
-        for (int64_t r = 0; r < mc; ++r)
-          for (int64_t n = p0 * kNR; n < std::min(N, p1 * kNR); ++n) y[(r0 + r) * N + n] = 0.0f;
-      }
-      // One B panel slice (kc x 16) stays in L1 while the tile's rows of A (mc x kc, in L2) pass it.
-      for (int64_t kc0 = 0; kc0 < K; kc0 += kKC) {
-        const int64_t kc = std::min(kKC, K - kc0);
-        for (int64_t p = p0; p < p1; ++p) {
-          const float* bp = w.panels() + (p * K + kc0) * kNR;
-          const int cols = static_cast<int>(std::min<int64_t>(kNR, N - p * kNR));
-          for (int64_t ip = 0; ip < row_panels; ++ip) {
-            const int rws = static_cast<int>(std::min<int64_t>(kMR, mc - ip * kMR));
-            const int64_t r = r0 + ip * kMR;
-            micro(x + r * ldx + kc0, ldx, bp, kc, y + r * N + p * kNR, N, rws, cols, kc0 > 0);
-          }
-        }
-      }
-      if (bias) {
-        const int64_t n0 = p0 * kNR, n1 = std::min(N, p1 * kNR);
-        for (int64_t r = 0; r < mc; ++r) {
-          float* yr = y + (r0 + r) * N;
-          for (int64_t n = n0; n < n1; ++n) yr[n] += bias[n];
-        }
+// Output tiles: kMC rows by per_tile panels. No tiling changes the order of any sum, so results
+// are the same however a product is tiled or threaded.
+struct Tiling {
+  int64_t panels, row_blocks, per_tile, groups;
+  int64_t count() const { return row_blocks * groups; }
+};
+
+Tiling make_tiling(int64_t rows, int64_t N, int64_t min_tiles) {
+  Tiling t;
+  t.panels = (N + kNR - 1) / kNR;
+  t.row_blocks = (rows + kMC - 1) / kMC;
+  // Few rows (a head's K = 50 queries) would make one tile: split the columns finer so every
+  // core gets work.
+  t.per_tile = kPanelsPerTile;
+  while (t.per_tile > 1 && t.row_blocks * ((t.panels + t.per_tile - 1) / t.per_tile) < min_tiles) t.per_tile /= 2;
+  t.groups = (t.panels + t.per_tile - 1) / t.per_tile;
+  return t;
+}
+
+void run_tile(const Tiling& tl, int64_t t, kernels::MicroKernel micro, const float* x, int64_t rows, int64_t ldx,
+              const PackedWeight& w, float* y) {
+  const int64_t K = w.in(), N = w.out();
+  const int64_t rb = t / tl.groups, pg = t % tl.groups;
+  const int64_t r0 = rb * kMC, mc = std::min(kMC, rows - r0);
+  const int64_t p0 = pg * tl.per_tile, p1 = std::min(tl.panels, p0 + tl.per_tile);
+  const int64_t row_panels = (mc + kMR - 1) / kMR;
+  if (K == 0) {
+    for (int64_t r = 0; r < mc; ++r)
+      for (int64_t n = p0 * kNR; n < std::min(N, p1 * kNR); ++n) y[(r0 + r) * N + n] = 0.0f;
+  }
+  // One B panel slice (kc x 16) stays in L1 while the tile's rows of A (mc x kc, in L2) pass it.
+  for (int64_t kc0 = 0; kc0 < K; kc0 += kKC) {
+    const int64_t kc = std::min(kKC, K - kc0);
+    for (int64_t p = p0; p < p1; ++p) {
+      const float* bp = w.panels() + (p * K + kc0) * kNR;
+      const int cols = static_cast<int>(std::min<int64_t>(kNR, N - p * kNR));
+      for (int64_t ip = 0; ip < row_panels; ++ip) {
+        const int rws = static_cast<int>(std::min<int64_t>(kMR, mc - ip * kMR));
+        const int64_t r = r0 + ip * kMR;
+        micro(x + r * ldx + kc0, ldx, bp, kc, y + r * N + p * kNR, N, rws, cols, kc0 > 0);
       }
     }
+  }
+  if (const float* bias = w.bias()) {
+    const int64_t n0 = p0 * kNR, n1 = std::min(N, p1 * kNR);
+    for (int64_t r = 0; r < mc; ++r) {
+      float* yr = y + (r0 + r) * N;
+      for (int64_t n = n0; n < n1; ++n) yr[n] += bias[n];
+    }
+  }
+}
+
+}  // namespace
+
+void linear(const float* x, int64_t rows, const PackedWeight& w, float* y, int64_t ldx) {
+  if (rows <= 0 || w.out() <= 0) return;
+  if (ldx <= 0) ldx = w.in();
+  const kernels::MicroKernel micro = pick_kernel();
+  const Tiling tl = make_tiling(rows, w.out(), kMinTiles);
+  parallel_for(0, tl.count(), 1, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) run_tile(tl, t, micro, x, rows, ldx, w, y);
   });
+}
+
+void linear_serial(const float* x, int64_t rows, const PackedWeight& w, float* y, int64_t ldx) {
+  if (rows <= 0 || w.out() <= 0) return;
+  if (ldx <= 0) ldx = w.in();
+  const kernels::MicroKernel micro = pick_kernel();
+  const Tiling tl = make_tiling(rows, w.out(), 1);
+  for (int64_t t = 0; t < tl.count(); ++t) run_tile(tl, t, micro, x, rows, ldx, w, y);
 }
 
 const char* linear_kernel_name() noexcept {

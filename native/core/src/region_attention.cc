@@ -7,40 +7,73 @@
 
 namespace hrseg {
 
-void region_attention(const float* xg, const float* xl, int64_t ng, int64_t N, int64_t d, const PackedWeight& wq,
-                      const PackedWeight& wkv, float* fr) {
-  const int64_t nl = N * ng;
+namespace {
+
+// Σ a[e]·b[e] with eight partial sums, so the loop vectorises without reassociation flags.
+float dot(const float* a, const float* b, int64_t d) {
+  float acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t e = 0;
+  for (; e + 8 <= d; e += 8)
+    for (int l = 0; l < 8; ++l) acc[l] += a[e + l] * b[e + l];
+  for (; e < d; ++e) acc[0] += a[e] * b[e];
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+}
+
+// Region attention one band at a time: global row i reads local rows N·i … N·i+N−1, which are
+// contiguous. Each band's projected features, keys and values (a few hundred KiB) are made, used
+// and dropped while they sit in L2, instead of whole-image intermediates (tens of MiB) that go
+// to memory and back. `proj` null: `local` is already projected to d.
+void banded(const float* xg, const float* local, const PackedWeight* proj, int64_t ng, int64_t N, int64_t d,
+            const PackedWeight& wq, const PackedWeight& wkv, float* fr) {
+  const int64_t nl = N * ng, band = N * nl, C = proj ? proj->in() : d;
   std::vector<float> q(static_cast<size_t>(ng * ng * d));
-  std::vector<float> kv(static_cast<size_t>(nl * nl * 2 * d));
   linear(xg, ng * ng, wq, q.data());
-  linear(xl, nl * nl, wkv, kv.data());  // one pass over X_l for both k and v
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  parallel_for(0, ng * ng, 16, [&](int64_t c0, int64_t c1) {
-    std::vector<float> p(static_cast<size_t>(N * N));
-    for (int64_t c = c0; c < c1; ++c) {
-      const int64_t i = c / ng, j = c % ng;
-      const float* qc = q.data() + c * d;
-      float mx = -INFINITY;
-      for (int64_t a = 0; a < N; ++a)
-        for (int64_t b = 0; b < N; ++b) {
-          const float* kr = kv.data() + ((N * i + a) * nl + (N * j + b)) * 2 * d;
-          float s = 0;
-          for (int64_t e = 0; e < d; ++e) s += qc[e] * kr[e];
-          p[a * N + b] = s * scale;
-          mx = std::max(mx, p[a * N + b]);
-        }
-      float z = 0;
-      for (auto& v : p) z += (v = std::exp(v - mx));
-      float* out = fr + c * d;
-      std::fill(out, out + d, 0.0f);
-      for (int64_t a = 0; a < N; ++a)
-        for (int64_t b = 0; b < N; ++b) {
-          const float* vr = kv.data() + ((N * i + a) * nl + (N * j + b)) * 2 * d + d;
-          const float w = p[a * N + b] / z;
-          for (int64_t e = 0; e < d; ++e) out[e] += w * vr[e];
-        }
+  parallel_for(0, ng, 1, [&](int64_t i0, int64_t i1) {
+    std::vector<float> xb(proj ? static_cast<size_t>(band * d) : 0), kv(static_cast<size_t>(band * 2 * d)),
+        p(static_cast<size_t>(N * N));
+    for (int64_t i = i0; i < i1; ++i) {
+      const float* src = local + i * band * C;
+      if (proj) {
+        linear_serial(src, band, *proj, xb.data());
+        src = xb.data();
+      }
+      linear_serial(src, band, wkv, kv.data());  // one pass for both k and v
+      for (int64_t j = 0; j < ng; ++j) {
+        const int64_t c = i * ng + j;
+        const float* qc = q.data() + c * d;
+        float mx = -INFINITY;
+        for (int64_t a = 0; a < N; ++a)
+          for (int64_t b = 0; b < N; ++b) {
+            const float* kr = kv.data() + (a * nl + N * j + b) * 2 * d;
+            p[a * N + b] = dot(qc, kr, d) * scale;
+            mx = std::max(mx, p[a * N + b]);
+          }
+        float z = 0;
+        for (auto& v : p) z += (v = std::exp(v - mx));
+        float* __restrict out = fr + c * d;
+        std::fill(out, out + d, 0.0f);
+        for (int64_t a = 0; a < N; ++a)
+          for (int64_t b = 0; b < N; ++b) {
+            const float* __restrict vr = kv.data() + (a * nl + N * j + b) * 2 * d + d;
+            const float w = p[a * N + b] / z;
+            for (int64_t e = 0; e < d; ++e) out[e] += w * vr[e];
+          }
+      }
     }
   });
+}
+
+}  // namespace
+
+void region_attention(const float* xg, const float* xl, int64_t ng, int64_t N, int64_t d, const PackedWeight& wq,
+                      const PackedWeight& wkv, float* fr) {
+  banded(xg, xl, nullptr, ng, N, d, wq, wkv, fr);
+}
+
+void region_attention_local(const float* xg, const float* fl, const PackedWeight& input_proj, int64_t ng, int64_t N,
+                            int64_t d, const PackedWeight& wq, const PackedWeight& wkv, float* fr) {
+  banded(xg, fl, &input_proj, ng, N, d, wq, wkv, fr);
 }
 
 void hybrid_mix(const float* xg, const float* fr, int64_t n, float gamma, float* fh) {

@@ -14,6 +14,10 @@ namespace hrseg {
 // xg [ng², d], xl [(N·ng)², d]; wq: d→d, wkv: d→2d (k rows then v rows); out fr [ng², d].
 void region_attention(const float* xg, const float* xl, int64_t ng, int64_t N, int64_t d, const PackedWeight& wq,
                       const PackedWeight& wkv, float* fr);
+// The same from the raw local features fl [(N·ng)², C]: X_l = input_proj(fl) is made band by band
+// inside, never whole (the image step's path: it keeps the largest intermediates in cache).
+void region_attention_local(const float* xg, const float* fl, const PackedWeight& input_proj, int64_t ng, int64_t N,
+                            int64_t d, const PackedWeight& wq, const PackedWeight& wkv, float* fr);
 
 // F_h = γ·X_g + (1−γ)·F_r over n elements.
 void hybrid_mix(const float* xg, const float* fr, int64_t n, float gamma, float* fh);

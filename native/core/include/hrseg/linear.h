@@ -39,6 +39,9 @@ class PackedWeight {
 // Y[rows, out] = X[rows, in] · Wᵀ + b. Row r of X starts at x + r·ldx (ldx 0: ldx = in), so a
 // column slice of a wider matrix (one attention head) is read in place. Multithreaded.
 void linear(const float* x, int64_t rows, const PackedWeight& w, float* y, int64_t ldx = 0);
+// The same product on the calling thread only: for work already split across the pool (a
+// parallel_for body may not start another parallel loop). Same results as linear().
+void linear_serial(const float* x, int64_t rows, const PackedWeight& w, float* y, int64_t ldx = 0);
 
 // Which micro-kernel linear() uses on this CPU ("avx2-fma" or "generic").
 const char* linear_kernel_name() noexcept;
