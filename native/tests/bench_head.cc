@@ -36,10 +36,20 @@ int main(int argc, char** argv) {
   auto fg = check::uniform(static_cast<size_t>(ng * ng * C)), fl = check::uniform(static_cast<size_t>(nl * nl * C));
   auto masks = check::random_masks(K, H, W);
   auto hseg = check::uniform(static_cast<size_t>(c.hidden_size));
-  const double peak = measure_fma_peak(num_threads(), 0.5);
-
-  ImageFeatures img;
-  const double t_image = median_ms(iters, [&] { img = head.image_step(fg.data(), fl.data(), masks.data(), K, H, W, nullptr); });
+  // This VM's speed drifts (other tenants): the peak is measured in short bursts between image
+  // steps, so both see the same conditions; medians and bests are both reported.
+  ImageFeatures img = head.image_step(fg.data(), fl.data(), masks.data(), K, H, W, nullptr);
+  std::vector<double> t_runs, peaks;
+  for (int i = 0; i < iters; ++i) {
+    peaks.push_back(measure_fma_peak(num_threads(), 0.1));
+    auto t0 = Clock::now();
+    img = head.image_step(fg.data(), fl.data(), masks.data(), K, H, W, nullptr);
+    t_runs.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+  }
+  std::sort(t_runs.begin(), t_runs.end());
+  std::sort(peaks.begin(), peaks.end());
+  const double t_image = t_runs[t_runs.size() / 2], t_best = t_runs.front();
+  const double peak = peaks[peaks.size() / 2], peak_best = peaks.back();
   const double t_instr = median_ms(iters, [&] {
     head.instruction_step(img.m_hre.as<float>(), K, hseg.data(), 1, masks.data(), H, W, SelectionOverride{}, nullptr);
   });
@@ -47,6 +57,9 @@ int main(int argc, char** argv) {
   std::vector<float> xl(static_cast<size_t>(nl * nl * d));
   PackedWeight proj(check::uniform(static_cast<size_t>(d * C)).data(), nullptr, d, C);
   const double t_proj = median_ms(iters, [&] { linear(fl.data(), nl * nl, proj, xl.data()); });
+  std::vector<float> kvout(static_cast<size_t>(ng * ng * 2 * d));
+  PackedWeight kvw(check::uniform(static_cast<size_t>(2 * d * d)).data(), nullptr, 2 * d, d);
+  const double t_kv = median_ms(iters, [&] { linear(img.hybrid.as<float>(), ng * ng, kvw, kvout.data()); });
   std::vector<float> pooled(static_cast<size_t>(K * d));
   const double t_pool = median_ms(iters, [&] {
     mask_pool(masks.data(), K, H, W, img.hybrid.as<float>(), ng, d, c.pool_size, true, pooled.data());
@@ -54,12 +67,16 @@ int main(int argc, char** argv) {
   const double flops = 2.0 * (ng * ng + nl * nl) * C * d + 2.0 * ng * ng * d * d + 2.0 * nl * nl * d * 2 * d +
                        4.0 * ng * ng * c.magnification * c.magnification * d + 2.0 * K * ng * ng * d +
                        c.hre_layers * (2.0 * K * d * d + 4.0 * ng * ng * d * d + 4.0 * K * ng * ng * d);
-  std::printf("threads %d, kernel %s, fp32 FMA peak %.1f GFLOP/s\n", num_threads(), linear_kernel_name(), peak / 1e9);
-  std::printf("%-40s %9.2f ms  %6.1f GFLOP/s  %5.1f %% of peak\n", "image step (HRP + HRE)", t_image,
+  std::printf("threads %d, kernel %s, fp32 FMA peak %.1f GFLOP/s (median of %d), best %.1f\n", num_threads(),
+              linear_kernel_name(), peak / 1e9, iters, peak_best / 1e9);
+  std::printf("%-40s %9.2f ms  %6.1f GFLOP/s  %5.1f %% of peak (medians)\n", "image step (HRP + HRE)", t_image,
               flops / t_image / 1e6, 100 * flops / t_image / 1e6 / (peak / 1e9));
+  std::printf("%-40s %9.2f ms  %6.1f GFLOP/s  %5.1f %% of peak (bests)\n", "image step, best run", t_best,
+              flops / t_best / 1e6, 100 * flops / t_best / 1e6 / (peak_best / 1e9));
   std::printf("%-40s %9.2f ms\n", "instruction step", t_instr);
   std::printf("%-40s %9.2f ms  %6.1f GFLOP/s\n", "  local input projection (GEMM)", t_proj,
               2.0 * nl * nl * C * d / t_proj / 1e6);
+  std::printf("%-40s %9.2f ms  %6.1f GFLOP/s\n", "  HRE keys|values (GEMM)", t_kv, 2.0 * ng * ng * d * 2 * d / t_kv / 1e6);
   std::printf("%-40s %9.2f ms\n", "  mask pooling (K 50, 1024x768)", t_pool);
   return 0;
 }

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "hrseg/head_ops.h"
+#include "hrseg/scratch.h"
 #include "hrseg/thread_pool.h"
 
 namespace hrseg {
@@ -11,51 +12,50 @@ void attention(const AttentionWeights& w, const float* xq, int64_t m, const floa
                float* out) {
   const int64_t D = w.internal(), Dv = w.v.out(), h = w.heads;
   const int64_t dh = D / h, dvh = Dv / h;
-  std::vector<float> q(static_cast<size_t>(m * D));
-  linear(xq, m, w.q, q.data());
+  auto q = scratch<float>(static_cast<size_t>(m * D));
+  linear(xq, m, w.q, q.get());
   // Keys and values: one pass over the source when they share it (HRE, self-attention).
-  std::vector<float> kv;
+  auto kv = scratch<float>(static_cast<size_t>(n * (D + Dv)));
   const float *k, *v;
   int64_t ldk, ldv;
   if (xk == xv && !w.kv.empty()) {
-    kv.resize(static_cast<size_t>(n * (D + Dv)));
-    linear(xk, n, w.kv, kv.data());
-    k = kv.data(), v = kv.data() + D, ldk = ldv = D + Dv;
+    linear(xk, n, w.kv, kv.get());
+    k = kv.get(), v = kv.get() + D, ldk = ldv = D + Dv;
   } else {
-    kv.resize(static_cast<size_t>(n * (D + Dv)));
-    linear(xk, n, w.k, kv.data());
-    linear(xv, n, w.v, kv.data() + n * D);
-    k = kv.data(), v = kv.data() + n * D, ldk = D, ldv = Dv;
+    linear(xk, n, w.k, kv.get());
+    linear(xv, n, w.v, kv.get() + n * D);
+    k = kv.get(), v = kv.get() + n * D, ldk = D, ldv = Dv;
   }
   // Per head, both products run through the GEMM. The scores are made transposed, sᵀ = k·(q·scale)ᵀ,
   // so the n keys are the GEMM's rows, read in place and split across cores, and only the m
   // queries (few) are packed; ctx = p·v then packs v, a plain copy of 16-float rows.
-  std::vector<float> ctx(static_cast<size_t>(m * Dv), 0.0f);
+  std::vector<float> ctx(static_cast<size_t>(m * Dv));
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
-  std::vector<float> qh(static_cast<size_t>(m * dh)), st(static_cast<size_t>(n * m)), s(static_cast<size_t>(m * n)),
-      ch(static_cast<size_t>(m * dvh)), mx(static_cast<size_t>(m)), z(static_cast<size_t>(m));
+  auto st = scratch<float>(static_cast<size_t>(n * m)), s = scratch<float>(static_cast<size_t>(m * n));
+  std::vector<float> qh(static_cast<size_t>(m * dh)), ch(static_cast<size_t>(m * dvh)), mx(static_cast<size_t>(m)),
+      z(static_cast<size_t>(m));
   for (int64_t hd = 0; hd < h; ++hd) {
     for (int64_t i = 0; i < m; ++i)
       for (int64_t e = 0; e < dh; ++e) qh[i * dh + e] = q[i * D + hd * dh + e] * scale;
-    linear(k + hd * dh, n, PackedWeight(qh.data(), nullptr, m, dh), st.data(), ldk);
+    linear(k + hd * dh, n, PackedWeight(qh.data(), nullptr, m, dh), st.get(), ldk);
     // Softmax over the keys of each query: the columns of sᵀ, swept row by row so the loops
     // run along contiguous memory; the last sweep writes p = softmax(s) untransposed.
     std::fill(mx.begin(), mx.end(), -INFINITY);
     std::fill(z.begin(), z.end(), 0.0f);
     for (int64_t j = 0; j < n; ++j) {
-      const float* r = st.data() + j * m;
+      const float* r = st.get() + j * m;
       for (int64_t i = 0; i < m; ++i) mx[i] = std::max(mx[i], r[i]);
     }
     for (int64_t j = 0; j < n; ++j) {
-      float* r = st.data() + j * m;
+      float* r = st.get() + j * m;
       for (int64_t i = 0; i < m; ++i) z[i] += (r[i] = std::exp(r[i] - mx[i]));
     }
     for (int64_t i = 0; i < m; ++i) z[i] = 1.0f / z[i];
     for (int64_t j = 0; j < n; ++j) {
-      const float* r = st.data() + j * m;
+      const float* r = st.get() + j * m;
       for (int64_t i = 0; i < m; ++i) s[i * n + j] = r[i] * z[i];
     }
-    linear(s.data(), m, PackedWeight(v + hd * dvh, dvh, n, 1, ldv), ch.data());
+    linear(s.get(), m, PackedWeight(v + hd * dvh, dvh, n, 1, ldv), ch.data());
     for (int64_t i = 0; i < m; ++i)
       for (int64_t e = 0; e < dvh; ++e) ctx[i * Dv + hd * dvh + e] = ch[i * dvh + e];
   }

@@ -3,6 +3,7 @@
 #include <vector>
 
 #include "hrseg/head_ops.h"
+#include "hrseg/scratch.h"
 #include "hrseg/thread_pool.h"
 
 namespace hrseg {
@@ -26,26 +27,27 @@ float dot(const float* a, const float* b, int64_t d) {
 void banded(const float* xg, const float* local, const PackedWeight* proj, int64_t ng, int64_t N, int64_t d,
             const PackedWeight& wq, const PackedWeight& wkv, float* fr) {
   const int64_t nl = N * ng, band = N * nl, C = proj ? proj->in() : d;
-  std::vector<float> q(static_cast<size_t>(ng * ng * d));
-  linear(xg, ng * ng, wq, q.data());
+  auto q = scratch<float>(static_cast<size_t>(ng * ng * d));
+  linear(xg, ng * ng, wq, q.get());
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
   parallel_for(0, ng, 1, [&](int64_t i0, int64_t i1) {
-    std::vector<float> xb(proj ? static_cast<size_t>(band * d) : 0), kv(static_cast<size_t>(band * 2 * d)),
-        p(static_cast<size_t>(N * N));
+    auto xb = scratch<float>(proj ? static_cast<size_t>(band * d) : 0);
+    auto kv = scratch<float>(static_cast<size_t>(band * 2 * d));
+    std::vector<float> p(static_cast<size_t>(N * N));
     for (int64_t i = i0; i < i1; ++i) {
       const float* src = local + i * band * C;
       if (proj) {
-        linear_serial(src, band, *proj, xb.data());
-        src = xb.data();
+        linear_serial(src, band, *proj, xb.get());
+        src = xb.get();
       }
-      linear_serial(src, band, wkv, kv.data());  // one pass for both k and v
+      linear_serial(src, band, wkv, kv.get());  // one pass for both k and v
       for (int64_t j = 0; j < ng; ++j) {
         const int64_t c = i * ng + j;
-        const float* qc = q.data() + c * d;
+        const float* qc = q.get() + c * d;
         float mx = -INFINITY;
         for (int64_t a = 0; a < N; ++a)
           for (int64_t b = 0; b < N; ++b) {
-            const float* kr = kv.data() + (a * nl + N * j + b) * 2 * d;
+            const float* kr = kv.get() + (a * nl + N * j + b) * 2 * d;
             p[a * N + b] = dot(qc, kr, d) * scale;
             mx = std::max(mx, p[a * N + b]);
           }
@@ -55,7 +57,7 @@ void banded(const float* xg, const float* local, const PackedWeight* proj, int64
         std::fill(out, out + d, 0.0f);
         for (int64_t a = 0; a < N; ++a)
           for (int64_t b = 0; b < N; ++b) {
-            const float* __restrict vr = kv.data() + (a * nl + N * j + b) * 2 * d + d;
+            const float* __restrict vr = kv.get() + (a * nl + N * j + b) * 2 * d + d;
             const float w = p[a * N + b] / z;
             for (int64_t e = 0; e < d; ++e) out[e] += w * vr[e];
           }
