@@ -4,6 +4,7 @@
 #include "hrseg/buffer.h"
 #include "hrseg/cancel.h"
 #include "hrseg/error.h"
+#include "hrseg/scratch.h"
 #include "hrseg/tensor.h"
 
 using namespace hrseg;
@@ -38,6 +39,26 @@ TEST("buffers are aligned, zeroed and counted while alive") {
   }
   CHECK_EQ(Buffer::live_count(), count0);
   CHECK_EQ(Buffer::live_bytes(), bytes0);
+}
+
+TEST("scratch blocks are aligned, reused by the next request of the same size, and the cache is bounded") {
+  const float* first;
+  {
+    auto a = scratch<float>(300000);
+    first = a.get();
+    CHECK_EQ(reinterpret_cast<uintptr_t>(a.get()) % 64, uintptr_t{0});
+    for (size_t i = 0; i < a.size(); ++i) a[i] = static_cast<float>(i);  // all of it is writable
+  }
+  CHECK(scratch_cached_bytes() >= 300000 * sizeof(float));
+  {
+    auto b = scratch<float>(300000);
+    CHECK(b.get() == first);  // the pages the last step touched
+    auto c = scratch<float>(300000);
+    CHECK(c.get() != b.get());  // two live blocks never share memory
+  }
+  for (int i = 1; i <= 40; ++i) auto big = scratch<float>(static_cast<size_t>(i) * 100000);
+  CHECK(scratch_cached_bytes() <= (16u << 20));
+  { auto small = scratch<uint8_t>(10); small[9] = 1; }  // small requests bypass the cache
 }
 
 TEST("expect_tensor names the tensor and both shapes") {

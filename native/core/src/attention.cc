@@ -31,7 +31,8 @@ void attention(const AttentionWeights& w, const float* xq, int64_t m, const floa
   // queries (few) are packed; ctx = p·v then packs v, a plain copy of 16-float rows.
   std::vector<float> ctx(static_cast<size_t>(m * Dv));
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
-  auto st = scratch<float>(static_cast<size_t>(n * m)), s = scratch<float>(static_cast<size_t>(m * n));
+  auto st = scratch<float>(static_cast<size_t>(n * m));
+  auto s = scratch<float>(static_cast<size_t>(m * n));
   std::vector<float> qh(static_cast<size_t>(m * dh)), ch(static_cast<size_t>(m * dvh)), mx(static_cast<size_t>(m)),
       z(static_cast<size_t>(m));
   for (int64_t hd = 0; hd < h; ++hd) {

@@ -1,4 +1,5 @@
 #include "hrseg/head.h"
+#include "hrseg/scratch.h"
 
 #include <algorithm>
 #include <cmath>
@@ -108,17 +109,17 @@ ImageFeatures Head::image_step(const float* fg, const float* fl, const uint8_t* 
   require(K >= 0 && H > 0 && W > 0, "proposals: need K >= 0 masks of positive height and width");
   ImageFeatures out;
   StageTimer timer("image step");
-  Tensor xg(DType::F32, {ng * ng, d});
-  linear(fg, ng * ng, input_proj_, xg.as<float>());
+  auto xg = scratch<float>(static_cast<size_t>(ng * ng * d));
+  linear(fg, ng * ng, input_proj_, xg.get());
   timer.lap("global input projection");
   check_cancel(cancel);
   out.region = Tensor(DType::F32, {ng * ng, d});
-  region_attention_local(xg.as<float>(), fl, input_proj_, ng, c.magnification, d, region_q_, region_kv_,
+  region_attention_local(xg.get(), fl, input_proj_, ng, c.magnification, d, region_q_, region_kv_,
                          out.region.as<float>());
   timer.lap("local input projection + region attention");
   check_cancel(cancel);
   out.hybrid = Tensor(DType::F32, {ng * ng, d});
-  hybrid_mix(xg.as<float>(), out.region.as<float>(), ng * ng * d, c.gamma, out.hybrid.as<float>());
+  hybrid_mix(xg.get(), out.region.as<float>(), ng * ng * d, c.gamma, out.hybrid.as<float>());
   out.m_hrp = Tensor(DType::F32, {K, d});
   mask_pool(masks, K, H, W, (c.pool_hybrid ? out.hybrid : out.region).as<float>(), ng, d, c.pool_size,
             c.pool_pulled_back, out.m_hrp.as<float>());
