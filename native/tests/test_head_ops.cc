@@ -5,6 +5,7 @@
 
 #include "check.h"
 #include "head_fixture.h"
+#include "hrseg/fast_exp.h"
 #include "hrseg/head_ops.h"
 #include "random.h"
 
@@ -141,6 +142,19 @@ TEST("linear reads a column slice of a wider matrix in place (ldx)") {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t o = 0; o < out; ++o) want[r * out + o] += b[o];
   CHECK(check::rel_error(y, want) < 1e-5);
+}
+
+TEST("fast_exp matches exp to 3e-7 relative on [-87, 88], clamps outside, keeps NaN") {
+  double worst = 0;
+  for (float x : check::uniform(200000, -87.0f, 88.0f)) {
+    const double want = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::fabs(fast_exp(x) - want) / want);
+  }
+  CHECK(worst < 3e-7);
+  CHECK(fast_exp(0.0f) == 1.0f);
+  CHECK(fast_exp(-1000.0f) >= 0.0f && fast_exp(-1000.0f) < 1e-37f);
+  CHECK(std::isfinite(fast_exp(1000.0f)));
+  CHECK(std::isnan(fast_exp(NAN)));
 }
 
 TEST("add_layer_norm normalises x + a with affine parameters") {

@@ -2,6 +2,7 @@
 #include <cmath>
 #include <vector>
 
+#include "hrseg/fast_exp.h"
 #include "hrseg/head_ops.h"
 #include "hrseg/scratch.h"
 #include "hrseg/thread_pool.h"
@@ -49,7 +50,7 @@ void attention(const AttentionWeights& w, const float* xq, int64_t m, const floa
     }
     for (int64_t j = 0; j < n; ++j) {
       float* r = st.get() + j * m;
-      for (int64_t i = 0; i < m; ++i) z[i] += (r[i] = std::exp(r[i] - mx[i]));
+      for (int64_t i = 0; i < m; ++i) z[i] += (r[i] = fast_exp(r[i] - mx[i]));
     }
     for (int64_t i = 0; i < m; ++i) z[i] = 1.0f / z[i];
     for (int64_t j = 0; j < n; ++j) {

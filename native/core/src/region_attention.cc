@@ -2,6 +2,7 @@
 #include <cmath>
 #include <vector>
 
+#include "hrseg/fast_exp.h"
 #include "hrseg/head_ops.h"
 #include "hrseg/scratch.h"
 #include "hrseg/thread_pool.h"
@@ -52,7 +53,7 @@ void banded(const float* xg, const float* local, const PackedWeight* proj, int64
             mx = std::max(mx, p[a * N + b]);
           }
         float z = 0;
-        for (auto& v : p) z += (v = std::exp(v - mx));
+        for (auto& v : p) z += (v = fast_exp(v - mx));
         float* __restrict out = fr + c * d;
         std::fill(out, out + d, 0.0f);
         for (int64_t a = 0; a < N; ++a)
