@@ -6,6 +6,7 @@
 #include "check.h"
 #include "head_fixture.h"
 #include "hrseg/fast_exp.h"
+#include "hrseg/head.h"
 #include "hrseg/head_ops.h"
 #include "random.h"
 
@@ -19,17 +20,27 @@ static std::vector<double> ref_linear(const std::vector<float>& x, int64_t rows,
   return y;
 }
 
-TEST("region attention matches the definition for N = 1, 2, 3 and odd grids, from X_l or from raw features") {
+// ref_linear plus a bias, in float64.
+static std::vector<double> ref_affine(const std::vector<float>& x, int64_t rows, const std::vector<float>& w,
+                                      const std::vector<float>& b, int64_t out, int64_t in) {
+  auto y = ref_linear(x, rows, w, out, in);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t o = 0; o < out; ++o) y[r * out + o] += b[o];
+  return y;
+}
+
+TEST("region attention matches the definition for N = 1, 2, 3 and odd grids, direct and folded") {
   for (int64_t N : {1, 2, 3}) {
     const int64_t ng = check::randint(1, 6), d = 8 * check::randint(1, 3), nl = N * ng, C = check::randint(1, 40);
-    auto xg = check::uniform(ng * ng * d), fl = check::uniform(nl * nl * C), wp = check::uniform(d * C);
+    auto fg = check::uniform(ng * ng * C), fl = check::uniform(nl * nl * C);
+    auto wp = check::uniform(d * C), bp = check::uniform(d);
     auto wq = check::uniform(d * d), wk = check::uniform(d * d), wv = check::uniform(d * d);
-    std::vector<float> wkv(wk);
-    wkv.insert(wkv.end(), wv.begin(), wv.end());
-    // X_l for the direct form: the projection of fl, computed in float64 and rounded once.
-    const auto xl64 = ref_linear(fl, nl * nl, wp, d, C);
-    const std::vector<float> xl(xl64.begin(), xl64.end());
-    auto q = ref_linear(xg, ng * ng, wq, d, d), k = ref_linear(xl, nl * nl, wk, d, d), v = ref_linear(xl, nl * nl, wv, d, d);
+    auto bq = check::uniform(d), bk = check::uniform(d), bv = check::uniform(d);
+    // X_g and X_l: the input projection of fg and fl, in float64, rounded once.
+    const auto xg64 = ref_affine(fg, ng * ng, wp, bp, d, C), xl64 = ref_affine(fl, nl * nl, wp, bp, d, C);
+    const std::vector<float> xg(xg64.begin(), xg64.end()), xl(xl64.begin(), xl64.end());
+    auto q = ref_affine(xg, ng * ng, wq, bq, d, d), k = ref_affine(xl, nl * nl, wk, bk, d, d),
+         v = ref_affine(xl, nl * nl, wv, bv, d, d);
     std::vector<double> want(ng * ng * d, 0.0);
     for (int64_t i = 0; i < ng; ++i)
       for (int64_t j = 0; j < ng; ++j) {
@@ -48,14 +59,93 @@ TEST("region attention matches the definition for N = 1, 2, 3 and odd grids, fro
         for (size_t n = 0; n < cells.size(); ++n)
           for (int64_t e = 0; e < d; ++e) want[(i * ng + j) * d + e] += s[n] / z * v[cells[n] * d + e];
       }
-    const PackedWeight pq(wq.data(), nullptr, d, d), pkv(wkv.data(), nullptr, 2 * d, d);
-    std::vector<float> fr(ng * ng * d, 1e30f), fr_local(ng * ng * d, 1e30f);
-    region_attention(xg.data(), xl.data(), ng, N, d, pq, pkv, fr.data());
+    // Direct: from X_l, with k and v stacked.
+    std::vector<float> wkv(wk), bkv(bk);
+    wkv.insert(wkv.end(), wv.begin(), wv.end());
+    bkv.insert(bkv.end(), bv.begin(), bv.end());
+    std::vector<float> fr(ng * ng * d, 1e30f), folded(ng * ng * d, 1e30f);
+    region_attention(xg.data(), xl.data(), ng, N, d, PackedWeight(wq.data(), bq.data(), d, d),
+                     PackedWeight(wkv.data(), bkv.data(), 2 * d, d), fr.data());
     CHECK(check::rel_error(fr, want) < 1e-5);
-    region_attention_local(xg.data(), fl.data(), PackedWeight(wp.data(), nullptr, d, C), ng, N, d, pq, pkv,
-                           fr_local.data());
-    CHECK(check::rel_error(fr_local, want) < 1e-5);
+    // Folded: from X_g and the raw local features; X_l, k and v are never made.
+    const RegionFold f = fold_region_attention(affine(wp.data(), bp.data(), d, C), affine(wq.data(), bq.data(), d, d),
+                                               affine(wk.data(), bk.data(), d, d), affine(wv.data(), bv.data(), d, d));
+    region_attention_folded(xg.data(), fl.data(), ng, N, f, folded.data());
+    CHECK(check::rel_error(folded, want) < 1e-5);
   }
+}
+
+TEST("folded attention (HRE) matches the definition for 1 and 4 heads, with and without output projection") {
+  for (int64_t heads : {1, 4}) {
+    const int64_t m = check::randint(1, 9), n = check::randint(1, 30), d = 16, D = 16;
+    auto xq = check::uniform(m * d), x = check::uniform(n * d);
+    auto wq = check::uniform(D * d), wk = check::uniform(D * d), wv = check::uniform(D * d), wo = check::uniform(d * D);
+    auto bq = check::uniform(D), bk = check::uniform(D), bv = check::uniform(D), bo = check::uniform(d);
+    auto q = ref_affine(xq, m, wq, bq, D, d), k = ref_affine(x, n, wk, bk, D, d), v = ref_affine(x, n, wv, bv, D, d);
+    const int64_t dh = D / heads;
+    std::vector<float> ctx(m * D);
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t h = 0; h < heads; ++h) {
+        std::vector<double> s(n);
+        double mx = -1e300, z = 0;
+        for (int64_t j = 0; j < n; ++j) {
+          double dot = 0;
+          for (int64_t e = 0; e < dh; ++e) dot += q[i * D + h * dh + e] * k[j * D + h * dh + e];
+          s[j] = dot / std::sqrt(static_cast<double>(dh));
+          mx = std::max(mx, s[j]);
+        }
+        for (double& t : s) z += (t = std::exp(t - mx));
+        for (int64_t e = 0; e < dh; ++e) {
+          double acc = 0;
+          for (int64_t j = 0; j < n; ++j) acc += s[j] / z * v[j * D + h * dh + e];
+          ctx[i * D + h * dh + e] = static_cast<float>(acc);
+        }
+      }
+    const Affine64 aq = affine(wq.data(), bq.data(), D, d), ak = affine(wk.data(), bk.data(), D, d),
+                   av = affine(wv.data(), bv.data(), D, d), ao = affine(wo.data(), bo.data(), d, D);
+    const PackedWeight xp(x.data(), d, n, 1, d);
+    std::vector<float> plain(m * D), projected(m * d);
+    attention_folded(fold_attention(aq, ak, av, nullptr, heads), xq.data(), m, x.data(), xp, n, plain.data());
+    CHECK(check::rel_error(plain, std::vector<double>(ctx.begin(), ctx.end())) < 1e-5);
+    attention_folded(fold_attention(aq, ak, av, &ao, heads), xq.data(), m, x.data(), xp, n, projected.data());
+    CHECK(check::rel_error(projected, ref_affine(ctx, m, wo, bo, d, D)) < 1e-5);
+  }
+}
+
+TEST("at SPEC's default shapes the folded image step agrees with the definition's own float path") {
+  // The folds change the order of float sums over 1024-wide features; check that they stay within
+  // float tolerance of the plain composition of the (separately verified) ops at full size.
+  HeadConfig c;  // C 1024, d 256, n_g 37, N 2, L 2
+  const int64_t ng = c.global_grid, N = c.magnification, nl = N * ng, d = c.dim, C = c.feature_dim;
+  const int64_t K = 12, H = 192, W = 256;
+  auto weights = check::random_head_weights(c);
+  auto bytes = check::encode_safetensors(weights);
+  const Head head(SafeTensors::borrow(bytes.data(), bytes.size(), "default-shapes"), c);
+  auto fg = check::uniform(static_cast<size_t>(ng * ng * C)), fl = check::uniform(static_cast<size_t>(nl * nl * C));
+  auto masks = check::random_masks(K, H, W);
+  const ImageFeatures got = head.image_step(fg.data(), fl.data(), masks.data(), K, H, W, nullptr);
+
+  auto lin = [&](const std::string& name, int64_t out, int64_t in) {
+    return PackedWeight(weights[name + ".weight"].data.data(), weights[name + ".bias"].data.data(), out, in);
+  };
+  const PackedWeight proj = lin("hrp.input_proj", d, C);
+  std::vector<float> xg(ng * ng * d), xl(nl * nl * d), fr(ng * ng * d), fh(ng * ng * d), m(K * d), a(K * d);
+  linear(fg.data(), ng * ng, proj, xg.data());
+  linear(fl.data(), nl * nl, proj, xl.data());
+  region_attention(xg.data(), xl.data(), ng, N, d, lin("hrp.region_attn.q_proj", d, d),
+                   PackedWeight::stack(lin("hrp.region_attn.k_proj", d, d), lin("hrp.region_attn.v_proj", d, d)),
+                   fr.data());
+  CHECK(check::rel_error(std::vector<float>(got.region.as<float>(), got.region.as<float>() + fr.size()), fr) < 1e-5);
+  hybrid_mix(xg.data(), fr.data(), ng * ng * d, c.gamma, fh.data());
+  mask_pool(masks.data(), K, H, W, fh.data(), ng, d, c.pool_size, true, m.data());
+  for (int64_t l = 0; l < c.hre_layers; ++l) {
+    const std::string p = "hre.layers." + std::to_string(l);
+    AttentionWeights w;
+    w.q = lin(p + ".attn.q_proj", d, d), w.k = lin(p + ".attn.k_proj", d, d), w.v = lin(p + ".attn.v_proj", d, d);
+    attention(w, m.data(), K, fh.data(), fh.data(), ng * ng, a.data());
+    add_layer_norm(m.data(), a.data(), K, d, weights[p + ".norm.weight"].data.data(), weights[p + ".norm.bias"].data.data());
+  }
+  CHECK(check::rel_error(std::vector<float>(got.m_hre.as<float>(), got.m_hre.as<float>() + m.size()), m) < 1e-5);
 }
 
 TEST("area weights follow adaptive-average bins over the padded square frame") {

@@ -9,6 +9,30 @@
 
 namespace hrseg {
 
+namespace {
+
+// Softmax over the keys of each query, given the scores transposed (st [n, m]: the GEMM makes
+// them that way so that the n keys are its rows). Swept row by row so the loops run along
+// contiguous memory; the last sweep writes p [m, n] untransposed, ready to multiply the values.
+void softmax_columns(float* st, int64_t n, int64_t m, float* p) {
+  std::vector<float> mx(static_cast<size_t>(m), -INFINITY), z(static_cast<size_t>(m), 0.0f);
+  for (int64_t j = 0; j < n; ++j) {
+    const float* r = st + j * m;
+    for (int64_t i = 0; i < m; ++i) mx[i] = std::max(mx[i], r[i]);
+  }
+  for (int64_t j = 0; j < n; ++j) {
+    float* r = st + j * m;
+    for (int64_t i = 0; i < m; ++i) z[i] += (r[i] = fast_exp(r[i] - mx[i]));
+  }
+  for (int64_t i = 0; i < m; ++i) z[i] = 1.0f / z[i];
+  for (int64_t j = 0; j < n; ++j) {
+    const float* r = st + j * m;
+    for (int64_t i = 0; i < m; ++i) p[i * n + j] = r[i] * z[i];
+  }
+}
+
+}  // namespace
+
 void attention(const AttentionWeights& w, const float* xq, int64_t m, const float* xk, const float* xv, int64_t n,
                float* out) {
   const int64_t D = w.internal(), Dv = w.v.out(), h = w.heads;
@@ -34,32 +58,58 @@ void attention(const AttentionWeights& w, const float* xq, int64_t m, const floa
   const float scale = 1.0f / std::sqrt(static_cast<float>(dh));
   auto st = scratch<float>(static_cast<size_t>(n * m));
   auto s = scratch<float>(static_cast<size_t>(m * n));
-  std::vector<float> qh(static_cast<size_t>(m * dh)), ch(static_cast<size_t>(m * dvh)), mx(static_cast<size_t>(m)),
-      z(static_cast<size_t>(m));
+  std::vector<float> qh(static_cast<size_t>(m * dh)), ch(static_cast<size_t>(m * dvh));
   for (int64_t hd = 0; hd < h; ++hd) {
     for (int64_t i = 0; i < m; ++i)
       for (int64_t e = 0; e < dh; ++e) qh[i * dh + e] = q[i * D + hd * dh + e] * scale;
     linear(k + hd * dh, n, PackedWeight(qh.data(), nullptr, m, dh), st.get(), ldk);
-    // Softmax over the keys of each query: the columns of sᵀ, swept row by row so the loops
-    // run along contiguous memory; the last sweep writes p = softmax(s) untransposed.
-    std::fill(mx.begin(), mx.end(), -INFINITY);
-    std::fill(z.begin(), z.end(), 0.0f);
-    for (int64_t j = 0; j < n; ++j) {
-      const float* r = st.get() + j * m;
-      for (int64_t i = 0; i < m; ++i) mx[i] = std::max(mx[i], r[i]);
-    }
-    for (int64_t j = 0; j < n; ++j) {
-      float* r = st.get() + j * m;
-      for (int64_t i = 0; i < m; ++i) z[i] += (r[i] = fast_exp(r[i] - mx[i]));
-    }
-    for (int64_t i = 0; i < m; ++i) z[i] = 1.0f / z[i];
-    for (int64_t j = 0; j < n; ++j) {
-      const float* r = st.get() + j * m;
-      for (int64_t i = 0; i < m; ++i) s[i * n + j] = r[i] * z[i];
-    }
+    softmax_columns(st.get(), n, m, s.get());
     linear(s.get(), m, PackedWeight(v + hd * dvh, dvh, n, 1, ldv), ch.data());
     for (int64_t i = 0; i < m; ++i)
       for (int64_t e = 0; e < dvh; ++e) ctx[i * Dv + hd * dvh + e] = ch[i * dvh + e];
+  }
+  if (w.out.empty()) std::copy(ctx.begin(), ctx.end(), out);
+  else linear(ctx.data(), m, w.out, out);
+}
+
+FoldedAttention fold_attention(const Affine64& q, const Affine64& k, const Affine64& v, const Affine64* out,
+                               int64_t heads) {
+  FoldedAttention f;
+  const int64_t D = q.out, dh = D / heads;
+  f.heads = heads;
+  f.dim = k.in;
+  Affine64 query;
+  query.out = heads * k.in, query.in = q.in;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(dh));
+  for (int64_t hd = 0; hd < heads; ++hd) {
+    Affine64 qk = then(rows(q, hd * dh, (hd + 1) * dh), transposed(rows(k, hd * dh, (hd + 1) * dh)));
+    for (double& x : qk.w) x *= scale;
+    for (double& x : qk.b) x *= scale;
+    query.w.insert(query.w.end(), qk.w.begin(), qk.w.end());
+    query.b.insert(query.b.end(), qk.b.begin(), qk.b.end());
+  }
+  f.query = pack(query);
+  f.value = pack(v);
+  if (out) f.out = pack(*out);
+  return f;
+}
+
+void attention_folded(const FoldedAttention& w, const float* xq, int64_t m, const float* x,
+                      const PackedWeight& x_packed, int64_t n, float* out) {
+  const int64_t h = w.heads, d = w.dim, Dv = w.value.out(), dvh = Dv / h;
+  auto q = scratch<float>(static_cast<size_t>(m * h * d));
+  linear(xq, m, w.query, q.get());
+  auto st = scratch<float>(static_cast<size_t>(n * m));
+  auto p = scratch<float>(static_cast<size_t>(m * n));
+  std::vector<float> mean(static_cast<size_t>(m * d)), v(static_cast<size_t>(m * Dv)), ctx(static_cast<size_t>(m * Dv));
+  for (int64_t hd = 0; hd < h; ++hd) {
+    // Scores transposed, sᵀ = x·q̂ₕᵀ: the n source rows are the GEMM's rows, read in place.
+    linear(x, n, PackedWeight(q.get() + hd * d, m, d, h * d, 1), st.get());
+    softmax_columns(st.get(), n, m, p.get());
+    linear(p.get(), m, x_packed, mean.data());  // Σ p·x, one row per query
+    linear(mean.data(), m, w.value, v.data());  // projected once, after the sum
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t e = 0; e < dvh; ++e) ctx[i * Dv + hd * dvh + e] = v[i * Dv + hd * dvh + e];
   }
   if (w.out.empty()) std::copy(ctx.begin(), ctx.end(), out);
   else linear(ctx.data(), m, w.out, out);

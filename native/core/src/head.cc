@@ -18,17 +18,27 @@ void require(bool ok, const std::string& message) {
 
 }  // namespace
 
-PackedWeight Head::load_linear(const std::string& prefix, int64_t out, int64_t in) const {
+Head::RawLinear Head::raw_linear(const std::string& prefix, int64_t out, int64_t in) const {
   const std::string wname = prefix + ".weight";
-  const float* w = nullptr;
+  RawLinear r;
   // A 1×1 convolution ([out, in, 1, 1], LLM-Seg's input projection) is the same linear map.
-  if (st_->has(wname) && st_->shape(wname).size() == 4) w = st_->f32(wname, {out, in, 1, 1});
-  else w = st_->f32(wname, {out, in});
-  const float* b = st_->f32_optional(prefix + ".bias", {out});
-  return PackedWeight(w, b, out, in);
+  if (st_->has(wname) && st_->shape(wname).size() == 4) r.w = st_->f32(wname, {out, in, 1, 1});
+  else r.w = st_->f32(wname, {out, in});
+  r.b = st_->f32_optional(prefix + ".bias", {out});
+  return r;
 }
 
-AttentionWeights Head::load_attention(const std::string& prefix, int64_t heads, bool out_required) const {
+PackedWeight Head::load_linear(const std::string& prefix, int64_t out, int64_t in) const {
+  const RawLinear r = raw_linear(prefix, out, in);
+  return PackedWeight(r.w, r.b, out, in);
+}
+
+Affine64 Head::load_affine(const std::string& prefix, int64_t out, int64_t in) const {
+  const RawLinear r = raw_linear(prefix, out, in);
+  return affine(r.w, r.b, out, in);
+}
+
+int64_t Head::attention_width(const std::string& prefix, int64_t heads) const {
   const int64_t d = config_.dim;
   const std::string qname = prefix + ".q_proj.weight";
   const Dims& qs = st_->shape(qname);
@@ -39,17 +49,36 @@ AttentionWeights Head::load_attention(const std::string& prefix, int64_t heads, 
   if (internal % heads != 0)
     fail(ErrorCode::ModelFile, st_->label() + ": " + prefix + " has width " + std::to_string(internal) +
                                    ", not divisible into " + std::to_string(heads) + " heads");
+  return internal;
+}
+
+bool Head::has_out_proj(const std::string& prefix, int64_t internal, bool out_required) const {
+  if (out_required || st_->has(prefix + ".out_proj.weight")) return true;
+  if (internal != config_.dim)
+    fail(ErrorCode::ModelFile, st_->label() + ": " + prefix + ".out_proj.weight is missing (needed: width " +
+                                   std::to_string(internal) + " differs from " + std::to_string(config_.dim) + ")");
+  return false;
+}
+
+AttentionWeights Head::load_attention(const std::string& prefix, int64_t heads, bool out_required) const {
+  const int64_t d = config_.dim, internal = attention_width(prefix, heads);
   AttentionWeights a;
   a.heads = heads;
   a.q = load_linear(prefix + ".q_proj", internal, d);
   a.k = load_linear(prefix + ".k_proj", internal, d);
   a.v = load_linear(prefix + ".v_proj", internal, d);
   a.kv = PackedWeight::stack(a.k, a.v);
-  if (out_required || st_->has(prefix + ".out_proj.weight")) a.out = load_linear(prefix + ".out_proj", d, internal);
-  else if (internal != d)
-    fail(ErrorCode::ModelFile, st_->label() + ": " + prefix + ".out_proj.weight is missing (needed: width " +
-                                   std::to_string(internal) + " differs from " + std::to_string(d) + ")");
+  if (has_out_proj(prefix, internal, out_required)) a.out = load_linear(prefix + ".out_proj", d, internal);
   return a;
+}
+
+FoldedAttention Head::load_folded_attention(const std::string& prefix, int64_t heads) const {
+  const int64_t d = config_.dim, internal = attention_width(prefix, heads);
+  const Affine64 q = load_affine(prefix + ".q_proj", internal, d), k = load_affine(prefix + ".k_proj", internal, d),
+                 v = load_affine(prefix + ".v_proj", internal, d);
+  if (!has_out_proj(prefix, internal, false)) return fold_attention(q, k, v, nullptr, heads);
+  const Affine64 out = load_affine(prefix + ".out_proj", d, internal);
+  return fold_attention(q, k, v, &out, heads);
 }
 
 Head::Norm Head::load_norm(const std::string& prefix) const {
@@ -69,13 +98,13 @@ Head::Head(std::shared_ptr<SafeTensors> weights, HeadConfig config) : st_(std::m
   const HeadConfig& c = config_;
   validate_head_config(c);
   const int64_t d = c.dim;
-  input_proj_ = load_linear("hrp.input_proj", d, c.feature_dim);
-  region_q_ = load_linear("hrp.region_attn.q_proj", d, d);
-  // k and v share one pass over the local features: one [2d, d] layer.
-  region_kv_ = PackedWeight::stack(load_linear("hrp.region_attn.k_proj", d, d), load_linear("hrp.region_attn.v_proj", d, d));
+  const Affine64 input_proj = load_affine("hrp.input_proj", d, c.feature_dim);
+  input_proj_ = pack(input_proj);
+  region_ = fold_region_attention(input_proj, load_affine("hrp.region_attn.q_proj", d, d),
+                                  load_affine("hrp.region_attn.k_proj", d, d), load_affine("hrp.region_attn.v_proj", d, d));
   for (int64_t l = 0; l < c.hre_layers; ++l) {
     const std::string p = "hre.layers." + std::to_string(l);
-    hre_attn_.push_back(load_attention(p + ".attn", c.hre_heads, false));
+    hre_attn_.push_back(load_folded_attention(p + ".attn", c.hre_heads));
     hre_norm_.push_back(load_norm(p + ".norm"));
   }
   text_fc0_ = load_linear("text_hidden_fcs.0.0", c.hidden_size, c.hidden_size);
@@ -114,9 +143,8 @@ ImageFeatures Head::image_step(const float* fg, const float* fl, const uint8_t* 
   timer.lap("global input projection");
   check_cancel(cancel);
   out.region = Tensor(DType::F32, {ng * ng, d});
-  region_attention_local(xg.get(), fl, input_proj_, ng, c.magnification, d, region_q_, region_kv_,
-                         out.region.as<float>());
-  timer.lap("local input projection + region attention");
+  region_attention_folded(xg.get(), fl, ng, c.magnification, region_, out.region.as<float>());
+  timer.lap("region attention");
   check_cancel(cancel);
   out.hybrid = Tensor(DType::F32, {ng * ng, d});
   hybrid_mix(xg.get(), out.region.as<float>(), ng * ng * d, c.gamma, out.hybrid.as<float>());
@@ -128,9 +156,12 @@ ImageFeatures Head::image_step(const float* fg, const float* fl, const uint8_t* 
   out.m_hre = Tensor(DType::F32, {K, d});
   if (K > 0) std::memcpy(out.m_hre.as<float>(), out.m_hrp.as<float>(), sizeof(float) * K * d);
   std::vector<float> a(static_cast<size_t>(K * d));
+  // F_h is every layer's key/value source: packed once as the right operand of Σ p·F_h.
+  const PackedWeight hybrid = K > 0 && !hre_attn_.empty()
+                                  ? PackedWeight(out.hybrid.as<float>(), d, ng * ng, 1, d)
+                                  : PackedWeight();
   for (size_t l = 0; l < hre_attn_.size() && K > 0; ++l) {
-    attention(hre_attn_[l], out.m_hre.as<float>(), K, out.hybrid.as<float>(), out.hybrid.as<float>(), ng * ng,
-              a.data());
+    attention_folded(hre_attn_[l], out.m_hre.as<float>(), K, out.hybrid.as<float>(), hybrid, ng * ng, a.data());
     add_layer_norm(out.m_hre.as<float>(), a.data(), K, d, hre_norm_[l].weight, hre_norm_[l].bias);
     check_cancel(cancel);
   }

@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "hrseg/head_ops.h"
+#include "hrseg/scratch.h"
 #include "hrseg/thread_pool.h"
 
 namespace hrseg {
@@ -95,133 +96,169 @@ Extent row_extent(const uint8_t* r, int64_t n) {
 
 }  // namespace
 
-double area_weights(const uint8_t* mask, int64_t H, int64_t W, int64_t P, float* w) {
-  const int64_t S = std::max(H, W);
-  // PyTorch's adaptive-average bins: [floor(o·S/P), ceil((o+1)·S/P)). Computed once, not per row.
-  std::vector<int64_t> lo(static_cast<size_t>(P)), hi(static_cast<size_t>(P));
-  for (int64_t o = 0; o < P; ++o) {
-    lo[o] = (o * S) / P;
-    hi[o] = ((o + 1) * S + P - 1) / P;
+namespace {
+
+// PyTorch's adaptive-average bins for a proposal in the padded square frame (side S = max(H, W)):
+// bin o covers [floor(o·S/P), ceil((o+1)·S/P)). Columns are clipped to the image (the padding is
+// zero).
+struct AreaBins {
+  int64_t H, W, P;
+  std::vector<int64_t> lo, hi, xlo, xhi;
+  std::vector<double> inv_cols;
+  AreaBins(int64_t H_, int64_t W_, int64_t P_) : H(H_), W(W_), P(P_) {
+    const int64_t S = std::max(H, W);
+    lo.resize(static_cast<size_t>(P)), hi.resize(static_cast<size_t>(P));
+    xlo.resize(static_cast<size_t>(P)), xhi.resize(static_cast<size_t>(P)), inv_cols.resize(static_cast<size_t>(P));
+    for (int64_t o = 0; o < P; ++o) {
+      lo[o] = (o * S) / P;
+      hi[o] = ((o + 1) * S + P - 1) / P;
+      xlo[o] = std::min(lo[o], W);
+      xhi[o] = std::min(hi[o], W);
+      inv_cols[o] = 1.0 / static_cast<double>(hi[o] - lo[o]);
+    }
   }
-  // Column bins clipped to the image (the padding is zero), as prefix-sum indices.
-  std::vector<int64_t> xlo(static_cast<size_t>(P)), xhi(static_cast<size_t>(P));
-  for (int64_t o = 0; o < P; ++o) {
-    xlo[o] = std::min(lo[o], W);
-    xhi[o] = std::min(hi[o], W);
-  }
-  std::vector<double> inv_cols(static_cast<size_t>(P));
-  for (int64_t o = 0; o < P; ++o) inv_cols[o] = 1.0 / static_cast<double>(hi[o] - lo[o]);
+};
+
+// Per-thread buffers of area_rows, kept across the proposals a thread handles.
+struct AreaScratch {
+  std::vector<Extent> ext;
+  std::vector<uint16_t> colsum;
+  std::vector<float> vals;
+};
+
+// The non-zero rows of a proposal's P×P area weights: row(oy, ox0, ox1, v) for each row bin oy
+// that holds a pixel, with v[ox − ox0] the weights of the column bins ox0 … ox1−1 its extent
+// overlaps (every other weight of the row is zero). Row bins in order, columns in order.
+template <typename Row>
+void area_rows(const uint8_t* mask, const AreaBins& b, AreaScratch& s, Row&& row) {
+  const int64_t H = b.H, W = b.W, P = b.P;
   // Each row's non-zero extent, found once: adjacent row bins share rows when S/P is fractional.
-  std::vector<Extent> ext(static_cast<size_t>(H));
-  for (int64_t y = 0; y < H; ++y) ext[y] = row_extent(mask + y * W, W);
+  s.ext.resize(static_cast<size_t>(H));
+  for (int64_t y = 0; y < H; ++y) s.ext[y] = row_extent(mask + y * W, W);
   // For each row bin: add its rows column-wise over their extent, then sum each column bin that
-  // the extent touches. Rows past H and columns past W are the zero padding.
-  // 16-bit column sums: a row bin spans at most ceil(S/P) + 1 rows, far below 65536.
-  std::vector<uint16_t> colsum(static_cast<size_t>(W));
-  std::fill(w, w + P * P, 0.0f);
-  double total = 0;
+  // the extent touches. 16-bit column sums: a row bin spans at most ceil(S/P) + 1 rows.
+  s.colsum.resize(static_cast<size_t>(W));
+  s.vals.resize(static_cast<size_t>(P));
   for (int64_t oy = 0; oy < P; ++oy) {
     int64_t bx0 = W, bx1 = 0;
-    for (int64_t y = lo[oy]; y < std::min(hi[oy], H); ++y) {
-      bx0 = std::min(bx0, ext[y].x0);
-      bx1 = std::max(bx1, ext[y].x1);
+    for (int64_t y = b.lo[oy]; y < std::min(b.hi[oy], H); ++y) {
+      bx0 = std::min(bx0, s.ext[y].x0);
+      bx1 = std::max(bx1, s.ext[y].x1);
     }
     if (bx0 >= bx1) continue;  // proposals are local: most row bins of a mask are empty
-    uint16_t* __restrict cs = colsum.data();  // bytes may alias anything: promise they don't
+    uint16_t* __restrict cs = s.colsum.data();  // bytes may alias anything: promise they don't
     std::fill(cs + bx0, cs + bx1, uint16_t{0});
-    for (int64_t y = lo[oy]; y < std::min(hi[oy], H); ++y) {
-      const Extent e = ext[y];
+    for (int64_t y = b.lo[oy]; y < std::min(b.hi[oy], H); ++y) {
+      const Extent e = s.ext[y];
       const uint8_t* __restrict r = mask + y * W;
       for (int64_t x = e.x0; x < e.x1; ++x) cs[x] = static_cast<uint16_t>(cs[x] + (r[x] != 0));
     }
-    const double inv_rows = 1.0 / static_cast<double>(hi[oy] - lo[oy]);
+    const double inv_rows = 1.0 / static_cast<double>(b.hi[oy] - b.lo[oy]);
     // Column bins that overlap [bx0, bx1): bins are increasing in both ends.
-    const int64_t o0 = std::upper_bound(xhi.begin(), xhi.end(), bx0) - xhi.begin();
-    for (int64_t ox = o0; ox < P && xlo[ox] < bx1; ++ox) {
+    const int64_t ox0 = std::upper_bound(b.xhi.begin(), b.xhi.end(), bx0) - b.xhi.begin();
+    int64_t ox1 = ox0;
+    for (; ox1 < P && b.xlo[ox1] < bx1; ++ox1) {
       uint32_t n = 0;
-      for (int64_t x = std::max(xlo[ox], bx0); x < std::min(xhi[ox], bx1); ++x) n += cs[x];
-      const float v = static_cast<float>(static_cast<double>(n) * inv_rows * inv_cols[ox]);
-      w[oy * P + ox] = v;
-      total += v;
+      for (int64_t x = std::max(b.xlo[ox1], bx0); x < std::min(b.xhi[ox1], bx1); ++x) n += cs[x];
+      s.vals[ox1 - ox0] = static_cast<float>(static_cast<double>(n) * inv_rows * b.inv_cols[ox1]);
     }
+    row(oy, ox0, ox1, s.vals.data());
   }
+}
+
+}  // namespace
+
+double area_weights(const uint8_t* mask, int64_t H, int64_t W, int64_t P, float* w) {
+  const AreaBins bins(H, W, P);
+  AreaScratch scratch;
+  std::fill(w, w + P * P, 0.0f);
+  double total = 0;
+  area_rows(mask, bins, scratch, [&](int64_t oy, int64_t ox0, int64_t ox1, const float* v) {
+    for (int64_t ox = ox0; ox < ox1; ++ox) {
+      w[oy * P + ox] = v[ox - ox0];
+      total += v[ox - ox0];
+    }
+  });
   return total;
 }
 
 void mask_pool(const uint8_t* masks, int64_t K, int64_t H, int64_t W, const float* src, int64_t ng, int64_t d,
                int64_t P, bool pulled_back, float* out) {
+  if (K <= 0) return;
   const auto taps = bilinear_taps(P, ng);
-  const PullBack pull = pull_back(taps, ng);
-  std::vector<float> up;  // the definition's upsampled map, only for the direct form
-  if (!pulled_back) {
-    up.assign(static_cast<size_t>(P * P * d), 0.0f);
-    parallel_for(0, P, 8, [&](int64_t y0, int64_t y1) {
-      for (int64_t y = y0; y < y1; ++y)
-        for (int64_t x = 0; x < P; ++x) {
-          const Tap& ty = taps[y];
-          const Tap& tx = taps[x];
-          float* u = up.data() + (y * P + x) * d;
-          const float* s00 = src + (ty.i0 * ng + tx.i0) * d;
-          const float* s01 = src + (ty.i0 * ng + tx.i1) * d;
-          const float* s10 = src + (ty.i1 * ng + tx.i0) * d;
-          const float* s11 = src + (ty.i1 * ng + tx.i1) * d;
-          for (int64_t e = 0; e < d; ++e)
-            u[e] = ty.l0 * (tx.l0 * s00[e] + tx.l1 * s01[e]) + ty.l1 * (tx.l0 * s10[e] + tx.l1 * s11[e]);
+  if (pulled_back) {
+    // Each proposal's weights pulled back onto the grid, G = Uyᵀ·w·Ux (normalised), one row of
+    // G [K, ng²] per proposal; then M = G·src is one GEMM for all of them.
+    const PullBack pull = pull_back(taps, ng);
+    auto g = scratch<float>(static_cast<size_t>(K * ng * ng));
+    const AreaBins bins(H, W, P);
+    parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
+      AreaScratch as;
+      std::vector<double> t(static_cast<size_t>(ng * P), 0.0);  // Uyᵀ·w, rows kept zero between proposals
+      std::vector<uint8_t> live(static_cast<size_t>(ng), 0);
+      for (int64_t k = k0; k < k1; ++k) {
+        // T = Uyᵀ·w as the weights are made, row bin by row bin, over the columns they cover.
+        double total = 0;
+        area_rows(masks + k * H * W, bins, as, [&](int64_t oy, int64_t ox0, int64_t ox1, const float* v) {
+          const Tap& ty = taps[oy];
+          double* __restrict t0 = t.data() + ty.i0 * P;
+          double* __restrict t1 = t.data() + ty.i1 * P;
+          const double l0 = ty.l0, l1 = ty.l1;
+          for (int64_t ox = ox0; ox < ox1; ++ox) {
+            total += v[ox - ox0];
+            t0[ox] += l0 * v[ox - ox0];
+            t1[ox] += l1 * v[ox - ox0];
+          }
+          live[ty.i0] = live[ty.i1] = 1;
+        });
+        // G = T·Ux: each grid column gathers its own taps (sums in registers, no store-to-load
+        // chains); the normaliser of eq. 10 is folded in here.
+        const double norm = 1.0 / (total + 1e-8);
+        float* gk = g.get() + k * ng * ng;
+        std::fill(gk, gk + ng * ng, 0.0f);
+        for (int64_t i = 0; i < ng; ++i) {
+          if (!live[i]) continue;
+          double* ti = t.data() + i * P;
+          for (int64_t j = 0; j < ng; ++j) {
+            double acc = 0;
+            for (int64_t q = pull.start[j]; q < pull.start[j + 1]; ++q) acc += ti[pull.x[q]] * pull.coef[q];
+            gk[i * ng + j] = static_cast<float>(acc * norm);
+          }
+          std::fill(ti, ti + P, 0.0);
+          live[i] = 0;
         }
+      }
     });
+    linear(g.get(), K, PackedWeight(src, d, ng * ng, 1, d), out);
+    return;
   }
+  // The definition: the map upsampled to P×P, each proposal's area weights over it.
+  std::vector<float> up(static_cast<size_t>(P * P * d), 0.0f);
+  parallel_for(0, P, 8, [&](int64_t y0, int64_t y1) {
+    for (int64_t y = y0; y < y1; ++y)
+      for (int64_t x = 0; x < P; ++x) {
+        const Tap& ty = taps[y];
+        const Tap& tx = taps[x];
+        float* u = up.data() + (y * P + x) * d;
+        const float* s00 = src + (ty.i0 * ng + tx.i0) * d;
+        const float* s01 = src + (ty.i0 * ng + tx.i1) * d;
+        const float* s10 = src + (ty.i1 * ng + tx.i0) * d;
+        const float* s11 = src + (ty.i1 * ng + tx.i1) * d;
+        for (int64_t e = 0; e < d; ++e)
+          u[e] = ty.l0 * (tx.l0 * s00[e] + tx.l1 * s01[e]) + ty.l1 * (tx.l0 * s10[e] + tx.l1 * s11[e]);
+      }
+  });
   parallel_for(0, K, 1, [&](int64_t k0, int64_t k1) {
     std::vector<float> w(static_cast<size_t>(P * P));
-    std::vector<double> t(static_cast<size_t>(ng * P));
-    std::vector<uint8_t> live(static_cast<size_t>(ng));
     for (int64_t k = k0; k < k1; ++k) {
       const double total = area_weights(masks + k * H * W, H, W, P, w.data());
       float* __restrict o = out + k * d;
       std::fill(o, o + d, 0.0f);
       const float norm = static_cast<float>(1.0 / (total + 1e-8));
-      if (pulled_back) {
-        // G = Uyᵀ·w·Ux in two separable passes. First T = Uyᵀ·w: every row of w is added, whole,
-        // into its two grid rows (a straight vectorisable loop); rows of w that are zero are skipped,
-        // and so are grid rows that received nothing.
-        std::fill(t.begin(), t.end(), 0.0);
-        std::fill(live.begin(), live.end(), uint8_t{0});
-        for (int64_t y = 0; y < P; ++y) {
-          const float* __restrict wy = w.data() + y * P;
-          uint32_t any = 0;  // an OR of the bit patterns: vectorises, unlike a float sum
-          for (int64_t x = 0; x < P; ++x) {
-            uint32_t bits;
-            std::memcpy(&bits, wy + x, 4);
-            any |= bits;
-          }
-          if (any == 0) continue;
-          const Tap& ty = taps[y];
-          double* __restrict t0 = t.data() + ty.i0 * P;
-          double* __restrict t1 = t.data() + ty.i1 * P;
-          const double l0 = ty.l0, l1 = ty.l1;
-          for (int64_t x = 0; x < P; ++x) t0[x] += l0 * wy[x];
-          for (int64_t x = 0; x < P; ++x) t1[x] += l1 * wy[x];
-          live[ty.i0] = live[ty.i1] = 1;
-        }
-        // Then G = T·Ux: each grid column gathers its own taps (sums in registers, no
-        // store-to-load chains), and each non-zero cell adds its feature row.
-        for (int64_t i = 0; i < ng; ++i) {
-          if (!live[i]) continue;
-          const double* ti = t.data() + i * P;
-          for (int64_t j = 0; j < ng; ++j) {
-            double acc = 0;
-            for (int64_t q = pull.start[j]; q < pull.start[j + 1]; ++q) acc += ti[pull.x[q]] * pull.coef[q];
-            if (acc == 0) continue;
-            const float gc = static_cast<float>(acc);
-            const float* __restrict s = src + (i * ng + j) * d;
-            for (int64_t e = 0; e < d; ++e) o[e] += gc * s[e];
-          }
-        }
-      } else {
-        for (int64_t p = 0; p < P * P; ++p) {
-          if (w[p] == 0) continue;
-          const float* u = up.data() + p * d;
-          for (int64_t e = 0; e < d; ++e) o[e] += w[p] * u[e];
-        }
+      for (int64_t p = 0; p < P * P; ++p) {
+        if (w[p] == 0) continue;
+        const float* u = up.data() + p * d;
+        for (int64_t e = 0; e < d; ++e) o[e] += w[p] * u[e];
       }
       for (int64_t e = 0; e < d; ++e) o[e] *= norm;
     }

@@ -90,14 +90,24 @@ class Head {
     PackedWeight lin1, lin2;
   };
 
+  struct RawLinear {
+    const float* w = nullptr;
+    const float* b = nullptr;
+  };
+  RawLinear raw_linear(const std::string& prefix, int64_t out, int64_t in) const;
   PackedWeight load_linear(const std::string& prefix, int64_t out, int64_t in) const;
+  Affine64 load_affine(const std::string& prefix, int64_t out, int64_t in) const;
+  int64_t attention_width(const std::string& prefix, int64_t heads) const;
+  bool has_out_proj(const std::string& prefix, int64_t internal, bool out_required) const;
   AttentionWeights load_attention(const std::string& prefix, int64_t heads, bool out_required) const;
+  FoldedAttention load_folded_attention(const std::string& prefix, int64_t heads) const;
   Norm load_norm(const std::string& prefix) const;
 
   std::shared_ptr<SafeTensors> st_;
   HeadConfig config_;
-  PackedWeight input_proj_, region_q_, region_kv_;
-  std::vector<AttentionWeights> hre_attn_;
+  PackedWeight input_proj_;
+  RegionFold region_;                      // region attention, folded (head_ops.h)
+  std::vector<FoldedAttention> hre_attn_;  // HRE layers, folded
   std::vector<Norm> hre_norm_;
   PackedWeight text_fc0_, text_fc2_;
   std::vector<FusionBlock> fusion_;

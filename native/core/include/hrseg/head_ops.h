@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "hrseg/fold.h"
 #include "hrseg/linear.h"
 
 namespace hrseg {
@@ -14,10 +15,6 @@ namespace hrseg {
 // xg [ng², d], xl [(N·ng)², d]; wq: d→d, wkv: d→2d (k rows then v rows); out fr [ng², d].
 void region_attention(const float* xg, const float* xl, int64_t ng, int64_t N, int64_t d, const PackedWeight& wq,
                       const PackedWeight& wkv, float* fr);
-// The same from the raw local features fl [(N·ng)², C]: X_l = input_proj(fl) is made band by band
-// inside, never whole (the image step's path: it keeps the largest intermediates in cache).
-void region_attention_local(const float* xg, const float* fl, const PackedWeight& input_proj, int64_t ng, int64_t N,
-                            int64_t d, const PackedWeight& wq, const PackedWeight& wkv, float* fr);
 
 // F_h = γ·X_g + (1−γ)·F_r over n elements.
 void hybrid_mix(const float* xg, const float* fr, int64_t n, float gamma, float* fh);
@@ -46,6 +43,34 @@ struct AttentionWeights {
 // out [m, out_dim] = Attention(xq [m, d], xk [n, d], xv [n, d]) with per-head scale 1/√(internal/heads).
 void attention(const AttentionWeights& w, const float* xq, int64_t m, const float* xk, const float* xv, int64_t n,
                float* out);
+
+// ---- The same attentions folded (fold.h): what the image step runs ----
+
+// Region attention with the query carried into the raw feature space: q̂ = query(X_g) [ng², C]
+// scores each global cell's N² raw local features fl [(N·ng)², C] directly, and
+// F_r = value(Σ p·f). X_l and the keys and values of all (N·ng)² local cells are never made:
+// at the default shapes that is 4.5 GFLOP of the image step's 6.1 replaced by 1.4.
+struct RegionFold {
+  PackedWeight query;  // X_g row → q̂: Wᵢₙᵀ·Wₖᵀ·(W_q·x + b_q)/√d, [C, d]
+  PackedWeight value;  // mean raw feature → F_r row: W_v·(Wᵢₙ·f + bᵢₙ) + b_v, [d, C]
+};
+RegionFold fold_region_attention(const Affine64& input_proj, const Affine64& q, const Affine64& k, const Affine64& v);
+void region_attention_folded(const float* xg, const float* fl, int64_t ng, int64_t N, const RegionFold& f, float* fr);
+
+// HRE's attention (SPEC 5) without projecting the n keys and values: per head the query is
+// carried into the source's space and the weighted mean of the source is projected once.
+struct FoldedAttention {
+  int64_t heads = 1, dim = 0;  // dim: width of the key/value source
+  PackedWeight query;          // [heads·dim, d_q]: per head W_kₕᵀ·(W_qₕ·x + b_qₕ)/√dₕ
+  PackedWeight value;          // [D_v, dim]: the value projection
+  PackedWeight out;            // may be empty
+};
+FoldedAttention fold_attention(const Affine64& q, const Affine64& k, const Affine64& v, const Affine64* out,
+                               int64_t heads);
+// x [n, dim] is the key/value source and x_packed the same matrix as a weight
+// (PackedWeight(x, dim, n, 1, dim)), packed once by the caller and shared across layers.
+void attention_folded(const FoldedAttention& w, const float* xq, int64_t m, const float* x,
+                      const PackedWeight& x_packed, int64_t n, float* out);
 
 // x = LayerNorm(x + a) row-wise over d, eps 1e-5, in place on x.
 void add_layer_norm(float* x, const float* a, int64_t rows, int64_t d, const float* gamma, const float* beta);
