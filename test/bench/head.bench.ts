@@ -1,8 +1,10 @@
 /**
  * Benchmark of the head at SPEC.md's default shapes (C 1024, d 256, n_g 37, N 2, K 50, P 256,
  * L 2, H 4096) on a 1024×768 image. Reports, measured in this run: the image and instruction
- * steps' times, the image step's GFLOP/s against this CPU's fp32 FMA peak, and the ratio against
- * onnxruntime-node running the same image step as a graph of standard ops (same process, same threads).
+ * steps' times, the image step's GFLOP/s against this CPU's fp32 FMA peak (measured in short
+ * bursts between image steps, so both see the same machine: shared VMs drift), both for the FLOPs
+ * the native step executes and for SPEC's definition, and the ratio against onnxruntime-node
+ * running the definition as a graph of standard ops (same process, same threads).
  * Run: npm run bench
  */
 import * as ort from 'onnxruntime-node';
@@ -30,7 +32,6 @@ async function median(fn: () => Promise<unknown>, n = ITER): Promise<number> {
 it('head at default shapes: native vs peak vs onnxruntime', async () => {
   const info = runtimeInfo();
   const threads = info.cpuThreads;
-  const peak = await native()._testing.fmaPeak(threads, 0.5);
   const c = resolveHeadConfig({});
   const rng = makeRng(7);
   const w = randomHeadWeights(rng, c);
@@ -46,17 +47,38 @@ it('head at default shapes: native vs peak vs onnxruntime', async () => {
   };
   const image = await head.imageStep(input);
   const hSeg = tensor('float32', [1, c.hiddenSize], uniform(rng, c.hiddenSize));
-  const tImage = await median(() => head.imageStep(input));
+  const times: number[] = [];
+  const peaks: number[] = [];
+  for (let i = 0; i < ITER; i++) {
+    peaks.push(await native()._testing.fmaPeak(threads, 0.1));
+    const t0 = performance.now();
+    await head.imageStep(input);
+    times.push(performance.now() - t0);
+  }
+  times.sort((a, b) => a - b);
+  peaks.sort((a, b) => a - b);
+  const tImage = times[Math.floor(times.length / 2)], tBest = times[0];
+  const peak = peaks[Math.floor(peaks.length / 2)], peakBest = peaks[peaks.length - 1];
   const tInstr = await median(() => head.instructionStep(image, hSeg));
 
-  // Useful FLOPs of the image step (dense layers, attention products, pooling at its nominal size).
-  const flops =
+  // FLOPs of the image step as SPEC defines it (what onnxruntime runs below) ...
+  const h = c.hreHeads;
+  const nominal =
     2 * (ng * ng + nl * nl) * C * d + // input projection
     2 * ng * ng * d * d + 2 * nl * nl * d * 2 * d + // region q, k, v
     4 * ng * ng * N * N * d + // region scores and weighted sums
     2 * K * ng * ng * d + // pooling product
     c.hreLayers * (2 * K * d * d + 4 * ng * ng * d * d + 4 * K * ng * ng * d); // HRE
-  const gflops = flops / (tImage / 1e3) / 1e9;
+  // ... and those the native step executes once the attentions are folded (README, "Speed").
+  const executed =
+    2 * ng * ng * C * d + // X_g
+    2 * ng * ng * d * C + // region query carried to the raw local features
+    4 * ng * ng * N * N * C + // scores and weighted means over the raw features
+    2 * ng * ng * C * d + // region values, projected once
+    2 * K * ng * ng * d + // pooling, G·F_h
+    c.hreLayers * (2 * K * d * h * d + 4 * K * ng * ng * d * h + 2 * K * d * d * h); // HRE, folded
+  const rate = (flops: number, ms: number) => flops / (ms / 1e3) / 1e9;
+  const pct = (flops: number, ms: number, pk: number) => ((100 * rate(flops, ms) * 1e9) / pk).toFixed(1);
 
   // onnxruntime-node, same work, same thread count. The masks are handed over already padded
   // and as float (work the native step does inside its timing).
@@ -79,8 +101,10 @@ it('head at default shapes: native vs peak vs onnxruntime', async () => {
   const tOrt = await median(() => session.run(feeds), Math.max(3, Math.floor(ITER / 2)));
 
   const rows = [
-    ['machine', `${threads} threads, kernel ${info.cpuKernel ?? '?'}, fp32 FMA peak ${(peak / 1e9).toFixed(1)} GFLOP/s (measured)`],
-    ['image step (HRP + HRE)', `${tImage.toFixed(2)} ms, ${gflops.toFixed(1)} GFLOP/s = ${((100 * gflops * 1e9) / peak).toFixed(1)} % of peak`],
+    ['machine', `${threads} threads, kernel ${info.cpuKernel ?? '?'}, fp32 FMA peak ${(peak / 1e9).toFixed(1)} GFLOP/s (median of ${ITER} bursts; best ${(peakBest / 1e9).toFixed(1)})`],
+    ['image step FLOPs', `SPEC definition ${(nominal / 1e9).toFixed(2)} G, executed ${(executed / 1e9).toFixed(2)} G`],
+    ['image step (HRP + HRE), median', `${tImage.toFixed(2)} ms: executed ${rate(executed, tImage).toFixed(1)} GFLOP/s = ${pct(executed, tImage, peak)} % of peak; SPEC-equivalent ${rate(nominal, tImage).toFixed(1)} GFLOP/s = ${pct(nominal, tImage, peak)} %`],
+    ['image step, best run', `${tBest.toFixed(2)} ms: executed ${pct(executed, tBest, peakBest)} % of peak; SPEC-equivalent ${pct(nominal, tBest, peakBest)} %`],
     ['instruction step (text proj, fusion, heads, selection, mask)', `${tInstr.toFixed(2)} ms`],
     ['onnxruntime-node image step (baseline)', `${tOrt.toFixed(2)} ms`],
     ['native speed-up over onnxruntime', `${(tOrt / tImage).toFixed(2)}x`],
