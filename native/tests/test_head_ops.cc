@@ -29,6 +29,33 @@ static std::vector<double> ref_affine(const std::vector<float>& x, int64_t rows,
   return y;
 }
 
+// Multi-head attention of the definition in float64 from projected q [m, D], k and v [n, D]:
+// per head, softmax(q·kᵀ/√dₕ)·v; the heads' outputs side by side, rounded once to float.
+static std::vector<float> ref_attention(const std::vector<double>& q, const std::vector<double>& k,
+                                        const std::vector<double>& v, int64_t m, int64_t n, int64_t D,
+                                        int64_t heads) {
+  const int64_t dh = D / heads;
+  std::vector<float> ctx(m * D);
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t h = 0; h < heads; ++h) {
+      std::vector<double> s(n);
+      double mx = -1e300, z = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        double dot = 0;
+        for (int64_t e = 0; e < dh; ++e) dot += q[i * D + h * dh + e] * k[j * D + h * dh + e];
+        s[j] = dot / std::sqrt(static_cast<double>(dh));
+        mx = std::max(mx, s[j]);
+      }
+      for (double& t : s) z += (t = std::exp(t - mx));
+      for (int64_t e = 0; e < dh; ++e) {
+        double acc = 0;
+        for (int64_t j = 0; j < n; ++j) acc += s[j] / z * v[j * D + h * dh + e];
+        ctx[i * D + h * dh + e] = static_cast<float>(acc);
+      }
+    }
+  return ctx;
+}
+
 TEST("region attention matches the definition for N = 1, 2, 3 and odd grids, direct and folded") {
   for (int64_t N : {1, 2, 3}) {
     const int64_t ng = check::randint(1, 6), d = 8 * check::randint(1, 3), nl = N * ng, C = check::randint(1, 40);
@@ -82,25 +109,7 @@ TEST("folded attention (HRE) matches the definition for 1 and 4 heads, with and 
     auto wq = check::uniform(D * d), wk = check::uniform(D * d), wv = check::uniform(D * d), wo = check::uniform(d * D);
     auto bq = check::uniform(D), bk = check::uniform(D), bv = check::uniform(D), bo = check::uniform(d);
     auto q = ref_affine(xq, m, wq, bq, D, d), k = ref_affine(x, n, wk, bk, D, d), v = ref_affine(x, n, wv, bv, D, d);
-    const int64_t dh = D / heads;
-    std::vector<float> ctx(m * D);
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t h = 0; h < heads; ++h) {
-        std::vector<double> s(n);
-        double mx = -1e300, z = 0;
-        for (int64_t j = 0; j < n; ++j) {
-          double dot = 0;
-          for (int64_t e = 0; e < dh; ++e) dot += q[i * D + h * dh + e] * k[j * D + h * dh + e];
-          s[j] = dot / std::sqrt(static_cast<double>(dh));
-          mx = std::max(mx, s[j]);
-        }
-        for (double& t : s) z += (t = std::exp(t - mx));
-        for (int64_t e = 0; e < dh; ++e) {
-          double acc = 0;
-          for (int64_t j = 0; j < n; ++j) acc += s[j] / z * v[j * D + h * dh + e];
-          ctx[i * D + h * dh + e] = static_cast<float>(acc);
-        }
-      }
+    const std::vector<float> ctx = ref_attention(q, k, v, m, n, D, heads);
     const Affine64 aq = affine(wq.data(), bq.data(), D, d), ak = affine(wk.data(), bk.data(), D, d),
                    av = affine(wv.data(), bv.data(), D, d), ao = affine(wo.data(), bo.data(), d, D);
     const PackedWeight xp(x.data(), d, n, 1, d);
@@ -193,25 +202,7 @@ TEST("multi-head attention with output projection matches the definition") {
   std::vector<float> out(m * d);
   attention(w, xq.data(), m, xk.data(), xk.data(), n, out.data());
   auto q = ref_linear(xq, m, wq, d, d), k = ref_linear(xk, n, wk, d, d), v = ref_linear(xk, n, wv, d, d);
-  const int64_t dh = d / heads;
-  std::vector<float> ctx(m * d);
-  for (int64_t i = 0; i < m; ++i)
-    for (int64_t h = 0; h < heads; ++h) {
-      std::vector<double> s(n);
-      double mx = -1e300, z = 0;
-      for (int64_t j = 0; j < n; ++j) {
-        double dot = 0;
-        for (int64_t e = 0; e < dh; ++e) dot += q[i * d + h * dh + e] * k[j * d + h * dh + e];
-        s[j] = dot / std::sqrt(static_cast<double>(dh));
-        mx = std::max(mx, s[j]);
-      }
-      for (double& x : s) z += (x = std::exp(x - mx));
-      for (int64_t e = 0; e < dh; ++e) {
-        double acc = 0;
-        for (int64_t j = 0; j < n; ++j) acc += s[j] / z * v[j * d + h * dh + e];
-        ctx[i * d + h * dh + e] = static_cast<float>(acc);
-      }
-    }
+  const std::vector<float> ctx = ref_attention(q, k, v, m, n, d, heads);
   CHECK(check::rel_error(out, ref_linear(ctx, m, wo, d, d)) < 1e-5);
   // The stacked k|v path (one pass over a shared source; d = 12 is not a panel multiple) agrees.
   w.kv = PackedWeight::stack(w.k, w.v);
