@@ -22,6 +22,7 @@ static_assert(PackedWeight::kPanel == kNR, "panel width must match the micro-ker
 constexpr int64_t kKC = 256;          // depth of one pass: a B panel slice (16 KiB) stays in L1
 constexpr int64_t kMC = 96;           // rows per tile: its A block (96 x kc, 96 KiB) stays in L2
 constexpr int64_t kPanelsPerTile = 16; // 256 output columns per tile: A is read from memory once for d = 256
+constexpr double kSerialFlops = 2e6;   // below this, linear() does not use the pool
 constexpr int64_t kTilesPerThread = 4;  // fewer tiles than this per thread: narrow them (see linear())
 
 std::atomic<bool> g_force_generic{false};
@@ -151,6 +152,13 @@ void linear(const float* x, int64_t rows, const PackedWeight& w, float* y, int64
   if (rows <= 0 || w.out() <= 0) return;
   if (ldx <= 0) ldx = w.in();
   const kernels::MicroKernel micro = pick_kernel();
+  // A product of a few MFLOP takes less time than waking the pool (the fusion blocks make
+  // dozens of them per [SEG], one per attention head): run it here.
+  if (2.0 * static_cast<double>(rows) * static_cast<double>(w.in()) * static_cast<double>(w.out()) < kSerialFlops) {
+    const Tiling tl = make_tiling(rows, w.out(), 1);
+    for (int64_t t = 0; t < tl.count(); ++t) run_tile(tl, t, micro, x, rows, ldx, w, y);
+    return;
+  }
   // Enough tiles that the last ones to finish leave little idle: 15 equal tiles on 2 threads
   // lose 1/16 of the time. Tiling may follow the thread count: no tiling changes any sum.
   const Tiling tl = make_tiling(rows, w.out(), kTilesPerThread * num_threads());
