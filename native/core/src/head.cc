@@ -1,11 +1,11 @@
 #include "hrseg/head.h"
-#include "hrseg/scratch.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "hrseg/error.h"
+#include "hrseg/scratch.h"
 #include "hrseg/stage_timer.h"
 
 namespace hrseg {

@@ -154,11 +154,8 @@ void linear(const float* x, int64_t rows, const PackedWeight& w, float* y, int64
   const kernels::MicroKernel micro = pick_kernel();
   // A product of a few MFLOP takes less time than waking the pool (the fusion blocks make
   // dozens of them per [SEG], one per attention head): run it here.
-  if (2.0 * static_cast<double>(rows) * static_cast<double>(w.in()) * static_cast<double>(w.out()) < kSerialFlops) {
-    const Tiling tl = make_tiling(rows, w.out(), 1);
-    for (int64_t t = 0; t < tl.count(); ++t) run_tile(tl, t, micro, x, rows, ldx, w, y);
-    return;
-  }
+  if (2.0 * static_cast<double>(rows) * static_cast<double>(w.in()) * static_cast<double>(w.out()) < kSerialFlops)
+    return linear_serial(x, rows, w, y, ldx);
   // Enough tiles that the last ones to finish leave little idle: 15 equal tiles on 2 threads
   // lose 1/16 of the time. Tiling may follow the thread count: no tiling changes any sum.
   const Tiling tl = make_tiling(rows, w.out(), kTilesPerThread * num_threads());
