@@ -308,12 +308,13 @@ describe('the head API', () => {
 
   it('results are identical for any thread count', async () => {
     const { setCpuThreads } = await import('../lib/index.js');
-    const c = resolveHeadConfig({ ...SMALL, dim: 32, globalGrid: 9 });
+    // Large enough that the dense layers exceed linear()'s 2-MFLOP threshold and use the pool.
+    const c = resolveHeadConfig({ ...SMALL, featureDim: 256, dim: 64, globalGrid: 16 });
     const head = await Head.load(encodeSafetensors(toStored(randomHeadWeights(rng, c))), c);
     const input = {
-      globalFeatures: tensor('float32', [81, 24], uniform(rng, 81 * 24)),
-      localFeatures: tensor('float32', [324, 24], uniform(rng, 324 * 24)),
-      proposals: tensor('uint8', [11, 20, 16], randomProposals(rng, 11, 20, 16)),
+      globalFeatures: tensor('float32', [256, 256], uniform(rng, 256 * 256)),
+      localFeatures: tensor('float32', [1024, 256], uniform(rng, 1024 * 256)),
+      proposals: tensor('uint8', [11, 40, 32], randomProposals(rng, 11, 40, 32)),
     };
     const outs = [];
     for (const t of [1, 2, 5]) {
