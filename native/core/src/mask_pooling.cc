@@ -59,9 +59,6 @@ PullBack pull_back(const std::vector<Tap>& taps, int64_t n) {
   return p;
 }
 
-}  // namespace
-
-namespace {
 
 // First and one-past-last non-zero byte of a row ({n, n} when it has none). Eight bytes at a time
 // (or 32) from each end: a proposal is local, so both scans stop early on the rows it touches, and the
@@ -94,9 +91,6 @@ Extent row_extent(const uint8_t* r, int64_t n) {
   return {x0, x1};
 }
 
-}  // namespace
-
-namespace {
 
 // PyTorch's adaptive-average bins for a proposal in the padded square frame (side S = max(H, W)):
 // bin o covers [floor(o·S/P), ceil((o+1)·S/P)). Columns are clipped to the image (the padding is
