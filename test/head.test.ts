@@ -237,23 +237,44 @@ describe('weights files are checked strictly', () => {
     expect(e.code).toBe('INVALID_ARGUMENT');
   });
 
-  it('f16 and bf16 weights are widened to f32', async () => {
+  it('f16 and bf16 weights give the results of their f32 values (dense layers keep them 16-bit)', async () => {
     const w = good();
-    const toHalf = (x: number) => {
-      const f = new Float32Array([x]);
-      const u = new Uint32Array(f.buffer)[0];
-      return { bf16: u >>> 16, f32Of: new Float32Array(new Uint32Array([(u >>> 16) << 16]).buffer)[0] };
+    const f32 = new Float32Array(1);
+    const u32 = new Uint32Array(f32.buffer);
+    // bf16: the top half of the f32 bits. f16: a value with an exact f16 form (|x| in [2^-6, 2),
+    // 10 mantissa bits), whose bits are built by hand.
+    const toBf16 = (x: number) => {
+      f32[0] = x;
+      const bits = u32[0] >>> 16;
+      u32[0] = bits << 16;
+      return { bits, value: f32[0] };
     };
-    // Store one tensor as bf16 and give the reference the same (rounded) values.
-    const name = 'hrp.input_proj.weight';
-    const bf = new Uint16Array(w[name].data.length);
-    w[name].data.forEach((v, i) => {
-      const h = toHalf(v);
-      bf[i] = h.bf16;
-      w[name].data[i] = h.f32Of;
-    });
-    const stored = toStored(w) as Record<string, { dtype: 'F32' | 'BF16'; shape: number[]; data: Float32Array | Uint16Array }>;
-    stored[name] = { dtype: 'BF16', shape: w[name].shape, data: bf };
+    const toF16 = (x: number) => {
+      const sign = x < 0 ? 1 : 0;
+      let a = Math.min(Math.max(Math.abs(x), 2 ** -6), 1.999);
+      const e = Math.floor(Math.log2(a));
+      const m = Math.round((a / 2 ** e - 1) * 1024);
+      a = (1 + m / 1024) * 2 ** e;
+      // + rather than |: m may round up to 1024, which must carry into the exponent.
+      return { bits: (sign << 15) + ((e + 15) << 10) + m, value: sign ? -a : a };
+    };
+    // input_proj feeds the folded image step (read widened); the others are packed as stored.
+    const halves: Record<string, 'BF16' | 'F16'> = {
+      'hrp.input_proj.weight': 'BF16',
+      'text_hidden_fcs.0.0.weight': 'BF16',
+      'fusion.layers.0.mlp.lin1.weight': 'F16',
+      'embed_head.layers.0.weight': 'F16',
+    };
+    const stored = toStored(w) as Record<string, { dtype: 'F32' | 'F16' | 'BF16'; shape: number[]; data: Float32Array | Uint16Array }>;
+    for (const [name, dtype] of Object.entries(halves)) {
+      const bits = new Uint16Array(w[name].data.length);
+      w[name].data.forEach((v, i) => {
+        const h = dtype === 'BF16' ? toBf16(v) : toF16(v);
+        bits[i] = h.bits;
+        w[name].data[i] = h.value; // the reference gets the same (rounded) values
+      });
+      stored[name] = { dtype, shape: w[name].shape, data: bits };
+    }
     const head = await Head.load(encodeSafetensors(stored), c);
     const ng = c.globalGrid, nl = 2 * ng;
     const fg = uniform(rng, ng * ng * c.featureDim), fl = uniform(rng, nl * nl * c.featureDim);
@@ -263,7 +284,14 @@ describe('weights files are checked strictly', () => {
       localFeatures: tensor('float32', [nl * nl, c.featureDim], fl),
       proposals: tensor('uint8', [3, 7, 7], masks),
     });
-    expectClose(got.mHre.data, ref.imageStep(fg, fl, masks, 3, 7, 7, c, w).mHre, 'bf16 weights');
+    expectClose(got.mHre.data, ref.imageStep(fg, fl, masks, 3, 7, 7, c, w).mHre, 'half weights: M_HRE');
+    const hSeg = uniform(rng, c.hiddenSize);
+    const instr = await head.instructionStep(got, tensor('float32', [1, c.hiddenSize], hSeg));
+    const want = ref.instructionStep(got.mHre.data, 3, hSeg, c, w);
+    expectClose(instr.text.data, want.text, 'half weights: text projection t');
+    expectClose(instr.embeddings.data, want.embeddings, 'half weights: embedding head e');
+    expectClose(instr.iop.data, want.iop, 'half weights: IoP head');
+    head.dispose();
   });
 });
 
@@ -299,10 +327,14 @@ describe('the head API', () => {
       const image = await head.imageStep(input);
       await head.instructionStep(image, hSeg);
     }
-    // Earlier tests' outputs may be collected meanwhile, so the count can fall below the base;
-    // a leak of these 1500 steps would leave thousands of allocations above it.
-    expect(await gcUntil(() => liveAllocations().count <= base.count)).toBe(true);
-    expect(liveAllocations().bytes).toBeLessThanOrEqual(base.bytes);
+    // Earlier tests' outputs may be collected meanwhile, so both can fall below the base; a leak
+    // of these 1500 steps would leave thousands of allocations above it. Both are waited for
+    // together: the count can get there while a few larger outputs still await collection.
+    const settled = await gcUntil(() => {
+      const now = liveAllocations();
+      return now.count <= base.count && now.bytes <= base.bytes;
+    });
+    expect(settled, `live ${JSON.stringify(liveAllocations())}, base ${JSON.stringify(base)}`).toBe(true);
     head.dispose();
   });
 

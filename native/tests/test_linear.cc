@@ -39,6 +39,58 @@ TEST("linear matches a float64 reference at ragged shapes, both kernels") {
   force_generic_kernel(false);
 }
 
+TEST("16-bit weights (BF16, F16, read unaligned) give exactly the products of their widened values") {
+  const int64_t shapes[][3] = {{1, 1, 1}, {1, 300, 520}, {7, 17, 3}, {130, 40, 300}};
+  for (bool generic : {false, true}) {
+    force_generic_kernel(generic);
+    for (DType dtype : {DType::BF16, DType::F16}) {
+      for (auto& s : shapes) {
+        const int64_t rows = s[0], out = s[1], in = s[2], n = out * in;
+        // Random bit patterns: bf16 from random floats, f16 finite (exponent below 31).
+        std::vector<uint16_t> bits(n);
+        std::vector<float> wide(n);
+        const auto u = check::uniform(n), v = check::uniform(n, 0.0f, 1.0f);
+        for (int64_t i = 0; i < n; ++i) {
+          if (dtype == DType::BF16) {
+            uint32_t f;
+            std::memcpy(&f, &u[i], 4);
+            bits[i] = static_cast<uint16_t>(f >> 16);
+            wide[i] = bf16_bits_to_float(bits[i]);
+          } else {
+            const uint16_t exponent = static_cast<uint16_t>(v[i] * 30.99f), mantissa = static_cast<uint16_t>(check::randint(0, 1023));
+            bits[i] = static_cast<uint16_t>((u[i] < 0 ? 0x8000 : 0) | (exponent << 10) | mantissa);
+            wide[i] = f16_bits_to_float(bits[i]);
+          }
+        }
+        std::vector<uint8_t> file(2 * n + 1);  // one byte in: the stored tensor is not 2-byte aligned
+        std::memcpy(file.data() + 1, bits.data(), 2 * n);
+        auto x = check::uniform(rows * in), b = check::uniform(out);
+        const PackedWeight half = PackedWeight::from_stored(file.data() + 1, dtype, b.data(), out, in);
+        const PackedWeight full(wide.data(), b.data(), out, in);
+        CHECK(half.out() == out && half.in() == in);
+        CHECK(half.at(out - 1, in - 1) == wide[n - 1] && half.at(0, 0) == wide[0]);
+        std::vector<float> y16(rows * out, 1.0f), y32(rows * out, 2.0f);
+        linear(x.data(), rows, half, y16.data());
+        linear(x.data(), rows, full, y32.data());
+        CHECK(std::memcmp(y16.data(), y32.data(), y16.size() * sizeof(float)) == 0);
+        // Stacking reads 16-bit panels too.
+        const PackedWeight st = PackedWeight::stack(half, full);
+        CHECK(st.out() == 2 * out && st.at(out, 0) == wide[0] && st.at(out - 1, 0) == wide[(out - 1) * in]);
+      }
+    }
+  }
+  force_generic_kernel(false);
+  // F32 from unaligned bytes too.
+  const int64_t out = 5, in = 9;
+  auto w = check::uniform(out * in), x = check::uniform(3 * in);
+  std::vector<uint8_t> file(4 * out * in + 3);
+  std::memcpy(file.data() + 3, w.data(), 4 * out * in);
+  std::vector<float> a(3 * out), c(3 * out);
+  linear(x.data(), 3, PackedWeight::from_stored(file.data() + 3, DType::F32, nullptr, out, in), a.data());
+  linear(x.data(), 3, PackedWeight(w.data(), nullptr, out, in), c.data());
+  CHECK(std::memcmp(a.data(), c.data(), a.size() * sizeof(float)) == 0);
+}
+
 TEST("linear gives bit-identical results for any thread count") {
   const int64_t rows = 301, out = 100, in = 700;
   auto x = check::uniform(rows * in), w = check::uniform(out * in);

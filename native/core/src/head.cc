@@ -18,24 +18,22 @@ void require(bool ok, const std::string& message) {
 
 }  // namespace
 
-Head::RawLinear Head::raw_linear(const std::string& prefix, int64_t out, int64_t in) const {
-  const std::string wname = prefix + ".weight";
-  RawLinear r;
+Dims Head::weight_dims(const std::string& wname, int64_t out, int64_t in) const {
   // A 1×1 convolution ([out, in, 1, 1], LLM-Seg's input projection) is the same linear map.
-  if (st_->has(wname) && st_->shape(wname).size() == 4) r.w = st_->f32(wname, {out, in, 1, 1});
-  else r.w = st_->f32(wname, {out, in});
-  r.b = st_->f32_optional(prefix + ".bias", {out});
-  return r;
+  if (st_->has(wname) && st_->shape(wname).size() == 4) return {out, in, 1, 1};
+  return {out, in};
 }
 
 PackedWeight Head::load_linear(const std::string& prefix, int64_t out, int64_t in) const {
-  const RawLinear r = raw_linear(prefix, out, in);
-  return PackedWeight(r.w, r.b, out, in);
+  const std::string wname = prefix + ".weight";
+  DType dtype = DType::F32;
+  const uint8_t* w = st_->stored(wname, weight_dims(wname, out, in), &dtype);  // 16-bit stays 16-bit
+  return PackedWeight::from_stored(w, dtype, st_->f32_optional(prefix + ".bias", {out}), out, in);
 }
 
 Affine64 Head::load_affine(const std::string& prefix, int64_t out, int64_t in) const {
-  const RawLinear r = raw_linear(prefix, out, in);
-  return affine(r.w, r.b, out, in);
+  const std::string wname = prefix + ".weight";
+  return affine(st_->f32(wname, weight_dims(wname, out, in)), st_->f32_optional(prefix + ".bias", {out}), out, in);
 }
 
 int64_t Head::attention_width(const std::string& prefix, int64_t heads) const {

@@ -36,6 +36,15 @@ bool cpu_has_avx2_fma() {
 #endif
 }
 
+bool cpu_has_f16c() {
+#if defined(__x86_64__)
+  static const bool ok = __builtin_cpu_supports("f16c");
+  return ok;
+#else
+  return false;
+#endif
+}
+
 kernels::MicroKernel pick_kernel() {
 #if defined(__x86_64__)
   if (cpu_has_avx2_fma() && !g_force_generic.load()) return kernels::micro_avx2;
@@ -75,6 +84,41 @@ PackedWeight::PackedWeight(const float* w, int64_t out, int64_t in, int64_t stri
   }
 }
 
+PackedWeight PackedWeight::from_stored(const void* w, DType dtype, const float* bias, int64_t out, int64_t in) {
+  const size_t n = static_cast<size_t>(out * in);
+  const auto* bytes = static_cast<const uint8_t*>(w);
+  if (dtype == DType::BF16 || (dtype == DType::F16 && cpu_has_f16c())) {
+    PackedWeight p;
+    p.out_ = out, p.in_ = in, p.storage_ = dtype;
+    const int64_t panels = (out + kNR - 1) / kNR;
+    p.half_.assign(static_cast<size_t>(panels * in * kNR), uint16_t{0});
+    for (int64_t o = 0; o < out; ++o)
+      for (int64_t k = 0; k < in; ++k)  // memcpy: the file's bytes need not be 2-byte aligned
+        std::memcpy(&p.half_[static_cast<size_t>(((o / kNR) * in + k) * kNR + o % kNR)], bytes + 2 * (o * in + k), 2);
+    if (bias) p.bias_.assign(bias, bias + out);
+    return p;
+  }
+  std::vector<float> wide(n);
+  if (dtype == DType::F32) {
+    std::memcpy(wide.data(), bytes, n * sizeof(float));
+  } else if (dtype == DType::F16) {
+    for (size_t i = 0; i < n; ++i) {
+      uint16_t h;
+      std::memcpy(&h, bytes + 2 * i, 2);
+      wide[i] = f16_bits_to_float(h);
+    }
+  } else {
+    fail(ErrorCode::InvalidArgument, std::string("PackedWeight: weights must be F32, F16 or BF16, not ") + dtype_name(dtype));
+  }
+  return PackedWeight(wide.data(), bias, out, in);
+}
+
+float PackedWeight::at(int64_t o, int64_t i) const {
+  const size_t idx = static_cast<size_t>(((o / kNR) * in_ + i) * kNR + o % kNR);
+  if (storage_ == DType::F32) return panels_[idx];
+  return storage_ == DType::BF16 ? bf16_bits_to_float(half_[idx]) : f16_bits_to_float(half_[idx]);
+}
+
 PackedWeight PackedWeight::stack(const PackedWeight& a, const PackedWeight& b) {
   if (a.in() != b.in()) fail(ErrorCode::InvalidArgument, "PackedWeight::stack: the weights read inputs of different widths");
   // Unpack both to [out, in] rows and pack once: the panels of `b` need not start on a panel edge.
@@ -82,8 +126,7 @@ PackedWeight PackedWeight::stack(const PackedWeight& a, const PackedWeight& b) {
   std::vector<float> rows(static_cast<size_t>(out * in)), bias(static_cast<size_t>(out), 0.0f);
   auto unpack = [in, &rows, &bias](const PackedWeight& w, int64_t o0) {
     for (int64_t o = 0; o < w.out(); ++o) {
-      const float* src = w.panels() + (o / kNR) * in * kNR + o % kNR;
-      for (int64_t k = 0; k < in; ++k) rows[(o0 + o) * in + k] = src[k * kNR];
+      for (int64_t k = 0; k < in; ++k) rows[(o0 + o) * in + k] = w.at(o, k);
       if (w.bias()) bias[o0 + o] = w.bias()[o];
     }
   };
@@ -113,6 +156,15 @@ Tiling make_tiling(int64_t rows, int64_t N, int64_t min_tiles) {
   return t;
 }
 
+void widen(const PackedWeight& w, int64_t offset, int64_t n, float* dst) {
+  const uint16_t* src = w.half_panels() + offset;
+  if (w.storage() == DType::BF16) return kernels::widen_bf16(src, n, dst);
+#if defined(__x86_64__)
+  if (cpu_has_f16c()) return kernels::widen_f16_f16c(src, n, dst);
+#endif
+  for (int64_t i = 0; i < n; ++i) dst[i] = f16_bits_to_float(src[i]);  // not reached: packed as F32 then
+}
+
 void run_tile(const Tiling& tl, int64_t t, kernels::MicroKernel micro, const float* x, int64_t rows, int64_t ldx,
               const PackedWeight& w, float* y) {
   const int64_t K = w.in(), N = w.out();
@@ -125,10 +177,13 @@ void run_tile(const Tiling& tl, int64_t t, kernels::MicroKernel micro, const flo
       for (int64_t n = p0 * kNR; n < std::min(N, p1 * kNR); ++n) y[(r0 + r) * N + n] = 0.0f;
   }
   // One B panel slice (kc x 16) stays in L1 while the tile's rows of A (mc x kc, in L2) pass it.
+  // A 16-bit weight's slice is widened into this buffer first, once per slice and tile.
+  alignas(64) static thread_local float wide[kKC * kNR];
   for (int64_t kc0 = 0; kc0 < K; kc0 += kKC) {
     const int64_t kc = std::min(kKC, K - kc0);
     for (int64_t p = p0; p < p1; ++p) {
-      const float* bp = w.panels() + (p * K + kc0) * kNR;
+      const float* bp = w.panels() ? w.panels() + (p * K + kc0) * kNR : wide;
+      if (!w.panels()) widen(w, (p * K + kc0) * kNR, kc * kNR, wide);
       const int cols = static_cast<int>(std::min<int64_t>(kNR, N - p * kNR));
       for (int64_t ip = 0; ip < row_panels; ++ip) {
         const int rws = static_cast<int>(std::min<int64_t>(kMR, mc - ip * kMR));

@@ -24,4 +24,10 @@ double fma_loop_avx2(int64_t iterations);
 #endif
 double fma_loop_generic(int64_t iterations);
 
+// n 16-bit values to float: bf16 anywhere; f16 through F16C (call only after a CPU check).
+void widen_bf16(const uint16_t* src, int64_t n, float* dst);
+#if defined(__x86_64__)
+void widen_f16_f16c(const uint16_t* src, int64_t n, float* dst);
+#endif
+
 }  // namespace hrseg::kernels

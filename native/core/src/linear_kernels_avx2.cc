@@ -1,4 +1,4 @@
-// Compiled with -mavx2 -mfma (see CMakeLists.txt) and only called after a CPUID check, so the
+// Compiled with -mavx2 -mfma -mf16c (see CMakeLists.txt) and only called after a CPUID check, so the
 // rest of the library, and the prebuilt binary, stay runnable on any x86-64.
 #include <immintrin.h>
 
@@ -55,6 +55,13 @@ void micro_avx2(const float* a, int64_t lda, const float* b, int64_t kc, float* 
   }
   for (int i = 0; i < rows; ++i)
     for (int j = 0; j < cols; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + tile[i][j] : tile[i][j];
+}
+
+void widen_f16_f16c(const uint16_t* src, int64_t n, float* dst) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+  for (; i < n; ++i) dst[i] = _cvtsh_ss(src[i]);
 }
 
 // 12 independent FMA chains (enough to cover latency x throughput on current x86 cores).

@@ -1,5 +1,7 @@
 #include "linear_kernels.h"
 
+#include <cstring>
+
 namespace hrseg::kernels {
 
 void micro_generic(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc, int rows,
@@ -12,6 +14,13 @@ void micro_generic(const float* a, int64_t lda, const float* b, int64_t kc, floa
   }
   for (int i = 0; i < rows; ++i)
     for (int j = 0; j < cols; ++j) c[i * ldc + j] = accumulate ? c[i * ldc + j] + acc[i][j] : acc[i][j];
+}
+
+void widen_bf16(const uint16_t* src, int64_t n, float* dst) {
+  for (int64_t i = 0; i < n; ++i) {
+    const uint32_t bits = static_cast<uint32_t>(src[i]) << 16;  // bf16 is the top half of an f32
+    std::memcpy(dst + i, &bits, sizeof bits);
+  }
 }
 
 double fma_loop_generic(int64_t iterations) {

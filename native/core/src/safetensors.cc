@@ -146,7 +146,7 @@ const float* SafeTensors::materialise(const std::string& name, const Entry& e) c
   return converted_.emplace(name, std::move(out)).first->second.data();
 }
 
-const float* SafeTensors::f32_optional(const std::string& name, const Dims& shape) const {
+const SafeTensors::Entry* SafeTensors::find_checked(const std::string& name, const Dims& shape) const {
   auto it = entries_.find(name);
   if (it == entries_.end()) return nullptr;
   const Entry& e = it->second;
@@ -155,7 +155,22 @@ const float* SafeTensors::f32_optional(const std::string& name, const Dims& shap
   if (!ok)
     fail(ErrorCode::ModelFile, label_ + ": tensor '" + name + "' has shape " + dims_to_string(e.shape) + ", expected " +
                                    dims_to_string(shape) + " (-1 = any)");
-  return materialise(name, e);
+  return &e;
+}
+
+const float* SafeTensors::f32_optional(const std::string& name, const Dims& shape) const {
+  const Entry* e = find_checked(name, shape);
+  return e ? materialise(name, *e) : nullptr;
+}
+
+const uint8_t* SafeTensors::stored(const std::string& name, const Dims& shape, DType* dtype) const {
+  const Entry* e = find_checked(name, shape);
+  if (!e) fail(ErrorCode::ModelFile, label_ + ": tensor '" + name + "' is missing (expected shape " + dims_to_string(shape) + ")");
+  if (e->dtype == "F32") *dtype = DType::F32;
+  else if (e->dtype == "F16") *dtype = DType::F16;
+  else if (e->dtype == "BF16") *dtype = DType::BF16;
+  else fail(ErrorCode::ModelFile, label_ + ": tensor '" + name + "' is " + e->dtype + "; weights must be F32, F16 or BF16");
+  return data_ + e->begin;
 }
 
 const float* SafeTensors::f32(const std::string& name, const Dims& shape) const {

@@ -90,11 +90,7 @@ class Head {
     PackedWeight lin1, lin2;
   };
 
-  struct RawLinear {
-    const float* w = nullptr;
-    const float* b = nullptr;
-  };
-  RawLinear raw_linear(const std::string& prefix, int64_t out, int64_t in) const;
+  Dims weight_dims(const std::string& wname, int64_t out, int64_t in) const;
   PackedWeight load_linear(const std::string& prefix, int64_t out, int64_t in) const;
   Affine64 load_affine(const std::string& prefix, int64_t out, int64_t in) const;
   int64_t attention_width(const std::string& prefix, int64_t heads) const;

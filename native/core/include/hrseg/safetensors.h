@@ -36,6 +36,10 @@ class SafeTensors {
   const float* f32(const std::string& name, const Dims& shape) const;
   // Like f32(), but returns null when the tensor is absent (optional biases).
   const float* f32_optional(const std::string& name, const Dims& shape) const;
+  // The bytes of `name` as stored, without widening (shape checked as by f32(); *dtype set to
+  // F32, F16 or BF16, any other dtype throws): for readers that keep 16-bit weights 16-bit. The
+  // pointer may be unaligned.
+  const uint8_t* stored(const std::string& name, const Dims& shape, DType* dtype) const;
   // The shape stored for `name` (throws when absent).
   const Dims& shape(const std::string& name) const;
   // The stored bytes of an entry, in place (for readers that convert only what they use).
@@ -46,6 +50,7 @@ class SafeTensors {
  private:
   SafeTensors() = default;
   void parse();
+  const Entry* find_checked(const std::string& name, const Dims& shape) const;  // null when absent
   const float* materialise(const std::string& name, const Entry& e) const;
 
   std::string label_;
