@@ -98,6 +98,8 @@ PackedWeight PackedWeight::from_stored(const void* w, DType dtype, const float* 
     if (bias) p.bias_.assign(bias, bias + out);
     return p;
   }
+  if (dtype == DType::F32 && reinterpret_cast<uintptr_t>(bytes) % alignof(float) == 0)
+    return PackedWeight(reinterpret_cast<const float*>(bytes), bias, out, in);  // in place, no copy
   std::vector<float> wide(n);
   if (dtype == DType::F32) {
     std::memcpy(wide.data(), bytes, n * sizeof(float));
