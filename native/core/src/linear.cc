@@ -184,9 +184,22 @@ void run_tile(const Tiling& tl, int64_t t, kernels::MicroKernel micro, const flo
   for (int64_t kc0 = 0; kc0 < K; kc0 += kKC) {
     const int64_t kc = std::min(kKC, K - kc0);
     for (int64_t p = p0; p < p1; ++p) {
+      const int cols = static_cast<int>(std::min<int64_t>(kNR, N - p * kNR));
+#if defined(__x86_64__)
+      // A one-row product (a [SEG]'s text projection) streams B once: read it straight, f32 or
+      // bf16, with the row kernel rather than widening slices for a 6-row micro-kernel.
+      // (F16 panels exist only where F16C does: from_stored widens them otherwise.)
+      if (rows == 1 && micro == kernels::micro_avx2) {
+        const int64_t off = (p * K + kc0) * kNR;
+        if (w.panels()) kernels::row_avx2(x + kc0, w.panels() + off, kc, y + p * kNR, cols, kc0 > 0);
+        else
+          kernels::row_half_avx2(x + kc0, w.half_panels() + off, w.storage() == DType::BF16, kc, y + p * kNR, cols,
+                                 kc0 > 0);
+        continue;
+      }
+#endif
       const float* bp = w.panels() ? w.panels() + (p * K + kc0) * kNR : wide;
       if (!w.panels()) widen(w, (p * K + kc0) * kNR, kc * kNR, wide);
-      const int cols = static_cast<int>(std::min<int64_t>(kNR, N - p * kNR));
       for (int64_t ip = 0; ip < row_panels; ++ip) {
         const int rws = static_cast<int>(std::min<int64_t>(kMR, mc - ip * kMR));
         const int64_t r = r0 + ip * kMR;

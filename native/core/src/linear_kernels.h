@@ -28,6 +28,14 @@ double fma_loop_generic(int64_t iterations);
 void widen_bf16(const uint16_t* src, int64_t n, float* dst);
 #if defined(__x86_64__)
 void widen_f16_f16c(const uint16_t* src, int64_t n, float* dst);
+
+// One row: c[0:cols] (+)= a[0:kc] · B_panel[kc x 16], B as f32 or read straight from bf16/f16
+// (f16 through F16C: call only after a CPU check). A product of one row is bound by reading B,
+// which the 6-row micro-kernel would stream at a sixth of its FMA rate; these keep 8 independent
+// sums (k mod 4, two halves) and add them at the end, the same way for every storage, so a 16-bit
+// weight gives the results of its f32 widening exactly.
+void row_avx2(const float* a, const float* b, int64_t kc, float* c, int cols, bool accumulate);
+void row_half_avx2(const float* a, const uint16_t* b, bool bf16, int64_t kc, float* c, int cols, bool accumulate);
 #endif
 
 }  // namespace hrseg::kernels

@@ -64,6 +64,66 @@ void widen_f16_f16c(const uint16_t* src, int64_t n, float* dst) {
   for (; i < n; ++i) dst[i] = _cvtsh_ss(src[i]);
 }
 
+namespace {
+
+// 16 bf16 values to two vectors of 8 floats: each is the top half of an f32.
+inline void load_bf16(const uint16_t* b, __m256& lo, __m256& hi) {
+  const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
+  lo = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_castsi256_si128(v)), 16));
+  hi = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm256_extracti128_si256(v, 1)), 16));
+}
+
+inline void load_f16(const uint16_t* b, __m256& lo, __m256& hi) {
+  lo = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b)));
+  hi = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 8)));
+}
+
+inline void load_f32(const float* b, __m256& lo, __m256& hi) {
+  lo = _mm256_loadu_ps(b);
+  hi = _mm256_loadu_ps(b + 8);
+}
+
+// Load(k, lo, hi) gives row k of the 16-column panel as two vectors of 8 floats.
+template <typename Load>
+void row_kernel(const float* a, Load load, int64_t kc, float* c, int cols, bool accumulate) {
+  __m256 s[8];
+  for (auto& v : s) v = _mm256_setzero_ps();
+  int64_t k = 0;
+  for (; k + 4 <= kc; k += 4) {
+    for (int u = 0; u < 4; ++u) {
+      __m256 lo, hi;
+      load(k + u, lo, hi);
+      const __m256 av = _mm256_broadcast_ss(a + k + u);
+      s[2 * u] = _mm256_fmadd_ps(av, lo, s[2 * u]);
+      s[2 * u + 1] = _mm256_fmadd_ps(av, hi, s[2 * u + 1]);
+    }
+  }
+  for (; k < kc; ++k) {
+    __m256 lo, hi;
+    load(k, lo, hi);
+    const __m256 av = _mm256_broadcast_ss(a + k);
+    s[0] = _mm256_fmadd_ps(av, lo, s[0]);
+    s[1] = _mm256_fmadd_ps(av, hi, s[1]);
+  }
+  alignas(32) float out[16];
+  _mm256_store_ps(out, _mm256_add_ps(_mm256_add_ps(s[0], s[2]), _mm256_add_ps(s[4], s[6])));
+  _mm256_store_ps(out + 8, _mm256_add_ps(_mm256_add_ps(s[1], s[3]), _mm256_add_ps(s[5], s[7])));
+  for (int j = 0; j < cols; ++j) c[j] = accumulate ? c[j] + out[j] : out[j];
+}
+
+}  // namespace
+
+void row_avx2(const float* a, const float* b, int64_t kc, float* c, int cols, bool accumulate) {
+  row_kernel(a, [b](int64_t k, __m256& lo, __m256& hi) { load_f32(b + k * 16, lo, hi); }, kc, c, cols, accumulate);
+}
+
+void row_half_avx2(const float* a, const uint16_t* b, bool bf16, int64_t kc, float* c, int cols, bool accumulate) {
+  if (bf16)
+    row_kernel(a, [b](int64_t k, __m256& lo, __m256& hi) { load_bf16(b + k * 16, lo, hi); }, kc, c, cols, accumulate);
+  else
+    row_kernel(a, [b](int64_t k, __m256& lo, __m256& hi) { load_f16(b + k * 16, lo, hi); }, kc, c, cols, accumulate);
+}
+
 // 12 independent FMA chains (enough to cover latency x throughput on current x86 cores).
 double fma_loop_avx2(int64_t iterations) {
   __m256 m = _mm256_set1_ps(0.9999999f), add = _mm256_set1_ps(1e-7f);
