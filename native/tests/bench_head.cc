@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 
 #include "head_fixture.h"
 #include "hrseg/linear.h"
@@ -60,6 +61,20 @@ int main(int argc, char** argv) {
   std::vector<float> kvout(static_cast<size_t>(ng * ng * 2 * d));
   PackedWeight kvw(check::uniform(static_cast<size_t>(2 * d * d)).data(), nullptr, 2 * d, d);
   const double t_kv = median_ms(iters, [&] { linear(img.hybrid.as<float>(), ng * ng, kvw, kvout.data()); });
+  // The [SEG] text projection (one row through 4096x4096), from f32 and from bf16 weights.
+  const int64_t Hs = c.hidden_size;
+  auto wt = check::uniform(static_cast<size_t>(Hs * Hs));
+  std::vector<uint16_t> wt16(wt.size());
+  for (size_t i = 0; i < wt.size(); ++i) {
+    uint32_t u;
+    std::memcpy(&u, &wt[i], 4);
+    wt16[i] = static_cast<uint16_t>(u >> 16);
+  }
+  const PackedWeight text32(wt.data(), nullptr, Hs, Hs);
+  const PackedWeight text16 = PackedWeight::from_stored(wt16.data(), DType::BF16, nullptr, Hs, Hs);
+  std::vector<float> tout(static_cast<size_t>(Hs));
+  const double t_text32 = median_ms(iters, [&] { linear(hseg.data(), 1, text32, tout.data()); });
+  const double t_text16 = median_ms(iters, [&] { linear(hseg.data(), 1, text16, tout.data()); });
   std::vector<float> pooled(static_cast<size_t>(K * d));
   const double t_pool = median_ms(iters, [&] {
     mask_pool(masks.data(), K, H, W, img.hybrid.as<float>(), ng, d, c.pool_size, true, pooled.data());
@@ -92,5 +107,7 @@ int main(int argc, char** argv) {
   std::printf("%-34s %8.2f ms  %6.1f GFLOP/s\n", "  GEMM probe 1369x256 -> 512", t_kv,
               2.0 * ng * ng * d * 2 * d / t_kv / 1e6);
   std::printf("%-34s %8.2f ms\n", "  mask pooling (K 50, 1024x768)", t_pool);
+  std::printf("%-34s %8.2f ms from f32, %.2f ms from bf16 (%.2fx)\n", "  text projection 1x4096 -> 4096", t_text32,
+              t_text16, t_text32 / t_text16);
   return 0;
 }
