@@ -187,7 +187,7 @@ void run_tile(const Tiling& tl, int64_t t, kernels::MicroKernel micro, const flo
       const int cols = static_cast<int>(std::min<int64_t>(kNR, N - p * kNR));
 #if defined(__x86_64__)
       // A one-row product (a [SEG]'s text projection) streams B once: read it straight, f32 or
-      // bf16, with the row kernel rather than widening slices for a 6-row micro-kernel.
+      // 16-bit, with the row kernel rather than widening slices for a 6-row micro-kernel.
       // (F16 panels exist only where F16C does: from_stored widens them otherwise.)
       if (rows == 1 && micro == kernels::micro_avx2) {
         const int64_t off = (p * K + kc0) * kNR;
