@@ -82,9 +82,7 @@ FoldedAttention fold_attention(const Affine64& q, const Affine64& k, const Affin
   query.out = heads * k.in, query.in = q.in;
   const double scale = 1.0 / std::sqrt(static_cast<double>(dh));
   for (int64_t hd = 0; hd < heads; ++hd) {
-    Affine64 qk = then(rows(q, hd * dh, (hd + 1) * dh), transposed(rows(k, hd * dh, (hd + 1) * dh)));
-    for (double& x : qk.w) x *= scale;
-    for (double& x : qk.b) x *= scale;
+    const Affine64 qk = scaled(then(rows(q, hd * dh, (hd + 1) * dh), transposed(rows(k, hd * dh, (hd + 1) * dh))), scale);
     query.w.insert(query.w.end(), qk.w.begin(), qk.w.end());
     query.b.insert(query.b.end(), qk.b.begin(), qk.b.end());
   }

@@ -56,6 +56,12 @@ Affine64 then(const Affine64& first, const Affine64& second) {
   return c;
 }
 
+Affine64 scaled(Affine64 a, double s) {
+  for (double& x : a.w) x *= s;
+  for (double& x : a.b) x *= s;
+  return a;
+}
+
 PackedWeight pack(const Affine64& a) {
   std::vector<float> w(a.w.begin(), a.w.end()), b(a.b.begin(), a.b.end());
   return PackedWeight(w.data(), b.data(), a.out, a.in);

@@ -54,15 +54,8 @@ kernels::MicroKernel pick_kernel() {
 
 }  // namespace
 
-PackedWeight::PackedWeight(const float* w, const float* bias, int64_t out, int64_t in) : out_(out), in_(in) {
-  const int64_t panels = (out + kNR - 1) / kNR;
-  panels_.assign(static_cast<size_t>(panels * in * kNR), 0.0f);
-  for (int64_t p = 0; p < panels; ++p)
-    for (int64_t j = 0; j < kNR && p * kNR + j < out; ++j) {
-      const float* row = w + (p * kNR + j) * in;
-      float* dst = panels_.data() + p * in * kNR + j;
-      for (int64_t k = 0; k < in; ++k) dst[k * kNR] = row[k];
-    }
+PackedWeight::PackedWeight(const float* w, const float* bias, int64_t out, int64_t in)
+    : PackedWeight(w, out, in, in, 1) {
   if (bias) bias_.assign(bias, bias + out);
 }
 

@@ -21,6 +21,28 @@ float dot(const float* a, const float* b, int64_t d) {
   return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
 }
 
+// One global cell's attention over its N×N window: key (a, b) is the row at
+// keys + (a·pitch + b)·stride, its value `value_offset` floats further (0: the key itself);
+// q·key·scale, softmax, out[len] = Σ p·value. p holds N² floats of scratch.
+void attend_window(const float* q, const float* keys, int64_t pitch, int64_t stride, int64_t value_offset, int64_t N,
+                   int64_t len, float scale, float* p, float* __restrict out) {
+  float mx = -INFINITY;
+  for (int64_t a = 0; a < N; ++a)
+    for (int64_t b = 0; b < N; ++b) {
+      p[a * N + b] = dot(q, keys + (a * pitch + b) * stride, len) * scale;
+      mx = std::max(mx, p[a * N + b]);
+    }
+  float z = 0;
+  for (int64_t t = 0; t < N * N; ++t) z += (p[t] = fast_exp(p[t] - mx));
+  std::fill(out, out + len, 0.0f);
+  for (int64_t a = 0; a < N; ++a)
+    for (int64_t b = 0; b < N; ++b) {
+      const float* __restrict v = keys + (a * pitch + b) * stride + value_offset;
+      const float w = p[a * N + b] / z;
+      for (int64_t e = 0; e < len; ++e) out[e] += w * v[e];
+    }
+}
+
 }  // namespace
 
 // The definition, one band at a time: global row i reads local rows N·i … N·i+N−1, which are
@@ -37,38 +59,17 @@ void region_attention(const float* xg, const float* xl, int64_t ng, int64_t N, i
     std::vector<float> p(static_cast<size_t>(N * N));
     for (int64_t i = i0; i < i1; ++i) {
       linear_serial(xl + i * band * d, band, wkv, kv.get());  // one pass for both k and v
-      for (int64_t j = 0; j < ng; ++j) {
-        const int64_t c = i * ng + j;
-        const float* qc = q.get() + c * d;
-        float mx = -INFINITY;
-        for (int64_t a = 0; a < N; ++a)
-          for (int64_t b = 0; b < N; ++b) {
-            const float* kr = kv.get() + (a * nl + N * j + b) * 2 * d;
-            p[a * N + b] = dot(qc, kr, d) * scale;
-            mx = std::max(mx, p[a * N + b]);
-          }
-        float z = 0;
-        for (auto& v : p) z += (v = fast_exp(v - mx));
-        float* __restrict out = fr + c * d;
-        std::fill(out, out + d, 0.0f);
-        for (int64_t a = 0; a < N; ++a)
-          for (int64_t b = 0; b < N; ++b) {
-            const float* __restrict vr = kv.get() + (a * nl + N * j + b) * 2 * d + d;
-            const float w = p[a * N + b] / z;
-            for (int64_t e = 0; e < d; ++e) out[e] += w * vr[e];
-          }
-      }
+      for (int64_t j = 0; j < ng; ++j)  // keys and values side by side in kv: stride 2d, values at +d
+        attend_window(q.get() + (i * ng + j) * d, kv.get() + N * j * 2 * d, nl, 2 * d, d, N, d, scale, p.data(),
+                      fr + (i * ng + j) * d);
     }
   });
 }
 
 RegionFold fold_region_attention(const Affine64& input_proj, const Affine64& q, const Affine64& k, const Affine64& v) {
   RegionFold f;
-  Affine64 query = then(then(q, transposed(k)), transposed(input_proj));
   const double scale = 1.0 / std::sqrt(static_cast<double>(q.out));
-  for (double& x : query.w) x *= scale;
-  for (double& x : query.b) x *= scale;
-  f.query = pack(query);
+  f.query = pack(scaled(then(then(q, transposed(k)), transposed(input_proj)), scale));
   f.value = pack(then(input_proj, v));
   return f;
 }
@@ -81,25 +82,10 @@ void region_attention_folded(const float* xg, const float* fl, int64_t ng, int64
   // One global row per task: its cells read N consecutive rows of the local grid.
   parallel_for(0, ng * ng, ng, [&](int64_t c0, int64_t c1) {
     std::vector<float> p(static_cast<size_t>(N * N));
-    for (int64_t c = c0; c < c1; ++c) {
+    for (int64_t c = c0; c < c1; ++c) {  // the raw features are keys and values; q̂ carries 1/√d
       const int64_t i = c / ng, j = c % ng;
-      const float* qc = qh.get() + c * C;
-      float mx = -INFINITY;
-      for (int64_t a = 0; a < N; ++a)
-        for (int64_t b = 0; b < N; ++b) {
-          p[a * N + b] = dot(qc, fl + ((N * i + a) * nl + N * j + b) * C, C);
-          mx = std::max(mx, p[a * N + b]);
-        }
-      float z = 0;
-      for (auto& x : p) z += (x = fast_exp(x - mx));
-      float* __restrict m = mean.get() + c * C;
-      std::fill(m, m + C, 0.0f);
-      for (int64_t a = 0; a < N; ++a)
-        for (int64_t b = 0; b < N; ++b) {
-          const float* __restrict src = fl + ((N * i + a) * nl + N * j + b) * C;
-          const float w = p[a * N + b] / z;
-          for (int64_t e = 0; e < C; ++e) m[e] += w * src[e];
-        }
+      attend_window(qh.get() + c * C, fl + (N * i * nl + N * j) * C, nl, C, 0, N, C, 1.0f, p.data(),
+                    mean.get() + c * C);
     }
   });
   linear(mean.get(), ng * ng, f.value, fr);

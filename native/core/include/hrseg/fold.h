@@ -29,6 +29,8 @@ Affine64 transposed(const Affine64& a);
 Affine64 rows(const Affine64& a, int64_t r0, int64_t r1);
 // x ↦ second(first(x)).
 Affine64 then(const Affine64& first, const Affine64& second);
+// x ↦ s·a(x) (the 1/√d of attention scores, carried by a folded query).
+Affine64 scaled(Affine64 a, double s);
 // Rounded once to float and packed for linear().
 PackedWeight pack(const Affine64& a);
 
