@@ -10,13 +10,22 @@ import type { Tensor } from './tensor.js';
 
 export type SelectionStrategy = 'top1-sim' | 'top1-iop' | 'iop-threshold' | 'topk-sim' | 'topk-sim-iop';
 
+export type SelectionFallback = 'top1-sim' | 'none';
+
 export interface SelectionConfig {
   strategy: SelectionStrategy;
   /** k of the top-k strategies (default 10). */
   k: number;
-  /** τ of the IoP threshold (default 0.7). */
+  /** τ of the IoP threshold (default 0.7); comparisons are strict, S_iop > τ. */
   tau: number;
+  /**
+   * When the rule chooses nothing: 'top1-sim' (default) takes the most similar proposal and marks
+   * the selection `fallback: true`; 'none' (LLM-Seg's evaluation) leaves it empty, so the mask is empty.
+   */
+  fallback: SelectionFallback;
 }
+
+export type MaskResize = 'bilinear-antialias' | 'area';
 
 export interface HeadConfig {
   /** C, DINOv2's feature width (1024 for ViT-L/14). */
@@ -27,6 +36,11 @@ export interface HeadConfig {
   globalGrid: number;
   /** N, the magnification of the local view (2). */
   magnification: number;
+  /**
+   * HRP's region attention and γ-mix (default true). false is LLM-Seg's head: F_h = X_g, no local
+   * DINOv2 view is computed or read, and no region-attention weights are needed.
+   */
+  hrp: boolean;
   /** γ of the hybrid features F_h = γ·X_g + (1−γ)·F_r (0.8). */
   gamma: number;
   /** Which features mask pooling reads: the hybrid F_h (default) or the region F_r. */
@@ -35,6 +49,11 @@ export interface HeadConfig {
   poolSize: number;
   /** The fast pulled-back form (default) or the definition (upsample, then pool); equal to rounding. */
   maskPooling: 'pulled-back' | 'direct';
+  /**
+   * How each proposal (padded to its square) is resized to P×P for pooling: PyTorch's antialiased
+   * bilinear as LLM-Seg's code does it (default), or PyTorch's area (adaptive average) resize.
+   */
+  maskResize: MaskResize;
   /** L, HRE layers (2), and their heads (1). */
   hreLayers: number;
   hreHeads: number;
@@ -53,10 +72,12 @@ export const DEFAULT_HEAD_CONFIG: Readonly<HeadConfig> = Object.freeze({
   dim: 256,
   globalGrid: 37,
   magnification: 2,
+  hrp: true,
   gamma: 0.8,
   poolSource: 'hybrid',
   poolSize: 256,
   maskPooling: 'pulled-back',
+  maskResize: 'bilinear-antialias',
   hreLayers: 2,
   hreHeads: 1,
   hiddenSize: 4096,
@@ -65,7 +86,7 @@ export const DEFAULT_HEAD_CONFIG: Readonly<HeadConfig> = Object.freeze({
   fusionMlpDim: 2048,
   iopHidden: 128,
   embedHidden: 2048,
-  selection: Object.freeze({ strategy: 'topk-sim-iop', k: 10, tau: 0.7 }) as SelectionConfig,
+  selection: Object.freeze({ strategy: 'topk-sim-iop', k: 10, tau: 0.7, fallback: 'top1-sim' }) as SelectionConfig,
 });
 
 const STRATEGIES: readonly SelectionStrategy[] = ['top1-sim', 'top1-iop', 'iop-threshold', 'topk-sim', 'topk-sim-iop'];
@@ -77,6 +98,8 @@ function checkSelection(s: SelectionConfig, where: string): void {
     throw new HrsegError('INVALID_ARGUMENT', `${where}.strategy must be one of ${STRATEGIES.join(', ')}`);
   if (!Number.isInteger(s.k) || s.k < 1) throw new HrsegError('INVALID_ARGUMENT', `${where}.k must be an integer >= 1`);
   if (!(s.tau >= 0 && s.tau <= 1)) throw new HrsegError('INVALID_ARGUMENT', `${where}.tau must be in [0, 1]`);
+  if (s.fallback !== 'top1-sim' && s.fallback !== 'none')
+    throw new HrsegError('INVALID_ARGUMENT', `${where}.fallback must be "top1-sim" or "none"`);
 }
 
 /** Fills defaults from SPEC.md and checks every value; errors name the field. */
@@ -98,13 +121,18 @@ export function resolveHeadConfig(input: HeadConfigInput = {}): HeadConfig {
     throw new HrsegError('INVALID_ARGUMENT', `head config: poolSource must be "hybrid" or "region"`);
   if (c.maskPooling !== 'pulled-back' && c.maskPooling !== 'direct')
     throw new HrsegError('INVALID_ARGUMENT', `head config: maskPooling must be "pulled-back" or "direct"`);
+  if (c.maskResize !== 'bilinear-antialias' && c.maskResize !== 'area')
+    throw new HrsegError('INVALID_ARGUMENT', `head config: maskResize must be "bilinear-antialias" or "area"`);
+  if (typeof c.hrp !== 'boolean') throw new HrsegError('INVALID_ARGUMENT', `head config: hrp must be true or false`);
+  if (!c.hrp && c.poolSource === 'region')
+    throw new HrsegError('INVALID_ARGUMENT', `head config: poolSource "region" needs HRP (hrp: true)`);
   checkSelection(c.selection, 'head config: selection');
   return c;
 }
 
 /** The image step's result: reusable for every instruction about the same image. */
 export interface ImageFeatures {
-  /** F_r, region-attention features [n_g², d]. */
+  /** F_r, region-attention features [n_g², d]; [0, d] when HRP is off. */
   region: Tensor<'float32'>;
   /** F_h, hybrid features [n_g², d]. */
   hybrid: Tensor<'float32'>;
@@ -119,9 +147,9 @@ export interface ImageFeatures {
 }
 
 export interface SegSelection {
-  /** Chosen proposal indices, ascending. Empty only when there are no proposals. */
+  /** Chosen proposal indices, ascending. Empty when there are no proposals, or when the rule chose none and the fallback is 'none'. */
   chosen: number[];
-  /** True when the strategy chose nothing and top1-sim was used instead. */
+  /** True when the strategy chose nothing and top1-sim was used instead (never with fallback 'none'). */
   fallback: boolean;
 }
 
@@ -141,7 +169,7 @@ export interface InstructionResult {
 interface NativeHeadApi {
   loadHead(source: string | Uint8Array, config: HeadConfig, cancel: unknown, device: 'cpu' | 'cuda'): Promise<unknown>;
   headDispose(handle: unknown): void;
-  headImageStep(h: unknown, fg: Tensor, fl: Tensor, masks: Tensor, cancel: unknown): Promise<Omit<ImageFeatures, 'proposals'>>;
+  headImageStep(h: unknown, fg: Tensor, fl: Tensor | undefined, masks: Tensor, cancel: unknown): Promise<Omit<ImageFeatures, 'proposals'>>;
   headInstructionStep(
     h: unknown,
     mHre: Tensor,
@@ -194,12 +222,17 @@ export class Head {
     return this.#handle;
   }
 
-  /** HRP + HRE: global features [n_g², C], local features [(N·n_g)², C], proposals [K, H, W] uint8. */
+  /**
+   * HRP + HRE: global features [n_g², C], local features [(N·n_g)², C] (not needed, and not read,
+   * when `hrp` is false), proposals [K, H, W] uint8.
+   */
   async imageStep(
-    input: { globalFeatures: Tensor<'float32'>; localFeatures: Tensor<'float32'>; proposals: Tensor<'uint8'> },
+    input: { globalFeatures: Tensor<'float32'>; localFeatures?: Tensor<'float32'>; proposals: Tensor<'uint8'> },
     options: HeadOptions = {},
   ): Promise<ImageFeatures> {
     const handle = this.#live();
+    if (this.config.hrp && !input.localFeatures)
+      throw new HrsegError('INVALID_ARGUMENT', 'localFeatures: required when the head runs HRP (hrp: true)');
     const out = await runCancellable(options.signal, (h) =>
       api().headImageStep(handle, input.globalFeatures, input.localFeatures, input.proposals, h),
     );

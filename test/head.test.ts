@@ -46,13 +46,14 @@ async function runCase(cs: Case, fromFile = false) {
   const masks = randomProposals(rng, cs.K, cs.H, cs.W, cs.proposals);
   const S = cs.S ?? 1;
   const hSeg = uniform(rng, S * c.hiddenSize);
+  // Without HRP (LLM-Seg) there is no local view: no local features are passed at all.
   const image = await head.imageStep({
     globalFeatures: tensor('float32', [ng * ng, c.featureDim], fg),
-    localFeatures: tensor('float32', [nl * nl, c.featureDim], fl),
+    localFeatures: c.hrp ? tensor('float32', [nl * nl, c.featureDim], fl) : undefined,
     proposals: tensor('uint8', [cs.K, cs.H, cs.W], masks),
   });
   const instr = await head.instructionStep(image, tensor('float32', [S, c.hiddenSize], hSeg));
-  const want = ref.imageStep(fg, fl, masks, cs.K, cs.H, cs.W, c, w);
+  const want = ref.imageStep(fg, c.hrp ? fl : undefined, masks, cs.K, cs.H, cs.W, c, w);
   return { c, w, head, masks, hSeg, image, instr, want, S };
 }
 
@@ -125,9 +126,37 @@ describe('the head against the float64 reference (fresh random inputs and weight
     await checkAll({ config: { ...SMALL, fusionBlocks: 1 }, K: 5, H: 9, W: 9, weights: { fusionInternal: 8 } });
   });
 
-  it('pool sizes that do not divide the frame (overlapping area bins)', async () => {
-    await checkAll({ config: { ...SMALL, poolSize: 7 }, K: 4, H: 10, W: 13 });
-    await checkAll({ config: { ...SMALL, poolSize: 20 }, K: 4, H: 13, W: 6 });
+  it('pool sizes that do not divide the frame, both maskResize forms (antialias default, area)', async () => {
+    for (const maskResize of ['bilinear-antialias', 'area'] as const) {
+      await checkAll({ config: { ...SMALL, maskResize, poolSize: 7 }, K: 4, H: 10, W: 13 });
+      await checkAll({ config: { ...SMALL, maskResize, poolSize: 20 }, K: 4, H: 13, W: 6 }); // an upscale
+      await checkAll({ config: { ...SMALL, maskResize, poolSize: 5 }, K: 3, H: 40, W: 23 }); // an 8× downscale
+    }
+  });
+
+  it('the llm-seg form: no HRP (F_h = X_g, no local features, no region weights) and no HRE', async () => {
+    const llmSeg: HeadConfigInput = { ...SMALL, hrp: false, hreLayers: 0, globalGrid: 8 };
+    const r = await checkAll({ config: llmSeg, K: 6, H: 21, W: 30 });
+    expect(r.image.region.dims).toEqual([0, 16]);
+    expect(Object.keys(r.w).some((k) => k.startsWith('hrp.region_attn'))).toBe(false);
+    // With HRE on top (a future HRSeg checkpoint without HRP) it is still the definition.
+    await checkAll({ config: { ...llmSeg, hreLayers: 1 }, K: 4, H: 9, W: 12, S: 2 });
+  });
+
+  it('HRP needs its local features and its region-attention weights', async () => {
+    const c = resolveHeadConfig({ ...SMALL, hrp: false, hreLayers: 0 });
+    const w = encodeSafetensors(toStored(randomHeadWeights(rng, c)));
+    const e = await Head.load(w, { ...c, hrp: true }).catch((x: unknown) => x);
+    expect((e as HrsegError).message).toMatch(/'hrp\.region_attn\.[qkv]_proj\.weight' is missing/);
+    const head = await Head.load(encodeSafetensors(toStored(randomHeadWeights(rng, resolveHeadConfig(SMALL)))), SMALL);
+    const ng = 5;
+    const missing = await head
+      .imageStep({ globalFeatures: tensor('float32', [ng * ng, 24], new Float32Array(ng * ng * 24)), proposals: tensor('uint8', [1, 4, 4], new Uint8Array(16)) })
+      .catch((x: unknown) => x);
+    expect((missing as HrsegError).code).toBe('INVALID_ARGUMENT');
+    expect((missing as HrsegError).message).toMatch(/localFeatures/);
+    expect(() => resolveHeadConfig({ hrp: false, poolSource: 'region' })).toThrow(/needs HRP/);
+    head.dispose();
   });
 
   it('all-empty proposals pool to zero; a whole-image proposal pools to the frame average', async () => {
@@ -168,15 +197,23 @@ describe('selection strategies', () => {
     const iop = r.instr.iop.data;
     const sorted = Array.from(iop).sort((a, b) => a - b);
     const strategies = ['top1-sim', 'top1-iop', 'iop-threshold', 'topk-sim', 'topk-sim-iop'] as const;
-    // τ below, inside and above the IoP range (above forces the fallback); k of 1, 3 and more than K.
+    // τ below, inside (exactly a score: strict, so that one is out) and above the IoP range (above
+    // forces the fallback); k of 1, 3 and more than K; both fallbacks.
     for (const strategy of strategies)
       for (const tau of [Math.max(0, sorted[0] - 0.01), sorted[4], Math.min(1, sorted[8] + 1e-6)])
-        for (const k of [1, 3, 20]) {
-          const got = await r.head.instructionStep(r.image, tensor('float32', [1, 20], r.hSeg), { selection: { strategy, k, tau } });
-          const want = ref.select(got.similarity.data, got.iop.data, 9, { strategy, k, tau });
-          expect(got.selections[0], `${strategy} k=${k} tau=${tau}`).toEqual(want);
-          if (strategy === 'iop-threshold' && tau > sorted[8]) expect(got.selections[0].fallback).toBe(true);
-        }
+        for (const k of [1, 3, 20])
+          for (const fallback of ['top1-sim', 'none'] as const) {
+            const selection = { strategy, k, tau, fallback };
+            const got = await r.head.instructionStep(r.image, tensor('float32', [1, 20], r.hSeg), { selection });
+            const want = ref.select(got.similarity.data, got.iop.data, 9, selection);
+            expect(got.selections[0], `${strategy} k=${k} tau=${tau} fallback ${fallback}`).toEqual(want);
+            if (strategy === 'iop-threshold' && tau === sorted[4]) expect(got.selections[0].chosen).toHaveLength(4);
+            if (strategy === 'iop-threshold' && tau > sorted[8]) {
+              expect(got.selections[0].fallback).toBe(fallback === 'top1-sim');
+              // fallback none: nothing chosen, and the mask is empty.
+              if (fallback === 'none') expect(got.masks.data.every((v) => v === 0)).toBe(true);
+            }
+          }
     r.head.dispose();
   });
 });

@@ -27,6 +27,8 @@ export const MANIFEST_SCHEMA = {
     description: { type: 'string' },
     /** False for built-for-testing packages such as the demo. */
     trained: { type: 'boolean' },
+    /** SPEC.md section 11's presets; every value they fill can still be set below. */
+    preset: { enum: ['hrseg', 'llm-seg'] },
     files: {
       type: 'object',
       additionalProperties: false,
@@ -71,10 +73,12 @@ export const MANIFEST_SCHEMA = {
         dim: int(1),
         globalGrid: int(1),
         magnification: int(1, 8),
+        hrp: { type: 'boolean' },
         gamma: { type: 'number', minimum: 0, maximum: 1 },
         poolSource: { enum: ['hybrid', 'region'] },
         poolSize: int(1, 4096),
         maskPooling: { enum: ['pulled-back', 'direct'] },
+        maskResize: { enum: ['bilinear-antialias', 'area'] },
         hreLayers: int(0),
         hreHeads: int(1),
         hiddenSize: int(1),
@@ -90,6 +94,7 @@ export const MANIFEST_SCHEMA = {
             strategy: { enum: ['top1-sim', 'top1-iop', 'iop-threshold', 'topk-sim', 'topk-sim-iop'] },
             k: int(1),
             tau: { type: 'number', minimum: 0, maximum: 1 },
+            fallback: { enum: ['top1-sim', 'none'] },
           },
         },
       },

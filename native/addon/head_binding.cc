@@ -95,6 +95,10 @@ SelectionOverride parse_selection(Napi::Env env, Napi::Value value, const char* 
   s.strategy = parse_strategy(env, get_str(env, o, "strategy"));
   s.top_k = get_int(env, o, "k");
   s.tau = static_cast<float>(get_num(env, o, "tau"));
+  const std::string fallback = get_str(env, o, "fallback");
+  if (fallback != "top1-sim" && fallback != "none")
+    throw_error(env, "INVALID_ARGUMENT", std::string(where) + ".fallback must be \"top1-sim\" or \"none\"");
+  s.fallback = fallback == "none" ? Fallback::None : Fallback::Top1Sim;
   return s;
 }
 
@@ -107,10 +111,12 @@ HeadConfig parse_config(Napi::Env env, Napi::Value value) {
   c.dim = get_int(env, o, "dim");
   c.global_grid = get_int(env, o, "globalGrid");
   c.magnification = get_int(env, o, "magnification");
+  c.hrp = o.Get("hrp").ToBoolean().Value();
   c.gamma = static_cast<float>(get_num(env, o, "gamma"));
   c.pool_hybrid = get_str(env, o, "poolSource") == "hybrid";
   c.pool_size = get_int(env, o, "poolSize");
   c.pool_pulled_back = get_str(env, o, "maskPooling") != "direct";
+  c.mask_resize = get_str(env, o, "maskResize") == "area" ? MaskResize::Area : MaskResize::BilinearAntialias;
   c.hre_layers = get_int(env, o, "hreLayers");
   c.hre_heads = get_int(env, o, "hreHeads");
   c.hidden_size = get_int(env, o, "hiddenSize");
@@ -123,6 +129,7 @@ HeadConfig parse_config(Napi::Env env, Napi::Value value) {
   c.strategy = sel.strategy;
   c.top_k = sel.top_k;
   c.tau = sel.tau;
+  c.fallback = sel.fallback;
   return c;
 }
 
@@ -203,12 +210,14 @@ Napi::Value image_step(const Napi::CallbackInfo& info) {
   const HeadConfig& c = h->config();
   const int64_t ng = c.global_grid, nl = c.magnification * ng;
   auto fg = borrow_tensor(env, info[1], "globalFeatures");
-  auto fl = borrow_tensor(env, info[2], "localFeatures");
+  // Without HRP (LLM-Seg) there is no local view: localFeatures is not read and may be absent.
+  BorrowedTensor fl;
+  if (c.hrp || !(info[2].IsUndefined() || info[2].IsNull())) fl = borrow_tensor(env, info[2], "localFeatures");
   auto masks = borrow_tensor(env, info[3], "proposals");
   auto token = cancel_token_arg(env, info[4]);
   guard(env, [&] {
     expect_tensor(fg.view, "globalFeatures", DType::F32, {ng * ng, c.feature_dim});
-    expect_tensor(fl.view, "localFeatures", DType::F32, {nl * nl, c.feature_dim});
+    if (c.hrp) expect_tensor(fl.view, "localFeatures", DType::F32, {nl * nl, c.feature_dim});
     expect_tensor(masks.view, "proposals", DType::U8, {-1, -1, -1});
     return 0;
   });

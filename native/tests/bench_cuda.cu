@@ -21,6 +21,7 @@
 #include "hrseg_cuda/gemm.h"
 #include "hrseg_cuda/head_cuda.h"
 #include "hrseg_cuda/head_kernels.h"
+#include "hrseg_cuda/resize_tables.h"
 #include "head_fixture.h"
 #include "hrseg_cuda/mask_generator_cuda.h"
 #include "random.h"
@@ -153,8 +154,10 @@ int main(int argc, char** argv) {
   const double region_flop = 2.0 * ng * ng * d * d + 2.0 * nl * nl * d * 2 * d + 4.0 * ng * ng * N * N * d;
   rows.push_back({"region attention (q, k, v GEMMs + fused window softmax + mix)", "GFLOP/s", ms, region_flop / (ms * 1e-3) / 1e9, fma_peak});
 
+  // The default maskResize (bilinear-antialias); the tables are built once per image size.
+  const cuda::DeviceResizeTables tables = cuda::upload_resize_tables(MaskResizer(MaskResize::BilinearAntialias, H, W, P), nullptr);
   auto pooling = [&] {
-    cuda::area_weights(masks.get(), K, H, W, P, aw.get(), nullptr);
+    cuda::resize_weights(masks.get(), K, H, W, P, tables.y.taps(), tables.x.taps(), aw.get(), nullptr);
     cuda::mask_pool_pulled_back(aw.get(), K, P, fh.get(), ng, d, scratch.get(), mhrp.get(), nullptr);
   };
   ms = time_ms(pooling);

@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
   const double t_text16 = median_ms(iters, [&] { linear(hseg.data(), 1, text16, tout.data()); });
   std::vector<float> pooled(static_cast<size_t>(K * d));
   const double t_pool = median_ms(iters, [&] {
-    mask_pool(masks.data(), K, H, W, img.hybrid.as<float>(), ng, d, c.pool_size, true, pooled.data());
+    mask_pool(masks.data(), K, H, W, img.hybrid.as<float>(), ng, d, c.pool_size, c.mask_resize, true, pooled.data());
   });
   // FLOPs of the image step as SPEC defines it (what ONNX Runtime runs in test/bench/head.bench.ts),
   // and the FLOPs this implementation executes after folding the attentions (head_ops.h).

@@ -54,7 +54,8 @@ inline std::map<std::string, NamedTensor> random_head_weights(const hrseg::HeadC
     if (out) lin(name + ".out_proj", c.dim, c.dim);
   };
   lin("hrp.input_proj", c.dim, c.feature_dim);
-  for (const char* p : {"q", "k", "v"}) lin(std::string("hrp.region_attn.") + p + "_proj", c.dim, c.dim);
+  if (c.hrp)  // an LLM-Seg head (hrp off) has no region-attention weights
+    for (const char* p : {"q", "k", "v"}) lin(std::string("hrp.region_attn.") + p + "_proj", c.dim, c.dim);
   for (int64_t l = 0; l < c.hre_layers; ++l) {
     attn("hre.layers." + std::to_string(l) + ".attn", c.hre_heads > 1);
     norm("hre.layers." + std::to_string(l) + ".norm");

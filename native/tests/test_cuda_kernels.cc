@@ -11,6 +11,7 @@
 #include "hrseg/resample.h"
 #include "hrseg_cuda/gemm.h"
 #include "hrseg_cuda/head_kernels.h"
+#include "hrseg_cuda/resize_tables.h"
 #include "hrseg_cuda/head_cuda.h"
 #include "hrseg_cuda/mask_generator_cuda.h"
 #include "head_fixture.h"
@@ -152,21 +153,24 @@ TEST("add + LayerNorm equals the CPU") {
   }
 }
 
-TEST("mask pooling (area weights, pulled back) equals the CPU, K = 1, 7, 50, non-square images") {
+TEST("mask pooling (both maskResize forms, pulled back) equals the CPU, K = 1, 7, 50, non-square images") {
   check::require_gpu();
-  const int64_t cases[][5] = {{1, 37, 53, 37, 256}, {7, 120, 90, 37, 256}, {50, 768, 1024, 37, 256}, {3, 64, 64, 5, 16}};
+  const int64_t cases[][5] = {{1, 37, 53, 37, 256}, {7, 120, 90, 37, 256}, {50, 768, 1024, 37, 256}, {50, 1024, 683, 64, 256}, {3, 64, 64, 5, 16}, {2, 9, 13, 4, 24}};
+  for (MaskResize mode : {MaskResize::BilinearAntialias, MaskResize::Area})
   for (const auto& c : cases) {
     const int64_t K = c[0], H = c[1], W = c[2], ng = c[3], P = c[4], d = 64;
     auto masks = random_masks(K, H, W);
     auto src = check::uniform(ng * ng * d);
     std::vector<float> ref(K * d), wref(P * P);
-    mask_pool(masks.data(), K, H, W, src.data(), ng, d, P, true, ref.data());
+    mask_pool(masks.data(), K, H, W, src.data(), ng, d, P, mode, true, ref.data());
     auto dm = upload(masks);
     auto ds = upload(src);
     auto dw = poisoned<float>(K * P * P);
-    cuda::area_weights(dm.get(), K, H, W, P, dw.get(), nullptr);
+    const MaskResizer resizer(mode, H, W, P);
+    const cuda::DeviceResizeTables tables = cuda::upload_resize_tables(resizer, nullptr);
+    cuda::resize_weights(dm.get(), K, H, W, P, tables.y.taps(), tables.x.taps(), dw.get(), nullptr);
     auto w = download(dw);
-    area_weights(masks.data(), H, W, P, wref.data());  // the first proposal, exactly
+    resizer.weights(masks.data(), wref.data());  // the first proposal, exactly
     CHECK(std::memcmp(w.data(), wref.data(), P * P * sizeof(float)) == 0);
     cuda::DeviceBuffer<float> scratch(K * (2 * P * ng + ng * ng));
     auto dout = poisoned<float>(K * d);
@@ -233,18 +237,24 @@ TEST("mask generator on the GPU equals the CPU generator exactly (proposals, mas
 
 TEST("the whole head on the GPU equals the CPU head (image step, instruction step, selection, masks)") {
   check::require_gpu();
-  for (int rep = 0; rep < 2; ++rep) {
+  for (int rep = 0; rep < 4; ++rep) {
     HeadConfig c;
+    if (rep == 2) c.mask_resize = MaskResize::Area;
+    if (rep == 3)  // LLM-Seg's form: no HRP, no HRE, one 64² view, iop-threshold with no fallback
+      c.hrp = false, c.hre_layers = 0, c.global_grid = 64, c.strategy = Strategy::IopThreshold, c.tau = 0.5f,
+      c.fallback = Fallback::None;
     if (rep == 1) c.feature_dim = 64, c.dim = 32, c.global_grid = 9, c.magnification = 3, c.hidden_size = 48, c.fusion_mlp_dim = 40, c.embed_hidden = 24, c.iop_hidden = 8, c.pool_size = 40, c.hre_heads = 2;
     auto bytes = check::encode_safetensors(check::random_head_weights(c));
     auto st = SafeTensors::borrow(bytes.data(), bytes.size(), "random head");
     Head cpu(st, c);
     cuda::HeadCuda gpu(st, c);
-    const int64_t ng = c.global_grid, nl = c.magnification * ng, K = rep ? 7 : 50, H = rep ? 45 : 768, W = rep ? 61 : 1024;
-    auto fg = check::uniform(ng * ng * c.feature_dim), fl = check::uniform(nl * nl * c.feature_dim);
+    const int64_t ng = c.global_grid, nl = c.magnification * ng, K = rep == 1 ? 7 : 50, H = rep == 1 ? 45 : 768,
+                  W = rep == 1 ? 61 : 1024;
+    auto fg = check::uniform(ng * ng * c.feature_dim), fl = check::uniform(c.hrp ? nl * nl * c.feature_dim : 0);
+    const float* local = c.hrp ? fl.data() : nullptr;  // no local view at all without HRP
     auto masks = check::random_masks(K, H, W);
-    ImageFeatures a = cpu.image_step(fg.data(), fl.data(), masks.data(), K, H, W, nullptr);
-    cuda::DeviceImage b = gpu.image_step(fg.data(), fl.data(), masks.data(), K, H, W);
+    ImageFeatures a = cpu.image_step(fg.data(), local, masks.data(), K, H, W, nullptr);
+    cuda::DeviceImage b = gpu.image_step(fg.data(), local, masks.data(), K, H, W);
     auto vec = [](Tensor& t) { return std::vector<float>(t.as<float>(), t.as<float>() + t.numel()); };
     CHECK(rel_err(vec(b.host.region), vec(a.region)) < 1e-5);
     CHECK(rel_err(vec(b.host.hybrid), vec(a.hybrid)) < 1e-5);

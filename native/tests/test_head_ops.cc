@@ -1,7 +1,10 @@
 // Each head operation of native/core against a float64 reference written here from SPEC.md, on
 // fresh random inputs. (The TypeScript suite checks the whole head against its own reference.)
+#include <array>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
+#include <string>
 
 #include "check.h"
 #include "head_fixture.h"
@@ -146,7 +149,7 @@ TEST("at SPEC's default shapes the folded image step agrees with the definition'
                    fr.data());
   CHECK(check::rel_error(std::vector<float>(got.region.as<float>(), got.region.as<float>() + fr.size()), fr) < 1e-5);
   hybrid_mix(xg.data(), fr.data(), ng * ng * d, c.gamma, fh.data());
-  mask_pool(masks.data(), K, H, W, fh.data(), ng, d, c.pool_size, true, m.data());
+  mask_pool(masks.data(), K, H, W, fh.data(), ng, d, c.pool_size, c.mask_resize, true, m.data());
   for (int64_t l = 0; l < c.hre_layers; ++l) {
     const std::string p = "hre.layers." + std::to_string(l);
     AttentionWeights w;
@@ -157,36 +160,175 @@ TEST("at SPEC's default shapes the folded image step agrees with the definition'
   CHECK(check::rel_error(std::vector<float>(got.m_hre.as<float>(), got.m_hre.as<float>() + m.size()), m) < 1e-5);
 }
 
-TEST("area weights follow adaptive-average bins over the padded square frame") {
-  for (int rep = 0; rep < 6; ++rep) {
-    const int64_t H = check::randint(1, 40), W = check::randint(1, 40), P = check::randint(1, 24);
-    auto masks = check::random_masks(1, H, W);
-    std::vector<float> w(P * P);
-    area_weights(masks.data(), H, W, P, w.data());
-    const int64_t S = std::max(H, W);
-    std::vector<double> want(P * P);
-    for (int64_t oy = 0; oy < P; ++oy)
-      for (int64_t ox = 0; ox < P; ++ox) {
-        const int64_t y0 = oy * S / P, y1 = ((oy + 1) * S + P - 1) / P, x0 = ox * S / P, x1 = ((ox + 1) * S + P - 1) / P;
-        double n = 0;
-        for (int64_t y = y0; y < y1; ++y)
-          for (int64_t x = x0; x < x1; ++x) n += (y < H && x < W && masks[y * W + x]) ? 1 : 0;
-        want[oy * P + ox] = n / static_cast<double>((y1 - y0) * (x1 - x0));
+// The resize of SPEC 4.4 as dense float64 matrices over the whole padded square (padding included),
+// written from the definitions, not from the tap tables: area = PyTorch's adaptive-average bins;
+// bilinear-antialias = the triangle filter tri(t) = max(0, 1 − |t|) at (j + ½ − c)/max(s, 1) with
+// s = S/P and c = s·(o + ½), normalised over the inputs of the square.
+static std::vector<double> ref_resize_matrix(MaskResize mode, int64_t S, int64_t P) {
+  std::vector<double> a(static_cast<size_t>(P * S), 0.0);
+  const double s = static_cast<double>(S) / static_cast<double>(P);
+  for (int64_t o = 0; o < P; ++o) {
+    double total = 0;
+    for (int64_t j = 0; j < S; ++j) {
+      double v;
+      if (mode == MaskResize::Area) {
+        const int64_t lo = (o * S) / P, hi = ((o + 1) * S + P - 1) / P;
+        v = (j >= lo && j < hi) ? 1.0 : 0.0;
+      } else {
+        const double t = std::fabs((static_cast<double>(j) + 0.5 - s * (static_cast<double>(o) + 0.5)) / std::max(s, 1.0));
+        v = std::max(0.0, 1.0 - t);
       }
-    CHECK(check::rel_error(w, want) < 1e-6);
+      a[o * S + j] = v;
+      total += v;
+    }
+    for (int64_t j = 0; j < S; ++j) a[o * S + j] /= total;
+  }
+  return a;
+}
+
+// w = A_y·M_pad·A_xᵀ over the padded square.
+static std::vector<double> ref_pool_weights(MaskResize mode, const uint8_t* mask, int64_t H, int64_t W, int64_t P) {
+  const int64_t S = std::max(H, W);
+  const auto a = ref_resize_matrix(mode, S, P);
+  std::vector<double> w(static_cast<size_t>(P * P), 0.0);
+  for (int64_t oy = 0; oy < P; ++oy)
+    for (int64_t ox = 0; ox < P; ++ox) {
+      double acc = 0;
+      for (int64_t y = 0; y < S; ++y)
+        for (int64_t x = 0; x < S; ++x)
+          if (y < H && x < W && mask[y * W + x]) acc += a[oy * S + y] * a[ox * S + x];
+      w[oy * P + ox] = acc;
+    }
+  return w;
+}
+
+static const char* resize_name(MaskResize m) { return m == MaskResize::Area ? "area" : "bilinear-antialias"; }
+
+// Sizes that exercise each regime: integer and non-integer downscales, upscales (where antialias
+// is plain bilinear), equal sizes, non-square frames, and 1-pixel masks.
+static const int64_t kResizeCases[][3] = {
+    {64, 64, 16}, {64, 48, 16}, {40, 64, 16}, {37, 53, 16}, {53, 37, 11}, {30, 45, 7},  {9, 13, 24},
+    {13, 9, 31},  {16, 16, 16}, {1, 1, 5},    {1, 7, 3},    {7, 1, 4},    {25, 31, 1}, {100, 3, 9},
+};
+
+TEST("mask resize weights (area, bilinear-antialias) equal their float64 definitions on many sizes") {
+  for (MaskResize mode : {MaskResize::BilinearAntialias, MaskResize::Area}) {
+    for (const auto& cs : kResizeCases) {
+      const int64_t H = cs[0], W = cs[1], P = cs[2];
+      const MaskResizer r(mode, H, W, P);
+      std::vector<float> w(static_cast<size_t>(P * P));
+      for (int rep = 0; rep < 3; ++rep) {
+        auto mask = check::random_masks(1, H, W);
+        if (rep == 1) {  // a single set pixel
+          std::fill(mask.begin(), mask.end(), uint8_t{0});
+          mask[static_cast<size_t>(check::randint(0, H * W - 1))] = 1;
+        }
+        if (rep == 2) std::fill(mask.begin(), mask.end(), uint8_t{1});
+        const double total = r.weights(mask.data(), w.data());
+        const auto want = ref_pool_weights(mode, mask.data(), H, W, P);
+        double want_total = 0;
+        for (double v : want) want_total += v;
+        const double err = check::rel_error(w, want);
+        if (!(err < 1e-6))
+          std::fprintf(stderr, "  %s H %lld W %lld P %lld rep %d: rel error %g\n", resize_name(mode), (long long)H,
+                       (long long)W, (long long)P, rep, err);
+        CHECK(err < 1e-6);
+        CHECK(std::fabs(total - want_total) <= 1e-9 * std::max(1.0, want_total));
+      }
+    }
   }
 }
 
-TEST("mask pooling: pulled-back and direct forms agree, empty masks give zeros") {
-  const int64_t ng = 7, d = 16, P = 32, K = 5, H = 21, W = 30;
-  auto src = check::uniform(ng * ng * d);
-  auto masks = check::random_masks(K, H, W);
-  std::fill(masks.begin() + 2 * H * W, masks.begin() + 3 * H * W, uint8_t{0});  // proposal 2 empty
-  std::vector<float> a(K * d), b(K * d);
-  mask_pool(masks.data(), K, H, W, src.data(), ng, d, P, true, a.data());
-  mask_pool(masks.data(), K, H, W, src.data(), ng, d, P, false, b.data());
-  CHECK(check::rel_error(a, b) < 1e-5);
-  for (int64_t e = 0; e < d; ++e) CHECK_EQ(a[2 * d + e], 0.0f);
+TEST("bilinear-antialias on an upscale is plain bilinear (align_corners = false)") {
+  for (const auto& sp : {std::pair<int64_t, int64_t>{5, 12}, {7, 16}, {3, 3}, {10, 37}}) {
+    const int64_t S = sp.first, P = sp.second;
+    const ResizeAxis a = resize_axis(MaskResize::BilinearAntialias, S, P, S);
+    for (int64_t o = 0; o < P; ++o) {
+      const double src = std::max(0.0, (static_cast<double>(o) + 0.5) * static_cast<double>(S) / static_cast<double>(P) - 0.5);
+      const int64_t i0 = std::min<int64_t>(static_cast<int64_t>(src), S - 1), i1 = std::min<int64_t>(i0 + 1, S - 1);
+      std::vector<double> want(static_cast<size_t>(S), 0.0), got(static_cast<size_t>(S), 0.0);
+      want[i0] += 1.0 - (src - static_cast<double>(i0));
+      want[i1] += src - static_cast<double>(i0);
+      for (int64_t t = 0; t < a.count[o]; ++t) got[a.first[o] + t] = a.weight[a.offset[o] + t];
+      for (int64_t j = 0; j < S; ++j) CHECK(std::fabs(got[j] - want[j]) < 1e-12);
+    }
+  }
+}
+
+#ifdef HRSEG_FIXTURES
+// Golden data from PyTorch itself (scripts/fixtures/make_antialias_golden.py, torch 1.13): masks
+// zero-padded to their square and F.interpolate(..., "bilinear", align_corners=False,
+// antialias=True) in float64, as LLM-Seg's dataset code does.
+TEST("bilinear-antialias weights equal PyTorch's F.interpolate (golden fixture)") {
+  const std::string path = std::string(HRSEG_FIXTURES) + "/antialias_golden.txt";
+  std::FILE* f = std::fopen(path.c_str(), "r");
+  CHECK(f != nullptr);
+  if (!f) return;
+  int cases = 0;
+  long long H, W, P;
+  int c;
+  while ((c = std::fgetc(f)) == '#')  // header lines
+    while (c != '\n' && c != EOF) c = std::fgetc(f);
+  if (c != EOF) std::ungetc(c, f);
+  while (std::fscanf(f, "%lld %lld %lld", &H, &W, &P) == 3) {
+    std::vector<uint8_t> mask(static_cast<size_t>(H * W));
+    for (auto& m : mask) {
+      int v = 0;
+      CHECK(std::fscanf(f, "%1d", &v) == 1);
+      m = static_cast<uint8_t>(v);
+    }
+    std::vector<double> want(static_cast<size_t>(P * P));
+    for (auto& v : want) CHECK(std::fscanf(f, "%lf", &v) == 1);
+    std::vector<float> w(static_cast<size_t>(P * P));
+    MaskResizer(MaskResize::BilinearAntialias, H, W, P).weights(mask.data(), w.data());
+    CHECK(check::rel_error(w, want) < 1e-6);
+    ++cases;
+  }
+  std::fclose(f);
+  CHECK(cases >= 10);
+}
+#endif
+
+TEST("mask pooling: pulled-back and direct forms equal the float64 definition, empty masks give zeros") {
+  for (MaskResize mode : {MaskResize::BilinearAntialias, MaskResize::Area}) {
+    for (const auto& g : {std::array<int64_t, 5>{7, 32, 5, 21, 30}, std::array<int64_t, 5>{5, 16, 4, 70, 40},
+                          std::array<int64_t, 5>{9, 40, 3, 11, 17}, std::array<int64_t, 5>{4, 8, 3, 1, 1}}) {
+      const int64_t ng = g[0], P = g[1], K = g[2], H = g[3], W = g[4], d = 16;
+      auto src = check::uniform(ng * ng * d);
+      auto masks = check::random_masks(K, H, W);
+      std::fill(masks.begin() + 1 * H * W, masks.begin() + 2 * H * W, uint8_t{0});  // proposal 1 empty
+      std::vector<float> a(K * d), b(K * d);
+      mask_pool(masks.data(), K, H, W, src.data(), ng, d, P, mode, true, a.data());
+      mask_pool(masks.data(), K, H, W, src.data(), ng, d, P, mode, false, b.data());
+      // The definition in float64: F upsampled bilinearly to P×P, weighted by the resized mask.
+      std::vector<double> want(static_cast<size_t>(K * d), 0.0);
+      auto coord = [&](int64_t p, int64_t& i0, int64_t& i1, double& l1) {
+        const double s = std::max(0.0, (p + 0.5) * static_cast<double>(ng) / static_cast<double>(P) - 0.5);
+        i0 = std::min<int64_t>(static_cast<int64_t>(s), ng - 1), i1 = std::min<int64_t>(i0 + 1, ng - 1);
+        l1 = s - static_cast<double>(i0);
+      };
+      for (int64_t k = 0; k < K; ++k) {
+        const auto w = ref_pool_weights(mode, masks.data() + k * H * W, H, W, P);
+        double total = 0;
+        for (double v : w) total += v;
+        for (int64_t y = 0; y < P; ++y)
+          for (int64_t x = 0; x < P; ++x) {
+            int64_t y0, y1, x0, x1;
+            double ly, lx;
+            coord(y, y0, y1, ly), coord(x, x0, x1, lx);
+            for (int64_t e = 0; e < d; ++e) {
+              auto at = [&](int64_t i, int64_t j) { return static_cast<double>(src[(i * ng + j) * d + e]); };
+              const double u = (1 - ly) * ((1 - lx) * at(y0, x0) + lx * at(y0, x1)) + ly * ((1 - lx) * at(y1, x0) + lx * at(y1, x1));
+              want[k * d + e] += w[y * P + x] * u;
+            }
+          }
+        for (int64_t e = 0; e < d; ++e) want[k * d + e] /= total + 1e-8;
+      }
+      CHECK(check::rel_error(a, want) < 1e-5);
+      CHECK(check::rel_error(b, want) < 1e-5);
+      for (int64_t e = 0; e < d; ++e) CHECK_EQ(a[1 * d + e], 0.0f);
+    }
+  }
 }
 
 TEST("multi-head attention with output projection matches the definition") {
@@ -257,7 +399,7 @@ TEST("add_layer_norm normalises x + a with affine parameters") {
 TEST("selection strategies, ties, fallback and the union of masks") {
   const float sim[] = {0.1f, 0.9f, 0.5f, 0.9f, -0.2f};
   const float iop[] = {0.95f, 0.2f, 0.8f, 0.6f, 0.99f};
-  auto sel = [&](Strategy s, int64_t k, float tau) { return select_proposals(sim, iop, 5, s, k, tau); };
+  auto sel = [&](Strategy s, int64_t k, float tau) { return select_proposals(sim, iop, 5, s, k, tau, Fallback::Top1Sim); };
   CHECK(sel(Strategy::Top1Sim, 1, 0.7f).chosen == std::vector<int64_t>{1});  // tie: lower index
   CHECK(sel(Strategy::Top1Iop, 1, 0.7f).chosen == std::vector<int64_t>{4});
   CHECK(sel(Strategy::IopThreshold, 1, 0.7f).chosen == (std::vector<int64_t>{0, 2, 4}));
@@ -267,7 +409,16 @@ TEST("selection strategies, ties, fallback and the union of masks") {
   CHECK(fb.fallback);
   CHECK(fb.chosen == std::vector<int64_t>{1});
   CHECK(sel(Strategy::TopkSim, 99, 0.7f).chosen.size() == 5u);
-  CHECK(select_proposals(sim, iop, 0, Strategy::Top1Sim, 1, 0.7f).chosen.empty());
+  CHECK(select_proposals(sim, iop, 0, Strategy::Top1Sim, 1, 0.7f, Fallback::Top1Sim).chosen.empty());
+  // Fallback none (LLM-Seg's evaluation): an empty choice stays empty and is not a fallback.
+  auto none = select_proposals(sim, iop, 5, Strategy::TopkSimIop, 2, 0.7f, Fallback::None);
+  CHECK(none.chosen.empty() && !none.fallback);
+  // τ exactly equal to a score is not above it (strict): 0.8f passes τ 0.79, not τ 0.8.
+  CHECK(select_proposals(sim, iop, 5, Strategy::IopThreshold, 1, 0.8f, Fallback::None).chosen == (std::vector<int64_t>{0, 4}));
+  CHECK(select_proposals(sim, iop, 5, Strategy::IopThreshold, 1, 0.79f, Fallback::None).chosen == (std::vector<int64_t>{0, 2, 4}));
+  CHECK(select_proposals(sim, iop, 5, Strategy::IopThreshold, 1, 0.99f, Fallback::None).chosen.empty());
+  auto top = select_proposals(sim, iop, 5, Strategy::IopThreshold, 1, 0.99f, Fallback::Top1Sim);
+  CHECK(top.fallback && top.chosen == std::vector<int64_t>{1});  // sim tie 1 and 3: the lower index
   const uint8_t masks[] = {1, 0, 0, 0, /**/ 0, 1, 0, 0, /**/ 0, 0, 0, 1};
   uint8_t out[4];
   union_masks(masks, 2, 2, {0, 2}, out);

@@ -23,7 +23,7 @@ export function randomHeadWeights(rng: () => number, c: HeadConfig, opts: { bias
   };
   const d = c.dim;
   lin('hrp.input_proj', d, c.featureDim);
-  for (const p of ['q', 'k', 'v']) lin(`hrp.region_attn.${p}_proj`, d, d);
+  if (c.hrp) for (const p of ['q', 'k', 'v']) lin(`hrp.region_attn.${p}_proj`, d, d); // none in an LLM-Seg head
   for (let l = 0; l < c.hreLayers; l++) {
     attn(`hre.layers.${l}.attn`, d, opts.hreOut ?? c.hreHeads > 1);
     norm(`hre.layers.${l}.norm`);

@@ -11,15 +11,17 @@ export interface RefConfig {
   dim: number;
   globalGrid: number;
   magnification: number;
+  hrp: boolean;
   gamma: number;
   poolSource: 'hybrid' | 'region';
   poolSize: number;
+  maskResize: 'bilinear-antialias' | 'area';
   hreLayers: number;
   hreHeads: number;
   hiddenSize: number;
   fusionBlocks: number;
   fusionHeads: number;
-  selection: { strategy: string; k: number; tau: number };
+  selection: { strategy: string; k: number; tau: number; fallback: 'top1-sim' | 'none' };
 }
 
 export function linear(x: ArrayLike<number>, rows: number, w: Weights, name: string): Vec {
@@ -73,17 +75,47 @@ export function regionAttention(xg: Vec, xl: Vec, c: RefConfig, w: Weights): Vec
   return fr;
 }
 
-/** PyTorch adaptive average pooling of the zero-padded square frame to P×P. */
-export function areaWeights(mask: ArrayLike<number>, H: number, W: number, P: number): Vec {
+/**
+ * The resize of one axis of the zero-padded square frame (side S) to P samples, as a dense [P, S]
+ * matrix, from PyTorch's definitions: 'area' = adaptive average pooling, bin o averages
+ * [floor(o·S/P), ceil((o+1)·S/P)); 'bilinear-antialias' = F.interpolate(bilinear,
+ * align_corners=False, antialias=True): the triangle filter max(0, 1 − |t|) at
+ * t = (j + ½ − s·(o + ½)) / max(s, 1), s = S/P, normalised over the frame's samples.
+ */
+export function resizeMatrix(mode: 'bilinear-antialias' | 'area', S: number, P: number): Vec {
+  const a = new Float64Array(P * S);
+  const s = S / P;
+  for (let o = 0; o < P; o++) {
+    let total = 0;
+    for (let j = 0; j < S; j++) {
+      const v =
+        mode === 'area'
+          ? j >= Math.floor((o * S) / P) && j < Math.ceil(((o + 1) * S) / P) ? 1 : 0
+          : Math.max(0, 1 - Math.abs((j + 0.5 - s * (o + 0.5)) / Math.max(s, 1)));
+      a[o * S + j] = v;
+      total += v;
+    }
+    for (let j = 0; j < S; j++) a[o * S + j] /= total;
+  }
+  return a;
+}
+
+/** A proposal's P×P pooling weights: A·M_pad·Aᵀ over the zero-padded square frame (SPEC 4.4). */
+export function poolWeights(mask: ArrayLike<number>, H: number, W: number, P: number, mode: 'bilinear-antialias' | 'area'): Vec {
   const S = Math.max(H, W);
+  const a = resizeMatrix(mode, S, P);
+  const rows = new Float64Array(S * P); // M_pad·Aᵀ
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) {
+      if (!mask[y * W + x]) continue;
+      for (let ox = 0; ox < P; ox++) rows[y * P + ox] += a[ox * S + x];
+    }
   const w = new Float64Array(P * P);
   for (let oy = 0; oy < P; oy++)
-    for (let ox = 0; ox < P; ox++) {
-      const y0 = Math.floor((oy * S) / P), y1 = Math.ceil(((oy + 1) * S) / P);
-      const x0 = Math.floor((ox * S) / P), x1 = Math.ceil(((ox + 1) * S) / P);
-      let sum = 0;
-      for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) sum += y < H && x < W && mask[y * W + x] ? 1 : 0;
-      w[oy * P + ox] = sum / ((y1 - y0) * (x1 - x0));
+    for (let y = 0; y < H; y++) {
+      const ay = a[oy * S + y];
+      if (ay === 0) continue;
+      for (let ox = 0; ox < P; ox++) w[oy * P + ox] += ay * rows[y * P + ox];
     }
   return w;
 }
@@ -115,7 +147,7 @@ export function maskPool(masks: Uint8Array, K: number, H: number, W: number, src
   const up = upsample(src, ng, d, P);
   const out = new Float64Array(K * d);
   for (let k = 0; k < K; k++) {
-    const w = areaWeights(masks.subarray(k * H * W, (k + 1) * H * W), H, W, P);
+    const w = poolWeights(masks.subarray(k * H * W, (k + 1) * H * W), H, W, P, c.maskResize);
     const total = w.reduce((a, b) => a + b, 0);
     for (let e = 0; e < d; e++) {
       let s = 0;
@@ -172,12 +204,17 @@ export interface RefImage {
   mHre: Vec;
 }
 
-export function imageStep(fg: Float32Array, fl: Float32Array, masks: Uint8Array, K: number, H: number, W: number, c: RefConfig, w: Weights): RefImage {
+/** SPEC 4-5; without HRP (LLM-Seg) F_h = X_g and the local features are not used. */
+export function imageStep(fg: Float32Array, fl: Float32Array | undefined, masks: Uint8Array, K: number, H: number, W: number, c: RefConfig, w: Weights): RefImage {
   const { globalGrid: ng, magnification: N, dim: d } = c;
   const xg = linear(fg, ng * ng, w, 'hrp.input_proj');
-  const xl = linear(fl, N * ng * N * ng, w, 'hrp.input_proj');
-  const region = regionAttention(xg, xl, c, w);
-  const hybrid = xg.map((v, i) => c.gamma * v + (1 - c.gamma) * region[i]);
+  let region: Vec = new Float64Array(0);
+  let hybrid = xg;
+  if (c.hrp) {
+    const xl = linear(fl!, N * ng * N * ng, w, 'hrp.input_proj');
+    region = regionAttention(xg, xl, c, w);
+    hybrid = xg.map((v, i) => c.gamma * v + (1 - c.gamma) * region[i]);
+  }
   const mHrp = maskPool(masks, K, H, W, c.poolSource === 'hybrid' ? hybrid : region, c);
   let m = mHrp;
   for (let l = 0; l < c.hreLayers && K > 0; l++) {
@@ -229,8 +266,13 @@ export function cosineSimilarity(t: ArrayLike<number>, e: ArrayLike<number>, K: 
   return similarity;
 }
 
-/** SPEC 8. Ties rank the lower index first. */
-export function select(sim: ArrayLike<number>, iop: ArrayLike<number>, K: number, s: { strategy: string; k: number; tau: number }): { chosen: number[]; fallback: boolean } {
+/** SPEC 8. Ties rank the lower index first; τ is strict; fallback 'none' keeps an empty choice. */
+export function select(
+  sim: ArrayLike<number>,
+  iop: ArrayLike<number>,
+  K: number,
+  s: { strategy: string; k: number; tau: number; fallback?: 'top1-sim' | 'none' },
+): { chosen: number[]; fallback: boolean } {
   if (K === 0) return { chosen: [], fallback: false };
   const bySim = [...Array(K).keys()].sort((a, b) => sim[b] - sim[a] || a - b);
   const byIop = [...Array(K).keys()].sort((a, b) => iop[b] - iop[a] || a - b);
@@ -244,7 +286,7 @@ export function select(sim: ArrayLike<number>, iop: ArrayLike<number>, K: number
     case 'topk-sim-iop': chosen = bySim.slice(0, k).filter((i) => iop[i] > s.tau); break;
     default: throw new Error(`unknown strategy ${s.strategy}`);
   }
-  if (chosen.length === 0) return { chosen: [bySim[0]], fallback: true };
+  if (chosen.length === 0) return s.fallback === 'none' ? { chosen: [], fallback: false } : { chosen: [bySim[0]], fallback: true };
   return { chosen: chosen.sort((a, b) => a - b), fallback: false };
 }
 

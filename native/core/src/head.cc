@@ -90,6 +90,7 @@ void validate_head_config(const HeadConfig& c) {
   require(c.hre_layers >= 0 && c.hre_heads > 0 && c.fusion_blocks >= 0 && c.fusion_heads > 0,
           "head config: hreLayers and fusionBlocks must be >= 0, head counts > 0");
   require(c.tau >= 0 && c.tau <= 1 && c.top_k >= 1, "head config: tau must be in [0, 1] and topK >= 1");
+  require(c.hrp || c.pool_hybrid, "head config: poolSource \"region\" needs HRP (hrp: true)");
 }
 
 Head::Head(std::shared_ptr<SafeTensors> weights, HeadConfig config) : st_(std::move(weights)), config_(config) {
@@ -98,8 +99,9 @@ Head::Head(std::shared_ptr<SafeTensors> weights, HeadConfig config) : st_(std::m
   const int64_t d = c.dim;
   const Affine64 input_proj = load_affine("hrp.input_proj", d, c.feature_dim);
   input_proj_ = pack(input_proj);
-  region_ = fold_region_attention(input_proj, load_affine("hrp.region_attn.q_proj", d, d),
-                                  load_affine("hrp.region_attn.k_proj", d, d), load_affine("hrp.region_attn.v_proj", d, d));
+  if (c.hrp)
+    region_ = fold_region_attention(input_proj, load_affine("hrp.region_attn.q_proj", d, d),
+                                    load_affine("hrp.region_attn.k_proj", d, d), load_affine("hrp.region_attn.v_proj", d, d));
   for (int64_t l = 0; l < c.hre_layers; ++l) {
     const std::string p = "hre.layers." + std::to_string(l);
     hre_attn_.push_back(load_folded_attention(p + ".attn", c.hre_heads));
@@ -140,15 +142,20 @@ ImageFeatures Head::image_step(const float* fg, const float* fl, const uint8_t* 
   linear(fg, ng * ng, input_proj_, xg.get());
   timer.lap("global input projection");
   check_cancel(cancel);
-  out.region = Tensor(DType::F32, {ng * ng, d});
-  region_attention_folded(xg.get(), fl, ng, c.magnification, region_, out.region.as<float>());
-  timer.lap("region attention");
-  check_cancel(cancel);
   out.hybrid = Tensor(DType::F32, {ng * ng, d});
-  hybrid_mix(xg.get(), out.region.as<float>(), ng * ng * d, c.gamma, out.hybrid.as<float>());
+  if (c.hrp) {
+    out.region = Tensor(DType::F32, {ng * ng, d});
+    region_attention_folded(xg.get(), fl, ng, c.magnification, region_, out.region.as<float>());
+    timer.lap("region attention");
+    check_cancel(cancel);
+    hybrid_mix(xg.get(), out.region.as<float>(), ng * ng * d, c.gamma, out.hybrid.as<float>());
+  } else {
+    out.region = Tensor(DType::F32, {0, d});
+    std::memcpy(out.hybrid.as<float>(), xg.get(), sizeof(float) * ng * ng * d);  // F_h = X_g (LLM-Seg)
+  }
   out.m_hrp = Tensor(DType::F32, {K, d});
   mask_pool(masks, K, H, W, (c.pool_hybrid ? out.hybrid : out.region).as<float>(), ng, d, c.pool_size,
-            c.pool_pulled_back, out.m_hrp.as<float>());
+            c.mask_resize, c.pool_pulled_back, out.m_hrp.as<float>());
   timer.lap("mask pooling");
   check_cancel(cancel);
   out.m_hre = Tensor(DType::F32, {K, d});
@@ -176,6 +183,7 @@ InstructionOutput Head::instruction_step(const float* m_hre, int64_t K, const fl
   const Strategy strategy = sel.set ? sel.strategy : c.strategy;
   const int64_t top_k = sel.set ? sel.top_k : c.top_k;
   const float tau = sel.set ? sel.tau : c.tau;
+  const Fallback fallback = sel.set ? sel.fallback : c.fallback;
 
   InstructionOutput out;
   out.text = Tensor(DType::F32, {S, d});
@@ -217,7 +225,7 @@ InstructionOutput Head::instruction_step(const float* m_hre, int64_t K, const fl
     for (int64_t k = 0; k < K; ++k) iop[k] = 1.0f / (1.0f + std::exp(-iop_logit[k]));
     mlp2(embed0_, embed1_, q.data(), K, emb);
     for (int64_t k = 0; k < K; ++k) sim[k] = cosine(t, emb + k * d, d);
-    out.selections.push_back(select_proposals(sim, iop, K, strategy, top_k, tau));
+    out.selections.push_back(select_proposals(sim, iop, K, strategy, top_k, tau, fallback));
     union_masks(masks, H, W, out.selections.back().chosen, out.masks.as<uint8_t>() + s * H * W);
     check_cancel(cancel);
   }

@@ -17,7 +17,8 @@ std::vector<int64_t> ranked(const float* score, int64_t K) {
 
 }  // namespace
 
-Selection select_proposals(const float* sim, const float* iop, int64_t K, Strategy strategy, int64_t k, float tau) {
+Selection select_proposals(const float* sim, const float* iop, int64_t K, Strategy strategy, int64_t k, float tau,
+                           Fallback fallback) {
   Selection s;
   if (K <= 0) return s;
   const int64_t kk = std::min(std::max<int64_t>(k, 1), K);
@@ -40,7 +41,7 @@ Selection select_proposals(const float* sim, const float* iop, int64_t K, Strate
       break;
     }
   }
-  if (s.chosen.empty()) {
+  if (s.chosen.empty() && fallback == Fallback::Top1Sim) {
     s.chosen = {ranked(sim, K)[0]};
     s.fallback = true;
   }

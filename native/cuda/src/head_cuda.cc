@@ -11,6 +11,7 @@
 #include "hrseg_cuda/device_buffer.h"
 #include "hrseg_cuda/gemm.h"
 #include "hrseg_cuda/head_kernels.h"
+#include "hrseg_cuda/resize_tables.h"
 
 namespace hrseg::cuda {
 
@@ -140,8 +141,8 @@ HeadCuda::HeadCuda(std::shared_ptr<SafeTensors> weights, HeadConfig config) : im
   m.c = config;
   const int64_t d = config.dim;
   m.input_proj = m.linear("hrp.input_proj", d, config.feature_dim);
-  m.region_q = m.linear("hrp.region_attn.q_proj", d, d);
-  {
+  if (config.hrp) {
+    m.region_q = m.linear("hrp.region_attn.q_proj", d, d);
     std::vector<float> kv(2 * d * d), kvb(2 * d, 0.0f);
     std::memcpy(kv.data(), m.st->f32("hrp.region_attn.k_proj.weight", {d, d}), sizeof(float) * d * d);
     std::memcpy(kv.data() + d * d, m.st->f32("hrp.region_attn.v_proj.weight", {d, d}), sizeof(float) * d * d);
@@ -197,18 +198,26 @@ DeviceImage HeadCuda::image_step(const float* fg, const float* fl, const uint8_t
   if (K < 0 || H <= 0 || W <= 0) throw Error(ErrorCode::InvalidArgument, "proposals: need K >= 0 masks of positive height and width");
   cudaStream_t s = m.stream;
   auto state = std::make_shared<DeviceImageState>();
-  // The side stream uploads the proposals and computes their area weights meanwhile.
+  // The side stream uploads the proposals and computes their pooling weights meanwhile.
   DeviceBuffer<float> w(K * P * P);
+  const DeviceResizeTables tables = upload_resize_tables(MaskResizer(c.mask_resize, H, W, P), m.side);
   state->masks = to_device(masks, K * H * W, m.side);
-  area_weights(state->masks.get(), K, H, W, P, w.get(), m.side);
+  resize_weights(state->masks.get(), K, H, W, P, tables.y.taps(), tables.x.taps(), w.get(), m.side);
   HRSEG_CUDA_CHECK(cudaEventRecord(m.side_done, m.side));
-  auto dfg = to_device(fg, ng * ng * c.feature_dim, s), dfl = to_device(fl, nl * nl * c.feature_dim, s);
-  DeviceBuffer<float> xg(ng * ng * d), xl(nl * nl * d), q(ng * ng * d), kv(nl * nl * 2 * d), fr(ng * ng * d), fh(ng * ng * d);
+  auto dfg = to_device(fg, ng * ng * c.feature_dim, s);
+  DeviceBuffer<float> xg(ng * ng * d), fr, fh(ng * ng * d);
   m.input_proj.run(dfg.get(), ng * ng, xg.get(), false, s);
-  m.input_proj.run(dfl.get(), nl * nl, xl.get(), false, s);
-  m.region_q.run(xg.get(), ng * ng, q.get(), false, s);
-  m.region_kv.run(xl.get(), nl * nl, kv.get(), false, s);
-  region_attention(q.get(), kv.get(), xg.get(), ng, N, d, c.gamma, fr.get(), fh.get(), s);
+  if (c.hrp) {
+    auto dfl = to_device(fl, nl * nl * c.feature_dim, s);
+    DeviceBuffer<float> xl(nl * nl * d), q(ng * ng * d), kv(nl * nl * 2 * d);
+    fr = DeviceBuffer<float>(ng * ng * d);
+    m.input_proj.run(dfl.get(), nl * nl, xl.get(), false, s);
+    m.region_q.run(xg.get(), ng * ng, q.get(), false, s);
+    m.region_kv.run(xl.get(), nl * nl, kv.get(), false, s);
+    region_attention(q.get(), kv.get(), xg.get(), ng, N, d, c.gamma, fr.get(), fh.get(), s);
+  } else {  // F_h = X_g (LLM-Seg)
+    HRSEG_CUDA_CHECK(cudaMemcpyAsync(fh.get(), xg.get(), ng * ng * d * 4, cudaMemcpyDeviceToDevice, s));
+  }
   DeviceBuffer<float> scratch(K * (2 * P * ng + ng * ng)), mhrp(K * d);
   HRSEG_CUDA_CHECK(cudaStreamWaitEvent(s, m.side_done, 0));
   mask_pool_pulled_back(w.get(), K, P, (c.pool_hybrid ? fh : fr).get(), ng, d, scratch.get(), mhrp.get(), s);
@@ -221,11 +230,12 @@ DeviceImage HeadCuda::image_step(const float* fg, const float* fl, const uint8_t
   }
   DeviceImage out;
   out.K = K, out.H = H, out.W = W;
-  out.host.region = Tensor(DType::F32, {ng * ng, d});
+  const int64_t region_rows = c.hrp ? ng * ng : 0;
+  out.host.region = Tensor(DType::F32, {region_rows, d});
   out.host.hybrid = Tensor(DType::F32, {ng * ng, d});
   out.host.m_hrp = Tensor(DType::F32, {K, d});
   out.host.m_hre = Tensor(DType::F32, {K, d});
-  to_host(fr, out.host.region.as<float>(), ng * ng * d, s);
+  if (c.hrp) to_host(fr, out.host.region.as<float>(), ng * ng * d, s);
   to_host(fh, out.host.hybrid.as<float>(), ng * ng * d, s);
   to_host(mhrp, out.host.m_hrp.as<float>(), K * d, s);
   to_host(state->m_hre, out.host.m_hre.as<float>(), K * d, s);
@@ -245,6 +255,7 @@ InstructionOutput HeadCuda::instruction_step(const DeviceImage& image, const flo
   const Strategy strategy = sel.set ? sel.strategy : c.strategy;
   const int64_t top_k = sel.set ? sel.top_k : c.top_k;
   const float tau = sel.set ? sel.tau : c.tau;
+  const Fallback fallback = sel.set ? sel.fallback : c.fallback;
   InstructionOutput out;
   out.text = Tensor(DType::F32, {S, d});
   out.embeddings = Tensor(DType::F32, {S, K, d});
@@ -292,7 +303,7 @@ InstructionOutput HeadCuda::instruction_step(const DeviceImage& image, const flo
     to_host(iop, hiop, K, s);
     to_host(emb, out.embeddings.as<float>() + si * K * d, K * d, s);
     HRSEG_CUDA_CHECK(cudaStreamSynchronize(s));
-    out.selections.push_back(select_proposals(hsim, hiop, K, strategy, top_k, tau));
+    out.selections.push_back(select_proposals(hsim, hiop, K, strategy, top_k, tau, fallback));
     const auto& chosen = out.selections.back().chosen;
     std::vector<int32_t> ids(chosen.begin(), chosen.end());
     auto dids = to_device(ids.data(), ids.size(), s);

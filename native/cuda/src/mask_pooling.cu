@@ -1,5 +1,5 @@
-// Mask pooling (SPEC.md 4.4) in the pulled-back form, as native/core/src/mask_pooling.cc computes
-// it: area weights in the padded frame (PyTorch's adaptive-average bins), pulled back through the
+// Mask pooling (SPEC.md 4.4) in the pulled-back form: each proposal's resized weights in the padded
+// frame (the tap tables of hrseg/mask_resize.h: bilinear-antialias or area), pulled back through the
 // bilinear upsampling ng → P onto the ng² grid (in float64, as the CPU does), then a weighted sum
 // of the features normalised by the mask's total weight.
 #include <cmath>
@@ -12,22 +12,27 @@ namespace hrseg::cuda {
 
 namespace {
 
-// One block per (output row oy, proposal k), a thread per output column.
-__global__ void area_weights_kernel(const uint8_t* __restrict__ masks, int H, int W, int P, float* __restrict__ w) {
+// One block per (output row oy, proposal k), a thread per output column: the sums of
+// MaskResizer::weights in its order, products and sums rounded separately (no fused multiply-add),
+// so the weights equal the CPU's bit for bit.
+__global__ void resize_weights_kernel(const uint8_t* __restrict__ masks, int H, int W, int P, ResizeTaps ty,
+                                      ResizeTaps tx, float* __restrict__ w) {
   const int oy = blockIdx.x, k = blockIdx.y;
-  const int64_t S = H > W ? H : W;
-  const int64_t lo = (oy * S) / P, hi = ((oy + 1) * S + P - 1) / P;
-  const double inv_rows = 1.0 / static_cast<double>(hi - lo);
   const uint8_t* m = masks + static_cast<int64_t>(k) * H * W;
+  const int64_t y0 = ty.first[oy], ny = ty.count[oy];
+  const double* wy = ty.weight + ty.offset[oy];
   for (int ox = threadIdx.x; ox < P; ox += blockDim.x) {
-    const int64_t clo = (ox * S) / P, chi = ((ox + 1) * S + P - 1) / P;
-    const int64_t x0 = clo < W ? clo : W, x1 = chi < W ? chi : W;
-    unsigned n = 0;
-    const int64_t y1 = hi < H ? hi : H;
-    for (int64_t y = lo; y < y1; ++y)
-      for (int64_t x = x0; x < x1; ++x) n += m[y * W + x] != 0;
-    const double inv_cols = 1.0 / static_cast<double>(chi - clo);
-    w[(static_cast<int64_t>(k) * P + oy) * P + ox] = static_cast<float>(static_cast<double>(n) * inv_rows * inv_cols);
+    const int64_t x0 = tx.first[ox], nx = tx.count[ox];
+    const double* wx = tx.weight + tx.offset[ox];
+    double acc = 0.0;
+    for (int64_t t = 0; t < ny; ++t) {
+      const uint8_t* row = m + (y0 + t) * W + x0;
+      double r = 0.0;
+      for (int64_t u = 0; u < nx; ++u)
+        if (row[u]) r = __dadd_rn(r, wx[u]);
+      acc = __dadd_rn(acc, __dmul_rn(wy[t], r));
+    }
+    w[(static_cast<int64_t>(k) * P + oy) * P + ox] = static_cast<float>(acc);
   }
 }
 
@@ -104,11 +109,12 @@ __global__ void pooled_sum_kernel(const float* __restrict__ g, const float* __re
 
 }  // namespace
 
-void area_weights(const uint8_t* masks, int64_t K, int64_t H, int64_t W, int64_t P, float* w, cudaStream_t stream) {
+void resize_weights(const uint8_t* masks, int64_t K, int64_t H, int64_t W, int64_t P, ResizeTaps y, ResizeTaps x,
+                    float* w, cudaStream_t stream) {
   if (K == 0) return;
-  area_weights_kernel<<<dim3(static_cast<unsigned>(P), static_cast<unsigned>(K)), 256, 0, stream>>>(
-      masks, static_cast<int>(H), static_cast<int>(W), static_cast<int>(P), w);
-  HRSEG_CUDA_LAUNCHED("area_weights");
+  resize_weights_kernel<<<dim3(static_cast<unsigned>(P), static_cast<unsigned>(K)), 256, 0, stream>>>(
+      masks, static_cast<int>(H), static_cast<int>(W), static_cast<int>(P), y, x, w);
+  HRSEG_CUDA_LAUNCHED("resize_weights");
 }
 
 void mask_pool_pulled_back(const float* w, int64_t K, int64_t P, const float* src, int64_t ng, int64_t d,

@@ -19,9 +19,13 @@ struct HeadConfig {
   int64_t dim = 256;           // d
   int64_t global_grid = 37;    // n_g
   int64_t magnification = 2;   // N
+  // HRP's region attention and γ-mix. false (LLM-Seg): F_h = X_g, no local features are read and
+  // no region-attention weights are needed.
+  bool hrp = true;
   float gamma = 0.8f;
   bool pool_hybrid = true;        // poolSource: "hybrid" (F_h) or "region" (F_r)
   int64_t pool_size = 256;        // P
+  MaskResize mask_resize = MaskResize::BilinearAntialias;
   bool pool_pulled_back = true;   // the fast form of mask pooling; false = the definition
   int64_t hre_layers = 2;         // L
   int64_t hre_heads = 1;
@@ -34,10 +38,11 @@ struct HeadConfig {
   Strategy strategy = Strategy::TopkSimIop;
   int64_t top_k = 10;
   float tau = 0.7f;
+  Fallback fallback = Fallback::Top1Sim;
 };
 
 struct ImageFeatures {
-  Tensor region;  // F_r [ng², d]
+  Tensor region;  // F_r [ng², d]; [0, d] when HRP is off
   Tensor hybrid;  // F_h [ng², d]
   Tensor m_hrp;   // [K, d]
   Tensor m_hre;   // [K, d]
@@ -57,6 +62,7 @@ struct SelectionOverride {
   Strategy strategy = Strategy::TopkSimIop;
   int64_t top_k = 10;
   float tau = 0.7f;
+  Fallback fallback = Fallback::Top1Sim;
 };
 
 // Throws Error(InvalidArgument) for a config no head can run (non-positive sizes, γ or τ out of
@@ -70,7 +76,8 @@ class Head {
 
   const HeadConfig& config() const { return config_; }
 
-  // fg [ng², C], fl [(N·ng)², C], masks [K, H, W] → HRP and HRE outputs.
+  // fg [ng², C], fl [(N·ng)², C] (unread, may be null, when HRP is off), masks [K, H, W] → HRP and
+  // HRE outputs.
   ImageFeatures image_step(const float* fg, const float* fl, const uint8_t* masks, int64_t K, int64_t H, int64_t W,
                            const CancelToken* cancel) const;
 

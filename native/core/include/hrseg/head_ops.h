@@ -6,6 +6,7 @@
 
 #include "hrseg/fold.h"
 #include "hrseg/linear.h"
+#include "hrseg/mask_resize.h"
 
 namespace hrseg {
 
@@ -19,16 +20,12 @@ void region_attention(const float* xg, const float* xl, int64_t ng, int64_t N, i
 // F_h = γ·X_g + (1−γ)·F_r over n elements.
 void hybrid_mix(const float* xg, const float* fr, int64_t n, float gamma, float* fh);
 
-// Area-average weights of one proposal placed in the padded square frame (side max(H,W)),
-// resized to P×P (PyTorch adaptive-average bins). w [P²]. Returns Σw (in double): the
-// normaliser of eq. 10, summed while the weights are made instead of in a second pass.
-double area_weights(const uint8_t* mask, int64_t H, int64_t W, int64_t P, float* w);
-
-// Mask pooling (eq. 10): masks [K,H,W] (0/1), src [ng², d] → out [K, d].
+// Mask pooling (eq. 10): masks [K,H,W] (0/1), src [ng², d] → out [K, d]. Each proposal is resized
+// to P×P in its padded square frame by `resize` (mask_resize.h).
 // pulled_back = true multiplies the weights pulled back through the bilinear upsampling onto the
 // ng² grid; false follows the definition (upsample src to P×P, then pool). They agree to rounding.
 void mask_pool(const uint8_t* masks, int64_t K, int64_t H, int64_t W, const float* src, int64_t ng, int64_t d,
-               int64_t P, bool pulled_back, float* out);
+               int64_t P, MaskResize resize, bool pulled_back, float* out);
 
 // ---- attention building blocks (SPEC 5, 7) ----
 
@@ -82,12 +79,18 @@ void mlp2(const PackedWeight& l0, const PackedWeight& l1, const float* x, int64_
 
 enum class Strategy { Top1Sim, Top1Iop, IopThreshold, TopkSim, TopkSimIop };
 
+// What a rule that chooses nothing falls back to (SPEC 8).
+enum class Fallback { Top1Sim, None };
+
 struct Selection {
   std::vector<int64_t> chosen;  // proposal indices, ascending
   bool fallback = false;        // the rule chose nothing and top1-sim was used instead
 };
 
-Selection select_proposals(const float* sim, const float* iop, int64_t K, Strategy strategy, int64_t k, float tau);
+// Comparisons with τ are strict (S_iop > τ); ties in a ranking keep the lower index first. With
+// Fallback::None an empty choice stays empty (LLM-Seg's evaluation: the mask is empty).
+Selection select_proposals(const float* sim, const float* iop, int64_t K, Strategy strategy, int64_t k, float tau,
+                           Fallback fallback);
 
 // out [H,W] = OR of masks[chosen].
 void union_masks(const uint8_t* masks, int64_t H, int64_t W, const std::vector<int64_t>& chosen, uint8_t* out);

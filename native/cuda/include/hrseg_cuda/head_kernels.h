@@ -23,9 +23,19 @@ void attention_core(const float* q, int64_t qs, const float* k, int64_t ks, cons
 void add_layer_norm(float* x, const float* a, int64_t rows, int64_t d, const float* gamma, const float* beta,
                     cudaStream_t stream);
 
-// Area weights of each proposal in the padded square frame, resized to P×P with PyTorch's
-// adaptive-average bins: masks [K, H, W] uint8 → w [K, P, P].
-void area_weights(const uint8_t* masks, int64_t K, int64_t H, int64_t W, int64_t P, float* w, cudaStream_t stream);
+// One axis of a mask resize (hrseg/mask_resize.h's ResizeAxis) in device memory: output o reads
+// inputs first[o] … first[o]+count[o]−1 with weights weight[offset[o] + t].
+struct ResizeTaps {
+  const int64_t* first;
+  const int64_t* count;
+  const int64_t* offset;
+  const double* weight;
+};
+
+// Each proposal's pooling weights in its padded square frame, resized to P×P by the tables (either
+// maskResize form): masks [K, H, W] uint8 → w [K, P, P], equal bit for bit to MaskResizer::weights.
+void resize_weights(const uint8_t* masks, int64_t K, int64_t H, int64_t W, int64_t P, ResizeTaps y, ResizeTaps x,
+                    float* w, cudaStream_t stream);
 
 // Mask pooling in the pulled-back form: the weights w [K, P, P] are pulled back through the
 // bilinear upsampling (ng → P, align_corners = false) onto the ng² grid, then
