@@ -44,6 +44,46 @@ describe('model package', () => {
     expect(pkg.views.sam.size).toBe(1024);
   });
 
+  it('the llm-seg preset fills SPEC section 11, hrseg.json still wins, and every value says where it came from', async () => {
+    const dir = fresh();
+    let pkg = await readPackage(dir);
+    expect(pkg.preset).toBe('hrseg');
+    expect(pkg.head).toMatchObject({ hrp: true, hreLayers: 2, maskResize: 'bilinear-antialias', selection: { strategy: 'topk-sim-iop', k: 10, tau: 0.7, fallback: 'top1-sim' } });
+    expect(pkg.settings['head.maskResize']).toEqual({ value: 'bilinear-antialias', source: 'default' });
+    expect(pkg.settings['head.featureDim']).toEqual({ value: 16, source: 'hrseg.json' });
+    editManifest(dir, (m) => {
+      m.preset = 'llm-seg';
+      delete m.head.globalGrid;
+      delete m.head.magnification;
+    });
+    pkg = await readPackage(dir);
+    expect(pkg.preset).toBe('llm-seg');
+    expect(pkg.views.dino.size).toBe(896);
+    expect(pkg.head).toMatchObject({ globalGrid: 64, hrp: false, hreLayers: 0, maskResize: 'bilinear-antialias', poolSize: 256 });
+    expect(pkg.head.selection).toEqual({ strategy: 'iop-threshold', k: 10, tau: 0.5, fallback: 'none' });
+    expect(pkg.vlm.mode).toBe('teacher-forced');
+    expect(pkg.vlm.template.sentence).toBe('<image>\n {query} Please output segmentation mask.');
+    expect(pkg.vlm.template.roles).toEqual(['USER', 'ASSISTANT']); // the rest of the template stays
+    expect(pkg.settings['head.hrp']).toEqual({ value: false, source: 'preset llm-seg' });
+    expect(pkg.settings['head.selection.k']).toEqual({ value: 10, source: 'default' });
+    expect(pkg.settings['views.dino.size'].source).toBe('preset llm-seg');
+    // Any value can still be set: hrseg.json beats the preset, leaf by leaf.
+    editManifest(dir, (m) => {
+      m.head.selection = { tau: 0.6 };
+      m.vlm.mode = 'generate';
+    });
+    pkg = await readPackage(dir);
+    expect(pkg.head.selection).toEqual({ strategy: 'iop-threshold', k: 10, tau: 0.6, fallback: 'none' });
+    expect(pkg.settings['head.selection.tau']).toEqual({ value: 0.6, source: 'hrseg.json' });
+    expect(pkg.settings['head.selection.strategy'].source).toBe('preset llm-seg');
+    expect(pkg.vlm.mode).toBe('generate');
+    // A grid that no longer matches the preset's view is caught.
+    editManifest(dir, (m) => (m.head.globalGrid = 37));
+    expect((await problem(readPackage(dir))).message).toMatch(/\/head\/globalGrid: 37, but the DINOv2 view 896 \/ patch 14 gives 64/);
+    editManifest(dir, (m) => (m.preset = 'lisa'));
+    expect((await problem(readPackage(dir))).message).toMatch(/\/preset: must be equal to one of the allowed values \(hrseg, llm-seg\)/);
+  });
+
   it('reports every schema problem at once, naming the field', async () => {
     const dir = fresh();
     editManifest(dir, (m) => {

@@ -9,11 +9,12 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 
 import { HrsegError } from '../errors.js';
-import { resolveHeadConfig, type HeadConfig, type HeadConfigInput } from '../head.js';
-import { resolveMaskGeneratorConfig, type MaskGeneratorConfig } from '../proposals/config.js';
+import { DEFAULT_HEAD_CONFIG, resolveHeadConfig, type HeadConfig, type HeadConfigInput } from '../head.js';
+import { DEFAULT_MASK_GENERATOR_CONFIG, resolveMaskGeneratorConfig, type MaskGeneratorConfig } from '../proposals/config.js';
 import { CLIP_VIEW, DINO_VIEW, SAM_VIEW, type SquareViewSpec } from '../views.js';
 import { DEFAULT_VLM_CONFIG, type VlmConfig } from '../vlm/runner.js';
 import type { ConversationTemplate, QueryForm } from '../vlm/template.js';
+import { PRESET_VALUES, resolveLayers, type ConfigSections, type PresetName, type Setting } from './presets.js';
 import { MANIFEST_SCHEMA, MANIFEST_VERSION } from './schema.js';
 
 export const MANIFEST_FILE = 'hrseg.json';
@@ -38,6 +39,8 @@ export interface Manifest {
   name?: string;
   description?: string;
   trained?: boolean;
+  /** SPEC.md section 11: 'hrseg' (default) or 'llm-seg'; fills the values below that hrseg.json leaves out. */
+  preset?: PresetName;
   files?: Partial<PackageFiles>;
   views?: { sam?: Partial<SquareViewSpec>; dino?: Partial<SquareViewSpec>; clip?: Partial<SquareViewSpec>; dinoPatch?: number };
   proposals?: Partial<MaskGeneratorConfig>;
@@ -51,6 +54,9 @@ export interface ModelPackage {
   manifest: Manifest;
   name: string;
   trained: boolean;
+  preset: PresetName;
+  /** Every resolved value and where it came from, by dotted path (e.g. 'head.selection.tau'). */
+  settings: Record<string, Setting>;
   files: PackageFiles;
   views: { sam: SquareViewSpec; dino: SquareViewSpec; clip: SquareViewSpec; dinoPatch: number };
   proposals: MaskGeneratorConfig;
@@ -111,15 +117,31 @@ export async function readPackage(dirInput: string): Promise<ModelPackage> {
     else if (s.size === 0) problems.push(`${rel} (/files/${key}) is empty`);
   }
 
+  // SPEC's defaults, then the preset, then what hrseg.json says itself.
+  const preset = m.preset ?? 'hrseg';
+  const { template: defaultTemplate, view: _clipView, ...vlmDefaults } = DEFAULT_VLM_CONFIG;
+  const defaults: ConfigSections = {
+    views: { sam: SAM_VIEW, dino: DINO_VIEW, clip: CLIP_VIEW, dinoPatch: 14 },
+    proposals: DEFAULT_MASK_GENERATOR_CONFIG,
+    head: DEFAULT_HEAD_CONFIG,
+    vlm: { ...vlmDefaults, template: defaultTemplate, queryForm: 'sentence', mode: 'generate' },
+  };
+  const own: ConfigSections = { views: m.views, proposals: m.proposals, head: m.head, vlm: m.vlm };
+  const resolved = resolveLayers([
+    { source: 'default', values: defaults },
+    { source: `preset ${preset}`, values: PRESET_VALUES[preset] },
+    { source: 'hrseg.json', values: own },
+  ]);
+  const r = resolved.values as Required<ConfigSections>;
   const views = {
-    sam: { ...SAM_VIEW, ...m.views?.sam } as SquareViewSpec,
-    dino: { ...DINO_VIEW, ...m.views?.dino } as SquareViewSpec,
-    clip: { ...CLIP_VIEW, ...m.views?.clip } as SquareViewSpec,
-    dinoPatch: m.views?.dinoPatch ?? 14,
+    sam: r.views.sam as SquareViewSpec,
+    dino: r.views.dino as SquareViewSpec,
+    clip: r.views.clip as SquareViewSpec,
+    dinoPatch: r.views.dinoPatch!,
   };
   let head: HeadConfig | undefined;
   try {
-    head = resolveHeadConfig(m.head ?? {});
+    head = resolveHeadConfig(r.head);
   } catch (e) {
     problems.push(`${MANIFEST_FILE} /head: ${(e as Error).message}`);
   }
@@ -131,20 +153,32 @@ export async function readPackage(dirInput: string): Promise<ModelPackage> {
     );
   let proposals: MaskGeneratorConfig | undefined;
   try {
-    proposals = resolveMaskGeneratorConfig(m.proposals ?? {});
+    proposals = resolveMaskGeneratorConfig(r.proposals);
   } catch (e) {
     problems.push(`${MANIFEST_FILE} /proposals: ${(e as Error).message}`);
   }
   if (problems.length > 0) fail(dir, problems);
 
-  const { template, queryForm, mode, ...vlmRest } = m.vlm ?? {};
+  const { template, queryForm, mode, ...vlmRest } = r.vlm;
   const vlm = {
     ...DEFAULT_VLM_CONFIG,
     ...vlmRest,
     view: views.clip,
-    template: { ...DEFAULT_VLM_CONFIG.template, ...template } as ConversationTemplate,
-    queryForm: queryForm ?? 'sentence',
-    mode: mode ?? 'generate',
+    template: template as ConversationTemplate,
+    queryForm: queryForm!,
+    mode: mode!,
   };
-  return { dir, manifest: m, name: m.name ?? dir, trained: m.trained ?? true, files, views, proposals: proposals!, head: head!, vlm };
+  return {
+    dir,
+    manifest: m,
+    name: m.name ?? dir,
+    trained: m.trained ?? true,
+    preset,
+    settings: resolved.settings,
+    files,
+    views,
+    proposals: proposals!,
+    head: head!,
+    vlm,
+  };
 }
