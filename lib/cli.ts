@@ -22,6 +22,7 @@ const USAGE = `usage:
                 [--mode generate|teacher-forced] [--progress]
   hrseg eval <ReasonSeg folder | LLM-Seg40K .json> --model <dir> [--results results.jsonl]
                 [--limit N] [--images <dir>] [--mode generate|teacher-forced] [--device ...]
+                [--score-size N] [--proposal-max-side N]
   hrseg info [--model <dir>] [--json]
 exit codes: 0 ok, 1 failed, 2 usage, 130 interrupted`;
 
@@ -43,6 +44,13 @@ function choice<T extends string>(value: string | undefined, allowed: readonly T
   if (value === undefined) return undefined;
   if (!allowed.includes(value as T)) throw new UsageError(`${what} must be one of ${allowed.join(', ')}`);
   return value as T;
+}
+
+function positiveInt(value: string | undefined, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${what} must be a positive integer`);
+  return n;
 }
 
 const DEVICES = ['auto', 'cpu', 'cuda', 'tensorrt'] as const;
@@ -147,9 +155,13 @@ async function evalCommand(argv: string[]): Promise<void> {
       images: { type: 'string' },
       mode: { type: 'string' },
       json: { type: 'boolean' },
+      'score-size': { type: 'string' },
+      'proposal-max-side': { type: 'string' },
     },
   });
   const dataset = need(positionals[0], '<dataset>');
+  const scoreSize = positiveInt(values['score-size'], '--score-size');
+  const proposalMaxSide = positiveInt(values['proposal-max-side'], '--proposal-max-side');
   const model = need(values.model, '--model <dir>');
   const limit = values.limit === undefined ? undefined : Number(values.limit);
   if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new UsageError('--limit must be a positive integer');
@@ -166,6 +178,8 @@ async function evalCommand(argv: string[]): Promise<void> {
       resultsFile,
       limit,
       mode,
+      scoreSize,
+      proposalMaxSide,
       signal: controller.signal,
       onProgress(done, total) {
         const now = performance.now();
@@ -194,7 +208,8 @@ async function info(argv: string[]): Promise<void> {
   const rt = runtimeInfo();
   const pkg = values.model ? await readPackage(values.model) : undefined;
   if (values.json) {
-    console.log(JSON.stringify({ runtime: rt, model: pkg && { dir: pkg.dir, name: pkg.name, trained: pkg.trained, manifest: pkg.manifest } }, null, 2));
+    const model = pkg && { dir: pkg.dir, name: pkg.name, trained: pkg.trained, preset: pkg.preset, manifest: pkg.manifest, settings: pkg.settings };
+    console.log(JSON.stringify({ runtime: rt, model }, null, 2));
     return;
   }
   console.log(`hrseg ${rt.version} (Node-API ${rt.napiVersion}, node ${process.versions.node})`);
@@ -205,9 +220,21 @@ async function info(argv: string[]): Promise<void> {
   if (pkg) {
     console.log(`model: ${pkg.name} (${pkg.dir})${pkg.trained ? '' : ' — built for testing, not trained'}`);
     if (pkg.manifest.description) console.log(`  ${pkg.manifest.description}`);
+    console.log(`  preset: ${pkg.preset}`);
     console.log(`  proposals: ${pkg.proposals.pointsPerSide}² prompts, K ${pkg.proposals.maxProposals}`);
-    console.log(`  head: C ${pkg.head.featureDim}, d ${pkg.head.dim}, N ${pkg.head.magnification}, H ${pkg.head.hiddenSize}, ${pkg.head.selection.strategy}`);
+    const h = pkg.head;
+    const dino = h.hrp ? `global ${pkg.views.dino.size} + ${h.magnification ** 2} local crops` : `one view at ${pkg.views.dino.size}`;
+    console.log(`  head: C ${h.featureDim}, d ${h.dim}, n_g ${h.globalGrid}, DINOv2 ${dino}, HRP ${h.hrp ? 'on' : 'off'}, HRE L ${h.hreLayers}, H ${h.hiddenSize}`);
+    console.log(`  selection: ${h.selection.strategy}, k ${h.selection.k}, τ ${h.selection.tau}, fallback ${h.selection.fallback}`);
     console.log(`  vlm: ${pkg.vlm.mode}, ${pkg.vlm.queryForm} prompts, up to ${pkg.vlm.maxNewTokens} tokens`);
+    console.log('  resolved settings (value, and where it came from):');
+    const rows = Object.entries(pkg.settings);
+    const width = Math.max(...rows.map(([k]) => k.length));
+    for (const [key, { value, source }] of rows) {
+      let text = JSON.stringify(value);
+      if (text.length > 60) text = `${text.slice(0, 57)}...`;
+      console.log(`    ${key.padEnd(width)}  ${text.padEnd(24)}  ${source}`);
+    }
   }
 }
 

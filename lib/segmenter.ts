@@ -16,6 +16,7 @@ import { OnnxEngine } from './engines/onnx-runtime.js';
 import type { Engine } from './engines/types.js';
 import { readPackage, type ModelPackage } from './package/manifest.js';
 import { dinoFeatures } from './pipeline/dino.js';
+import { areaDownscale, downscaledSize, resizeNearest } from './pipeline/resize.js';
 import { generateProposals, type Proposals } from './proposals/mask-generator.js';
 import { runtimeInfo } from './runtime.js';
 import { tensor, type Tensor } from './tensor.js';
@@ -31,7 +32,22 @@ export interface SegmenterOptions {
   device?: Device;
   /** Largest image accepted, in pixels (default 2^28). */
   maxPixels?: number;
+  /** Default for PrepareOptions.proposalMaxSide (none: SAM sees the image itself). */
+  proposalMaxSide?: number;
   signal?: AbortSignal;
+}
+
+export interface PrepareOptions {
+  signal?: AbortSignal;
+  /** Progress of the image stages (today: 'proposals', prompts done of total). */
+  onProgress?: (stage: string, done: number, total: number) => void;
+  /**
+   * Run SAM on the image shrunk to this longest side (OpenCV's INTER_AREA) when it is larger, as
+   * LLM-Seg made its proposals (1024). The head pools those proposals at that size; every mask
+   * in the result is brought back to the image's size with PyTorch's nearest resize (the union
+   * of the chosen proposals resized back). Default: the segmenter's `proposalMaxSide`, else none.
+   */
+  proposalMaxSide?: number;
 }
 
 export interface StageTimings {
@@ -41,7 +57,11 @@ export interface StageTimings {
 export interface PreparedImage {
   readonly width: number;
   readonly height: number;
+  /** SAM's proposals, at `proposalSize` (the image's own size unless proposalMaxSide shrank it). */
   readonly proposals: Proposals;
+  readonly proposalSize: { readonly width: number; readonly height: number };
+  /** How many views DINOv2 encoded: 1 + N² with HRP, 1 without (the llm-seg preset). */
+  readonly dinoViews: number;
   readonly features: ImageFeatures;
   readonly vlm: VlmContext;
   /** ms per image-only stage */
@@ -52,6 +72,8 @@ export interface PreparedImage {
 
 export interface SegmentOptions {
   signal?: AbortSignal;
+  /** As PrepareOptions.proposalMaxSide, when `image` is not a PreparedImage. */
+  proposalMaxSide?: number;
   /** How the instruction is phrased in the prompt (default from the manifest, 'sentence'). */
   form?: QueryForm;
   /** 'generate' (default) or 'teacher-forced' (the evaluation protocol of LISA and LLM-Seg). */
@@ -67,7 +89,11 @@ export interface SegmentPart {
   /** This [SEG]'s mask, width × height, 0/1. */
   mask: Uint8Array;
   chosen: number[];
-  /** True when the strategy chose nothing and top1-sim was used instead. */
+  /**
+   * True when the strategy chose nothing and top1-sim was used instead. With the selection's
+   * fallback 'none' (the llm-seg preset) such a segment has `chosen: []`, `fallback: false` and an
+   * empty mask.
+   */
   fallback: boolean;
   similarity: Float32Array;
   iop: Float32Array;
@@ -84,8 +110,13 @@ export interface SegmentResult {
   segments: SegmentPart[];
   /** Chosen proposal indices of all segments (ascending, unique). */
   chosen: number[];
-  /** The proposals this was chosen from. */
+  /** The proposals this was chosen from (at `lowRes`'s size when proposalMaxSide shrank the image). */
   proposals: Proposals;
+  /**
+   * Only when proposalMaxSide shrank the image: the union mask at the proposals' size, before the
+   * nearest resize to the image (what LLM-Seg's scorer resizes; `hrseg eval --score-size` uses it).
+   */
+  lowRes?: { mask: Uint8Array; width: number; height: number };
   /** ms per stage: image stages (0 when a PreparedImage was reused), reasoning, selection, total. */
   timings: StageTimings;
 }
@@ -128,11 +159,13 @@ export class Segmenter {
     private readonly vlm: VlmRunner,
     private readonly head: Head,
     private readonly maxPixels: number | undefined,
+    private readonly proposalMaxSide: number | undefined,
   ) {}
 
   static async create(options: SegmenterOptions): Promise<Segmenter> {
     if (!options || typeof options.model !== 'string') throw new HrsegError('INVALID_ARGUMENT', 'createSegmenter: `model` (a package directory) is required');
     const device = pickDevice(options.device ?? 'auto');
+    if (options.proposalMaxSide !== undefined) downscaledSize(1, 1, options.proposalMaxSide); // validates it
     const pkg = await readPackage(options.model);
     const f = pkg.files;
     // Load everything, then report every failure at once.
@@ -162,7 +195,15 @@ export class Segmenter {
       if (options.signal?.aborted && problems.length === 0) throw abortError(options.signal);
       throw new HrsegError('MODEL_FILE', `model package ${pkg.dir} could not be loaded:\n  - ${problems.join('\n  - ')}`);
     }
-    return new Segmenter(pkg, device, { samEncoder: samEncoder!, samDecoder: samDecoder!, dino: dino! }, vlm!, head!, options.maxPixels);
+    return new Segmenter(
+      pkg,
+      device,
+      { samEncoder: samEncoder!, samDecoder: samDecoder!, dino: dino! },
+      vlm!,
+      head!,
+      options.maxPixels,
+      options.proposalMaxSide,
+    );
   }
 
   /** Where each backbone runs ('cuda' through ONNX Runtime's CUDA provider, or 'cpu'). */
@@ -186,12 +227,13 @@ export class Segmenter {
   }
 
   /** The image-only stages, reusable for any number of instructions. */
-  prepare(image: ImageInput, options: { signal?: AbortSignal; onProgress?: (stage: string, done: number, total: number) => void } = {}): Promise<PreparedImage> {
+  prepare(image: ImageInput, options: PrepareOptions = {}): Promise<PreparedImage> {
     return this.#enqueue(() => this.#prepare(image, options));
   }
 
-  async #prepare(image: ImageInput, options: { signal?: AbortSignal; onProgress?: (stage: string, done: number, total: number) => void }): Promise<PreparedImage> {
+  async #prepare(image: ImageInput, options: PrepareOptions): Promise<PreparedImage> {
     const { signal } = options;
+    const maxSide = options.proposalMaxSide ?? this.proposalMaxSide;
     const timings: StageTimings = {};
     const time = async <T>(stage: string, p: () => Promise<T>) => {
       const t0 = performance.now();
@@ -200,8 +242,10 @@ export class Segmenter {
       return r;
     };
     const img = await time('decode', () => loadImage(image, { maxPixels: this.maxPixels, signal }));
+    const small = maxSide === undefined ? undefined : downscaledSize(img.width, img.height, maxSide);
+    const samImage = small ? await time('downscale', async () => areaDownscale(img, small.width, small.height)) : img;
     const proposals = await time('proposals', () =>
-      generateProposals(img, { encoder: this.engines.samEncoder, decoder: this.engines.samDecoder }, {
+      generateProposals(samImage, { encoder: this.engines.samEncoder, decoder: this.engines.samDecoder }, {
         config: this.model.proposals,
         device: this.device,
         signal,
@@ -209,12 +253,25 @@ export class Segmenter {
       }),
     );
     const h = this.model.head;
-    const feats = await time('dino', () => dinoFeatures(img, this.engines.dino, this.model.views.dino, h.globalGrid, h.magnification, signal));
+    // Without HRP no local view is made: one DINOv2 view instead of 1 + N² (timings.dino shows it).
+    const feats = await time('dino', () =>
+      dinoFeatures(img, this.engines.dino, this.model.views.dino, h.globalGrid, h.magnification, signal, h.hrp),
+    );
     const features = await time('head-image', () =>
       this.head.imageStep({ globalFeatures: feats.global, localFeatures: feats.local, proposals: proposals.masks }, { signal }),
     );
     const vlm = await time('vlm-prefix', () => this.vlm.prepare(img, { signal }));
-    return { width: img.width, height: img.height, proposals, features, vlm, timings, owner: this };
+    return {
+      width: img.width,
+      height: img.height,
+      proposals,
+      proposalSize: { width: samImage.width, height: samImage.height },
+      dinoViews: feats.views,
+      features,
+      vlm,
+      timings,
+      owner: this,
+    };
   }
 
   /** Segments what `instruction` asks for. `image` may be a PreparedImage from this segmenter. */
@@ -275,7 +332,9 @@ export class Segmenter {
     const isPrepared = typeof input === 'object' && input !== null && 'owner' in input && 'features' in input;
     if (isPrepared && (input as PreparedImage).owner !== this)
       throw new HrsegError('INVALID_ARGUMENT', 'this PreparedImage was made by another segmenter');
-    const prepared = isPrepared ? (input as PreparedImage) : await this.#prepare(input as ImageInput, { signal, onProgress: options.onProgress });
+    const prepared = isPrepared
+      ? (input as PreparedImage)
+      : await this.#prepare(input as ImageInput, { signal, onProgress: options.onProgress, proposalMaxSide: options.proposalMaxSide });
     yield { type: 'prepared', proposals: prepared.proposals.masks.dims[0], timings: isPrepared ? {} : prepared.timings };
 
     const tReason = performance.now();
@@ -296,20 +355,28 @@ export class Segmenter {
     }
     const tSelect = performance.now();
     const { width: W, height: H } = prepared;
+    // The head's masks are at the proposals' size; nearest-resized to the image when SAM saw a
+    // shrunk copy (the union of the chosen proposals resized back equals the resized union).
+    const { width: w, height: h } = prepared.proposalSize;
+    const rescaled = w !== W || h !== H;
     const segments: SegmentPart[] = [];
     const mask = new Uint8Array(W * H);
+    const lowMask = rescaled ? new Uint8Array(w * h) : undefined;
     if (answer.seg.dims[0] > 0) {
       const r = await this.head.instructionStep(prepared.features, answer.seg as Tensor<'float32'>, { signal, selection: options.selection });
       const K = prepared.proposals.masks.dims[0];
-      for (let s = 0; s < answer.seg.dims[0]; s++) {
+      const S = answer.seg.dims[0];
+      const full = rescaled ? resizeNearest(r.masks.data, S, h, w, H, W) : r.masks.data;
+      for (let s = 0; s < S; s++) {
         const part: SegmentPart = {
-          mask: r.masks.data.subarray(s * W * H, (s + 1) * W * H),
+          mask: full.subarray(s * W * H, (s + 1) * W * H),
           chosen: r.selections[s].chosen,
           fallback: r.selections[s].fallback,
           similarity: r.similarity.data.subarray(s * K, (s + 1) * K),
           iop: r.iop.data.subarray(s * K, (s + 1) * K),
         };
         for (let i = 0; i < mask.length; i++) mask[i] |= part.mask[i];
+        if (lowMask) for (let i = 0, o = s * w * h; i < lowMask.length; i++) lowMask[i] |= r.masks.data[o + i];
         segments.push(part);
         yield { type: 'scores', segment: s, similarity: part.similarity, iop: part.iop, chosen: part.chosen, fallback: part.fallback };
       }
@@ -324,7 +391,17 @@ export class Segmenter {
     };
     yield {
       type: 'result',
-      result: { width: W, height: H, mask, answer: answer.text, segments, chosen, proposals: prepared.proposals, timings },
+      result: {
+        width: W,
+        height: H,
+        mask,
+        answer: answer.text,
+        segments,
+        chosen,
+        proposals: prepared.proposals,
+        timings,
+        ...(lowMask ? { lowRes: { mask: lowMask, width: w, height: h } } : {}),
+      },
     };
   }
 

@@ -1,7 +1,8 @@
 /**
  * DINOv2 features for the head (SPEC.md section 2): the global view and the N² crops of the local
  * view go through the encoder in one batch; the crops' token grids are stitched back into one
- * n_l × n_l grid (n_l = N · n_g), crops in raster order.
+ * n_l × n_l grid (n_l = N · n_g), crops in raster order. Without HRP (the llm-seg preset) only the
+ * global view is made and encoded: the local crops are never computed.
  */
 import { HrsegError } from '../errors.js';
 import type { RgbImage } from '../image.js';
@@ -12,8 +13,10 @@ import type { Engine } from '../engines/types.js';
 export interface DinoFeatures {
   /** F_g [n_g², C] */
   global: Tensor<'float32'>;
-  /** F_l [(N·n_g)², C] */
-  local: Tensor<'float32'>;
+  /** F_l [(N·n_g)², C]; absent when the local view was not asked for. */
+  local?: Tensor<'float32'>;
+  /** How many views went through the encoder (1 + N², or 1). */
+  views: number;
 }
 
 export async function dinoFeatures(
@@ -23,18 +26,25 @@ export async function dinoFeatures(
   grid: number,
   magnification: number,
   signal?: AbortSignal,
+  withLocal = true,
 ): Promise<DinoFeatures> {
   const N = magnification, S = view.size;
-  const [g, l] = await Promise.all([squareView(image, view, { signal }), tiledView(image, view, N, { signal })]);
-  const batch = new Float32Array((1 + N * N) * 3 * S * S);
-  batch.set(g.tensor.data);
-  batch.set(l.tensor.data, 3 * S * S);
-  const out = await encoder.run({ pixel_values: tensor('float32', [1 + N * N, 3, S, S], batch) }, { signal });
+  const views = withLocal ? 1 + N * N : 1;
+  const g = await squareView(image, view, { signal });
+  let batch = g.tensor.data;
+  if (withLocal) {
+    const l = await tiledView(image, view, N, { signal });
+    batch = new Float32Array(views * 3 * S * S);
+    batch.set(g.tensor.data);
+    batch.set(l.tensor.data, 3 * S * S);
+  }
+  const out = await encoder.run({ pixel_values: tensor('float32', [views, 3, S, S], batch) }, { signal });
   const tokens = (await out.patch_tokens.host()) as Tensor<'float32'>;
   const [V, T, C] = tokens.dims;
-  if (V !== 1 + N * N || T !== grid * grid)
-    throw new HrsegError('MODEL_FILE', `${encoder.file}: patch_tokens is [${tokens.dims.join(', ')}], expected [${1 + N * N}, ${grid * grid}, C]`);
-  const global = tensor('float32', [T, C], tokens.data.slice(0, T * C));
+  if (V !== views || T !== grid * grid)
+    throw new HrsegError('MODEL_FILE', `${encoder.file}: patch_tokens is [${tokens.dims.join(', ')}], expected [${views}, ${grid * grid}, C]`);
+  const global = tensor('float32', [T, C], views === 1 ? tokens.data : tokens.data.slice(0, T * C));
+  if (!withLocal) return { global, views };
   const nl = N * grid;
   const local = new Float32Array(nl * nl * C);
   for (let r = 0; r < N; r++)
@@ -43,5 +53,5 @@ export async function dinoFeatures(
       for (let i = 0; i < grid; i++)
         local.set(crop.subarray(i * grid * C, (i + 1) * grid * C), ((r * grid + i) * nl + c * grid) * C);
     }
-  return { global, local: tensor('float32', [nl * nl, C], local) };
+  return { global, local: tensor('float32', [nl * nl, C], local), views };
 }
