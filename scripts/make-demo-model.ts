@@ -1,6 +1,7 @@
 /**
- * Writes the demo model package (scripts/models/demo-package.ts) and the example image.
- *   npm run demo:model [-- <dir>]      (default: models/demo)
+ * Writes the demo model package (scripts/models/demo-package.ts) and its llm-seg twin (the same
+ * pieces under the llm-seg preset), and with --examples the example images.
+ *   npm run demo:model [-- <dir>]      (default: models/demo, and models/demo-llm-seg beside it)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -8,13 +9,16 @@ import { fileURLToPath } from 'node:url';
 
 import sharp from 'sharp';
 
-import { DEMO_RECTS, writeDemoPackage } from './models/demo-package.js';
+import { DEMO_LLMSEG_MANIFEST, DEMO_RECTS, writeDemoPackage } from './models/demo-package.js';
 import { rectangleScene } from './models/tiny-sam.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const dir = resolve(process.argv[2] ?? join(root, 'models/demo'));
+const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const dir = resolve(args[0] ?? join(root, 'models/demo'));
 writeDemoPackage(dir);
 console.log(`demo model package written to ${dir} (built for testing, not trained)`);
+writeDemoPackage(`${dir}-llm-seg`, DEMO_LLMSEG_MANIFEST);
+console.log(`its llm-seg twin (preset llm-seg) written to ${dir}-llm-seg`);
 
 if (process.argv.includes('--examples')) {
   const scene = rectangleScene(640, 480, DEMO_RECTS);

@@ -121,4 +121,23 @@ describe('hrseg info', () => {
     const j = JSON.parse((await hrseg('info', '--json')).stdout);
     expect(j.runtime.cpuThreads).toBeGreaterThan(0);
   });
+
+  it('prints the preset and every resolved value with where it came from', async () => {
+    const twin = demoPackage('llm-seg');
+    try {
+      const r = await hrseg('info', '--model', twin);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/preset: llm-seg/);
+      expect(r.stdout).toMatch(/DINOv2 one view at 896, HRP off, HRE L 0/);
+      expect(r.stdout).toMatch(/selection: iop-threshold, k 10, τ 0\.5, fallback none/);
+      expect(r.stdout).toMatch(/head\.hrp\s+false\s+preset llm-seg/);
+      expect(r.stdout).toMatch(/head\.featureDim\s+16\s+hrseg\.json/);
+      expect(r.stdout).toMatch(/head\.selection\.k\s+10\s+default/);
+      const j = JSON.parse((await hrseg('info', '--model', twin, '--json')).stdout);
+      expect(j.model.preset).toBe('llm-seg');
+      expect(j.model.settings['views.dino.size']).toEqual({ value: 896, source: 'preset llm-seg' });
+    } finally {
+      rmSync(dirname(twin), { recursive: true, force: true });
+    }
+  });
 });

@@ -89,6 +89,18 @@ describe('evaluation on the demo model', () => {
     ]);
   });
 
+  it("LLM-Seg's scoring: prediction (at the proposals' size) and ground truth nearest-resized to 1024²", async () => {
+    const samples = await readDataset(join(work, 'reasonseg'));
+    const r = await evaluate(seg, samples, { resultsFile: join(work, 'score1024.jsonl'), scoreSize: 1024, proposalMaxSide: 320 });
+    expect(r.gIoU).toBeCloseTo(0.5, 12); // a, b exact; c, d wrong, as at native resolution
+    const rows = await readResults(join(work, 'score1024.jsonl'));
+    // Red is x 40..239, y 40..199 of 640×480: at 1024², columns o with floor(o·0.625) in [40, 240)
+    // (64..383: 320) and rows with floor(o·0.46875) in [40, 200) (86..426: 341).
+    expect([rows[0].intersection, rows[0].union]).toEqual([320 * 341, 320 * 341]);
+    expect(rows[3].union).toBeGreaterThan(0);
+    await expect(evaluate(seg, samples, { resultsFile: join(work, 'bad.jsonl'), scoreSize: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
   it('LLM-Seg40K json: COCO RLE and PNG ground truth', async () => {
     const json = await writeLlmSeg40k(join(work, 'llmseg'));
     const r = await evaluate(seg, await readDataset(json), { resultsFile: join(work, 'llm.jsonl') });
@@ -108,6 +120,17 @@ describe('hrseg eval (CLI)', () => {
     expect(summary).toMatchObject({ samples: 4, skipped: 3 });
     expect(summary.gIoU).toBeCloseTo(0.5, 12);
     expect(readFileSync(results, 'utf8').trim().split('\n')).toHaveLength(4);
+  });
+
+  it('--score-size and --proposal-max-side reach the evaluator; bad values are usage errors', async () => {
+    const results = join(work, 'cli1024.jsonl');
+    const args = [cli, 'eval', join(work, 'reasonseg'), '--model', model, '--results', results, '--limit', '1', '--json'];
+    const { stdout } = await run(process.execPath, [...args, '--score-size', '1024', '--proposal-max-side', '320']);
+    expect(JSON.parse(stdout)).toMatchObject({ samples: 1, gIoU: 1 });
+    expect(JSON.parse(readFileSync(results, 'utf8').trim()).intersection).toBe(320 * 341);
+    const e = await run(process.execPath, [...args, '--score-size', 'big']).catch((x) => x);
+    expect(e.code).toBe(2);
+    expect(e.stderr).toMatch(/--score-size must be a positive integer/);
   });
 
   it('a missing dataset exits 1 with a typed message and writes no results', async () => {

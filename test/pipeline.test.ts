@@ -145,9 +145,69 @@ describe('segment() on the demo model', () => {
   });
 });
 
+describe('the llm-seg twin of the demo (preset llm-seg)', () => {
+  const llmDir = demoPackage('llm-seg');
+  let llm: Segmenter;
+  beforeAll(async () => {
+    llm = await createSegmenter({ model: llmDir, device: 'cpu' });
+  });
+  afterAll(async () => {
+    await llm?.dispose();
+    rmSync(dirname(llmDir), { recursive: true, force: true });
+  });
+
+  it('runs as LLM-Seg does: one DINOv2 view at 896, teacher-forced "[SEG].", iop-threshold', async () => {
+    // Count what actually reaches the DINOv2 encoder.
+    const dino = (llm as unknown as { engines: { dino: { run: (f: Record<string, { dims: number[] }>, o?: unknown) => Promise<unknown> } } }).engines.dino;
+    const run = dino.run.bind(dino);
+    const batches: number[][] = [];
+    dino.run = (feeds, o) => {
+      batches.push([...feeds.pixel_values.dims]);
+      return run(feeds, o);
+    };
+    const prepared = await llm.prepare(raw);
+    dino.run = run;
+    expect(batches).toEqual([[1, 3, 896, 896]]);
+    expect(prepared.dinoViews).toBe(1);
+    expect(prepared.features.region.dims).toEqual([0, 16]);
+    expect(prepared.timings.dino).toBeGreaterThan(0);
+    expect((await seg.prepare(raw)).dinoViews).toBe(5); // the hrseg preset: global + 2² crops
+    for (const colour of ['red', 'green', 'blue', 'yellow']) {
+      const r = await llm.segment(prepared, `the ${colour} shape`, { form: 'phrase' });
+      expect(r.answer).toBe('[SEG].');
+      expect(r.segments[0].fallback).toBe(false);
+      expect(r.chosen).toHaveLength(1);
+      expect(maskIoU(r.mask, region(colour)), colour).toBe(1);
+    }
+  });
+
+  it('fallback none: when no proposal passes τ the mask is empty, chosen [] and fallback false', async () => {
+    const r = await llm.segment(raw, 'the red shape', { form: 'phrase', selection: { tau: 0.99 } });
+    expect(r.segments[0].chosen).toEqual([]);
+    expect(r.segments[0].fallback).toBe(false);
+    expect(r.chosen).toEqual([]);
+    expect(r.mask.every((v) => v === 0)).toBe(true);
+  });
+
+  it('proposalMaxSide: SAM runs on an INTER_AREA shrink and the mask comes back at full size', async () => {
+    const r = await llm.segment(raw, 'the blue shape', { form: 'phrase', proposalMaxSide: 320 });
+    expect(r.proposals.masks.dims.slice(1)).toEqual([240, 320]);
+    expect(r.lowRes && [r.lowRes.width, r.lowRes.height]).toEqual([320, 240]);
+    expect(r.timings.downscale).toBeGreaterThan(0);
+    expect([r.width, r.height]).toEqual([640, 480]);
+    expect(maskIoU(r.mask, region('blue'))).toBe(1); // the scene's edges are even: exact after ×2
+    await expect(llm.segment(raw, 'the blue shape', { proposalMaxSide: 0 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+});
+
 describe('the demo package', () => {
-  it('is deterministic and says it is not trained', async () => {
+  it('is deterministic and says it is not trained (and so is its llm-seg twin)', async () => {
     const a = demoPackage(), b = demoPackage();
+    const c = demoPackage('llm-seg'), d = demoPackage('llm-seg');
+    for (const f of ['hrseg.json', 'head.safetensors', 'dino/encoder.onnx'])
+      expect(Buffer.compare(readFileSync(join(c, f)), readFileSync(join(d, f))), f).toBe(0);
+    expect(JSON.parse(readFileSync(join(c, 'hrseg.json'), 'utf8'))).toMatchObject({ preset: 'llm-seg', trained: false });
+    for (const x of [c, d]) rmSync(dirname(x), { recursive: true, force: true });
     for (const f of ['hrseg.json', 'head.safetensors', 'sam/decoder.onnx', 'dino/encoder.onnx', 'vlm/decoder.onnx', 'vlm/tokenizer.json'])
       expect(Buffer.compare(readFileSync(join(a, f)), readFileSync(join(b, f))), f).toBe(0);
     expect(DEMO_MANIFEST.trained).toBe(false);

@@ -29,7 +29,15 @@ export const DEMO_HEAD_CONFIG: HeadConfigInput = {
   embedHidden: 16,
 };
 
-export function demoHeadWeights(): Buffer {
+/**
+ * The head without HRP and HRE (the llm-seg twin): the same hand-set weights minus region attention
+ * and the HRE layers, which the llm-seg preset does not read (F_h = X_g, L = 0); the fusion's first
+ * LayerNorm then does what HRE's did.
+ */
+export const DEMO_LLMSEG_HEAD_CONFIG: HeadConfigInput = (({ globalGrid: _g, magnification: _n, ...rest }) => rest)(DEMO_HEAD_CONFIG);
+
+export function demoHeadWeights(options: { hrp?: boolean; hreLayers?: number } = {}): Buffer {
+  const { hrp = true, hreLayers = 2 } = options;
   const d = 16, H = TINY_VLM.hidden, mlp = 32;
   const t: Record<string, ReturnType<typeof f32>> = {};
   const zeros = (n: number) => new Float32Array(n);
@@ -53,10 +61,12 @@ export function demoHeadWeights(): Buffer {
     lin(`${name}.out_proj`, d, d, out);
   };
   lin('hrp.input_proj', d, d, eye(d, d));
-  lin('hrp.region_attn.q_proj', d, d);
-  lin('hrp.region_attn.k_proj', d, d);
-  lin('hrp.region_attn.v_proj', d, d, eye(d, d));
-  for (let l = 0; l < 2; l++) {
+  if (hrp) {
+    lin('hrp.region_attn.q_proj', d, d);
+    lin('hrp.region_attn.k_proj', d, d);
+    lin('hrp.region_attn.v_proj', d, d, eye(d, d));
+  }
+  for (let l = 0; l < hreLayers; l++) {
     lin(`hre.layers.${l}.attn.q_proj`, d, d);
     lin(`hre.layers.${l}.attn.k_proj`, d, d);
     lin(`hre.layers.${l}.attn.v_proj`, d, d);

@@ -9,7 +9,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import type { Manifest } from '../../lib/package/manifest.js';
-import { DEMO_HEAD_CONFIG, demoHeadWeights } from './demo-head.js';
+import { DEMO_HEAD_CONFIG, DEMO_LLMSEG_HEAD_CONFIG, demoHeadWeights } from './demo-head.js';
 import { tinyDinoEncoder } from './tiny-dino.js';
 import { tinySamDecoder, tinySamEncoder } from './tiny-sam.js';
 import { tinyDecoder, tinyEmbeddingsFile, tinyTokenizerConfig, tinyTokenizerJson, tinyVision } from './tiny-vlm.js';
@@ -27,17 +27,31 @@ export const DEMO_MANIFEST: Manifest = {
   vlm: { maxNewTokens: 16 },
 };
 
+/**
+ * The llm-seg twin: the same tiny pieces run as the llm-seg preset (SPEC.md section 11) runs the
+ * published LLM-Seg model: one DINOv2 view at 896 (n_g 64), no HRP or HRE, iop-threshold τ 0.5
+ * with no fallback, "[SEG]." teacher-forced. Only what the preset does not set is given here.
+ */
+export const DEMO_LLMSEG_MANIFEST: Manifest = {
+  ...DEMO_MANIFEST,
+  name: 'hrseg-demo-llm-seg',
+  description: `${DEMO_MANIFEST.description} The llm-seg preset's twin of the demo model.`,
+  preset: 'llm-seg',
+  head: DEMO_LLMSEG_HEAD_CONFIG,
+};
+
 export function writeDemoPackage(dir: string, manifest: Manifest = DEMO_MANIFEST): void {
+  const llmSeg = manifest.preset === 'llm-seg';
   for (const sub of ['sam', 'dino', 'vlm']) mkdirSync(join(dir, sub), { recursive: true });
   writeFileSync(join(dir, 'sam/encoder.onnx'), tinySamEncoder());
   writeFileSync(join(dir, 'sam/decoder.onnx'), tinySamDecoder());
-  writeFileSync(join(dir, 'dino/encoder.onnx'), tinyDinoEncoder(DEMO_HEAD_CONFIG.featureDim));
+  writeFileSync(join(dir, 'dino/encoder.onnx'), tinyDinoEncoder(DEMO_HEAD_CONFIG.featureDim, undefined, llmSeg ? 896 : 518));
   writeFileSync(join(dir, 'vlm/vision.onnx'), tinyVision());
   writeFileSync(join(dir, 'vlm/decoder.onnx'), tinyDecoder());
   writeFileSync(join(dir, 'vlm/embed_tokens.safetensors'), tinyEmbeddingsFile());
   writeFileSync(join(dir, 'vlm/tokenizer.json'), JSON.stringify(tinyTokenizerJson(), null, 1));
   writeFileSync(join(dir, 'vlm/tokenizer_config.json'), JSON.stringify(tinyTokenizerConfig(), null, 1));
-  writeFileSync(join(dir, 'head.safetensors'), demoHeadWeights());
+  writeFileSync(join(dir, 'head.safetensors'), demoHeadWeights(llmSeg ? { hrp: false, hreLayers: 0 } : {}));
   writeFileSync(join(dir, 'hrseg.json'), JSON.stringify(manifest, null, 2) + '\n');
 }
 

@@ -1,7 +1,8 @@
 /**
  * The image step of the head (HRP + HRE) as an ONNX graph of standard operators, the way a
  * PyTorch export would express it: the baseline the native head is measured against.
- * Mask pooling follows the definition (area-pool the padded masks, bilinearly upsample F_h, weigh).
+ * Mask pooling follows the definition (resize the padded masks to P×P — ONNX Resize with antialias,
+ * opset 18, for the default bilinear-antialias; AveragePool for 'area' — bilinearly upsample F_h, weigh).
  */
 import type { HeadConfig } from '../../lib/head.js';
 import type { Weights } from '../reference/head-reference.js';
@@ -40,7 +41,11 @@ export function imageStepOnnx(w: Weights, c: HeadConfig, K: number, S: number): 
   const oneMinus = g.float('one_minus_gamma', [], [1 - c.gamma]);
   const fh = g.op('Add', [g.op('Mul', [xg, gamma]), g.op('Mul', [fr, oneMinus])]);
   // Mask pooling by the definition.
-  const wts = g.op('Reshape', [g.op('AveragePool', [masks], { kernel_shape: [S / P, S / P], strides: [S / P, S / P] }), shape([K, P * P])]);
+  const resized =
+    c.maskResize === 'area'
+      ? g.op('AveragePool', [masks], { kernel_shape: [S / P, S / P], strides: [S / P, S / P] })
+      : g.op('Resize', [masks, '', '', shape([K, 1, P, P])], { mode: 'linear', coordinate_transformation_mode: 'half_pixel', antialias: 1 });
+  const wts = g.op('Reshape', [resized, shape([K, P * P])]);
   const grid = g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [c.poolSource === 'hybrid' ? fh : fr, shape([ng, ng, d])])], { perm: [2, 0, 1] }), shape([1, d, ng, ng])]);
   const up = g.op('Resize', [grid, '', '', shape([1, d, P, P])], { mode: 'linear', coordinate_transformation_mode: 'half_pixel' });
   const upT = g.op('Transpose', [g.op('Reshape', [up, shape([d, P * P])])], { perm: [1, 0] });
@@ -61,5 +66,5 @@ export function imageStepOnnx(w: Weights, c: HeadConfig, K: number, S: number): 
   }
   g.op('Identity', [m], {}, ['mHre']);
   g.output('mHre', 'float', [K, d]);
-  return g.encode(17);
+  return g.encode(18); // Resize with antialias needs opset 18
 }

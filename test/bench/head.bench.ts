@@ -60,6 +60,12 @@ it('head at default shapes: native vs peak vs onnxruntime', async () => {
   const tImage = times[Math.floor(times.length / 2)], tBest = times[0];
   const peak = peaks[Math.floor(peaks.length / 2)], peakBest = peaks[peaks.length - 1];
   const tInstr = await median(() => head.instructionStep(image, hSeg));
+  // The llm-seg preset's image step (SPEC section 11): one 64² view, no HRP, no HRE.
+  const lc = resolveHeadConfig({ globalGrid: 64, hrp: false, hreLayers: 0 });
+  const llmHead = await Head.load(encodeSafetensors(toStored(randomHeadWeights(rng, lc))), lc);
+  const llmInput = { globalFeatures: tensor('float32', [64 * 64, C], uniform(rng, 64 * 64 * C)), proposals: input.proposals };
+  const tLlm = await median(() => llmHead.imageStep(llmInput));
+  llmHead.dispose();
 
   // FLOPs of the image step as SPEC defines it (what onnxruntime runs below) ...
   const h = c.hreHeads;
@@ -106,6 +112,7 @@ it('head at default shapes: native vs peak vs onnxruntime', async () => {
     ['image step (HRP + HRE), median', `${tImage.toFixed(2)} ms: executed ${rate(executed, tImage).toFixed(1)} GFLOP/s = ${pct(executed, tImage, peak)} % of peak; SPEC-equivalent ${rate(nominal, tImage).toFixed(1)} GFLOP/s = ${pct(nominal, tImage, peak)} %`],
     ['image step, best run', `${tBest.toFixed(2)} ms: executed ${pct(executed, tBest, peakBest)} % of peak; SPEC-equivalent ${pct(nominal, tBest, peakBest)} %`],
     ['instruction step (text proj, fusion, heads, selection, mask)', `${tInstr.toFixed(2)} ms`],
+    ['image step, llm-seg preset (n_g 64, no HRP/HRE), median', `${tLlm.toFixed(2)} ms`],
     ['onnxruntime-node image step (baseline)', `${tOrt.toFixed(2)} ms`],
     ['native speed-up over onnxruntime', `${(tOrt / tImage).toFixed(2)}x`],
     ['max relative difference native vs onnxruntime (M_HRE)', agreement.toExponential(2)],
