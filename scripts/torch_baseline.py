@@ -70,10 +70,11 @@ def region():
 
 
 def pooling():
-    # LLM-Seg's definition: features upsampled to P x P, masks area-resized in the padded frame.
+    # LLM-Seg's definition: features upsampled to P x P, masks resized in the padded frame with
+    # the antialiased bilinear of its dataset code (SPEC 4.4's default maskResize).
     S = max(H, W)
     padded = F.pad(masks, (0, S - W, 0, S - H))
-    w = F.adaptive_avg_pool2d(padded[:, None], (P, P))[:, 0]
+    w = F.interpolate(padded[:, None], size=(P, P), mode="bilinear", align_corners=False, antialias=True)[:, 0]
     fmap = state["fh"].t().reshape(1, d, ng, ng)
     up = F.interpolate(fmap, size=(P, P), mode="bilinear", align_corners=False)[0]
     state["m"] = torch.einsum("kpq,dpq->kd", w, up) / (w.sum(dim=(1, 2))[:, None] + 1e-8)
