@@ -6,6 +6,7 @@
 #include "errors.h"
 #include "head_binding.h"
 #include "hrseg/thread_pool.h"
+#include "mapped_file_binding.h"
 #include "mask_generator_binding.h"
 #include "rle_binding.h"
 #include "runtime_info.h"
@@ -34,6 +35,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_mask_generator(env, exports);
   register_rle(env, exports);
   register_embeddings(env, exports);
+  register_mapped_file(env, exports);
   exports.Set("_testing", testing_exports(env));
   return exports;
 }

@@ -1,11 +1,5 @@
 #include "hrseg/safetensors.h"
 
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <sstream>
@@ -28,26 +22,11 @@ size_t stored_size(const std::string& dtype) {
 }  // namespace
 
 std::shared_ptr<SafeTensors> SafeTensors::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(ErrorCode::ModelFile, path + ": cannot open (" + std::strerror(errno) + ")");
-  struct stat st {};
-  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail(ErrorCode::ModelFile, path + ": not a regular file");
-  }
   auto t = std::shared_ptr<SafeTensors>(new SafeTensors());
+  t->file_ = MappedFile::open(path);
   t->label_ = path;
-  t->size_ = static_cast<size_t>(st.st_size);
-  if (t->size_ > 0) {
-    void* m = mmap(nullptr, t->size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (m == MAP_FAILED) {
-      ::close(fd);
-      fail(ErrorCode::ModelFile, path + ": cannot memory-map (" + std::strerror(errno) + ")");
-    }
-    t->mapping_ = m;
-    t->base_ = static_cast<const uint8_t*>(m);
-  }
-  ::close(fd);
+  t->base_ = t->file_->data();
+  t->size_ = t->file_->size();
   t->parse();
   return t;
 }
@@ -59,10 +38,6 @@ std::shared_ptr<SafeTensors> SafeTensors::borrow(const void* data, size_t size, 
   t->size_ = size;
   t->parse();
   return t;
-}
-
-SafeTensors::~SafeTensors() {
-  if (mapping_) munmap(mapping_, size_);
 }
 
 void SafeTensors::parse() {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "hrseg/mapped_file.h"
 #include "hrseg/tensor.h"
 
 namespace hrseg {
@@ -19,7 +20,6 @@ class SafeTensors {
   static std::shared_ptr<SafeTensors> open(const std::string& path);
   // Borrows [data, data+size); the caller keeps that memory alive as long as this object lives.
   static std::shared_ptr<SafeTensors> borrow(const void* data, size_t size, std::string label);
-  ~SafeTensors();
 
   struct Entry {
     std::string dtype;  // "F32", "F16", "BF16", ...
@@ -56,7 +56,7 @@ class SafeTensors {
   std::string label_;
   const uint8_t* base_ = nullptr;  // whole file
   size_t size_ = 0;
-  void* mapping_ = nullptr;  // non-null when we own an mmap
+  std::shared_ptr<const MappedFile> file_;  // set when we mapped the file ourselves
   const uint8_t* data_ = nullptr;  // data section
   size_t data_size_ = 0;
   std::map<std::string, Entry> entries_;
