@@ -80,6 +80,15 @@ describe(`PyTorch checkpoints written by torch ${expected.torch}`, () => {
     expect(v.args).toEqual(['1+']);
   });
 
+  it('ZIP64 archives (64-bit sizes and offsets in extra fields, the ZIP64 end records) read the same', () => {
+    const plain = new Uint8Array(readFileSync(join(FIX, 'plain.pth')));
+    const src = new BufferSource(plain, 'plain.pth');
+    const zip64 = new BufferSource(rewriteAsZip64(src), 'plain-zip64.pth');
+    const a = parseTorchZip(src).tensors, b = parseTorchZip(zip64).tensors;
+    expect([...b.keys()]).toEqual([...a.keys()]);
+    for (const [k, t] of a) expect(Buffer.from(b.get(k)!.bytes()).equals(Buffer.from(t.bytes())), k).toBe(true);
+  });
+
   it('a directory, a shard index over .bin shards, a legacy file and a missing file', () => {
     const dir = join(work, 'hf');
     rmSync(dir, { recursive: true, force: true });
@@ -168,6 +177,81 @@ describe('safetensors files and shards', () => {
   });
 });
 
+/**
+ * The same entries as a ZIP64 archive, every size and offset moved to 64-bit extra fields (the
+ * 32-bit fields read 0xFFFFFFFF) and the end record pointing to a ZIP64 end record through its
+ * locator: the form torch.save writes for checkpoints over 4 GB.
+ */
+function rewriteAsZip64(src: BufferSource): Uint8Array {
+  const parts: Uint8Array[] = [];
+  let pos = 0;
+  const put = (b: Uint8Array) => {
+    parts.push(b);
+    pos += b.length;
+  };
+  const central: Uint8Array[] = [];
+  for (const e of readZipDirectory(src).values()) {
+    const name = Buffer.from(e.name);
+    const local = Buffer.alloc(30 + name.length + 20);
+    local.writeUInt32LE(0x04034b50, 0);
+    local.writeUInt16LE(45, 4);
+    local.writeUInt32LE(0xffffffff, 18);
+    local.writeUInt32LE(0xffffffff, 22);
+    local.writeUInt16LE(name.length, 26);
+    local.writeUInt16LE(20, 28);
+    name.copy(local, 30);
+    local.writeUInt16LE(0x0001, 30 + name.length);
+    local.writeUInt16LE(16, 32 + name.length);
+    local.writeBigUInt64LE(BigInt(e.size), 34 + name.length);
+    local.writeBigUInt64LE(BigInt(e.compressedSize), 42 + name.length);
+    const offset = pos;
+    put(local);
+    put(src.bytes(e.dataOffset, e.compressedSize));
+    const c = Buffer.alloc(46 + name.length + 28);
+    c.writeUInt32LE(0x02014b50, 0);
+    c.writeUInt16LE(45, 4);
+    c.writeUInt16LE(45, 6);
+    c.writeUInt16LE(e.method, 10);
+    c.writeUInt32LE(0xffffffff, 20);
+    c.writeUInt32LE(0xffffffff, 24);
+    c.writeUInt16LE(name.length, 28);
+    c.writeUInt16LE(28, 30);
+    c.writeUInt32LE(0xffffffff, 42);
+    name.copy(c, 46);
+    const x = 46 + name.length;
+    c.writeUInt16LE(0x0001, x);
+    c.writeUInt16LE(24, x + 2);
+    c.writeBigUInt64LE(BigInt(e.size), x + 4);
+    c.writeBigUInt64LE(BigInt(e.compressedSize), x + 12);
+    c.writeBigUInt64LE(BigInt(offset), x + 20);
+    central.push(c);
+  }
+  const cdOffset = pos;
+  for (const c of central) put(c);
+  const cdSize = pos - cdOffset, z64 = pos;
+  const end64 = Buffer.alloc(56);
+  end64.writeUInt32LE(0x06064b50, 0);
+  end64.writeBigUInt64LE(44n, 4);
+  end64.writeBigUInt64LE(BigInt(central.length), 24);
+  end64.writeBigUInt64LE(BigInt(central.length), 32);
+  end64.writeBigUInt64LE(BigInt(cdSize), 40);
+  end64.writeBigUInt64LE(BigInt(cdOffset), 48);
+  put(end64);
+  const locator = Buffer.alloc(20);
+  locator.writeUInt32LE(0x07064b50, 0);
+  locator.writeBigUInt64LE(BigInt(z64), 8);
+  locator.writeUInt32LE(1, 16);
+  put(locator);
+  const end = Buffer.alloc(22);
+  end.writeUInt32LE(0x06054b50, 0);
+  end.writeUInt16LE(0xffff, 8);
+  end.writeUInt16LE(0xffff, 10);
+  end.writeUInt32LE(0xffffffff, 12);
+  end.writeUInt32LE(0xffffffff, 16);
+  put(end);
+  return Buffer.concat(parts);
+}
+
 // ---- fuzzing ----
 
 /** One mutation of `base`: flipped bytes, a cut, an insertion, an extreme field, a repeated chunk. */
@@ -216,6 +300,7 @@ describe('fuzzing the readers (random mutations of valid files)', () => {
       [new Uint8Array(readFileSync(join(FIX, 'plain.pth'))), parseTorchZip],
       [new Uint8Array(readFileSync(join(FIX, 'deepspeed.pt'))), parseTorchZip],
       [new Uint8Array(readFileSync(join(FIX, 'hostile.pth'))), parseTorchZip],
+      [rewriteAsZip64(new BufferSource(new Uint8Array(readFileSync(join(FIX, 'plain.pth'))))), parseTorchZip],
       [
         new Uint8Array(
           encodeSafetensors({
