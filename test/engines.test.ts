@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { HrsegError } from '../lib/errors.js';
 import { OnnxEngine, checkContract } from '../lib/engines/index.js';
 import { tensor } from '../lib/tensor.js';
-import { GraphBuilder } from '../scripts/models/onnx-graph.js';
+import { GraphBuilder } from '../lib/onnx/graph.js';
 import { tinySamDecoder } from '../scripts/models/tiny-sam.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hrseg-engines-'));

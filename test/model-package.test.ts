@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { HrsegError } from '../lib/errors.js';
 import { readPackage } from '../lib/package/manifest.js';
 import { createSegmenter } from '../lib/segmenter.js';
-import { GraphBuilder } from '../scripts/models/onnx-graph.js';
+import { GraphBuilder } from '../lib/onnx/graph.js';
 import { demoPackage } from './helpers/demo.js';
 
 const made: string[] = [];

@@ -171,7 +171,7 @@ describe('VLM runner on the tiny model', () => {
   });
 
   it('a decoder without a key/value cache is refused', async () => {
-    const { GraphBuilder } = await import('../scripts/models/onnx-graph.js');
+    const { GraphBuilder } = await import('../lib/onnx/graph.js');
     const g = new GraphBuilder();
     g.input('inputs_embeds', 'float', [1, 'S', TINY_VLM.hidden]);
     g.input('position_ids', 'int64', [1, 'S']);

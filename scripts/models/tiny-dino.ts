@@ -5,7 +5,7 @@
  * compared with a palette, and the token is the softmax of −distance² / σ over the palette, padded
  * with zeros to C. So a token is (nearly) the one-hot of its patch's palette colour.
  */
-import { GraphBuilder } from './onnx-graph.js';
+import { GraphBuilder } from '../../lib/onnx/graph.js';
 
 /** The demo palette: the tiny VLM's eight colour words in order, then black (the background). */
 export const PALETTE: readonly (readonly [number, number, number])[] = [

@@ -16,7 +16,7 @@
  * mask with predicted IoU 0.5. With SAM's defaults only mask 0 survives, and NMS leaves one
  * proposal per colour region. Regions must follow 16-pixel cells of SAM's frame.
  */
-import { GraphBuilder } from './onnx-graph.js';
+import { GraphBuilder } from '../../lib/onnx/graph.js';
 
 export const TINY_SAM = Object.freeze({ cell: 16, grid: 64, low: 256, amplitude: 8, corner: 1.68, delta: 4, iou: [0.95, 0.97, 0.5] });
 

@@ -18,7 +18,7 @@
  * its largest value among dims COLOUR_MEAN .. COLOUR_MEAN + 8 is the colour word used.
  */
 import { encodeSafetensors, f32 } from '../../lib/safetensors.js';
-import { GraphBuilder } from './onnx-graph.js';
+import { GraphBuilder } from '../../lib/onnx/graph.js';
 
 export const COLOURS = ['red', 'green', 'blue', 'yellow', 'cyan', 'magenta', 'white', 'orange'] as const;
 export const TINY_VLM = Object.freeze({

@@ -6,7 +6,7 @@
  */
 import type { HeadConfig } from '../../lib/head.js';
 import type { Weights } from '../reference/head-reference.js';
-import { GraphBuilder } from '../../scripts/models/onnx-graph.js';
+import { GraphBuilder } from '../../lib/onnx/graph.js';
 
 export function imageStepOnnx(w: Weights, c: HeadConfig, K: number, S: number): Uint8Array {
   const g = new GraphBuilder();

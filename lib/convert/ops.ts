@@ -1,0 +1,40 @@
+/**
+ * Building blocks the graph builders share: checkpoint tensors as lazily converted float32
+ * initializers (read from the mapped file only when the model is written, one at a time), linear
+ * weights transposed for MatMul, LayerNorm.
+ */
+import type { CheckpointTensor } from '../checkpoint/index.js';
+import type { GraphBuilder } from '../onnx/graph.js';
+
+const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+
+/** A float32 initializer from a checkpoint tensor, its shape checked now (reshaped to `dims` when they hold the same count). */
+export function f32Init(g: GraphBuilder, name: string, t: CheckpointTensor, dims: number[]): string {
+  const n = dims.reduce((a, b) => a * b, 1);
+  if (t.numel !== n) t.expectShape(dims); // throws, naming both shapes
+  return g.tensor(name, 'float', dims, () => {
+    const v = t.float32();
+    t.release();
+    return bytesOf(v);
+  });
+}
+
+/** W [out, in] (PyTorch's Linear layout) as Wᵀ [in, out], so that y = MatMul(x, Wᵀ). */
+export function linearT(g: GraphBuilder, name: string, weight: () => Float32Array, out: number, inDim: number): string {
+  return g.tensor(name, 'float', [inDim, out], () => {
+    const w = weight();
+    if (w.length !== out * inDim) throw new Error(`${name}: ${w.length} values, expected ${out}×${inDim}`);
+    const t = new Float32Array(out * inDim);
+    for (let o = 0; o < out; o++) for (let i = 0; i < inDim; i++) t[i * out + o] = w[o * inDim + i];
+    return bytesOf(t);
+  });
+}
+
+export function addBias(g: GraphBuilder, x: string, bias: string | undefined): string {
+  return bias ? g.op('Add', [x, bias]) : x;
+}
+
+/** LayerNormalization over the last axis (opset 17). */
+export function layerNorm(g: GraphBuilder, x: string, name: string, w: CheckpointTensor, b: CheckpointTensor, C: number, eps: number): string {
+  return g.op('LayerNormalization', [x, f32Init(g, `${name}.weight`, w, [C]), f32Init(g, `${name}.bias`, b, [C])], { axis: -1, epsilon: { float: eps } });
+}

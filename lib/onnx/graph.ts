@@ -1,0 +1,217 @@
+/**
+ * Builds ONNX models op by op and writes them (onnx-proto's generated protobuf code): the demo
+ * and test models and the converter's graphs all go through this one module. Initializers can
+ * be given lazily (a function returning their bytes), so a converter writes weights straight from
+ * a mapped checkpoint; `save` puts them in an external data file when the model would pass
+ * protobuf's 2 GB limit, streaming one tensor at a time.
+ */
+import { closeSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { basename } from 'node:path';
+
+import onnxProto from 'onnx-proto';
+
+import { HrsegError } from '../errors.js';
+
+const { onnx } = onnxProto as unknown as { onnx: typeof import('onnx-proto').onnx };
+type TensorProto = import('onnx-proto').onnx.ITensorProto;
+
+export type ElemType = 'float' | 'float16' | 'bfloat16' | 'double' | 'int64' | 'int32' | 'bool' | 'uint8';
+
+const DataType = onnx.TensorProto.DataType;
+export const ELEM_TYPES: Readonly<Record<ElemType, { code: number; size: number }>> = Object.freeze({
+  float: { code: DataType.FLOAT, size: 4 },
+  float16: { code: DataType.FLOAT16, size: 2 },
+  bfloat16: { code: DataType.BFLOAT16, size: 2 },
+  double: { code: DataType.DOUBLE, size: 8 },
+  int64: { code: DataType.INT64, size: 8 },
+  int32: { code: DataType.INT32, size: 4 },
+  bool: { code: DataType.BOOL, size: 1 },
+  uint8: { code: DataType.UINT8, size: 1 },
+});
+
+type Attr = number | number[] | string | { floats: number[] } | { int: number } | { float: number };
+
+/** Weights above this go to external data when `save` is asked for 'auto' (protobuf's limit is 2 GiB). */
+export const EXTERNAL_DATA_THRESHOLD = 1.5 * 2 ** 30;
+
+interface Initializer {
+  name: string;
+  type: ElemType;
+  dims: number[];
+  bytes: () => Uint8Array;
+  byteLength: number;
+}
+
+export interface SaveOptions {
+  opset?: number;
+  /** 'auto' (default): external data when the weights pass EXTERNAL_DATA_THRESHOLD. */
+  externalData?: 'auto' | boolean;
+  producer?: string;
+  /** Called after each initializer is written: bytes done of total. */
+  onProgress?: (done: number, total: number) => void;
+}
+
+export class GraphBuilder {
+  private nodes: import('onnx-proto').onnx.INodeProto[] = [];
+  private inits: Initializer[] = [];
+  private names = new Set<string>();
+  private inputs: import('onnx-proto').onnx.IValueInfoProto[] = [];
+  private outputs: import('onnx-proto').onnx.IValueInfoProto[] = [];
+  private counter = 0;
+
+  /** A fresh intermediate name. */
+  tmp(prefix = 't'): string {
+    return `${prefix}_${this.counter++}`;
+  }
+
+  input(name: string, elemType: ElemType, dims: (number | string)[]): string {
+    this.inputs.push(valueInfo(name, elemType, dims));
+    return name;
+  }
+
+  output(name: string, elemType: ElemType, dims: (number | string)[]): void {
+    this.outputs.push(valueInfo(name, elemType, dims));
+  }
+
+  /** An initializer of any element type from its little-endian bytes, given now or on demand. */
+  tensor(name: string, type: ElemType, dims: number[], bytes: Uint8Array | (() => Uint8Array)): string {
+    if (this.names.has(name)) throw new HrsegError('INTERNAL', `ONNX graph: initializer '${name}' defined twice`);
+    const byteLength = dims.reduce((a, b) => a * b, 1) * ELEM_TYPES[type].size;
+    if (typeof bytes !== 'function' && bytes.length !== byteLength)
+      throw new HrsegError('INTERNAL', `ONNX graph: '${name}' [${dims}] ${type} needs ${byteLength} bytes, got ${bytes.length}`);
+    this.names.add(name);
+    this.inits.push({ name, type, dims, byteLength, bytes: typeof bytes === 'function' ? bytes : () => bytes });
+    return name;
+  }
+
+  float(name: string, dims: number[], data: Float32Array | number[]): string {
+    const a = Float32Array.from(data);
+    return this.tensor(name, 'float', dims, new Uint8Array(a.buffer));
+  }
+
+  /** An int64 constant; `dims` [] makes a scalar. */
+  int64(name: string, data: number[], dims: number[] = [data.length]): string {
+    const a = BigInt64Array.from(data.map(BigInt));
+    return this.tensor(name, 'int64', dims, new Uint8Array(a.buffer));
+  }
+
+  /** Adds a node; returns its (first) output name. */
+  op(type: string, inputs: string[], attrs: Record<string, Attr> = {}, outputs: string[] = [this.tmp(type)], domain?: string): string {
+    const attribute = Object.entries(attrs).map(([name, v]) => attr(name, v));
+    this.nodes.push({ opType: type, input: inputs, output: outputs, attribute, name: `${type}_${this.counter++}`, ...(domain ? { domain } : {}) });
+    return outputs[0];
+  }
+
+  /** Total bytes of the initializers. */
+  get weightBytes(): number {
+    return this.inits.reduce((a, i) => a + i.byteLength, 0);
+  }
+
+  private model(initializer: TensorProto[], opset: number, producer: string) {
+    return onnx.ModelProto.create({
+      irVersion: 8,
+      producerName: producer,
+      opsetImport: [{ domain: '', version: opset }],
+      graph: { name: 'g', node: this.nodes, initializer, input: this.inputs, output: this.outputs },
+    });
+  }
+
+  /** The whole model in memory, weights inline (small models; refuses past the 2 GiB limit). */
+  encode(opset = 17, producer = 'hrseg'): Uint8Array {
+    if (this.weightBytes > EXTERNAL_DATA_THRESHOLD)
+      throw new HrsegError('INTERNAL', `ONNX graph: ${this.weightBytes} bytes of weights do not fit one protobuf; use save() (external data)`);
+    const inits = this.inits.map((i) => ({ name: i.name, dims: i.dims, dataType: ELEM_TYPES[i.type].code, rawData: i.bytes() }));
+    return onnx.ModelProto.encode(this.model(inits, opset, producer)).finish();
+  }
+
+  /**
+   * Writes `path` (and `path`.data when the weights go external), each through a temporary file
+   * renamed at the end, so a failure leaves nothing half-written. Weights are written one at a
+   * time: only one tensor's bytes are in memory at once.
+   */
+  save(path: string, options: SaveOptions = {}): { external: boolean; bytes: number } {
+    const opset = options.opset ?? 17, producer = options.producer ?? 'hrseg';
+    const total = this.weightBytes;
+    const external = options.externalData === true || (options.externalData !== false && total > EXTERNAL_DATA_THRESHOLD);
+    if (!external) {
+      const bytes = this.encode(opset, producer);
+      writeWhole(path, bytes);
+      options.onProgress?.(total, total);
+      return { external, bytes: bytes.length };
+    }
+    const dataPath = `${path}.data`, location = basename(dataPath);
+    const tmpData = `${dataPath}.partial`;
+    const fd = openSync(tmpData, 'w');
+    const inits: TensorProto[] = [];
+    let offset = 0;
+    try {
+      for (const i of this.inits) {
+        const b = i.bytes();
+        if (b.length !== i.byteLength) throw new HrsegError('INTERNAL', `ONNX graph: '${i.name}' gave ${b.length} bytes, expected ${i.byteLength}`);
+        // Each tensor 64-byte aligned in the data file (mmap-friendly for runtimes that map it).
+        const pad = (64 - (offset % 64)) % 64;
+        if (pad) writeSync(fd, new Uint8Array(pad));
+        offset += pad;
+        for (let p = 0; p < b.length; ) p += writeSync(fd, b, p, Math.min(b.length - p, 1 << 30));
+        inits.push({
+          name: i.name,
+          dims: i.dims,
+          dataType: ELEM_TYPES[i.type].code,
+          dataLocation: onnx.TensorProto.DataLocation.EXTERNAL,
+          externalData: [
+            { key: 'location', value: location },
+            { key: 'offset', value: String(offset) },
+            { key: 'length', value: String(b.length) },
+          ],
+        });
+        offset += b.length;
+        options.onProgress?.(offset, total);
+      }
+    } catch (e) {
+      closeSync(fd);
+      rmSync(tmpData, { force: true });
+      throw e;
+    }
+    closeSync(fd);
+    const bytes = onnx.ModelProto.encode(this.model(inits, opset, producer)).finish();
+    renameSync(tmpData, dataPath);
+    writeWhole(path, bytes);
+    return { external, bytes: bytes.length + offset };
+  }
+}
+
+function writeWhole(path: string, bytes: Uint8Array): void {
+  const tmp = `${path}.partial`;
+  const fd = openSync(tmp, 'w');
+  try {
+    for (let p = 0; p < bytes.length; ) p += writeSync(fd, bytes, p, bytes.length - p);
+  } catch (e) {
+    closeSync(fd);
+    rmSync(tmp, { force: true });
+    throw e;
+  }
+  closeSync(fd);
+  renameSync(tmp, path);
+}
+
+function valueInfo(name: string, elemType: ElemType, dims: (number | string)[]) {
+  return {
+    name,
+    type: {
+      tensorType: {
+        elemType: ELEM_TYPES[elemType].code,
+        shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+      },
+    },
+  };
+}
+
+function attr(name: string, v: Attr) {
+  const T = onnx.AttributeProto.AttributeType;
+  if (typeof v === 'string') return { name, type: T.STRING, s: new TextEncoder().encode(v) };
+  if (typeof v === 'number') return Number.isInteger(v) ? { name, type: T.INT, i: v } : { name, type: T.FLOAT, f: v };
+  if (Array.isArray(v)) return { name, type: T.INTS, ints: v };
+  if ('int' in v) return { name, type: T.INT, i: v.int };
+  if ('float' in v) return { name, type: T.FLOAT, f: v.float };
+  return { name, type: T.FLOATS, floats: v.floats };
+}
