@@ -13,7 +13,7 @@ import { HrsegError } from '../errors.js';
 import type { Checkpoint, CheckpointTensor } from '../checkpoint/index.js';
 import { GraphBuilder } from '../onnx/graph.js';
 import { bicubicAntialiasTaps, bicubicScaleTaps, resample2d } from './interpolate.js';
-import { addBias, f32Init, layerNorm, linearT } from './ops.js';
+import { addBias, f32Init, gelu, layerNorm, linearT } from './ops.js';
 
 export interface DinoArch {
   naming: 'official' | 'hf';
@@ -185,11 +185,4 @@ export function buildDinov2(ck: Checkpoint, options: DinoOptions = {}): { graph:
   g.op('Slice', [final, g.int64('tok0', [1 + a.registers]), g.int64('tok1', [T]), g.int64('tokax', [1])], {}, ['patch_tokens']);
   g.output('patch_tokens', 'float', ['V', n * n, C]);
   return { graph: g, arch: a, tokens: n * n };
-}
-
-/** GELU with erf (nn.GELU's default), in opset-17 operators. */
-function gelu(g: GraphBuilder, x: string): string {
-  const half = g.op('Mul', [x, g.float(g.tmp('half'), [], [0.5])]);
-  const erf = g.op('Erf', [g.op('Mul', [x, g.float(g.tmp('rsqrt2'), [], [Math.SQRT1_2])])]);
-  return g.op('Mul', [half, g.op('Add', [erf, g.float(g.tmp('one'), [], [1])])]);
 }

@@ -38,3 +38,10 @@ export function addBias(g: GraphBuilder, x: string, bias: string | undefined): s
 export function layerNorm(g: GraphBuilder, x: string, name: string, w: CheckpointTensor, b: CheckpointTensor, C: number, eps: number): string {
   return g.op('LayerNormalization', [x, f32Init(g, `${name}.weight`, w, [C]), f32Init(g, `${name}.bias`, b, [C])], { axis: -1, epsilon: { float: eps } });
 }
+
+/** GELU with erf (nn.GELU's default), in opset-17 operators. */
+export function gelu(g: GraphBuilder, x: string): string {
+  const half = g.op('Mul', [x, g.float(g.tmp('half'), [], [0.5])]);
+  const erf = g.op('Erf', [g.op('Mul', [x, g.float(g.tmp('rsqrt2'), [], [Math.SQRT1_2])])]);
+  return g.op('Mul', [half, g.op('Add', [erf, g.float(g.tmp('one'), [], [1])])]);
+}

@@ -1,0 +1,50 @@
+/**
+ * The SAM graph builders against the official code's own outputs (golden data written by
+ * scripts/fixtures/make_sam_golden.py running facebookresearch/segment-anything on torch 1.13):
+ * a tiny encoder with padded windows, a global block and relative positions, in the official and
+ * Hugging Face key layouts.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+
+import { openCheckpoint } from '../lib/checkpoint/index.js';
+import { buildSamEncoder, samEncoderArch } from '../lib/convert/sam-encoder.js';
+import { relError } from './helpers/random.js';
+
+const FIX = join(import.meta.dirname, 'fixtures/sam');
+const meta = JSON.parse(readFileSync(join(FIX, 'cases.json'), 'utf8')) as {
+  commit: string;
+  torch: string;
+  encoder: { model: string; input: string; inputShape: number[]; output: string; outputShape: number[] }[];
+};
+const f32 = (file: string) => {
+  const b = readFileSync(join(FIX, file));
+  return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+};
+
+describe(`SAM graphs equal facebookresearch/segment-anything@${meta.commit.slice(0, 8)} (torch ${meta.torch})`, () => {
+  for (const file of ['encoder-tiny.pth', 'encoder-tiny-hf.safetensors'])
+    it(`image encoder: windows with padding, a global block, relative positions, neck (${file})`, async () => {
+      const c = meta.encoder[0];
+      const ck = openCheckpoint(join(FIX, file));
+      const { graph, arch, imageSize } = buildSamEncoder(ck);
+      expect(arch).toMatchObject({ dim: 64, depth: 2, heads: 2, grid: 8, windows: [3, 0], outChannels: 32, mlp: 64 });
+      expect(imageSize).toBe(128);
+      const session = await ort.InferenceSession.create(graph.encode(17));
+      const out = await session.run({ image: new ort.Tensor('float32', f32(c.input), c.inputShape) });
+      await session.release();
+      ck.close();
+      expect(out.image_embeddings.dims).toEqual(c.outputShape);
+      const err = relError(out.image_embeddings.data as Float32Array, f32(c.output));
+      expect(err, `relative error ${err}`).toBeLessThan(1e-4);
+    });
+
+  it('says what is missing in a checkpoint that is not SAM', () => {
+    const ck = openCheckpoint(join(import.meta.dirname, 'fixtures/dinov2/vit-tiny.pth'));
+    expect(() => samEncoderArch(ck)).toThrow(/not a SAM checkpoint/);
+    ck.close();
+  });
+});
