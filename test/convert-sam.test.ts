@@ -11,6 +11,7 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 
 import { openCheckpoint } from '../lib/checkpoint/index.js';
+import { buildSamDecoder } from '../lib/convert/sam-decoder.js';
 import { buildSamEncoder, samEncoderArch } from '../lib/convert/sam-encoder.js';
 import { relError } from './helpers/random.js';
 
@@ -19,6 +20,7 @@ const meta = JSON.parse(readFileSync(join(FIX, 'cases.json'), 'utf8')) as {
   commit: string;
   torch: string;
   encoder: { model: string; input: string; inputShape: number[]; output: string; outputShape: number[] }[];
+  decoder: { grid: number; embeddings: string; coords: string; labels: string; masks: string; masksShape: number[]; iou: string; iouShape: number[] }[];
 };
 const f32 = (file: string) => {
   const b = readFileSync(join(FIX, file));
@@ -26,7 +28,7 @@ const f32 = (file: string) => {
 };
 
 describe(`SAM graphs equal facebookresearch/segment-anything@${meta.commit.slice(0, 8)} (torch ${meta.torch})`, () => {
-  for (const file of ['encoder-tiny.pth', 'encoder-tiny-hf.safetensors'])
+  for (const file of ['sam-tiny.pth', 'encoder-tiny-hf.safetensors'])
     it(`image encoder: windows with padding, a global block, relative positions, neck (${file})`, async () => {
       const c = meta.encoder[0];
       const ck = openCheckpoint(join(FIX, file));
@@ -42,9 +44,31 @@ describe(`SAM graphs equal facebookresearch/segment-anything@${meta.commit.slice
       expect(err, `relative error ${err}`).toBeLessThan(1e-4);
     });
 
+  it('prompt encoder + mask decoder: point prompts (labels 1, 0, −1) with the padding point, multimask masks and IoU', async () => {
+    const c = meta.decoder[0];
+    const ck = openCheckpoint(join(FIX, 'sam-tiny.pth'));
+    const { graph, dim, depth } = buildSamDecoder(ck, { grid: c.grid });
+    expect([dim, depth]).toEqual([32, 2]);
+    const session = await ort.InferenceSession.create(graph.encode(17));
+    const B = c.masksShape[0];
+    const out = await session.run({
+      image_embeddings: new ort.Tensor('float32', f32(c.embeddings), [1, dim, c.grid, c.grid]),
+      point_coords: new ort.Tensor('float32', f32(c.coords), [B, 1, 2]),
+      point_labels: new ort.Tensor('float32', f32(c.labels), [B, 1]),
+    });
+    await session.release();
+    ck.close();
+    expect(out.low_res_masks.dims).toEqual(c.masksShape);
+    expect(out.iou_predictions.dims).toEqual(c.iouShape);
+    const em = relError(out.low_res_masks.data as Float32Array, f32(c.masks)), ei = relError(out.iou_predictions.data as Float32Array, f32(c.iou));
+    expect(em, `masks: relative error ${em}`).toBeLessThan(1e-4);
+    expect(ei, `IoU: relative error ${ei}`).toBeLessThan(1e-4);
+  });
+
   it('says what is missing in a checkpoint that is not SAM', () => {
     const ck = openCheckpoint(join(import.meta.dirname, 'fixtures/dinov2/vit-tiny.pth'));
     expect(() => samEncoderArch(ck)).toThrow(/not a SAM checkpoint/);
+    expect(() => buildSamDecoder(ck)).toThrow(/not a SAM checkpoint/);
     ck.close();
   });
 });
