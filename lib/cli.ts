@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * hrseg command line: segment, eval, info.
+ * hrseg command line: segment, eval, convert, info.
  * Exit codes: 0 done; 1 the work failed (the message names the HrsegError code); 2 bad usage;
  * 130 interrupted (Ctrl-C). Output files are written whole or not at all.
  */
@@ -9,6 +9,8 @@ import { parseArgs } from 'node:util';
 
 import { HrsegError } from './errors.js';
 import { evaluate } from './eval/evaluate.js';
+import { convert } from './convert/convert.js';
+import { RANDOM_ARCHS } from './convert/random.js';
 import { readDataset } from './eval/datasets.js';
 import { loadImage } from './image.js';
 import { maskPng, overlayPng, writeAtomic } from './output.js';
@@ -23,6 +25,8 @@ const USAGE = `usage:
   hrseg eval <ReasonSeg folder | LLM-Seg40K .json> --model <dir> [--results results.jsonl]
                 [--limit N] [--images <dir>] [--mode generate|teacher-forced] [--device ...]
                 [--score-size N] [--proposal-max-side N]
+  hrseg convert [--sam <checkpoint>] [--dino <checkpoint>] --out <dir> [--base <package>]
+                [--dino-size 518] [--random <arch>[,<arch>]] [--force]
   hrseg info [--model <dir>] [--json]
 exit codes: 0 ok, 1 failed, 2 usage, 130 interrupted`;
 
@@ -203,6 +207,56 @@ async function evalCommand(argv: string[]): Promise<void> {
   }
 }
 
+async function convertCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      sam: { type: 'string' },
+      dino: { type: 'string' },
+      out: { type: 'string' },
+      base: { type: 'string' },
+      'dino-size': { type: 'string' },
+      random: { type: 'string' },
+      force: { type: 'boolean' },
+    },
+  });
+  const out = need(values.out, '--out <dir>');
+  let { sam, dino } = values;
+  for (const arch of values.random?.split(',').filter(Boolean) ?? []) {
+    if (!(RANDOM_ARCHS as readonly string[]).includes(arch)) throw new UsageError(`--random: unknown architecture '${arch}' (one of ${RANDOM_ARCHS.join(', ')})`);
+    if (arch.startsWith('sam-')) sam = `random:${arch}`;
+    else dino = `random:${arch}`;
+  }
+  if (!sam && !dino) throw new UsageError('give --sam, --dino or --random');
+  const t0 = performance.now();
+  let last = '';
+  const result = await convert({
+    sam,
+    dino,
+    out,
+    base: values.base,
+    dinoSize: positiveInt(values['dino-size'], '--dino-size'),
+    force: values.force,
+    signal: controller.signal,
+    onProgress({ step, done, total }) {
+      const elapsed = (performance.now() - t0) / 1000;
+      if (done === undefined || total === undefined) {
+        if (process.stderr.isTTY && last) process.stderr.write('\n');
+        process.stderr.write(`[${elapsed.toFixed(1)}s] ${step}\n`);
+        last = '';
+        return;
+      }
+      const line = `  ${(done / 2 ** 20).toFixed(0)} / ${(total / 2 ** 20).toFixed(0)} MiB`;
+      if (process.stderr.isTTY) process.stderr.write(`\r${line}`);
+      last = line;
+    },
+  });
+  if (process.stderr.isTTY && last) process.stderr.write('\n');
+  for (const [key, c] of Object.entries(result.components))
+    console.log(`${key}: ${c.file} (${(c.bytes / 2 ** 20).toFixed(1)} MiB${c.external ? ', external data' : ''}, ${c.precision}) from ${c.source}`);
+  console.log(`package: ${result.dir}${result.complete ? '' : ' (partial: the VLM and head are not converted yet; pass --base <package> to complete it)'}`);
+}
+
 async function info(argv: string[]): Promise<void> {
   const { values } = parseArgs({ args: argv, options: { model: { type: 'string' }, json: { type: 'boolean' } } });
   const rt = runtimeInfo();
@@ -227,6 +281,8 @@ async function info(argv: string[]): Promise<void> {
     console.log(`  head: C ${h.featureDim}, d ${h.dim}, n_g ${h.globalGrid}, DINOv2 ${dino}, HRP ${h.hrp ? 'on' : 'off'}, HRE L ${h.hreLayers}, H ${h.hiddenSize}`);
     console.log(`  selection: ${h.selection.strategy}, k ${h.selection.k}, τ ${h.selection.tau}, fallback ${h.selection.fallback}`);
     console.log(`  vlm: ${pkg.vlm.mode}, ${pkg.vlm.queryForm} prompts, up to ${pkg.vlm.maxNewTokens} tokens`);
+    for (const [key, c] of Object.entries(pkg.manifest.components ?? {}))
+      console.log(`  component ${key}: ${String(c.file)} from ${String(c.source)} (${String(c.precision)}, ${(Number(c.bytes) / 2 ** 20).toFixed(1)} MiB)`);
     console.log('  resolved settings (value, and where it came from):');
     const rows = Object.entries(pkg.settings);
     const width = Math.max(...rows.map(([k]) => k.length));
@@ -244,6 +300,7 @@ async function main(): Promise<number> {
     if (command === 'segment') await segment(rest);
     else if (command === 'eval') await evalCommand(rest);
     else if (command === 'info') await info(rest);
+    else if (command === 'convert') await convertCommand(rest);
     else if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
       console.log(USAGE);
       return command === undefined ? 2 : 0;

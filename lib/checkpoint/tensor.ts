@@ -88,7 +88,7 @@ export class CheckpointTensor {
 /** A set of named tensors read from one or more files. */
 export interface Checkpoint {
   readonly path: string;
-  readonly format: 'safetensors' | 'safetensors-sharded' | 'pytorch-zip';
+  readonly format: 'safetensors' | 'safetensors-sharded' | 'pytorch-zip' | 'random';
   /** safetensors __metadata__, or nothing. */
   readonly metadata: Readonly<Record<string, string>>;
   keys(): string[];

@@ -33,6 +33,8 @@ type Attr = number | number[] | string | { floats: number[] } | { int: number } 
 
 /** Weights above this go to external data when `save` is asked for 'auto' (protobuf's limit is 2 GiB). */
 export const EXTERNAL_DATA_THRESHOLD = 1.5 * 2 ** 30;
+/** Initializers smaller than this stay inline even in an external-data model. */
+const EXTERNAL_MIN_BYTES = 1024;
 
 interface Initializer {
   name: string;
@@ -148,6 +150,12 @@ export class GraphBuilder {
       for (const i of this.inits) {
         const b = i.bytes();
         if (b.length !== i.byteLength) throw new HrsegError('INTERNAL', `ONNX graph: '${i.name}' gave ${b.length} bytes, expected ${i.byteLength}`);
+        // Small tensors (shapes, axes, scalars) stay inline: shape inference must read them, and
+        // ONNX's own converter keeps everything under 1 KiB inline too.
+        if (b.length < EXTERNAL_MIN_BYTES) {
+          inits.push({ name: i.name, dims: i.dims, dataType: ELEM_TYPES[i.type].code, rawData: b });
+          continue;
+        }
         // Each tensor 64-byte aligned in the data file (mmap-friendly for runtimes that map it).
         const pad = (64 - (offset % 64)) % 64;
         if (pad) writeSync(fd, new Uint8Array(pad));

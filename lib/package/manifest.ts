@@ -41,6 +41,8 @@ export interface Manifest {
   trained?: boolean;
   /** SPEC.md section 11: 'hrseg' (default) or 'llm-seg'; fills the values below that hrseg.json leaves out. */
   preset?: PresetName;
+  /** Written by hrseg convert: per component, its source checkpoint, architecture, precision and size. */
+  components?: Record<string, Record<string, unknown>>;
   files?: Partial<PackageFiles>;
   views?: { sam?: Partial<SquareViewSpec>; dino?: Partial<SquareViewSpec>; clip?: Partial<SquareViewSpec>; dinoPatch?: number };
   proposals?: Partial<MaskGeneratorConfig>;

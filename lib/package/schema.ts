@@ -29,6 +29,8 @@ export const MANIFEST_SCHEMA = {
     trained: { type: 'boolean' },
     /** SPEC.md section 11's presets; every value they fill can still be set below. */
     preset: { enum: ['hrseg', 'llm-seg'] },
+    /** What each component was converted from (hrseg convert): source checkpoint, architecture, precision, size. */
+    components: { type: 'object', additionalProperties: { type: 'object' } },
     files: {
       type: 'object',
       additionalProperties: false,

@@ -1,0 +1,159 @@
+/**
+ * `hrseg convert` / `convert()`: checkpoints users have → a model package's vision components
+ * (`sam/encoder.onnx`, `sam/decoder.onnx`, `dino/encoder.onnx`), built op by op from the weights.
+ * The VLM and the head come with part 2; until then a package is completed from `base` (another
+ * package whose other files are copied) or left partial, and hrseg.json says which.
+ *
+ * Nothing half-written is left: everything is built in `<out>.partial-<pid>` and renamed into
+ * place at the end (an existing `out` is replaced only with `force`); on an error or an abort the
+ * temporary directory is removed. Every written graph is loaded back by ONNX Runtime and checked
+ * against its contract before the rename.
+ */
+import { cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+
+import { abortError } from '../abort.js';
+import { openCheckpoint, type Checkpoint } from '../checkpoint/index.js';
+import { OnnxEngine } from '../engines/onnx-runtime.js';
+import { HrsegError } from '../errors.js';
+import { MANIFEST_FILE, type Manifest } from '../package/manifest.js';
+import { MANIFEST_VERSION } from '../package/schema.js';
+import type { GraphBuilder } from '../onnx/graph.js';
+import { buildDinov2 } from './dinov2.js';
+import { randomCheckpoint } from './random.js';
+import { buildSamDecoder } from './sam-decoder.js';
+import { buildSamEncoder } from './sam-encoder.js';
+
+export interface ConvertOptions {
+  /** A SAM checkpoint (sam_vit_{b,l,h}*.pth or a Hugging Face SAM), or `random:sam-vit-h` etc. */
+  sam?: string;
+  /** A DINOv2 checkpoint (dinov2_vit*14*_pretrain.pth or Hugging Face), or `random:dinov2-vitl14` etc. */
+  dino?: string;
+  out: string;
+  /** A package whose other files (VLM, head, manifest) complete the new one. */
+  base?: string;
+  /** The DINOv2 view size (default: the base's views.dino.size, else 518). */
+  dinoSize?: number;
+  force?: boolean;
+  signal?: AbortSignal;
+  /** One line per step: what is being built or written, and bytes done of total for long writes. */
+  onProgress?: (event: { step: string; done?: number; total?: number }) => void;
+}
+
+export interface ConvertedComponent {
+  file: string;
+  source: string;
+  arch: Record<string, unknown>;
+  precision: 'fp32';
+  bytes: number;
+  external: boolean;
+}
+
+export interface ConvertResult {
+  dir: string;
+  components: Record<string, ConvertedComponent>;
+  /** False when the package still lacks files (no base was given). */
+  complete: boolean;
+}
+
+function open(source: string): Checkpoint {
+  return source.startsWith('random:') ? randomCheckpoint(source.slice('random:'.length)) : openCheckpoint(source);
+}
+
+export async function convert(options: ConvertOptions): Promise<ConvertResult> {
+  if (!options || typeof options.out !== 'string' || options.out === '') throw new HrsegError('INVALID_ARGUMENT', 'convert: `out` (the package directory to write) is required');
+  if (!options.sam && !options.dino) throw new HrsegError('INVALID_ARGUMENT', 'convert: give at least one checkpoint (sam, dino)');
+  const out = resolve(options.out);
+  const exists = await stat(out).catch(() => undefined);
+  if (exists && !options.force) throw new HrsegError('INVALID_ARGUMENT', `${out} already exists; pass force (--force) to replace it`);
+  const tmp = `${out}.partial-${process.pid}`;
+  const say = options.onProgress ?? (() => {});
+  const check = () => {
+    if (options.signal?.aborted) throw abortError(options.signal);
+  };
+  await rm(tmp, { recursive: true, force: true });
+  try {
+    let manifest: Manifest = { format: 'hrseg-model', version: MANIFEST_VERSION };
+    if (options.base) {
+      const base = resolve(options.base);
+      say({ step: `copying the other components from ${base}` });
+      await cp(base, tmp, { recursive: true });
+      manifest = JSON.parse(await readFile(join(tmp, MANIFEST_FILE), 'utf8').catch(() => {
+        throw new HrsegError('MODEL_FILE', `${base} has no readable ${MANIFEST_FILE}`);
+      }));
+    }
+    await mkdir(tmp, { recursive: true });
+    const components: Record<string, ConvertedComponent> = {};
+    const write = async (key: string, rel: string, graph: GraphBuilder, source: string, arch: Record<string, unknown>) => {
+      check();
+      await mkdir(join(tmp, rel, '..'), { recursive: true });
+      say({ step: `writing ${rel} (${(graph.weightBytes / 2 ** 20).toFixed(0)} MiB of weights)` });
+      const r = graph.save(join(tmp, rel), { producer: 'hrseg convert', onProgress: (done, total) => say({ step: `writing ${rel}`, done, total }) });
+      components[key] = { file: rel, source, arch, precision: 'fp32', bytes: r.bytes, external: r.external };
+    };
+    let samGrid: number | undefined;
+    if (options.sam) {
+      const ck = open(options.sam);
+      try {
+        say({ step: `building SAM's image encoder from ${options.sam}` });
+        const enc = buildSamEncoder(ck);
+        samGrid = enc.arch.grid;
+        const { naming, prefix: _p, ...arch } = enc.arch;
+        await write('samEncoder', 'sam/encoder.onnx', enc.graph, options.sam, { ...arch, keys: naming, imageSize: enc.imageSize });
+        say({ step: `building SAM's prompt encoder and mask decoder` });
+        const dec = buildSamDecoder(ck, { grid: enc.arch.grid });
+        await write('samDecoder', 'sam/decoder.onnx', dec.graph, options.sam, { dim: dec.dim, depth: dec.depth, grid: enc.arch.grid });
+      } finally {
+        ck.close();
+      }
+    }
+    let dino: { size: number; grid: number; dim: number } | undefined;
+    if (options.dino) {
+      const size = options.dinoSize ?? manifest.views?.dino?.size ?? 518;
+      const ck = open(options.dino);
+      try {
+        say({ step: `building DINOv2 for ${size}² views from ${options.dino}` });
+        const d = buildDinov2(ck, { viewSize: size });
+        const { naming, prefix: _p, ...arch } = d.arch;
+        await write('dinoEncoder', 'dino/encoder.onnx', d.graph, options.dino, { ...arch, keys: naming, viewSize: size });
+        dino = { size, grid: size / d.arch.patch, dim: d.arch.dim };
+      } finally {
+        ck.close();
+      }
+    }
+    // The contracts, checked by the loaders the runtime uses.
+    const bindings: Record<string, Record<string, number>> = {
+      samEncoder: samGrid ? { S: 16 * samGrid } : {},
+      dinoEncoder: dino ? { D: dino.size, T: dino.grid ** 2, C: dino.dim } : {},
+    };
+    const component = { samEncoder: 'sam/encoder', samDecoder: 'sam/decoder', dinoEncoder: 'dino/encoder' } as const;
+    for (const [key, c] of Object.entries(components)) {
+      check();
+      say({ step: `checking ${c.file} against the ${component[key as keyof typeof component]} contract` });
+      const engine = await OnnxEngine.load(join(tmp, c.file), component[key as keyof typeof component], { bindings: bindings[key] });
+      await engine.dispose();
+    }
+    // The manifest: what was converted from what, and the values the new components imply.
+    const m = manifest;
+    m.components = { ...(m.components ?? {}), ...(components as unknown as Record<string, Record<string, unknown>>) };
+    if (dino) {
+      m.views = { ...m.views, dino: { ...m.views?.dino, size: dino.size } };
+      m.head = { ...m.head, globalGrid: dino.grid, featureDim: dino.dim };
+    }
+    const random = [options.sam, options.dino].some((s) => s?.startsWith('random:'));
+    if (random) {
+      m.trained = false;
+      m.description = `${m.description ? `${m.description} ` : ''}Random weights at real sizes (hrseg convert --random), for benchmarks and tests: not a trained model.`;
+    }
+    m.name ??= basename(out);
+    await writeFile(join(tmp, MANIFEST_FILE), JSON.stringify(m, null, 2) + '\n');
+    check();
+    if (exists) await rm(out, { recursive: true, force: true });
+    await rename(tmp, out);
+    say({ step: `wrote ${out}` });
+    return { dir: out, components, complete: Boolean(options.base) };
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * Random-weight checkpoints at the real architectures' sizes and key layouts (official names), for
+ * benchmarks and tests where the real weights cannot be downloaded. Tensors are generated on
+ * demand from a seed and their name (the same bytes every time), so a 2.5 GB SAM-H costs nothing
+ * until a graph builder asks for its tensors, one at a time.
+ */
+import { HrsegError } from '../errors.js';
+import type { ByteSource } from '../checkpoint/source.js';
+import { CheckpointTensor, TensorMap, type Checkpoint } from '../checkpoint/tensor.js';
+
+export const RANDOM_ARCHS = ['sam-vit-b', 'sam-vit-l', 'sam-vit-h', 'dinov2-vits14', 'dinov2-vitb14', 'dinov2-vitl14', 'dinov2-vitg14', 'dinov2-vitl14-reg'] as const;
+export type RandomArch = (typeof RANDOM_ARCHS)[number];
+
+type Kind = 'weight' | 'bias' | 'norm' | 'small';
+
+/** One tensor's bytes, made when read: uniform ±1/√fan_in for weights, 1 for norm scales, small values else. */
+class GeneratedSource implements ByteSource {
+  readonly size: number;
+  constructor(
+    readonly name: string,
+    private readonly numel: number,
+    private readonly kind: Kind,
+    private readonly fanIn: number,
+  ) {
+    this.size = numel * 4;
+  }
+  bytes(offset: number, length: number): Uint8Array {
+    const out = new Float32Array(this.numel);
+    let s = 2166136261;
+    for (let i = 0; i < this.name.length; i++) s = Math.imul(s ^ this.name.charCodeAt(i), 16777619) >>> 0;
+    const scale = this.kind === 'weight' ? 1 / Math.sqrt(this.fanIn) : this.kind === 'norm' ? 0.1 : 0.02;
+    for (let i = 0; i < this.numel; i++) {
+      s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+      const u = (s / 4294967296) * 2 - 1;
+      out[i] = this.kind === 'norm' ? 1 + scale * u : scale * u;
+    }
+    return new Uint8Array(out.buffer).subarray(offset, offset + length);
+  }
+  release(): void {}
+  close(): void {}
+}
+
+class Builder {
+  readonly tensors = new Map<string, CheckpointTensor>();
+  add(name: string, shape: number[], kind: Kind = 'weight'): void {
+    const numel = shape.reduce((a, b) => a * b, 1);
+    const fanIn = shape.length > 1 ? numel / shape[0] : 1;
+    this.tensors.set(name, new CheckpointTensor(name, 'F32', shape, new GeneratedSource(name, numel, kind, fanIn), 0));
+  }
+  linear(name: string, out: number, inDim: number, bias = true): void {
+    this.add(`${name}.weight`, [out, inDim]);
+    if (bias) this.add(`${name}.bias`, [out], 'bias');
+  }
+  norm(name: string, dim: number): void {
+    this.add(`${name}.weight`, [dim], 'norm');
+    this.add(`${name}.bias`, [dim], 'bias');
+  }
+}
+
+const SAM = {
+  'sam-vit-b': { dim: 768, depth: 12, global: [2, 5, 8, 11] },
+  'sam-vit-l': { dim: 1024, depth: 24, global: [5, 11, 17, 23] },
+  'sam-vit-h': { dim: 1280, depth: 32, global: [7, 15, 23, 31] },
+} as const;
+
+const DINO = {
+  'dinov2-vits14': { dim: 384, depth: 12, registers: 0, swiglu: false },
+  'dinov2-vitb14': { dim: 768, depth: 12, registers: 0, swiglu: false },
+  'dinov2-vitl14': { dim: 1024, depth: 24, registers: 0, swiglu: false },
+  'dinov2-vitg14': { dim: 1536, depth: 40, registers: 0, swiglu: true },
+  'dinov2-vitl14-reg': { dim: 1024, depth: 24, registers: 4, swiglu: false },
+} as const;
+
+/** SAM (build_sam.py): image encoder at 1024 (14² windows), prompt encoder, mask decoder. */
+function sam(b: Builder, spec: { dim: number; depth: number; global: readonly number[] }): void {
+  const { dim: D } = spec, hd = 64, G = 64;
+  b.add('image_encoder.patch_embed.proj.weight', [D, 3, 16, 16]);
+  b.add('image_encoder.patch_embed.proj.bias', [D], 'bias');
+  b.add('image_encoder.pos_embed', [1, G, G, D], 'small');
+  for (let i = 0; i < spec.depth; i++) {
+    const p = `image_encoder.blocks.${i}`;
+    b.norm(`${p}.norm1`, D);
+    b.linear(`${p}.attn.qkv`, 3 * D, D);
+    b.linear(`${p}.attn.proj`, D, D);
+    const L = spec.global.includes(i) ? 2 * G - 1 : 27;
+    b.add(`${p}.attn.rel_pos_h`, [L, hd], 'small');
+    b.add(`${p}.attn.rel_pos_w`, [L, hd], 'small');
+    b.norm(`${p}.norm2`, D);
+    b.linear(`${p}.mlp.lin1`, 4 * D, D);
+    b.linear(`${p}.mlp.lin2`, D, 4 * D);
+  }
+  b.add('image_encoder.neck.0.weight', [256, D, 1, 1]);
+  b.norm('image_encoder.neck.1', 256);
+  b.add('image_encoder.neck.2.weight', [256, 256, 3, 3]);
+  b.norm('image_encoder.neck.3', 256);
+  const C = 256;
+  b.add('prompt_encoder.pe_layer.positional_encoding_gaussian_matrix', [2, C / 2], 'norm');
+  for (let i = 0; i < 4; i++) b.add(`prompt_encoder.point_embeddings.${i}.weight`, [1, C], 'small');
+  b.add('prompt_encoder.not_a_point_embed.weight', [1, C], 'small');
+  b.add('prompt_encoder.no_mask_embed.weight', [1, C], 'small');
+  b.add('mask_decoder.iou_token.weight', [1, C], 'small');
+  b.add('mask_decoder.mask_tokens.weight', [4, C], 'small');
+  const attn = (p: string, internal: number) => {
+    for (const n of ['q_proj', 'k_proj', 'v_proj']) b.linear(`${p}.${n}`, internal, C);
+    b.linear(`${p}.out_proj`, C, internal);
+  };
+  for (let i = 0; i < 2; i++) {
+    const p = `mask_decoder.transformer.layers.${i}`;
+    attn(`${p}.self_attn`, C);
+    attn(`${p}.cross_attn_token_to_image`, C / 2);
+    attn(`${p}.cross_attn_image_to_token`, C / 2);
+    b.linear(`${p}.mlp.lin1`, 2048, C);
+    b.linear(`${p}.mlp.lin2`, C, 2048);
+    for (const n of [1, 2, 3, 4]) b.norm(`${p}.norm${n}`, C);
+  }
+  attn('mask_decoder.transformer.final_attn_token_to_image', C / 2);
+  b.norm('mask_decoder.transformer.norm_final_attn', C);
+  b.add('mask_decoder.output_upscaling.0.weight', [C, C / 4, 2, 2]);
+  b.add('mask_decoder.output_upscaling.0.bias', [C / 4], 'bias');
+  b.norm('mask_decoder.output_upscaling.1', C / 4);
+  b.add('mask_decoder.output_upscaling.3.weight', [C / 4, C / 8, 2, 2]);
+  b.add('mask_decoder.output_upscaling.3.bias', [C / 8], 'bias');
+  for (let i = 0; i < 4; i++) {
+    b.linear(`mask_decoder.output_hypernetworks_mlps.${i}.layers.0`, C, C);
+    b.linear(`mask_decoder.output_hypernetworks_mlps.${i}.layers.1`, C, C);
+    b.linear(`mask_decoder.output_hypernetworks_mlps.${i}.layers.2`, C / 8, C);
+  }
+  b.linear('mask_decoder.iou_prediction_head.layers.0', 256, C);
+  b.linear('mask_decoder.iou_prediction_head.layers.1', 256, 256);
+  b.linear('mask_decoder.iou_prediction_head.layers.2', 4, 256);
+}
+
+/** DINOv2 (vision_transformer.py) at img_size 518: a 37² position table. */
+function dino(b: Builder, spec: { dim: number; depth: number; registers: number; swiglu: boolean }): void {
+  const { dim: D } = spec;
+  b.add('cls_token', [1, 1, D], 'small');
+  b.add('pos_embed', [1, 1 + 37 * 37, D], 'small');
+  b.add('mask_token', [1, D], 'small');
+  if (spec.registers) b.add('register_tokens', [1, spec.registers, D], 'small');
+  b.add('patch_embed.proj.weight', [D, 3, 14, 14]);
+  b.add('patch_embed.proj.bias', [D], 'bias');
+  const hidden = spec.swiglu ? (Math.floor((4 * D * 2) / 3) + 7) & ~7 : 4 * D;
+  for (let i = 0; i < spec.depth; i++) {
+    const p = `blocks.${i}`;
+    b.norm(`${p}.norm1`, D);
+    b.linear(`${p}.attn.qkv`, 3 * D, D);
+    b.linear(`${p}.attn.proj`, D, D);
+    b.add(`${p}.ls1.gamma`, [D], 'norm');
+    b.norm(`${p}.norm2`, D);
+    if (spec.swiglu) {
+      b.linear(`${p}.mlp.w12`, 2 * hidden, D);
+      b.linear(`${p}.mlp.w3`, D, hidden);
+    } else {
+      b.linear(`${p}.mlp.fc1`, hidden, D);
+      b.linear(`${p}.mlp.fc2`, D, hidden);
+    }
+    b.add(`${p}.ls2.gamma`, [D], 'norm');
+  }
+  b.norm('norm', D);
+}
+
+export function randomCheckpoint(arch: string): Checkpoint {
+  const b = new Builder();
+  if (arch in SAM) sam(b, SAM[arch as keyof typeof SAM]);
+  else if (arch in DINO) dino(b, DINO[arch as keyof typeof DINO]);
+  else throw new HrsegError('INVALID_ARGUMENT', `--random: unknown architecture '${arch}' (one of ${RANDOM_ARCHS.join(', ')})`);
+  return new TensorMap(`random:${arch}`, 'random', b.tensors, [], { random: 'true', arch });
+}
