@@ -12,7 +12,8 @@ import { describe, expect, it } from 'vitest';
 
 import { openCheckpoint } from '../lib/checkpoint/index.js';
 import { buildDinov2, dinoArch } from '../lib/convert/dinov2.js';
-import { relError } from './helpers/random.js';
+import { freshSeed, makeRng, relError, uniform } from './helpers/random.js';
+import { dinov2Reference } from './reference/vit-reference.js';
 
 const FIX = join(import.meta.dirname, 'fixtures/dinov2');
 const meta = JSON.parse(readFileSync(join(FIX, 'cases.json'), 'utf8')) as {
@@ -53,6 +54,19 @@ describe(`DINOv2 graphs equal facebookresearch/dinov2@${meta.commit.slice(0, 8)}
       expect(relError(got, f32(c.output))).toBeLessThan(1e-4);
     });
   }
+
+  it('equals an independent float64 reference on fresh random images (56² and a resampled 70²)', async () => {
+    const seed = freshSeed();
+    const rng = makeRng(seed);
+    const ck = openCheckpoint(join(FIX, 'vit-tiny.pth'));
+    for (const D of [56, 70]) {
+      const image = uniform(rng, 3 * D * D, 2);
+      const got = await run('vit-tiny.pth', D, image, [1, 3, D, D]);
+      const err = relError(got, dinov2Reference(ck, image, D, 2));
+      expect(err, `${D}²: relative error ${err} (seed ${seed})`).toBeLessThan(1e-4);
+    }
+    ck.close();
+  });
 
   it("the fixtures tell the two resamplings apart: the other model kind's rule misses by ~1e-2", async () => {
     for (const c of meta.cases.filter((x) => x.size !== 56)) {

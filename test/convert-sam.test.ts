@@ -13,7 +13,8 @@ import { describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../lib/checkpoint/index.js';
 import { buildSamDecoder } from '../lib/convert/sam-decoder.js';
 import { buildSamEncoder, samEncoderArch } from '../lib/convert/sam-encoder.js';
-import { relError } from './helpers/random.js';
+import { freshSeed, makeRng, relError, uniform } from './helpers/random.js';
+import { samEncoderReference } from './reference/vit-reference.js';
 
 const FIX = join(import.meta.dirname, 'fixtures/sam');
 const meta = JSON.parse(readFileSync(join(FIX, 'cases.json'), 'utf8')) as {
@@ -43,6 +44,19 @@ describe(`SAM graphs equal facebookresearch/segment-anything@${meta.commit.slice
       const err = relError(out.image_embeddings.data as Float32Array, f32(c.output));
       expect(err, `relative error ${err}`).toBeLessThan(1e-4);
     });
+
+  it('image encoder equals an independent float64 reference on a fresh random image', async () => {
+    const seed = freshSeed();
+    const image = uniform(makeRng(seed), 3 * 128 * 128, 2);
+    const ck = openCheckpoint(join(FIX, 'sam-tiny.pth'));
+    const { graph } = buildSamEncoder(ck);
+    const session = await ort.InferenceSession.create(graph.encode(17));
+    const out = await session.run({ image: new ort.Tensor('float32', image, [1, 3, 128, 128]) });
+    await session.release();
+    const err = relError(out.image_embeddings.data as Float32Array, samEncoderReference(ck, image, 128, 2, [3, 0]));
+    ck.close();
+    expect(err, `relative error ${err} (seed ${seed})`).toBeLessThan(1e-4);
+  });
 
   it('prompt encoder + mask decoder: point prompts (labels 1, 0, −1) with the padding point, multimask masks and IoU', async () => {
     const c = meta.decoder[0];

@@ -1,0 +1,246 @@
+/**
+ * An independent float64 reference of DINOv2's forward pass, written for the tests from the
+ * official code's definition (dinov2 models/vision_transformer.py, layers/block.py) as plain
+ * loops over a checkpoint's tensors (official key names): nothing shared with the graph builder.
+ * The position table is resampled with PyTorch's bicubic written out in 2-D (aten upsample_bicubic2d:
+ * A = −0.75, source (o + ½)/s − ½, border-clamped taps).
+ */
+import type { Checkpoint } from '../../lib/checkpoint/index.js';
+
+type V = Float64Array;
+const f64 = (ck: Checkpoint, name: string): V => Float64Array.from(ck.get(name).float32());
+
+/** erf to ~1e-12 (series for small |x|, continued fraction for the tail). */
+export function erf(x: number): number {
+  const ax = Math.abs(x);
+  if (ax < 2.5) {
+    let sum = ax, term = ax;
+    for (let n = 1; n < 100; n++) {
+      term *= (-ax * ax) / n;
+      const t = term / (2 * n + 1);
+      sum += t;
+      if (Math.abs(t) < 1e-17) break;
+    }
+    return Math.sign(x) * (2 / Math.sqrt(Math.PI)) * sum;
+  }
+  // erfc by Lentz's continued fraction
+  let f = ax, C = ax, D = 0;
+  for (let n = 1; n < 200; n++) {
+    const a = n / 2;
+    D = ax + a * D;
+    D = 1 / D;
+    C = ax + a / C;
+    const delta = C * D;
+    f *= delta;
+    if (Math.abs(delta - 1) < 1e-16) break;
+  }
+  const erfc = Math.exp(-ax * ax) / Math.sqrt(Math.PI) / f;
+  return Math.sign(x) * (1 - erfc);
+}
+
+function layerNorm(x: V, rows: number, C: number, w: V, b: V, eps: number): V {
+  const out = new Float64Array(x.length);
+  for (let r = 0; r < rows; r++) {
+    let mean = 0, vr = 0;
+    for (let c = 0; c < C; c++) mean += x[r * C + c];
+    mean /= C;
+    for (let c = 0; c < C; c++) vr += (x[r * C + c] - mean) ** 2;
+    vr /= C;
+    for (let c = 0; c < C; c++) out[r * C + c] = ((x[r * C + c] - mean) / Math.sqrt(vr + eps)) * w[c] + b[c];
+  }
+  return out;
+}
+
+function linear(x: V, rows: number, inDim: number, w: V, b: V | undefined, out: number): V {
+  const y = new Float64Array(rows * out);
+  for (let r = 0; r < rows; r++)
+    for (let o = 0; o < out; o++) {
+      let s = b ? b[o] : 0;
+      for (let i = 0; i < inDim; i++) s += x[r * inDim + i] * w[o * inDim + i];
+      y[r * out + o] = s;
+    }
+  return y;
+}
+
+function cubic(t: number): number {
+  const A = -0.75, x = Math.abs(t);
+  if (x <= 1) return ((A + 2) * x - (A + 3)) * x * x + 1;
+  if (x < 2) return ((A * x - 5 * A) * x + 8 * A) * x - 4 * A;
+  return 0;
+}
+
+/** F.interpolate(mode="bicubic", align_corners=False, scale_factor=s) of an [M, M, C] grid, in 2-D. */
+function bicubic2d(grid: V, M: number, C: number, s: number): { out: V; n: number } {
+  const n = Math.floor(M * s);
+  const out = new Float64Array(n * n * C);
+  const clamp = (i: number) => Math.min(Math.max(i, 0), M - 1);
+  for (let oy = 0; oy < n; oy++)
+    for (let ox = 0; ox < n; ox++) {
+      const sy = (oy + 0.5) / s - 0.5, sx = (ox + 0.5) / s - 0.5;
+      const iy = Math.floor(sy), ix = Math.floor(sx);
+      for (let dy = -1; dy <= 2; dy++)
+        for (let dx = -1; dx <= 2; dx++) {
+          const w = cubic(sy - (iy + dy)) * cubic(sx - (ix + dx));
+          const src = (clamp(iy + dy) * M + clamp(ix + dx)) * C;
+          for (let c = 0; c < C; c++) out[(oy * n + ox) * C + c] += w * grid[src + c];
+        }
+    }
+  return { out, n };
+}
+
+/**
+ * x_norm_patchtokens of a no-register DINOv2 (official keys) for one image [3, D, D]:
+ * heads given, patch 14, LayerNorm eps 1e-6, GELU MLP, layer scale.
+ */
+export function dinov2Reference(ck: Checkpoint, image: Float32Array, D: number, heads: number): V {
+  const P = 14, n = D / P;
+  const cls = f64(ck, 'cls_token'), pos = f64(ck, 'pos_embed');
+  const C = cls.length, M = Math.round(Math.sqrt(pos.length / C - 1));
+  let table = pos.subarray(C);
+  if (n !== M) table = bicubic2d(pos.subarray(C), M, C, (n + 0.1) / M).out;
+  const pw = f64(ck, 'patch_embed.proj.weight'), pb = f64(ck, 'patch_embed.proj.bias');
+  const T = 1 + n * n;
+  let h = new Float64Array(T * C);
+  for (let c = 0; c < C; c++) h[c] = cls[c] + pos[c];
+  for (let i = 0; i < n; i++)
+    for (let j = 0; j < n; j++)
+      for (let c = 0; c < C; c++) {
+        let s = pb[c];
+        for (let ch = 0; ch < 3; ch++)
+          for (let ky = 0; ky < P; ky++)
+            for (let kx = 0; kx < P; kx++) s += pw[((c * 3 + ch) * P + ky) * P + kx] * image[(ch * D + i * P + ky) * D + j * P + kx];
+        h[(1 + i * n + j) * C + c] = s + table[(i * n + j) * C + c];
+      }
+  const hd = C / heads;
+  for (let b = 0; ck.has(`blocks.${b}.norm1.weight`); b++) {
+    const p = `blocks.${b}.`;
+    const y = layerNorm(h, T, C, f64(ck, `${p}norm1.weight`), f64(ck, `${p}norm1.bias`), 1e-6);
+    const qkv = linear(y, T, C, f64(ck, `${p}attn.qkv.weight`), f64(ck, `${p}attn.qkv.bias`), 3 * C);
+    const ctx = new Float64Array(T * C);
+    for (let hh = 0; hh < heads; hh++)
+      for (let i = 0; i < T; i++) {
+        const scores = new Float64Array(T);
+        let max = -Infinity;
+        for (let j = 0; j < T; j++) {
+          let s = 0;
+          for (let e = 0; e < hd; e++) s += qkv[i * 3 * C + hh * hd + e] * qkv[j * 3 * C + C + hh * hd + e];
+          scores[j] = s / Math.sqrt(hd);
+          max = Math.max(max, scores[j]);
+        }
+        let z = 0;
+        for (let j = 0; j < T; j++) z += (scores[j] = Math.exp(scores[j] - max));
+        for (let e = 0; e < hd; e++) {
+          let s = 0;
+          for (let j = 0; j < T; j++) s += (scores[j] / z) * qkv[j * 3 * C + 2 * C + hh * hd + e];
+          ctx[i * C + hh * hd + e] = s;
+        }
+      }
+    const o = linear(ctx, T, C, f64(ck, `${p}attn.proj.weight`), f64(ck, `${p}attn.proj.bias`), C);
+    const g1 = f64(ck, `${p}ls1.gamma`), g2 = f64(ck, `${p}ls2.gamma`);
+    for (let i = 0; i < T * C; i++) h[i] += g1[i % C] * o[i];
+    const z2 = layerNorm(h, T, C, f64(ck, `${p}norm2.weight`), f64(ck, `${p}norm2.bias`), 1e-6);
+    const hidden = ck.get(`${p}mlp.fc1.weight`).shape[0];
+    const m = linear(z2, T, C, f64(ck, `${p}mlp.fc1.weight`), f64(ck, `${p}mlp.fc1.bias`), hidden).map((v) => 0.5 * v * (1 + erf(v / Math.SQRT2)));
+    const f = linear(m, T, hidden, f64(ck, `${p}mlp.fc2.weight`), f64(ck, `${p}mlp.fc2.bias`), C);
+    const hNew = new Float64Array(h.length);
+    for (let i = 0; i < T * C; i++) hNew[i] = h[i] + g2[i % C] * f[i];
+    h = hNew;
+  }
+  return layerNorm(h, T, C, f64(ck, 'norm.weight'), f64(ck, 'norm.bias'), 1e-6).subarray(C);
+}
+
+/**
+ * SAM's image encoder (segment-anything modeling/image_encoder.py), official keys under
+ * `image_encoder.`, for one image [3, S, S]: windows of `windows[i]` (0 = global) with zero
+ * padding after norm1, decomposed relative positions from the unscaled q, the LayerNorm2d neck.
+ * Returns [O, G, G].
+ */
+export function samEncoderReference(ck: Checkpoint, image: Float32Array, S: number, heads: number, windows: number[]): V {
+  const t = (n: string) => f64(ck, `image_encoder.${n}`);
+  const pos = t('pos_embed'), pw = t('patch_embed.proj.weight'), pb = t('patch_embed.proj.bias');
+  const P = 16, G = S / P, D = pb.length, hd = D / heads;
+  let h = new Float64Array(G * G * D);
+  for (let i = 0; i < G; i++)
+    for (let j = 0; j < G; j++)
+      for (let c = 0; c < D; c++) {
+        let s = pb[c];
+        for (let ch = 0; ch < 3; ch++)
+          for (let ky = 0; ky < P; ky++) for (let kx = 0; kx < P; kx++) s += pw[((c * 3 + ch) * P + ky) * P + kx] * image[(ch * S + i * P + ky) * S + j * P + kx];
+        h[(i * G + j) * D + c] = s + pos[(i * G + j) * D + c];
+      }
+  windows.forEach((win, b) => {
+    const p = `blocks.${b}.`;
+    const w = win || G, Gp = Math.ceil(G / w) * w;
+    const y = layerNorm(h, G * G, D, t(`${p}norm1.weight`), t(`${p}norm1.bias`), 1e-6);
+    const qkvW = t(`${p}attn.qkv.weight`), qkvB = t(`${p}attn.qkv.bias`), rh = t(`${p}attn.rel_pos_h`), rw = t(`${p}attn.rel_pos_w`);
+    const attnOut = new Float64Array(G * G * D);
+    for (let wy = 0; wy < Gp; wy += w)
+      for (let wx = 0; wx < Gp; wx += w) {
+        // The window's tokens (zero where it overhangs the grid), then q, k, v.
+        const T = w * w, tok = new Float64Array(T * D);
+        for (let i = 0; i < w; i++)
+          for (let j = 0; j < w; j++)
+            if (wy + i < G && wx + j < G) tok.set(y.subarray(((wy + i) * G + wx + j) * D, ((wy + i) * G + wx + j + 1) * D), (i * w + j) * D);
+        const qkv = linear(tok, T, D, qkvW, qkvB, 3 * D);
+        const ctx = new Float64Array(T * D);
+        for (let hh = 0; hh < heads; hh++)
+          for (let a = 0; a < T; a++) {
+            const ai = Math.floor(a / w), aj = a % w;
+            const q = (e: number) => qkv[a * 3 * D + hh * hd + e];
+            const sc = new Float64Array(T);
+            let max = -Infinity;
+            for (let k = 0; k < T; k++) {
+              const ki = Math.floor(k / w), kj = k % w;
+              let s = 0, relH = 0, relW = 0;
+              for (let e = 0; e < hd; e++) {
+                s += q(e) * qkv[k * 3 * D + D + hh * hd + e];
+                relH += q(e) * rh[(ai - ki + w - 1) * hd + e];
+                relW += q(e) * rw[(aj - kj + w - 1) * hd + e];
+              }
+              sc[k] = s / Math.sqrt(hd) + relH + relW;
+              max = Math.max(max, sc[k]);
+            }
+            let z = 0;
+            for (let k = 0; k < T; k++) z += (sc[k] = Math.exp(sc[k] - max));
+            for (let e = 0; e < hd; e++) {
+              let s = 0;
+              for (let k = 0; k < T; k++) s += (sc[k] / z) * qkv[k * 3 * D + 2 * D + hh * hd + e];
+              ctx[a * D + hh * hd + e] = s;
+            }
+          }
+        const o = linear(ctx, T, D, t(`${p}attn.proj.weight`), t(`${p}attn.proj.bias`), D);
+        for (let i = 0; i < w; i++)
+          for (let j = 0; j < w; j++)
+            if (wy + i < G && wx + j < G) attnOut.set(o.subarray((i * w + j) * D, (i * w + j + 1) * D), ((wy + i) * G + wx + j) * D);
+      }
+    for (let i = 0; i < h.length; i++) h[i] += attnOut[i];
+    const z = layerNorm(h, G * G, D, t(`${p}norm2.weight`), t(`${p}norm2.bias`), 1e-6);
+    const hidden = ck.get(`image_encoder.${p}mlp.lin1.weight`).shape[0];
+    const m = linear(z, G * G, D, t(`${p}mlp.lin1.weight`), t(`${p}mlp.lin1.bias`), hidden).map((v) => 0.5 * v * (1 + erf(v / Math.SQRT2)));
+    const f = linear(m, G * G, hidden, t(`${p}mlp.lin2.weight`), t(`${p}mlp.lin2.bias`), D);
+    const next = new Float64Array(h.length);
+    for (let i = 0; i < h.length; i++) next[i] = h[i] + f[i];
+    h = next;
+  });
+  // Neck, channel-last: 1×1 conv, LayerNorm2d, 3×3 conv (zero padding 1), LayerNorm2d.
+  const c1 = t('neck.0.weight'), O = c1.length / D;
+  let x = linear(h, G * G, D, c1, undefined, O);
+  x = layerNorm(x, G * G, O, t('neck.1.weight'), t('neck.1.bias'), 1e-6);
+  const c2 = t('neck.2.weight'), y2 = new Float64Array(G * G * O);
+  for (let i = 0; i < G; i++)
+    for (let j = 0; j < G; j++)
+      for (let o = 0; o < O; o++) {
+        let s = 0;
+        for (let di = -1; di <= 1; di++)
+          for (let dj = -1; dj <= 1; dj++) {
+            const ii = i + di, jj = j + dj;
+            if (ii < 0 || jj < 0 || ii >= G || jj >= G) continue;
+            for (let c = 0; c < O; c++) s += c2[((o * O + c) * 3 + di + 1) * 3 + dj + 1] * x[(ii * G + jj) * O + c];
+          }
+        y2[(i * G + j) * O + o] = s;
+      }
+  const n2 = layerNorm(y2, G * G, O, t('neck.3.weight'), t('neck.3.bias'), 1e-6);
+  const out = new Float64Array(O * G * G); // channel-first, as image_embeddings
+  for (let p = 0; p < G * G; p++) for (let o = 0; o < O; o++) out[o * G * G + p] = n2[p * O + o];
+  return out;
+}
