@@ -14,7 +14,7 @@ import { openCheckpoint } from '../lib/checkpoint/index.js';
 import { buildSamDecoder } from '../lib/convert/sam-decoder.js';
 import { buildSamEncoder, samEncoderArch } from '../lib/convert/sam-encoder.js';
 import { freshSeed, makeRng, relError, uniform } from './helpers/random.js';
-import { samEncoderReference } from './reference/vit-reference.js';
+import { samDecoderReference, samEncoderReference } from './reference/vit-reference.js';
 
 const FIX = join(import.meta.dirname, 'fixtures/sam');
 const meta = JSON.parse(readFileSync(join(FIX, 'cases.json'), 'utf8')) as {
@@ -77,6 +77,27 @@ describe(`SAM graphs equal facebookresearch/segment-anything@${meta.commit.slice
     const em = relError(out.low_res_masks.data as Float32Array, f32(c.masks)), ei = relError(out.iou_predictions.data as Float32Array, f32(c.iou));
     expect(em, `masks: relative error ${em}`).toBeLessThan(1e-4);
     expect(ei, `IoU: relative error ${ei}`).toBeLessThan(1e-4);
+  });
+
+  it('prompt encoder + mask decoder equal an independent float64 reference on fresh random embeddings and prompts', async () => {
+    const seed = freshSeed();
+    const rng = makeRng(seed);
+    const ck = openCheckpoint(join(FIX, 'sam-tiny.pth'));
+    const { graph } = buildSamDecoder(ck, { grid: 8 });
+    const B = 6, emb = uniform(rng, 32 * 64, 1.5), coords = uniform(rng, 2 * B, 64).map((v) => v + 64);
+    const labels = Float32Array.from([1, 0, -1, 1, 1, 0]);
+    const session = await ort.InferenceSession.create(graph.encode(17));
+    const out = await session.run({
+      image_embeddings: new ort.Tensor('float32', emb, [1, 32, 8, 8]),
+      point_coords: new ort.Tensor('float32', coords, [B, 1, 2]),
+      point_labels: new ort.Tensor('float32', labels, [B, 1]),
+    });
+    await session.release();
+    const want = samDecoderReference(ck, emb, 8, coords, labels, 8);
+    ck.close();
+    const em = relError(out.low_res_masks.data as Float32Array, want.masks), ei = relError(out.iou_predictions.data as Float32Array, want.iou);
+    expect(em, `masks: relative error ${em} (seed ${seed})`).toBeLessThan(1e-4);
+    expect(ei, `IoU: relative error ${ei} (seed ${seed})`).toBeLessThan(1e-4);
   });
 
   it('says what is missing in a checkpoint that is not SAM', () => {

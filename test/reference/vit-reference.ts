@@ -244,3 +244,125 @@ export function samEncoderReference(ck: Checkpoint, image: Float32Array, S: numb
   for (let p = 0; p < G * G; p++) for (let o = 0; o < O; o++) out[o * G * G + p] = n2[p * O + o];
   return out;
 }
+
+/**
+ * SAM's prompt encoder and mask decoder (segment-anything prompt_encoder.py, mask_decoder.py,
+ * transformer.py), official keys, for B single-point prompts on one image embedding [C, G, G]
+ * (frame 16·G): multimask low-res masks [B, 3, 4G, 4G] and IoU predictions [B, 3].
+ */
+export function samDecoderReference(ck: Checkpoint, emb: Float32Array, G: number, coords: Float32Array, labels: Float32Array, heads: number): { masks: V; iou: V } {
+  const pe = (n: string) => f64(ck, `prompt_encoder.${n}`), md = (n: string) => f64(ck, `mask_decoder.${n}`);
+  const gm = pe('pe_layer.positional_encoding_gaussian_matrix'), half = gm.length / 2, C = 2 * half, S = 16 * G, HW = G * G;
+  const encode = (x: number, y: number): V => {
+    const out = new Float64Array(C), vx = 2 * x - 1, vy = 2 * y - 1;
+    for (let f = 0; f < half; f++) {
+      const v = 2 * Math.PI * (vx * gm[f] + vy * gm[half + f]);
+      out[f] = Math.sin(v);
+      out[half + f] = Math.cos(v);
+    }
+    return out;
+  };
+  const keyPe = new Float64Array(HW * C);
+  for (let y = 0; y < G; y++) for (let x = 0; x < G; x++) keyPe.set(encode((x + 0.5) / G, (y + 0.5) / G), (y * G + x) * C);
+  const noMask = pe('no_mask_embed.weight'), notAPoint = pe('not_a_point_embed.weight');
+  const attention = (prefix: string, q: V, nq: number, k: V, v: V, nk: number): V => {
+    const wq = md(`${prefix}.q_proj.weight`), I = wq.length / C, hd = I / heads;
+    const Q = linear(q, nq, C, wq, md(`${prefix}.q_proj.bias`), I);
+    const K = linear(k, nk, C, md(`${prefix}.k_proj.weight`), md(`${prefix}.k_proj.bias`), I);
+    const Vv = linear(v, nk, C, md(`${prefix}.v_proj.weight`), md(`${prefix}.v_proj.bias`), I);
+    const ctx = new Float64Array(nq * I);
+    for (let h = 0; h < heads; h++)
+      for (let i = 0; i < nq; i++) {
+        const sc = new Float64Array(nk);
+        let max = -Infinity;
+        for (let j = 0; j < nk; j++) {
+          let s = 0;
+          for (let e = 0; e < hd; e++) s += Q[i * I + h * hd + e] * K[j * I + h * hd + e];
+          sc[j] = s / Math.sqrt(hd);
+          max = Math.max(max, sc[j]);
+        }
+        let z = 0;
+        for (let j = 0; j < nk; j++) z += (sc[j] = Math.exp(sc[j] - max));
+        for (let e = 0; e < hd; e++) {
+          let s = 0;
+          for (let j = 0; j < nk; j++) s += (sc[j] / z) * Vv[j * I + h * hd + e];
+          ctx[i * I + h * hd + e] = s;
+        }
+      }
+    return linear(ctx, nq, I, md(`${prefix}.out_proj.weight`), md(`${prefix}.out_proj.bias`), C);
+  };
+  const add = (a: V, b: V) => a.map((x, i) => x + b[i % b.length]);
+  const norm = (x: V, rows: number, name: string) => layerNorm(x, rows, C, md(`${name}.weight`), md(`${name}.bias`), 1e-5);
+  const mlp = (x: V, name: string, dims: number[]) => {
+    let h = x;
+    for (let l = 0; l < dims.length - 1; l++) {
+      h = linear(h, 1, dims[l], md(`${name}.layers.${l}.weight`), md(`${name}.layers.${l}.bias`), dims[l + 1]);
+      if (l < dims.length - 2) h = h.map((v) => Math.max(v, 0));
+    }
+    return h;
+  };
+  const B = labels.length, tokens = md('mask_tokens.weight').length / C, T = tokens + 3;
+  const C4 = C / 4, C8 = C / 8, R = 4 * G;
+  const masks = new Float64Array(B * (tokens - 1) * R * R), iou = new Float64Array(B * (tokens - 1));
+  const embFlat = new Float64Array(HW * C);
+  for (let p = 0; p < HW; p++) for (let c = 0; c < C; c++) embFlat[p * C + c] = emb[c * HW + p] + noMask[c];
+  for (let b = 0; b < B; b++) {
+    // Sparse prompt: the point (shifted to the pixel centre) and the padding point.
+    const label = labels[b];
+    let point = encode((coords[2 * b] + 0.5) / S, (coords[2 * b + 1] + 0.5) / S);
+    if (label === -1) point = Float64Array.from(notAPoint);
+    else if (label === 0) point = add(point, pe('point_embeddings.0.weight'));
+    else if (label === 1) point = add(point, pe('point_embeddings.1.weight'));
+    const qpe = new Float64Array(T * C);
+    qpe.set(md('iou_token.weight'), 0);
+    qpe.set(md('mask_tokens.weight'), C);
+    qpe.set(point, (tokens + 1) * C);
+    qpe.set(notAPoint, (tokens + 2) * C);
+    let queries: V = Float64Array.from(qpe), keys: V = Float64Array.from(embFlat);
+    for (let l = 0; ck.has(`mask_decoder.transformer.layers.${l}.norm1.weight`); l++) {
+      const L = `transformer.layers.${l}`;
+      if (l === 0) queries = attention(`${L}.self_attn`, queries, T, queries, queries, T);
+      else {
+        const q = add(queries, qpe);
+        queries = add(queries, attention(`${L}.self_attn`, q, T, q, queries, T));
+      }
+      queries = norm(queries, T, `${L}.norm1`);
+      queries = norm(add(queries, attention(`${L}.cross_attn_token_to_image`, add(queries, qpe), T, add(keys, keyPe), keys, HW)), T, `${L}.norm2`);
+      const hidden = md(`${L}.mlp.lin1.bias`).length;
+      const m = linear(linear(queries, T, C, md(`${L}.mlp.lin1.weight`), md(`${L}.mlp.lin1.bias`), hidden).map((v) => Math.max(v, 0)), T, hidden, md(`${L}.mlp.lin2.weight`), md(`${L}.mlp.lin2.bias`), C);
+      queries = norm(add(queries, m), T, `${L}.norm3`);
+      keys = norm(add(keys, attention(`${L}.cross_attn_image_to_token`, add(keys, keyPe), HW, add(queries, qpe), queries, T)), HW, `${L}.norm4`);
+    }
+    queries = norm(add(queries, attention('transformer.final_attn_token_to_image', add(queries, qpe), T, add(keys, keyPe), keys, HW)), T, 'transformer.norm_final_attn');
+    // Upscaling: ConvTranspose 2×2/2, LayerNorm2d, GELU, ConvTranspose 2×2/2, GELU (channel-last here).
+    const convT = (x: V, n: number, cin: number, cout: number, w: V, bias: V): V => {
+      const out = new Float64Array(4 * n * n * cout);
+      for (let i = 0; i < n; i++)
+        for (let j = 0; j < n; j++)
+          for (let di = 0; di < 2; di++)
+            for (let dj = 0; dj < 2; dj++)
+              for (let o = 0; o < cout; o++) {
+                let s = bias[o];
+                for (let c = 0; c < cin; c++) s += x[(i * n + j) * cin + c] * w[((c * cout + o) * 2 + di) * 2 + dj];
+                out[((2 * i + di) * 2 * n + 2 * j + dj) * cout + o] = s;
+              }
+      return out;
+    };
+    const g = (v: number) => 0.5 * v * (1 + erf(v / Math.SQRT2));
+    let up = convT(keys, G, C, C4, md('output_upscaling.0.weight'), md('output_upscaling.0.bias'));
+    up = layerNorm(up, 4 * HW, C4, md('output_upscaling.1.weight'), md('output_upscaling.1.bias'), 1e-6).map(g);
+    up = convT(up, 2 * G, C4, C8, md('output_upscaling.3.weight'), md('output_upscaling.3.bias')).map(g);
+    for (let t = 1; t < tokens; t++) {
+      const hyper = mlp(queries.subarray((1 + t) * C, (2 + t) * C), `output_hypernetworks_mlps.${t}`, [C, C, C, C8]);
+      for (let p = 0; p < R * R; p++) {
+        let s = 0;
+        for (let c = 0; c < C8; c++) s += hyper[c] * up[p * C8 + c];
+        masks[(b * (tokens - 1) + t - 1) * R * R + p] = s;
+      }
+    }
+    const iouHidden = md('iou_prediction_head.layers.0.bias').length;
+    const pred = mlp(queries.subarray(0, C), 'iou_prediction_head', [C, iouHidden, iouHidden, tokens]);
+    for (let t = 1; t < tokens; t++) iou[b * (tokens - 1) + t - 1] = pred[t];
+  }
+  return { masks, iou };
+}
