@@ -26,7 +26,7 @@ const USAGE = `usage:
                 [--limit N] [--images <dir>] [--mode generate|teacher-forced] [--device ...]
                 [--score-size N] [--proposal-max-side N]
   hrseg convert [--sam <checkpoint>] [--dino <checkpoint>] --out <dir> [--base <package>]
-                [--dino-size 518] [--random <arch>[,<arch>]] [--force]
+                [--dino-size 518] [--precision fp32|fp16|bf16] [--random <arch>[,<arch>]] [--force]
   hrseg info [--model <dir>] [--json]
 exit codes: 0 ok, 1 failed, 2 usage, 130 interrupted`;
 
@@ -217,10 +217,12 @@ async function convertCommand(argv: string[]): Promise<void> {
       base: { type: 'string' },
       'dino-size': { type: 'string' },
       random: { type: 'string' },
+      precision: { type: 'string' },
       force: { type: 'boolean' },
     },
   });
   const out = need(values.out, '--out <dir>');
+  const precision = choice(values.precision, ['fp32', 'fp16', 'bf16'] as const, '--precision');
   let { sam, dino } = values;
   for (const arch of values.random?.split(',').filter(Boolean) ?? []) {
     if (!(RANDOM_ARCHS as readonly string[]).includes(arch)) throw new UsageError(`--random: unknown architecture '${arch}' (one of ${RANDOM_ARCHS.join(', ')})`);
@@ -236,6 +238,7 @@ async function convertCommand(argv: string[]): Promise<void> {
     out,
     base: values.base,
     dinoSize: positiveInt(values['dino-size'], '--dino-size'),
+    precision,
     force: values.force,
     signal: controller.signal,
     onProgress({ step, done, total }) {

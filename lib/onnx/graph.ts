@@ -36,12 +36,28 @@ export const EXTERNAL_DATA_THRESHOLD = 1.5 * 2 ** 30;
 /** Initializers smaller than this stay inline even in an external-data model. */
 const EXTERNAL_MIN_BYTES = 1024;
 
-interface Initializer {
+export interface Initializer {
   name: string;
   type: ElemType;
   dims: number[];
   bytes: () => Uint8Array;
   byteLength: number;
+}
+
+type NodeProto = import('onnx-proto').onnx.INodeProto;
+type ValueInfoProto = import('onnx-proto').onnx.IValueInfoProto;
+
+/** A graph's pieces, for passes that rewrite a whole graph (typed.ts). */
+export interface GraphParts {
+  nodes: NodeProto[];
+  inits: Initializer[];
+  inputs: ValueInfoProto[];
+  outputs: ValueInfoProto[];
+}
+
+/** The ElemType of an ONNX TensorProto.DataType code. */
+export function elemTypeOf(code: number): ElemType | undefined {
+  return (Object.keys(ELEM_TYPES) as ElemType[]).find((k) => ELEM_TYPES[k].code === code);
 }
 
 export interface SaveOptions {
@@ -54,12 +70,53 @@ export interface SaveOptions {
 }
 
 export class GraphBuilder {
-  private nodes: import('onnx-proto').onnx.INodeProto[] = [];
+  private nodes: NodeProto[] = [];
   private inits: Initializer[] = [];
   private names = new Set<string>();
-  private inputs: import('onnx-proto').onnx.IValueInfoProto[] = [];
-  private outputs: import('onnx-proto').onnx.IValueInfoProto[] = [];
+  private inputs: ValueInfoProto[] = [];
+  private outputs: ValueInfoProto[] = [];
   private counter = 0;
+
+  /** The graph's pieces (shared, not copied). */
+  parts(): GraphParts {
+    return { nodes: this.nodes, inits: this.inits, inputs: this.inputs, outputs: this.outputs };
+  }
+
+  static fromParts(parts: GraphParts): GraphBuilder {
+    const g = new GraphBuilder();
+    g.nodes = parts.nodes;
+    g.inits = parts.inits;
+    g.inputs = parts.inputs;
+    g.outputs = parts.outputs;
+    for (const i of parts.inits) g.names.add(i.name);
+    g.counter = parts.nodes.length + parts.inits.length;
+    return g;
+  }
+
+  /** An inline ONNX model (no external data) as a builder, so passes can rewrite any package file. */
+  static decode(bytes: Uint8Array): GraphBuilder {
+    const m = onnx.ModelProto.decode(bytes);
+    const graph = m.graph;
+    if (!graph) throw new HrsegError('MODEL_FILE', 'ONNX model without a graph');
+    const inits: Initializer[] = (graph.initializer ?? []).map((t) => {
+      const type = elemTypeOf(t.dataType ?? 0);
+      if (!type) throw new HrsegError('MODEL_FILE', `ONNX initializer '${t.name}': element type ${t.dataType} is not handled`);
+      if (t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL)
+        throw new HrsegError('MODEL_FILE', `ONNX initializer '${t.name}' is in external data; decode() reads inline models`);
+      const dims = (t.dims ?? []).map(Number);
+      let raw = t.rawData && t.rawData.length ? t.rawData : undefined;
+      if (!raw) {
+        // Typed fields (float_data, int64_data, ...) → little-endian bytes.
+        if (type === 'float') raw = new Uint8Array(Float32Array.from(t.floatData ?? []).buffer);
+        else if (type === 'int64') raw = new Uint8Array(BigInt64Array.from((t.int64Data ?? []).map((v) => BigInt(v.toString()))).buffer);
+        else if (type === 'int32') raw = new Uint8Array(Int32Array.from(t.int32Data ?? []).buffer);
+        else throw new HrsegError('MODEL_FILE', `ONNX initializer '${t.name}': ${type} without raw data is not handled`);
+      }
+      const bytes = Uint8Array.from(raw);
+      return { name: t.name ?? '', type, dims, bytes: () => bytes, byteLength: bytes.length };
+    });
+    return GraphBuilder.fromParts({ nodes: graph.node ?? [], inits, inputs: graph.input ?? [], outputs: graph.output ?? [] });
+  }
 
   /** A fresh intermediate name. */
   tmp(prefix = 't'): string {
@@ -102,6 +159,16 @@ export class GraphBuilder {
     const attribute = Object.entries(attrs).map(([name, v]) => attr(name, v));
     this.nodes.push({ opType: type, input: inputs, output: outputs, attribute, name: `${type}_${this.counter++}`, ...(domain ? { domain } : {}) });
     return outputs[0];
+  }
+
+  /** The declared inputs and outputs: name, element type and dims (numbers fixed, strings symbolic). */
+  signature(): { inputs: { name: string; type: ElemType | undefined; dims: (number | string)[] }[]; outputs: { name: string; type: ElemType | undefined; dims: (number | string)[] }[] } {
+    const sig = (v: ValueInfoProto) => ({
+      name: v.name ?? '',
+      type: elemTypeOf(v.type?.tensorType?.elemType ?? 0),
+      dims: (v.type?.tensorType?.shape?.dim ?? []).map((d) => (d.dimParam ? d.dimParam : Number(d.dimValue))),
+    });
+    return { inputs: this.inputs.map(sig), outputs: this.outputs.map(sig) };
   }
 
   /** Total bytes of the initializers. */
