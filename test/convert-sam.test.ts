@@ -29,7 +29,7 @@ const f32 = (file: string) => {
 };
 
 describe(`SAM graphs equal facebookresearch/segment-anything@${meta.commit.slice(0, 8)} (torch ${meta.torch})`, () => {
-  for (const file of ['sam-tiny.pth', 'encoder-tiny-hf.safetensors'])
+  for (const file of ['sam-tiny.pth', 'sam-tiny-hf.safetensors'])
     it(`image encoder: windows with padding, a global block, relative positions, neck (${file})`, async () => {
       const c = meta.encoder[0];
       const ck = openCheckpoint(join(FIX, file));
@@ -58,9 +58,10 @@ describe(`SAM graphs equal facebookresearch/segment-anything@${meta.commit.slice
     expect(err, `relative error ${err} (seed ${seed})`).toBeLessThan(1e-4);
   });
 
-  it('prompt encoder + mask decoder: point prompts (labels 1, 0, −1) with the padding point, multimask masks and IoU', async () => {
+  for (const file of ['sam-tiny.pth', 'sam-tiny-hf.safetensors'])
+  it(`prompt encoder + mask decoder: point prompts (labels 1, 0, −1) with the padding point, multimask masks and IoU (${file})`, async () => {
     const c = meta.decoder[0];
-    const ck = openCheckpoint(join(FIX, 'sam-tiny.pth'));
+    const ck = openCheckpoint(join(FIX, file));
     const { graph, dim, depth } = buildSamDecoder(ck, { grid: c.grid });
     expect([dim, depth]).toEqual([32, 2]);
     const session = await ort.InferenceSession.create(graph.encode(17));

@@ -22,17 +22,40 @@ export interface SamDecoderOptions {
   heads?: number;
 }
 
+/**
+ * Hugging Face's SamModel name of an official key: the ordered replacements of transformers'
+ * convert_sam_to_hf.py (replace_keys), then its renumbering of the hypernetwork MLPs' layers.
+ */
+const HF_RENAMES: [string, string][] = [
+  ['iou_prediction_head.layers.0', 'iou_prediction_head.proj_in'],
+  ['iou_prediction_head.layers.1', 'iou_prediction_head.layers.0'],
+  ['iou_prediction_head.layers.2', 'iou_prediction_head.proj_out'],
+  ['mask_decoder.output_upscaling.0', 'mask_decoder.upscale_conv1'],
+  ['mask_decoder.output_upscaling.1', 'mask_decoder.upscale_layer_norm'],
+  ['mask_decoder.output_upscaling.3', 'mask_decoder.upscale_conv2'],
+  ['point_embeddings', 'point_embed'],
+  ['.norm', '.layer_norm'],
+];
+
+export function hfSamName(official: string): string {
+  if (official === 'prompt_encoder.pe_layer.positional_encoding_gaussian_matrix') return 'shared_image_embedding.positional_embedding';
+  let k = official;
+  for (const [from, to] of HF_RENAMES) if (k.includes(from)) k = k.replace(from, to);
+  const m = /\.output_hypernetworks_mlps\.\d+\.layers\.(\d)/.exec(k);
+  if (m) k = k.replace(`layers.${m[1]}`, ({ 0: 'proj_in', 1: 'layers.0', 2: 'proj_out' } as Record<string, string>)[m[1]]);
+  return k;
+}
+
 export function buildSamDecoder(ck: Checkpoint, options: SamDecoderOptions = {}): { graph: GraphBuilder; dim: number; depth: number } {
   const keys = ck.keys();
-  const gauss = keys.find((k) => k.endsWith('prompt_encoder.pe_layer.positional_encoding_gaussian_matrix'));
-  if (!gauss) {
-    if (keys.some((k) => k.endsWith('shared_image_embedding.positional_embedding')))
-      throw new HrsegError('MODEL_FILE', `${ck.path}: SAM's prompt encoder and mask decoder in Hugging Face names are not converted yet; use the official checkpoint (sam_vit_*.pth) for sam/decoder.onnx`);
-    throw new HrsegError('MODEL_FILE', `${ck.path}: no prompt_encoder.pe_layer.positional_encoding_gaussian_matrix: not a SAM checkpoint`);
-  }
-  const root = gauss.slice(0, gauss.length - 'prompt_encoder.pe_layer.positional_encoding_gaussian_matrix'.length);
-  const pe = (n: string) => ck.get(`${root}prompt_encoder.${n}`);
-  const md = (n: string) => ck.get(`${root}mask_decoder.${n}`);
+  const OFFICIAL_GAUSS = 'prompt_encoder.pe_layer.positional_encoding_gaussian_matrix', HF_GAUSS = 'shared_image_embedding.positional_embedding';
+  const official = keys.find((k) => k.endsWith(OFFICIAL_GAUSS));
+  const hf = official ? undefined : keys.find((k) => k.endsWith(HF_GAUSS));
+  if (!official && !hf) throw new HrsegError('MODEL_FILE', `${ck.path}: no ${OFFICIAL_GAUSS} (or ${HF_GAUSS}): not a SAM checkpoint`);
+  const root = official ? official.slice(0, official.length - OFFICIAL_GAUSS.length) : hf!.slice(0, hf!.length - HF_GAUSS.length);
+  const key = (name: string) => root + (official ? name : hfSamName(name));
+  const pe = (n: string) => ck.get(key(`prompt_encoder.${n}`));
+  const md = (n: string) => ck.get(key(`mask_decoder.${n}`));
   const C = md('iou_token.weight').shape[1];
   const tokens = md('mask_tokens.weight').shape[0]; // 4: one single-mask and three multimask outputs
   let depth = 0;
