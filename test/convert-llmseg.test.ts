@@ -1,0 +1,82 @@
+/**
+ * Converting LLM-Seg's DeepSpeed checkpoint: LoRA merged into the base weights (both peft
+ * layouts), and the mask-selection head mapped to head.safetensors, on a tiny file in the real
+ * layout written by torch.save (scripts/fixtures/make_llmseg_checkpoint.py).
+ */
+import { join } from 'node:path';
+
+import { describe, expect, it } from 'vitest';
+
+import { openCheckpoint } from '../lib/checkpoint/index.js';
+import { parseSafetensors } from '../lib/checkpoint/safetensors-reader.js';
+import { BufferSource } from '../lib/checkpoint/source.js';
+import { headSafetensors } from '../lib/convert/head.js';
+import { mergeLora } from '../lib/convert/lora.js';
+import { Head, resolveHeadConfig, tensor } from '../lib/index.js';
+import * as ref from './reference/head-reference.js';
+import { freshSeed, makeRng, relError, uniform } from './helpers/random.js';
+
+const FILE = join(import.meta.dirname, 'fixtures/llmseg/mp_rank_00_model_states.pt');
+const P = 'base_model.model.';
+
+describe("LLM-Seg's DeepSpeed checkpoint", () => {
+  it('LoRA is merged as W + (α/r)·B·A into both peft layouts; the LoRA tensors are hidden', () => {
+    const raw = openCheckpoint(FILE);
+    const { checkpoint: ck, lora } = mergeLora(raw, 16);
+    expect(lora).toEqual({ pairs: 4, rank: 4, alpha: 16 });
+    expect(ck.keys().some((k) => k.includes('lora_') || k.includes('base_layer'))).toBe(false);
+    for (const [layer, base] of [[0, 'self_attn.q_proj.base_layer.weight'], [1, 'self_attn.q_proj.weight'], [1, 'self_attn.v_proj.weight']] as const) {
+      const L = `${P}model.layers.${layer}.`;
+      const proj = base.split('.')[1];
+      const W = raw.get(L + base).float32(), A = raw.get(`${L}self_attn.${proj}.lora_A.default.weight`).float32(), B = raw.get(`${L}self_attn.${proj}.lora_B.default.weight`).float32();
+      const want = new Float64Array(32 * 32);
+      for (let o = 0; o < 32; o++)
+        for (let i = 0; i < 32; i++) {
+          let s = 0;
+          for (let k = 0; k < 4; k++) s += B[o * 4 + k] * A[k * 32 + i];
+          want[o * 32 + i] = W[o * 32 + i] + (16 / 4) * s;
+        }
+      const got = ck.get(`${L}self_attn.${proj}.weight`).float32();
+      expect(relError(got, want), `${layer} ${proj}`).toBeLessThan(1e-6);
+      expect(relError(got, W)).toBeGreaterThan(1e-2); // the merge changed it
+    }
+    expect(Array.from(ck.get(`${P}model.layers.0.self_attn.k_proj.weight`).float32())).toEqual(Array.from(raw.get(`${P}model.layers.0.self_attn.k_proj.weight`).float32()));
+    ck.close();
+  });
+
+  it('the mask-selection head maps to head.safetensors (bf16 kept) and runs as the float64 reference', async () => {
+    const ck = openCheckpoint(FILE);
+    const bytes = headSafetensors(ck, 'mp_rank_00_model_states.pt');
+    const { tensors } = parseSafetensors(new BufferSource(new Uint8Array(bytes), 'head.safetensors'));
+    // One to one, values and types unchanged.
+    for (const [ours, theirs] of [
+      ['hrp.input_proj.weight', 'model.lisa_dino_conv.weight'],
+      ['fusion.layers.1.norm4.weight', 'model.lisa_attention_layers.1.norm4.weight'],
+      ['fusion.final_attn_token_to_image.out_proj.bias', 'model.lisa_final_attn.out_proj.bias'],
+      ['iop_head.layers.1.weight', 'model.lisa_iou_head.2.weight'],
+      ['embed_head.layers.0.bias', 'model.lisa_embedding_head.0.bias'],
+      ['text_hidden_fcs.0.2.weight', 'model.text_hidden_fcs.0.2.weight'],
+    ]) {
+      const t = tensors.get(ours)!;
+      expect(t.dtype, ours).toBe('BF16');
+      expect(Buffer.from(t.bytes()).equals(Buffer.from(ck.get(P + theirs).bytes())), ours).toBe(true);
+    }
+    expect([...tensors.keys()].some((k) => k.startsWith('hrp.region_attn') || k.startsWith('hre.'))).toBe(false);
+    // The llm-seg preset's head (no HRP, no HRE) at this file's widths loads it and computes the reference.
+    const c = resolveHeadConfig({ featureDim: 24, dim: 16, globalGrid: 4, hrp: false, hreLayers: 0, hiddenSize: 32, fusionHeads: 4, fusionMlpDim: 32, iopHidden: 8, embedHidden: 24, selection: { strategy: 'iop-threshold', tau: 0.5, fallback: 'none' } });
+    const head = await Head.load(bytes, c);
+    const seed = freshSeed(), rng = makeRng(seed);
+    const fg = uniform(rng, 16 * 24), masks = new Uint8Array(3 * 20 * 20).map(() => (rng() < 0.4 ? 1 : 0));
+    const image = await head.imageStep({ globalFeatures: tensor('float32', [16, 24], fg), proposals: tensor('uint8', [3, 20, 20], masks) });
+    const hSeg = uniform(rng, 32);
+    const got = await head.instructionStep(image, tensor('float32', [1, 32], hSeg));
+    const w: ref.Weights = Object.fromEntries([...tensors].map(([k, t]) => [k, { shape: [...t.shape], data: t.float32() }]));
+    const wantImage = ref.imageStep(fg, undefined, masks, 3, 20, 20, c, w);
+    expect(relError(image.mHre.data, wantImage.mHre), `seed ${seed}`).toBeLessThan(1e-5);
+    const want = ref.instructionStep(image.mHre.data, 3, hSeg, c, w);
+    expect(relError(got.iop.data, want.iop), `seed ${seed}`).toBeLessThan(1e-5);
+    expect(relError(got.text.data, want.text), `seed ${seed}`).toBeLessThan(1e-5);
+    head.dispose();
+    ck.close();
+  });
+});
