@@ -366,3 +366,68 @@ export function samDecoderReference(ck: Checkpoint, emb: Float32Array, G: number
   }
   return { masks, iou };
 }
+
+/**
+ * LLaVA's image features from a CLIP vision tower (transformers modeling_clip.py + LLaVA's
+ * clip_encoder.py): hidden_states[select] without the class token, through the projector
+ * (`linear`, or `mlp2x_gelu` with exact GELU). Keys under `prefix`; projector keys under `proj`.
+ */
+export function clipReference(ck: Checkpoint, prefix: string, proj: string, image: Float32Array, heads: number, select = -2): V {
+  const t = (n: string) => f64(ck, prefix + n);
+  const cls = t('embeddings.class_embedding'), pw = t('embeddings.patch_embedding.weight'), pos = t('embeddings.position_embedding.weight');
+  const D = cls.length, P = ck.get(prefix + 'embeddings.patch_embedding.weight').shape[2], g = Math.round(Math.sqrt(pos.length / D - 1)), S = g * P, T = 1 + g * g;
+  let h: V = new Float64Array(T * D);
+  for (let c = 0; c < D; c++) h[c] = cls[c] + pos[c];
+  for (let i = 0; i < g; i++)
+    for (let j = 0; j < g; j++)
+      for (let c = 0; c < D; c++) {
+        let s = 0;
+        for (let ch = 0; ch < 3; ch++)
+          for (let ky = 0; ky < P; ky++) for (let kx = 0; kx < P; kx++) s += pw[((c * 3 + ch) * P + ky) * P + kx] * image[(ch * S + i * P + ky) * S + j * P + kx];
+        h[(1 + i * g + j) * D + c] = s + pos[(1 + i * g + j) * D + c];
+      }
+  h = layerNorm(h, T, D, t('pre_layrnorm.weight'), t('pre_layrnorm.bias'), 1e-5);
+  let depth = 0;
+  while (ck.has(`${prefix}encoder.layers.${depth}.layer_norm1.weight`)) depth++;
+  const run = select < 0 ? depth + 1 + select : select, hd = D / heads;
+  for (let l = 0; l < run; l++) {
+    const p = `encoder.layers.${l}.`;
+    const y = layerNorm(h, T, D, t(p + 'layer_norm1.weight'), t(p + 'layer_norm1.bias'), 1e-5);
+    const q = linear(y, T, D, t(p + 'self_attn.q_proj.weight'), t(p + 'self_attn.q_proj.bias'), D);
+    const k = linear(y, T, D, t(p + 'self_attn.k_proj.weight'), t(p + 'self_attn.k_proj.bias'), D);
+    const v = linear(y, T, D, t(p + 'self_attn.v_proj.weight'), t(p + 'self_attn.v_proj.bias'), D);
+    const ctx = new Float64Array(T * D);
+    for (let hh = 0; hh < heads; hh++)
+      for (let i = 0; i < T; i++) {
+        const sc = new Float64Array(T);
+        let max = -Infinity;
+        for (let j = 0; j < T; j++) {
+          let s = 0;
+          for (let e = 0; e < hd; e++) s += q[i * D + hh * hd + e] * k[j * D + hh * hd + e];
+          sc[j] = s / Math.sqrt(hd);
+          max = Math.max(max, sc[j]);
+        }
+        let z = 0;
+        for (let j = 0; j < T; j++) z += (sc[j] = Math.exp(sc[j] - max));
+        for (let e = 0; e < hd; e++) {
+          let s = 0;
+          for (let j = 0; j < T; j++) s += (sc[j] / z) * v[j * D + hh * hd + e];
+          ctx[i * D + hh * hd + e] = s;
+        }
+      }
+    const o = linear(ctx, T, D, t(p + 'self_attn.out_proj.weight'), t(p + 'self_attn.out_proj.bias'), D);
+    for (let i = 0; i < h.length; i++) h[i] += o[i];
+    const z = layerNorm(h, T, D, t(p + 'layer_norm2.weight'), t(p + 'layer_norm2.bias'), 1e-5);
+    const inner = ck.get(prefix + p + 'mlp.fc1.weight').shape[0];
+    const a = linear(z, T, D, t(p + 'mlp.fc1.weight'), t(p + 'mlp.fc1.bias'), inner).map((x) => x / (1 + Math.exp(-1.702 * x)));
+    const f = linear(a, T, inner, t(p + 'mlp.fc2.weight'), t(p + 'mlp.fc2.bias'), D);
+    const next = new Float64Array(h.length);
+    for (let i = 0; i < h.length; i++) next[i] = h[i] + f[i];
+    h = next;
+  }
+  const feats = h.subarray(D);
+  if (ck.has(`${proj}.weight`)) return linear(feats, T - 1, D, f64(ck, `${proj}.weight`), f64(ck, `${proj}.bias`), ck.get(`${proj}.weight`).shape[0]);
+  const H = ck.get(`${proj}.0.weight`).shape[0];
+  const m = linear(feats, T - 1, D, f64(ck, `${proj}.0.weight`), f64(ck, `${proj}.0.bias`), H).map((x) => 0.5 * x * (1 + erf(x / Math.SQRT2)));
+  return linear(m, T - 1, H, f64(ck, `${proj}.2.weight`), f64(ck, `${proj}.2.bias`), H);
+}
