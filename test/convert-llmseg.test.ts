@@ -63,11 +63,11 @@ describe("LLM-Seg's DeepSpeed checkpoint", () => {
     }
     expect([...tensors.keys()].some((k) => k.startsWith('hrp.region_attn') || k.startsWith('hre.'))).toBe(false);
     // The llm-seg preset's head (no HRP, no HRE) at this file's widths loads it and computes the reference.
-    const c = resolveHeadConfig({ featureDim: 24, dim: 16, globalGrid: 4, hrp: false, hreLayers: 0, hiddenSize: 32, fusionHeads: 4, fusionMlpDim: 32, iopHidden: 8, embedHidden: 24, selection: { strategy: 'iop-threshold', tau: 0.5, fallback: 'none' } });
+    const c = resolveHeadConfig({ featureDim: 64, dim: 16, globalGrid: 4, hrp: false, hreLayers: 0, hiddenSize: 32, fusionHeads: 4, fusionMlpDim: 32, iopHidden: 8, embedHidden: 24, selection: { strategy: 'iop-threshold', tau: 0.5, fallback: 'none' } });
     const head = await Head.load(bytes, c);
     const seed = freshSeed(), rng = makeRng(seed);
-    const fg = uniform(rng, 16 * 24), masks = new Uint8Array(3 * 20 * 20).map(() => (rng() < 0.4 ? 1 : 0));
-    const image = await head.imageStep({ globalFeatures: tensor('float32', [16, 24], fg), proposals: tensor('uint8', [3, 20, 20], masks) });
+    const fg = uniform(rng, 16 * 64), masks = new Uint8Array(3 * 20 * 20).map(() => (rng() < 0.4 ? 1 : 0));
+    const image = await head.imageStep({ globalFeatures: tensor('float32', [16, 64], fg), proposals: tensor('uint8', [3, 20, 20], masks) });
     const hSeg = uniform(rng, 32);
     const got = await head.instructionStep(image, tensor('float32', [1, 32], hSeg));
     const w: ref.Weights = Object.fromEntries([...tensors].map(([k, t]) => [k, { shape: [...t.shape], data: t.float32() }]));

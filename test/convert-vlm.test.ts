@@ -148,7 +148,7 @@ describe(`LLaMA decoder with a key/value cache (seed ${seed})`, () => {
   it("LLM-Seg's LLaMA: LoRA merged, prefix base_model.model.model., lm_head beside it", async () => {
     const { checkpoint: ck } = mergeLora(openCheckpoint(join(import.meta.dirname, 'fixtures/llmseg/mp_rank_00_model_states.pt')));
     const { graph, arch } = buildLlama(ck, { heads: 2 });
-    expect(arch).toMatchObject({ prefix: 'base_model.model.model.', hidden: 32, layers: 2, vocab: 40 });
+    expect(arch).toMatchObject({ prefix: 'base_model.model.model.', hidden: 32, layers: 2, vocab: 64 });
     const session = await ort.InferenceSession.create(graph.encode(17));
     const x = uniform(rng, 3 * 32, 1);
     const empty = new ort.Tensor('float32', new Float32Array(0), [1, 2, 0, 16]);
