@@ -25,8 +25,10 @@ const USAGE = `usage:
   hrseg eval <ReasonSeg folder | LLM-Seg40K .json> --model <dir> [--results results.jsonl]
                 [--limit N] [--images <dir>] [--mode generate|teacher-forced] [--device ...]
                 [--score-size N] [--proposal-max-side N]
-  hrseg convert [--sam <checkpoint>] [--dino <checkpoint>] --out <dir> [--base <package>]
+  hrseg convert [--llmseg <mp_rank_00_model_states.pt> --tokenizer <tokenizer.json> [--clip <ckpt>]]
+                [--sam <checkpoint>] [--dino <checkpoint>] --out <dir> [--base <package>]
                 [--dino-size 518] [--precision fp32|fp16|bf16] [--random <arch>[,<arch>]] [--force]
+                [--lora-alpha 16] [--rms-eps 1e-6] [--llama-heads 32]
   hrseg info [--model <dir>] [--json]
 exit codes: 0 ok, 1 failed, 2 usage, 130 interrupted`;
 
@@ -219,6 +221,12 @@ async function convertCommand(argv: string[]): Promise<void> {
       random: { type: 'string' },
       precision: { type: 'string' },
       force: { type: 'boolean' },
+      llmseg: { type: 'string' },
+      clip: { type: 'string' },
+      tokenizer: { type: 'string' },
+      'lora-alpha': { type: 'string' },
+      'rms-eps': { type: 'string' },
+      'llama-heads': { type: 'string' },
     },
   });
   const out = need(values.out, '--out <dir>');
@@ -229,7 +237,14 @@ async function convertCommand(argv: string[]): Promise<void> {
     if (arch.startsWith('sam-')) sam = `random:${arch}`;
     else dino = `random:${arch}`;
   }
-  if (!sam && !dino) throw new UsageError('give --sam, --dino or --random');
+  if (!sam && !dino && !values.llmseg) throw new UsageError('give --llmseg, --sam, --dino or --random');
+  if (values.llmseg && !values.tokenizer) throw new UsageError("--llmseg needs --tokenizer <the base model's tokenizer.json>");
+  const num = (v: string | undefined, what: string) => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!(n > 0)) throw new UsageError(`${what} must be a positive number`);
+    return n;
+  };
   const t0 = performance.now();
   let last = '';
   const result = await convert({
@@ -238,6 +253,12 @@ async function convertCommand(argv: string[]): Promise<void> {
     out,
     base: values.base,
     dinoSize: positiveInt(values['dino-size'], '--dino-size'),
+    llmseg: values.llmseg,
+    clip: values.clip,
+    tokenizer: values.tokenizer,
+    loraAlpha: num(values['lora-alpha'], '--lora-alpha'),
+    rmsEps: num(values['rms-eps'], '--rms-eps'),
+    llamaHeads: positiveInt(values['llama-heads'], '--llama-heads'),
     precision,
     force: values.force,
     signal: controller.signal,

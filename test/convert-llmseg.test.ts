@@ -80,3 +80,59 @@ describe("LLM-Seg's DeepSpeed checkpoint", () => {
     ck.close();
   });
 });
+
+describe('hrseg convert --llmseg: a whole package from the DeepSpeed file', () => {
+  it('converts the VLM, DINOv2 and head with the llm-seg preset, and the package loads and segments', async () => {
+    const { mkdtempSync, rmSync, writeFileSync, readFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { dirname } = await import('node:path');
+    const { convert } = await import('../lib/convert/convert.js');
+    const { readPackage } = await import('../lib/package/manifest.js');
+    const { createSegmenter } = await import('../lib/segmenter.js');
+    const { demoPackage, demoScene } = await import('./helpers/demo.js');
+    const work = mkdtempSync(join(tmpdir(), 'hrseg-llmseg-'));
+    const base = demoPackage();
+    try {
+      // A base tokenizer of 60 tokens (WordPiece over letters): the converter appends LISA's four.
+      const letters = [...'abcdefghijklmnopqrstuvwxyz'];
+      const vocab = ['<unk>', '<s>', '</s>', ...letters, ...letters.map((c) => `##${c}`), '.', ',', '?', ':', "'"];
+      expect(vocab).toHaveLength(60);
+      writeFileSync(join(work, 'tokenizer.json'), JSON.stringify({
+        version: '1.0',
+        truncation: null,
+        padding: null,
+        post_processor: null,
+        added_tokens: [0, 1, 2].map((id) => ({ id, content: vocab[id], special: true, single_word: false, lstrip: false, rstrip: false, normalized: false })),
+        normalizer: { type: 'Lowercase' },
+        pre_tokenizer: { type: 'BertPreTokenizer' },
+        decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
+        model: { type: 'WordPiece', unk_token: '<unk>', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab: Object.fromEntries(vocab.map((t, i) => [t, i])) },
+      }));
+      const out = join(work, 'pkg');
+      const r = await convert({ llmseg: FILE, tokenizer: join(work, 'tokenizer.json'), base, out, llamaHeads: 2 });
+      expect(r.complete).toBe(true);
+      expect(Object.keys(r.components).sort()).toEqual(['dinoEncoder', 'head', 'tokenizer', 'vlmDecoder', 'vlmEmbeddings', 'vlmVision']);
+      expect(r.components.tokenizer.arch).toEqual({ added: ['<im_patch>', '<im_start>', '<im_end>', '[SEG]', '<image>'] });
+      expect(r.components.vlmDecoder.arch).toMatchObject({ hidden: 32, layers: 2, vocab: 64, lora: { pairs: 4, rank: 4, alpha: 16 } });
+      const pkg = await readPackage(out);
+      expect(pkg.preset).toBe('llm-seg');
+      expect(pkg.views.dino.size).toBe(896);
+      expect(pkg.head).toMatchObject({ hrp: false, hreLayers: 0, globalGrid: 64, featureDim: 64, dim: 16, hiddenSize: 32, fusionMlpDim: 32, iopHidden: 8, embedHidden: 24 });
+      expect(pkg.vlm.mode).toBe('teacher-forced');
+      const tj = JSON.parse(readFileSync(join(out, 'vlm/tokenizer.json'), 'utf8'));
+      expect(tj.added_tokens.find((t: { content: string }) => t.content === '[SEG]').id).toBe(63);
+      await using seg = await createSegmenter({ model: out, device: 'cpu' });
+      const scene = demoScene();
+      const res = await seg.segment({ data: scene.rgb, width: scene.width, height: scene.height, channels: 3 }, 'the red shape', { form: 'phrase' });
+      expect(res.answer).toBe('[SEG].');
+      expect(res.segments).toHaveLength(1);
+      expect(res.mask).toHaveLength(640 * 480);
+      // Too few rows for the tokens: a clear error naming both counts.
+      writeFileSync(join(work, 'short.json'), JSON.stringify({ model: { type: 'WordPiece', unk_token: '<unk>', vocab: { '<unk>': 0 } }, added_tokens: [] }));
+      await expect(convert({ llmseg: FILE, tokenizer: join(work, 'short.json'), base, out: join(work, 'bad'), llamaHeads: 2 })).rejects.toMatchObject({ code: 'MODEL_FILE', message: /5 tokens .* 64 rows/ });
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+      rmSync(dirname(base), { recursive: true, force: true });
+    }
+  }, 120_000);
+});

@@ -22,7 +22,9 @@ import { checkContract } from '../engines/contracts.js';
 import type { DType } from '../tensor.js';
 import type { GraphBuilder } from '../onnx/graph.js';
 import { typedGraph, type Precision } from '../onnx/typed.js';
+import type { HeadConfigInput } from '../head.js';
 import { buildDinov2 } from './dinov2.js';
+import { convertLlmSegVlm } from './llmseg.js';
 import { randomCheckpoint } from './random.js';
 import { buildSamDecoder } from './sam-decoder.js';
 import { buildSamEncoder } from './sam-encoder.js';
@@ -32,6 +34,22 @@ export interface ConvertOptions {
   sam?: string;
   /** A DINOv2 checkpoint (dinov2_vit*14*_pretrain.pth or Hugging Face), or `random:dinov2-vitl14` etc. */
   dino?: string;
+  /**
+   * LLM-Seg's DeepSpeed checkpoint (mp_rank_00_model_states.pt): its LLaMA (LoRA merged), CLIP
+   * tower and projector, DINOv2 and head become the package's VLM, dino and head, with the
+   * llm-seg preset. Needs `tokenizer`; SAM comes from `sam` or `base`.
+   */
+  llmseg?: string;
+  /** A CLIP vision tower to use instead of the one inside `llmseg` (e.g. openai/clip-vit-large-patch14). */
+  clip?: string;
+  /** The base LLaVA's tokenizer.json (or its directory, with tokenizer_config.json). */
+  tokenizer?: string;
+  /** LoRA α (LLM-Seg: 16); r is read from the shapes. */
+  loraAlpha?: number;
+  /** LLaMA's RMSNorm epsilon (1e-6 for LLaMA-1 based LISA/LLM-Seg, 1e-5 for LLaMA-2). */
+  rmsEps?: number;
+  /** LLaMA's attention heads (default hidden/128: 32 for 7B, 40 for 13B). */
+  llamaHeads?: number;
   out: string;
   /** A package whose other files (VLM, head, manifest) complete the new one. */
   base?: string;
@@ -47,6 +65,8 @@ export interface ConvertOptions {
   /** One line per step: what is being built or written, and bytes done of total for long writes. */
   onProgress?: (event: { step: string; done?: number; total?: number }) => void;
 }
+
+export type WriteGraph = (key: string, rel: string, graph: GraphBuilder, source: string, arch: Record<string, unknown>) => Promise<void>;
 
 export interface ConvertedComponent {
   file: string;
@@ -70,7 +90,8 @@ function open(source: string): Checkpoint {
 
 export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   if (!options || typeof options.out !== 'string' || options.out === '') throw new HrsegError('INVALID_ARGUMENT', 'convert: `out` (the package directory to write) is required');
-  if (!options.sam && !options.dino) throw new HrsegError('INVALID_ARGUMENT', 'convert: give at least one checkpoint (sam, dino)');
+  if (!options.sam && !options.dino && !options.llmseg) throw new HrsegError('INVALID_ARGUMENT', 'convert: give at least one checkpoint (sam, dino, llmseg)');
+  if (options.llmseg && !options.tokenizer) throw new HrsegError('INVALID_ARGUMENT', "convert: llmseg needs the base model's tokenizer (tokenizer.json)");
   const out = resolve(options.out);
   const exists = await stat(out).catch(() => undefined);
   if (exists && !options.force) throw new HrsegError('INVALID_ARGUMENT', `${out} already exists; pass force (--force) to replace it`);
@@ -95,7 +116,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     if (!['fp32', 'fp16', 'bf16'].includes(precision)) throw new HrsegError('INVALID_ARGUMENT', `precision must be fp32, fp16 or bf16, got '${precision}'`);
     const components: Record<string, ConvertedComponent> = {};
     const signatures: Record<string, ReturnType<GraphBuilder['signature']>> = {};
-    const write = async (key: string, rel: string, built: GraphBuilder, source: string, arch: Record<string, unknown>) => {
+    const write: WriteGraph = async (key, rel, built, source, arch) => {
       check();
       const graph = typedGraph(built, precision);
       await mkdir(join(tmp, rel, '..'), { recursive: true });
@@ -121,28 +142,38 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       }
     }
     let dino: { size: number; grid: number; dim: number } | undefined;
-    if (options.dino) {
-      const size = options.dinoSize ?? manifest.views?.dino?.size ?? 518;
-      const ck = open(options.dino);
+    const dinoSource = options.dino ?? options.llmseg;
+    if (dinoSource) {
+      const size = options.dinoSize ?? (options.llmseg ? 896 : manifest.views?.dino?.size ?? 518);
+      const ck = open(dinoSource);
       try {
-        say({ step: `building DINOv2 for ${size}² views from ${options.dino}` });
+        say({ step: `building DINOv2 for ${size}² views from ${dinoSource}` });
         const d = buildDinov2(ck, { viewSize: size });
         const { naming, prefix: _p, ...arch } = d.arch;
-        await write('dinoEncoder', 'dino/encoder.onnx', d.graph, options.dino, { ...arch, keys: naming, viewSize: size });
+        await write('dinoEncoder', 'dino/encoder.onnx', d.graph, dinoSource, { ...arch, keys: naming, viewSize: size });
         dino = { size, grid: size / d.arch.patch, dim: d.arch.dim };
       } finally {
         ck.close();
       }
     }
+    let vlm: { clipSize: number; hidden: number; head: HeadConfigInput } | undefined;
+    if (options.llmseg) {
+      const r = await convertLlmSegVlm(options, tmp, write, say, check);
+      vlm = r;
+      Object.assign(components, r.extra);
+    }
     // The contracts, checked by the loaders the runtime uses.
     const bindings: Record<string, Record<string, number>> = {
       samEncoder: samGrid ? { S: 16 * samGrid } : {},
       dinoEncoder: dino ? { D: dino.size, T: dino.grid ** 2, C: dino.dim } : {},
+      vlmVision: vlm ? { s: vlm.clipSize, H: vlm.hidden } : {},
+      vlmDecoder: vlm ? { H: vlm.hidden } : {},
     };
-    const component = { samEncoder: 'sam/encoder', samDecoder: 'sam/decoder', dinoEncoder: 'dino/encoder' } as const;
+    const component = { samEncoder: 'sam/encoder', samDecoder: 'sam/decoder', dinoEncoder: 'dino/encoder', vlmVision: 'vlm/vision', vlmDecoder: 'vlm/decoder' } as const;
     for (const [key, c] of Object.entries(components)) {
       check();
       const name = component[key as keyof typeof component];
+      if (!name) continue; // not an ONNX graph (tables, tokenizer, head: checked as they were written)
       say({ step: `checking ${c.file} against the ${name} contract` });
       if (precision === 'bf16') {
         // ONNX Runtime's CPU provider has no bf16 kernels: check the declared interface instead.
@@ -161,6 +192,19 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       m.views = { ...m.views, dino: { ...m.views?.dino, size: dino.size } };
       m.head = { ...m.head, globalGrid: dino.grid, featureDim: dino.dim };
     }
+    if (vlm) {
+      // LLM-Seg: the preset fills SPEC section 11; the widths come from the weights.
+      m.preset = 'llm-seg';
+      m.views = { ...m.views, clip: { ...m.views?.clip, size: vlm.clipSize } };
+      const { hrp: _h, hreLayers: _l, globalGrid: _g, magnification: _n, maskResize: _r, selection: _s, ...widths } = m.head ?? {};
+      m.head = { ...widths, ...vlm.head, ...(dino ? { globalGrid: dino.grid, featureDim: dino.dim } : {}) };
+      if (m.vlm) {
+        const { mode: _m, template: _t, ...keep } = m.vlm;
+        m.vlm = keep;
+      }
+      m.trained = true;
+      if (options.base) m.description = `Converted from ${basename(options.llmseg!)} by hrseg convert (preset llm-seg).`;
+    }
     const random = [options.sam, options.dino].some((s) => s?.startsWith('random:'));
     if (random) {
       m.trained = false;
@@ -172,7 +216,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     if (exists) await rm(out, { recursive: true, force: true });
     await rename(tmp, out);
     say({ step: `wrote ${out}` });
-    return { dir: out, components, complete: Boolean(options.base) };
+    return { dir: out, components, complete: Boolean(options.base) || Boolean(options.llmseg && options.sam) };
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;

@@ -1,0 +1,89 @@
+/**
+ * The language side and head of LLM-Seg's DeepSpeed checkpoint (CHECKPOINTS.md; LS model/LISA.py)
+ * → vlm/vision.onnx (CLIP tower, hidden_states[-2], + the linear projector), vlm/decoder.onnx
+ * (LLaMA with LoRA merged), vlm/embed_tokens.safetensors (the table in its stored type),
+ * vlm/tokenizer.json (+ config) with LISA's added tokens, head.safetensors. Each tensor is read
+ * from the mapped file when it is written, one at a time: the 31.5 GB file never has to fit in RAM.
+ */
+import { writeFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { openCheckpoint } from '../checkpoint/index.js';
+import { HrsegError } from '../errors.js';
+import type { HeadConfigInput } from '../head.js';
+import { encodeSafetensors } from '../safetensors.js';
+import { VlmTokenizer } from '../vlm/tokenizer.js';
+import { buildClipVision } from './clip.js';
+import type { ConvertOptions, ConvertedComponent, WriteGraph } from './convert.js';
+import { headNames, headSafetensors } from './head.js';
+import { buildLlama } from './llama.js';
+import { mergeLora } from './lora.js';
+
+export async function convertLlmSegVlm(
+  options: ConvertOptions,
+  dir: string,
+  write: WriteGraph,
+  say: (e: { step: string }) => void,
+  check: () => void,
+): Promise<{ clipSize: number; hidden: number; head: HeadConfigInput; extra: Record<string, ConvertedComponent> }> {
+  const file = options.llmseg!;
+  const raw = openCheckpoint(file);
+  const { checkpoint: ck, lora } = mergeLora(raw, options.loraAlpha ?? 16);
+  const clipCk = options.clip ? openCheckpoint(options.clip) : undefined;
+  const extra: Record<string, ConvertedComponent> = {};
+  const record = (key: string, rel: string, bytes: number, arch: Record<string, unknown>, source = file) =>
+    (extra[key] = { file: rel, source, arch, precision: 'fp32', bytes, external: false });
+  try {
+    await mkdir(join(dir, 'vlm'), { recursive: true });
+    say({ step: `building the CLIP tower and projector from ${options.clip ?? file}` });
+    const clip = buildClipVision(clipCk ?? ck, { projector: ck });
+    const { prefix: _cp, ...clipArch } = clip.arch;
+    await write('vlmVision', 'vlm/vision.onnx', clip.graph, options.clip ?? file, { ...clipArch, tokens: clip.tokens });
+    check();
+    say({ step: `building the LLaMA decoder (LoRA: ${lora.pairs} pairs, r ${lora.rank}, α ${lora.alpha} merged)` });
+    const llama = buildLlama(ck, { eps: options.rmsEps, heads: options.llamaHeads });
+    const { prefix: lp, ...llamaArch } = llama.arch;
+    await write('vlmDecoder', 'vlm/decoder.onnx', llama.graph, file, { ...llamaArch, lora });
+    check();
+    // The embedding table in its stored type (the runner widens rows on demand).
+    const emb = ck.get(`${lp}embed_tokens.weight`);
+    const stored = emb.dtype === 'F16' || emb.dtype === 'BF16' ? { dtype: emb.dtype, shape: [...emb.shape], data: new Uint16Array(emb.bytes().slice().buffer) } : { dtype: 'F32' as const, shape: [...emb.shape], data: emb.float32().slice() };
+    const embBytes = encodeSafetensors({ embed_tokens: stored }, { producer: 'hrseg convert', source: file });
+    writeFileSync(join(dir, 'vlm/embed_tokens.safetensors'), embBytes);
+    record('vlmEmbeddings', 'vlm/embed_tokens.safetensors', embBytes.length, { rows: emb.shape[0], dim: emb.shape[1], dtype: emb.dtype });
+    say({ step: 'writing the tokenizer with LISA\'s added tokens' });
+    const { prepareTokenizer } = await import('./tokenizer.js');
+    const tok = prepareTokenizer(options.tokenizer!, emb.shape[0]);
+    writeFileSync(join(dir, 'vlm/tokenizer.json'), JSON.stringify(tok.json));
+    writeFileSync(join(dir, 'vlm/tokenizer_config.json'), JSON.stringify(tok.config, null, 1));
+    record('tokenizer', 'vlm/tokenizer.json', 0, { added: tok.added }, options.tokenizer!);
+    const t = await VlmTokenizer.load(join(dir, 'vlm/tokenizer.json'), join(dir, 'vlm/tokenizer_config.json'));
+    for (const special of ['[SEG]', '<im_start>', '<im_end>', '<image>']) t.singleToken(special);
+    say({ step: 'writing head.safetensors (the mask-selection head)' });
+    const headBytes = headSafetensors(ck, file);
+    writeFileSync(join(dir, 'head.safetensors'), headBytes);
+    const h = headNames(ck);
+    const shape = (n: string) => {
+      const x = h.get(n);
+      if (!x) throw new HrsegError('MODEL_FILE', `${file}: the head has no '${n}'`);
+      return x.shape;
+    };
+    let blocks = 0;
+    while (h.has(`fusion.layers.${blocks}.norm1.weight`)) blocks++;
+    const head: HeadConfigInput = {
+      dim: shape('hrp.input_proj.weight')[0],
+      featureDim: shape('hrp.input_proj.weight')[1],
+      hiddenSize: shape('text_hidden_fcs.0.0.weight')[1],
+      fusionBlocks: blocks,
+      fusionMlpDim: shape('fusion.layers.0.mlp.lin1.weight')[0],
+      iopHidden: shape('iop_head.layers.0.weight')[0],
+      embedHidden: shape('embed_head.layers.0.weight')[0],
+    };
+    record('head', 'head.safetensors', headBytes.length, { ...head, tensors: h.size });
+    return { clipSize: clip.arch.imageSize, hidden: llama.arch.hidden, head, extra };
+  } finally {
+    clipCk?.close();
+    ck.close();
+  }
+}

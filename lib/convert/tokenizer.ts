@@ -1,0 +1,54 @@
+/**
+ * The VLM's tokenizer files for a package: a Hugging Face tokenizer.json (+ tokenizer_config.json)
+ * with the tokens LISA-style models add: LLaVA's <im_patch>, <im_start>, <im_end>, then LISA's
+ * [SEG] (LISA-7B-v1 and LLM-Seg: 32000…32003), each appended when the file lacks it, and the
+ * table's size checked against the checkpoint's embedding rows (a mismatch means another order:
+ * the error says so). The prompt's image placeholder "<image>" is added past the table: the
+ * runner splits the prompt there and never embeds it.
+ */
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+import { HrsegError } from '../errors.js';
+
+export const ADDED_TOKENS = ['<im_patch>', '<im_start>', '<im_end>', '[SEG]'] as const;
+
+interface TokenizerJson {
+  added_tokens?: { id: number; content: string; special?: boolean; single_word?: boolean; lstrip?: boolean; rstrip?: boolean; normalized?: boolean }[];
+  model?: { vocab?: Record<string, number> | [string, number][] };
+}
+
+export function prepareTokenizer(source: string, rows: number): { json: TokenizerJson; config: Record<string, unknown>; added: string[] } {
+  const dir = existsSync(source) && statSync(source).isDirectory() ? source : undefined;
+  const file = dir ? join(dir, 'tokenizer.json') : source;
+  if (/\.model$/.test(file))
+    throw new HrsegError('INVALID_ARGUMENT', `${file}: converting a sentencepiece tokenizer.model is not built yet; give the base model's tokenizer.json (Hugging Face's fast tokenizer file)`);
+  let json: TokenizerJson;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new HrsegError('MODEL_FILE', `${file}: cannot read the tokenizer (${(e as Error).message})`);
+  }
+  const configFile = join(dir ?? join(file, '..'), 'tokenizer_config.json');
+  const config = existsSync(configFile) ? (JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>) : { bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' };
+  const vocab = json.model?.vocab;
+  const ids = new Map<string, number>(Array.isArray(vocab) ? vocab.map(([t], i) => [t, i] as [string, number]) : Object.entries(vocab ?? {}));
+  json.added_tokens ??= [];
+  for (const a of json.added_tokens) ids.set(a.content, a.id);
+  let size = Math.max(-1, ...ids.values()) + 1;
+  const added: string[] = [];
+  const add = (content: string) => {
+    json.added_tokens!.push({ id: size, content, special: true, single_word: false, lstrip: false, rstrip: false, normalized: false });
+    ids.set(content, size++);
+    added.push(content);
+  };
+  for (const t of ADDED_TOKENS) if (!ids.has(t)) add(t);
+  if (size !== rows)
+    throw new HrsegError(
+      'MODEL_FILE',
+      `${file}: the tokenizer has ${size} tokens with ${ADDED_TOKENS.join(', ')}, but the checkpoint's embedding table has ${rows} rows: ` +
+        `the added tokens are in another order (LISA-13B-llama2 puts [SEG] first); give a tokenizer.json that already holds them with the checkpoint's ids`,
+    );
+  if (!ids.has('<image>')) add('<image>');
+  return { json, config, added };
+}
