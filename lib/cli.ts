@@ -25,7 +25,7 @@ const USAGE = `usage:
   hrseg eval <ReasonSeg folder | LLM-Seg40K .json> --model <dir> [--results results.jsonl]
                 [--limit N] [--images <dir>] [--mode generate|teacher-forced] [--device ...]
                 [--score-size N] [--proposal-max-side N]
-  hrseg convert [--llmseg <mp_rank_00_model_states.pt> --tokenizer <tokenizer.json> [--clip <ckpt>]]
+  hrseg convert [--llmseg <mp_rank_00_model_states.pt> | --vlm <LISA/LLaVA checkpoint>] [--tokenizer <tokenizer.json>] [--clip <ckpt>]
                 [--sam <checkpoint>] [--dino <checkpoint>] --out <dir> [--base <package>]
                 [--dino-size 518] [--precision fp32|fp16|bf16] [--random <arch>[,<arch>]] [--force]
                 [--lora-alpha 16] [--rms-eps 1e-6] [--llama-heads 32]
@@ -222,6 +222,7 @@ async function convertCommand(argv: string[]): Promise<void> {
       precision: { type: 'string' },
       force: { type: 'boolean' },
       llmseg: { type: 'string' },
+      vlm: { type: 'string' },
       clip: { type: 'string' },
       tokenizer: { type: 'string' },
       'lora-alpha': { type: 'string' },
@@ -237,8 +238,8 @@ async function convertCommand(argv: string[]): Promise<void> {
     if (arch.startsWith('sam-')) sam = `random:${arch}`;
     else dino = `random:${arch}`;
   }
-  if (!sam && !dino && !values.llmseg) throw new UsageError('give --llmseg, --sam, --dino or --random');
-  if (values.llmseg && !values.tokenizer) throw new UsageError("--llmseg needs --tokenizer <the base model's tokenizer.json>");
+  if (!sam && !dino && !values.llmseg && !values.vlm) throw new UsageError('give --llmseg, --vlm, --sam, --dino or --random');
+  if ((values.llmseg || values.vlm) && !values.tokenizer) throw new UsageError("--llmseg and --vlm need --tokenizer <the base model's tokenizer.json>");
   const num = (v: string | undefined, what: string) => {
     if (v === undefined) return undefined;
     const n = Number(v);
@@ -254,6 +255,7 @@ async function convertCommand(argv: string[]): Promise<void> {
     base: values.base,
     dinoSize: positiveInt(values['dino-size'], '--dino-size'),
     llmseg: values.llmseg,
+    vlm: values.vlm,
     clip: values.clip,
     tokenizer: values.tokenizer,
     loraAlpha: num(values['lora-alpha'], '--lora-alpha'),

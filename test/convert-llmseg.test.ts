@@ -3,6 +3,7 @@
  * layouts), and the mask-selection head mapped to head.safetensors, on a tiny file in the real
  * layout written by torch.save (scripts/fixtures/make_llmseg_checkpoint.py).
  */
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { describe, expect, it } from 'vitest';
@@ -17,6 +18,24 @@ import * as ref from './reference/head-reference.js';
 import { freshSeed, makeRng, relError, uniform } from './helpers/random.js';
 
 const FILE = join(import.meta.dirname, 'fixtures/llmseg/mp_rank_00_model_states.pt');
+
+/** A base tokenizer of 60 tokens (WordPiece over letters): the converter appends LISA's four. */
+function writeTinyTokenizer(file: string): void {
+  const letters = [...'abcdefghijklmnopqrstuvwxyz'];
+  const vocab = ['<unk>', '<s>', '</s>', ...letters, ...letters.map((c) => `##${c}`), '.', ',', '?', ':', "'"];
+  expect(vocab).toHaveLength(60);
+  writeFileSync(file, JSON.stringify({
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    post_processor: null,
+    added_tokens: [0, 1, 2].map((id) => ({ id, content: vocab[id], special: true, single_word: false, lstrip: false, rstrip: false, normalized: false })),
+    normalizer: { type: 'Lowercase' },
+    pre_tokenizer: { type: 'BertPreTokenizer' },
+    decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
+    model: { type: 'WordPiece', unk_token: '<unk>', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab: Object.fromEntries(vocab.map((t, i) => [t, i])) },
+  }));
+}
 const P = 'base_model.model.';
 
 describe("LLM-Seg's DeepSpeed checkpoint", () => {
@@ -83,7 +102,7 @@ describe("LLM-Seg's DeepSpeed checkpoint", () => {
 
 describe('hrseg convert --llmseg: a whole package from the DeepSpeed file', () => {
   it('converts the VLM, DINOv2 and head with the llm-seg preset, and the package loads and segments', async () => {
-    const { mkdtempSync, rmSync, writeFileSync, readFileSync } = await import('node:fs');
+    const { mkdtempSync, rmSync, readFileSync } = await import('node:fs');
     const { tmpdir } = await import('node:os');
     const { dirname } = await import('node:path');
     const { convert } = await import('../lib/convert/convert.js');
@@ -93,21 +112,7 @@ describe('hrseg convert --llmseg: a whole package from the DeepSpeed file', () =
     const work = mkdtempSync(join(tmpdir(), 'hrseg-llmseg-'));
     const base = demoPackage();
     try {
-      // A base tokenizer of 60 tokens (WordPiece over letters): the converter appends LISA's four.
-      const letters = [...'abcdefghijklmnopqrstuvwxyz'];
-      const vocab = ['<unk>', '<s>', '</s>', ...letters, ...letters.map((c) => `##${c}`), '.', ',', '?', ':', "'"];
-      expect(vocab).toHaveLength(60);
-      writeFileSync(join(work, 'tokenizer.json'), JSON.stringify({
-        version: '1.0',
-        truncation: null,
-        padding: null,
-        post_processor: null,
-        added_tokens: [0, 1, 2].map((id) => ({ id, content: vocab[id], special: true, single_word: false, lstrip: false, rstrip: false, normalized: false })),
-        normalizer: { type: 'Lowercase' },
-        pre_tokenizer: { type: 'BertPreTokenizer' },
-        decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
-        model: { type: 'WordPiece', unk_token: '<unk>', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab: Object.fromEntries(vocab.map((t, i) => [t, i])) },
-      }));
+      writeTinyTokenizer(join(work, 'tokenizer.json'));
       const out = join(work, 'pkg');
       const r = await convert({ llmseg: FILE, tokenizer: join(work, 'tokenizer.json'), base, out, llamaHeads: 2 });
       expect(r.complete).toBe(true);
@@ -135,4 +140,55 @@ describe('hrseg convert --llmseg: a whole package from the DeepSpeed file', () =
       rmSync(dirname(base), { recursive: true, force: true });
     }
   }, 120_000);
+});
+
+describe('hrseg convert --vlm: a LISA-style sharded checkpoint and a separate CLIP tower', () => {
+  it("converts the VLM only (no head in LISA's file) from shards and a separate CLIP; a base head that does not fit is reported", async () => {
+    const { mkdtempSync, rmSync, readFileSync, copyFileSync } = await import('node:fs');
+    const { createSegmenter } = await import('../lib/segmenter.js');
+    const { tmpdir } = await import('node:os');
+    const { dirname } = await import('node:path');
+    const { convert } = await import('../lib/convert/convert.js');
+    const { encodeSafetensors } = await import('../lib/safetensors.js');
+    const { demoPackage } = await import('./helpers/demo.js');
+    const work = mkdtempSync(join(tmpdir(), 'hrseg-lisa-'));
+    const base = demoPackage();
+    try {
+      // LISA-7B-v1's layout: HF names without peft's prefix, LoRA already merged, two shards and an
+      // index; CLIP in openai/clip-vit-large-patch14's names in its own file.
+      const { checkpoint: src } = mergeLora(openCheckpoint(FILE));
+      const shard = (names: string[]) =>
+        encodeSafetensors(Object.fromEntries(names.map((k) => [k.replace(/^base_model\.model\./, '').replace(/^model\.vision_tower\.vision_tower\./, ''), { dtype: 'F32' as const, shape: [...src.get(k).shape], data: src.get(k).float32().slice() }])));
+      const llm = src.keys().filter((k) => /model\.(layers|embed_tokens|norm|mm_projector)|lm_head/.test(k) && !k.includes('vision_tower'));
+      const half = Math.ceil(llm.length / 2);
+      writeFileSync(join(work, 'model-00001-of-00002.safetensors'), shard(llm.slice(0, half)));
+      writeFileSync(join(work, 'model-00002-of-00002.safetensors'), shard(llm.slice(half)));
+      const weightMap = Object.fromEntries(llm.map((k, i) => [k.replace(/^base_model\.model\./, ''), i < half ? 'model-00001-of-00002.safetensors' : 'model-00002-of-00002.safetensors']));
+      writeFileSync(join(work, 'model.safetensors.index.json'), JSON.stringify({ weight_map: weightMap }));
+      writeFileSync(join(work, 'clip.safetensors'), shard(src.keys().filter((k) => k.includes('vision_tower'))));
+      copyFileSync(join(base, 'vlm/tokenizer.json'), join(work, 'tokenizer.json')); // any tokenizer: it must fit the table
+      const tiny = JSON.parse(readFileSync(join(work, 'tokenizer.json'), 'utf8'));
+      const rows = Object.keys(tiny.model.vocab).length;
+      await expect(convert({ vlm: work, clip: join(work, 'clip.safetensors'), tokenizer: join(work, 'tokenizer.json'), base, out: join(work, 'pkg'), llamaHeads: 2 })).rejects.toMatchObject({
+        code: 'MODEL_FILE',
+        message: new RegExp(`the checkpoint's embedding table has 64 rows`),
+      });
+      expect(rows).toBeGreaterThan(64); // the demo's vocabulary does not fit this table: refused above
+      writeTinyTokenizer(join(work, 'tokenizer.json'));
+      const out = join(work, 'pkg');
+      const r = await convert({ vlm: work, clip: join(work, 'clip.safetensors'), tokenizer: join(work, 'tokenizer.json'), base, out, llamaHeads: 2 });
+      expect(Object.keys(r.components).sort()).toEqual(['tokenizer', 'vlmDecoder', 'vlmEmbeddings', 'vlmVision']);
+      expect(r.components.vlmVision.source).toMatch(/clip\.safetensors$/);
+      expect(r.components.vlmDecoder.arch).toMatchObject({ hidden: 32, lora: { pairs: 0 } });
+      const m = JSON.parse(readFileSync(join(out, 'hrseg.json'), 'utf8'));
+      expect(m.preset).toBeUndefined();
+      expect(m.head.hiddenSize).toBe(32);
+      // The base's head was made for another language model: loading says which tensor does not fit.
+      await expect(createSegmenter({ model: out, device: 'cpu' })).rejects.toMatchObject({ code: 'MODEL_FILE', message: /text_hidden_fcs\.0\.0\.weight/ });
+      src.close();
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+      rmSync(dirname(base), { recursive: true, force: true });
+    }
+  }, 60_000);
 });

@@ -40,7 +40,12 @@ export interface ConvertOptions {
    * llm-seg preset. Needs `tokenizer`; SAM comes from `sam` or `base`.
    */
   llmseg?: string;
-  /** A CLIP vision tower to use instead of the one inside `llmseg` (e.g. openai/clip-vit-large-patch14). */
+  /**
+   * A LLaVA-family checkpoint (LISA-7B-v1's shards, a LLaVA directory) whose CLIP projector and
+   * LLaMA (LoRA merged when present) become the package's VLM; its head too when it holds LLM-Seg's.
+   */
+  vlm?: string;
+  /** A CLIP vision tower to use instead of the one inside `llmseg`/`vlm` (e.g. openai/clip-vit-large-patch14). */
   clip?: string;
   /** The base LLaVA's tokenizer.json (or its directory, with tokenizer_config.json). */
   tokenizer?: string;
@@ -90,8 +95,9 @@ function open(source: string): Checkpoint {
 
 export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   if (!options || typeof options.out !== 'string' || options.out === '') throw new HrsegError('INVALID_ARGUMENT', 'convert: `out` (the package directory to write) is required');
-  if (!options.sam && !options.dino && !options.llmseg) throw new HrsegError('INVALID_ARGUMENT', 'convert: give at least one checkpoint (sam, dino, llmseg)');
-  if (options.llmseg && !options.tokenizer) throw new HrsegError('INVALID_ARGUMENT', "convert: llmseg needs the base model's tokenizer (tokenizer.json)");
+  if (!options.sam && !options.dino && !options.llmseg && !options.vlm) throw new HrsegError('INVALID_ARGUMENT', 'convert: give at least one checkpoint (sam, dino, llmseg, vlm)');
+  if (options.llmseg && options.vlm) throw new HrsegError('INVALID_ARGUMENT', 'convert: llmseg already holds the VLM; give one of llmseg and vlm');
+  if ((options.llmseg || options.vlm) && !options.tokenizer) throw new HrsegError('INVALID_ARGUMENT', "convert: the VLM needs the base model's tokenizer (tokenizer.json)");
   const out = resolve(options.out);
   const exists = await stat(out).catch(() => undefined);
   if (exists && !options.force) throw new HrsegError('INVALID_ARGUMENT', `${out} already exists; pass force (--force) to replace it`);
@@ -156,8 +162,8 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
         ck.close();
       }
     }
-    let vlm: { clipSize: number; hidden: number; head: HeadConfigInput } | undefined;
-    if (options.llmseg) {
+    let vlm: { clipSize: number; hidden: number; head?: HeadConfigInput } | undefined;
+    if (options.llmseg || options.vlm) {
       const r = await convertLlmSegVlm(options, tmp, write, say, check);
       vlm = r;
       Object.assign(components, r.extra);
@@ -193,6 +199,10 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       m.head = { ...m.head, globalGrid: dino.grid, featureDim: dino.dim };
     }
     if (vlm) {
+      m.views = { ...m.views, clip: { ...m.views?.clip, size: vlm.clipSize } };
+      m.head = { ...m.head, hiddenSize: vlm.hidden };
+    }
+    if (vlm && options.llmseg) {
       // LLM-Seg: the preset fills SPEC section 11; the widths come from the weights.
       m.preset = 'llm-seg';
       m.views = { ...m.views, clip: { ...m.views?.clip, size: vlm.clipSize } };
@@ -216,7 +226,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     if (exists) await rm(out, { recursive: true, force: true });
     await rename(tmp, out);
     say({ step: `wrote ${out}` });
-    return { dir: out, components, complete: Boolean(options.base) || Boolean(options.llmseg && options.sam) };
+    return { dir: out, components, complete: Boolean(options.base) || Boolean(options.llmseg && options.sam && !options.vlm) };
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;

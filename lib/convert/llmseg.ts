@@ -26,8 +26,8 @@ export async function convertLlmSegVlm(
   write: WriteGraph,
   say: (e: { step: string }) => void,
   check: () => void,
-): Promise<{ clipSize: number; hidden: number; head: HeadConfigInput; extra: Record<string, ConvertedComponent> }> {
-  const file = options.llmseg!;
+): Promise<{ clipSize: number; hidden: number; head?: HeadConfigInput; extra: Record<string, ConvertedComponent> }> {
+  const file = (options.llmseg ?? options.vlm)!;
   const raw = openCheckpoint(file);
   const { checkpoint: ck, lora } = mergeLora(raw, options.loraAlpha ?? 16);
   const clipCk = options.clip ? openCheckpoint(options.clip) : undefined;
@@ -60,6 +60,11 @@ export async function convertLlmSegVlm(
     record('tokenizer', 'vlm/tokenizer.json', 0, { added: tok.added }, options.tokenizer!);
     const t = await VlmTokenizer.load(join(dir, 'vlm/tokenizer.json'), join(dir, 'vlm/tokenizer_config.json'));
     for (const special of ['[SEG]', '<im_start>', '<im_end>', '<image>']) t.singleToken(special);
+    // The head, when the file holds LLM-Seg's (LISA's own mask head is SAM's decoder: not ours).
+    if (!ck.keys().some((k) => /(^|\.)lisa_attention_layers\.0\./.test(k) || /(^|\.)fusion\.layers\.0\./.test(k))) {
+      if (options.llmseg) throw new HrsegError('MODEL_FILE', `${file}: no mask-selection head (lisa_attention_layers): not an LLM-Seg checkpoint`);
+      return { clipSize: clip.arch.imageSize, hidden: llama.arch.hidden, extra };
+    }
     say({ step: 'writing head.safetensors (the mask-selection head)' });
     const headBytes = headSafetensors(ck, file);
     writeFileSync(join(dir, 'head.safetensors'), headBytes);
