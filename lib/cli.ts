@@ -248,6 +248,7 @@ async function convertCommand(argv: string[]): Promise<void> {
   };
   const t0 = performance.now();
   let last = '';
+  let stepStart = t0;
   const result = await convert({
     sam,
     dino,
@@ -265,14 +266,17 @@ async function convertCommand(argv: string[]): Promise<void> {
     force: values.force,
     signal: controller.signal,
     onProgress({ step, done, total }) {
-      const elapsed = (performance.now() - t0) / 1000;
+      const now = performance.now();
       if (done === undefined || total === undefined) {
         if (process.stderr.isTTY && last) process.stderr.write('\n');
-        process.stderr.write(`[${elapsed.toFixed(1)}s] ${step}\n`);
+        process.stderr.write(`[${((now - t0) / 1000).toFixed(1)}s] ${step}\n`);
         last = '';
+        stepStart = now;
         return;
       }
-      const line = `  ${(done / 2 ** 20).toFixed(0)} / ${(total / 2 ** 20).toFixed(0)} MiB`;
+      const seconds = (now - stepStart) / 1000, rate = done / Math.max(seconds, 1e-3);
+      const eta = rate > 0 ? (total - done) / rate : NaN;
+      const line = `  ${(done / 2 ** 20).toFixed(0)} / ${(total / 2 ** 20).toFixed(0)} MiB, ${(rate / 1e6).toFixed(0)} MB/s, eta ${Number.isFinite(eta) ? `${Math.floor(eta / 60)}m${String(Math.round(eta % 60)).padStart(2, '0')}s` : '--'}`;
       if (process.stderr.isTTY) process.stderr.write(`\r${line}`);
       last = line;
     },
