@@ -249,6 +249,7 @@ async function convertCommand(argv: string[]): Promise<void> {
   const t0 = performance.now();
   let last = '';
   let stepStart = t0;
+  let lastLog = t0;
   const result = await convert({
     sam,
     dino,
@@ -278,6 +279,11 @@ async function convertCommand(argv: string[]): Promise<void> {
       const eta = rate > 0 ? (total - done) / rate : NaN;
       const line = `  ${(done / 2 ** 20).toFixed(0)} / ${(total / 2 ** 20).toFixed(0)} MiB, ${(rate / 1e6).toFixed(0)} MB/s, eta ${Number.isFinite(eta) ? `${Math.floor(eta / 60)}m${String(Math.round(eta % 60)).padStart(2, '0')}s` : '--'}`;
       if (process.stderr.isTTY) process.stderr.write(`\r${line}`);
+      else if (now - lastLog > 10_000 || done === total) {
+        // Logs and pipes get a line every 10 s instead of a redrawn one.
+        process.stderr.write(`${line}\n`);
+        lastLog = now;
+      }
       last = line;
     },
   });
