@@ -82,7 +82,7 @@ export function buildClipVision(ck: Checkpoint, options: ClipOptions = {}): { gr
   let h = g.op('Add', [g.op('Concat', [clsTok, patches], { axis: 1 }), f32Init(g, 'position_embedding', pos, [1, 1 + T, D])]);
   h = layerNorm(g, h, 'pre_layrnorm', t('pre_layrnorm.weight'), t('pre_layrnorm.bias'), D, 1e-5);
   const lin = (x2: string, name: string, w: CheckpointTensor, b: CheckpointTensor, out: number, inDim: number) =>
-    addBias(g, g.op('MatMul', [x2, linearT(g, `${name}.T`, () => w.expectShape([out, inDim]).float32(), out, inDim)]), f32Init(g, `${name}.bias`, b, [out]));
+    addBias(g, g.op('MatMul', [x2, linearT(g, `${name}.T`, w, out, inDim)]), f32Init(g, `${name}.bias`, b, [out]));
   const qscale = g.float('q_scale', [], [1 / Math.sqrt(hd)]);
   for (let i = 0; i < run; i++) {
     const p = `encoder.layers.${i}.`;

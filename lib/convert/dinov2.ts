@@ -155,19 +155,19 @@ export function buildDinov2(ck: Checkpoint, options: DinoOptions = {}): { graph:
     const p = `blocks.${i}`;
     const y = layerNorm(g, h, `${p}.norm1`, b.norm1[0] as CheckpointTensor, b.norm1[1] as CheckpointTensor, C, 1e-6);
     const [qkvW, qkvB] = b.qkv as CheckpointTensor[][];
-    const qkv = addBias(g, g.op('MatMul', [y, linearT(g, `${p}.qkv.weightT`, stacked(qkvW), 3 * C, C)]), g.tensor(`${p}.qkv.bias`, 'float', [3 * C], () => new Uint8Array(stacked(qkvB)().buffer)));
+    const qkv = addBias(g, g.op('MatMul', [y, linearT(g, `${p}.qkv.weightT`, qkvW, 3 * C, C)]), g.tensor(`${p}.qkv.bias`, 'float', [3 * C], () => new Uint8Array(stacked(qkvB)().buffer)));
     const heads = g.op('Transpose', [g.op('Reshape', [qkv, g.int64(`${p}.shape_qkv`, [0, T, 3, a.heads, hd])])], { perm: [2, 0, 3, 1, 4] });
     const part = (k: number) => g.op('Gather', [heads, g.int64(`${p}.idx${k}`, [k], [])], { axis: 0 });
     const q = g.op('Mul', [part(0), scale]);
     const attn = g.op('Softmax', [g.op('MatMul', [q, g.op('Transpose', [part(1)], { perm: [0, 1, 3, 2] })])], { axis: -1 });
     const ctx = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [attn, part(2)])], { perm: [0, 2, 1, 3] }), g.int64(`${p}.shape_ctx`, [0, T, C])]);
-    let o = addBias(g, g.op('MatMul', [ctx, linearT(g, `${p}.proj.weightT`, () => (b.proj[0] as CheckpointTensor).expectShape([C, C]).float32(), C, C)]), f32Init(g, `${p}.proj.bias`, b.proj[1] as CheckpointTensor, [C]));
+    let o = addBias(g, g.op('MatMul', [ctx, linearT(g, `${p}.proj.weightT`, b.proj[0] as CheckpointTensor, C, C)]), f32Init(g, `${p}.proj.bias`, b.proj[1] as CheckpointTensor, [C]));
     if (b.ls1) o = g.op('Mul', [o, f32Init(g, `${p}.ls1`, b.ls1, [C])]);
     h = g.op('Add', [h, o]);
     const z = layerNorm(g, h, `${p}.norm2`, b.norm2[0] as CheckpointTensor, b.norm2[1] as CheckpointTensor, C, 1e-6);
     const [w1, b1] = b.fc1 as CheckpointTensor[], [w2, b2] = b.fc2 as CheckpointTensor[];
     const hidden = w1.shape[0];
-    let m = addBias(g, g.op('MatMul', [z, linearT(g, `${p}.fc1.weightT`, () => w1.expectShape([hidden, C]).float32(), hidden, C)]), f32Init(g, `${p}.fc1.bias`, b1, [hidden]));
+    let m = addBias(g, g.op('MatMul', [z, linearT(g, `${p}.fc1.weightT`, w1, hidden, C)]), f32Init(g, `${p}.fc1.bias`, b1, [hidden]));
     let inner = hidden;
     if (a.mlp === 'gelu') m = gelu(g, m);
     else {
@@ -177,7 +177,7 @@ export function buildDinov2(ck: Checkpoint, options: DinoOptions = {}): { graph:
       const x2 = g.op('Slice', [m, g.int64(`${p}.sw2`, [inner]), g.int64(`${p}.sw3`, [hidden]), g.int64(`${p}.swax2`, [2])]);
       m = g.op('Mul', [g.op('Mul', [x1, g.op('Sigmoid', [x1])]), x2]);
     }
-    let f = addBias(g, g.op('MatMul', [m, linearT(g, `${p}.fc2.weightT`, () => w2.expectShape([C, inner]).float32(), C, inner)]), f32Init(g, `${p}.fc2.bias`, b2, [C]));
+    let f = addBias(g, g.op('MatMul', [m, linearT(g, `${p}.fc2.weightT`, w2, C, inner)]), f32Init(g, `${p}.fc2.bias`, b2, [C]));
     if (b.ls2) f = g.op('Mul', [f, f32Init(g, `${p}.ls2`, b.ls2, [C])]);
     h = g.op('Add', [h, f]);
   }

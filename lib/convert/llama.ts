@@ -75,7 +75,7 @@ export function buildLlama(ck: Checkpoint, options: LlamaOptions = {}): { graph:
     const inv = g.op('Div', [g.float(g.tmp('one'), [], [1]), g.op('Sqrt', [g.op('Add', [ms, g.float(g.tmp('eps'), [], [a.eps])])])]);
     return g.op('Mul', [g.op('Mul', [v, inv]), f32Init(g, `${name}.weight`, w, [H])]);
   };
-  const lin = (v: string, name: string, w: CheckpointTensor, out: number, inDim: number) => g.op('MatMul', [v, linearT(g, `${name}.T`, () => w.expectShape([out, inDim]).float32(), out, inDim)]);
+  const lin = (v: string, name: string, w: CheckpointTensor, out: number, inDim: number) => g.op('MatMul', [v, linearT(g, `${name}.T`, w, out, inDim)]);
   // Rotary tables for these positions: cos/sin [1, 1, S, hd] of position·inv_freq, halves repeated.
   const invFreq = Float32Array.from({ length: hd / 2 }, (_, i) => 1 / a.theta ** ((2 * i) / hd));
   const freqs = g.op('Mul', [g.op('Unsqueeze', [g.op('Cast', [pos], { to: 1 }), g.int64('ax_last', [2])]), g.float('inv_freq', [hd / 2], invFreq)]); // [1, S, hd/2]
@@ -121,7 +121,7 @@ export function buildLlama(ck: Checkpoint, options: LlamaOptions = {}): { graph:
   }
   const final = rms(h, t('norm.weight'), 'norm');
   g.op('Identity', [final], {}, ['hidden']);
-  g.op('MatMul', [final, linearT(g, 'lm_head.T', () => lmHead(ck, a).expectShape([V, H]).float32(), V, H)], {}, ['logits']);
+  g.op('MatMul', [final, linearT(g, 'lm_head.T', lmHead(ck, a), V, H)], {}, ['logits']);
   g.output('logits', 'float', [1, 'S', V]);
   g.output('hidden', 'float', [1, 'S', H]);
   return { graph: g, arch: a };

@@ -8,21 +8,42 @@ import type { GraphBuilder } from '../onnx/graph.js';
 
 const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 
-/** A float32 initializer from a checkpoint tensor, its shape checked now (reshaped to `dims` when they hold the same count). */
+/**
+ * A float32 initializer from a checkpoint tensor, its shape checked now (reshaped to `dims` when
+ * they hold the same count). The tensor's pages are let go once the initializer is written.
+ */
 export function f32Init(g: GraphBuilder, name: string, t: CheckpointTensor, dims: number[]): string {
   const n = dims.reduce((a, b) => a * b, 1);
   if (t.numel !== n) t.expectShape(dims); // throws, naming both shapes
-  return g.tensor(name, 'float', dims, () => {
-    const v = t.float32();
-    t.release();
-    return bytesOf(v);
-  });
+  return g.tensor(name, 'float', dims, () => bytesOf(t.float32()), () => t.release());
 }
 
-/** W [out, in] (PyTorch's Linear layout) as Wᵀ [in, out], so that y = MatMul(x, Wᵀ). */
-export function linearT(g: GraphBuilder, name: string, weight: () => Float32Array, out: number, inDim: number): string {
+/**
+ * W [out, in] (PyTorch's Linear layout) as Wᵀ [in, out], so that y = MatMul(x, Wᵀ). Given a
+ * checkpoint tensor (shape checked now) or several stacked along `out` (q, k, v), whose pages (and
+ * any computed copy, e.g. a LoRA merge) are let go as soon as the transpose is made; or a getter.
+ */
+export function linearT(g: GraphBuilder, name: string, weight: CheckpointTensor | CheckpointTensor[] | (() => Float32Array), out: number, inDim: number): string {
+  let read: () => Float32Array;
+  if (typeof weight === 'function') read = weight;
+  else {
+    const parts = Array.isArray(weight) ? weight : [weight];
+    if (parts.length === 1) parts[0].expectShape([out, inDim]);
+    else if (parts.reduce((a, p) => a + p.shape[0], 0) !== out || parts.some((p) => p.shape[1] !== inDim))
+      throw new Error(`${name}: parts [${parts.map((p) => p.shape.join('×')).join(', ')}] do not stack to ${out}×${inDim}`);
+    read = () => {
+      const w = new Float32Array(out * inDim);
+      let o = 0;
+      for (const p of parts) {
+        w.set(p.float32(), o);
+        o += p.numel;
+        p.release();
+      }
+      return w;
+    };
+  }
   return g.tensor(name, 'float', [inDim, out], () => {
-    const w = weight();
+    const w = read();
     if (w.length !== out * inDim) throw new Error(`${name}: ${w.length} values, expected ${out}×${inDim}`);
     const t = new Float32Array(out * inDim);
     for (let o = 0; o < out; o++) for (let i = 0; i < inDim; i++) t[i * out + o] = w[o * inDim + i];

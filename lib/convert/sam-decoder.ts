@@ -107,7 +107,7 @@ export function buildSamDecoder(ck: Checkpoint, options: SamDecoderOptions = {})
     const p = (n: string) => md(`${name}.${n}`);
     const I = p('q_proj.weight').shape[0], hd = I / heads;
     const lin = (x: string, n: string, out: number, inDim: number) =>
-      addBias(g, g.op('MatMul', [x, linearT(g, `${name}.${n}.T`, () => p(`${n}.weight`).expectShape([out, inDim]).float32(), out, inDim)]), f32Init(g, `${name}.${n}.bias`, p(`${n}.bias`), [out]));
+      addBias(g, g.op('MatMul', [x, linearT(g, `${name}.${n}.T`, p(`${n}.weight`), out, inDim)]), f32Init(g, `${name}.${n}.bias`, p(`${n}.bias`), [out]));
     const split = (x: string) => g.op('Transpose', [g.op('Reshape', [x, g.int64(g.tmp('heads'), [0, 0, heads, hd])])], { perm: [0, 2, 1, 3] });
     const qh = split(lin(q, 'q_proj', I, C)), kh = split(lin(k, 'k_proj', I, C)), vh = split(lin(v, 'v_proj', I, C));
     const scores = g.op('Div', [g.op('MatMul', [qh, g.op('Transpose', [kh], { perm: [0, 1, 3, 2] })]), g.float(g.tmp('sqrt_hd'), [], [Math.sqrt(hd)])]);
@@ -129,8 +129,8 @@ export function buildSamDecoder(ck: Checkpoint, options: SamDecoderOptions = {})
     let q = g.op('Add', [queries, queryPe]), k = g.op('Add', [keysT, keyPe]);
     queries = norm(g.op('Add', [queries, attention(`${L}.cross_attn_token_to_image`, q, k, keysT)]), `${L}.norm2`);
     const mlpDim = md(`${L}.mlp.lin1.weight`).shape[0];
-    const h1 = g.op('Relu', [addBias(g, g.op('MatMul', [queries, linearT(g, `${L}.mlp.lin1.T`, () => md(`${L}.mlp.lin1.weight`).float32(), mlpDim, C)]), f32Init(g, `${L}.mlp.lin1.bias`, md(`${L}.mlp.lin1.bias`), [mlpDim]))]);
-    const h2 = addBias(g, g.op('MatMul', [h1, linearT(g, `${L}.mlp.lin2.T`, () => md(`${L}.mlp.lin2.weight`).expectShape([C, mlpDim]).float32(), C, mlpDim)]), f32Init(g, `${L}.mlp.lin2.bias`, md(`${L}.mlp.lin2.bias`), [C]));
+    const h1 = g.op('Relu', [addBias(g, g.op('MatMul', [queries, linearT(g, `${L}.mlp.lin1.T`, md(`${L}.mlp.lin1.weight`), mlpDim, C)]), f32Init(g, `${L}.mlp.lin1.bias`, md(`${L}.mlp.lin1.bias`), [mlpDim]))]);
+    const h2 = addBias(g, g.op('MatMul', [h1, linearT(g, `${L}.mlp.lin2.T`, md(`${L}.mlp.lin2.weight`), C, mlpDim)]), f32Init(g, `${L}.mlp.lin2.bias`, md(`${L}.mlp.lin2.bias`), [C]));
     queries = norm(g.op('Add', [queries, h2]), `${L}.norm3`);
     q = g.op('Add', [queries, queryPe]);
     k = g.op('Add', [keysT, keyPe]);
@@ -149,7 +149,7 @@ export function buildSamDecoder(ck: Checkpoint, options: SamDecoderOptions = {})
     let h = x;
     for (let l = 0; l < dims.length - 1; l++) {
       const w: CheckpointTensor = md(`${name}.layers.${l}.weight`).expectShape([dims[l + 1], dims[l]]);
-      h = addBias(g, g.op('MatMul', [h, linearT(g, `${name}.${l}.T`, () => w.float32(), dims[l + 1], dims[l])]), f32Init(g, `${name}.${l}.bias`, md(`${name}.layers.${l}.bias`), [dims[l + 1]]));
+      h = addBias(g, g.op('MatMul', [h, linearT(g, `${name}.${l}.T`, w, dims[l + 1], dims[l])]), f32Init(g, `${name}.${l}.bias`, md(`${name}.layers.${l}.bias`), [dims[l + 1]]));
       if (l < dims.length - 2) h = g.op('Relu', [h]);
     }
     return h;

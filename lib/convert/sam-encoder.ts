@@ -117,7 +117,7 @@ export function buildSamEncoder(ck: Checkpoint): { graph: GraphBuilder; arch: Sa
       y = g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [y, shape(`${name}.win0`, [1, Gp / w, w, Gp / w, w, C])])], { perm: [0, 1, 3, 2, 4, 5] }), shape(`${name}.win1`, [nw, w, w, C])]);
     }
     const qkvW = t(`${p}${N.qkv}.weight`).expectShape([3 * C, C]);
-    const qkv = addBias(g, g.op('MatMul', [y, linearT(g, `${name}.qkv.weightT`, () => qkvW.float32(), 3 * C, C)]), ck.has(`${a.prefix}${p}${N.qkv}.bias`) ? f32Init(g, `${name}.qkv.bias`, t(`${p}${N.qkv}.bias`), [3 * C]) : undefined);
+    const qkv = addBias(g, g.op('MatMul', [y, linearT(g, `${name}.qkv.weightT`, qkvW, 3 * C, C)]), ck.has(`${a.prefix}${p}${N.qkv}.bias`) ? f32Init(g, `${name}.qkv.bias`, t(`${p}${N.qkv}.bias`), [3 * C]) : undefined);
     const parts = g.op('Transpose', [g.op('Reshape', [qkv, shape(`${name}.qkvshape`, [nw, T, 3, heads, hd])])], { perm: [2, 0, 3, 1, 4] }); // [3, nw, heads, T, hd]
     const part = (k: number) => g.op('Gather', [parts, g.int64(`${name}.idx${k}`, [k], [])], { axis: 0 });
     const q = part(0);
@@ -130,15 +130,15 @@ export function buildSamEncoder(ck: Checkpoint): { graph: GraphBuilder; arch: Sa
     const withRel = g.op('Add', [g.op('Add', [a5, g.op('Unsqueeze', [relH, g.int64(`${name}.ax4`, [4])])]), g.op('Unsqueeze', [relW, g.int64(`${name}.ax3`, [3])])]);
     attn = g.op('Softmax', [g.op('Reshape', [withRel, shape(`${name}.a4`, [nw, heads, T, T])])], { axis: -1 });
     const ctx = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [attn, part(2)])], { perm: [0, 2, 1, 3] }), shape(`${name}.ctx`, [nw, w, w, C])]);
-    let o = addBias(g, g.op('MatMul', [ctx, linearT(g, `${name}.proj.weightT`, () => t(`${p}${N.proj}.weight`).expectShape([C, C]).float32(), C, C)]), f32Init(g, `${name}.proj.bias`, t(`${p}${N.proj}.bias`), [C]));
+    let o = addBias(g, g.op('MatMul', [ctx, linearT(g, `${name}.proj.weightT`, t(`${p}${N.proj}.weight`), C, C)]), f32Init(g, `${name}.proj.bias`, t(`${p}${N.proj}.bias`), [C]));
     if (a.windows[i]) {
       o = g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [o, shape(`${name}.unwin0`, [1, Gp / w, Gp / w, w, w, C])])], { perm: [0, 1, 3, 2, 4, 5] }), shape(`${name}.unwin1`, [1, Gp, Gp, C])]);
       if (Gp > G) o = g.op('Slice', [o, g.int64(`${name}.crop0`, [0, 0]), g.int64(`${name}.crop1`, [G, G]), g.int64(`${name}.cropax`, [1, 2])]);
     }
     h = g.op('Add', [h, o]);
     const z = layerNorm(g, h, `${name}.norm2`, t(`${p}${N.norm2}.weight`), t(`${p}${N.norm2}.bias`), C, 1e-6);
-    const m1 = addBias(g, g.op('MatMul', [z, linearT(g, `${name}.lin1.weightT`, () => t(`${p}${N.lin1}.weight`).expectShape([a.mlp, C]).float32(), a.mlp, C)]), f32Init(g, `${name}.lin1.bias`, t(`${p}${N.lin1}.bias`), [a.mlp]));
-    const m2 = addBias(g, g.op('MatMul', [gelu(g, m1), linearT(g, `${name}.lin2.weightT`, () => t(`${p}${N.lin2}.weight`).expectShape([C, a.mlp]).float32(), C, a.mlp)]), f32Init(g, `${name}.lin2.bias`, t(`${p}${N.lin2}.bias`), [C]));
+    const m1 = addBias(g, g.op('MatMul', [z, linearT(g, `${name}.lin1.weightT`, t(`${p}${N.lin1}.weight`), a.mlp, C)]), f32Init(g, `${name}.lin1.bias`, t(`${p}${N.lin1}.bias`), [a.mlp]));
+    const m2 = addBias(g, g.op('MatMul', [gelu(g, m1), linearT(g, `${name}.lin2.weightT`, t(`${p}${N.lin2}.weight`), C, a.mlp)]), f32Init(g, `${name}.lin2.bias`, t(`${p}${N.lin2}.bias`), [C]));
     h = g.op('Add', [h, m2]);
   }
   // Neck: 1×1 conv, LayerNorm2d, 3×3 conv, LayerNorm2d; the norms over channels, done channel-last.

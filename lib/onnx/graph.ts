@@ -42,6 +42,8 @@ export interface Initializer {
   dims: number[];
   bytes: () => Uint8Array;
   byteLength: number;
+  /** Called once the bytes have been written: lets a source drop its pages or copies. */
+  release?: () => void;
 }
 
 type NodeProto = import('onnx-proto').onnx.INodeProto;
@@ -132,14 +134,14 @@ export class GraphBuilder {
     this.outputs.push(valueInfo(name, elemType, dims));
   }
 
-  /** An initializer of any element type from its little-endian bytes, given now or on demand. */
-  tensor(name: string, type: ElemType, dims: number[], bytes: Uint8Array | (() => Uint8Array)): string {
+  /** An initializer of any element type from its little-endian bytes, given now or on demand (`release` runs once they are written). */
+  tensor(name: string, type: ElemType, dims: number[], bytes: Uint8Array | (() => Uint8Array), release?: () => void): string {
     if (this.names.has(name)) throw new HrsegError('INTERNAL', `ONNX graph: initializer '${name}' defined twice`);
     const byteLength = dims.reduce((a, b) => a * b, 1) * ELEM_TYPES[type].size;
     if (typeof bytes !== 'function' && bytes.length !== byteLength)
       throw new HrsegError('INTERNAL', `ONNX graph: '${name}' [${dims}] ${type} needs ${byteLength} bytes, got ${bytes.length}`);
     this.names.add(name);
-    this.inits.push({ name, type, dims, byteLength, bytes: typeof bytes === 'function' ? bytes : () => bytes });
+    this.inits.push({ name, type, dims, byteLength, bytes: typeof bytes === 'function' ? bytes : () => bytes, release });
     return name;
   }
 
@@ -190,7 +192,9 @@ export class GraphBuilder {
     if (this.weightBytes > EXTERNAL_DATA_THRESHOLD)
       throw new HrsegError('INTERNAL', `ONNX graph: ${this.weightBytes} bytes of weights do not fit one protobuf; use save() (external data)`);
     const inits = this.inits.map((i) => ({ name: i.name, dims: i.dims, dataType: ELEM_TYPES[i.type].code, rawData: i.bytes() }));
-    return onnx.ModelProto.encode(this.model(inits, opset, producer)).finish();
+    const bytes = onnx.ModelProto.encode(this.model(inits, opset, producer)).finish();
+    for (const i of this.inits) i.release?.();
+    return bytes;
   }
 
   /**
@@ -221,6 +225,7 @@ export class GraphBuilder {
         // ONNX's own converter keeps everything under 1 KiB inline too.
         if (b.length < EXTERNAL_MIN_BYTES) {
           inits.push({ name: i.name, dims: i.dims, dataType: ELEM_TYPES[i.type].code, rawData: b });
+          i.release?.();
           continue;
         }
         // Each tensor 64-byte aligned in the data file (mmap-friendly for runtimes that map it).
@@ -240,6 +245,7 @@ export class GraphBuilder {
           ],
         });
         offset += b.length;
+        i.release?.();
         options.onProgress?.(offset, total);
       }
     } catch (e) {

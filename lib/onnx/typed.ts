@@ -119,7 +119,7 @@ export function typedGraph(g: GraphBuilder, precision: Precision): GraphBuilder 
     if (otherRead.has(i.name) || !keepRead.has(i.name)) {
       const name = keepRead.has(i.name) ? `${i.name}__${precision}` : i.name;
       const bytes = i.bytes;
-      newInits.push({ name, type: target as ElemType, dims: i.dims, byteLength: i.byteLength / 2, bytes: () => convertBytes(bytes(), target) });
+      newInits.push({ name, type: target as ElemType, dims: i.dims, byteLength: i.byteLength / 2, bytes: () => convertBytes(bytes(), target), release: i.release });
     }
   }
   const typedInit = (x: string) => (keepRead.has(x) && otherRead.has(x) ? `${x}__${precision}` : x);
