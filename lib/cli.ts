@@ -141,11 +141,18 @@ async function segment(argv: string[]): Promise<void> {
 
 const proposals = (r: { proposals: { masks: { dims: readonly number[] } } }) => r.proposals.masks.dims[0];
 
+/** Seconds as "4m07s" (rounded to whole seconds first, so never "6m60s"); "--" when unknown. */
+function duration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '--';
+  const s = Math.round(seconds);
+  return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`;
+}
+
 function bar(done: number, total: number, started: number): string {
   const width = 28, frac = total ? done / total : 1;
   const elapsed = (performance.now() - started) / 1000;
   const eta = done > 0 ? (elapsed / done) * (total - done) : NaN;
-  const fmt = (s: number) => (Number.isFinite(s) ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : '--');
+  const fmt = duration;
   return `[${'#'.repeat(Math.round(frac * width)).padEnd(width, '.')}] ${done}/${total} ${(100 * frac).toFixed(0)}% elapsed ${fmt(elapsed)} eta ${fmt(eta)}`;
 }
 
@@ -277,7 +284,7 @@ async function convertCommand(argv: string[]): Promise<void> {
       }
       const seconds = (now - stepStart) / 1000, rate = done / Math.max(seconds, 1e-3);
       const eta = rate > 0 ? (total - done) / rate : NaN;
-      const line = `  ${(done / 2 ** 20).toFixed(0)} / ${(total / 2 ** 20).toFixed(0)} MiB, ${(rate / 1e6).toFixed(0)} MB/s, eta ${Number.isFinite(eta) ? `${Math.floor(eta / 60)}m${String(Math.round(eta % 60)).padStart(2, '0')}s` : '--'}`;
+      const line = `  ${(done / 2 ** 20).toFixed(0)} / ${(total / 2 ** 20).toFixed(0)} MiB, ${(rate / 1e6).toFixed(0)} MB/s, eta ${duration(eta)}`;
       if (process.stderr.isTTY) process.stderr.write(`\r${line}`);
       else if (now - lastLog > 10_000 || done === total) {
         // Logs and pipes get a line every 10 s instead of a redrawn one.
