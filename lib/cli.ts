@@ -296,8 +296,8 @@ async function convertCommand(argv: string[]): Promise<void> {
   });
   if (process.stderr.isTTY && last) process.stderr.write('\n');
   for (const [key, c] of Object.entries(result.components))
-    console.log(`${key}: ${c.file} (${(c.bytes / 2 ** 20).toFixed(1)} MiB${c.external ? ', external data' : ''}, ${c.precision}) from ${c.source}`);
-  console.log(`package: ${result.dir}${result.complete ? '' : ' (partial: the VLM and head are not converted yet; pass --base <package> to complete it)'}`);
+    console.log(`${key}: ${c.file} (${(c.bytes / 2 ** 20).toFixed(1)} MiB${c.external ? ', external data' : ''}${c.precision ? `, ${c.precision}` : ''}) from ${c.source}`);
+  console.log(`package: ${result.dir}${result.complete ? '' : ` (partial: no ${result.missing.join(', ')}; pass --base <package> to take them from another package)`}`);
 }
 
 async function info(argv: string[]): Promise<void> {
@@ -325,7 +325,7 @@ async function info(argv: string[]): Promise<void> {
     console.log(`  selection: ${h.selection.strategy}, k ${h.selection.k}, τ ${h.selection.tau}, fallback ${h.selection.fallback}`);
     console.log(`  vlm: ${pkg.vlm.mode}, ${pkg.vlm.queryForm} prompts, up to ${pkg.vlm.maxNewTokens} tokens`);
     for (const [key, c] of Object.entries(pkg.manifest.components ?? {}))
-      console.log(`  component ${key}: ${String(c.file)} from ${String(c.source)} (${String(c.precision)}, ${(Number(c.bytes) / 2 ** 20).toFixed(1)} MiB)`);
+      console.log(`  component ${key}: ${String(c.file)} from ${String(c.source)} (${c.precision ? `${String(c.precision)}, ` : ''}${(Number(c.bytes) / 2 ** 20).toFixed(1)} MiB)`);
     console.log('  resolved settings (value, and where it came from):');
     const rows = Object.entries(pkg.settings);
     const width = Math.max(...rows.map(([k]) => k.length));

@@ -118,6 +118,7 @@ describe('hrseg convert --llmseg: a whole package from the DeepSpeed file', () =
       expect(r.complete).toBe(true);
       expect(Object.keys(r.components).sort()).toEqual(['dinoEncoder', 'head', 'tokenizer', 'vlmDecoder', 'vlmEmbeddings', 'vlmVision']);
       expect(r.components.tokenizer.arch).toEqual({ added: ['<im_patch>', '<im_start>', '<im_end>', '[SEG]', '<image>'] });
+      expect([r.components.vlmEmbeddings.precision, r.components.head.precision]).toEqual(['bf16', 'bf16']); // kept as stored
       expect(r.components.vlmDecoder.arch).toMatchObject({ hidden: 32, layers: 2, vocab: 64, lora: { pairs: 4, rank: 4, alpha: 16 } });
       const pkg = await readPackage(out);
       expect(pkg.preset).toBe('llm-seg');
@@ -178,6 +179,8 @@ describe('hrseg convert --vlm: a LISA-style sharded checkpoint and a separate CL
       const out = join(work, 'pkg');
       const r = await convert({ vlm: work, clip: join(work, 'clip.safetensors'), tokenizer: join(work, 'tokenizer.json'), base, out, llamaHeads: 2 });
       expect(Object.keys(r.components).sort()).toEqual(['tokenizer', 'vlmDecoder', 'vlmEmbeddings', 'vlmVision']);
+      expect(r.components.vlmEmbeddings.precision).toBe('fp32'); // this file's table was written F32
+      expect(r.components.tokenizer.precision).toBeUndefined();
       expect(r.components.vlmVision.source).toMatch(/clip\.safetensors$/);
       expect(r.components.vlmDecoder.arch).toMatchObject({ hidden: 32, lora: { pairs: 0 } });
       const m = JSON.parse(readFileSync(join(out, 'hrseg.json'), 'utf8'));

@@ -63,6 +63,7 @@ describe('convert()', () => {
     await expect(convert({ dino: join(FIX, 'dinov2/vit-tiny-reg.pth'), out })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: /already exists/ });
     const r = await convert({ dino: join(FIX, 'dinov2/vit-tiny-reg-hf.safetensors'), out, force: true });
     expect(r.complete).toBe(false);
+    expect(r.missing).toEqual(['sam/encoder.onnx', 'sam/decoder.onnx', 'vlm/vision.onnx', 'vlm/decoder.onnx', 'vlm/embed_tokens.safetensors', 'vlm/tokenizer.json', 'vlm/tokenizer_config.json', 'head.safetensors']);
     expect(JSON.parse(readFileSync(join(out, 'hrseg.json'), 'utf8')).components.dinoEncoder.arch.keys).toBe('hf');
     const c = new AbortController();
     c.abort();

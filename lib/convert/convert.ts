@@ -9,6 +9,7 @@
  * temporary directory is removed. Every written graph is loaded back by ONNX Runtime and checked
  * against its contract before the rename.
  */
+import { existsSync } from 'node:fs';
 import { cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 
@@ -16,7 +17,7 @@ import { abortError } from '../abort.js';
 import { openCheckpoint, type Checkpoint } from '../checkpoint/index.js';
 import { OnnxEngine } from '../engines/onnx-runtime.js';
 import { HrsegError } from '../errors.js';
-import { MANIFEST_FILE, type Manifest } from '../package/manifest.js';
+import { DEFAULT_FILES, MANIFEST_FILE, type Manifest } from '../package/manifest.js';
 import { MANIFEST_VERSION } from '../package/schema.js';
 import { checkContract } from '../engines/contracts.js';
 import type { DType } from '../tensor.js';
@@ -77,7 +78,8 @@ export interface ConvertedComponent {
   file: string;
   source: string;
   arch: Record<string, unknown>;
-  precision: Precision;
+  /** The weights' type (absent for files without weights, e.g. the tokenizer). */
+  precision?: Precision;
   bytes: number;
   external: boolean;
 }
@@ -85,8 +87,9 @@ export interface ConvertedComponent {
 export interface ConvertResult {
   dir: string;
   components: Record<string, ConvertedComponent>;
-  /** False when the package still lacks files (no base was given). */
+  /** False when the package still lacks files (listed in `missing`). */
   complete: boolean;
+  missing: string[];
 }
 
 function open(source: string): Checkpoint {
@@ -228,7 +231,8 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     if (exists) await rm(out, { recursive: true, force: true });
     await rename(tmp, out);
     say({ step: `wrote ${out}` });
-    return { dir: out, components, complete: Boolean(options.base) || Boolean(options.llmseg && options.sam && !options.vlm) };
+    const missing = Object.values(DEFAULT_FILES).filter((f) => !existsSync(join(out, f)));
+    return { dir: out, components, complete: missing.length === 0, missing };
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;

@@ -32,8 +32,9 @@ export async function convertLlmSegVlm(
   const { checkpoint: ck, lora } = mergeLora(raw, options.loraAlpha ?? 16);
   const clipCk = options.clip ? openCheckpoint(options.clip) : undefined;
   const extra: Record<string, ConvertedComponent> = {};
-  const record = (key: string, rel: string, bytes: number, arch: Record<string, unknown>, source = file) =>
-    (extra[key] = { file: rel, source, arch, precision: 'fp32', bytes, external: false });
+  const precisionOf = (dtype: string) => (dtype === 'BF16' ? 'bf16' : dtype === 'F16' ? 'fp16' : 'fp32') as 'fp32' | 'fp16' | 'bf16';
+  const record = (key: string, rel: string, bytes: number, arch: Record<string, unknown>, source = file, precision?: 'fp32' | 'fp16' | 'bf16') =>
+    (extra[key] = { file: rel, source, arch, ...(precision ? { precision } : {}), bytes, external: false });
   try {
     await mkdir(join(dir, 'vlm'), { recursive: true });
     say({ step: `building the CLIP tower and projector from ${options.clip ?? file}` });
@@ -51,13 +52,13 @@ export async function convertLlmSegVlm(
     const stored = emb.dtype === 'F16' || emb.dtype === 'BF16' ? { dtype: emb.dtype, shape: [...emb.shape], data: new Uint16Array(emb.bytes().slice().buffer) } : { dtype: 'F32' as const, shape: [...emb.shape], data: emb.float32().slice() };
     const embBytes = encodeSafetensors({ embed_tokens: stored }, { producer: 'hrseg convert', source: file });
     writeFileSync(join(dir, 'vlm/embed_tokens.safetensors'), embBytes);
-    record('vlmEmbeddings', 'vlm/embed_tokens.safetensors', embBytes.length, { rows: emb.shape[0], dim: emb.shape[1], dtype: emb.dtype });
+    record('vlmEmbeddings', 'vlm/embed_tokens.safetensors', embBytes.length, { rows: emb.shape[0], dim: emb.shape[1] }, file, precisionOf(emb.dtype));
     say({ step: 'writing the tokenizer with LISA\'s added tokens' });
     const { prepareTokenizer } = await import('./tokenizer.js');
     const tok = prepareTokenizer(options.tokenizer!, emb.shape[0]);
     writeFileSync(join(dir, 'vlm/tokenizer.json'), JSON.stringify(tok.json));
     writeFileSync(join(dir, 'vlm/tokenizer_config.json'), JSON.stringify(tok.config, null, 1));
-    record('tokenizer', 'vlm/tokenizer.json', 0, { added: tok.added }, options.tokenizer!);
+    record('tokenizer', 'vlm/tokenizer.json', JSON.stringify(tok.json).length, { added: tok.added }, options.tokenizer!);
     const t = await VlmTokenizer.load(join(dir, 'vlm/tokenizer.json'), join(dir, 'vlm/tokenizer_config.json'));
     for (const special of ['[SEG]', '<im_start>', '<im_end>', '<image>']) t.singleToken(special);
     // The head, when the file holds LLM-Seg's (LISA's own mask head is SAM's decoder: not ours).
@@ -85,7 +86,7 @@ export async function convertLlmSegVlm(
       iopHidden: shape('iop_head.layers.0.weight')[0],
       embedHidden: shape('embed_head.layers.0.weight')[0],
     };
-    record('head', 'head.safetensors', headBytes.length, { ...head, tensors: h.size });
+    record('head', 'head.safetensors', headBytes.length, { ...head, tensors: h.size }, file, precisionOf(h.get('text_hidden_fcs.0.0.weight')!.dtype));
     return { clipSize: clip.arch.imageSize, hidden: llama.arch.hidden, head, extra };
   } finally {
     clipCk?.close();
