@@ -47,3 +47,12 @@ export {
 export { readPackage, DEFAULT_FILES, MANIFEST_FILE, type Manifest, type ModelPackage } from './package/manifest.js';
 export { MANIFEST_SCHEMA, MANIFEST_VERSION } from './package/schema.js';
 export { dinoFeatures, type DinoFeatures } from './pipeline/dino.js';
+export { type SelectionFallback, type MaskResize } from './head.js';
+export { type PrepareOptions } from './segmenter.js';
+export { PRESETS, PRESET_VALUES, type PresetName, type Setting, type ValueSource } from './package/presets.js';
+export { evaluate, type EvaluateOptions } from './eval/evaluate.js';
+export { convert, type ConvertOptions, type ConvertResult, type ConvertedComponent } from './convert/convert.js';
+export { RANDOM_ARCHS, type RandomArch } from './convert/random.js';
+export { openCheckpoint, CheckpointTensor, type Checkpoint, type CheckpointDType } from './checkpoint/index.js';
+export { GraphBuilder, type ElemType } from './onnx/graph.js';
+export { typedGraph, type Precision } from './onnx/typed.js';
