@@ -5,6 +5,12 @@
  * table's size checked against the checkpoint's embedding rows (a mismatch means another order:
  * the error says so). The prompt's image placeholder "<image>" is added past the table: the
  * runner splits the prompt there and never embeds it.
+ *
+ * LISA and LLM-Seg tokenized with transformers 4.29's slow LlamaTokenizer, which strips the
+ * whitespace on both sides of tokens added as plain strings (the newline after <im_end> goes). A
+ * tokenizer.json does that when those tokens say lstrip and rstrip, so the four are marked so, also
+ * when the given file already holds them (test/tokenizer-llama.test.ts checks the ids on LLaMA's
+ * real vocabulary).
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -38,10 +44,11 @@ export function prepareTokenizer(source: string, rows: number): { json: Tokenize
   let size = Math.max(-1, ...ids.values()) + 1;
   const added: string[] = [];
   const add = (content: string) => {
-    json.added_tokens!.push({ id: size, content, special: true, single_word: false, lstrip: false, rstrip: false, normalized: false });
+    json.added_tokens!.push({ id: size, content, special: true, single_word: false, lstrip: true, rstrip: true, normalized: false });
     ids.set(content, size++);
     added.push(content);
   };
+  for (const a of json.added_tokens) if ((ADDED_TOKENS as readonly string[]).includes(a.content)) Object.assign(a, { lstrip: true, rstrip: true });
   for (const t of ADDED_TOKENS) if (!ids.has(t)) add(t);
   if (size !== rows)
     throw new HrsegError(
