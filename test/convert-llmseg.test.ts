@@ -133,6 +133,29 @@ describe('hrseg convert --llmseg: a whole package from the DeepSpeed file', () =
       expect(res.answer).toBe('[SEG].');
       expect(res.segments).toHaveLength(1);
       expect(res.mask).toHaveLength(640 * 480);
+      // The package's own files against float64 references computed from the DeepSpeed file's tensors.
+      const ort = await import('onnxruntime-node');
+      const { clipReference } = await import('./reference/vit-reference.js');
+      const { llamaReference } = await import('./reference/llama-reference.js');
+      const { checkpoint: merged } = mergeLora(openCheckpoint(FILE));
+      const seed = freshSeed(), rng = makeRng(seed);
+      const image = uniform(rng, 3 * 28 * 28, 2);
+      const vision = await ort.InferenceSession.create(join(out, 'vlm/vision.onnx'));
+      const v = await vision.run({ pixel_values: new ort.Tensor('float32', image, [1, 3, 28, 28]) });
+      await vision.release();
+      expect(relError(v.image_embeds.data as Float32Array, clipReference(merged, 'base_model.model.model.vision_tower.vision_tower.vision_model.', 'base_model.model.model.mm_projector', image, 1)), `seed ${seed}`).toBeLessThan(1e-4);
+      const decoder = await ort.InferenceSession.create(join(out, 'vlm/decoder.onnx'));
+      const x = uniform(rng, 4 * 32), empty = new ort.Tensor('float32', new Float32Array(0), [1, 2, 0, 16]);
+      const d = await decoder.run({
+        inputs_embeds: new ort.Tensor('float32', x, [1, 4, 32]),
+        position_ids: new ort.Tensor('int64', BigInt64Array.from([0n, 1n, 2n, 3n]), [1, 4]),
+        'past.0.key': empty, 'past.0.value': empty, 'past.1.key': empty, 'past.1.value': empty,
+      });
+      await decoder.release();
+      const want = llamaReference(merged, 'base_model.model.model.', x, [0, 1, 2, 3], 2, 1e-6);
+      expect(relError(d.hidden.data as Float32Array, want.hidden), `seed ${seed}`).toBeLessThan(1e-4);
+      expect(relError(d.logits.data as Float32Array, want.logits), `seed ${seed}`).toBeLessThan(1e-4);
+      merged.close();
       // Too few rows for the tokens: a clear error naming both counts.
       writeFileSync(join(work, 'short.json'), JSON.stringify({ model: { type: 'WordPiece', unk_token: '<unk>', vocab: { '<unk>': 0 } }, added_tokens: [] }));
       await expect(convert({ llmseg: FILE, tokenizer: join(work, 'short.json'), base, out: join(work, 'bad'), llamaHeads: 2 })).rejects.toMatchObject({ code: 'MODEL_FILE', message: /5 tokens .* 64 rows/ });
