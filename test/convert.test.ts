@@ -97,8 +97,8 @@ describe('ONNX external data', () => {
     const ck = openCheckpoint(join(FIX, 'dinov2/vit-tiny.pth'));
     const { graph } = buildDinov2(ck, { viewSize: 56 });
     const inline = join(work, 'inline.onnx'), external = join(work, 'external.onnx');
-    expect(graph.save(inline, { externalData: false }).external).toBe(false);
-    const saved = graph.save(external, { externalData: true });
+    expect((await graph.save(inline, { externalData: false })).external).toBe(false);
+    const saved = await graph.save(external, { externalData: true });
     ck.close();
     expect(saved.external).toBe(true);
     expect(existsSync(`${external}.data`)).toBe(true);
@@ -109,6 +109,14 @@ describe('ONNX external data', () => {
     const yb = (await b.run({ pixel_values: x })).patch_tokens.data as Float32Array;
     expect(Buffer.from(yb.buffer).equals(Buffer.from(ya.buffer))).toBe(true);
     await Promise.all([a.release(), b.release()]);
+    // An abort during an external-data write stops it and leaves no partial files.
+    const c = new AbortController();
+    const ck2 = openCheckpoint(join(FIX, 'dinov2/vit-tiny.pth'));
+    const again = buildDinov2(ck2, { viewSize: 56 }).graph;
+    const stopped = join(work, 'stopped.onnx');
+    await expect(again.save(stopped, { externalData: true, signal: c.signal, onProgress: () => c.abort() })).rejects.toMatchObject({ code: 'ABORTED' });
+    ck2.close();
+    expect(readdirSync(work).filter((f) => f.startsWith('stopped'))).toEqual([]);
   });
 });
 

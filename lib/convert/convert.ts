@@ -130,7 +130,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       const graph = typedGraph(built, precision);
       await mkdir(join(tmp, rel, '..'), { recursive: true });
       say({ step: `writing ${rel} (${precision}, ${(graph.weightBytes / 2 ** 20).toFixed(0)} MiB of weights)` });
-      const r = graph.save(join(tmp, rel), { producer: 'hrseg convert', onProgress: (done, total) => say({ step: `writing ${rel}`, done, total }) });
+      const r = await graph.save(join(tmp, rel), { producer: 'hrseg convert', signal: options.signal, onProgress: (done, total) => say({ step: `writing ${rel}`, done, total }) });
       components[key] = { file: rel, source, arch, precision, bytes: r.bytes, external: r.external };
       signatures[key] = graph.signature();
     };

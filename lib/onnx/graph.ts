@@ -10,6 +10,7 @@ import { basename } from 'node:path';
 
 import onnxProto from 'onnx-proto';
 
+import { abortError } from '../abort.js';
 import { HrsegError } from '../errors.js';
 
 const { onnx } = onnxProto as unknown as { onnx: typeof import('onnx-proto').onnx };
@@ -69,6 +70,8 @@ export interface SaveOptions {
   producer?: string;
   /** Called after each initializer is written: bytes done of total. */
   onProgress?: (done: number, total: number) => void;
+  /** Checked between tensors: a long write stops (and removes its partial files) when aborted. */
+  signal?: AbortSignal;
 }
 
 export class GraphBuilder {
@@ -200,9 +203,10 @@ export class GraphBuilder {
   /**
    * Writes `path` (and `path`.data when the weights go external), each through a temporary file
    * renamed at the end, so a failure leaves nothing half-written. Weights are written one at a
-   * time: only one tensor's bytes are in memory at once.
+   * time: only one tensor's bytes are in memory at once, and the event loop gets a turn between
+   * tensors, so Ctrl-C and `signal` are heard during a write of many minutes.
    */
-  save(path: string, options: SaveOptions = {}): { external: boolean; bytes: number } {
+  async save(path: string, options: SaveOptions = {}): Promise<{ external: boolean; bytes: number }> {
     const opset = options.opset ?? 17, producer = options.producer ?? 'hrseg';
     const total = this.weightBytes;
     const external = options.externalData === true || (options.externalData !== false && total > EXTERNAL_DATA_THRESHOLD);
@@ -219,6 +223,8 @@ export class GraphBuilder {
     let offset = 0;
     try {
       for (const i of this.inits) {
+        await new Promise<void>((r) => setImmediate(r));
+        if (options.signal?.aborted) throw abortError(options.signal);
         const b = i.bytes();
         if (b.length !== i.byteLength) throw new HrsegError('INTERNAL', `ONNX graph: '${i.name}' gave ${b.length} bytes, expected ${i.byteLength}`);
         // Small tensors (shapes, axes, scalars) stay inline: shape inference must read them, and
