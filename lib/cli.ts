@@ -59,6 +59,13 @@ function positiveInt(value: string | undefined, what: string): number | undefine
   return n;
 }
 
+function positiveNumber(value: string | undefined, what: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!(n > 0)) throw new UsageError(`${what} must be a positive number`);
+  return n;
+}
+
 const DEVICES = ['auto', 'cpu', 'cuda', 'tensorrt'] as const;
 const MODES = ['generate', 'teacher-forced'] as const;
 
@@ -176,8 +183,7 @@ async function evalCommand(argv: string[]): Promise<void> {
   const scoreSize = positiveInt(values['score-size'], '--score-size');
   const proposalMaxSide = positiveInt(values['proposal-max-side'], '--proposal-max-side');
   const model = need(values.model, '--model <dir>');
-  const limit = values.limit === undefined ? undefined : Number(values.limit);
-  if (limit !== undefined && (!Number.isInteger(limit) || limit < 1)) throw new UsageError('--limit must be a positive integer');
+  const limit = positiveInt(values.limit, '--limit');
   const mode = choice(values.mode, MODES, '--mode');
   const device = choice(values.device, DEVICES, '--device') as Device | undefined;
   const resultsFile = values.results ?? 'hrseg-eval-results.jsonl';
@@ -247,12 +253,6 @@ async function convertCommand(argv: string[]): Promise<void> {
   }
   if (!sam && !dino && !values.llmseg && !values.vlm) throw new UsageError('give --llmseg, --vlm, --sam, --dino or --random');
   if ((values.llmseg || values.vlm) && !values.tokenizer) throw new UsageError("--llmseg and --vlm need --tokenizer <the base model's tokenizer.json>");
-  const num = (v: string | undefined, what: string) => {
-    if (v === undefined) return undefined;
-    const n = Number(v);
-    if (!(n > 0)) throw new UsageError(`${what} must be a positive number`);
-    return n;
-  };
   const t0 = performance.now();
   let last = '';
   let stepStart = t0;
@@ -267,8 +267,8 @@ async function convertCommand(argv: string[]): Promise<void> {
     vlm: values.vlm,
     clip: values.clip,
     tokenizer: values.tokenizer,
-    loraAlpha: num(values['lora-alpha'], '--lora-alpha'),
-    rmsEps: num(values['rms-eps'], '--rms-eps'),
+    loraAlpha: positiveNumber(values['lora-alpha'], '--lora-alpha'),
+    rmsEps: positiveNumber(values['rms-eps'], '--rms-eps'),
     llamaHeads: positiveInt(values['llama-heads'], '--llama-heads'),
     precision,
     force: values.force,
