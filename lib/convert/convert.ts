@@ -1,8 +1,8 @@
 /**
- * `hrseg convert` / `convert()`: checkpoints users have → a model package's vision components
- * (`sam/encoder.onnx`, `sam/decoder.onnx`, `dino/encoder.onnx`), built op by op from the weights.
- * The VLM and the head come with part 2; until then a package is completed from `base` (another
- * package whose other files are copied) or left partial, and hrseg.json says which.
+ * `hrseg convert` / `convert()`: checkpoints users have → a model package, built op by op from the
+ * weights: SAM's encoder and decoder, DINOv2, and from LLM-Seg's or a LLaVA checkpoint the VLM and
+ * head (convertLlmSegVlm). What no checkpoint gave is copied from `base` (another package) or left
+ * out, and the result says which files are missing.
  *
  * Nothing half-written is left: everything is built in `<out>.partial-<pid>` and renamed into
  * place at the end (an existing `out` is replaced only with `force`); on an error or an abort the
@@ -101,6 +101,8 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   if (!options.sam && !options.dino && !options.llmseg && !options.vlm) throw new HrsegError('INVALID_ARGUMENT', 'convert: give at least one checkpoint (sam, dino, llmseg, vlm)');
   if (options.llmseg && options.vlm) throw new HrsegError('INVALID_ARGUMENT', 'convert: llmseg already holds the VLM; give one of llmseg and vlm');
   if ((options.llmseg || options.vlm) && !options.tokenizer) throw new HrsegError('INVALID_ARGUMENT', "convert: the VLM needs the base model's tokenizer (tokenizer.json)");
+  const precision = options.precision ?? 'fp32';
+  if (!['fp32', 'fp16', 'bf16'].includes(precision)) throw new HrsegError('INVALID_ARGUMENT', `precision must be fp32, fp16 or bf16, got '${precision}'`);
   const out = resolve(options.out);
   const exists = await stat(out).catch(() => undefined);
   if (exists && !options.force) throw new HrsegError('INVALID_ARGUMENT', `${out} already exists; pass force (--force) to replace it`);
@@ -121,8 +123,6 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       }));
     }
     await mkdir(tmp, { recursive: true });
-    const precision = options.precision ?? 'fp32';
-    if (!['fp32', 'fp16', 'bf16'].includes(precision)) throw new HrsegError('INVALID_ARGUMENT', `precision must be fp32, fp16 or bf16, got '${precision}'`);
     const components: Record<string, ConvertedComponent> = {};
     const signatures: Record<string, ReturnType<GraphBuilder['signature']>> = {};
     const write: WriteGraph = async (key, rel, built, source, arch) => {
@@ -210,7 +210,6 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     if (vlm && options.llmseg) {
       // LLM-Seg: the preset fills SPEC section 11; the widths come from the weights.
       m.preset = 'llm-seg';
-      m.views = { ...m.views, clip: { ...m.views?.clip, size: vlm.clipSize } };
       const { hrp: _h, hreLayers: _l, globalGrid: _g, magnification: _n, maskResize: _r, selection: _s, ...widths } = m.head ?? {};
       m.head = { ...widths, ...vlm.head, ...(dino ? { globalGrid: dino.grid, featureDim: dino.dim } : {}) };
       if (m.vlm) {
