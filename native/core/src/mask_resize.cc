@@ -1,36 +1,10 @@
 #include "hrseg/mask_resize.h"
 
 #include <algorithm>
-#include <cmath>
+
+#include "hrseg/resample.h"
 
 namespace hrseg {
-
-namespace {
-
-// PyTorch's antialiased bilinear weights (aten UpSampleKernel.cpp, _compute_weights_aa with the
-// triangle filter, interp_size 2), in double as PyTorch computes them for float64 masks (LLM-Seg
-// pads and resizes its proposals as float64).
-void antialias_taps(int64_t in, int64_t out, int64_t o, int64_t& first, std::vector<double>& w) {
-  const double scale = static_cast<double>(in) / static_cast<double>(out);
-  const double support = scale >= 1.0 ? scale : 1.0;
-  const double invscale = scale >= 1.0 ? 1.0 / scale : 1.0;
-  const double center = scale * (static_cast<double>(o) + 0.5);
-  // static_cast truncates toward zero, as PyTorch's does; the max() then clamps at the border.
-  first = std::max<int64_t>(static_cast<int64_t>(center - support + 0.5), 0);
-  const int64_t last = std::min<int64_t>(static_cast<int64_t>(center + support + 0.5), in);
-  w.clear();
-  double total = 0.0;
-  for (int64_t j = first; j < last; ++j) {
-    const double t = std::fabs((static_cast<double>(j) - center + 0.5) * invscale);
-    const double v = t < 1.0 ? 1.0 - t : 0.0;
-    w.push_back(v);
-    total += v;
-  }
-  if (total != 0.0)
-    for (double& v : w) v /= total;
-}
-
-}  // namespace
 
 ResizeAxis resize_axis(MaskResize mode, int64_t in, int64_t out, int64_t limit) {
   ResizeAxis a;
@@ -38,6 +12,10 @@ ResizeAxis resize_axis(MaskResize mode, int64_t in, int64_t out, int64_t limit) 
   a.first.resize(static_cast<size_t>(out));
   a.count.resize(static_cast<size_t>(out));
   a.offset.resize(static_cast<size_t>(out));
+  // PyTorch's antialiased bilinear (aten's _compute_weights_aa, triangle filter) is the same
+  // stretched-triangle table as Pillow's BILINEAR, which resample_taps already computes in double
+  // (LLM-Seg pads and resizes its proposals as float64).
+  const Taps aa = mode == MaskResize::BilinearAntialias ? resample_taps(in, out, Filter::BilinearAntialias) : Taps{};
   std::vector<double> w;
   for (int64_t o = 0; o < out; ++o) {
     int64_t first = 0;
@@ -46,7 +24,9 @@ ResizeAxis resize_axis(MaskResize mode, int64_t in, int64_t out, int64_t limit) 
       const int64_t end = ((o + 1) * in + out - 1) / out;
       w.assign(static_cast<size_t>(end - first), 1.0 / static_cast<double>(end - first));
     } else {
-      antialias_taps(in, out, o, first, w);
+      first = aa.first[o];
+      const double* row = aa.weights.data() + o * aa.max_taps;
+      w.assign(row, row + aa.count[o]);
     }
     // Drop the padding (and zero weights at the filter's edges): they add nothing.
     int64_t n = std::max<int64_t>(0, std::min<int64_t>(static_cast<int64_t>(w.size()), a.limit - first));

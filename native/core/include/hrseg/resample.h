@@ -13,6 +13,7 @@ enum class Filter {
   BilinearTorch,
   // Pillow's BILINEAR (a triangle stretched by the scale when shrinking, i.e. antialiased): the
   // resize torchvision applies to PIL images, hence SAM's and DINOv2's preprocessing.
+  // PyTorch's interpolate(mode="bilinear", antialias=True) computes the same table (mask pooling).
   BilinearAntialias,
   // Pillow's BICUBIC (a = −0.5, antialiased): the CLIP image processor's resize.
   BicubicAntialias,
