@@ -11,6 +11,7 @@ import { join } from 'node:path';
 
 import { openCheckpoint } from '../checkpoint/index.js';
 import { HrsegError } from '../errors.js';
+import type { Precision } from '../onnx/typed.js';
 import type { HeadConfigInput } from '../head.js';
 import { encodeSafetensors } from '../safetensors.js';
 import { VlmTokenizer } from '../vlm/tokenizer.js';
@@ -19,6 +20,7 @@ import type { ConvertOptions, ConvertedComponent, WriteGraph } from './convert.j
 import { headNames, headSafetensors } from './head.js';
 import { buildLlama } from './llama.js';
 import { mergeLora } from './lora.js';
+import { prepareTokenizer } from './tokenizer.js';
 
 export async function convertLlmSegVlm(
   options: ConvertOptions,
@@ -32,8 +34,8 @@ export async function convertLlmSegVlm(
   const { checkpoint: ck, lora } = mergeLora(raw, options.loraAlpha ?? 16);
   const clipCk = options.clip ? openCheckpoint(options.clip) : undefined;
   const extra: Record<string, ConvertedComponent> = {};
-  const precisionOf = (dtype: string) => (dtype === 'BF16' ? 'bf16' : dtype === 'F16' ? 'fp16' : 'fp32') as 'fp32' | 'fp16' | 'bf16';
-  const record = (key: string, rel: string, bytes: number, arch: Record<string, unknown>, source = file, precision?: 'fp32' | 'fp16' | 'bf16') =>
+  const precisionOf = (dtype: string): Precision => (dtype === 'BF16' ? 'bf16' : dtype === 'F16' ? 'fp16' : 'fp32');
+  const record = (key: string, rel: string, bytes: number, arch: Record<string, unknown>, source = file, precision?: Precision) =>
     (extra[key] = { file: rel, source, arch, ...(precision ? { precision } : {}), bytes, external: false });
   try {
     await mkdir(join(dir, 'vlm'), { recursive: true });
@@ -54,11 +56,11 @@ export async function convertLlmSegVlm(
     writeFileSync(join(dir, 'vlm/embed_tokens.safetensors'), embBytes);
     record('vlmEmbeddings', 'vlm/embed_tokens.safetensors', embBytes.length, { rows: emb.shape[0], dim: emb.shape[1] }, file, precisionOf(emb.dtype));
     say({ step: 'writing the tokenizer with LISA\'s added tokens' });
-    const { prepareTokenizer } = await import('./tokenizer.js');
     const tok = prepareTokenizer(options.tokenizer!, emb.shape[0]);
-    writeFileSync(join(dir, 'vlm/tokenizer.json'), JSON.stringify(tok.json));
+    const tokBytes = Buffer.from(JSON.stringify(tok.json));
+    writeFileSync(join(dir, 'vlm/tokenizer.json'), tokBytes);
     writeFileSync(join(dir, 'vlm/tokenizer_config.json'), JSON.stringify(tok.config, null, 1));
-    record('tokenizer', 'vlm/tokenizer.json', JSON.stringify(tok.json).length, { added: tok.added }, options.tokenizer!);
+    record('tokenizer', 'vlm/tokenizer.json', tokBytes.length, { added: tok.added }, options.tokenizer!);
     const t = await VlmTokenizer.load(join(dir, 'vlm/tokenizer.json'), join(dir, 'vlm/tokenizer_config.json'));
     for (const special of ['[SEG]', '<im_start>', '<im_end>', '<image>']) t.singleToken(special);
     // The head, when the file holds LLM-Seg's (LISA's own mask head is SAM's decoder: not ours).
