@@ -1,0 +1,76 @@
+// libhrseg_trt.so through its C table, on a machine without TensorRT: it loads, and every entry
+// reports why it cannot work instead of crashing.
+#include <dlfcn.h>
+
+#include <string>
+
+#include "check.h"
+#include "hrseg_trt_api.h"
+
+namespace {
+
+const hrseg_trt_api* api() {
+  static const hrseg_trt_api* table = [] {
+    void* lib = dlopen(HRSEG_TRT_LIB, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) return static_cast<const hrseg_trt_api*>(nullptr);
+    auto get = reinterpret_cast<hrseg_trt_get_api_fn>(dlsym(lib, "hrseg_trt_get_api"));
+    return get ? get() : nullptr;
+  }();
+  return table;
+}
+
+bool contains(const char* s, const char* part) { return std::string(s).find(part) != std::string::npos; }
+
+}  // namespace
+
+TEST("libhrseg_trt.so loads without TensorRT and exposes its table") {
+  CHECK(api() != nullptr);
+  if (!api()) return;
+  CHECK_EQ(api()->abi_version, HRSEG_TRT_ABI_VERSION);
+  CHECK_EQ(api()->version(), 0);
+  CHECK_EQ(std::string(api()->library_path()), std::string(""));
+}
+
+TEST("a missing TensorRT is UNAVAILABLE, naming libnvinfer.so.11 and TENSORRT_ROOT") {
+  if (!api()) SKIP("libhrseg_trt.so did not load");
+  char err[2048] = {0};
+  const int32_t s = api()->load("/nonexistent-tensorrt-root", err, sizeof err);
+  CHECK_EQ(s, static_cast<int32_t>(HRSEG_TRT_UNAVAILABLE));
+  CHECK(contains(err, "libnvinfer.so.11"));
+  CHECK(contains(err, "TENSORRT_ROOT"));
+  CHECK(contains(err, "/nonexistent-tensorrt-root/lib/libnvinfer.so.11"));
+}
+
+TEST("a libnvinfer of another major version is refused by its version, before any other call") {
+  if (!api()) SKIP("libhrseg_trt.so did not load");
+  char err[2048] = {0};
+  const int32_t s = api()->load(HRSEG_FAKE_TENSORRT_ROOT, err, sizeof err);
+  CHECK_EQ(s, static_cast<int32_t>(HRSEG_TRT_UNAVAILABLE));
+  CHECK(contains(err, "is TensorRT 10.3"));
+  CHECK(contains(err, "needs TensorRT 11"));
+  CHECK_EQ(api()->version(), 0);
+}
+
+TEST("build, open and run refuse cleanly while TensorRT is not loaded") {
+  if (!api()) SKIP("libhrseg_trt.so did not load");
+  char err[512] = {0};
+  hrseg_trt_build_options o{};
+  o.onnx_path = "x.onnx";
+  o.plan_path = "x.plan";
+  CHECK_EQ(api()->build(&o, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_UNAVAILABLE));
+  CHECK(contains(err, "not loaded"));
+  CHECK_EQ(api()->build(nullptr, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
+  hrseg_trt_engine* e = nullptr;
+  const char plan[4] = {1, 2, 3, 4};
+  CHECK_EQ(api()->open(plan, sizeof plan, 0, &e, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_UNAVAILABLE));
+  CHECK(e == nullptr);
+  CHECK_EQ(api()->open(nullptr, 0, 0, &e, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
+  CHECK_EQ(api()->run(nullptr, nullptr, 0, nullptr, nullptr, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
+  CHECK_EQ(api()->io_count(nullptr), 0);
+  // A tiny error buffer is still NUL-terminated.
+  char tiny[4] = {'x', 'x', 'x', 'x'};
+  api()->build(&o, tiny, sizeof tiny);
+  CHECK_EQ(tiny[3], '\0');
+}
+
+TEST_MAIN()

@@ -1,0 +1,99 @@
+// libhrseg_trt.so's exported table (hrseg_trt_api.h): every entry catches and turns exceptions
+// into a status and a message, so nothing C++ crosses into the addon.
+#include <exception>
+#include <string>
+
+#include "backendCommon.h"
+#include "engineBuilder.h"
+#include "engineRunner.h"
+#include "nvinferLibrary.h"
+
+namespace {
+
+using hrseg::trt::Failure;
+using hrseg::trt::write_error;
+
+std::string g_root;
+
+template <typename F>
+int32_t guarded(char* err, size_t err_len, F&& f) noexcept {
+  try {
+    f();
+    return HRSEG_TRT_OK;
+  } catch (const Failure& e) {
+    write_error(e.what(), err, err_len);
+    return e.status;
+  } catch (const std::bad_alloc&) {
+    write_error("out of host memory", err, err_len);
+    return HRSEG_TRT_OUT_OF_MEMORY;
+  } catch (const std::exception& e) {
+    write_error(e.what(), err, err_len);
+    return HRSEG_TRT_RUNTIME;
+  } catch (...) {
+    write_error("unknown failure in the TensorRT layer", err, err_len);
+    return HRSEG_TRT_RUNTIME;
+  }
+}
+
+int32_t api_load(const char* root, char* err, size_t err_len) {
+  return guarded(err, err_len, [&] {
+    try {
+      if (root) g_root = root;
+      hrseg::trt::nvinfer_library(root);
+    } catch (const Failure&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Failure(HRSEG_TRT_UNAVAILABLE, e.what());
+    }
+  });
+}
+
+int32_t api_version() {
+  const auto* lib = hrseg::trt::loaded_nvinfer_library();
+  return lib ? lib->version : 0;
+}
+
+const char* api_library_path() {
+  const auto* lib = hrseg::trt::loaded_nvinfer_library();
+  return lib ? lib->path.c_str() : "";
+}
+
+int32_t api_build(const hrseg_trt_build_options* o, char* err, size_t err_len) {
+  return guarded(err, err_len, [&] {
+    if (!o) throw Failure(HRSEG_TRT_INVALID, "build: no options");
+    if (!hrseg::trt::loaded_nvinfer_library()) throw Failure(HRSEG_TRT_UNAVAILABLE, "TensorRT is not loaded");
+    hrseg::trt::build_engine(*o, g_root.c_str());
+  });
+}
+
+int32_t api_open(const void* plan, size_t size, int32_t device, hrseg_trt_engine** engine, char* err, size_t err_len) {
+  return guarded(err, err_len, [&] {
+    if (!plan || !size || !engine) throw Failure(HRSEG_TRT_INVALID, "open: an empty plan");
+    *engine = hrseg::trt::open_engine(plan, size, device);
+  });
+}
+
+int32_t api_io_count(const hrseg_trt_engine* e) { return e ? static_cast<int32_t>(e->io.size()) : 0; }
+
+int32_t api_io_info(const hrseg_trt_engine* e, int32_t index, hrseg_trt_tensor_info* info) {
+  if (!e || !info || index < 0 || index >= static_cast<int32_t>(e->io.size())) return HRSEG_TRT_INVALID;
+  *info = e->io[index];
+  return HRSEG_TRT_OK;
+}
+
+int32_t api_run(hrseg_trt_engine* e, const hrseg_trt_host_tensor* inputs, int32_t count, hrseg_trt_output_alloc_fn alloc,
+                void* user, char* err, size_t err_len) {
+  return guarded(err, err_len, [&] {
+    if (!e || !alloc || (count && !inputs)) throw Failure(HRSEG_TRT_INVALID, "run: bad arguments");
+    hrseg::trt::run_engine(*e, inputs, count, alloc, user);
+  });
+}
+
+void api_close(hrseg_trt_engine* e) { delete e; }
+
+const hrseg_trt_api kApi = {HRSEG_TRT_ABI_VERSION, api_load, api_version, api_library_path, api_build,
+                            api_open, api_io_count, api_io_info, api_run, api_close};
+
+}  // namespace
+
+extern "C" __attribute__((visibility("default"))) const hrseg_trt_api* hrseg_trt_get_api(void) { return &kApi; }

@@ -1,0 +1,180 @@
+// Runs a plan: host inputs → device → enqueueV3 → host outputs, on the engine's own stream. The
+// profile is the first whose [min, max] admits every input shape.
+#include "engineRunner.h"
+
+#include "nvinferLibrary.h"
+#include "trtLogger.h"
+
+hrseg_trt_engine::~hrseg_trt_engine() {
+  for (void* b : buffers)
+    if (b) cudaFree(b);
+  context.reset();
+  engine.reset();
+  runtime.reset();
+  if (stream) cudaStreamDestroy(stream);
+}
+
+namespace hrseg::trt {
+
+namespace {
+
+void check(cudaError_t e, const char* what) {
+  if (e != cudaSuccess) cuda_failure(e, what);
+}
+
+int64_t volume(const nvinfer1::Dims& d) {
+  int64_t v = 1;
+  for (int32_t i = 0; i < d.nbDims; ++i) v *= d.d[i];
+  return v;
+}
+
+std::string shape_text(const nvinfer1::Dims& d) {
+  std::string s = "[";
+  for (int32_t i = 0; i < d.nbDims; ++i) s += (i ? ", " : "") + std::to_string(d.d[i]);
+  return s + "]";
+}
+
+bool admits(const nvinfer1::ICudaEngine& engine, const char* name, int32_t profile, const nvinfer1::Dims& shape) {
+  using S = nvinfer1::OptProfileSelector;
+  const nvinfer1::Dims lo = engine.getProfileShape(name, profile, S::kMIN);
+  const nvinfer1::Dims hi = engine.getProfileShape(name, profile, S::kMAX);
+  if (lo.nbDims < 0) return true;  // a static input has no profile range
+  if (lo.nbDims != shape.nbDims) return false;
+  for (int32_t i = 0; i < shape.nbDims; ++i)
+    if (shape.d[i] < lo.d[i] || shape.d[i] > hi.d[i]) return false;
+  return true;
+}
+
+void* ensure(hrseg_trt_engine& e, size_t index, size_t bytes) {
+  if (e.capacity[index] < bytes || !e.buffers[index]) {
+    if (e.buffers[index]) cudaFree(e.buffers[index]);
+    e.buffers[index] = nullptr;
+    e.capacity[index] = 0;
+    check(cudaMalloc(&e.buffers[index], bytes ? bytes : 1), "cudaMalloc for an engine tensor");
+    e.capacity[index] = bytes;
+  }
+  return e.buffers[index];
+}
+
+}  // namespace
+
+size_t element_size(int32_t dtype) {
+  switch (dtype) {
+    case HRSEG_TRT_F32: case HRSEG_TRT_I32: return 4;
+    case HRSEG_TRT_F16: case HRSEG_TRT_BF16: return 2;
+    case HRSEG_TRT_I8: case HRSEG_TRT_U8: case HRSEG_TRT_BOOL: return 1;
+    case HRSEG_TRT_I64: return 8;
+    default: throw Failure(HRSEG_TRT_INVALID, "unsupported tensor type " + std::to_string(dtype));
+  }
+}
+
+hrseg_trt_engine* open_engine(const void* plan, size_t size, int32_t device) {
+  const NvInferLibrary* lib = loaded_nvinfer_library();
+  if (!lib) throw Failure(HRSEG_TRT_UNAVAILABLE, "TensorRT is not loaded");
+  use_device(device);
+  auto e = std::make_unique<hrseg_trt_engine>();
+  e->device = device;
+  CollectingLogger& logger = process_logger();
+  e->runtime.reset(static_cast<nvinfer1::IRuntime*>(lib->create_runtime(&logger, NV_TENSORRT_VERSION)));
+  if (!e->runtime) throw Failure(HRSEG_TRT_RUNTIME, "TensorRT could not create a runtime: " + logger.last_error());
+  // Creators must be in the registry before a plan with plugin layers is deserialised.
+  register_plugins(e->runtime->getPluginRegistry());
+  e->engine.reset(e->runtime->deserializeCudaEngine(plan, size));
+  if (!e->engine) throw Failure(HRSEG_TRT_RUNTIME, "TensorRT could not deserialise the engine: " + logger.last_error());
+  e->context.reset(e->engine->createExecutionContext());
+  if (!e->context) {
+    cudaError_t c = cudaGetLastError();
+    if (c == cudaErrorMemoryAllocation) cuda_failure(c, "creating an execution context");
+    throw Failure(HRSEG_TRT_RUNTIME, "TensorRT could not create an execution context: " + logger.last_error());
+  }
+  check(cudaStreamCreateWithFlags(&e->stream, cudaStreamNonBlocking), "cudaStreamCreate");
+  const int32_t n = e->engine->getNbIOTensors();
+  for (int32_t i = 0; i < n; ++i) e->names.emplace_back(e->engine->getIOTensorName(i));
+  for (int32_t i = 0; i < n; ++i) {
+    const char* name = e->names[i].c_str();
+    hrseg_trt_tensor_info info{};
+    info.name = name;
+    info.is_input = e->engine->getTensorIOMode(name) == nvinfer1::TensorIOMode::kINPUT;
+    info.dtype = static_cast<int32_t>(e->engine->getTensorDataType(name));
+    const nvinfer1::Dims d = e->engine->getTensorShape(name);
+    info.nb_dims = d.nbDims;
+    for (int32_t k = 0; k < d.nbDims && k < HRSEG_TRT_MAX_DIMS; ++k) info.dims[k] = d.d[k];
+    e->io.push_back(info);
+  }
+  e->buffers.assign(n, nullptr);
+  e->capacity.assign(n, 0);
+  return e.release();
+}
+
+void run_engine(hrseg_trt_engine& e, const hrseg_trt_host_tensor* inputs, int32_t count, hrseg_trt_output_alloc_fn alloc,
+                void* user) {
+  check(cudaSetDevice(e.device), "cudaSetDevice");
+  nvinfer1::ICudaEngine& engine = *e.engine;
+  // Every input must be given once, with the engine's type.
+  std::vector<const hrseg_trt_host_tensor*> by_index(e.io.size(), nullptr);
+  for (int32_t i = 0; i < count; ++i) {
+    size_t k = 0;
+    while (k < e.io.size() && e.names[k] != inputs[i].name) ++k;
+    if (k == e.io.size() || !e.io[k].is_input) throw Failure(HRSEG_TRT_INVALID, std::string("the engine has no input '") + inputs[i].name + "'");
+    if (inputs[i].dtype != e.io[k].dtype)
+      throw Failure(HRSEG_TRT_INVALID, std::string("input '") + inputs[i].name + "' must have type " +
+                                           std::to_string(e.io[k].dtype) + ", got " + std::to_string(inputs[i].dtype));
+    by_index[k] = &inputs[i];
+  }
+  for (size_t k = 0; k < e.io.size(); ++k)
+    if (e.io[k].is_input && !by_index[k]) throw Failure(HRSEG_TRT_INVALID, "input '" + e.names[k] + "' was not given");
+  // The first profile that admits every input.
+  int32_t chosen = -1;
+  for (int32_t p = 0; p < engine.getNbOptimizationProfiles() && chosen < 0; ++p) {
+    bool ok = true;
+    for (size_t k = 0; k < e.io.size() && ok; ++k)
+      if (by_index[k]) ok = admits(engine, e.names[k].c_str(), p, to_dims(by_index[k]->nb_dims, by_index[k]->dims));
+    if (ok) chosen = p;
+  }
+  if (chosen < 0) {
+    std::string shapes;
+    for (size_t k = 0; k < e.io.size(); ++k)
+      if (by_index[k]) shapes += " " + e.names[k] + shape_text(to_dims(by_index[k]->nb_dims, by_index[k]->dims));
+    throw Failure(HRSEG_TRT_INVALID, "no optimisation profile of this engine admits the input shapes" + shapes +
+                                         "; rebuild the engines with a wider profile");
+  }
+  if (chosen != e.profile) {
+    if (!e.context->setOptimizationProfileAsync(chosen, e.stream))
+      throw Failure(HRSEG_TRT_RUNTIME, "setOptimizationProfileAsync failed: " + process_logger().last_error());
+    e.profile = chosen;
+  }
+  for (size_t k = 0; k < e.io.size(); ++k) {
+    if (!by_index[k]) continue;
+    const hrseg_trt_host_tensor& t = *by_index[k];
+    const nvinfer1::Dims d = to_dims(t.nb_dims, t.dims);
+    if (!e.context->setInputShape(e.names[k].c_str(), d))
+      throw Failure(HRSEG_TRT_INVALID, "input '" + e.names[k] + "' cannot take shape " + shape_text(d) + ": " +
+                                           process_logger().last_error());
+    const size_t bytes = static_cast<size_t>(volume(d)) * element_size(t.dtype);
+    void* dev = ensure(e, k, bytes);
+    if (bytes) check(cudaMemcpyAsync(dev, t.data, bytes, cudaMemcpyHostToDevice, e.stream), "copying an input to the GPU");
+    e.context->setTensorAddress(e.names[k].c_str(), dev);
+  }
+  std::vector<std::pair<size_t, void*>> outputs;
+  for (size_t k = 0; k < e.io.size(); ++k) {
+    if (e.io[k].is_input) continue;
+    const nvinfer1::Dims d = e.context->getTensorShape(e.names[k].c_str());
+    if (d.nbDims < 0 || volume(d) < 0) throw Failure(HRSEG_TRT_RUNTIME, "output '" + e.names[k] + "' has no resolved shape");
+    const size_t bytes = static_cast<size_t>(volume(d)) * element_size(e.io[k].dtype);
+    void* dev = ensure(e, k, bytes);
+    e.context->setTensorAddress(e.names[k].c_str(), dev);
+    void* host = alloc(user, e.names[k].c_str(), e.io[k].dtype, d.nbDims, d.d, bytes);
+    if (!host && bytes) throw Failure(HRSEG_TRT_OUT_OF_MEMORY, "no host memory for output '" + e.names[k] + "'");
+    outputs.emplace_back(k, host);
+  }
+  if (!e.context->enqueueV3(e.stream)) throw Failure(HRSEG_TRT_RUNTIME, "enqueueV3 failed: " + process_logger().last_error());
+  for (auto& [k, host] : outputs)
+    if (host && e.capacity[k])
+      check(cudaMemcpyAsync(host, e.buffers[k], static_cast<size_t>(volume(e.context->getTensorShape(e.names[k].c_str()))) *
+                                                    element_size(e.io[k].dtype),
+                            cudaMemcpyDeviceToHost, e.stream),
+            "copying an output from the GPU");
+  check(cudaStreamSynchronize(e.stream), "running the engine");
+}
+
+}  // namespace hrseg::trt

@@ -1,0 +1,32 @@
+// One deserialized engine with its execution context, stream and device buffers.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <string>
+#include <vector>
+
+#include "backendCommon.h"
+
+struct hrseg_trt_engine {
+  int32_t device = 0;
+  hrseg::trt::Owned<nvinfer1::IRuntime> runtime;
+  hrseg::trt::Owned<nvinfer1::ICudaEngine> engine;
+  hrseg::trt::Owned<nvinfer1::IExecutionContext> context;
+  cudaStream_t stream = nullptr;
+  int32_t profile = -1;
+  std::vector<std::string> names;
+  std::vector<hrseg_trt_tensor_info> io;
+  // Device memory per I/O tensor, grown as needed and kept between runs.
+  std::vector<void*> buffers;
+  std::vector<size_t> capacity;
+  ~hrseg_trt_engine();
+};
+
+namespace hrseg::trt {
+
+hrseg_trt_engine* open_engine(const void* plan, size_t size, int32_t device);
+void run_engine(hrseg_trt_engine& e, const hrseg_trt_host_tensor* inputs, int32_t count, hrseg_trt_output_alloc_fn alloc,
+                void* user);
+size_t element_size(int32_t dtype);
+
+}  // namespace hrseg::trt
