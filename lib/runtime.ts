@@ -36,9 +36,13 @@ export interface RuntimeInfo {
     reason: string | null;
   };
   tensorrt: {
+    /** libnvinfer.so.11 and its ONNX parser loaded through hrseg's TensorRT layer. */
     loadable: boolean;
+    /** TensorRT's version, also when a library was found but refused (another major version). */
     version: string | null;
     library: string | null;
+    /** hrseg's TensorRT layer (libhrseg_trt.so beside the binary); null when this binary has none. */
+    backend: string | null;
     reason: string | null;
   };
   /** Threads the CPU code uses. */

@@ -185,7 +185,11 @@ export class GraphBuilder {
     return onnx.ModelProto.create({
       irVersion: 8,
       producerName: producer,
-      opsetImport: [{ domain: '', version: opset }],
+      // Custom-op domains (hrseg's TensorRT plugins) are declared at version 1 beside the standard set.
+      opsetImport: [
+        { domain: '', version: opset },
+        ...[...new Set(this.nodes.map((n) => n.domain ?? '').filter((d) => d !== ''))].map((domain) => ({ domain, version: 1 })),
+      ],
       graph: { name: 'g', node: this.nodes, initializer, input: this.inputs, output: this.outputs },
     });
   }

@@ -11,6 +11,7 @@
 #include "rle_binding.h"
 #include "runtime_info.h"
 #include "testing.h"
+#include "trt_binding.h"
 #include "views_binding.h"
 
 namespace hrseg::addon {
@@ -30,6 +31,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("runtimeInfo", Napi::Function::New(env, runtime_info, "runtimeInfo"));
   exports.Set("setNumThreads", Napi::Function::New(env, set_num_threads, "setNumThreads"));
   exports.Set("CancelHandle", CancelHandle::Define(env));
+  register_trt(env, exports);
   register_head(env, exports);
   register_views(env, exports);
   register_mask_generator(env, exports);

@@ -33,6 +33,9 @@ void PromiseWorker::Execute() {
   } catch (const hrseg::Error& e) {
     code_ = error_code_name(e.code());
     SetError(e.what());
+  } catch (const CodedError& e) {
+    code_ = e.code;
+    SetError(e.what());
   } catch (const std::bad_alloc&) {
     code_ = "OUT_OF_MEMORY";
     SetError("native memory allocation failed");

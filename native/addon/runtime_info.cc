@@ -2,6 +2,7 @@
 
 #include "hrseg/linear.h"
 #include "hrseg/thread_pool.h"
+#include "trt_backend.h"
 #include "trt_probe.h"
 #ifdef HRSEG_WITH_CUDA
 #include "hrseg_cuda/device_info.h"
@@ -70,12 +71,24 @@ Napi::Value runtime_info(const Napi::CallbackInfo& info) {
 
   out.Set("cuda", cuda_info(env));
 
-  auto trt = hrseg::trt::probe_tensorrt();
+  // The TensorRT layer (libhrseg_trt.so) decides: it loads libnvinfer.so.11 and refuses other
+  // majors. Without the layer, the probe still says which TensorRT is installed.
+  const TrtBackend& backend = trt_backend();
   Napi::Object t = Napi::Object::New(env);
-  t.Set("loadable", trt.loadable);
-  t.Set("version", trt.loadable ? Napi::Value(Napi::String::New(env, trt.version)) : env.Null());
-  t.Set("library", trt.loadable ? Napi::Value(Napi::String::New(env, trt.library)) : env.Null());
-  t.Set("reason", trt.loadable ? env.Null() : Napi::Value(Napi::String::New(env, trt.reason)));
+  t.Set("backend", backend.backend_path.empty() ? env.Null() : Napi::Value(Napi::String::New(env, backend.backend_path)));
+  if (backend.api) {
+    const int32_t v = backend.api->version();
+    t.Set("loadable", true);
+    t.Set("version", std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100));
+    t.Set("library", backend.api->library_path());
+    t.Set("reason", env.Null());
+  } else {
+    auto probe = hrseg::trt::probe_tensorrt();
+    t.Set("loadable", false);
+    t.Set("version", probe.loadable ? Napi::Value(Napi::String::New(env, probe.version)) : env.Null());
+    t.Set("library", probe.loadable ? Napi::Value(Napi::String::New(env, probe.library)) : env.Null());
+    t.Set("reason", backend.reason);
+  }
   out.Set("tensorrt", t);
 
   out.Set("cpuThreads", hrseg::num_threads());

@@ -1,0 +1,339 @@
+#include "trt_binding.h"
+
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "async_work.h"
+#include "errors.h"
+#include "tensor_bridge.h"
+#include "trt_backend.h"
+
+namespace hrseg::addon {
+
+namespace {
+
+const hrseg_trt_api& require_api() {
+  const TrtBackend& b = trt_backend();
+  if (!b.api) throw CodedError("DEVICE_UNAVAILABLE", "TensorRT is not available: " + b.reason);
+  return *b.api;
+}
+
+void check(int32_t status, const char* err) {
+  if (status != HRSEG_TRT_OK) throw CodedError(trt_status_code(status), err);
+}
+
+int32_t to_trt_dtype(DType t) {
+  switch (t) {
+    case DType::F32: return HRSEG_TRT_F32;
+    case DType::F16: return HRSEG_TRT_F16;
+    case DType::BF16: return HRSEG_TRT_BF16;
+    case DType::I32: return HRSEG_TRT_I32;
+    case DType::I64: return HRSEG_TRT_I64;
+    case DType::U8: return HRSEG_TRT_U8;
+    case DType::Bool: return HRSEG_TRT_BOOL;
+  }
+  return -1;
+}
+
+DType from_trt_dtype(int32_t t) {
+  switch (t) {
+    case HRSEG_TRT_F32: return DType::F32;
+    case HRSEG_TRT_F16: return DType::F16;
+    case HRSEG_TRT_BF16: return DType::BF16;
+    case HRSEG_TRT_I32: return DType::I32;
+    case HRSEG_TRT_I64: return DType::I64;
+    case HRSEG_TRT_U8: return DType::U8;
+    case HRSEG_TRT_BOOL: return DType::Bool;
+    default: throw CodedError("INVALID_TENSOR", "the engine uses tensor type " + std::to_string(t) + ", which hrseg does not read");
+  }
+}
+
+Napi::Value status(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const TrtBackend& b = trt_backend();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("available", b.api != nullptr);
+  o.Set("backend", b.backend_path.empty() ? env.Null() : Napi::Value(Napi::String::New(env, b.backend_path)));
+  if (b.api) {
+    const int32_t v = b.api->version();
+    o.Set("version", std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100));
+    o.Set("library", b.api->library_path());
+    o.Set("reason", env.Null());
+  } else {
+    o.Set("version", env.Null());
+    o.Set("library", env.Null());
+    o.Set("reason", b.reason);
+  }
+  return o;
+}
+
+std::vector<int64_t> int_list(Napi::Env env, Napi::Value v, const std::string& what) {
+  if (!v.IsArray()) throw_error(env, "INVALID_ARGUMENT", what + " must be an array of integers");
+  Napi::Array a = v.As<Napi::Array>();
+  if (a.Length() > HRSEG_TRT_MAX_DIMS) throw_error(env, "INVALID_ARGUMENT", what + " has too many dimensions");
+  std::vector<int64_t> out;
+  for (uint32_t i = 0; i < a.Length(); ++i) {
+    Napi::Value x = a.Get(i);
+    if (!x.IsNumber() || x.As<Napi::Number>().DoubleValue() < 0) throw_error(env, "INVALID_ARGUMENT", what + " must hold non-negative integers");
+    out.push_back(x.As<Napi::Number>().Int64Value());
+  }
+  return out;
+}
+
+// What a build needs, owned (the JS strings and arrays are gone once the worker runs).
+struct BuildJob {
+  std::string onnx, plan, cache;
+  int32_t device = 0;
+  uint64_t workspace = 0;
+  int32_t level = -1;
+  std::vector<std::vector<std::string>> names;
+  std::vector<std::vector<hrseg_trt_profile_dims>> dims;
+  std::vector<hrseg_trt_profile> profiles;
+  Napi::ThreadSafeFunction progress;
+  bool has_progress = false;
+  CancelTokenPtr cancel;
+};
+
+struct ProgressEvent {
+  std::string phase;
+  int32_t step, steps, depth;
+};
+
+int32_t on_progress(void* user, const char* phase, int32_t step, int32_t steps, int32_t depth) {
+  auto* job = static_cast<BuildJob*>(user);
+  if (job->has_progress) {
+    auto* ev = new ProgressEvent{phase ? phase : "", step, steps, depth};
+    const napi_status s = job->progress.NonBlockingCall(ev, [](Napi::Env env, Napi::Function fn, ProgressEvent* e) {
+      std::unique_ptr<ProgressEvent> owned(e);
+      if (env && fn) fn.Call({Napi::String::New(env, e->phase), Napi::Number::New(env, e->step),
+                              Napi::Number::New(env, e->steps), Napi::Number::New(env, e->depth)});
+    });
+    if (s != napi_ok) delete ev;
+  }
+  return job->cancel && job->cancel->cancelled() ? 1 : 0;
+}
+
+// trtBuild({ onnx, plan, timingCache?, device, workspaceBytes?, optimizationLevel?, profiles }, onProgress?, cancel?)
+Napi::Value build(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    if (!info[0].IsObject()) throw_error(env, "INVALID_ARGUMENT", "trtBuild: options object required");
+    Napi::Object o = info[0].As<Napi::Object>();
+    auto job = std::make_shared<BuildJob>();
+    if (!o.Get("onnx").IsString() || !o.Get("plan").IsString())
+      throw_error(env, "INVALID_ARGUMENT", "trtBuild: `onnx` and `plan` paths are required");
+    job->onnx = o.Get("onnx").As<Napi::String>();
+    job->plan = o.Get("plan").As<Napi::String>();
+    if (o.Get("timingCache").IsString()) job->cache = o.Get("timingCache").As<Napi::String>();
+    if (o.Get("device").IsNumber()) job->device = o.Get("device").As<Napi::Number>().Int32Value();
+    if (o.Get("workspaceBytes").IsNumber()) job->workspace = static_cast<uint64_t>(o.Get("workspaceBytes").As<Napi::Number>().DoubleValue());
+    if (o.Get("optimizationLevel").IsNumber()) job->level = o.Get("optimizationLevel").As<Napi::Number>().Int32Value();
+    Napi::Value profiles = o.Get("profiles");
+    if (!profiles.IsArray()) throw_error(env, "INVALID_ARGUMENT", "trtBuild: `profiles` must be an array");
+    Napi::Array pa = profiles.As<Napi::Array>();
+    job->names.resize(pa.Length());
+    job->dims.resize(pa.Length());
+    for (uint32_t p = 0; p < pa.Length(); ++p) {
+      Napi::Array inputs = pa.Get(p).As<Napi::Array>();
+      for (uint32_t i = 0; i < inputs.Length(); ++i) {
+        Napi::Object in = inputs.Get(i).As<Napi::Object>();
+        job->names[p].push_back(in.Get("name").As<Napi::String>());
+      }
+      for (uint32_t i = 0; i < inputs.Length(); ++i) {
+        Napi::Object in = inputs.Get(i).As<Napi::Object>();
+        const std::string what = "profile " + std::to_string(p) + " input '" + job->names[p][i] + "'";
+        auto mn = int_list(env, in.Get("min"), what + " min"), op = int_list(env, in.Get("opt"), what + " opt"),
+             mx = int_list(env, in.Get("max"), what + " max");
+        if (mn.size() != op.size() || mn.size() != mx.size()) throw_error(env, "INVALID_ARGUMENT", what + ": min, opt and max differ in rank");
+        hrseg_trt_profile_dims d{};
+        d.name = job->names[p][i].c_str();
+        d.nb_dims = static_cast<int32_t>(mn.size());
+        for (size_t k = 0; k < mn.size(); ++k) d.min[k] = mn[k], d.opt[k] = op[k], d.max[k] = mx[k];
+        job->dims[p].push_back(d);
+      }
+    }
+    for (auto& d : job->dims) job->profiles.push_back({d.data(), static_cast<int32_t>(d.size())});
+    if (info.Length() > 1 && info[1].IsFunction()) {
+      job->progress = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "hrseg-trt-build-progress", 0, 1);
+      job->has_progress = true;
+    }
+    job->cancel = cancel_token_arg(env, info.Length() > 2 ? info[2] : env.Undefined());
+    return PromiseWorker::Start(
+        env,
+        [job] {
+          struct Release {
+            BuildJob* j;
+            ~Release() {
+              if (j->has_progress) j->progress.Release();
+            }
+          } release{job.get()};
+          const hrseg_trt_api& api = require_api();
+          hrseg_trt_build_options opts{};
+          opts.onnx_path = job->onnx.c_str();
+          opts.plan_path = job->plan.c_str();
+          opts.timing_cache_path = job->cache.empty() ? nullptr : job->cache.c_str();
+          opts.device = job->device;
+          opts.workspace_bytes = job->workspace;
+          opts.optimization_level = job->level;
+          opts.profiles = job->profiles.data();
+          opts.profile_count = static_cast<int32_t>(job->profiles.size());
+          opts.progress = on_progress;
+          opts.progress_user = job.get();
+          char err[8192] = {0};
+          check(api.build(&opts, err, sizeof err), err);
+        },
+        [](Napi::Env env) { return env.Undefined(); });
+  });
+}
+
+// An open engine, shared by the JS handle and any run in flight; closed when the last goes.
+struct EngineHolder {
+  const hrseg_trt_api* api = nullptr;
+  hrseg_trt_engine* engine = nullptr;
+  std::mutex run_mutex;  // one run at a time per engine (its context and buffers are shared)
+  ~EngineHolder() {
+    if (engine) api->close(engine);
+  }
+};
+using HolderRef = std::shared_ptr<EngineHolder>;
+
+HolderRef& holder_of(Napi::Env env, Napi::Value v) {
+  if (!v.IsExternal()) throw_error(env, "INVALID_ARGUMENT", "not a TensorRT engine handle");
+  HolderRef* ref = v.As<Napi::External<HolderRef>>().Data();
+  if (!ref || !*ref) throw_error(env, "INVALID_ARGUMENT", "the TensorRT engine was closed");
+  return *ref;
+}
+
+Napi::Object io_info(Napi::Env env, const hrseg_trt_api& api, const hrseg_trt_engine* e) {
+  Napi::Object out = Napi::Object::New(env);
+  Napi::Array inputs = Napi::Array::New(env), outputs = Napi::Array::New(env);
+  for (int32_t i = 0; i < api.io_count(e); ++i) {
+    hrseg_trt_tensor_info t{};
+    api.io_info(e, i, &t);
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("name", t.name);
+    o.Set("dtype", dtype_name(from_trt_dtype(t.dtype)));
+    Napi::Array dims = Napi::Array::New(env);
+    for (int32_t k = 0; k < t.nb_dims; ++k) dims.Set(k, Napi::Number::New(env, static_cast<double>(t.dims[k])));
+    o.Set("dims", dims);
+    (t.is_input ? inputs : outputs).Set((t.is_input ? inputs : outputs).Length(), o);
+  }
+  out.Set("inputs", inputs);
+  out.Set("outputs", outputs);
+  return out;
+}
+
+// trtOpen(plan: Uint8Array, device) → Promise<{ handle, inputs, outputs }>
+Napi::Value open(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+      throw_error(env, "INVALID_ARGUMENT", "trtOpen: the plan must be a Uint8Array");
+    Napi::Uint8Array plan = info[0].As<Napi::Uint8Array>();
+    const int32_t device = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
+    auto keep = std::make_shared<Napi::ObjectReference>(Napi::Persistent(plan.As<Napi::Object>()));
+    auto holder = std::make_shared<EngineHolder>();
+    const uint8_t* data = plan.Data();
+    const size_t size = plan.ByteLength();
+    return PromiseWorker::Start(
+        env,
+        [holder, data, size, device] {
+          const hrseg_trt_api& api = require_api();
+          holder->api = &api;
+          char err[4096] = {0};
+          check(api.open(data, size, device, &holder->engine, err, sizeof err), err);
+        },
+        [holder](Napi::Env env) -> Napi::Value {
+          Napi::Object out = io_info(env, *holder->api, holder->engine);
+          out.Set("handle", Napi::External<HolderRef>::New(env, new HolderRef(holder), [](Napi::Env, HolderRef* r) { delete r; }));
+          return out;
+        },
+        {keep});
+  });
+}
+
+// trtRun(handle, [{ name, dtype, dims, data }]) → Promise<{ [name]: { dtype, dims, data } }>
+Napi::Value run(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    HolderRef holder = holder_of(env, info[0]);
+    if (!info[1].IsArray()) throw_error(env, "INVALID_ARGUMENT", "trtRun: inputs must be an array");
+    Napi::Array list = info[1].As<Napi::Array>();
+    auto names = std::make_shared<std::vector<std::string>>();
+    std::vector<BorrowedTensor> borrowed;
+    std::vector<std::shared_ptr<Napi::ObjectReference>> keep;
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      Napi::Object t = list.Get(i).As<Napi::Object>();
+      names->push_back(t.Get("name").As<Napi::String>());
+      borrowed.push_back(borrow_tensor(env, t, names->back().c_str()));
+      keep.push_back(borrowed.back().keep_alive);
+    }
+    auto inputs = std::make_shared<std::vector<hrseg_trt_host_tensor>>();
+    for (size_t i = 0; i < borrowed.size(); ++i) {
+      const TensorView& v = borrowed[i].view;
+      hrseg_trt_host_tensor h{};
+      h.name = (*names)[i].c_str();
+      h.data = v.data;
+      h.dtype = to_trt_dtype(v.dtype);
+      h.nb_dims = static_cast<int32_t>(v.dims.size());
+      if (h.nb_dims > HRSEG_TRT_MAX_DIMS) throw_error(env, "INVALID_TENSOR", "input '" + (*names)[i] + "' has too many dimensions");
+      for (int32_t k = 0; k < h.nb_dims; ++k) h.dims[k] = v.dims[k];
+      inputs->push_back(h);
+    }
+    struct Outputs {
+      std::vector<std::string> names;
+      std::deque<Tensor> tensors;  // stable addresses while outputs are allocated
+    };
+    auto outputs = std::make_shared<Outputs>();
+    return PromiseWorker::Start(
+        env,
+        [holder, names, inputs, outputs] {
+          std::lock_guard<std::mutex> lock(holder->run_mutex);
+          auto alloc = [](void* user, const char* name, int32_t dtype, int32_t nb, const int64_t* dims, size_t) -> void* {
+            auto* out = static_cast<Outputs*>(user);
+            try {
+              out->names.emplace_back(name);
+              out->tensors.emplace_back(from_trt_dtype(dtype), Dims(dims, dims + nb));
+              return out->tensors.back().buffer.data();
+            } catch (...) {
+              return nullptr;
+            }
+          };
+          char err[4096] = {0};
+          check(holder->api->run(holder->engine, inputs->data(), static_cast<int32_t>(inputs->size()), alloc, outputs.get(), err,
+                                 sizeof err),
+                err);
+        },
+        [outputs](Napi::Env env) -> Napi::Value {
+          Napi::Object out = Napi::Object::New(env);
+          for (size_t i = 0; i < outputs->names.size(); ++i) out.Set(outputs->names[i], tensor_to_js(env, std::move(outputs->tensors[i])));
+          return out;
+        },
+        keep);
+  });
+}
+
+// trtClose(handle): the engine is freed now, or after the run in flight.
+Napi::Value close(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info[0].IsExternal()) {
+    HolderRef* ref = info[0].As<Napi::External<HolderRef>>().Data();
+    if (ref) ref->reset();
+  }
+  return env.Undefined();
+}
+
+}  // namespace
+
+void register_trt(Napi::Env env, Napi::Object exports) {
+  exports.Set("trtStatus", Napi::Function::New(env, status, "trtStatus"));
+  exports.Set("trtBuild", Napi::Function::New(env, build, "trtBuild"));
+  exports.Set("trtOpen", Napi::Function::New(env, open, "trtOpen"));
+  exports.Set("trtRun", Napi::Function::New(env, run, "trtRun"));
+  exports.Set("trtClose", Napi::Function::New(env, close, "trtClose"));
+}
+
+}  // namespace hrseg::addon
