@@ -10,6 +10,7 @@ import { parseArgs } from 'node:util';
 import { HrsegError } from './errors.js';
 import { evaluate } from './eval/evaluate.js';
 import { convert } from './convert/convert.js';
+import { buildEngines } from './trt/build.js';
 import { RANDOM_ARCHS } from './convert/random.js';
 import { readDataset } from './eval/datasets.js';
 import { loadImage } from './image.js';
@@ -29,6 +30,8 @@ const USAGE = `usage:
                 [--sam <checkpoint>] [--dino <checkpoint>] --out <dir> [--base <package>]
                 [--dino-size 518] [--precision fp32|fp16|bf16] [--random <arch>[,<arch>]] [--force]
                 [--lora-alpha 16] [--rms-eps 1e-6] [--llama-heads 32]
+  hrseg build-engines --model <dir> [--precision fp16|bf16|fp32] [--gpu N] [--workspace MiB]
+                [--context 2048] [--component <name> ...] [--force]
   hrseg info [--model <dir>] [--json]
 exit codes: 0 ok, 1 failed, 2 usage, 130 interrupted`;
 
@@ -337,6 +340,53 @@ async function info(argv: string[]): Promise<void> {
   }
 }
 
+async function buildEnginesCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      precision: { type: 'string' },
+      gpu: { type: 'string' },
+      workspace: { type: 'string' },
+      context: { type: 'string' },
+      component: { type: 'string', multiple: true },
+      force: { type: 'boolean' },
+    },
+  });
+  const model = need(values.model, '--model <dir>');
+  const precision = choice(values.precision, ['fp16', 'bf16', 'fp32'] as const, '--precision');
+  const gpu = values.gpu === undefined ? undefined : Number(values.gpu);
+  if (gpu !== undefined && (!Number.isInteger(gpu) || gpu < 0)) throw new UsageError('--gpu must be a device ordinal (0, 1, ...)');
+  const tty = process.stderr.isTTY;
+  let last = 0;
+  const result = await buildEngines({
+    model,
+    precision,
+    gpu,
+    workspaceMiB: positiveInt(values.workspace, '--workspace'),
+    context: positiveInt(values.context, '--context'),
+    components: values.component,
+    force: values.force,
+    signal: controller.signal,
+    onProgress: (e) => {
+      const head = `[${e.index}/${e.count}] ${e.component}`;
+      if (e.state !== 'building') {
+        if (tty) process.stderr.write('\r\x1b[K');
+        console.error(`${head}: ${e.state}`);
+        return;
+      }
+      // TensorRT reports many steps; a terminal gets a live line, a log one line per outer phase step.
+      const now = performance.now();
+      const line = `${head}: ${'  '.repeat(e.depth ?? 0)}${e.phase} ${e.step}/${e.steps}`;
+      if (tty && now - last > 100) {
+        process.stderr.write(`\r\x1b[K${line.slice(0, (process.stderr.columns ?? 100) - 1)}`);
+        last = now;
+      } else if (!tty && e.depth === 0) console.error(line);
+    },
+  });
+  console.log(`engines in ${result.dir}: built ${result.built.length} (${result.built.join(', ') || 'none'}), reused ${result.reused.length}`);
+}
+
 async function main(): Promise<number> {
   const [command, ...rest] = process.argv.slice(2);
   try {
@@ -344,6 +394,7 @@ async function main(): Promise<number> {
     else if (command === 'eval') await evalCommand(rest);
     else if (command === 'info') await info(rest);
     else if (command === 'convert') await convertCommand(rest);
+    else if (command === 'build-engines') await buildEnginesCommand(rest);
     else if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
       console.log(USAGE);
       return command === undefined ? 2 : 0;

@@ -56,3 +56,7 @@ export { RANDOM_ARCHS, type RandomArch } from './convert/random.js';
 export { openCheckpoint, CheckpointTensor, type Checkpoint, type CheckpointDType } from './checkpoint/index.js';
 export { GraphBuilder, type ElemType } from './onnx/graph.js';
 export { typedGraph, type Precision } from './onnx/typed.js';
+export { buildEngines, type BuildEnginesOptions, type BuildEnginesResult, type BuildProgress } from './trt/build.js';
+export { engineSpecs, type EngineSpec } from './trt/specs.js';
+export { headImageGraph, headInstructionGraph, type HeadWeights } from './trt/head-graph.js';
+export { TrtEngine } from './engines/tensorrt.js';

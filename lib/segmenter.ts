@@ -13,6 +13,8 @@ import { HrsegError } from './errors.js';
 import { Head, type ImageFeatures, type SelectionConfig } from './head.js';
 import { loadImage, type ImageInput } from './image.js';
 import { OnnxEngine } from './engines/onnx-runtime.js';
+import { TrtEngine } from './engines/tensorrt.js';
+import { findEngines, type EngineSet } from './trt/engine-set.js';
 import type { Engine } from './engines/types.js';
 import { readPackage, type ModelPackage } from './package/manifest.js';
 import { dinoFeatures } from './pipeline/dino.js';
@@ -129,24 +131,40 @@ export type SegmentEvent =
 
 /**
  * 'cuda' runs the head and the mask post-processing on the GPU (the backbones stay on ONNX
- * Runtime's CPU provider); 'auto' picks 'cuda' when this binary has CUDA and a device is usable.
+ * Runtime, its CUDA provider when installed); 'tensorrt' runs SAM and DINOv2 on the package's
+ * TensorRT engines (hrseg build-engines) and the head on the GPU; 'auto' picks tensorrt when
+ * TensorRT loads and engines for this GPU exist, else cuda when a device is usable, else cpu.
  */
-function pickDevice(requested: Device): 'cpu' | 'cuda' {
-  if (requested === 'cpu') return 'cpu';
+async function pickDevice(requested: Device, model: string): Promise<{ device: 'cpu' | 'cuda' | 'tensorrt'; reason: string; engines?: EngineSet }> {
+  if (requested === 'cpu') return { device: 'cpu', reason: 'asked for' };
   if (requested !== 'cuda' && requested !== 'tensorrt' && requested !== 'auto')
     throw new HrsegError('INVALID_ARGUMENT', `device must be 'cpu', 'cuda', 'tensorrt' or 'auto', got '${String(requested)}'`);
   const info = runtimeInfo();
   const usable = info.build.cuda && info.cuda.available;
-  if (requested === 'auto') return usable ? 'cuda' : 'cpu';
-  if (!info.build.cuda) throw new HrsegError('DEVICE_UNAVAILABLE', `device '${requested}': this binary was built without CUDA`);
-  if (!info.cuda.available) throw new HrsegError('DEVICE_UNAVAILABLE', `device '${requested}': ${info.cuda.reason ?? 'no CUDA device'}`);
-  if (requested === 'tensorrt')
-    throw new HrsegError(
-      'DEVICE_UNAVAILABLE',
-      `device 'tensorrt': TensorRT engines are not built yet${info.tensorrt.loadable ? '' : ' (and libnvinfer is not installed)'}; use 'cuda'`,
-    );
-  return 'cuda';
+  const whyNoCuda = !info.build.cuda ? 'this binary was built without CUDA' : (info.cuda.reason ?? 'no CUDA device');
+  if (requested === 'tensorrt') {
+    // TensorRT first: its absence (libnvinfer) is what a user must fix before anything else.
+    if (!info.tensorrt.loadable) throw new HrsegError('DEVICE_UNAVAILABLE', `device 'tensorrt': ${info.tensorrt.reason ?? 'TensorRT is not available'}`);
+    if (!usable) throw new HrsegError('DEVICE_UNAVAILABLE', `device 'tensorrt': ${whyNoCuda}`);
+    return { device: 'tensorrt', reason: 'asked for', engines: await findEngines(model, TRT_COMPONENTS) };
+  }
+  if (requested === 'auto') {
+    if (!usable) return { device: 'cpu', reason: `no GPU: ${whyNoCuda}` };
+    if (info.tensorrt.loadable) {
+      try {
+        return { device: 'tensorrt', reason: 'TensorRT and engines for this GPU', engines: await findEngines(model, TRT_COMPONENTS) };
+      } catch (e) {
+        return { device: 'cuda', reason: `TensorRT engines not usable: ${(e as Error).message}` };
+      }
+    }
+    return { device: 'cuda', reason: `TensorRT not available: ${info.tensorrt.reason}` };
+  }
+  if (!usable) throw new HrsegError('DEVICE_UNAVAILABLE', `device 'cuda': ${whyNoCuda}`);
+  return { device: 'cuda', reason: 'asked for' };
 }
+
+/** The components that run on TensorRT engines in a segmenter. */
+const TRT_COMPONENTS = ['sam/encoder', 'sam/decoder', 'dino/encoder'] as const;
 
 export class Segmenter {
   #queue: Promise<unknown> = Promise.resolve();
@@ -154,7 +172,9 @@ export class Segmenter {
 
   private constructor(
     readonly model: ModelPackage,
-    readonly device: 'cpu' | 'cuda',
+    readonly device: 'cpu' | 'cuda' | 'tensorrt',
+    /** Why this device: 'asked for', or what 'auto' found. */
+    readonly deviceReason: string,
     private readonly engines: { samEncoder: Engine; samDecoder: Engine; dino: Engine },
     private readonly vlm: VlmRunner,
     private readonly head: Head,
@@ -164,17 +184,20 @@ export class Segmenter {
 
   static async create(options: SegmenterOptions): Promise<Segmenter> {
     if (!options || typeof options.model !== 'string') throw new HrsegError('INVALID_ARGUMENT', 'createSegmenter: `model` (a package directory) is required');
-    const device = pickDevice(options.device ?? 'auto');
+    const picked = await pickDevice(options.device ?? 'auto', options.model);
+    const device = picked.device;
+    const gpuHead = device === 'cpu' ? 'cpu' : 'cuda';
     if (options.proposalMaxSide !== undefined) downscaledSize(1, 1, options.proposalMaxSide); // validates it
     const pkg = await readPackage(options.model);
     const f = pkg.files;
     // Load everything, then report every failure at once.
     // On 'cuda' the backbones try ONNX Runtime's CUDA provider (and say so when they fall back).
-    const provider = device;
+    const provider = gpuHead;
+    const trt = picked.engines;
     const results = await Promise.allSettled([
-      OnnxEngine.load(f.samEncoder, 'sam/encoder', { bindings: { S: pkg.views.sam.size }, provider }),
-      OnnxEngine.load(f.samDecoder, 'sam/decoder', { provider }),
-      OnnxEngine.load(f.dinoEncoder, 'dino/encoder', {
+      trt ? TrtEngine.load(trt.plan('sam/encoder'), 'sam/encoder') : OnnxEngine.load(f.samEncoder, 'sam/encoder', { bindings: { S: pkg.views.sam.size }, provider }),
+      trt ? TrtEngine.load(trt.plan('sam/decoder'), 'sam/decoder') : OnnxEngine.load(f.samDecoder, 'sam/decoder', { provider }),
+      trt ? TrtEngine.load(trt.plan('dino/encoder'), 'dino/encoder') : OnnxEngine.load(f.dinoEncoder, 'dino/encoder', {
         bindings: { D: pkg.views.dino.size, T: pkg.head.globalGrid ** 2, C: pkg.head.featureDim },
         provider,
       }),
@@ -182,11 +205,11 @@ export class Segmenter {
         { vision: f.vlmVision, decoder: f.vlmDecoder, embeddings: f.vlmEmbeddings, tokenizer: f.tokenizer, tokenizerConfig: f.tokenizerConfig },
         pkg.vlm,
       ),
-      Head.load(f.head, pkg.head, { device }),
+      Head.load(f.head, pkg.head, { device: gpuHead }),
     ]);
     const problems = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as Error).message);
     const ok = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
-    const [samEncoder, samDecoder, dino, vlm, head] = ok as [OnnxEngine?, OnnxEngine?, OnnxEngine?, VlmRunner?, Head?];
+    const [samEncoder, samDecoder, dino, vlm, head] = ok as [Engine?, Engine?, Engine?, VlmRunner?, Head?];
     if (vlm && vlm.hiddenSize !== pkg.head.hiddenSize)
       problems.push(`hrseg.json /head/hiddenSize: ${pkg.head.hiddenSize}, but the VLM's hidden size is ${vlm.hiddenSize}`);
     if (problems.length > 0 || options.signal?.aborted) {
@@ -198,6 +221,7 @@ export class Segmenter {
     return new Segmenter(
       pkg,
       device,
+      picked.reason,
       { samEncoder: samEncoder!, samDecoder: samDecoder!, dino: dino! },
       vlm!,
       head!,
@@ -207,9 +231,13 @@ export class Segmenter {
   }
 
   /** Where each backbone runs ('cuda' through ONNX Runtime's CUDA provider, or 'cpu'). */
-  get backbones(): Record<string, { provider: 'cpu' | 'cuda'; fallbackReason?: string }> {
-    const out: Record<string, { provider: 'cpu' | 'cuda'; fallbackReason?: string }> = {};
+  get backbones(): Record<string, { provider: 'cpu' | 'cuda' | 'tensorrt'; fallbackReason?: string }> {
+    const out: Record<string, { provider: 'cpu' | 'cuda' | 'tensorrt'; fallbackReason?: string }> = {};
     for (const e of Object.values(this.engines)) {
+      if (e instanceof TrtEngine) {
+        out[e.component] = { provider: 'tensorrt' };
+        continue;
+      }
       const o = e as OnnxEngine;
       out[e.component] = { provider: o.provider, ...(o.fallbackReason ? { fallbackReason: o.fallbackReason } : {}) };
     }
@@ -247,7 +275,7 @@ export class Segmenter {
     const proposals = await time('proposals', () =>
       generateProposals(samImage, { encoder: this.engines.samEncoder, decoder: this.engines.samDecoder }, {
         config: this.model.proposals,
-        device: this.device,
+        device: this.device === 'cpu' ? 'cpu' : 'cuda',
         signal,
         onProgress: (d, t) => options.onProgress?.('proposals', d, t),
       }),

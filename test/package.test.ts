@@ -60,6 +60,9 @@ describe('the published package', () => {
     expect(files).toContain('package/dist/index.d.ts');
     expect(files.some((f) => f.startsWith(`package/prebuilds/${platformDir}/`) && f.endsWith('.node'))).toBe(true);
     expect(files.some((f) => f.startsWith('package/native/') || f.startsWith('package/lib/'))).toBe(false);
+    // The TensorRT layer ships beside the binary whenever the build made it (CI always does).
+    if (existsSync(join(packageRoot, 'prebuilds', platformDir, 'libhrseg_trt.so')))
+      for (const lib of ['libhrseg_trt.so', 'libhrseg_trt_plugins.so']) expect(files).toContain(`package/prebuilds/${platformDir}/${lib}`);
     const manifest = JSON.parse(execFileSync('tar', ['xzf', tarball, '-O', 'package/package.json'], { encoding: 'utf8' }));
     for (const hook of ['preinstall', 'install', 'postinstall']) expect(manifest.scripts?.[hook]).toBeUndefined();
     expect(manifest.gypfile).toBeUndefined();
@@ -79,6 +82,11 @@ describe('the published package', () => {
     expect(info.version).toBe(JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')).version);
     expect(info.binary).toContain(join('node_modules', 'hrseg', 'prebuilds', platformDir));
     expect(typeof info.cuda.available).toBe('boolean');
+    if (existsSync(join(packageRoot, 'prebuilds', platformDir, 'libhrseg_trt.so'))) {
+      // The installed binary finds its TensorRT layer without a compiler and says what TensorRT lacks.
+      expect(info.tensorrt.backend).toContain(join('node_modules', 'hrseg', 'prebuilds', platformDir, 'libhrseg_trt.so'));
+      if (!info.tensorrt.loadable) expect(info.tensorrt.reason).toMatch(/libnvinfer\.so\.11/);
+    }
 
     const cjs = run('node', ['-e', "const h = require('hrseg'); console.log(h.runtimeInfo().napiVersion)"], app);
     expect(cjs.status, cjs.stderr).toBe(0);

@@ -1,0 +1,50 @@
+/**
+ * Finding a package's engines for this machine: the folder named for this GPU, TensorRT version
+ * and precision, checked against its sidecar before any plan is opened.
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+
+import { HrsegError } from '../errors.js';
+import type { Precision } from '../onnx/typed.js';
+import { engineTarget, rebuildCommand } from './build.js';
+import { engineDirName, readSidecar, sidecarDifferences } from './sidecar.js';
+import { planFile } from './specs.js';
+
+export interface EngineSet {
+  dir: string;
+  precision: Precision;
+  plan(component: string): string;
+}
+
+/**
+ * The engines for `components`, in the first precision of `precisions` that has a folder here.
+ * DEVICE_UNAVAILABLE without TensorRT or a GPU; MODEL_FILE when nothing was built for this
+ * machine; ENGINE_MISMATCH naming every difference when the folder's sidecar does not fit.
+ */
+export async function findEngines(
+  packageDir: string,
+  components: readonly string[],
+  precisions: readonly Precision[] = ['fp16', 'bf16', 'fp32'],
+  gpu = 0,
+): Promise<EngineSet> {
+  for (const precision of precisions) {
+    const target = engineTarget(precision, gpu);
+    const dir = join(packageDir, 'engines', engineDirName(target));
+    const rebuild = rebuildCommand(packageDir, precision, gpu);
+    const sidecar = await readSidecar(dir, rebuild);
+    if (!sidecar) continue;
+    const diff = await sidecarDifferences(dir, sidecar, target, packageDir, components);
+    if (diff.length)
+      throw new HrsegError('ENGINE_MISMATCH', `the engines in ${dir} do not fit this machine or package:\n  - ${diff.join('\n  - ')}\nrebuild with: ${rebuild}`);
+    return { dir, precision, plan: (c) => join(dir, planFile(c)) };
+  }
+  const present = await readdir(join(packageDir, 'engines')).catch(() => [] as string[]);
+  const target = engineTarget(precisions[0], gpu);
+  throw new HrsegError(
+    'MODEL_FILE',
+    `no TensorRT engines for this machine (${target.gpu.name}, sm ${target.gpu.computeCapability}, TensorRT ${target.tensorrt}) in ${join(packageDir, 'engines')}` +
+      (present.length ? ` (it has: ${present.join(', ')})` : '') +
+      `; build them with: ${rebuildCommand(packageDir, precisions[0], gpu)}`,
+  );
+}
