@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# One command for the lent GPU machine (CUDA, CMake, Python with PyTorch; no Node.js, no TensorRT):
+# One command for the lent GPU machine (CUDA, CMake, Python with PyTorch; no Node.js, no TensorRT),
+# with a TensorRT section that runs where libnvinfer.so.11 and Node.js are present:
 # builds the native code with CUDA, runs the C++ tests (CPU and GPU parity), runs compute-sanitizer
 # on the CUDA parity tests when it is installed, runs the kernel benchmarks and the PyTorch eager
 # baseline, and prints one table last.
@@ -46,6 +47,34 @@ step "benchmarks"
 "$BUILD/native/tests/bench_cuda" "$OUT/bench.json" | tee "$OUT/bench.log"
 "$BUILD/native/tests/bench_head" 5 > "$OUT/bench_head_cpu.log" 2>&1 || true
 python3 scripts/torch_baseline.py "$OUT/torch.json" | tee "$OUT/torch.log" || echo "PyTorch baseline failed"
+
+# TensorRT: only where libnvinfer.so.11 and Node.js exist (a user's machine; the lent GPU has
+# neither). Builds the demo package's engines (fp32 and fp16), runs the same segmentation on the
+# CPU path and on TensorRT, and compares the chosen proposals, the mask and the stage timings.
+step "TensorRT"
+trt_lib=""
+for c in "${TENSORRT_ROOT:-/nonexistent}/lib/libnvinfer.so.11" $(ldconfig -p 2>/dev/null | awk '/libnvinfer\.so\.11 /{print $NF}'); do
+  [ -f "$c" ] && trt_lib="$c" && break
+done
+if [ -z "$trt_lib" ] || ! command -v node > /dev/null || [ ! -f dist/cli.js ]; then
+  echo "TensorRT section skipped: needs libnvinfer.so.11 (found: ${trt_lib:-none}), Node.js and a built package (npm run build)"
+else
+  npm run -s demo:model > "$OUT/trt-demo.log" 2>&1
+  for precision in fp32 fp16; do
+    node dist/cli.js build-engines --model models/demo --precision "$precision" --force 2>&1 | tail -3 | tee -a "$OUT/trt-build.log"
+  done
+  node dist/cli.js segment examples/shapes.png "the red shape" --model models/demo --form phrase --device cpu --json > "$OUT/seg-cpu.json"
+  node dist/cli.js segment examples/shapes.png "the red shape" --model models/demo --form phrase --device tensorrt --json > "$OUT/seg-trt.json"
+  node -e '
+    const [a, b] = process.argv.slice(1).map((f) => JSON.parse(require("fs").readFileSync(f, "utf8")));
+    const row = (k, x, y) => console.log(`${k.padEnd(24)} ${String(x).padStart(14)} ${String(y).padStart(14)}`);
+    row("", "cpu", "tensorrt");
+    row("chosen", JSON.stringify(a.chosen), JSON.stringify(b.chosen));
+    row("mask area", a.area, b.area);
+    for (const k of Object.keys(a.timings ?? {})) row(`ms ${k}`, a.timings[k].toFixed(1), (b.timings?.[k] ?? NaN).toFixed(1));
+    if (JSON.stringify(a.chosen) !== JSON.stringify(b.chosen)) process.exit(1);
+  ' "$OUT/seg-cpu.json" "$OUT/seg-trt.json" || { echo "TensorRT and CPU chose different proposals"; status=1; }
+fi
 
 step "table"
 python3 scripts/device_table.py "$OUT/bench.json" "$OUT/torch.json"
