@@ -42,6 +42,13 @@ export interface NativeTrtProfileInput {
   max: number[];
 }
 
+/** A tensor in device memory owned by the TensorRT layer; `device` is its buffer (freed when unreachable). */
+export interface NativeDeviceValue {
+  dtype: string;
+  dims: number[];
+  device: unknown;
+}
+
 export interface NativeTrtIo {
   name: string;
   dtype: string;
@@ -59,6 +66,14 @@ export interface NativeAddon {
   trtOpen(plan: Uint8Array, device: number): Promise<{ handle: unknown; inputs: NativeTrtIo[]; outputs: NativeTrtIo[] }>;
   trtRun(handle: unknown, inputs: { name: string; dtype: string; dims: number[]; data: ArrayBufferView }[]): Promise<Record<string, unknown>>;
   trtClose(handle: unknown): void;
+  trtRunDevice(
+    handle: unknown,
+    inputs: ({ name: string; dtype: string; dims: number[]; data: ArrayBufferView } | ({ name: string } & NativeDeviceValue))[],
+    into?: Record<string, unknown>,
+  ): Promise<Record<string, NativeDeviceValue>>;
+  trtDeviceAlloc(bytes: number, device: number): unknown;
+  trtToHost(value: NativeDeviceValue): Promise<unknown>;
+  trtDeviceUuid(device: number): string;
   setNumThreads(n: number): number;
   CancelHandle: new () => NativeCancelHandle;
   _testing: NativeTesting;

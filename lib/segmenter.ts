@@ -131,8 +131,8 @@ export type SegmentEvent =
 
 /**
  * 'cuda' runs the head and the mask post-processing on the GPU (the backbones stay on ONNX
- * Runtime, its CUDA provider when installed); 'tensorrt' runs SAM and DINOv2 on the package's
- * TensorRT engines (hrseg build-engines) and the head on the GPU; 'auto' picks tensorrt when
+ * Runtime, its CUDA provider when installed); 'tensorrt' runs SAM, DINOv2 and the VLM on the
+ * package's TensorRT engines (hrseg build-engines) and the head on the GPU; 'auto' picks tensorrt when
  * TensorRT loads and engines for this GPU exist, else cuda when a device is usable, else cpu.
  */
 async function pickDevice(requested: Device, model: string): Promise<{ device: 'cpu' | 'cuda' | 'tensorrt'; reason: string; engines?: EngineSet }> {
@@ -164,7 +164,7 @@ async function pickDevice(requested: Device, model: string): Promise<{ device: '
 }
 
 /** The components that run on TensorRT engines in a segmenter. */
-const TRT_COMPONENTS = ['sam/encoder', 'sam/decoder', 'dino/encoder'] as const;
+const TRT_COMPONENTS = ['sam/encoder', 'sam/decoder', 'dino/encoder', 'vlm/vision', 'vlm/decoder'] as const;
 
 export class Segmenter {
   #queue: Promise<unknown> = Promise.resolve();
@@ -201,10 +201,18 @@ export class Segmenter {
         bindings: { D: pkg.views.dino.size, T: pkg.head.globalGrid ** 2, C: pkg.head.featureDim },
         provider,
       }),
-      VlmRunner.load(
-        { vision: f.vlmVision, decoder: f.vlmDecoder, embeddings: f.vlmEmbeddings, tokenizer: f.tokenizer, tokenizerConfig: f.tokenizerConfig },
-        pkg.vlm,
-      ),
+      (async () =>
+        VlmRunner.load(
+          { vision: f.vlmVision, decoder: f.vlmDecoder, embeddings: f.vlmEmbeddings, tokenizer: f.tokenizer, tokenizerConfig: f.tokenizerConfig },
+          pkg.vlm,
+          // On TensorRT the VLM's engines keep the key/value cache on the device, sized by the build.
+          trt
+            ? {
+                engines: { vision: await TrtEngine.load(trt.plan('vlm/vision'), 'vlm/vision'), decoder: await TrtEngine.load(trt.plan('vlm/decoder'), 'vlm/decoder') },
+                context: trt.context,
+              }
+            : {},
+        ))(),
       Head.load(f.head, pkg.head, { device: gpuHead }),
     ]);
     const problems = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as Error).message);

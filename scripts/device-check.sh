@@ -60,9 +60,13 @@ if [ -z "$trt_lib" ] || ! command -v node > /dev/null || [ ! -f dist/cli.js ]; t
   echo "TensorRT section skipped: needs libnvinfer.so.11 (found: ${trt_lib:-none}), Node.js and a built package (npm run build)"
 else
   npm run -s demo:model > "$OUT/trt-demo.log" 2>&1
+  # Per engine: TensorRT vs ONNX Runtime's CPU path, the demo package and a random-weight SAM/DINOv2 one.
+  node dist/cli.js convert --random sam-vit-b,dinov2-vits14 --base models/demo --out models/random-trt --force > "$OUT/trt-random.log" 2>&1
   for precision in fp32 fp16; do
-    node dist/cli.js build-engines --model models/demo --precision "$precision" --force 2>&1 | tail -3 | tee -a "$OUT/trt-build.log"
+    node scripts/trt-check.mjs models/demo "$precision" 2>> "$OUT/trt-build.log" | tee -a "$OUT/trt-check.log" || status=1
   done
+  node scripts/trt-check.mjs models/random-trt fp16 2>> "$OUT/trt-build.log" | tee -a "$OUT/trt-check.log" || status=1
+  # End to end: the same instruction on the CPU path and on TensorRT.
   node dist/cli.js segment examples/shapes.png "the red shape" --model models/demo --form phrase --device cpu --json > "$OUT/seg-cpu.json"
   node dist/cli.js segment examples/shapes.png "the red shape" --model models/demo --form phrase --device tensorrt --json > "$OUT/seg-trt.json"
   node -e '

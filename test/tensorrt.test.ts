@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HrsegError, buildEngines, createSegmenter, engineSpecs, readPackage, runtimeInfo } from '../lib/index.js';
+import { HrsegError, MaskPostProcessor, buildEngines, createSegmenter, engineSpecs, readPackage, runtimeInfo, tensor } from '../lib/index.js';
 import { native } from '../lib/native.js';
 import { engineDirName, fileSignature, readSidecar, sidecarDifferences, type Sidecar } from '../lib/trt/sidecar.js';
 import { demoPackage } from './helpers/demo.js';
@@ -86,6 +86,17 @@ describe.runIf(!loadable)('without TensorRT every entry point fails with a typed
     const b = await native().trtBuild({ onnx: 'a.onnx', plan: 'a.plan', device: 0, profiles: [] }).catch((x) => x);
     expect(b.hrsegCode).toBe('DEVICE_UNAVAILABLE');
     expect(() => native().trtRun({}, [])).toThrow(/not a TensorRT engine handle/);
+    expect(() => native().trtRunDevice({}, [])).toThrow(/not a TensorRT engine handle/);
+    expect(() => native().trtDeviceAlloc(1024, 0)).toThrow(/TensorRT is not available/);
+    expect(() => native().trtToHost({ dtype: 'float32', dims: [2], device: {} })).toThrow(/not a device buffer/);
+  });
+
+  it('the CPU mask generator refuses device logits instead of reading a device pointer', async () => {
+    const post = new MaskPostProcessor({}, { low: 4, frame: 16, height: 16, width: 16 });
+    const logits = { dtype: 'float32', dims: [1, 3, 4, 4], device: {} };
+    const e = await post.addBatch(logits, tensor('float32', [1, 3], new Float32Array(3)), tensor('float32', [1, 2], new Float32Array(2))).catch((x) => x);
+    expect(e).toBeInstanceOf(HrsegError);
+    expect(e.message).toMatch(/not a device buffer|device logits need the CUDA mask generator/);
   });
 });
 

@@ -1,22 +1,48 @@
 /**
  * A TensorRT engine behind the Engine interface: a plan from build-engines, opened through
- * hrseg's TensorRT layer (libhrseg_trt.so). Inputs are read from host tensors (borrowed, not
- * copied, on the JS side) and outputs come back as host tensors; the profile is chosen per run from
- * the input shapes. Values do not stay on the device between engines yet (location 'cpu').
+ * hrseg's TensorRT layer (libhrseg_trt.so). Outputs stay on the device ('cuda' values): the next
+ * engine reads them in place (SAM's image embeddings into the decoder, the VLM's key/value cache
+ * into the next step), the CUDA mask generator reads the decoder's logits in place, and `host()`
+ * copies them back only for a consumer that needs the numbers. Host inputs are borrowed (not
+ * copied on the JS side) and uploaded by the run; the profile is chosen per run from the shapes.
  */
 import { readFile } from 'node:fs/promises';
 
 import { abortError } from '../abort.js';
 import { HrsegError, awaitNative, callNative } from '../errors.js';
-import { native } from '../native.js';
+import { native, type NativeDeviceValue } from '../native.js';
 import type { DType, Tensor } from '../tensor.js';
-import { isEngineValue, type Engine, type EngineInput, type EngineValue, type RunOptions, type TensorSpec } from './types.js';
+import { isEngineValue, type DeviceBuffer, type Engine, type EngineInput, type EngineValue, type RunOptions, type TensorSpec } from './types.js';
 
 const spec = (t: { name: string; dtype: string; dims: number[] }): TensorSpec => ({
   name: t.name,
   dtype: t.dtype as DType,
   dims: t.dims.map((d, i) => (d >= 0 ? d : `${t.name}.${i}`)),
 });
+
+/** An output left on the device; `host()` copies it back once. */
+export class DeviceValue implements EngineValue {
+  readonly location = 'cuda' as const;
+  #host?: Promise<Tensor>;
+
+  constructor(
+    readonly name: string,
+    readonly deviceTensor: NativeDeviceValue,
+  ) {}
+
+  get dtype(): DType {
+    return this.deviceTensor.dtype as DType;
+  }
+
+  get dims(): readonly number[] {
+    return this.deviceTensor.dims;
+  }
+
+  host(): Promise<Tensor> {
+    this.#host ??= awaitNative(native().trtToHost(this.deviceTensor)) as Promise<Tensor>;
+    return this.#host;
+  }
+}
 
 export class TrtEngine implements Engine {
   #handle: unknown;
@@ -27,6 +53,7 @@ export class TrtEngine implements Engine {
     handle: unknown,
     readonly inputs: readonly TensorSpec[],
     readonly outputs: readonly TensorSpec[],
+    readonly device: number,
   ) {
     this.#handle = handle;
   }
@@ -36,25 +63,35 @@ export class TrtEngine implements Engine {
       throw new HrsegError('MODEL_FILE', `${component}: engine not found: ${file}`, { cause });
     });
     const opened = await awaitNative(native().trtOpen(new Uint8Array(plan.buffer, plan.byteOffset, plan.byteLength), device));
-    return new TrtEngine(component, file, opened.handle, opened.inputs.map(spec), opened.outputs.map(spec));
+    return new TrtEngine(component, file, opened.handle, opened.inputs.map(spec), opened.outputs.map(spec), device);
+  }
+
+  allocate(bytes: number): DeviceBuffer {
+    return { bytes, handle: callNative(() => native().trtDeviceAlloc(bytes, this.device)) };
   }
 
   async run(feeds: Readonly<Record<string, EngineInput>>, options: RunOptions = {}): Promise<Record<string, EngineValue>> {
     if (this.#handle === undefined) throw new HrsegError('INVALID_ARGUMENT', `${this.component}: this engine has been disposed`);
     if (options.signal?.aborted) throw abortError(options.signal);
-    const inputs = [];
+    const inputs: Parameters<ReturnType<typeof native>['trtRunDevice']>[1] = [];
     for (const s of this.inputs) {
       const value = feeds[s.name];
       if (!value) throw new HrsegError('INVALID_TENSOR', `${this.component}: input '${s.name}' was not given`);
-      const t = isEngineValue(value) ? await value.host() : value;
-      if (t.dtype !== s.dtype) throw new HrsegError('INVALID_TENSOR', `${this.component}: input '${s.name}' must be ${s.dtype}, got ${t.dtype}`);
-      inputs.push({ name: s.name, dtype: t.dtype, dims: [...t.dims], data: t.data });
+      if (value.dtype !== s.dtype) throw new HrsegError('INVALID_TENSOR', `${this.component}: input '${s.name}' must be ${s.dtype}, got ${value.dtype}`);
+      if (isEngineValue(value) && value.deviceTensor) {
+        const d = value.deviceTensor as NativeDeviceValue;
+        inputs.push({ name: s.name, dtype: d.dtype, dims: [...value.dims], device: d.device });
+      } else {
+        const t = isEngineValue(value) ? await value.host() : value;
+        inputs.push({ name: s.name, dtype: t.dtype, dims: [...t.dims], data: t.data });
+      }
     }
-    const out = (await awaitNative(native().trtRun(this.#handle, inputs))) as Record<string, Tensor>;
+    const into: Record<string, unknown> = {};
+    for (const [name, buffer] of Object.entries(options.into ?? {})) into[name] = buffer.handle;
+    const out = await awaitNative(native().trtRunDevice(this.#handle, inputs, into));
     if (options.signal?.aborted) throw abortError(options.signal);
     const values: Record<string, EngineValue> = {};
-    for (const [name, t] of Object.entries(out))
-      values[name] = { name, dtype: t.dtype, dims: t.dims, location: 'cpu', host: () => Promise.resolve(t) };
+    for (const [name, d] of Object.entries(out)) values[name] = new DeviceValue(name, d);
     return values;
   }
 

@@ -26,6 +26,8 @@ export interface EngineValue {
   readonly location: 'cpu' | 'cuda';
   /** The data on the host (free when it already is). */
   host(): Promise<Tensor>;
+  /** For 'cuda' values: the native device tensor, which GPU consumers read in place. */
+  readonly deviceTensor?: unknown;
 }
 
 export type EngineInput = Tensor | EngineValue;
@@ -33,6 +35,17 @@ export type EngineInput = Tensor | EngineValue;
 export interface RunOptions {
   /** Checked before the run starts (ONNX Runtime cannot stop a run half-way). */
   signal?: AbortSignal;
+  /**
+   * Device buffers (from `Engine.allocate`) to write named outputs into, for engines that keep
+   * values on the device; others ignore it.
+   */
+  into?: Readonly<Record<string, DeviceBuffer>>;
+}
+
+/** Device memory an engine writes outputs into (the VLM's preallocated key/value cache). */
+export interface DeviceBuffer {
+  readonly bytes: number;
+  readonly handle: unknown;
 }
 
 export interface Engine {
@@ -43,6 +56,8 @@ export interface Engine {
   readonly inputs: readonly TensorSpec[];
   readonly outputs: readonly TensorSpec[];
   run(feeds: Readonly<Record<string, EngineInput>>, options?: RunOptions): Promise<Record<string, EngineValue>>;
+  /** Device memory for `RunOptions.into`; only engines that keep values on the device have it. */
+  allocate?(bytes: number): DeviceBuffer;
   dispose(): Promise<void>;
 }
 

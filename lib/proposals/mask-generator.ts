@@ -40,7 +40,7 @@ export interface Proposals {
 
 interface NativeMaskGeneratorApi {
   createMaskGenerator(config: MaskGeneratorConfig, geometry: MaskGeometry, device: 'cpu' | 'cuda'): unknown;
-  maskGeneratorAddBatch(h: unknown, logits: Tensor, iou: Tensor, points: Tensor, cancel: NativeCancelHandle): Promise<void>;
+  maskGeneratorAddBatch(h: unknown, logits: Tensor | { dtype: string; dims: readonly number[]; device: unknown }, iou: Tensor, points: Tensor, cancel: NativeCancelHandle): Promise<void>;
   maskGeneratorFinish(h: unknown, cancel: NativeCancelHandle): Promise<Proposals>;
 }
 
@@ -63,8 +63,12 @@ export class MaskPostProcessor {
     this.handle = callNative(() => api().createMaskGenerator(c, geometry, options.device ?? 'cpu'));
   }
 
-  /** logits [B, M, low, low], iou [B, M], points [B, 2] in original pixels. Inputs are borrowed until it settles. */
-  addBatch(logits: Tensor<'float32'>, iou: Tensor<'float32'>, points: Tensor<'float32'>, signal?: AbortSignal): Promise<void> {
+  /**
+   * logits [B, M, low, low], iou [B, M], points [B, 2] in original pixels. Inputs are borrowed until
+   * it settles. With `device: 'cuda'` the logits may also be a TensorRT decoder's native device
+   * tensor (EngineValue.deviceTensor), read in place on the GPU.
+   */
+  addBatch(logits: Tensor<'float32'> | { dtype: string; dims: readonly number[]; device: unknown }, iou: Tensor<'float32'>, points: Tensor<'float32'>, signal?: AbortSignal): Promise<void> {
     const run = this.queue.then(() => runCancellable(signal, (c) => api().maskGeneratorAddBatch(this.handle, logits, iou, points, c)));
     this.queue = run.catch(() => undefined);
     return run;
@@ -115,9 +119,13 @@ export async function generateProposals(
       },
       { signal },
     );
-    const logits = (await out.low_res_masks.host()) as Tensor<'float32'>;
+    // On the GPU a TensorRT decoder's logits stay where they are; otherwise they come to the host.
+    const onDevice = options.device === 'cuda' && out.low_res_masks.deviceTensor !== undefined;
+    const logits = onDevice
+      ? (out.low_res_masks.deviceTensor as { dtype: string; dims: readonly number[]; device: unknown })
+      : ((await out.low_res_masks.host()) as Tensor<'float32'>);
     const iou = (await out.iou_predictions.host()) as Tensor<'float32'>;
-    post ??= new MaskPostProcessor(config, { low: logits.dims[2], frame: SAM_VIEW.size, height, width }, { device: options.device });
+    post ??= new MaskPostProcessor(config, { low: out.low_res_masks.dims[2], frame: SAM_VIEW.size, height, width }, { device: options.device });
     await post.addBatch(logits, iou, tensor('float32', [b, 2], grid.subarray(start * 2, (start + b) * 2)), signal);
     options.onProgress?.(start + b, total);
   }

@@ -68,7 +68,8 @@ export function engineTarget(precision: Precision, gpu = 0): EngineTarget {
   const device = info.cuda.devices.find((d) => d.index === gpu);
   if (!device)
     throw new HrsegError('DEVICE_UNAVAILABLE', `GPU ${gpu} is not available: ${info.cuda.reason ?? `this machine has ${info.cuda.devices.length} CUDA device(s)`}`);
-  return { gpu: { name: device.name, computeCapability: device.computeCapability }, tensorrt: trt.version, precision, hrseg: info.version };
+  const uuid = callNative(() => native().trtDeviceUuid(gpu));
+  return { gpu: { name: device.name, computeCapability: device.computeCapability, uuid }, tensorrt: trt.version, precision, hrseg: info.version };
 }
 
 export function rebuildCommand(model: string, precision: Precision, gpu = 0): string {

@@ -8,13 +8,16 @@ import { join } from 'node:path';
 import { HrsegError } from '../errors.js';
 import type { Precision } from '../onnx/typed.js';
 import { engineTarget, rebuildCommand } from './build.js';
-import { engineDirName, readSidecar, sidecarDifferences } from './sidecar.js';
+import { engineDirName, readSidecar, sidecarDifferences, type Sidecar } from './sidecar.js';
 import { planFile } from './specs.js';
 
 export interface EngineSet {
   dir: string;
   precision: Precision;
+  sidecar: Sidecar;
   plan(component: string): string;
+  /** Tokens the VLM decoder's profiles admit (its key/value cache size), when it was built. */
+  context?: number;
 }
 
 /**
@@ -37,7 +40,8 @@ export async function findEngines(
     const diff = await sidecarDifferences(dir, sidecar, target, packageDir, components);
     if (diff.length)
       throw new HrsegError('ENGINE_MISMATCH', `the engines in ${dir} do not fit this machine or package:\n  - ${diff.join('\n  - ')}\nrebuild with: ${rebuild}`);
-    return { dir, precision, plan: (c) => join(dir, planFile(c)) };
+    const decode = sidecar.engines['vlm/decoder']?.profiles[1]?.find((p) => p.name === 'past.0.key');
+    return { dir, precision, sidecar, plan: (c) => join(dir, planFile(c)), ...(decode ? { context: decode.max[2] + 1 } : {}) };
   }
   const present = await readdir(join(packageDir, 'engines')).catch(() => [] as string[]);
   const target = engineTarget(precisions[0], gpu);

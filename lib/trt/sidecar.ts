@@ -18,7 +18,8 @@ export const SIDECAR_VERSION = 1;
 
 /** What a set of engines is bound to: the GPU, TensorRT, the precision and hrseg's plan layout. */
 export interface EngineTarget {
-  gpu: { name: string; computeCapability: string };
+  /** The UUID is recorded, not compared: a plan runs on any card of the same model. */
+  gpu: { name: string; computeCapability: string; uuid?: string };
   tensorrt: string;
   precision: Precision;
   hrseg: string;

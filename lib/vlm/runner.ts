@@ -13,7 +13,7 @@ import type { RgbImage } from '../image.js';
 import { tensor, type Tensor } from '../tensor.js';
 import { CLIP_VIEW, centerCropView, type SquareViewSpec } from '../views.js';
 import { OnnxEngine } from '../engines/onnx-runtime.js';
-import type { Engine, EngineInput, EngineValue } from '../engines/types.js';
+import type { DeviceBuffer, Engine, EngineInput, EngineValue } from '../engines/types.js';
 import { EmbeddingTable } from './embeddings.js';
 import { segStatePositions } from './seg.js';
 import { LLAVA_V1_TEMPLATE, renderPrompt, type ConversationTemplate, type QueryForm } from './template.js';
@@ -113,7 +113,51 @@ function positions(start: number, n: number): Tensor<'int64'> {
   return tensor('int64', [1, n], p);
 }
 
+export interface VlmLoadOptions {
+  /** Engines to use instead of ONNX Runtime on the package files (TensorRT engines). */
+  engines?: { vision: Engine; decoder: Engine };
+  /** Tokens the key/value cache holds on a device-resident decoder (default 2048). */
+  context?: number;
+}
+
+/**
+ * The key/value cache of a decoder that keeps values on the device (one with `allocate`): every
+ * buffer holds the context limit and is written in place, so generating allocates nothing per
+ * step. A prefix (the image context) gets its own set, kept with its VlmContext and only read
+ * afterwards; the steps of an answer alternate between two scratch sets, each step reading the
+ * set the previous one wrote.
+ */
+class DeviceKvCache {
+  #scratch: Record<string, DeviceBuffer>[] = [];
+  #turn = 0;
+
+  constructor(
+    private readonly engine: Engine & { allocate(bytes: number): DeviceBuffer },
+    private readonly names: readonly string[],
+    private readonly bytes: number,
+    readonly context: number,
+  ) {}
+
+  private set(): Record<string, DeviceBuffer> {
+    return Object.fromEntries(this.names.map((n) => [n, this.engine.allocate(this.bytes)]));
+  }
+
+  /** A set of its own, for a prefix that later steps read. */
+  fresh(): Record<string, DeviceBuffer> {
+    return this.set();
+  }
+
+  /** The scratch set the next step writes (never the one the previous step wrote). */
+  next(): Record<string, DeviceBuffer> {
+    if (this.#scratch.length === 0) this.#scratch = [this.set(), this.set()];
+    this.#turn ^= 1;
+    return this.#scratch[this.#turn];
+  }
+}
+
 export class VlmRunner {
+  #kv?: DeviceKvCache;
+
   private constructor(
     private readonly vision: Engine,
     private readonly decoder: Engine,
@@ -125,17 +169,17 @@ export class VlmRunner {
     private readonly kvShape: [number, number],
   ) {}
 
-  static async load(files: VlmFiles, config: Partial<VlmConfig> = {}): Promise<VlmRunner> {
+  static async load(files: VlmFiles, config: Partial<VlmConfig> = {}, options: VlmLoadOptions = {}): Promise<VlmRunner> {
     const c: VlmConfig = { ...DEFAULT_VLM_CONFIG, ...config };
     const tokenizer = await VlmTokenizer.load(files.tokenizer, files.tokenizerConfig);
     const t = c.template;
     for (const special of [c.segToken, ...(t.useImStartEnd ? [t.imStart, t.imEnd] : []), t.imageToken]) tokenizer.singleToken(special);
     const ids = { bos: tokenizer.singleToken(c.bosToken), eos: tokenizer.singleToken(c.eosToken), seg: tokenizer.singleToken(c.segToken) };
     const embeddings = EmbeddingTable.open(files.embeddings, c.embeddingsTensor);
-    const vision = await OnnxEngine.load(files.vision, 'vlm/vision', { bindings: { s: c.view.size, H: embeddings.dim } });
-    let decoder: OnnxEngine;
+    const vision = options.engines?.vision ?? (await OnnxEngine.load(files.vision, 'vlm/vision', { bindings: { s: c.view.size, H: embeddings.dim } }));
+    let decoder: Engine;
     try {
-      decoder = await OnnxEngine.load(files.decoder, 'vlm/decoder', { bindings: { H: embeddings.dim } });
+      decoder = options.engines?.decoder ?? (await OnnxEngine.load(files.decoder, 'vlm/decoder', { bindings: { H: embeddings.dim } }));
     } catch (e) {
       await vision.dispose();
       throw e;
@@ -157,7 +201,14 @@ export class VlmRunner {
       await Promise.all([vision.dispose(), decoder.dispose()]);
       throw new HrsegError('MODEL_FILE', `${files.decoder}: key/value cache:\n  - ${problems.join('\n  - ')}`);
     }
-    return new VlmRunner(vision, decoder, embeddings, tokenizer, c, ids, layers, [heads!, hd!]);
+    const runner = new VlmRunner(vision, decoder, embeddings, tokenizer, c, ids, layers, [heads!, hd!]);
+    if (decoder.allocate) {
+      const context = options.context ?? 2048;
+      if (!Number.isInteger(context) || context < 2) throw new HrsegError('INVALID_ARGUMENT', `context must be an integer ≥ 2, got ${context}`);
+      const names = [...Array(layers).keys()].flatMap((l) => [`present.${l}.key`, `present.${l}.value`]);
+      runner.#kv = new DeviceKvCache(decoder as Engine & { allocate(bytes: number): DeviceBuffer }, names, heads! * context * hd! * 4, context);
+    }
+    return runner;
   }
 
   get hiddenSize(): number {
@@ -199,8 +250,13 @@ export class VlmRunner {
     start: number,
     past: Readonly<Record<string, EngineInput>>,
     signal?: AbortSignal,
+    prefix = false,
   ): Promise<{ logits: Tensor<'float32'>; hidden: Tensor<'float32'>; present: Record<string, EngineValue> }> {
-    const out = await this.decoder.run({ inputs_embeds: embeds, position_ids: positions(start, embeds.dims[1]), ...past }, { signal });
+    const kv = this.#kv;
+    if (kv && start + embeds.dims[1] > kv.context)
+      throw new HrsegError('INVALID_ARGUMENT', `the conversation needs ${start + embeds.dims[1]} tokens, more than the key/value cache holds (${kv.context})`);
+    const into = kv ? (prefix ? kv.fresh() : kv.next()) : undefined;
+    const out = await this.decoder.run({ inputs_embeds: embeds, position_ids: positions(start, embeds.dims[1]), ...past }, { signal, into });
     const present: Record<string, EngineValue> = {};
     for (let l = 0; l < this.layers; l++)
       for (const kind of ['key', 'value']) present[`past.${l}.${kind}`] = out[`present.${l}.${kind}`];
@@ -223,7 +279,7 @@ export class VlmRunner {
     const img = await this.imageTokens(image, options.signal);
     const before = this.embeddings.gather(this.prefixIds());
     const embeds = concat([before, img], this.hiddenSize);
-    const r = await this.step(embeds, 0, this.emptyPast(), options.signal);
+    const r = await this.step(embeds, 0, this.emptyPast(), options.signal, true);
     const H = this.hiddenSize, n = embeds.dims[1];
     return { length: n, past: r.present, lastHidden: r.hidden.data.slice((n - 1) * H, n * H), embeddings: embeds };
   }

@@ -8,6 +8,7 @@
 #include "errors.h"
 #include "hrseg/mask_generator.h"
 #include "tensor_bridge.h"
+#include "trt_binding.h"
 
 #ifdef HRSEG_WITH_CUDA
 #include "hrseg_cuda/device_buffer.h"
@@ -87,34 +88,61 @@ Napi::Value create(const Napi::CallbackInfo& info) {
 Napi::Value add_batch(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto handle = unwrap(env, info[0]);
-  auto logits = borrow_tensor(env, info[1], "low_res_masks");
+  const int64_t low = handle->low;
+  // The logits may be a TensorRT decoder's output still on the device ({ dtype, dims, device }):
+  // the CUDA generator reads them in place, with no round trip through host memory.
+  const bool on_device = info[1].IsObject() && info[1].As<Napi::Object>().Has("device");
+  TensorView vl;
+  std::shared_ptr<Napi::ObjectReference> logits_keep;
+  const void* device_logits = nullptr;
+  if (on_device) {
+#ifdef HRSEG_WITH_CUDA
+    if (!handle->gpu) throw_error(env, "INVALID_ARGUMENT", "device logits need the CUDA mask generator (device 'cuda')");
+#endif
+    Dims dims;
+    device_logits = device_tensor_data(env, info[1].As<Napi::Object>(), DType::F32, {-1, -1, low, low}, &dims);
+    vl.dtype = DType::F32;
+    vl.dims = dims;
+    logits_keep = std::make_shared<Napi::ObjectReference>(Napi::Persistent(info[1].As<Napi::Object>()));
+  } else {
+    auto logits = borrow_tensor(env, info[1], "low_res_masks");
+    guard(env, [&] {
+      expect_tensor(logits.view, "low_res_masks", DType::F32, {-1, -1, low, low});
+      return 0;
+    });
+    vl = logits.view;
+    logits_keep = logits.keep_alive;
+  }
   auto iou = borrow_tensor(env, info[2], "iou_predictions");
   auto points = borrow_tensor(env, info[3], "points");
   auto token = cancel_token_arg(env, info[4]);
-  const int64_t low = handle->low;
   guard(env, [&] {
-    expect_tensor(logits.view, "low_res_masks", DType::F32, {-1, -1, low, low});
-    expect_tensor(iou.view, "iou_predictions", DType::F32, {logits.view.dims[0], logits.view.dims[1]});
-    expect_tensor(points.view, "points", DType::F32, {logits.view.dims[0], 2});
+    expect_tensor(iou.view, "iou_predictions", DType::F32, {vl.dims[0], vl.dims[1]});
+    expect_tensor(points.view, "points", DType::F32, {vl.dims[0], 2});
     return 0;
   });
-  const TensorView vl = logits.view, vi = iou.view, vp = points.view;
+  const TensorView vi = iou.view, vp = points.view;
   return PromiseWorker::Start(
       env,
-      [handle, vl, vi, vp, token] {
+      [handle, vl, vi, vp, token, device_logits] {
         std::lock_guard<std::mutex> lock(handle->mutex);
         token->check();
 #ifdef HRSEG_WITH_CUDA
         if (handle->gpu) {
+          if (device_logits) {
+            handle->gpu->add_batch(static_cast<const float*>(device_logits), vi.as<float>(), vp.as<float>(), vl.dims[0], vl.dims[1]);
+            return;
+          }
           auto logits = cuda::to_device(vl.as<float>(), static_cast<size_t>(vl.numel()));
           handle->gpu->add_batch(logits.get(), vi.as<float>(), vp.as<float>(), vl.dims[0], vl.dims[1]);
           return;
         }
 #endif
+        if (device_logits) throw Error(ErrorCode::InvalidArgument, "device logits need the CUDA mask generator");
         handle->generator->add_batch(vl.as<float>(), vi.as<float>(), vp.as<float>(), vl.dims[0], vl.dims[1],
                                      token.get());
       },
-      [](Napi::Env e) -> Napi::Value { return e.Undefined(); }, {logits.keep_alive, iou.keep_alive, points.keep_alive});
+      [](Napi::Env e) -> Napi::Value { return e.Undefined(); }, {logits_keep, iou.keep_alive, points.keep_alive});
 }
 
 Napi::Value finish(const Napi::CallbackInfo& info) {

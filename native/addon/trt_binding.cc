@@ -2,6 +2,7 @@
 
 #include <deque>
 #include <memory>
+#include <optional>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -316,6 +317,188 @@ Napi::Value run(const Napi::CallbackInfo& info) {
   });
 }
 
+// Device memory from the TensorRT layer, shared by the JS values that view it and any run in
+// flight; freed with the last of them.
+struct DeviceBufferRef {
+  const hrseg_trt_api* api = nullptr;
+  void* ptr = nullptr;
+  size_t capacity = 0;
+  int32_t device = 0;
+  ~DeviceBufferRef() {
+    if (api && ptr) api->device_free(ptr);
+  }
+};
+using DeviceRef = std::shared_ptr<DeviceBufferRef>;
+
+Napi::Value device_external(Napi::Env env, DeviceRef ref) {
+  return Napi::External<DeviceRef>::New(env, new DeviceRef(std::move(ref)), [](Napi::Env, DeviceRef* r) { delete r; });
+}
+
+DeviceRef device_of(Napi::Env env, Napi::Value v) {
+  if (!v.IsExternal()) throw_error(env, "INVALID_ARGUMENT", "not a device buffer");
+  DeviceRef* r = v.As<Napi::External<DeviceRef>>().Data();
+  if (!r || !*r) throw_error(env, "INVALID_ARGUMENT", "the device buffer was released");
+  return *r;
+}
+
+Dims dims_of(Napi::Env env, Napi::Value v, const std::string& what) {
+  auto d = int_list(env, v, what + " dims");
+  return Dims(d.begin(), d.end());
+}
+
+// A JS device value { dtype, dims, device }: its buffer, checked to hold dims of dtype.
+struct DeviceView {
+  DeviceRef ref;
+  DType dtype;
+  Dims dims;
+};
+
+DeviceView device_view(Napi::Env env, Napi::Object o, const std::string& what) {
+  DeviceView v;
+  v.ref = device_of(env, o.Get("device"));
+  auto dt = o.Get("dtype").IsString() ? dtype_from_name(o.Get("dtype").As<Napi::String>().Utf8Value()) : std::nullopt;
+  if (!dt) throw_error(env, "INVALID_TENSOR", what + ": unknown dtype");
+  v.dtype = *dt;
+  v.dims = dims_of(env, o.Get("dims"), what);
+  const size_t bytes = static_cast<size_t>(element_count(v.dims)) * dtype_size(v.dtype);
+  if (bytes > v.ref->capacity)
+    throw_error(env, "INVALID_TENSOR", what + ": " + std::to_string(bytes) + " bytes do not fit its device buffer of " + std::to_string(v.ref->capacity));
+  return v;
+}
+
+Napi::Object device_value_to_js(Napi::Env env, DType dtype, const Dims& dims, DeviceRef ref) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("dtype", dtype_name(dtype));
+  Napi::Array a = Napi::Array::New(env);
+  for (size_t k = 0; k < dims.size(); ++k) a.Set(static_cast<uint32_t>(k), Napi::Number::New(env, static_cast<double>(dims[k])));
+  o.Set("dims", a);
+  o.Set("device", device_external(env, std::move(ref)));
+  return o;
+}
+
+// trtRunDevice(handle, inputs, into?) → Promise<{ [output]: { dtype, dims, device } }>: inputs are
+// host tensors or device values; `into` names device buffers for some outputs (the VLM's
+// preallocated KV cache); other outputs get buffers of their size.
+Napi::Value run_device(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    HolderRef holder = holder_of(env, info[0]);
+    if (!info[1].IsArray()) throw_error(env, "INVALID_ARGUMENT", "trtRunDevice: inputs must be an array");
+    Napi::Array list = info[1].As<Napi::Array>();
+    auto names = std::make_shared<std::deque<std::string>>();
+    auto values = std::make_shared<std::vector<hrseg_trt_value>>();
+    auto held = std::make_shared<std::vector<DeviceRef>>();
+    std::vector<std::shared_ptr<Napi::ObjectReference>> keep;
+    for (uint32_t i = 0; i < list.Length(); ++i) {
+      Napi::Object t = list.Get(i).As<Napi::Object>();
+      names->push_back(t.Get("name").As<Napi::String>());
+      hrseg_trt_value v{};
+      v.name = names->back().c_str();
+      if (t.Has("device")) {
+        DeviceView d = device_view(env, t, "input '" + names->back() + "'");
+        v.data = d.ref->ptr, v.on_device = 1, v.capacity = d.ref->capacity, v.dtype = to_trt_dtype(d.dtype);
+        v.nb_dims = static_cast<int32_t>(d.dims.size());
+        for (size_t k = 0; k < d.dims.size() && k < HRSEG_TRT_MAX_DIMS; ++k) v.dims[k] = d.dims[k];
+        held->push_back(d.ref);
+      } else {
+        BorrowedTensor b = borrow_tensor(env, t, names->back().c_str());
+        v.data = b.view.data, v.on_device = 0, v.dtype = to_trt_dtype(b.view.dtype);
+        v.nb_dims = static_cast<int32_t>(b.view.dims.size());
+        for (size_t k = 0; k < b.view.dims.size() && k < HRSEG_TRT_MAX_DIMS; ++k) v.dims[k] = b.view.dims[k];
+        keep.push_back(b.keep_alive);
+      }
+      if (v.nb_dims > HRSEG_TRT_MAX_DIMS) throw_error(env, "INVALID_TENSOR", "input '" + names->back() + "' has too many dimensions");
+      values->push_back(v);
+    }
+    // Outputs: every output of the engine, into a given buffer or a new one.
+    auto outputs = std::make_shared<std::vector<hrseg_trt_value>>();
+    auto out_refs = std::make_shared<std::vector<DeviceRef>>();
+    Napi::Object into = info[2].IsObject() ? info[2].As<Napi::Object>() : Napi::Object::New(env);
+    for (int32_t i = 0; i < holder->api->io_count(holder->engine); ++i) {
+      hrseg_trt_tensor_info t{};
+      holder->api->io_info(holder->engine, i, &t);
+      if (t.is_input) continue;
+      hrseg_trt_value v{};
+      v.name = t.name;
+      DeviceRef ref;
+      if (into.Has(t.name)) {
+        ref = device_of(env, into.Get(t.name));
+        v.data = ref->ptr, v.capacity = ref->capacity;
+      }
+      outputs->push_back(v);
+      out_refs->push_back(ref);
+    }
+    return PromiseWorker::Start(
+        env,
+        [holder, names, values, held, outputs] {
+          std::lock_guard<std::mutex> lock(holder->run_mutex);
+          char err[4096] = {0};
+          check(holder->api->run_device(holder->engine, values->data(), static_cast<int32_t>(values->size()), outputs->data(),
+                                        static_cast<int32_t>(outputs->size()), err, sizeof err),
+                err);
+        },
+        [holder, outputs, out_refs](Napi::Env env) -> Napi::Value {
+          Napi::Object out = Napi::Object::New(env);
+          for (size_t i = 0; i < outputs->size(); ++i) {
+            const hrseg_trt_value& v = (*outputs)[i];
+            DeviceRef ref = (*out_refs)[i];
+            if (!ref) {  // allocated by the run: owned from here on
+              ref = std::make_shared<DeviceBufferRef>();
+              ref->api = holder->api, ref->ptr = v.data, ref->capacity = v.capacity;
+            }
+            out.Set(v.name, device_value_to_js(env, from_trt_dtype(v.dtype), Dims(v.dims, v.dims + v.nb_dims), ref));
+          }
+          return out;
+        },
+        keep);
+  });
+}
+
+// trtDeviceAlloc(bytes, device) → a device buffer (for outputs written in place).
+Napi::Value device_alloc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    const hrseg_trt_api& api = require_api();
+    if (!info[0].IsNumber() || info[0].As<Napi::Number>().DoubleValue() < 0) throw_error(env, "INVALID_ARGUMENT", "trtDeviceAlloc: bytes must be ≥ 0");
+    auto ref = std::make_shared<DeviceBufferRef>();
+    ref->api = &api;
+    ref->capacity = static_cast<size_t>(info[0].As<Napi::Number>().DoubleValue());
+    ref->device = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
+    char err[1024] = {0};
+    check(api.device_alloc(ref->capacity, ref->device, &ref->ptr, err, sizeof err), err);
+    return device_external(env, ref);
+  });
+}
+
+// trtToHost({ dtype, dims, device }) → Promise<tensor>.
+Napi::Value to_host(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    if (!info[0].IsObject()) throw_error(env, "INVALID_ARGUMENT", "trtToHost: a device value is required");
+    DeviceView d = device_view(env, info[0].As<Napi::Object>(), "device value");
+    auto out = std::make_shared<Tensor>(d.dtype, d.dims);
+    return PromiseWorker::Start(
+        env,
+        [d, out] {
+          char err[1024] = {0};
+          const size_t bytes = static_cast<size_t>(element_count(d.dims)) * dtype_size(d.dtype);
+          check(d.ref->api->device_to_host(d.ref->ptr, out->buffer.data(), bytes, d.ref->device, err, sizeof err), err);
+        },
+        [out](Napi::Env env) -> Napi::Value { return tensor_to_js(env, std::move(*out)); });
+  });
+}
+
+// trtDeviceUuid(device) → the GPU's UUID (32 hex digits), recorded in engine sidecars.
+Napi::Value device_uuid(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  return guard(env, [&]() -> Napi::Value {
+    const hrseg_trt_api& api = require_api();
+    char uuid[40] = {0}, err[512] = {0};
+    check(api.device_uuid(info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0, uuid, sizeof uuid, err, sizeof err), err);
+    return Napi::String::New(env, uuid);
+  });
+}
+
 // trtClose(handle): the engine is freed now, or after the run in flight.
 Napi::Value close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -328,12 +511,27 @@ Napi::Value close(const Napi::CallbackInfo& info) {
 
 }  // namespace
 
+const void* device_tensor_data(Napi::Env env, Napi::Object value, DType dtype, const Dims& expected, Dims* dims) {
+  DeviceView d = device_view(env, value, "device tensor");
+  if (d.dtype != dtype) throw_error(env, "INVALID_TENSOR", std::string("device tensor must be ") + dtype_name(dtype));
+  if (d.dims.size() != expected.size()) throw_error(env, "INVALID_TENSOR", "device tensor has the wrong rank");
+  for (size_t k = 0; k < expected.size(); ++k)
+    if (expected[k] >= 0 && d.dims[k] != expected[k]) throw_error(env, "INVALID_TENSOR", "device tensor has the wrong shape");
+  *dims = d.dims;
+  // The pointer stays valid while the JS value is reachable; callers keep a reference to it.
+  return d.ref->ptr;
+}
+
 void register_trt(Napi::Env env, Napi::Object exports) {
   exports.Set("trtStatus", Napi::Function::New(env, status, "trtStatus"));
   exports.Set("trtBuild", Napi::Function::New(env, build, "trtBuild"));
   exports.Set("trtOpen", Napi::Function::New(env, open, "trtOpen"));
   exports.Set("trtRun", Napi::Function::New(env, run, "trtRun"));
   exports.Set("trtClose", Napi::Function::New(env, close, "trtClose"));
+  exports.Set("trtRunDevice", Napi::Function::New(env, run_device, "trtRunDevice"));
+  exports.Set("trtDeviceAlloc", Napi::Function::New(env, device_alloc, "trtDeviceAlloc"));
+  exports.Set("trtToHost", Napi::Function::New(env, to_host, "trtToHost"));
+  exports.Set("trtDeviceUuid", Napi::Function::New(env, device_uuid, "trtDeviceUuid"));
 }
 
 }  // namespace hrseg::addon

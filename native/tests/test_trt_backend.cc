@@ -73,4 +73,30 @@ TEST("build, open and run refuse cleanly while TensorRT is not loaded") {
   CHECK_EQ(tiny[3], '\0');
 }
 
+TEST("the device entries answer with a status on a machine without a GPU, never a crash") {
+  if (!api()) SKIP("libhrseg_trt.so did not load");
+  char err[512] = {0};
+  CHECK_EQ(api()->run_device(nullptr, nullptr, 0, nullptr, 0, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
+  void* p = nullptr;
+  CHECK_EQ(api()->device_alloc(16, 0, nullptr, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
+  const int32_t a = api()->device_alloc(16, 0, &p, err, sizeof err);
+  if (a == HRSEG_TRT_OK) {
+    CHECK(p != nullptr);  // a machine with a GPU
+    api()->device_free(p);
+  } else {
+    CHECK_EQ(a, static_cast<int32_t>(HRSEG_TRT_UNAVAILABLE));
+    CHECK(contains(err, "no CUDA device"));
+  }
+  api()->device_free(nullptr);
+  char host[4];
+  CHECK_EQ(api()->device_to_host(nullptr, host, 0, 0, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_OK));
+  CHECK_EQ(api()->device_to_host(nullptr, host, 4, 0, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
+  char uuid[8];
+  CHECK_EQ(api()->device_uuid(0, uuid, sizeof uuid, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
+  char full[40];
+  const int32_t u = api()->device_uuid(0, full, sizeof full, err, sizeof err);
+  if (u == HRSEG_TRT_OK) CHECK_EQ(std::string(full).size(), size_t(32));
+  else CHECK_EQ(u, static_cast<int32_t>(HRSEG_TRT_UNAVAILABLE));
+}
+
 TEST_MAIN()

@@ -1,5 +1,7 @@
 // libhrseg_trt.so's exported table (hrseg_trt_api.h): every entry catches and turns exceptions
 // into a status and a message, so nothing C++ crosses into the addon.
+#include <cuda_runtime_api.h>
+
 #include <exception>
 #include <string>
 
@@ -91,8 +93,59 @@ int32_t api_run(hrseg_trt_engine* e, const hrseg_trt_host_tensor* inputs, int32_
 
 void api_close(hrseg_trt_engine* e) { delete e; }
 
-const hrseg_trt_api kApi = {HRSEG_TRT_ABI_VERSION, api_load, api_version, api_library_path, api_build,
-                            api_open, api_io_count, api_io_info, api_run, api_close};
+int32_t api_run_device(hrseg_trt_engine* e, const hrseg_trt_value* inputs, int32_t count, hrseg_trt_value* outputs,
+                       int32_t output_count, char* err, size_t err_len) {
+  return guarded(err, err_len, [&] {
+    if (!e || (count && !inputs) || (output_count && !outputs)) throw Failure(HRSEG_TRT_INVALID, "run_device: bad arguments");
+    hrseg::trt::run_engine_device(*e, inputs, count, outputs, output_count);
+  });
+}
+
+int32_t api_device_alloc(size_t bytes, int32_t device, void** ptr, char* err, size_t err_len) {
+  return guarded(err, err_len, [&] {
+    if (!ptr) throw Failure(HRSEG_TRT_INVALID, "device_alloc: no result pointer");
+    hrseg::trt::use_device(device);
+    *ptr = nullptr;
+    const cudaError_t c = cudaMalloc(ptr, bytes ? bytes : 1);
+    if (c != cudaSuccess) hrseg::trt::cuda_failure(c, "cudaMalloc");
+  });
+}
+
+void api_device_free(void* ptr) {
+  if (ptr) cudaFree(ptr);
+}
+
+int32_t api_device_to_host(const void* src, void* dst, size_t bytes, int32_t device, char* err, size_t err_len) {
+  return guarded(err, err_len, [&] {
+    if (!bytes) return;
+    if (!src || !dst) throw Failure(HRSEG_TRT_INVALID, "device_to_host: null pointer");
+    hrseg::trt::use_device(device);
+    const cudaError_t c = cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost);
+    if (c != cudaSuccess) hrseg::trt::cuda_failure(c, "copying a device tensor to the host");
+  });
+}
+
+int32_t api_device_uuid(int32_t device, char* uuid, size_t uuid_len, char* err, size_t err_len) {
+  return guarded(err, err_len, [&] {
+    if (!uuid || uuid_len < 33) throw Failure(HRSEG_TRT_INVALID, "device_uuid: the buffer needs 33 bytes");
+    hrseg::trt::use_device(device);
+    cudaDeviceProp prop{};
+    const cudaError_t c = cudaGetDeviceProperties(&prop, device);
+    if (c != cudaSuccess) hrseg::trt::cuda_failure(c, "cudaGetDeviceProperties");
+    static const char* hex = "0123456789abcdef";
+    for (int i = 0; i < 16; ++i) {
+      const auto b = static_cast<unsigned char>(prop.uuid.bytes[i]);
+      uuid[2 * i] = hex[b >> 4];
+      uuid[2 * i + 1] = hex[b & 15];
+    }
+    uuid[32] = '\0';
+  });
+}
+
+const hrseg_trt_api kApi = {HRSEG_TRT_ABI_VERSION, api_load,      api_version,        api_library_path,
+                            api_build,             api_open,      api_io_count,       api_io_info,
+                            api_run,               api_close,     api_run_device,     api_device_alloc,
+                            api_device_free,       api_device_to_host, api_device_uuid};
 
 }  // namespace
 

@@ -46,6 +46,7 @@ bool admits(const nvinfer1::ICudaEngine& engine, const char* name, int32_t profi
 }
 
 void* ensure(hrseg_trt_engine& e, size_t index, size_t bytes) {
+  if (bytes == 0 && e.buffers[index]) return e.buffers[index];
   if (e.capacity[index] < bytes || !e.buffers[index]) {
     if (e.buffers[index]) cudaFree(e.buffers[index]);
     e.buffers[index] = nullptr;
@@ -106,35 +107,45 @@ hrseg_trt_engine* open_engine(const void* plan, size_t size, int32_t device) {
   return e.release();
 }
 
-void run_engine(hrseg_trt_engine& e, const hrseg_trt_host_tensor* inputs, int32_t count, hrseg_trt_output_alloc_fn alloc,
-                void* user) {
+namespace {
+
+struct InputRef {
+  const char* name;
+  const void* data;
+  bool on_device;
+  int32_t dtype;
+  nvinfer1::Dims dims;
+};
+
+// Checks the inputs against the engine, picks the first profile that admits their shapes, sets
+// the shapes and binds each input: host data is copied into the engine's buffer, device data is
+// used where it is.
+void bind_inputs(hrseg_trt_engine& e, const std::vector<InputRef>& inputs) {
   check(cudaSetDevice(e.device), "cudaSetDevice");
   nvinfer1::ICudaEngine& engine = *e.engine;
-  // Every input must be given once, with the engine's type.
-  std::vector<const hrseg_trt_host_tensor*> by_index(e.io.size(), nullptr);
-  for (int32_t i = 0; i < count; ++i) {
+  std::vector<const InputRef*> by_index(e.io.size(), nullptr);
+  for (const InputRef& in : inputs) {
     size_t k = 0;
-    while (k < e.io.size() && e.names[k] != inputs[i].name) ++k;
-    if (k == e.io.size() || !e.io[k].is_input) throw Failure(HRSEG_TRT_INVALID, std::string("the engine has no input '") + inputs[i].name + "'");
-    if (inputs[i].dtype != e.io[k].dtype)
-      throw Failure(HRSEG_TRT_INVALID, std::string("input '") + inputs[i].name + "' must have type " +
-                                           std::to_string(e.io[k].dtype) + ", got " + std::to_string(inputs[i].dtype));
-    by_index[k] = &inputs[i];
+    while (k < e.io.size() && e.names[k] != in.name) ++k;
+    if (k == e.io.size() || !e.io[k].is_input) throw Failure(HRSEG_TRT_INVALID, std::string("the engine has no input '") + in.name + "'");
+    if (in.dtype != e.io[k].dtype)
+      throw Failure(HRSEG_TRT_INVALID, std::string("input '") + in.name + "' must have type " + std::to_string(e.io[k].dtype) +
+                                           ", got " + std::to_string(in.dtype));
+    by_index[k] = &in;
   }
   for (size_t k = 0; k < e.io.size(); ++k)
     if (e.io[k].is_input && !by_index[k]) throw Failure(HRSEG_TRT_INVALID, "input '" + e.names[k] + "' was not given");
-  // The first profile that admits every input.
   int32_t chosen = -1;
   for (int32_t p = 0; p < engine.getNbOptimizationProfiles() && chosen < 0; ++p) {
     bool ok = true;
     for (size_t k = 0; k < e.io.size() && ok; ++k)
-      if (by_index[k]) ok = admits(engine, e.names[k].c_str(), p, to_dims(by_index[k]->nb_dims, by_index[k]->dims));
+      if (by_index[k]) ok = admits(engine, e.names[k].c_str(), p, by_index[k]->dims);
     if (ok) chosen = p;
   }
   if (chosen < 0) {
     std::string shapes;
     for (size_t k = 0; k < e.io.size(); ++k)
-      if (by_index[k]) shapes += " " + e.names[k] + shape_text(to_dims(by_index[k]->nb_dims, by_index[k]->dims));
+      if (by_index[k]) shapes += " " + e.names[k] + shape_text(by_index[k]->dims);
     throw Failure(HRSEG_TRT_INVALID, "no optimisation profile of this engine admits the input shapes" + shapes +
                                          "; rebuild the engines with a wider profile");
   }
@@ -145,36 +156,104 @@ void run_engine(hrseg_trt_engine& e, const hrseg_trt_host_tensor* inputs, int32_
   }
   for (size_t k = 0; k < e.io.size(); ++k) {
     if (!by_index[k]) continue;
-    const hrseg_trt_host_tensor& t = *by_index[k];
-    const nvinfer1::Dims d = to_dims(t.nb_dims, t.dims);
-    if (!e.context->setInputShape(e.names[k].c_str(), d))
-      throw Failure(HRSEG_TRT_INVALID, "input '" + e.names[k] + "' cannot take shape " + shape_text(d) + ": " +
+    const InputRef& t = *by_index[k];
+    if (!e.context->setInputShape(e.names[k].c_str(), t.dims))
+      throw Failure(HRSEG_TRT_INVALID, "input '" + e.names[k] + "' cannot take shape " + shape_text(t.dims) + ": " +
                                            process_logger().last_error());
-    const size_t bytes = static_cast<size_t>(volume(d)) * element_size(t.dtype);
-    void* dev = ensure(e, k, bytes);
-    if (bytes) check(cudaMemcpyAsync(dev, t.data, bytes, cudaMemcpyHostToDevice, e.stream), "copying an input to the GPU");
+    const size_t bytes = static_cast<size_t>(volume(t.dims)) * element_size(t.dtype);
+    void* dev = const_cast<void*>(t.data);
+    if (!t.on_device) {
+      dev = ensure(e, k, bytes);
+      if (bytes) check(cudaMemcpyAsync(dev, t.data, bytes, cudaMemcpyHostToDevice, e.stream), "copying an input to the GPU");
+    } else if (!dev && bytes) {
+      throw Failure(HRSEG_TRT_INVALID, "input '" + e.names[k] + "' has no device data");
+    }
+    // TensorRT wants a non-null address even for an empty tensor (an empty KV cache).
+    if (!dev) dev = ensure(e, k, 0);
     e.context->setTensorAddress(e.names[k].c_str(), dev);
   }
+}
+
+nvinfer1::Dims output_shape(hrseg_trt_engine& e, size_t k) {
+  const nvinfer1::Dims d = e.context->getTensorShape(e.names[k].c_str());
+  if (d.nbDims < 0 || volume(d) < 0) throw Failure(HRSEG_TRT_RUNTIME, "output '" + e.names[k] + "' has no resolved shape");
+  return d;
+}
+
+void enqueue(hrseg_trt_engine& e) {
+  if (!e.context->enqueueV3(e.stream)) throw Failure(HRSEG_TRT_RUNTIME, "enqueueV3 failed: " + process_logger().last_error());
+}
+
+}  // namespace
+
+void run_engine(hrseg_trt_engine& e, const hrseg_trt_host_tensor* inputs, int32_t count, hrseg_trt_output_alloc_fn alloc,
+                void* user) {
+  std::vector<InputRef> refs;
+  for (int32_t i = 0; i < count; ++i)
+    refs.push_back({inputs[i].name, inputs[i].data, false, inputs[i].dtype, to_dims(inputs[i].nb_dims, inputs[i].dims)});
+  bind_inputs(e, refs);
   std::vector<std::pair<size_t, void*>> outputs;
+  std::vector<size_t> sizes;
   for (size_t k = 0; k < e.io.size(); ++k) {
     if (e.io[k].is_input) continue;
-    const nvinfer1::Dims d = e.context->getTensorShape(e.names[k].c_str());
-    if (d.nbDims < 0 || volume(d) < 0) throw Failure(HRSEG_TRT_RUNTIME, "output '" + e.names[k] + "' has no resolved shape");
+    const nvinfer1::Dims d = output_shape(e, k);
     const size_t bytes = static_cast<size_t>(volume(d)) * element_size(e.io[k].dtype);
     void* dev = ensure(e, k, bytes);
     e.context->setTensorAddress(e.names[k].c_str(), dev);
     void* host = alloc(user, e.names[k].c_str(), e.io[k].dtype, d.nbDims, d.d, bytes);
     if (!host && bytes) throw Failure(HRSEG_TRT_OUT_OF_MEMORY, "no host memory for output '" + e.names[k] + "'");
     outputs.emplace_back(k, host);
+    sizes.push_back(bytes);
   }
-  if (!e.context->enqueueV3(e.stream)) throw Failure(HRSEG_TRT_RUNTIME, "enqueueV3 failed: " + process_logger().last_error());
-  for (auto& [k, host] : outputs)
-    if (host && e.capacity[k])
-      check(cudaMemcpyAsync(host, e.buffers[k], static_cast<size_t>(volume(e.context->getTensorShape(e.names[k].c_str()))) *
-                                                    element_size(e.io[k].dtype),
-                            cudaMemcpyDeviceToHost, e.stream),
+  enqueue(e);
+  for (size_t i = 0; i < outputs.size(); ++i)
+    if (outputs[i].second && sizes[i])
+      check(cudaMemcpyAsync(outputs[i].second, e.buffers[outputs[i].first], sizes[i], cudaMemcpyDeviceToHost, e.stream),
             "copying an output from the GPU");
   check(cudaStreamSynchronize(e.stream), "running the engine");
+}
+
+void run_engine_device(hrseg_trt_engine& e, const hrseg_trt_value* inputs, int32_t count, hrseg_trt_value* outputs,
+                       int32_t output_count) {
+  std::vector<InputRef> refs;
+  for (int32_t i = 0; i < count; ++i)
+    refs.push_back({inputs[i].name, inputs[i].data, inputs[i].on_device != 0, inputs[i].dtype, to_dims(inputs[i].nb_dims, inputs[i].dims)});
+  bind_inputs(e, refs);
+  // Every output is listed once; those without a buffer get one of exactly their size.
+  std::vector<void*> allocated;
+  try {
+    for (size_t k = 0; k < e.io.size(); ++k) {
+      if (e.io[k].is_input) continue;
+      hrseg_trt_value* out = nullptr;
+      for (int32_t i = 0; i < output_count; ++i)
+        if (e.names[k] == outputs[i].name) out = &outputs[i];
+      if (!out) throw Failure(HRSEG_TRT_INVALID, "output '" + e.names[k] + "' was not asked for");
+      const nvinfer1::Dims d = output_shape(e, k);
+      const size_t bytes = static_cast<size_t>(volume(d)) * element_size(e.io[k].dtype);
+      if (out->data && out->capacity < bytes)
+        throw Failure(HRSEG_TRT_INVALID, "output '" + e.names[k] + "' needs " + std::to_string(bytes) + " bytes, its buffer holds " +
+                                             std::to_string(out->capacity));
+      if (!out->data) {
+        check(cudaMalloc(&out->data, bytes ? bytes : 1), "cudaMalloc for an engine output");
+        allocated.push_back(out->data);
+        out->capacity = bytes;
+      }
+      out->on_device = 1;
+      out->dtype = e.io[k].dtype;
+      out->nb_dims = d.nbDims;
+      for (int32_t j = 0; j < d.nbDims; ++j) out->dims[j] = d.d[j];
+      e.context->setTensorAddress(e.names[k].c_str(), out->data);
+    }
+    enqueue(e);
+    // Consumers on other streams (the mask generator, the next engine) read these right after.
+    check(cudaStreamSynchronize(e.stream), "running the engine");
+  } catch (...) {
+    for (void* p : allocated) cudaFree(p);
+    for (int32_t i = 0; i < output_count; ++i)
+      for (void* p : allocated)
+        if (outputs[i].data == p) outputs[i].data = nullptr;
+    throw;
+  }
 }
 
 }  // namespace hrseg::trt

@@ -12,7 +12,7 @@
 extern "C" {
 #endif
 
-#define HRSEG_TRT_ABI_VERSION 1
+#define HRSEG_TRT_ABI_VERSION 2
 #define HRSEG_TRT_MAX_DIMS 8
 
 /* Element types, the numbering of TensorRT's DataType. */
@@ -72,6 +72,19 @@ typedef struct hrseg_trt_host_tensor {
 typedef void* (*hrseg_trt_output_alloc_fn)(void* user, const char* name, int32_t dtype, int32_t nb_dims,
                                             const int64_t* dims, size_t nbytes);
 
+/* A tensor for run_device: host or device memory. For an output, data may be a device buffer the
+ * caller owns (capacity bytes; the output must fit) or NULL, and then the library allocates it
+ * (free it with device_free); dims are filled in with the output's shape. */
+typedef struct hrseg_trt_value {
+  const char* name;
+  void* data;
+  int32_t on_device;
+  size_t capacity;
+  int32_t dtype;
+  int32_t nb_dims;
+  int64_t dims[HRSEG_TRT_MAX_DIMS];
+} hrseg_trt_value;
+
 typedef struct hrseg_trt_engine hrseg_trt_engine;
 
 typedef struct hrseg_trt_api {
@@ -92,6 +105,15 @@ typedef struct hrseg_trt_api {
   int32_t (*run)(hrseg_trt_engine* engine, const hrseg_trt_host_tensor* inputs, int32_t input_count,
                  hrseg_trt_output_alloc_fn alloc, void* alloc_user, char* err, size_t err_len);
   void (*close)(hrseg_trt_engine* engine);
+  /* As run, with inputs read where they are (host or device; a device input is used in place) and
+   * outputs left on the device: every output of the engine must be listed in outputs (by name). */
+  int32_t (*run_device)(hrseg_trt_engine* engine, const hrseg_trt_value* inputs, int32_t input_count,
+                        hrseg_trt_value* outputs, int32_t output_count, char* err, size_t err_len);
+  int32_t (*device_alloc)(size_t bytes, int32_t device, void** ptr, char* err, size_t err_len);
+  void (*device_free)(void* ptr);
+  int32_t (*device_to_host)(const void* src, void* dst, size_t bytes, int32_t device, char* err, size_t err_len);
+  /* The GPU's UUID as 32 hex digits, for the engine sidecar. */
+  int32_t (*device_uuid)(int32_t device, char* uuid, size_t uuid_len, char* err, size_t err_len);
 } hrseg_trt_api;
 
 /* Exported by libhrseg_trt.so. */
