@@ -170,6 +170,7 @@ interface NativeHeadApi {
   loadHead(source: string | Uint8Array, config: HeadConfig, cancel: unknown, device: 'cpu' | 'cuda'): Promise<unknown>;
   headDispose(handle: unknown): void;
   headImageStep(h: unknown, fg: Tensor, fl: Tensor | undefined, masks: Tensor, cancel: unknown): Promise<Omit<ImageFeatures, 'proposals'>>;
+  headImageStepDevice(h: unknown, tokens: unknown, masks: Tensor, cancel: unknown): Promise<Omit<ImageFeatures, 'proposals'>>;
   headInstructionStep(
     h: unknown,
     mHre: Tensor,
@@ -227,10 +228,18 @@ export class Head {
    * when `hrp` is false), proposals [K, H, W] uint8.
    */
   async imageStep(
-    input: { globalFeatures: Tensor<'float32'>; localFeatures?: Tensor<'float32'>; proposals: Tensor<'uint8'> },
+    input:
+      | { globalFeatures: Tensor<'float32'>; localFeatures?: Tensor<'float32'>; proposals: Tensor<'uint8'> }
+      | { deviceTokens: unknown; proposals: Tensor<'uint8'> },
     options: HeadOptions = {},
   ): Promise<ImageFeatures> {
     const handle = this.#live();
+    if ('deviceTokens' in input) {
+      // DINOv2's tokens left on the GPU by a TensorRT engine ([views, n_g², C]): the GPU head reads
+      // them in place and stitches the crops there.
+      const out = await runCancellable(options.signal, (h) => api().headImageStepDevice(handle, input.deviceTokens, input.proposals, h));
+      return { ...out, proposals: input.proposals };
+    }
     if (this.config.hrp && !input.localFeatures)
       throw new HrsegError('INVALID_ARGUMENT', 'localFeatures: required when the head runs HRP (hrp: true)');
     const out = await runCancellable(options.signal, (h) =>

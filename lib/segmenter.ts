@@ -291,10 +291,15 @@ export class Segmenter {
     const h = this.model.head;
     // Without HRP no local view is made: one DINOv2 view instead of 1 + N² (timings.dino shows it).
     const feats = await time('dino', () =>
-      dinoFeatures(img, this.engines.dino, this.model.views.dino, h.globalGrid, h.magnification, signal, h.hrp),
+      dinoFeatures(img, this.engines.dino, this.model.views.dino, h.globalGrid, h.magnification, signal, h.hrp, this.device === 'tensorrt'),
     );
     const features = await time('head-image', () =>
-      this.head.imageStep({ globalFeatures: feats.global, localFeatures: feats.local, proposals: proposals.masks }, { signal }),
+      this.head.imageStep(
+        feats.deviceTokens !== undefined
+          ? { deviceTokens: feats.deviceTokens, proposals: proposals.masks }
+          : { globalFeatures: feats.global!, localFeatures: feats.local, proposals: proposals.masks },
+        { signal },
+      ),
     );
     const vlm = await time('vlm-prefix', () => this.vlm.prepare(img, { signal }));
     return {

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HrsegError, MaskPostProcessor, buildEngines, createSegmenter, engineSpecs, readPackage, runtimeInfo, tensor } from '../lib/index.js';
+import { Head, HrsegError, MaskPostProcessor, buildEngines, createSegmenter, engineSpecs, readPackage, runtimeInfo, tensor } from '../lib/index.js';
 import { native } from '../lib/native.js';
 import { engineDirName, fileSignature, readSidecar, sidecarDifferences, type Sidecar } from '../lib/trt/sidecar.js';
 import { demoPackage } from './helpers/demo.js';
@@ -89,6 +89,15 @@ describe.runIf(!loadable)('without TensorRT every entry point fails with a typed
     expect(() => native().trtRunDevice({}, [])).toThrow(/not a TensorRT engine handle/);
     expect(() => native().trtDeviceAlloc(1024, 0)).toThrow(/TensorRT is not available/);
     expect(() => native().trtToHost({ dtype: 'float32', dims: [2], device: {} })).toThrow(/not a device buffer/);
+  });
+
+  it('the CPU head refuses device tokens instead of reading a device pointer', async () => {
+    const pkg = await readPackage(demoPackage());
+    const head = await Head.load(pkg.files.head, pkg.head);
+    const e = await head.imageStep({ deviceTokens: { dtype: 'float32', dims: [5, 4, 4], device: {} }, proposals: tensor('uint8', [1, 4, 4], new Uint8Array(16)) }).catch((x) => x);
+    expect(e).toBeInstanceOf(HrsegError);
+    expect(e.message).toMatch(/need the GPU head|without CUDA/);
+    head.dispose();
   });
 
   it('the CPU mask generator refuses device logits instead of reading a device pointer', async () => {

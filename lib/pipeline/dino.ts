@@ -11,8 +11,13 @@ import { squareView, tiledView, type SquareViewSpec } from '../views.js';
 import type { Engine } from '../engines/types.js';
 
 export interface DinoFeatures {
-  /** F_g [n_g², C] */
-  global: Tensor<'float32'>;
+  /** F_g [n_g², C]; absent when the tokens stayed on the device (`deviceTokens`). */
+  global?: Tensor<'float32'>;
+  /**
+   * The encoder's patch tokens [views, n_g², C] left on the GPU by a TensorRT engine, when asked
+   * for (`onDevice`): the GPU head takes them as they are, and nothing comes to the host.
+   */
+  deviceTokens?: unknown;
   /** F_l [(N·n_g)², C]; absent when the local view was not asked for. */
   local?: Tensor<'float32'>;
   /** How many views went through the encoder (1 + N², or 1). */
@@ -27,6 +32,7 @@ export async function dinoFeatures(
   magnification: number,
   signal?: AbortSignal,
   withLocal = true,
+  onDevice = false,
 ): Promise<DinoFeatures> {
   const N = magnification, S = view.size;
   const views = withLocal ? 1 + N * N : 1;
@@ -39,6 +45,12 @@ export async function dinoFeatures(
     batch.set(l.tensor.data, 3 * S * S);
   }
   const out = await encoder.run({ pixel_values: tensor('float32', [views, 3, S, S], batch) }, { signal });
+  if (onDevice && out.patch_tokens.deviceTensor !== undefined) {
+    const [V, T] = out.patch_tokens.dims;
+    if (V !== views || T !== grid * grid)
+      throw new HrsegError('MODEL_FILE', `${encoder.file}: patch_tokens is [${out.patch_tokens.dims.join(', ')}], expected [${views}, ${grid * grid}, C]`);
+    return { deviceTokens: out.patch_tokens.deviceTensor, views };
+  }
   const tokens = (await out.patch_tokens.host()) as Tensor<'float32'>;
   const [V, T, C] = tokens.dims;
   if (V !== views || T !== grid * grid)

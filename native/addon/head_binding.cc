@@ -7,6 +7,7 @@
 #include "errors.h"
 #include "hrseg/head.h"
 #include "tensor_bridge.h"
+#include "trt_binding.h"
 
 #ifdef HRSEG_WITH_CUDA
 #include "hrseg_cuda/device_info.h"
@@ -253,6 +254,51 @@ Napi::Value image_step(const Napi::CallbackInfo& info) {
       {fg.keep_alive, fl.keep_alive, masks.keep_alive});
 }
 
+// headImageStepDevice(handle, tokens, proposals, cancel): the image step from DINOv2's patch tokens
+// left on the device by a TensorRT engine ({ dtype, dims: [views, n_g², C], device }); GPU head only.
+Napi::Value image_step_device(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  HeadHandle* h = unwrap_handle(env, info[0]);
+#ifdef HRSEG_WITH_CUDA
+  auto gpu = h->gpu;
+  auto source = h->source;
+  if (!gpu) throw_error(env, "INVALID_ARGUMENT", "DINOv2 tokens on the device need the GPU head (device 'cuda' or 'tensorrt')");
+  const HeadConfig& c = h->config();
+  if (!info[1].IsObject()) throw_error(env, "INVALID_ARGUMENT", "headImageStepDevice: a device value is required");
+  Dims dims;
+  const auto* tokens = static_cast<const float*>(
+      device_tensor_data(env, info[1].As<Napi::Object>(), DType::F32, {-1, c.global_grid * c.global_grid, c.feature_dim}, &dims));
+  auto tokens_keep = std::make_shared<Napi::ObjectReference>(Napi::Persistent(info[1].As<Napi::Object>()));
+  auto masks = borrow_tensor(env, info[2], "proposals");
+  auto token = cancel_token_arg(env, info[3]);
+  guard(env, [&] {
+    expect_tensor(masks.view, "proposals", DType::U8, {-1, -1, -1});
+    return 0;
+  });
+  if (masks.view.dims[1] == 0 || masks.view.dims[2] == 0)
+    throw_error(env, "INVALID_TENSOR", "proposals: height and width must be positive");
+  const TensorView vm = masks.view;
+  const int64_t views = dims[0];
+  auto device_image = std::make_shared<cuda::DeviceImage>();
+  return PromiseWorker::Start(
+      env,
+      [gpu, source, tokens, views, vm, token, device_image] {
+        token->check();
+        *device_image = gpu->image_step_from_tokens(tokens, views, vm.as<uint8_t>(), vm.dims[0], vm.dims[1], vm.dims[2]);
+      },
+      [device_image](Napi::Env e) -> Napi::Value {
+        Napi::Object o = features_to_js(e, std::move(device_image->host));
+        using Held = std::shared_ptr<cuda::DeviceImage>;
+        o.Set("deviceImage", Napi::External<Held>::New(e, new Held(device_image), [](Napi::Env, Held* p) { delete p; }));
+        return o;
+      },
+      {tokens_keep, masks.keep_alive});
+#else
+  (void)h;
+  throw_error(env, "DEVICE_UNAVAILABLE", "this binary was built without CUDA");
+#endif
+}
+
 Napi::Value instruction_step(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   HeadHandle* h = unwrap_handle(env, info[0]);
@@ -330,6 +376,7 @@ void register_head(Napi::Env env, Napi::Object exports) {
   exports.Set("loadHead", Napi::Function::New(env, load_head, "loadHead"));
   exports.Set("headDispose", Napi::Function::New(env, dispose_head, "headDispose"));
   exports.Set("headImageStep", Napi::Function::New(env, image_step, "headImageStep"));
+  exports.Set("headImageStepDevice", Napi::Function::New(env, image_step_device, "headImageStepDevice"));
   exports.Set("headInstructionStep", Napi::Function::New(env, instruction_step, "headInstructionStep"));
 }
 

@@ -140,6 +140,26 @@ TEST("attention (projections + core + output projection) equals the CPU, 1 and 8
   }
 }
 
+TEST("stitch_tiles places each crop's tokens as lib/pipeline/dino.ts does") {
+  check::require_gpu();
+  const int64_t cases[][3] = {{2, 37, 8}, {3, 5, 3}, {1, 4, 2}};
+  for (const auto& c : cases) {
+    const int64_t N = c[0], g = c[1], C = c[2], nl = N * g;
+    auto tiles = check::uniform(N * N * g * g * C);
+    std::vector<float> want(nl * nl * C);
+    for (int64_t r = 0; r < N; ++r)
+      for (int64_t cc = 0; cc < N; ++cc)
+        for (int64_t i = 0; i < g; ++i)
+          for (int64_t j = 0; j < g; ++j)
+            for (int64_t e = 0; e < C; ++e)
+              want[((r * g + i) * nl + cc * g + j) * C + e] = tiles[((r * N + cc) * g * g + i * g + j) * C + e];
+    auto dt = upload(tiles);
+    auto out = poisoned<float>(nl * nl * C);
+    cuda::stitch_tiles(dt.get(), N, g, C, out.get(), nullptr);
+    CHECK(download(out) == want);
+  }
+}
+
 TEST("add + LayerNorm equals the CPU") {
   check::require_gpu();
   for (int64_t d : {1, 16, 256, 1000}) {
@@ -269,6 +289,21 @@ TEST("the whole head on the GPU equals the CPU head (image step, instruction ste
     CHECK(y.selections.size() == x.selections.size());
     for (size_t i = 0; i < x.selections.size() && i < y.selections.size(); ++i) CHECK(y.selections[i].chosen == x.selections[i].chosen);
     CHECK(std::memcmp(y.masks.as<uint8_t>(), x.masks.as<uint8_t>(), 2 * H * W) == 0);
+    // From DINOv2's tokens left on the device (views: global, then the crops as dino.ts lays them
+    // out): the same features, stitched on the GPU.
+    const int64_t views = c.hrp ? 1 + c.magnification * c.magnification : 1, T = ng * ng;
+    std::vector<float> tokens(views * T * c.feature_dim);
+    std::copy(fg.begin(), fg.end(), tokens.begin());
+    for (int64_t r = 0; r < c.magnification && c.hrp; ++r)
+      for (int64_t q = 0; q < c.magnification; ++q)
+        for (int64_t i = 0; i < ng; ++i)
+          std::copy_n(fl.data() + ((r * ng + i) * nl + q * ng) * c.feature_dim, ng * c.feature_dim,
+                      tokens.data() + ((1 + r * c.magnification + q) * T + i * ng) * c.feature_dim);
+    auto dtokens = upload(tokens);
+    cuda::DeviceImage t = gpu.image_step_from_tokens(dtokens.get(), views, masks.data(), K, H, W);
+    CHECK(vec(t.host.m_hre) == vec(b.host.m_hre));
+    CHECK(vec(t.host.hybrid) == vec(b.host.hybrid));
+    CHECK_THROWS(Error, gpu.image_step_from_tokens(dtokens.get(), views + 1, masks.data(), K, H, W));
   }
 }
 

@@ -42,7 +42,25 @@ __global__ void union_kernel(const uint8_t* __restrict__ masks, int64_t hw, cons
   }
 }
 
+// One block per local row; threads stride over that row's (N·g)·C values.
+__global__ void stitch_kernel(const float* __restrict__ tiles, int N, int g, int C, float* __restrict__ local) {
+  const int row = blockIdx.x, r = row / g, i = row % g, nl = N * g;
+  const int64_t tile_elems = static_cast<int64_t>(g) * g * C;
+  float* out = local + static_cast<int64_t>(row) * nl * C;
+  for (int64_t e = threadIdx.x; e < static_cast<int64_t>(nl) * C; e += blockDim.x) {
+    const int col = static_cast<int>(e / C), c = col / g, j = col % g, ch = static_cast<int>(e % C);
+    out[e] = tiles[(r * N + c) * tile_elems + (static_cast<int64_t>(i) * g + j) * C + ch];
+  }
+}
+
 }  // namespace
+
+void stitch_tiles(const float* tiles, int64_t N, int64_t grid, int64_t C, float* local, cudaStream_t stream) {
+  if (N <= 0 || grid <= 0 || C <= 0) return;
+  stitch_kernel<<<static_cast<unsigned>(N * grid), 256, 0, stream>>>(tiles, static_cast<int>(N), static_cast<int>(grid),
+                                                                      static_cast<int>(C), local);
+  HRSEG_CUDA_LAUNCHED("stitch_tiles");
+}
 
 void cosine_rows(const float* a, int64_t a_rows, const float* b, int64_t rows, int64_t d, float* out, cudaStream_t stream) {
   if (rows == 0) return;

@@ -191,6 +191,22 @@ const HeadConfig& HeadCuda::config() const { return impl_->c; }
 
 DeviceImage HeadCuda::image_step(const float* fg, const float* fl, const uint8_t* masks, int64_t K, int64_t H,
                                  int64_t W) const {
+  return image_step_impl(fg, fl, false, masks, K, H, W);
+}
+
+DeviceImage HeadCuda::image_step_from_tokens(const float* device_tokens, int64_t views, const uint8_t* masks, int64_t K,
+                                             int64_t H, int64_t W) const {
+  const HeadConfig& c = impl_->c;
+  const int64_t want = c.hrp ? 1 + c.magnification * c.magnification : 1;
+  if (views != want)
+    throw Error(ErrorCode::InvalidTensor, "DINOv2 tokens: " + std::to_string(views) + " views, the head needs " + std::to_string(want));
+  return image_step_impl(device_tokens, c.hrp ? device_tokens + c.global_grid * c.global_grid * c.feature_dim : nullptr, true,
+                         masks, K, H, W);
+}
+
+// fg, fl: host features, or (on_device) the global tokens and the crops' tokens in device memory.
+DeviceImage HeadCuda::image_step_impl(const float* fg, const float* fl, bool on_device, const uint8_t* masks, int64_t K,
+                                      int64_t H, int64_t W) const {
   const Impl& m = *impl_;
   std::lock_guard<std::mutex> lock(m.mutex);
   const HeadConfig& c = m.c;
@@ -204,11 +220,13 @@ DeviceImage HeadCuda::image_step(const float* fg, const float* fl, const uint8_t
   state->masks = to_device(masks, K * H * W, m.side);
   resize_weights(state->masks.get(), K, H, W, P, tables.y.taps(), tables.x.taps(), w.get(), m.side);
   HRSEG_CUDA_CHECK(cudaEventRecord(m.side_done, m.side));
-  auto dfg = to_device(fg, ng * ng * c.feature_dim, s);
+  DeviceBuffer<float> dfg;
+  if (!on_device) dfg = to_device(fg, ng * ng * c.feature_dim, s);
   DeviceBuffer<float> xg(ng * ng * d), fr, fh(ng * ng * d);
-  m.input_proj.run(dfg.get(), ng * ng, xg.get(), false, s);
+  m.input_proj.run(on_device ? fg : dfg.get(), ng * ng, xg.get(), false, s);
   if (c.hrp) {
-    auto dfl = to_device(fl, nl * nl * c.feature_dim, s);
+    DeviceBuffer<float> dfl = on_device ? DeviceBuffer<float>(nl * nl * c.feature_dim) : to_device(fl, nl * nl * c.feature_dim, s);
+    if (on_device) stitch_tiles(fl, N, ng, c.feature_dim, dfl.get(), s);
     DeviceBuffer<float> xl(nl * nl * d), q(ng * ng * d), kv(nl * nl * 2 * d);
     fr = DeviceBuffer<float>(ng * ng * d);
     m.input_proj.run(dfl.get(), nl * nl, xl.get(), false, s);

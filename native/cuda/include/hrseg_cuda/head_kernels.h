@@ -47,6 +47,11 @@ void mask_pool_pulled_back(const float* w, int64_t K, int64_t P, const float* sr
 void cosine_rows(const float* a, int64_t a_rows, const float* b, int64_t rows, int64_t d, float* out,
                  cudaStream_t stream);
 
+// The local feature map from DINOv2's crop tokens, on the device: tiles [N², g², C] (crop r·N + c,
+// row-major tokens) → local [(N·g)², C] with crop (r, c) at rows r·g…, columns c·g… (as
+// lib/pipeline/dino.ts stitches them on the host).
+void stitch_tiles(const float* tiles, int64_t N, int64_t grid, int64_t C, float* local, cudaStream_t stream);
+
 // out[i] = 1 / (1 + exp(−x[i])).
 void sigmoid(const float* x, int64_t n, float* out, cudaStream_t stream);
 
