@@ -75,11 +75,15 @@ describe('the head as ONNX graphs (what build-engines hands TensorRT)', () => {
       expectClose(out.hybrid.data as Float32Array, image.hybrid.data, 1e-5, 'F_h');
       expectClose(out.mHrp.data as Float32Array, image.mHrp.data, 1e-5, 'M_HRP');
       expectClose(out.mHre.data as Float32Array, image.mHre.data, 1e-5, 'M_HRE');
+      // The fp16 variant (what an fp16 engine of the twin would compute) stays close.
+      const half = await runOrt(typedGraph(headImageGraph(s.weights, s.c, { plugins: false }), 'fp16').encode(HEAD_GRAPH_OPSET), feeds);
+      expectClose(half.mHrp.data as Float32Array, image.mHrp.data, 2e-2, 'fp16 M_HRP');
+      expectClose(half.mHre.data as Float32Array, image.mHre.data, 2e-2, 'fp16 M_HRE');
       s.head.dispose();
     });
   }
 
-  it('instruction step equals the C++ head (text, embeddings, IoP, similarity), and its fp16 variant stays close (ONNX Runtime\'s CPU provider has no bf16)', async () => {
+  it('instruction step equals the C++ head (text, embeddings, IoP, similarity), its fp16 variant stays close and its bf16 variant type-checks', async () => {
     const s = await setup(SMALL, 7, 10, 12);
     const image = await s.head.imageStep({
       globalFeatures: tensor('float32', [s.ng * s.ng, s.c.featureDim], s.fg),
@@ -103,6 +107,13 @@ describe('the head as ONNX graphs (what build-engines hands TensorRT)', () => {
     const half = await runOrt(typedGraph(headInstructionGraph(s.weights, s.c), 'fp16').encode(HEAD_GRAPH_OPSET), feeds);
     expectClose(half.embeddings.data as Float32Array, instr.embeddings.data, 2e-2, 'fp16 embeddings');
     expectClose(half.iop.data as Float32Array, instr.iop.data, 2e-2, 'fp16 S_iop');
+    // bf16: ONNX Runtime's CPU provider has no bf16 kernels, so the variant is checked to type-check
+    // (ORT stops at a missing kernel, never at a type error), for both head graphs.
+    for (const g of [headInstructionGraph(s.weights, s.c), headImageGraph(s.weights, s.c, { plugins: false })]) {
+      const e = await ort.InferenceSession.create(typedGraph(g, 'bf16').encode(HEAD_GRAPH_OPSET)).catch((x: unknown) => x as Error);
+      expect((e as Error).message).toMatch(/Could not find an implementation/);
+      expect((e as Error).message).not.toMatch(/Type Error/);
+    }
     s.head.dispose();
   });
 

@@ -14,6 +14,8 @@ export type Precision = 'fp32' | 'fp16' | 'bf16';
 /** Operators computed in float32 inside a typed graph. */
 export const KEEP_FLOAT32: ReadonlySet<string> = new Set([
   'LayerNormalization', 'Softmax', 'ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceL2', 'Sin', 'Cos', 'Exp', 'Log', 'Pow', 'Sqrt',
+  // Range has no float16/bfloat16 form in ONNX (and the index grids it makes want float32).
+  'Range',
 ]);
 
 /**
@@ -78,7 +80,9 @@ function inferTypes(g: GraphBuilder): Map<string, number> {
     let t: number | undefined;
     switch (n.opType) {
       case 'Shape': case 'NonZero': case 'ArgMax': case 'ArgMin': t = ELEM_TYPES.int64.code; break;
-      case 'Equal': case 'Less': case 'Greater': case 'Not': case 'And': case 'Or': case 'IsNaN': t = ELEM_TYPES.bool.code; break;
+      case 'Equal': case 'Less': case 'Greater': case 'LessOrEqual': case 'GreaterOrEqual': case 'Not': case 'And': case 'Or': case 'Xor': case 'IsNaN': case 'IsInf':
+        t = ELEM_TYPES.bool.code;
+        break;
       case 'Cast': t = attrInt(n, 'to'); break;
       case 'Where': t = ins[1]; break;
       default: t = ins.find((x) => x === FLOAT) ?? ins[0];

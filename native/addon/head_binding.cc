@@ -200,6 +200,16 @@ Napi::Value dispose_head(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+#ifdef HRSEG_WITH_CUDA
+// The GPU image step's host copies for JS, plus the device state the instruction step reuses.
+Napi::Value device_image_to_js(Napi::Env e, const std::shared_ptr<cuda::DeviceImage>& device_image) {
+  Napi::Object o = features_to_js(e, std::move(device_image->host));
+  using Held = std::shared_ptr<cuda::DeviceImage>;
+  o.Set("deviceImage", Napi::External<Held>::New(e, new Held(device_image), [](Napi::Env, Held* p) { delete p; }));
+  return o;
+}
+#endif
+
 Napi::Value image_step(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   HeadHandle* h = unwrap_handle(env, info[0]);
@@ -234,12 +244,7 @@ Napi::Value image_step(const Napi::CallbackInfo& info) {
           token->check();
           *device_image = gpu->image_step(vfg.as<float>(), vfl.as<float>(), vm.as<uint8_t>(), vm.dims[0], vm.dims[1], vm.dims[2]);
         },
-        [device_image](Napi::Env e) -> Napi::Value {
-          Napi::Object o = features_to_js(e, std::move(device_image->host));
-          using Held = std::shared_ptr<cuda::DeviceImage>;
-          o.Set("deviceImage", Napi::External<Held>::New(e, new Held(device_image), [](Napi::Env, Held* p) { delete p; }));
-          return o;
-        },
+        [device_image](Napi::Env e) -> Napi::Value { return device_image_to_js(e, device_image); },
         {fg.keep_alive, fl.keep_alive, masks.keep_alive});
   }
 #endif
@@ -286,12 +291,7 @@ Napi::Value image_step_device(const Napi::CallbackInfo& info) {
         token->check();
         *device_image = gpu->image_step_from_tokens(tokens, views, vm.as<uint8_t>(), vm.dims[0], vm.dims[1], vm.dims[2]);
       },
-      [device_image](Napi::Env e) -> Napi::Value {
-        Napi::Object o = features_to_js(e, std::move(device_image->host));
-        using Held = std::shared_ptr<cuda::DeviceImage>;
-        o.Set("deviceImage", Napi::External<Held>::New(e, new Held(device_image), [](Napi::Env, Held* p) { delete p; }));
-        return o;
-      },
+      [device_image](Napi::Env e) -> Napi::Value { return device_image_to_js(e, device_image); },
       {tokens_keep, masks.keep_alive});
 #else
   (void)h;
