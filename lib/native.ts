@@ -74,6 +74,7 @@ export interface NativeAddon {
   trtDeviceAlloc(bytes: number, device: number): unknown;
   trtToHost(value: NativeDeviceValue): Promise<unknown>;
   trtDeviceUuid(device: number): string;
+  trtRelease(value: NativeDeviceValue): void;
   setNumThreads(n: number): number;
   CancelHandle: new () => NativeCancelHandle;
   _testing: NativeTesting;

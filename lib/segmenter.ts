@@ -262,6 +262,17 @@ export class Segmenter {
     return run;
   }
 
+  /** The head's image step; DINOv2 tokens left on the device are read there and then freed. */
+  async #imageStep(feats: Awaited<ReturnType<typeof dinoFeatures>>, masks: Tensor<'uint8'>, signal?: AbortSignal) {
+    if (feats.deviceTokens === undefined)
+      return this.head.imageStep({ globalFeatures: feats.global!, localFeatures: feats.local, proposals: masks }, { signal });
+    try {
+      return await this.head.imageStep({ deviceTokens: feats.deviceTokens, proposals: masks }, { signal });
+    } finally {
+      feats.release?.();
+    }
+  }
+
   /** The image-only stages, reusable for any number of instructions. */
   prepare(image: ImageInput, options: PrepareOptions = {}): Promise<PreparedImage> {
     return this.#enqueue(() => this.#prepare(image, options));
@@ -294,12 +305,7 @@ export class Segmenter {
       dinoFeatures(img, this.engines.dino, this.model.views.dino, h.globalGrid, h.magnification, signal, h.hrp, this.device === 'tensorrt'),
     );
     const features = await time('head-image', () =>
-      this.head.imageStep(
-        feats.deviceTokens !== undefined
-          ? { deviceTokens: feats.deviceTokens, proposals: proposals.masks }
-          : { globalFeatures: feats.global!, localFeatures: feats.local, proposals: proposals.masks },
-        { signal },
-      ),
+      this.#imageStep(feats, proposals.masks, signal),
     );
     const vlm = await time('vlm-prefix', () => this.vlm.prepare(img, { signal }));
     return {

@@ -89,6 +89,7 @@ describe.runIf(!loadable)('without TensorRT every entry point fails with a typed
     expect(() => native().trtRunDevice({}, [])).toThrow(/not a TensorRT engine handle/);
     expect(() => native().trtDeviceAlloc(1024, 0)).toThrow(/TensorRT is not available/);
     expect(() => native().trtToHost({ dtype: 'float32', dims: [2], device: {} })).toThrow(/not a device buffer/);
+    expect(() => native().trtRelease({ dtype: 'float32', dims: [2], device: {} })).not.toThrow();
   });
 
   it('the CPU head refuses device tokens instead of reading a device pointer', async () => {

@@ -42,6 +42,10 @@ export class DeviceValue implements EngineValue {
     this.#host ??= awaitNative(native().trtToHost(this.deviceTensor)) as Promise<Tensor>;
     return this.#host;
   }
+
+  release(): void {
+    callNative(() => native().trtRelease(this.deviceTensor));
+  }
 }
 
 export class TrtEngine implements Engine {

@@ -28,6 +28,8 @@ export interface EngineValue {
   host(): Promise<Tensor>;
   /** For 'cuda' values: the native device tensor, which GPU consumers read in place. */
   readonly deviceTensor?: unknown;
+  /** Frees device memory now rather than at garbage collection (a no-op for host values). */
+  release?(): void;
 }
 
 export type EngineInput = Tensor | EngineValue;

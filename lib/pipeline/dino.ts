@@ -18,6 +18,8 @@ export interface DinoFeatures {
    * for (`onDevice`): the GPU head takes them as they are, and nothing comes to the host.
    */
   deviceTokens?: unknown;
+  /** Frees deviceTokens' device memory once the head has read them. */
+  release?: () => void;
   /** F_l [(N·n_g)², C]; absent when the local view was not asked for. */
   local?: Tensor<'float32'>;
   /** How many views went through the encoder (1 + N², or 1). */
@@ -49,7 +51,7 @@ export async function dinoFeatures(
     const [V, T] = out.patch_tokens.dims;
     if (V !== views || T !== grid * grid)
       throw new HrsegError('MODEL_FILE', `${encoder.file}: patch_tokens is [${out.patch_tokens.dims.join(', ')}], expected [${views}, ${grid * grid}, C]`);
-    return { deviceTokens: out.patch_tokens.deviceTensor, views };
+    return { deviceTokens: out.patch_tokens.deviceTensor, views, release: () => out.patch_tokens.release?.() };
   }
   const tokens = (await out.patch_tokens.host()) as Tensor<'float32'>;
   const [V, T, C] = tokens.dims;

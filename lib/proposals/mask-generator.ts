@@ -126,9 +126,15 @@ export async function generateProposals(
       : ((await out.low_res_masks.host()) as Tensor<'float32'>);
     const iou = (await out.iou_predictions.host()) as Tensor<'float32'>;
     post ??= new MaskPostProcessor(config, { low: out.low_res_masks.dims[2], frame: SAM_VIEW.size, height, width }, { device: options.device });
-    await post.addBatch(logits, iou, tensor('float32', [b, 2], grid.subarray(start * 2, (start + b) * 2)), signal);
+    try {
+      await post.addBatch(logits, iou, tensor('float32', [b, 2], grid.subarray(start * 2, (start + b) * 2)), signal);
+    } finally {
+      // A batch's device outputs are done with: free them now, not when the collector gets to them.
+      for (const v of Object.values(out)) v.release?.();
+    }
     options.onProgress?.(start + b, total);
   }
   if (!post) throw new HrsegError('INTERNAL', 'no prompts');
+  encoded.image_embeddings?.release?.();
   return post.finish(signal);
 }

@@ -499,6 +499,18 @@ Napi::Value device_uuid(const Napi::CallbackInfo& info) {
   });
 }
 
+// trtRelease({ device }): drops this value's hold on its device buffer now instead of at garbage
+// collection (which knows nothing of device memory); work in flight keeps its own hold.
+Napi::Value release(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info[0].IsObject()) {
+    Napi::Value d = info[0].As<Napi::Object>().Get("device");
+    if (d.IsExternal())
+      if (DeviceRef* r = d.As<Napi::External<DeviceRef>>().Data()) r->reset();
+  }
+  return env.Undefined();
+}
+
 // trtClose(handle): the engine is freed now, or after the run in flight.
 Napi::Value close(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -532,6 +544,7 @@ void register_trt(Napi::Env env, Napi::Object exports) {
   exports.Set("trtDeviceAlloc", Napi::Function::New(env, device_alloc, "trtDeviceAlloc"));
   exports.Set("trtToHost", Napi::Function::New(env, to_host, "trtToHost"));
   exports.Set("trtDeviceUuid", Napi::Function::New(env, device_uuid, "trtDeviceUuid"));
+  exports.Set("trtRelease", Napi::Function::New(env, release, "trtRelease"));
 }
 
 }  // namespace hrseg::addon
