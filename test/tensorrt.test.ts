@@ -120,11 +120,15 @@ describe('engine specs for a package', () => {
     expect(byName['sam/decoder'].profiles[0][1]).toEqual({ name: 'point_coords', min: [1, 1, 2], opt: [B, 1, 2], max: [B, 1, 2] });
     const views = pkg.head.hrp ? 1 + pkg.head.magnification ** 2 : 1;
     expect(byName['dino/encoder'].profiles[0][0].max[0]).toBe(views);
-    const [prefill, decode] = byName['vlm/decoder'].profiles;
-    expect(prefill[0].max).toEqual([1, 256, pkg.head.hiddenSize]);
-    const past = decode.find((p) => p.name === 'past.0.key')!;
-    expect(past.max[2]).toBe(255);
-    expect(prefill.find((p) => p.name === 'past.0.key')!.max[2]).toBe(0);
+    // Decode first (the runner takes the first profile that admits a call), then extend.
+    const [decode, extend] = byName['vlm/decoder'].profiles;
+    expect(decode.find((p) => p.name === 'inputs_embeds')!.max).toEqual([1, 1, pkg.head.hiddenSize]);
+    expect(decode.find((p) => p.name === 'past.0.key')!.min[2]).toBe(1);
+    expect(decode.find((p) => p.name === 'past.0.key')!.max[2]).toBe(255);
+    expect(extend.find((p) => p.name === 'inputs_embeds')!.max).toEqual([1, 256, pkg.head.hiddenSize]);
+    // An instruction (several tokens) over the image prefix (a non-empty cache) fits the extend profile.
+    const past = extend.find((p) => p.name === 'past.0.key')!;
+    expect([past.min[2], past.max[2]]).toEqual([0, 255]);
     expect(byName['head/image'].profiles[0].map((p) => p.name)).toEqual(pkg.head.hrp ? ['fg', 'fl', 'masks'] : ['fg', 'masks']);
   });
 });

@@ -40,8 +40,8 @@ export async function findEngines(
     const diff = await sidecarDifferences(dir, sidecar, target, packageDir, components);
     if (diff.length)
       throw new HrsegError('ENGINE_MISMATCH', `the engines in ${dir} do not fit this machine or package:\n  - ${diff.join('\n  - ')}\nrebuild with: ${rebuild}`);
-    const decode = sidecar.engines['vlm/decoder']?.profiles[1]?.find((p) => p.name === 'past.0.key');
-    return { dir, precision, sidecar, plan: (c) => join(dir, planFile(c)), ...(decode ? { context: decode.max[2] + 1 } : {}) };
+    const cached = (sidecar.engines['vlm/decoder']?.profiles ?? []).flat().filter((p) => p.name === 'past.0.key').map((p) => p.max[2] + 1);
+    return { dir, precision, sidecar, plan: (c) => join(dir, planFile(c)), ...(cached.length ? { context: Math.max(...cached) } : {}) };
   }
   const present = await readdir(join(packageDir, 'engines')).catch(() => [] as string[]);
   const target = engineTarget(precisions[0], gpu);

@@ -5,8 +5,9 @@
  * - SAM decoder: the prompt batch B over 1 … pointsPerBatch (opt: pointsPerBatch, the AMG batch).
  * - DINOv2: the view batch V over 1 … 1 + N² with HRP (global view + crops), 1 without.
  * - CLIP vision: static.
- * - VLM decoder: two profiles over one graph (DESIGN.md): prefill (S tokens, empty cache) and
- *   decode (1 token, 1 … context − 1 cached); the KV cache is preallocated to the context limit.
+ * - VLM decoder: two profiles over one graph (DESIGN.md): decode (1 token, 1 … context − 1 cached)
+ *   and extend (1 … context tokens over 0 … context − 1 cached: the image prefix, an instruction);
+ *   the KV cache is preallocated to the context limit.
  * - Head: the image step (K proposals up to maxProposals, masks up to maxMaskSide per side) and the
  *   instruction step (K as above), written from head.safetensors (head-graph.ts, plugin form).
  */
@@ -88,14 +89,9 @@ export async function engineSpecs(pkg: ModelPackage, options: SpecOptions = {}):
       throw new HrsegError('MODEL_FILE', `${i.name} is ${JSON.stringify(i.dims)}: set vlm.kvHeads and vlm.headDim in hrseg.json`);
     return { heads, hd };
   };
-  const prefill: ProfileRange[] = [
-    { name: 'inputs_embeds', min: [1, 1, H], opt: [1, Math.min(ctx, 512), H], max: [1, ctx, H] },
-    { name: 'position_ids', min: [1, 1], opt: [1, Math.min(ctx, 512)], max: [1, ctx] },
-    ...cache.map((i) => {
-      const { heads, hd } = cacheDims(i);
-      return fixed(i.name, [1, heads, 0, hd]);
-    }),
-  ];
+  // Profile 0, decode: one new token over 1 … context − 1 cached ones (the runner picks the first
+  // profile that admits a call, so generation lands here). Profile 1, extend: any number of new
+  // tokens over any cache (the image prefix over an empty cache, an instruction over the prefix).
   const decode: ProfileRange[] = [
     fixed('inputs_embeds', [1, 1, H]),
     fixed('position_ids', [1, 1]),
@@ -104,7 +100,15 @@ export async function engineSpecs(pkg: ModelPackage, options: SpecOptions = {}):
       return { name: i.name, min: [1, heads, 1, hd], opt: [1, heads, Math.min(ctx - 1, 512), hd], max: [1, heads, ctx - 1, hd] };
     }),
   ];
-  specs.push({ component: 'vlm/decoder', source: rel(pkg.files.vlmDecoder), profiles: [prefill, decode] });
+  const extend: ProfileRange[] = [
+    { name: 'inputs_embeds', min: [1, 1, H], opt: [1, Math.min(ctx, 512), H], max: [1, ctx, H] },
+    { name: 'position_ids', min: [1, 1], opt: [1, Math.min(ctx, 512)], max: [1, ctx] },
+    ...cache.map((i) => {
+      const { heads, hd } = cacheDims(i);
+      return { name: i.name, min: [1, heads, 0, hd], opt: [1, heads, 0, hd], max: [1, heads, ctx - 1, hd] };
+    }),
+  ];
+  specs.push({ component: 'vlm/decoder', source: rel(pkg.files.vlmDecoder), profiles: [decode, extend] });
   const image: ProfileRange[] = [
     fixed('fg', [G, h.featureDim]),
     ...(h.hrp ? [fixed('fl', [L, h.featureDim])] : []),

@@ -155,6 +155,10 @@ int32_t MaskPoolingPlugin::onShapeChange(const PluginTensorDesc* in, int32_t nbI
     if (!tables_ || tables_h_ != m.d[1] || tables_w_ != m.d[2]) {
       const MaskResizer resizer(params_.mask_resize, m.d[1], m.d[2], params_.pool_size);
       tables_ = std::make_unique<cuda::DeviceResizeTables>(cuda::upload_resize_tables(resizer, nullptr));
+      // The copies run on the legacy stream from pageable memory; TensorRT enqueues on a
+      // non-blocking stream that does not wait for it, so finish them here.
+      const cudaError_t e = cudaStreamSynchronize(nullptr);
+      if (e != cudaSuccess) throw std::runtime_error(std::string("uploading the resize tables: ") + cudaGetErrorString(e));
       tables_h_ = m.d[1], tables_w_ = m.d[2];
     }
     return 0;
