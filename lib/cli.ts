@@ -4,13 +4,15 @@
  * Exit codes: 0 done; 1 the work failed (the message names the HrsegError code); 2 bad usage;
  * 130 interrupted (Ctrl-C). Output files are written whole or not at all.
  */
-import { resolve } from 'node:path';
+import { readdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { HrsegError } from './errors.js';
 import { evaluate } from './eval/evaluate.js';
 import { convert } from './convert/convert.js';
 import { buildEngines } from './trt/build.js';
+import { readSidecar } from './trt/sidecar.js';
 import { RANDOM_ARCHS } from './convert/random.js';
 import { readDataset } from './eval/datasets.js';
 import { loadImage } from './image.js';
@@ -316,7 +318,7 @@ async function info(argv: string[]): Promise<void> {
   console.log(`binary: ${rt.binary}`);
   console.log(`cpu: ${rt.cpuThreads} threads, kernel ${rt.cpuKernel ?? '?'}`);
   console.log(`cuda: ${rt.cuda.available ? rt.cuda.devices.map((d) => d.name).join(', ') : `not available (${rt.cuda.reason})`}`);
-  console.log(`tensorrt: ${rt.tensorrt.loadable ? rt.tensorrt.version : 'not installed'}`);
+  console.log(`tensorrt: ${rt.tensorrt.loadable ? `${rt.tensorrt.version} (${rt.tensorrt.library})` : `not available (${rt.tensorrt.reason})`}`);
   if (pkg) {
     console.log(`model: ${pkg.name} (${pkg.dir})${pkg.trained ? '' : ' — built for testing, not trained'}`);
     if (pkg.manifest.description) console.log(`  ${pkg.manifest.description}`);
@@ -329,6 +331,17 @@ async function info(argv: string[]): Promise<void> {
     console.log(`  vlm: ${pkg.vlm.mode}, ${pkg.vlm.queryForm} prompts, up to ${pkg.vlm.maxNewTokens} tokens`);
     for (const [key, c] of Object.entries(pkg.manifest.components ?? {}))
       console.log(`  component ${key}: ${String(c.file)} from ${String(c.source)} (${c.precision ? `${String(c.precision)}, ` : ''}${(Number(c.bytes) / 2 ** 20).toFixed(1)} MiB)`);
+    // Engine folders built for this package, each with what it was built for.
+    const engineDirs = await readdir(join(pkg.dir, 'engines')).catch(() => [] as string[]);
+    for (const d of engineDirs) {
+      const sidecar = await readSidecar(join(pkg.dir, 'engines', d), '').catch((e: Error) => e);
+      if (sidecar === undefined) continue;
+      console.log(
+        sidecar instanceof Error
+          ? `  engines ${d}: unreadable sidecar`
+          : `  engines ${d}: ${Object.keys(sidecar.engines).join(', ')} (${sidecar.gpu.name}, TensorRT ${sidecar.tensorrt}, ${sidecar.precision}, ${sidecar.builtAt})`,
+      );
+    }
     console.log('  resolved settings (value, and where it came from):');
     const rows = Object.entries(pkg.settings);
     const width = Math.max(...rows.map(([k]) => k.length));

@@ -187,6 +187,18 @@ describe('engine sidecars: a mismatch is caught before any plan is opened', () =
     expect((await sidecarDifferences(dir, sidecar, target, pkgDir, ['sam/encoder']))[0]).toMatch(/sam\/encoder\.onnx changed since the engine was built/);
   });
 
+  it('hrseg info lists a package\'s engine folders with what they were built for, and why TensorRT is unavailable', async () => {
+    const copy = mkdtempSync(join(tmpdir(), 'hrseg-info-'));
+    cpSync(demoPackage(), copy, { recursive: true });
+    const at = join(copy, 'engines', engineDirName(target));
+    cpSync(dir, at, { recursive: true });
+    writeFileSync(join(at, 'engines.json'), JSON.stringify(sidecar));
+    const r = await exec(process.execPath, [join(root, 'dist', 'cli.js'), 'info', '--model', copy]);
+    expect(r.stdout).toContain(`engines ${engineDirName(target)}: sam/encoder (NVIDIA H200, TensorRT 11.1.0, fp16, now)`);
+    if (!loadable) expect(r.stdout).toMatch(/tensorrt: not available \(.+\)/);
+    rmSync(copy, { recursive: true, force: true });
+  });
+
   it('a corrupt, foreign or newer sidecar is ENGINE_MISMATCH with the rebuild command; a missing one is undefined', async () => {
     const rebuild = 'hrseg build-engines --model m --precision fp16';
     const at = mkdtempSync(join(tmpdir(), 'hrseg-sidecar-'));
