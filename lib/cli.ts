@@ -13,6 +13,7 @@ import { evaluate } from './eval/evaluate.js';
 import { convert } from './convert/convert.js';
 import { buildEngines } from './trt/build.js';
 import { readSidecar } from './trt/sidecar.js';
+import { PRECISIONS } from './onnx/typed.js';
 import { RANDOM_ARCHS } from './convert/random.js';
 import { readDataset } from './eval/datasets.js';
 import { loadImage } from './image.js';
@@ -249,7 +250,7 @@ async function convertCommand(argv: string[]): Promise<void> {
     },
   });
   const out = need(values.out, '--out <dir>');
-  const precision = choice(values.precision, ['fp32', 'fp16', 'bf16'] as const, '--precision');
+  const precision = choice(values.precision, PRECISIONS, '--precision');
   let { sam, dino } = values;
   for (const arch of values.random?.split(',').filter(Boolean) ?? []) {
     if (!(RANDOM_ARCHS as readonly string[]).includes(arch)) throw new UsageError(`--random: unknown architecture '${arch}' (one of ${RANDOM_ARCHS.join(', ')})`);
@@ -367,7 +368,7 @@ async function buildEnginesCommand(argv: string[]): Promise<void> {
     },
   });
   const model = need(values.model, '--model <dir>');
-  const precision = choice(values.precision, ['fp16', 'bf16', 'fp32'] as const, '--precision');
+  const precision = choice(values.precision, PRECISIONS, '--precision');
   const gpu = values.gpu === undefined ? undefined : Number(values.gpu);
   if (gpu !== undefined && (!Number.isInteger(gpu) || gpu < 0)) throw new UsageError('--gpu must be a device ordinal (0, 1, ...)');
   const tty = process.stderr.isTTY;

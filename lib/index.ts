@@ -58,5 +58,5 @@ export { GraphBuilder, type ElemType } from './onnx/graph.js';
 export { typedGraph, type Precision } from './onnx/typed.js';
 export { buildEngines, type BuildEnginesOptions, type BuildEnginesResult, type BuildProgress } from './trt/build.js';
 export { engineSpecs, type EngineSpec } from './trt/specs.js';
-export { headImageGraph, headInstructionGraph, type HeadWeights } from './trt/head-graph.js';
+export { checkpointHeadWeights, headImageGraph, headInstructionGraph, type HeadWeights } from './trt/head-graph.js';
 export { TrtEngine } from './engines/tensorrt.js';

@@ -27,14 +27,6 @@ export interface NativeTesting {
   setExternalBuffers(enabled: boolean): void;
 }
 
-export interface NativeTrtStatus {
-  available: boolean;
-  backend: string | null;
-  version: string | null;
-  library: string | null;
-  reason: string | null;
-}
-
 export interface NativeTrtProfileInput {
   name: string;
   min: number[];
@@ -57,14 +49,12 @@ export interface NativeTrtIo {
 
 export interface NativeAddon {
   runtimeInfo(): Record<string, unknown>;
-  trtStatus(): NativeTrtStatus;
   trtBuild(
     options: { onnx: string; plan: string; timingCache?: string; device: number; workspaceBytes?: number; optimizationLevel?: number; profiles: NativeTrtProfileInput[][] },
     onProgress?: (phase: string, step: number, steps: number, depth: number) => void,
     cancel?: NativeCancelHandle,
   ): Promise<void>;
   trtOpen(plan: Uint8Array, device: number): Promise<{ handle: unknown; inputs: NativeTrtIo[]; outputs: NativeTrtIo[] }>;
-  trtRun(handle: unknown, inputs: { name: string; dtype: string; dims: number[]; data: ArrayBufferView }[]): Promise<Record<string, unknown>>;
   trtClose(handle: unknown): void;
   trtRunDevice(
     handle: unknown,

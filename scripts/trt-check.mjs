@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {
-  TrtEngine, buildEngines, engineSpecs, headImageGraph, headInstructionGraph, openCheckpoint, readPackage,
+  TrtEngine, buildEngines, checkpointHeadWeights, engineSpecs, headImageGraph, headInstructionGraph, openCheckpoint, readPackage,
 } from '../dist/index.js';
 import { planFile } from '../dist/trt/specs.js';
 
@@ -34,7 +34,7 @@ function input(name, dims) {
 async function referenceOnnx(spec) {
   if (!spec.generated) return readFile(join(pkg.dir, spec.source));
   const ck = openCheckpoint(join(pkg.dir, spec.source));
-  const w = (n) => (ck.has(n) ? { shape: ck.get(n).shape, data: ck.get(n).float32() } : undefined);
+  const w = checkpointHeadWeights(ck);
   const g = spec.generated === 'head-image' ? headImageGraph(w, pkg.head, { plugins: false }) : headInstructionGraph(w, pkg.head);
   return g.encode(18);
 }

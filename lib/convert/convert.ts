@@ -19,10 +19,10 @@ import { OnnxEngine } from '../engines/onnx-runtime.js';
 import { HrsegError } from '../errors.js';
 import { DEFAULT_FILES, MANIFEST_FILE, type Manifest } from '../package/manifest.js';
 import { MANIFEST_VERSION } from '../package/schema.js';
-import { checkContract } from '../engines/contracts.js';
+import { ONNX_COMPONENT_FILES, checkContract } from '../engines/contracts.js';
 import type { DType } from '../tensor.js';
 import type { GraphBuilder } from '../onnx/graph.js';
-import { typedGraph, type Precision } from '../onnx/typed.js';
+import { checkPrecision, typedGraph, type Precision } from '../onnx/typed.js';
 import type { HeadConfigInput } from '../head.js';
 import { buildDinov2 } from './dinov2.js';
 import { convertLlmSegVlm } from './llmseg.js';
@@ -102,7 +102,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   if (options.llmseg && options.vlm) throw new HrsegError('INVALID_ARGUMENT', 'convert: llmseg already holds the VLM; give one of llmseg and vlm');
   if ((options.llmseg || options.vlm) && !options.tokenizer) throw new HrsegError('INVALID_ARGUMENT', "convert: the VLM needs the base model's tokenizer (tokenizer.json)");
   const precision = options.precision ?? 'fp32';
-  if (!['fp32', 'fp16', 'bf16'].includes(precision)) throw new HrsegError('INVALID_ARGUMENT', `precision must be fp32, fp16 or bf16, got '${precision}'`);
+  checkPrecision(precision);
   const out = resolve(options.out);
   const exists = await stat(out).catch(() => undefined);
   if (exists && !options.force) throw new HrsegError('INVALID_ARGUMENT', `${out} already exists; pass force (--force) to replace it`);
@@ -178,10 +178,9 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       vlmVision: vlm ? { s: vlm.clipSize, H: vlm.hidden } : {},
       vlmDecoder: vlm ? { H: vlm.hidden } : {},
     };
-    const component = { samEncoder: 'sam/encoder', samDecoder: 'sam/decoder', dinoEncoder: 'dino/encoder', vlmVision: 'vlm/vision', vlmDecoder: 'vlm/decoder' } as const;
     for (const [key, c] of Object.entries(components)) {
       check();
-      const name = component[key as keyof typeof component];
+      const name = ONNX_COMPONENT_FILES[key as keyof typeof ONNX_COMPONENT_FILES];
       if (!name) continue; // not an ONNX graph (tables, tokenizer, head: checked as they were written)
       say({ step: `checking ${c.file} against the ${name} contract` });
       if (precision === 'bf16' || c.external) {

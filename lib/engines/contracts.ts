@@ -43,6 +43,15 @@ export const CONTRACTS: Readonly<Record<string, Contract>> = Object.freeze({
 
 export type Component = keyof typeof CONTRACTS;
 
+/** The package's files (hrseg.json /files keys) that hold each ONNX component. */
+export const ONNX_COMPONENT_FILES = Object.freeze({
+  samEncoder: 'sam/encoder',
+  samDecoder: 'sam/decoder',
+  dinoEncoder: 'dino/encoder',
+  vlmVision: 'vlm/vision',
+  vlmDecoder: 'vlm/decoder',
+} as const);
+
 const show = (dims: readonly (Dim | undefined)[]) => `[${dims.map((d) => (d === undefined ? '?' : String(d))).join(', ')}]`;
 
 /**

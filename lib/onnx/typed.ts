@@ -9,7 +9,14 @@
 import { HrsegError } from '../errors.js';
 import { ELEM_TYPES, GraphBuilder, elemTypeOf, type ElemType, type Initializer } from './graph.js';
 
-export type Precision = 'fp32' | 'fp16' | 'bf16';
+export const PRECISIONS = ['fp32', 'fp16', 'bf16'] as const;
+export type Precision = (typeof PRECISIONS)[number];
+
+/** INVALID_ARGUMENT unless `precision` is one of PRECISIONS (for values from users). */
+export function checkPrecision(precision: string): asserts precision is Precision {
+  if (!(PRECISIONS as readonly string[]).includes(precision))
+    throw new HrsegError('INVALID_ARGUMENT', `precision must be fp32, fp16 or bf16, got '${precision}'`);
+}
 
 /** Operators computed in float32 inside a typed graph. */
 export const KEEP_FLOAT32: ReadonlySet<string> = new Set([

@@ -7,21 +7,22 @@
  * plan is written through a temporary file, and the sidecar is rewritten after every engine, so
  * an interrupted build keeps what it finished and never leaves half a file.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { mkdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { abortError } from '../abort.js';
 import { HrsegError, awaitNative, callNative } from '../errors.js';
 import { GraphBuilder } from '../onnx/graph.js';
-import { typedGraph, type Precision } from '../onnx/typed.js';
+import { checkPrecision, typedGraph, type Precision } from '../onnx/typed.js';
+import { ONNX_COMPONENT_FILES } from '../engines/contracts.js';
 import { native } from '../native.js';
 import { writeAtomic } from '../output.js';
 import { readPackage, type ModelPackage } from '../package/manifest.js';
 import { runtimeInfo } from '../runtime.js';
 import { openCheckpoint } from '../checkpoint/index.js';
-import { HEAD_GRAPH_OPSET, headImageGraph, headInstructionGraph } from './head-graph.js';
+import { HEAD_GRAPH_OPSET, checkpointHeadWeights, headImageGraph, headInstructionGraph } from './head-graph.js';
 import {
-  SIDECAR_FILE, SIDECAR_VERSION, engineDirName, fileSignature, readSidecar, sameFile,
+  SIDECAR_FILE, SIDECAR_VERSION, engineDirName, fileSignature, readSidecar, sidecarDifferences,
   type EngineTarget, type Sidecar,
 } from './sidecar.js';
 import { engineSpecs, planFile, type EngineSpec, type SpecOptions } from './specs.js';
@@ -63,8 +64,8 @@ export interface BuildEnginesResult {
 /** The GPU, TensorRT version and hrseg version engines are bound to; DEVICE_UNAVAILABLE when there is none. */
 export function engineTarget(precision: Precision, gpu = 0): EngineTarget {
   const info = runtimeInfo();
-  const trt = callNative(() => native().trtStatus());
-  if (!trt.available || !trt.version) throw new HrsegError('DEVICE_UNAVAILABLE', `TensorRT is not available: ${trt.reason ?? 'unknown reason'}`);
+  const trt = info.tensorrt;
+  if (!trt.loadable || !trt.version) throw new HrsegError('DEVICE_UNAVAILABLE', `TensorRT is not available: ${trt.reason ?? 'unknown reason'}`);
   const device = info.cuda.devices.find((d) => d.index === gpu);
   if (!device)
     throw new HrsegError('DEVICE_UNAVAILABLE', `GPU ${gpu} is not available: ${info.cuda.reason ?? `this machine has ${info.cuda.devices.length} CUDA device(s)`}`);
@@ -81,7 +82,7 @@ async function onnxFor(pkg: ModelPackage, spec: EngineSpec, precision: Precision
   if (spec.generated) {
     const ck = openCheckpoint(join(pkg.dir, spec.source));
     try {
-      const weights = (name: string) => (ck.has(name) ? (() => { const t = ck.get(name); return { shape: t.shape, data: t.float32() }; })() : undefined);
+      const weights = checkpointHeadWeights(ck);
       const g = spec.generated === 'head-image' ? headImageGraph(weights, pkg.head, { plugins: true }) : headInstructionGraph(weights, pkg.head);
       const file = join(dir, 'onnx', `${spec.generated}.onnx`);
       await mkdir(join(dir, 'onnx'), { recursive: true });
@@ -92,7 +93,7 @@ async function onnxFor(pkg: ModelPackage, spec: EngineSpec, precision: Precision
     }
   }
   const source = join(pkg.dir, spec.source);
-  const key = { 'sam/encoder': 'samEncoder', 'sam/decoder': 'samDecoder', 'dino/encoder': 'dinoEncoder', 'vlm/vision': 'vlmVision', 'vlm/decoder': 'vlmDecoder' }[spec.component];
+  const key = Object.entries(ONNX_COMPONENT_FILES).find(([, c]) => c === spec.component)?.[0];
   const has = ((key && pkg.manifest.components?.[key]?.precision) as Precision | undefined) ?? 'fp32';
   if (has === precision) return source;
   if (has !== 'fp32')
@@ -112,7 +113,7 @@ async function onnxFor(pkg: ModelPackage, spec: EngineSpec, precision: Precision
 
 export async function buildEngines(options: BuildEnginesOptions): Promise<BuildEnginesResult> {
   const precision = options.precision ?? 'fp16';
-  if (!['fp32', 'fp16', 'bf16'].includes(precision)) throw new HrsegError('INVALID_ARGUMENT', `precision must be fp32, fp16 or bf16, got '${precision}'`);
+  checkPrecision(precision);
   const gpu = options.gpu ?? 0;
   if (!Number.isInteger(gpu) || gpu < 0) throw new HrsegError('INVALID_ARGUMENT', `gpu must be a device ordinal, got ${gpu}`);
   const pkg = await readPackage(options.model);
@@ -135,14 +136,12 @@ export async function buildEngines(options: BuildEnginesOptions): Promise<BuildE
     const base = { component: spec.component, index: i + 1, count: specs.length };
     const record = sidecar.engines[spec.component];
     const plan = planFile(spec.component);
-    if (!options.force && record && (await sameFile(join(pkg.dir, record.onnx), record.source)) &&
-        JSON.stringify(record.profiles) === JSON.stringify(spec.profiles)) {
-      const planOk = await readFile(join(dir, record.plan)).then((b) => b.length === record.planBytes, () => false);
-      if (planOk) {
-        options.onProgress?.({ ...base, state: 'reused' });
-        result.reused.push(spec.component);
-        continue;
-      }
+    // Reused when the check a segmenter makes before opening it passes and the profiles are the same.
+    if (!options.force && record && JSON.stringify(record.profiles) === JSON.stringify(spec.profiles) &&
+        (await sidecarDifferences(dir, sidecar, target, pkg.dir, [spec.component])).length === 0) {
+      options.onProgress?.({ ...base, state: 'reused' });
+      result.reused.push(spec.component);
+      continue;
     }
     options.onProgress?.({ ...base, state: 'preparing' });
     const onnxFile = await onnxFor(pkg, spec, precision, dir);
@@ -166,7 +165,7 @@ export async function buildEngines(options: BuildEnginesOptions): Promise<BuildE
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }
-    const planBytes = (await readFile(join(dir, plan))).length;
+    const planBytes = (await stat(join(dir, plan))).size;
     sidecar.engines[spec.component] = {
       plan,
       planBytes,

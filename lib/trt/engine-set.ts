@@ -31,8 +31,10 @@ export async function findEngines(
   precisions: readonly Precision[] = ['fp16', 'bf16', 'fp32'],
   gpu = 0,
 ): Promise<EngineSet> {
+  // This machine's GPU and TensorRT, once; only the precision varies between the folders tried.
+  const machine = engineTarget(precisions[0], gpu);
   for (const precision of precisions) {
-    const target = engineTarget(precision, gpu);
+    const target = { ...machine, precision };
     const dir = join(packageDir, 'engines', engineDirName(target));
     const rebuild = rebuildCommand(packageDir, precision, gpu);
     const sidecar = await readSidecar(dir, rebuild);
@@ -44,10 +46,9 @@ export async function findEngines(
     return { dir, precision, sidecar, plan: (c) => join(dir, planFile(c)), ...(cached.length ? { context: Math.max(...cached) } : {}) };
   }
   const present = await readdir(join(packageDir, 'engines')).catch(() => [] as string[]);
-  const target = engineTarget(precisions[0], gpu);
   throw new HrsegError(
     'MODEL_FILE',
-    `no TensorRT engines for this machine (${target.gpu.name}, sm ${target.gpu.computeCapability}, TensorRT ${target.tensorrt}) in ${join(packageDir, 'engines')}` +
+    `no TensorRT engines for this machine (${machine.gpu.name}, sm ${machine.gpu.computeCapability}, TensorRT ${machine.tensorrt}) in ${join(packageDir, 'engines')}` +
       (present.length ? ` (it has: ${present.join(', ')})` : '') +
       `; build them with: ${rebuildCommand(packageDir, precisions[0], gpu)}`,
   );

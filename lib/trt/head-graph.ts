@@ -14,12 +14,22 @@
  * matrices of the padded square frame built in the graph, bilinear upsampling of the features,
  * weighted mean). The twin is a proof, not a fast graph: TensorRT builds the plugin form.
  */
+import type { Checkpoint } from '../checkpoint/index.js';
 import { HrsegError } from '../errors.js';
 import type { HeadConfig } from '../head.js';
 import { GraphBuilder } from '../onnx/graph.js';
 
 export type HeadWeight = { shape: readonly number[]; data: Float32Array };
 export type HeadWeights = (name: string) => HeadWeight | undefined;
+
+/** head.safetensors (or any checkpoint) as HeadWeights, each tensor read as float32 when asked for. */
+export function checkpointHeadWeights(ck: Checkpoint): HeadWeights {
+  return (name) => {
+    if (!ck.has(name)) return undefined;
+    const t = ck.get(name);
+    return { shape: t.shape, data: t.float32() };
+  };
+}
 
 export interface HeadGraphOptions {
   plugins: boolean;

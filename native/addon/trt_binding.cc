@@ -52,25 +52,6 @@ DType from_trt_dtype(int32_t t) {
   }
 }
 
-Napi::Value status(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  const TrtBackend& b = trt_backend();
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("available", b.api != nullptr);
-  o.Set("backend", b.backend_path.empty() ? env.Null() : Napi::Value(Napi::String::New(env, b.backend_path)));
-  if (b.api) {
-    const int32_t v = b.api->version();
-    o.Set("version", std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100));
-    o.Set("library", b.api->library_path());
-    o.Set("reason", env.Null());
-  } else {
-    o.Set("version", env.Null());
-    o.Set("library", env.Null());
-    o.Set("reason", b.reason);
-  }
-  return o;
-}
-
 std::vector<int64_t> int_list(Napi::Env env, Napi::Value v, const std::string& what) {
   if (!v.IsArray()) throw_error(env, "INVALID_ARGUMENT", what + " must be an array of integers");
   Napi::Array a = v.As<Napi::Array>();
@@ -253,67 +234,6 @@ Napi::Value open(const Napi::CallbackInfo& info) {
           return out;
         },
         {keep});
-  });
-}
-
-// trtRun(handle, [{ name, dtype, dims, data }]) → Promise<{ [name]: { dtype, dims, data } }>
-Napi::Value run(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  return guard(env, [&]() -> Napi::Value {
-    HolderRef holder = holder_of(env, info[0]);
-    if (!info[1].IsArray()) throw_error(env, "INVALID_ARGUMENT", "trtRun: inputs must be an array");
-    Napi::Array list = info[1].As<Napi::Array>();
-    auto names = std::make_shared<std::vector<std::string>>();
-    std::vector<BorrowedTensor> borrowed;
-    std::vector<std::shared_ptr<Napi::ObjectReference>> keep;
-    for (uint32_t i = 0; i < list.Length(); ++i) {
-      Napi::Object t = list.Get(i).As<Napi::Object>();
-      names->push_back(t.Get("name").As<Napi::String>());
-      borrowed.push_back(borrow_tensor(env, t, names->back().c_str()));
-      keep.push_back(borrowed.back().keep_alive);
-    }
-    auto inputs = std::make_shared<std::vector<hrseg_trt_host_tensor>>();
-    for (size_t i = 0; i < borrowed.size(); ++i) {
-      const TensorView& v = borrowed[i].view;
-      hrseg_trt_host_tensor h{};
-      h.name = (*names)[i].c_str();
-      h.data = v.data;
-      h.dtype = to_trt_dtype(v.dtype);
-      h.nb_dims = static_cast<int32_t>(v.dims.size());
-      if (h.nb_dims > HRSEG_TRT_MAX_DIMS) throw_error(env, "INVALID_TENSOR", "input '" + (*names)[i] + "' has too many dimensions");
-      for (int32_t k = 0; k < h.nb_dims; ++k) h.dims[k] = v.dims[k];
-      inputs->push_back(h);
-    }
-    struct Outputs {
-      std::vector<std::string> names;
-      std::deque<Tensor> tensors;  // stable addresses while outputs are allocated
-    };
-    auto outputs = std::make_shared<Outputs>();
-    return PromiseWorker::Start(
-        env,
-        [holder, names, inputs, outputs] {
-          std::lock_guard<std::mutex> lock(holder->run_mutex);
-          auto alloc = [](void* user, const char* name, int32_t dtype, int32_t nb, const int64_t* dims, size_t) -> void* {
-            auto* out = static_cast<Outputs*>(user);
-            try {
-              out->names.emplace_back(name);
-              out->tensors.emplace_back(from_trt_dtype(dtype), Dims(dims, dims + nb));
-              return out->tensors.back().buffer.data();
-            } catch (...) {
-              return nullptr;
-            }
-          };
-          char err[4096] = {0};
-          check(holder->api->run(holder->engine, inputs->data(), static_cast<int32_t>(inputs->size()), alloc, outputs.get(), err,
-                                 sizeof err),
-                err);
-        },
-        [outputs](Napi::Env env) -> Napi::Value {
-          Napi::Object out = Napi::Object::New(env);
-          for (size_t i = 0; i < outputs->names.size(); ++i) out.Set(outputs->names[i], tensor_to_js(env, std::move(outputs->tensors[i])));
-          return out;
-        },
-        keep);
   });
 }
 
@@ -535,10 +455,8 @@ const void* device_tensor_data(Napi::Env env, Napi::Object value, DType dtype, c
 }
 
 void register_trt(Napi::Env env, Napi::Object exports) {
-  exports.Set("trtStatus", Napi::Function::New(env, status, "trtStatus"));
   exports.Set("trtBuild", Napi::Function::New(env, build, "trtBuild"));
   exports.Set("trtOpen", Napi::Function::New(env, open, "trtOpen"));
-  exports.Set("trtRun", Napi::Function::New(env, run, "trtRun"));
   exports.Set("trtClose", Napi::Function::New(env, close, "trtClose"));
   exports.Set("trtRunDevice", Napi::Function::New(env, run_device, "trtRunDevice"));
   exports.Set("trtDeviceAlloc", Napi::Function::New(env, device_alloc, "trtDeviceAlloc"));

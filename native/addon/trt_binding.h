@@ -1,5 +1,6 @@
-// TensorRT from JS: status, engine builds with progress and cancellation, and engines that run
-// host tensors (lib/engines/tensorrt.ts wraps them behind the Engine interface).
+// TensorRT from JS: engine builds with progress and cancellation, engines whose outputs stay on
+// the device, and device values (lib/engines/tensorrt.ts wraps them behind the Engine interface).
+// Whether TensorRT is available is part of runtimeInfo().
 #pragma once
 #include <napi.h>
 

@@ -65,7 +65,7 @@ TEST("build, open and run refuse cleanly while TensorRT is not loaded") {
   CHECK_EQ(api()->open(plan, sizeof plan, 0, &e, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_UNAVAILABLE));
   CHECK(e == nullptr);
   CHECK_EQ(api()->open(nullptr, 0, 0, &e, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
-  CHECK_EQ(api()->run(nullptr, nullptr, 0, nullptr, nullptr, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
+  CHECK_EQ(api()->run_device(nullptr, nullptr, 0, nullptr, 0, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
   CHECK_EQ(api()->io_count(nullptr), 0);
   // A tiny error buffer is still NUL-terminated.
   char tiny[4] = {'x', 'x', 'x', 'x'};

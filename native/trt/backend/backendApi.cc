@@ -83,14 +83,6 @@ int32_t api_io_info(const hrseg_trt_engine* e, int32_t index, hrseg_trt_tensor_i
   return HRSEG_TRT_OK;
 }
 
-int32_t api_run(hrseg_trt_engine* e, const hrseg_trt_host_tensor* inputs, int32_t count, hrseg_trt_output_alloc_fn alloc,
-                void* user, char* err, size_t err_len) {
-  return guarded(err, err_len, [&] {
-    if (!e || !alloc || (count && !inputs)) throw Failure(HRSEG_TRT_INVALID, "run: bad arguments");
-    hrseg::trt::run_engine(*e, inputs, count, alloc, user);
-  });
-}
-
 void api_close(hrseg_trt_engine* e) { delete e; }
 
 int32_t api_run_device(hrseg_trt_engine* e, const hrseg_trt_value* inputs, int32_t count, hrseg_trt_value* outputs,
@@ -144,8 +136,8 @@ int32_t api_device_uuid(int32_t device, char* uuid, size_t uuid_len, char* err, 
 
 const hrseg_trt_api kApi = {HRSEG_TRT_ABI_VERSION, api_load,      api_version,        api_library_path,
                             api_build,             api_open,      api_io_count,       api_io_info,
-                            api_run,               api_close,     api_run_device,     api_device_alloc,
-                            api_device_free,       api_device_to_host, api_device_uuid};
+                            api_close,             api_run_device, api_device_alloc,  api_device_free,
+                            api_device_to_host,    api_device_uuid};
 
 }  // namespace
 

@@ -1,5 +1,6 @@
-// Runs a plan: host inputs → device → enqueueV3 → host outputs, on the engine's own stream. The
-// profile is the first whose [min, max] admits every input shape.
+// Runs a plan on the engine's own stream: host inputs are uploaded into the engine's buffers,
+// device inputs used in place, outputs written to device buffers. The profile is the first whose
+// [min, max] admits every input shape.
 #include "engineRunner.h"
 
 #include "nvinferLibrary.h"
@@ -185,33 +186,6 @@ void enqueue(hrseg_trt_engine& e) {
 }
 
 }  // namespace
-
-void run_engine(hrseg_trt_engine& e, const hrseg_trt_host_tensor* inputs, int32_t count, hrseg_trt_output_alloc_fn alloc,
-                void* user) {
-  std::vector<InputRef> refs;
-  for (int32_t i = 0; i < count; ++i)
-    refs.push_back({inputs[i].name, inputs[i].data, false, inputs[i].dtype, to_dims(inputs[i].nb_dims, inputs[i].dims)});
-  bind_inputs(e, refs);
-  std::vector<std::pair<size_t, void*>> outputs;
-  std::vector<size_t> sizes;
-  for (size_t k = 0; k < e.io.size(); ++k) {
-    if (e.io[k].is_input) continue;
-    const nvinfer1::Dims d = output_shape(e, k);
-    const size_t bytes = static_cast<size_t>(volume(d)) * element_size(e.io[k].dtype);
-    void* dev = ensure(e, k, bytes);
-    e.context->setTensorAddress(e.names[k].c_str(), dev);
-    void* host = alloc(user, e.names[k].c_str(), e.io[k].dtype, d.nbDims, d.d, bytes);
-    if (!host && bytes) throw Failure(HRSEG_TRT_OUT_OF_MEMORY, "no host memory for output '" + e.names[k] + "'");
-    outputs.emplace_back(k, host);
-    sizes.push_back(bytes);
-  }
-  enqueue(e);
-  for (size_t i = 0; i < outputs.size(); ++i)
-    if (outputs[i].second && sizes[i])
-      check(cudaMemcpyAsync(outputs[i].second, e.buffers[outputs[i].first], sizes[i], cudaMemcpyDeviceToHost, e.stream),
-            "copying an output from the GPU");
-  check(cudaStreamSynchronize(e.stream), "running the engine");
-}
 
 void run_engine_device(hrseg_trt_engine& e, const hrseg_trt_value* inputs, int32_t count, hrseg_trt_value* outputs,
                        int32_t output_count) {

@@ -12,7 +12,7 @@
 extern "C" {
 #endif
 
-#define HRSEG_TRT_ABI_VERSION 2
+#define HRSEG_TRT_ABI_VERSION 3
 #define HRSEG_TRT_MAX_DIMS 8
 
 /* Element types, the numbering of TensorRT's DataType. */
@@ -60,18 +60,6 @@ typedef struct hrseg_trt_tensor_info {
   int64_t dims[HRSEG_TRT_MAX_DIMS]; /* -1 for a dynamic dimension */
 } hrseg_trt_tensor_info;
 
-typedef struct hrseg_trt_host_tensor {
-  const char* name;
-  const void* data;
-  int32_t dtype;
-  int32_t nb_dims;
-  int64_t dims[HRSEG_TRT_MAX_DIMS];
-} hrseg_trt_host_tensor;
-
-/* Asked once per output, with its resolved shape: return host memory for nbytes, or NULL to fail. */
-typedef void* (*hrseg_trt_output_alloc_fn)(void* user, const char* name, int32_t dtype, int32_t nb_dims,
-                                            const int64_t* dims, size_t nbytes);
-
 /* A tensor for run_device: host or device memory. For an output, data may be a device buffer the
  * caller owns (capacity bytes; the output must fit) or NULL, and then the library allocates it
  * (free it with device_free); dims are filled in with the output's shape. */
@@ -99,14 +87,11 @@ typedef struct hrseg_trt_api {
   int32_t (*open)(const void* plan, size_t size, int32_t device, hrseg_trt_engine** engine, char* err, size_t err_len);
   int32_t (*io_count)(const hrseg_trt_engine* engine);
   int32_t (*io_info)(const hrseg_trt_engine* engine, int32_t index, hrseg_trt_tensor_info* info);
-  /* Chooses the first profile that admits the input shapes, copies inputs to the device, runs and
-   * copies every output back into memory from alloc. Thread-compatible: one run at a time per
-   * engine. */
-  int32_t (*run)(hrseg_trt_engine* engine, const hrseg_trt_host_tensor* inputs, int32_t input_count,
-                 hrseg_trt_output_alloc_fn alloc, void* alloc_user, char* err, size_t err_len);
   void (*close)(hrseg_trt_engine* engine);
-  /* As run, with inputs read where they are (host or device; a device input is used in place) and
-   * outputs left on the device: every output of the engine must be listed in outputs (by name). */
+  /* Chooses the first profile that admits the input shapes and runs: inputs are read where they
+   * are (host data is uploaded, a device input is used in place), outputs are left on the device
+   * (every output of the engine listed in outputs, by name; device_to_host copies one back).
+   * Thread-compatible: one run at a time per engine. */
   int32_t (*run_device)(hrseg_trt_engine* engine, const hrseg_trt_value* inputs, int32_t input_count,
                         hrseg_trt_value* outputs, int32_t output_count, char* err, size_t err_len);
   int32_t (*device_alloc)(size_t bytes, int32_t device, void** ptr, char* err, size_t err_len);
