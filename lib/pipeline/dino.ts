@@ -47,16 +47,12 @@ export async function dinoFeatures(
     batch.set(l.tensor.data, 3 * S * S);
   }
   const out = await encoder.run({ pixel_values: tensor('float32', [views, 3, S, S], batch) }, { signal });
-  if (onDevice && out.patch_tokens.deviceTensor !== undefined) {
-    const [V, T] = out.patch_tokens.dims;
-    if (V !== views || T !== grid * grid)
-      throw new HrsegError('MODEL_FILE', `${encoder.file}: patch_tokens is [${out.patch_tokens.dims.join(', ')}], expected [${views}, ${grid * grid}, C]`);
-    return { deviceTokens: out.patch_tokens.deviceTensor, views, release: () => out.patch_tokens.release?.() };
-  }
-  const tokens = (await out.patch_tokens.host()) as Tensor<'float32'>;
-  const [V, T, C] = tokens.dims;
+  const [V, T, C] = out.patch_tokens.dims;
   if (V !== views || T !== grid * grid)
-    throw new HrsegError('MODEL_FILE', `${encoder.file}: patch_tokens is [${tokens.dims.join(', ')}], expected [${views}, ${grid * grid}, C]`);
+    throw new HrsegError('MODEL_FILE', `${encoder.file}: patch_tokens is [${out.patch_tokens.dims.join(', ')}], expected [${views}, ${grid * grid}, C]`);
+  if (onDevice && out.patch_tokens.deviceTensor !== undefined)
+    return { deviceTokens: out.patch_tokens.deviceTensor, views, release: () => out.patch_tokens.release?.() };
+  const tokens = (await out.patch_tokens.host()) as Tensor<'float32'>;
   const global = tensor('float32', [T, C], views === 1 ? tokens.data : tokens.data.slice(0, T * C));
   if (!withLocal) return { global, views };
   const nl = N * grid;

@@ -200,6 +200,18 @@ Napi::Value dispose_head(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// The proposals of an image step: uint8 [K, H, W] with H, W > 0.
+BorrowedTensor borrow_proposals(Napi::Env env, Napi::Value value) {
+  auto masks = borrow_tensor(env, value, "proposals");
+  guard(env, [&] {
+    expect_tensor(masks.view, "proposals", DType::U8, {-1, -1, -1});
+    return 0;
+  });
+  if (masks.view.dims[1] == 0 || masks.view.dims[2] == 0)
+    throw_error(env, "INVALID_TENSOR", "proposals: height and width must be positive");
+  return masks;
+}
+
 #ifdef HRSEG_WITH_CUDA
 // The GPU image step's host copies for JS, plus the device state the instruction step reuses.
 Napi::Value device_image_to_js(Napi::Env e, const std::shared_ptr<cuda::DeviceImage>& device_image) {
@@ -224,16 +236,13 @@ Napi::Value image_step(const Napi::CallbackInfo& info) {
   // Without HRP (LLM-Seg) there is no local view: localFeatures is not read and may be absent.
   BorrowedTensor fl;
   if (c.hrp || !(info[2].IsUndefined() || info[2].IsNull())) fl = borrow_tensor(env, info[2], "localFeatures");
-  auto masks = borrow_tensor(env, info[3], "proposals");
-  auto token = cancel_token_arg(env, info[4]);
   guard(env, [&] {
     expect_tensor(fg.view, "globalFeatures", DType::F32, {ng * ng, c.feature_dim});
     if (c.hrp) expect_tensor(fl.view, "localFeatures", DType::F32, {nl * nl, c.feature_dim});
-    expect_tensor(masks.view, "proposals", DType::U8, {-1, -1, -1});
     return 0;
   });
-  if (masks.view.dims[1] == 0 || masks.view.dims[2] == 0)
-    throw_error(env, "INVALID_TENSOR", "proposals: height and width must be positive");
+  auto masks = borrow_proposals(env, info[3]);
+  auto token = cancel_token_arg(env, info[4]);
   TensorView vfg = fg.view, vfl = fl.view, vm = masks.view;
 #ifdef HRSEG_WITH_CUDA
   if (gpu) {
@@ -274,14 +283,8 @@ Napi::Value image_step_device(const Napi::CallbackInfo& info) {
   const auto* tokens = static_cast<const float*>(
       device_tensor_data(env, info[1].As<Napi::Object>(), DType::F32, {-1, c.global_grid * c.global_grid, c.feature_dim}, &dims));
   auto tokens_keep = std::make_shared<Napi::ObjectReference>(Napi::Persistent(info[1].As<Napi::Object>()));
-  auto masks = borrow_tensor(env, info[2], "proposals");
+  auto masks = borrow_proposals(env, info[2]);
   auto token = cancel_token_arg(env, info[3]);
-  guard(env, [&] {
-    expect_tensor(masks.view, "proposals", DType::U8, {-1, -1, -1});
-    return 0;
-  });
-  if (masks.view.dims[1] == 0 || masks.view.dims[2] == 0)
-    throw_error(env, "INVALID_TENSOR", "proposals: height and width must be positive");
   const TensorView vm = masks.view;
   const int64_t views = dims[0];
   auto device_image = std::make_shared<cuda::DeviceImage>();

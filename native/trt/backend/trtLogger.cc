@@ -7,13 +7,12 @@ namespace hrseg::trt {
 
 CollectingLogger::CollectingLogger() {
   const char* v = std::getenv("HRSEG_TRT_VERBOSE");
-  print_at_ = v && *v && *v != '0' ? Severity::kVERBOSE : Severity::kINTERNAL_ERROR;
-  if (v && *v == '0') print_at_ = Severity::kINTERNAL_ERROR;
+  verbose_ = v && *v && *v != '0';
 }
 
 void CollectingLogger::log(Severity severity, const char* msg) noexcept {
   try {
-    if (severity <= print_at_ && print_at_ != Severity::kINTERNAL_ERROR) std::fprintf(stderr, "[TensorRT] %s\n", msg);
+    if (verbose_) std::fprintf(stderr, "[TensorRT] %s\n", msg);
     if (severity > Severity::kWARNING) return;
     const char* tag = severity == Severity::kWARNING ? "warning" : "error";
     std::lock_guard<std::mutex> lock(mutex_);

@@ -22,7 +22,7 @@ class CollectingLogger final : public nvinfer1::ILogger {
   mutable std::mutex mutex_;
   std::deque<std::string> lines_;
   std::string last_error_;
-  Severity print_at_;
+  bool verbose_ = false;  // HRSEG_TRT_VERBOSE: every line to stderr
 };
 
 // One logger for the process: TensorRT objects keep a pointer to the logger they were made with.
