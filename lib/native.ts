@@ -54,7 +54,7 @@ export interface NativeAddon {
     onProgress?: (phase: string, step: number, steps: number, depth: number) => void,
     cancel?: NativeCancelHandle,
   ): Promise<void>;
-  trtOpen(plan: Uint8Array, device: number): Promise<{ handle: unknown; inputs: NativeTrtIo[]; outputs: NativeTrtIo[] }>;
+  trtOpen(planPath: string, device: number): Promise<{ handle: unknown; inputs: NativeTrtIo[]; outputs: NativeTrtIo[] }>;
   trtClose(handle: unknown): void;
   trtRunDevice(
     handle: unknown,
@@ -64,7 +64,7 @@ export interface NativeAddon {
   trtDeviceAlloc(bytes: number, device: number): unknown;
   trtToHost(value: NativeDeviceValue): Promise<unknown>;
   trtDeviceUuid(device: number): string;
-  trtRelease(value: NativeDeviceValue): void;
+  trtRelease(value: { device: unknown }): void;
   setNumThreads(n: number): number;
   CancelHandle: new () => NativeCancelHandle;
   _testing: NativeTesting;

@@ -44,6 +44,11 @@ export interface RuntimeInfo {
     /** hrseg's TensorRT layer (libhrseg_trt.so beside the binary); null when this binary has none. */
     backend: string | null;
     reason: string | null;
+    /**
+     * Why engines cannot be built here (a runtime without its builder or ONNX parser, or no
+     * TensorRT at all); null when `hrseg build-engines` can run.
+     */
+    buildReason: string | null;
   };
   /** Threads the CPU code uses. */
   cpuThreads: number;

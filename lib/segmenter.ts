@@ -68,6 +68,11 @@ export interface PreparedImage {
   readonly vlm: VlmContext;
   /** ms per image-only stage */
   readonly timings: StageTimings;
+  /**
+   * Frees what this image holds on the device (the VLM's key/value cache of the image prefix on
+   * TensorRT) now rather than at the segmenter's dispose. Segmenting it afterwards is an error.
+   */
+  release(): void;
   /** @internal */
   readonly owner: Segmenter;
 }
@@ -317,6 +322,7 @@ export class Segmenter {
       features,
       vlm,
       timings,
+      release: () => vlm.release(),
       owner: this,
     };
   }
@@ -382,7 +388,18 @@ export class Segmenter {
     const prepared = isPrepared
       ? (input as PreparedImage)
       : await this.#prepare(input as ImageInput, { signal, onProgress: options.onProgress, proposalMaxSide: options.proposalMaxSide });
-    yield { type: 'prepared', proposals: prepared.proposals.masks.dims[0], timings: isPrepared ? {} : prepared.timings };
+    try {
+      yield { type: 'prepared', proposals: prepared.proposals.masks.dims[0], timings: isPrepared ? {} : prepared.timings };
+      yield* this.#answer(prepared, isPrepared, instruction, options, t0);
+    } finally {
+      // An image prepared for this call alone frees its device state here; a PreparedImage keeps
+      // it until its release() or the segmenter's dispose.
+      if (!isPrepared) prepared.release();
+    }
+  }
+
+  async *#answer(prepared: PreparedImage, isPrepared: boolean, instruction: string, options: SegmentOptions, t0: number): AsyncGenerator<SegmentEvent> {
+    const { signal } = options;
 
     const tReason = performance.now();
     const stream = this.vlm.stream(prepared.vlm, instruction, {

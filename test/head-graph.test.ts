@@ -129,7 +129,19 @@ describe('the head as ONNX graphs (what build-engines hands TensorRT)', () => {
     expect(attrs(custom[0])).toMatchObject({ magnification: 2, gamma: 1, plugin_namespace: 'hrseg', plugin_version: '1' });
     expect(custom[0].output).toEqual(['region', 'hybrid']);
     expect(attrs(custom[1])).toMatchObject({ pool_size: 12, mask_resize: 'area', plugin_namespace: 'hrseg', plugin_version: '1' });
-    expect(custom[1].input).toEqual(['masks', 'hybrid']);
+    // Every plugin input is a float tensor: the uint8 masks input reaches MaskPooling through a
+    // Cast to fp16 (TensorRT gives plugins no uint8/bool and lets a uint8 input feed only a Cast).
+    expect(custom[1].input).toEqual(['masks_f16', 'hybrid']);
+    const producer = (t: string) => model.graph!.node!.find((n) => n.output?.includes(t));
+    const cast = producer('masks_f16')!;
+    expect(cast.opType).toBe('Cast');
+    expect(cast.input).toEqual(['masks']);
+    expect(Number(cast.attribute!.find((a) => a.name === 'to')!.i)).toBe(onnx.TensorProto.DataType.FLOAT16);
+    const inputs = new Map(model.graph!.input!.map((i) => [i.name, i.type!.tensorType!.elemType]));
+    for (const n of custom)
+      for (const x of n.input ?? []) expect(inputs.has(x) && inputs.get(x) !== onnx.TensorProto.DataType.FLOAT, `${n.opType} reads graph input ${x}`).toBe(false);
+    for (const n of model.graph!.node!)
+      if ((n.input ?? []).includes('masks')) expect(n.opType, 'the uint8 masks input feeds only a Cast').toBe('Cast');
     expect(model.opsetImport!.map((o) => o.domain)).toEqual(['', 'hrseg']);
     // No standard Softmax over the windows and no Resize remain: the plugins replace them.
     const ops = model.graph!.node!.map((n) => n.opType);

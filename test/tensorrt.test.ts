@@ -45,7 +45,7 @@ describe('the TensorRT layer is built and shipped', () => {
       cwd: root,
       env: { ...process.env, TENSORRT_ROOT: fake },
     });
-    expect(r.stdout).toMatch(/is TensorRT 10\.3; this build of hrseg needs TensorRT 11/);
+    expect(r.stdout).toMatch(/is TensorRT 10\.3\.\d+; this build of hrseg needs TensorRT 11/);
   });
 });
 
@@ -81,14 +81,14 @@ describe.runIf(!loadable)('without TensorRT every entry point fails with a typed
   });
 
   it.runIf(layerBuilt)('the native engine entry points refuse without TensorRT', async () => {
-    const e = await native().trtOpen(new Uint8Array([1, 2, 3]), 0).catch((x) => x);
+    const e = await native().trtOpen('/tmp/x.plan', 0).catch((x) => x);
     expect(e.hrsegCode).toBe('DEVICE_UNAVAILABLE');
     const b = await native().trtBuild({ onnx: 'a.onnx', plan: 'a.plan', device: 0, profiles: [] }).catch((x) => x);
     expect(b.hrsegCode).toBe('DEVICE_UNAVAILABLE');
     expect(() => native().trtRunDevice({}, [])).toThrow(/not a TensorRT engine handle/);
     expect(() => native().trtDeviceAlloc(1024, 0)).toThrow(/TensorRT is not available/);
     expect(() => native().trtToHost({ dtype: 'float32', dims: [2], device: {} })).toThrow(/not a device buffer/);
-    expect(() => native().trtRelease({ dtype: 'float32', dims: [2], device: {} })).not.toThrow();
+    expect(() => native().trtRelease({ device: {} })).not.toThrow();
   });
 
   it('the CPU head refuses device tokens instead of reading a device pointer', async () => {

@@ -19,6 +19,9 @@ import { writeTinyVlm } from './helpers/tiny-vlm-files.js';
 
 class DeviceLikeEngine implements Engine {
   allocations = 0;
+  /** Buffers allocated and not released; outputs handed out and not released. */
+  liveBuffers = new Set<DeviceBuffer>();
+  liveValues = new Set<EngineValue>();
   steps: { read: Set<DeviceBuffer>; wrote: Set<DeviceBuffer> }[] = [];
   constructor(private readonly inner: Engine) {}
   get component() { return this.inner.component; }
@@ -28,7 +31,9 @@ class DeviceLikeEngine implements Engine {
 
   allocate(bytes: number): DeviceBuffer {
     this.allocations += 1;
-    return { bytes, handle: Symbol(`buffer ${this.allocations}`) };
+    const buffer: DeviceBuffer = { bytes, handle: Symbol(`buffer ${this.allocations}`), release: () => void this.liveBuffers.delete(buffer) };
+    this.liveBuffers.add(buffer);
+    return buffer;
   }
 
   async run(feeds: Readonly<Record<string, EngineInput>>, options: RunOptions = {}): Promise<Record<string, EngineValue>> {
@@ -48,7 +53,13 @@ class DeviceLikeEngine implements Engine {
         if (read.has(buffer)) throw new Error(`${name}: written into a buffer this step reads`);
         wrote.add(buffer);
       }
-      tagged[name] = Object.assign(Object.create(Object.getPrototypeOf(value)), value, { buffer, host: () => value.host() });
+      const t: EngineValue = Object.assign(Object.create(Object.getPrototypeOf(value)), value, {
+        buffer,
+        host: () => value.host(),
+        release: () => void this.liveValues.delete(t),
+      });
+      this.liveValues.add(t);
+      tagged[name] = t;
     }
     this.steps.push({ read, wrote });
     return tagged;
@@ -100,6 +111,31 @@ describe('a device-resident key/value cache', () => {
     // Each step after the first of an answer reads what the step before it wrote.
     const s = decoder.steps.slice(from);
     expect([...s[1].read].every((b) => s[0].wrote.has(b))).toBe(true);
+  });
+
+  it('frees device memory when it is done, not at garbage collection: step outputs at once, a prefix on release, the rest on dispose', async () => {
+    const engine = new DeviceLikeEngine(await OnnxEngine.load(files.decoder, 'vlm/decoder'));
+    const runner = await VlmRunner.load(files, {}, { engines: { vision: await OnnxEngine.load(files.vision, 'vlm/vision'), decoder: engine }, context: 128 });
+    const layers = runner['layers'] as number;
+    const ctx = await runner.prepare(image);
+    expect(engine.liveValues.size).toBe(2 * layers); // the prefix's key/value views, nothing else
+    for (let i = 0; i < 20; i++) await runner.answer(ctx, i % 2 ? 'what is red?' : 'and what is blue?');
+    await runner.answer(ctx, 'what is red?', { mode: 'teacher-forced' });
+    // Logits, hidden states and every step's key/value views were released as soon as read.
+    expect(engine.liveValues.size).toBe(2 * layers);
+    expect(engine.liveBuffers.size).toBe(3 * 2 * layers); // the prefix's set and two scratch sets
+    // A generator stopped early by its consumer frees its step too.
+    for await (const _ of runner.stream(ctx, 'what is red?')) break;
+    expect(engine.liveValues.size).toBe(2 * layers);
+    ctx.release();
+    ctx.release();
+    expect(engine.liveValues.size).toBe(0);
+    expect(engine.liveBuffers.size).toBe(2 * 2 * layers);
+    const kept = await runner.prepare(image);
+    expect(engine.liveBuffers.size).toBe(3 * 2 * layers);
+    await runner.dispose();
+    expect(engine.liveBuffers.size).toBe(0); // scratch sets and the prefix never released by hand
+    void kept;
   });
 
   it('refuses a conversation longer than the cache', async () => {

@@ -6,7 +6,7 @@
  * copies them back only for a consumer that needs the numbers. Host inputs are borrowed (not
  * copied on the JS side) and uploaded by the run; the profile is chosen per run from the shapes.
  */
-import { readFile } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 
 import { abortError } from '../abort.js';
 import { HrsegError, awaitNative, callNative } from '../errors.js';
@@ -62,16 +62,23 @@ export class TrtEngine implements Engine {
     this.#handle = handle;
   }
 
+  /**
+   * Opens a plan by its path: the TensorRT layer maps the file and hands it to TensorRT where it
+   * lies. A 7B decoder's plan is about 13 GB; read into a Buffer it would stop at 2 GiB and be held
+   * twice (ours and TensorRT's).
+   */
   static async load(file: string, component: string, device = 0): Promise<TrtEngine> {
-    const plan = await readFile(file).catch((cause) => {
+    const info = await stat(file).catch((cause) => {
       throw new HrsegError('MODEL_FILE', `${component}: engine not found: ${file}`, { cause });
     });
-    const opened = await awaitNative(native().trtOpen(new Uint8Array(plan.buffer, plan.byteOffset, plan.byteLength), device));
+    if (!info.isFile()) throw new HrsegError('MODEL_FILE', `${component}: engine ${file} is not a file`);
+    const opened = await awaitNative(native().trtOpen(file, device));
     return new TrtEngine(component, file, opened.handle, opened.inputs.map(spec), opened.outputs.map(spec), device);
   }
 
   allocate(bytes: number): DeviceBuffer {
-    return { bytes, handle: callNative(() => native().trtDeviceAlloc(bytes, this.device)) };
+    const handle = callNative(() => native().trtDeviceAlloc(bytes, this.device));
+    return { bytes, handle, release: () => callNative(() => native().trtRelease({ device: handle })) };
   }
 
   async run(feeds: Readonly<Record<string, EngineInput>>, options: RunOptions = {}): Promise<Record<string, EngineValue>> {
@@ -93,9 +100,13 @@ export class TrtEngine implements Engine {
     const into: Record<string, unknown> = {};
     for (const [name, buffer] of Object.entries(options.into ?? {})) into[name] = buffer.handle;
     const out = await awaitNative(native().trtRunDevice(this.#handle, inputs, into));
-    if (options.signal?.aborted) throw abortError(options.signal);
     const values: Record<string, EngineValue> = {};
     for (const [name, d] of Object.entries(out)) values[name] = new DeviceValue(name, d);
+    if (options.signal?.aborted) {
+      // Nobody will read these: free them now rather than at garbage collection.
+      for (const v of Object.values(values)) v.release?.();
+      throw abortError(options.signal);
+    }
     return values;
   }
 

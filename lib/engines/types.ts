@@ -48,6 +48,8 @@ export interface RunOptions {
 export interface DeviceBuffer {
   readonly bytes: number;
   readonly handle: unknown;
+  /** Drops this handle's hold on the memory now (values viewing it keep theirs). */
+  release?(): void;
 }
 
 export interface Engine {

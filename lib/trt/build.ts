@@ -124,6 +124,8 @@ export async function buildEngines(options: BuildEnginesOptions): Promise<BuildE
     specs = specs.filter((s) => options.components!.includes(s.component));
   }
   const target = engineTarget(precision, gpu);
+  const cannot = runtimeInfo().tensorrt.buildReason;
+  if (cannot) throw new HrsegError('DEVICE_UNAVAILABLE', `TensorRT cannot build engines here: ${cannot}`);
   const dir = join(pkg.dir, 'engines', engineDirName(target));
   await mkdir(dir, { recursive: true });
   const rebuild = rebuildCommand(options.model, precision, gpu);

@@ -2,7 +2,8 @@
  * The HRSeg head as two ONNX graphs, written from head.safetensors, for TensorRT (build-engines)
  * and, in their twin form, for ONNX Runtime (the proof that the graphs compute the head).
  *
- * - image step: fg [G, C], fl [L, C] (HRP only), masks uint8 [K, H, W] → region [G, d] (HRP only),
+ * - image step: fg [G, C], fl [L, C] (HRP only), masks uint8 [K, H, W] (cast to fp16 before
+ *   MaskPooling: plugins take no uint8) → region [G, d] (HRP only),
  *   hybrid [G, d], mHrp [K, d], mHre [K, d].
  * - instruction step: mHre [K, d], hSeg [1, hidden] → text [1, d], embeddings [K, d],
  *   similarity [K], iop [K] (selection, a sort of K ≤ 50 scores, stays on the host).
@@ -180,7 +181,11 @@ export function headImageGraph(w: HeadWeights, c: HeadConfig, options: HeadGraph
   const pooled = c.poolSource === 'hybrid' ? fh : fr!;
   let m: string;
   if (options.plugins) {
-    m = g.op('MaskPooling', [masks, pooled], { pool_size: P, mask_resize: c.maskResize, plugin_namespace: 'hrseg', plugin_version: '1' }, ['mHrp'], 'hrseg');
+    // TensorRT hands a plugin no uint8 or bool tensor (NvInferRuntimePlugin.h, PluginTensorDesc::type),
+    // and a uint8 network input may only feed a Cast: the masks go to MaskPooling as fp16, exact
+    // for 0/1 and half the bytes of fp32 (at K 50 and 2048², 400 MiB beside the 200 MiB input).
+    const masksHalf = g.op('Cast', [masks], { to: 10 }, ['masks_f16']);
+    m = g.op('MaskPooling', [masksHalf, pooled], { pool_size: P, mask_resize: c.maskResize, plugin_namespace: 'hrseg', plugin_version: '1' }, ['mHrp'], 'hrseg');
   } else {
     // w_k = A_H · M_k · A_Wᵀ, with A the [P, S] resize matrix of the zero-padded square frame
     // (S = max(H, W)) built in the graph from its definition, its columns cut to the image's extent.

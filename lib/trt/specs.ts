@@ -33,7 +33,12 @@ export interface EngineSpec {
 export interface SpecOptions {
   /** Tokens the VLM's KV cache holds (default 2048). */
   context?: number;
-  /** Largest proposal count the head engines take (default 256). */
+  /**
+   * Largest proposal count the head engines take (default: the package's proposals.maxProposals,
+   * 256 when that is unlimited). The image engine's activations grow with K·H·W: the uint8 masks,
+   * their fp16 cast and MaskPooling's byte masks are 4·K·H·W bytes, 800 MiB at K 50 and 2048²,
+   * 4 GiB at K 256, reserved at the largest profile shape.
+   */
   maxProposals?: number;
   /** Largest mask side the head's image engine takes (default 2048). */
   maxMaskSide?: number;
@@ -59,7 +64,8 @@ export async function engineSpecs(pkg: ModelPackage, options: SpecOptions = {}):
   const B = pkg.proposals.pointsPerBatch;
   const h = pkg.head;
   const maxViews = h.hrp ? 1 + h.magnification ** 2 : 1;
-  const maxK = options.maxProposals ?? 256, maxSide = options.maxMaskSide ?? 2048;
+  const maxK = options.maxProposals ?? (pkg.proposals.maxProposals > 0 ? pkg.proposals.maxProposals : 256);
+  const maxSide = options.maxMaskSide ?? 2048;
   const ctx = options.context ?? 2048;
   if (!Number.isInteger(ctx) || ctx < 2) throw new HrsegError('INVALID_ARGUMENT', `context must be an integer ≥ 2, got ${ctx}`);
   const G = h.globalGrid ** 2, L = (h.magnification * h.globalGrid) ** 2;

@@ -61,6 +61,11 @@ export interface VlmContext {
   readonly lastHidden: Float32Array;
   /** For tests and full recomputation: the prefix embeddings [1, length, H]. */
   readonly embeddings: Tensor<'float32'>;
+  /**
+   * Frees the prefix's key/value cache now (device memory on TensorRT; garbage collection knows
+   * nothing of it). The context cannot be answered from afterwards. Idempotent.
+   */
+  release(): void;
 }
 
 export interface GenerateOptions {
@@ -129,6 +134,7 @@ export interface VlmLoadOptions {
  */
 class DeviceKvCache {
   #scratch: Record<string, DeviceBuffer>[] = [];
+  #prefixes = new Set<Record<string, DeviceBuffer>>();
   #turn = 0;
 
   constructor(
@@ -139,12 +145,25 @@ class DeviceKvCache {
   ) {}
 
   private set(): Record<string, DeviceBuffer> {
-    return Object.fromEntries(this.names.map((n) => [n, this.engine.allocate(this.bytes)]));
+    const made: Record<string, DeviceBuffer> = {};
+    try {
+      for (const n of this.names) made[n] = this.engine.allocate(this.bytes);
+    } catch (e) {
+      release(made);
+      throw e;
+    }
+    return made;
   }
 
-  /** A set of its own, for a prefix that later steps read. */
+  /** A set of its own, for a prefix that later steps read; freed by releasePrefix or dispose. */
   fresh(): Record<string, DeviceBuffer> {
-    return this.set();
+    const set = this.set();
+    this.#prefixes.add(set);
+    return set;
+  }
+
+  releasePrefix(set: Record<string, DeviceBuffer>): void {
+    if (this.#prefixes.delete(set)) release(set);
   }
 
   /** The scratch set the next step writes (never the one the previous step wrote). */
@@ -153,6 +172,17 @@ class DeviceKvCache {
     this.#turn ^= 1;
     return this.#scratch[this.#turn];
   }
+
+  /** Frees every set, prefixes not yet released included. */
+  dispose(): void {
+    for (const set of [...this.#scratch, ...this.#prefixes]) release(set);
+    this.#scratch = [];
+    this.#prefixes.clear();
+  }
+}
+
+function release(values: Readonly<Record<string, { release?(): void }>>): void {
+  for (const v of Object.values(values)) v.release?.();
 }
 
 export class VlmRunner {
@@ -251,27 +281,48 @@ export class VlmRunner {
     past: Readonly<Record<string, EngineInput>>,
     signal?: AbortSignal,
     prefix = false,
-  ): Promise<{ logits: Tensor<'float32'>; hidden: Tensor<'float32'>; present: Record<string, EngineValue> }> {
+  ): Promise<{ logits: Tensor<'float32'>; hidden: Tensor<'float32'>; present: Record<string, EngineValue>; set?: Record<string, DeviceBuffer> }> {
     const kv = this.#kv;
     if (kv && start + embeds.dims[1] > kv.context)
       throw new HrsegError('INVALID_ARGUMENT', `the conversation needs ${start + embeds.dims[1]} tokens, more than the key/value cache holds (${kv.context})`);
     const into = kv ? (prefix ? kv.fresh() : kv.next()) : undefined;
-    const out = await this.decoder.run({ inputs_embeds: embeds, position_ids: positions(start, embeds.dims[1]), ...past }, { signal, into });
+    let out: Record<string, EngineValue>;
+    try {
+      out = await this.decoder.run({ inputs_embeds: embeds, position_ids: positions(start, embeds.dims[1]), ...past }, { signal, into });
+    } catch (e) {
+      if (prefix && into) kv!.releasePrefix(into);
+      throw e;
+    }
     const present: Record<string, EngineValue> = {};
     for (let l = 0; l < this.layers; l++)
       for (const kind of ['key', 'value']) present[`past.${l}.${kind}`] = out[`present.${l}.${kind}`];
-    return {
-      logits: (await out.logits.host()) as Tensor<'float32'>,
-      hidden: (await out.hidden.host()) as Tensor<'float32'>,
-      present,
-    };
+    try {
+      return {
+        logits: (await out.logits.host()) as Tensor<'float32'>,
+        hidden: (await out.hidden.host()) as Tensor<'float32'>,
+        present,
+        ...(prefix && into ? { set: into } : {}),
+      };
+    } catch (e) {
+      release(present);
+      if (prefix && into) kv!.releasePrefix(into);
+      throw e;
+    } finally {
+      // Copied to the host: their device buffers (new every step) are freed now, not at GC.
+      out.logits.release?.();
+      out.hidden.release?.();
+    }
   }
 
   /** Image tokens from the CLIP view. */
   async imageTokens(image: RgbImage, signal?: AbortSignal): Promise<Tensor<'float32'>> {
     const view = await centerCropView(image, this.config.view, { signal });
     const out = await this.vision.run({ pixel_values: view.tensor }, { signal });
-    return (await out.image_embeds.host()) as Tensor<'float32'>;
+    try {
+      return (await out.image_embeds.host()) as Tensor<'float32'>;
+    } finally {
+      release(out);
+    }
   }
 
   /** Runs the image-only prefix and keeps its key/value cache. */
@@ -281,7 +332,17 @@ export class VlmRunner {
     const embeds = concat([before, img], this.hiddenSize);
     const r = await this.step(embeds, 0, this.emptyPast(), options.signal, true);
     const H = this.hiddenSize, n = embeds.dims[1];
-    return { length: n, past: r.present, lastHidden: r.hidden.data.slice((n - 1) * H, n * H), embeddings: embeds };
+    const kv = this.#kv, set = r.set;
+    return {
+      length: n,
+      past: r.present,
+      lastHidden: r.hidden.data.slice((n - 1) * H, n * H),
+      embeddings: embeds,
+      release: () => {
+        release(r.present);
+        if (kv && set) kv.releasePrefix(set);
+      },
+    };
   }
 
   /** Token ids after the image placeholder for this instruction (and answer, when forced). */
@@ -307,6 +368,7 @@ export class VlmRunner {
     if (options.mode === 'teacher-forced') {
       const ids = this.suffixIds(query, form, this.config.template.evalAnswer);
       const r = await timed(this.step(this.embeddings.gather(ids), ctx.length, ctx.past, signal));
+      release(r.present);
       const rows: Float32Array[] = [];
       // Positions in the suffix; a [SEG] at suffix index 0 is predicted by the prefix's last state.
       for (const p of segStatePositions([-1, ...ids], this.ids.seg)) rows.push(p === 0 ? ctx.lastHidden : r.hidden.data.slice((p - 1) * H, p * H));
@@ -325,57 +387,64 @@ export class VlmRunner {
     if (!Number.isInteger(limit) || limit < 1) throw new HrsegError('INVALID_ARGUMENT', `maxNewTokens must be a positive integer, got ${limit}`);
     const suffix = this.suffixIds(query, form);
     let r = await timed(this.step(this.embeddings.gather(suffix), ctx.length, ctx.past, signal));
-    const tPrompt = performance.now();
-    const modelPrompt = modelMs;
-    let position = ctx.length + suffix.length;
-    const V = r.logits.dims[2];
-    const generated: number[] = [];
-    const segRows: Float32Array[] = [];
-    const trace: { logits: Float32Array; hidden: Float32Array }[] = [];
-    // Incremental detokenisation (as text-generation-inference does it): decode only a short window
-    // [prefixOffset, end) and emit what it adds over [prefixOffset, readOffset). Decoding the whole
-    // answer each step would make the loop quadratic in the answer length.
-    let prefixOffset = 0, readOffset = 0;
-    let text = '';
-    let stop: VlmAnswer['stop'] = 'limit';
-    for (;;) {
-      const last = r.logits.dims[1] - 1;
-      const id = argmax(r.logits.data, last * V, V);
-      const hidden = r.hidden.data.subarray(last * H, (last + 1) * H);
-      if (options.trace) trace.push({ logits: r.logits.data.slice(last * V, (last + 1) * V), hidden: hidden.slice() });
-      if (id === this.ids.eos) {
-        stop = 'eos';
-        break;
+    // Each step's key/value views are freed once the next step has read them, the last on any exit.
+    try {
+      const tPrompt = performance.now();
+      const modelPrompt = modelMs;
+      let position = ctx.length + suffix.length;
+      const V = r.logits.dims[2];
+      const generated: number[] = [];
+      const segRows: Float32Array[] = [];
+      const trace: { logits: Float32Array; hidden: Float32Array }[] = [];
+      // Incremental detokenisation (as text-generation-inference does it): decode only a short window
+      // [prefixOffset, end) and emit what it adds over [prefixOffset, readOffset). Decoding the whole
+      // answer each step would make the loop quadratic in the answer length.
+      let prefixOffset = 0, readOffset = 0;
+      let text = '';
+      let stop: VlmAnswer['stop'] = 'limit';
+      for (;;) {
+        const last = r.logits.dims[1] - 1;
+        const id = argmax(r.logits.data, last * V, V);
+        const hidden = r.hidden.data.subarray(last * H, (last + 1) * H);
+        if (options.trace) trace.push({ logits: r.logits.data.slice(last * V, (last + 1) * V), hidden: hidden.slice() });
+        if (id === this.ids.eos) {
+          stop = 'eos';
+          break;
+        }
+        if (id === this.ids.seg) segRows.push(hidden.slice());
+        generated.push(id);
+        const before = this.tokenizer.decode(generated.slice(prefixOffset, readOffset));
+        const after = this.tokenizer.decode(generated.slice(prefixOffset));
+        let delta = '';
+        if (after.length > before.length && !after.endsWith('\uFFFD')) {
+          delta = after.slice(before.length);
+          prefixOffset = readOffset;
+          readOffset = generated.length;
+        }
+        text += delta;
+        options.onToken?.({ id, text: delta });
+        yield { id, text: delta };
+        if (generated.length >= limit) break;
+        if (signal?.aborted) throw abortError(signal);
+        const previous = r.present;
+        r = await timed(this.step(this.embeddings.gather([id]), position, previous, signal));
+        release(previous);  // read by this step; its scratch set is the next step's output
+        position += 1;
       }
-      if (id === this.ids.seg) segRows.push(hidden.slice());
-      generated.push(id);
-      const before = this.tokenizer.decode(generated.slice(prefixOffset, readOffset));
-      const after = this.tokenizer.decode(generated.slice(prefixOffset));
-      let delta = '';
-      if (after.length > before.length && !after.endsWith('\uFFFD')) {
-        delta = after.slice(before.length);
-        prefixOffset = readOffset;
-        readOffset = generated.length;
-      }
-      text += delta;
-      options.onToken?.({ id, text: delta });
-      yield { id, text: delta };
-      if (generated.length >= limit) break;
-      if (signal?.aborted) throw abortError(signal);
-      r = await timed(this.step(this.embeddings.gather([id]), position, r.present, signal));
-      position += 1;
+      const tEnd = performance.now();
+      // Whatever the window held back (an incomplete byte sequence at the very end) is flushed here.
+      text = this.tokenizer.decode(generated);
+      return {
+        text,
+        tokenIds: generated,
+        seg: this.stack(segRows),
+        stop,
+        timings: { promptMs: tPrompt - t0, decodeMs: tEnd - tPrompt, modelMs: modelMs - modelPrompt, steps: generated.length },
+        ...(options.trace ? { trace } : {}),
+      };
+    } finally {
+      release(r.present);
     }
-    const tEnd = performance.now();
-    // Whatever the window held back (an incomplete byte sequence at the very end) is flushed here.
-    text = this.tokenizer.decode(generated);
-    return {
-      text,
-      tokenIds: generated,
-      seg: this.stack(segRows),
-      stop,
-      timings: { promptMs: tPrompt - t0, decodeMs: tEnd - tPrompt, modelMs: modelMs - modelPrompt, steps: generated.length },
-      ...(options.trace ? { trace } : {}),
-    };
   }
 
   /** Runs `stream` to the end. */
@@ -400,7 +469,9 @@ export class VlmRunner {
     return tensor('float32', [rows.length, H], out);
   }
 
+  /** Frees the key/value caches (every context's included) and the engines. */
   async dispose(): Promise<void> {
+    this.#kv?.dispose();
     await Promise.all([this.vision.dispose(), this.decoder.dispose()]);
   }
 }

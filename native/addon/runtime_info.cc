@@ -82,12 +82,15 @@ Napi::Value runtime_info(const Napi::CallbackInfo& info) {
     t.Set("version", std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100));
     t.Set("library", backend.api->library_path());
     t.Set("reason", env.Null());
+    const std::string cannot_build = backend.api->cannot_build();
+    t.Set("buildReason", cannot_build.empty() ? env.Null() : Napi::Value(Napi::String::New(env, cannot_build)));
   } else {
     auto probe = hrseg::trt::probe_tensorrt();
     t.Set("loadable", false);
     t.Set("version", probe.loadable ? Napi::Value(Napi::String::New(env, probe.version)) : env.Null());
     t.Set("library", probe.loadable ? Napi::Value(Napi::String::New(env, probe.library)) : env.Null());
     t.Set("reason", backend.reason);
+    t.Set("buildReason", backend.reason);
   }
   out.Set("tensorrt", t);
 

@@ -208,32 +208,28 @@ Napi::Object io_info(Napi::Env env, const hrseg_trt_api& api, const hrseg_trt_en
   return out;
 }
 
-// trtOpen(plan: Uint8Array, device) → Promise<{ handle, inputs, outputs }>
+// trtOpen(planPath: string, device) → Promise<{ handle, inputs, outputs }>. The layer maps the
+// file itself: no JS buffer of the plan (a 7B decoder's plan is about 13 GB; a Buffer stops at 2 GiB).
 Napi::Value open(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&]() -> Napi::Value {
-    if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
-      throw_error(env, "INVALID_ARGUMENT", "trtOpen: the plan must be a Uint8Array");
-    Napi::Uint8Array plan = info[0].As<Napi::Uint8Array>();
+    if (!info[0].IsString()) throw_error(env, "INVALID_ARGUMENT", "trtOpen: the plan's path must be a string");
+    std::string path = info[0].As<Napi::String>();
     const int32_t device = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
-    auto keep = std::make_shared<Napi::ObjectReference>(Napi::Persistent(plan.As<Napi::Object>()));
     auto holder = std::make_shared<EngineHolder>();
-    const uint8_t* data = plan.Data();
-    const size_t size = plan.ByteLength();
     return PromiseWorker::Start(
         env,
-        [holder, data, size, device] {
+        [holder, path, device] {
           const hrseg_trt_api& api = require_api();
           holder->api = &api;
           char err[4096] = {0};
-          check(api.open(data, size, device, &holder->engine, err, sizeof err), err);
+          check(api.open(path.c_str(), device, &holder->engine, err, sizeof err), err);
         },
         [holder](Napi::Env env) -> Napi::Value {
           Napi::Object out = io_info(env, *holder->api, holder->engine);
           out.Set("handle", Napi::External<HolderRef>::New(env, new HolderRef(holder), [](Napi::Env, HolderRef* r) { delete r; }));
           return out;
-        },
-        {keep});
+        });
   });
 }
 

@@ -61,10 +61,11 @@ TEST("build, open and run refuse cleanly while TensorRT is not loaded") {
   CHECK(contains(err, "not loaded"));
   CHECK_EQ(api()->build(nullptr, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
   hrseg_trt_engine* e = nullptr;
-  const char plan[4] = {1, 2, 3, 4};
-  CHECK_EQ(api()->open(plan, sizeof plan, 0, &e, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_UNAVAILABLE));
+  CHECK_EQ(api()->open("/tmp/x.plan", 0, &e, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_UNAVAILABLE));
   CHECK(e == nullptr);
-  CHECK_EQ(api()->open(nullptr, 0, 0, &e, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
+  CHECK_EQ(api()->open(nullptr, 0, &e, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
+  CHECK_EQ(api()->open("", 0, &e, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
+  CHECK(std::string(api()->cannot_build()).find("not loaded") != std::string::npos);
   CHECK_EQ(api()->run_device(nullptr, nullptr, 0, nullptr, 0, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
   CHECK_EQ(api()->io_count(nullptr), 0);
   // A tiny error buffer is still NUL-terminated.

@@ -2,9 +2,11 @@
 // shapes, the format table, clone/attachToContext, and libhrseg_trt_plugins.so's entry points.
 #include <dlfcn.h>
 
+#include <array>
 #include <cmath>
 #include <cstring>
 #include <memory>
+#include <random>
 #include <set>
 #include <stdexcept>
 
@@ -230,7 +232,7 @@ TEST("format table: RegionAttention takes one float type throughout, linear only
   CHECK(!ra.supportsFormatCombination(4, mixed, 3, 2));
 }
 
-TEST("format table: MaskPooling takes uint8 or float masks, float features, output like features") {
+TEST("format table: MaskPooling takes float masks only (TensorRT gives plugins no uint8 or bool), float features, output like features") {
   MaskPoolingPlugin mp({8, hrseg::MaskResize::BilinearAntialias});
   std::set<int> masks, features;
   for (DataType t : kAllTypes) {
@@ -239,17 +241,18 @@ TEST("format table: MaskPooling takes uint8 or float masks, float features, outp
     if (mp.supportsFormatCombination(1, io, 2, 1)) features.insert(static_cast<int>(t));
   }
   const std::set<int> floats{static_cast<int>(DataType::kFLOAT), static_cast<int>(DataType::kHALF), static_cast<int>(DataType::kBF16)};
-  std::set<int> with_u8 = floats;
-  with_u8.insert(static_cast<int>(DataType::kUINT8));
-  CHECK(masks == with_u8);
+  CHECK(masks == floats);
   CHECK(features == floats);
-  DynamicPluginTensorDesc io[3] = {desc(DataType::kUINT8, {2, 4, 4}), desc(DataType::kBF16, {16, 8}), desc(DataType::kFLOAT, {2, 8})};
+  DynamicPluginTensorDesc io[3] = {desc(DataType::kHALF, {2, 4, 4}), desc(DataType::kBF16, {16, 8}), desc(DataType::kFLOAT, {2, 8})};
   CHECK(!mp.supportsFormatCombination(2, io, 2, 1));
   io[2].desc.type = DataType::kBF16;
   CHECK(mp.supportsFormatCombination(2, io, 2, 1));
   DataType out;
-  const DataType types[2] = {DataType::kUINT8, DataType::kHALF};
+  const DataType types[2] = {DataType::kHALF, DataType::kBF16};
   CHECK_EQ(mp.getOutputDataTypes(&out, 1, types, 2), 0);
+  CHECK(out == DataType::kBF16);
+  const DataType types2[2] = {DataType::kBF16, DataType::kHALF};
+  CHECK_EQ(mp.getOutputDataTypes(&out, 1, types2, 2), 0);
   CHECK(out == DataType::kHALF);
 }
 
@@ -272,6 +275,21 @@ TEST("clone and attachToContext give independent plugins with the same fields an
   CHECK(static_cast<MaskPoolingPlugin*>(m.get())->params().mask_resize == hrseg::MaskResize::Area);
 }
 
+TEST("a configured MaskPooling's clone is configured too: onShapeChange's tables travel with clone and attachToContext") {
+  MaskPoolingPlugin mp({32, hrseg::MaskResize::BilinearAntialias});
+  CHECK(!mp.configured_for(5, 7));
+  PluginTensorDesc in[2] = {desc(DataType::kHALF, {2, 5, 7}).desc, desc(DataType::kFLOAT, {16, 8}).desc};
+  PluginTensorDesc out[1] = {desc(DataType::kFLOAT, {2, 8}).desc};
+  // Host work only (no CUDA call): it runs here, on a machine without a GPU.
+  CHECK_EQ(mp.onShapeChange(in, 2, out, 1), 0);
+  CHECK(mp.configured_for(5, 7));
+  std::unique_ptr<IPluginV3> c(mp.clone());
+  std::unique_ptr<IPluginV3> a(mp.attachToContext(nullptr));
+  CHECK(static_cast<MaskPoolingPlugin*>(c.get())->configured_for(5, 7));
+  CHECK(static_cast<MaskPoolingPlugin*>(a.get())->configured_for(5, 7));
+  CHECK(!static_cast<MaskPoolingPlugin*>(a.get())->configured_for(7, 5));
+}
+
 TEST("shape checks name what does not fit") {
   RegionAttentionParams p{2, 0.8f};
   CHECK_EQ(check_region_attention_shapes(p, 1369, 256, 4 * 1369, 512, 1369, 256), std::string(""));
@@ -287,11 +305,27 @@ TEST("shape checks name what does not fit") {
 TEST("MaskPooling's workspace covers every buffer its enqueue carves") {
   MaskPoolingParams p{256, hrseg::MaskResize::BilinearAntialias};
   const int64_t K = 50, H = 768, W = 1024, G = 1369, d = 256, ng = 37, P = 256;
-  const size_t base = mask_pooling_workspace(p, K, H, W, G, d, true, true);
-  CHECK(base >= sizeof(float) * (K * P * P + K * (2 * P * ng + ng * ng)));
-  CHECK(mask_pooling_workspace(p, K, H, W, G, d, false, true) >= base + K * H * W);
-  CHECK(mask_pooling_workspace(p, K, H, W, G, d, true, false) >= base + sizeof(float) * (G * d + K * d));
-  CHECK_EQ(mask_pooling_workspace(p, 0, H, W, G, d, true, true), size_t(0));
+  const size_t base = mask_pooling_workspace(p, K, H, W, G, d, true);
+  CHECK(base >= K * H * W + sizeof(float) * (K * P * P + K * (2 * P * ng + ng * ng)) + resize_tables_bound(H, W, P));
+  CHECK(mask_pooling_workspace(p, K, H, W, G, d, false) >= base + sizeof(float) * (G * d + K * d));
+  CHECK_EQ(mask_pooling_workspace(p, 0, H, W, G, d, true), resize_tables_bound(H, W, P));
+}
+
+TEST("the resize tables' workspace bound holds for every mode and shape, extreme ratios included") {
+  std::mt19937 rng(20261207);
+  std::uniform_int_distribution<int64_t> side(1, 2048), pool(1, 512);
+  std::vector<std::array<int64_t, 3>> shapes = {{1, 2048, 256}, {2048, 1, 256}, {2048, 2048, 1}, {3, 5, 4096}, {1, 1, 1}, {2048, 2047, 256}};
+  for (int i = 0; i < 200; ++i) shapes.push_back({side(rng), side(rng), pool(rng)});
+  for (auto mode : {hrseg::MaskResize::BilinearAntialias, hrseg::MaskResize::Area})
+    for (const auto& [H, W, P] : shapes) {
+      const hrseg::MaskResizer r(mode, H, W, P);
+      if (resize_tables_bytes(r) > resize_tables_bound(H, W, P)) {
+        CHECK(false);
+        std::fprintf(stderr, "  bound exceeded at H %lld W %lld P %lld\n", static_cast<long long>(H), static_cast<long long>(W),
+                     static_cast<long long>(P));
+        return;
+      }
+    }
 }
 
 // libhrseg_trt_plugins.so as trtexec --dynamicPlugins and Triton load it.

@@ -60,6 +60,11 @@ const char* api_library_path() {
   return lib ? lib->path.c_str() : "";
 }
 
+const char* api_cannot_build() {
+  const auto* lib = hrseg::trt::loaded_nvinfer_library();
+  return lib ? lib->cannot_build.c_str() : "TensorRT is not loaded";
+}
+
 int32_t api_build(const hrseg_trt_build_options* o, char* err, size_t err_len) {
   return guarded(err, err_len, [&] {
     if (!o) throw Failure(HRSEG_TRT_INVALID, "build: no options");
@@ -68,10 +73,11 @@ int32_t api_build(const hrseg_trt_build_options* o, char* err, size_t err_len) {
   });
 }
 
-int32_t api_open(const void* plan, size_t size, int32_t device, hrseg_trt_engine** engine, char* err, size_t err_len) {
+int32_t api_open(const char* plan_path, int32_t device, hrseg_trt_engine** engine, char* err, size_t err_len) {
   return guarded(err, err_len, [&] {
-    if (!plan || !size || !engine) throw Failure(HRSEG_TRT_INVALID, "open: an empty plan");
-    *engine = hrseg::trt::open_engine(plan, size, device);
+    if (!plan_path || !*plan_path || !engine) throw Failure(HRSEG_TRT_INVALID, "open: no plan file");
+    *engine = nullptr;
+    *engine = hrseg::trt::open_engine(plan_path, device);
   });
 }
 
@@ -135,6 +141,7 @@ int32_t api_device_uuid(int32_t device, char* uuid, size_t uuid_len, char* err, 
 }
 
 const hrseg_trt_api kApi = {HRSEG_TRT_ABI_VERSION, api_load,      api_version,        api_library_path,
+                            api_cannot_build,
                             api_build,             api_open,      api_io_count,       api_io_info,
                             api_close,             api_run_device, api_device_alloc,  api_device_free,
                             api_device_to_host,    api_device_uuid};

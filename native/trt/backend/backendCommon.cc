@@ -8,21 +8,67 @@
 #include "../plugin/common/pluginConstants.h"
 #include "../plugin/common/pluginLogger.h"
 #include "../plugin/common/pluginRegistry.h"
+#include "errorRecorder.h"
+#include "nvinferLibrary.h"
 #include "trtLogger.h"
 
 namespace hrseg::trt {
 
 void register_plugins(nvinfer1::IPluginRegistry& registry) {
-  static std::once_flag once;
-  static std::string error;
-  std::call_once(once, [&registry] {
-    plugin::set_logger(&process_logger());
-    int32_t n = 0;
-    nvinfer1::IPluginCreatorInterface* const* creators = plugin::plugin_creators(n);
-    for (int32_t i = 0; i < n; ++i)
-      if (!registry.registerCreator(*creators[i], plugin::kNamespace)) error = "TensorRT refused to register hrseg's plugins: " + process_logger().last_error();
-  });
-  if (!error.empty()) throw Failure(HRSEG_TRT_RUNTIME, error);
+  static std::mutex mutex;
+  static bool done = false;
+  std::lock_guard<std::mutex> lock(mutex);
+  if (done) return;
+  plugin::set_logger(&process_logger());
+  int32_t n = 0;
+  nvinfer1::IPluginCreatorInterface* const* creators = plugin::plugin_creators(n);
+  std::string missing;
+  for (int32_t i = 0; i < n; ++i) {
+    auto* creator = static_cast<nvinfer1::IPluginCreatorV3One*>(creators[i]);
+    const uint64_t mark = process_logger().mark();
+    if (registry.registerCreator(*creator, plugin::kNamespace)) continue;
+    // Refused: fine when a creator of the same name, version and namespace is already there.
+    if (registry.getCreator(creator->getPluginName(), creator->getPluginVersion(), plugin::kNamespace)) continue;
+    const std::string said = process_logger().since(mark);
+    missing += std::string(missing.empty() ? "" : "; ") + creator->getPluginName() + (said.empty() ? "" : " (" + said + ")");
+  }
+  if (!missing.empty()) throw Failure(HRSEG_TRT_RUNTIME, "TensorRT refused to register hrseg's plugins: " + missing);
+  done = true;
+}
+
+namespace {
+
+// Whether TensorRT's words mean that CUDA itself is unusable here (no driver, no device).
+bool cuda_unavailable(const std::string& said) {
+  return said.find("CUDA initialization failure") != std::string::npos || said.find("no CUDA-capable device") != std::string::npos ||
+         said.find("CUDA driver") != std::string::npos;
+}
+
+template <typename T>
+T* checked_factory(void* (*factory)(void*, int32_t), const char* what, const std::string& library) {
+  CollectingLogger& logger = process_logger();
+  const uint64_t mark = logger.mark();
+  void* made = factory(&logger, NV_TENSORRT_VERSION);
+  const std::string said = logger.since(mark, /*this_thread=*/true);
+  if (made && said.empty()) return static_cast<T*>(made);
+  const int32_t status = cuda_unavailable(said) ? HRSEG_TRT_UNAVAILABLE : HRSEG_TRT_RUNTIME;
+  throw Failure(status, std::string("TensorRT (") + library + ") could not create " + what +
+                            (said.empty() ? "" : "; TensorRT said:\n" + said));
+}
+
+}  // namespace
+
+nvinfer1::IRuntime* create_runtime(const RuntimeLibrary& lib) {
+  nvinfer1::IRuntime* runtime = checked_factory<nvinfer1::IRuntime>(lib.create_runtime, "a runtime", lib.path);
+  runtime->setErrorRecorder(&process_error_recorder());
+  return runtime;
+}
+
+nvinfer1::IBuilder* create_builder(const NvInferLibrary& lib) {
+  if (!lib.cannot_build.empty()) throw Failure(HRSEG_TRT_UNAVAILABLE, lib.cannot_build);
+  nvinfer1::IBuilder* builder = checked_factory<nvinfer1::IBuilder>(lib.create_builder, "a builder", lib.path);
+  builder->setErrorRecorder(&process_error_recorder());
+  return builder;
 }
 
 void use_device(int32_t device) {

@@ -20,9 +20,24 @@ struct Failure : std::runtime_error {
 template <typename T>
 using Owned = std::unique_ptr<T>;
 
-// Registers hrseg's plugin creators in `registry` once per process (the registry is libnvinfer's,
-// shared by every builder and runtime).
-void register_plugins(nvinfer1::IPluginRegistry& registry);
+// Registers hrseg's plugin creators in TensorRT's *global* registry (getPluginRegistry(), as
+// NVIDIA's samples do through initLibNvInferPlugins), once per process. The registries that
+// IBuilder::getPluginRegistry and IRuntime::getPluginRegistry return are local to that object
+// (NvInfer.h, NvInferRuntime.h: "the local plugin registry"): creators put there are unknown to
+// every later builder, runtime and ONNX parser. Creators already present under hrseg's names
+// (libhrseg_trt_plugins.so loaded by the application) are accepted. Throws Failure(RUNTIME).
+void register_plugins(nvinfer1::IPluginRegistry& global_registry);
+
+struct RuntimeLibrary;
+struct NvInferLibrary;
+
+// TensorRT's factories, checked: a failure carries TensorRT's own words for this call (from this
+// thread) and is UNAVAILABLE when TensorRT could not initialise CUDA. TensorRT 11.1 returns a
+// non-null, unusable pointer when createInferRuntime fails (0x228 seen from the real
+// libnvinfer_lean.so.11 on a machine without a driver), so an error reported during the call
+// counts as failure whatever the pointer, and that pointer is never used or deleted.
+nvinfer1::IRuntime* create_runtime(const RuntimeLibrary& lib);
+nvinfer1::IBuilder* create_builder(const NvInferLibrary& lib);
 
 // Makes `device` current and checks it exists; Failure(UNAVAILABLE) otherwise.
 void use_device(int32_t device);

@@ -1,12 +1,11 @@
 // ONNX → serialized plan. The network is strongly typed (TensorRT 11 has no precision flags): the
 // ONNX file's own types decide fp32, fp16 or bf16. Profiles, workspace, optimisation level and a
 // timing cache come from the options; progress is reported through TensorRT's IProgressMonitor.
-#include <cuda_runtime_api.h>
-
 #include <atomic>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 #include <vector>
 
 #include "backendCommon.h"
@@ -18,29 +17,39 @@ namespace hrseg::trt {
 
 namespace {
 
+// TensorRT may report phases from its builder threads; the phase table is guarded, and the
+// callback (the addon hands it to a thread-safe function) is called outside the lock.
 class Progress final : public nvinfer1::IProgressMonitor {
  public:
   Progress(hrseg_trt_progress_fn fn, void* user) : fn_(fn), user_(user) {}
   void phaseStart(const char* phase, const char* parent, int32_t steps) noexcept override {
+    int32_t d = 0;
     try {
-      depth_of_.push_back({phase ? phase : "", parent ? depth(parent) + 1 : 0, steps});
-      notify(phase, 0);
+      std::lock_guard<std::mutex> lock(mutex_);
+      d = parent ? depth_locked(parent) + 1 : 0;
+      phases_.push_back({phase ? phase : "", d, steps});
     } catch (...) {
+      return;
     }
+    notify(phase, 0, steps, d);
   }
   bool stepComplete(const char* phase, int32_t step) noexcept override {
-    notify(phase, step + 1);
+    int32_t steps = 0, d = 0;
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (const Phase& p : phases_)
+        if (phase && p.name == phase) steps = p.steps, d = p.depth;
+    }
+    notify(phase, step + 1, steps, d);
     return !cancelled_.load();
   }
   void phaseFinish(const char* phase) noexcept override {
-    try {
-      for (auto it = depth_of_.begin(); it != depth_of_.end(); ++it)
-        if (it->name == phase) {
-          depth_of_.erase(it);
-          break;
-        }
-    } catch (...) {
-    }
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = phases_.begin(); it != phases_.end(); ++it)
+      if (phase && it->name == phase) {
+        phases_.erase(it);
+        break;
+      }
   }
   bool cancelled() const { return cancelled_.load(); }
 
@@ -49,21 +58,19 @@ class Progress final : public nvinfer1::IProgressMonitor {
     std::string name;
     int32_t depth, steps;
   };
-  int32_t depth(const char* name) const {
-    for (const Phase& p : depth_of_)
+  int32_t depth_locked(const char* name) const {
+    for (const Phase& p : phases_)
       if (p.name == name) return p.depth;
     return 0;
   }
-  void notify(const char* phase, int32_t step) noexcept {
+  void notify(const char* phase, int32_t step, int32_t steps, int32_t depth) noexcept {
     if (!fn_ || !phase) return;
-    int32_t steps = 0, d = 0;
-    for (const Phase& p : depth_of_)
-      if (p.name == phase) steps = p.steps, d = p.depth;
-    if (fn_(user_, phase, step, steps, d) != 0) cancelled_.store(true);
+    if (fn_(user_, phase, step, steps, depth) != 0) cancelled_.store(true);
   }
   hrseg_trt_progress_fn fn_;
   void* user_;
-  std::vector<Phase> depth_of_;
+  std::mutex mutex_;
+  std::vector<Phase> phases_;
   std::atomic<bool> cancelled_{false};
 };
 
@@ -93,38 +100,52 @@ void write_file_atomically(const std::string& path, const void* data, size_t siz
   }
 }
 
-[[noreturn]] void build_failed(const std::string& what) {
-  const std::string log = process_logger().lines();
+[[noreturn]] void build_failed(const std::string& what, uint64_t mark) {
+  CollectingLogger& logger = process_logger();
+  if (logger.reported(mark, nvinfer1::ErrorCode::kFAILED_ALLOCATION))
+    throw Failure(HRSEG_TRT_OUT_OF_MEMORY, what + ": TensorRT ran out of memory\nTensorRT said:\n" + logger.since(mark, false, true));
+  const std::string log = logger.since(mark, false, true);
   throw Failure(HRSEG_TRT_BUILD_FAILED, what + (log.empty() ? "" : "\nTensorRT said:\n" + log));
 }
+
+// One build at a time per process: each takes most of a GPU, and the journal a failure quotes
+// should hold this build's lines only.
+std::mutex g_build_mutex;
 
 }  // namespace
 
 void build_engine(const hrseg_trt_build_options& o, const char* tensorrt_root) {
   if (!o.onnx_path || !o.plan_path) throw Failure(HRSEG_TRT_INVALID, "build: onnx_path and plan_path are required");
   const NvInferLibrary& lib = nvinfer_library(tensorrt_root);
+  if (!lib.cannot_build.empty()) throw Failure(HRSEG_TRT_UNAVAILABLE, lib.cannot_build);
+  std::lock_guard<std::mutex> serial(g_build_mutex);
   use_device(o.device);
   CollectingLogger& logger = process_logger();
-  logger.clear();
-  Owned<nvinfer1::IBuilder> builder(static_cast<nvinfer1::IBuilder*>(lib.create_builder(&logger, NV_TENSORRT_VERSION)));
-  if (!builder) build_failed("TensorRT could not create a builder");
-  register_plugins(builder->getPluginRegistry());
+  const uint64_t mark = logger.mark();
+  // Declared first so that it outlives the config that points to it; the timing cache likewise
+  // outlives the build (NvInfer.h, setTimingCache: "must not be destroyed until after the engine
+  // is built"). The parser is destroyed before the network it fills, the network before its
+  // builder (reverse order of declaration).
+  Progress progress(o.progress, o.progress_user);
+  Owned<nvinfer1::ITimingCache> cache;
+  Owned<nvinfer1::IBuilder> builder(create_builder(lib));
   Owned<nvinfer1::INetworkDefinition> network(builder->createNetworkV2(0));
-  if (!network) build_failed("TensorRT could not create a network");
+  if (!network) build_failed("TensorRT could not create a network", mark);
   Owned<nvonnxparser::IParser> parser(
       static_cast<nvonnxparser::IParser*>(lib.create_parser(network.get(), &logger, NV_ONNX_PARSER_VERSION)));
-  if (!parser) build_failed("TensorRT could not create an ONNX parser");
+  if (!parser) build_failed("TensorRT could not create an ONNX parser", mark);
   if (!parser->parseFromFile(o.onnx_path, static_cast<int>(nvinfer1::ILogger::Severity::kWARNING))) {
     std::string errors;
     for (int i = 0; i < parser->getNbErrors(); ++i) errors += std::string("\n  ") + parser->getError(i)->desc();
     throw Failure(HRSEG_TRT_BUILD_FAILED, std::string("TensorRT could not parse ") + o.onnx_path + ":" + errors);
   }
   Owned<nvinfer1::IBuilderConfig> config(builder->createBuilderConfig());
-  if (!config) build_failed("TensorRT could not create a builder config");
+  if (!config) build_failed("TensorRT could not create a builder config", mark);
   if (o.workspace_bytes) config->setMemoryPoolLimit(nvinfer1::MemoryPoolType::kWORKSPACE, o.workspace_bytes);
   if (o.optimization_level >= 0) config->setBuilderOptimizationLevel(o.optimization_level);
   for (int32_t p = 0; p < o.profile_count; ++p) {
     nvinfer1::IOptimizationProfile* profile = builder->createOptimizationProfile();
+    if (!profile) build_failed("TensorRT could not create an optimisation profile", mark);
     for (int32_t i = 0; i < o.profiles[p].count; ++i) {
       const hrseg_trt_profile_dims& in = o.profiles[p].inputs[i];
       using S = nvinfer1::OptProfileSelector;
@@ -132,28 +153,24 @@ void build_engine(const hrseg_trt_build_options& o, const char* tensorrt_root) {
           !profile->setDimensions(in.name, S::kOPT, to_dims(in.nb_dims, in.opt)) ||
           !profile->setDimensions(in.name, S::kMAX, to_dims(in.nb_dims, in.max)))
         throw Failure(HRSEG_TRT_INVALID, std::string("profile ") + std::to_string(p) + ": bad shape range for input '" +
-                                             in.name + "': " + logger.last_error());
+                                             in.name + "': " + logger.since(mark));
     }
     if (config->addOptimizationProfile(profile) < 0)
-      throw Failure(HRSEG_TRT_INVALID, "profile " + std::to_string(p) + " was refused: " + logger.last_error());
+      throw Failure(HRSEG_TRT_INVALID, "profile " + std::to_string(p) + " was refused: " + logger.since(mark));
   }
-  Progress progress(o.progress, o.progress_user);
   config->setProgressMonitor(&progress);
   std::vector<char> cache_blob;
   if (o.timing_cache_path) cache_blob = read_file(o.timing_cache_path);
-  Owned<nvinfer1::ITimingCache> cache(config->createTimingCache(cache_blob.data(), cache_blob.size()));
+  cache.reset(config->createTimingCache(cache_blob.data(), cache_blob.size()));
   if (!cache && !cache_blob.empty()) cache.reset(config->createTimingCache(nullptr, 0));  // corrupt: start afresh
   if (cache && !config->setTimingCache(*cache, false)) {
-    cache.reset(config->createTimingCache(nullptr, 0));  // from another GPU or version: start afresh
-    if (cache) config->setTimingCache(*cache, false);
+    Owned<nvinfer1::ITimingCache> fresh(config->createTimingCache(nullptr, 0));  // another GPU or version: start afresh
+    if (fresh && config->setTimingCache(*fresh, false)) cache = std::move(fresh);
   }
   Owned<nvinfer1::IHostMemory> plan(builder->buildSerializedNetwork(*network, *config));
+  config->setProgressMonitor(nullptr);
   if (progress.cancelled()) throw Failure(HRSEG_TRT_CANCELLED, "the engine build was cancelled");
-  if (!plan || plan->size() == 0) {
-    cudaError_t e = cudaGetLastError();
-    if (e == cudaErrorMemoryAllocation) cuda_failure(e, "building the engine");
-    build_failed(std::string("TensorRT could not build an engine from ") + o.onnx_path);
-  }
+  if (!plan || plan->size() == 0) build_failed(std::string("TensorRT could not build an engine from ") + o.onnx_path, mark);
   write_file_atomically(o.plan_path, plan->data(), plan->size());
   if (o.timing_cache_path) {
     if (const nvinfer1::ITimingCache* used = config->getTimingCache()) {

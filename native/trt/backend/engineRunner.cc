@@ -3,6 +3,7 @@
 // [min, max] admits every input shape.
 #include "engineRunner.h"
 
+#include "mappedPlan.h"
 #include "nvinferLibrary.h"
 #include "trtLogger.h"
 
@@ -70,25 +71,36 @@ size_t element_size(int32_t dtype) {
   }
 }
 
-hrseg_trt_engine* open_engine(const void* plan, size_t size, int32_t device) {
+hrseg_trt_engine* open_engine(const char* plan_path, int32_t device) {
   const NvInferLibrary* lib = loaded_nvinfer_library();
   if (!lib) throw Failure(HRSEG_TRT_UNAVAILABLE, "TensorRT is not loaded");
-  use_device(device);
+  // The plan is read where it lies (mapped, never copied into a buffer of ours): a 7B decoder's
+  // plan is about 13 GB, and it is released as soon as TensorRT has deserialised it.
+  const MappedPlan plan(plan_path);
   auto e = std::make_unique<hrseg_trt_engine>();
   e->device = device;
   CollectingLogger& logger = process_logger();
-  e->runtime.reset(static_cast<nvinfer1::IRuntime*>(lib->create_runtime(&logger, NV_TENSORRT_VERSION)));
-  if (!e->runtime) throw Failure(HRSEG_TRT_RUNTIME, "TensorRT could not create a runtime: " + logger.last_error());
-  // Creators must be in the registry before a plan with plugin layers is deserialised.
-  register_plugins(e->runtime->getPluginRegistry());
-  e->engine.reset(e->runtime->deserializeCudaEngine(plan, size));
-  if (!e->engine) throw Failure(HRSEG_TRT_RUNTIME, "TensorRT could not deserialise the engine: " + logger.last_error());
+  const uint64_t mark = logger.mark();
+  // The runtime first: it needs no device of its own, and where CUDA cannot start TensorRT says so
+  // in its own words. The engine is deserialised onto the chosen device.
+  e->runtime.reset(create_runtime(*lib));
+  use_device(device);
+  e->engine.reset(e->runtime->deserializeCudaEngine(plan.data(), plan.size()));
+  if (!e->engine) {
+    if (logger.reported(mark, nvinfer1::ErrorCode::kFAILED_ALLOCATION))
+      throw Failure(HRSEG_TRT_OUT_OF_MEMORY, std::string("TensorRT ran out of memory deserialising ") + plan_path + ": " + logger.since(mark));
+    throw Failure(HRSEG_TRT_RUNTIME, std::string("TensorRT could not deserialise ") + plan_path + " (not a plan of this TensorRT " +
+                                         "release and GPU, or damaged; rebuild it with hrseg build-engines): " + logger.since(mark));
+  }
   e->context.reset(e->engine->createExecutionContext());
   if (!e->context) {
-    cudaError_t c = cudaGetLastError();
-    if (c == cudaErrorMemoryAllocation) cuda_failure(c, "creating an execution context");
-    throw Failure(HRSEG_TRT_RUNTIME, "TensorRT could not create an execution context: " + logger.last_error());
+    // TensorRT's CUDA runtime is not ours: its allocation failures reach us through the error
+    // recorder, never through cudaGetLastError().
+    const int32_t status = logger.reported(mark, nvinfer1::ErrorCode::kFAILED_ALLOCATION) ? HRSEG_TRT_OUT_OF_MEMORY : HRSEG_TRT_RUNTIME;
+    throw Failure(status, "TensorRT could not create an execution context: " + logger.since(mark));
   }
+  // Created by hrseg's CUDA runtime and used by TensorRT's: a stream is a driver object of the
+  // device's primary context, which both runtimes share (README, "Two CUDA runtimes").
   check(cudaStreamCreateWithFlags(&e->stream, cudaStreamNonBlocking), "cudaStreamCreate");
   const int32_t n = e->engine->getNbIOTensors();
   for (int32_t i = 0; i < n; ++i) e->names.emplace_back(e->engine->getIOTensorName(i));

@@ -24,7 +24,7 @@ struct hrseg_trt_engine {
 
 namespace hrseg::trt {
 
-hrseg_trt_engine* open_engine(const void* plan, size_t size, int32_t device);
+hrseg_trt_engine* open_engine(const char* plan_path, int32_t device);
 void run_engine_device(hrseg_trt_engine& e, const hrseg_trt_value* inputs, int32_t count, hrseg_trt_value* outputs,
                        int32_t output_count);
 size_t element_size(int32_t dtype);

@@ -12,7 +12,7 @@
 extern "C" {
 #endif
 
-#define HRSEG_TRT_ABI_VERSION 3
+#define HRSEG_TRT_ABI_VERSION 4
 #define HRSEG_TRT_MAX_DIMS 8
 
 /* Element types, the numbering of TensorRT's DataType. */
@@ -77,14 +77,18 @@ typedef struct hrseg_trt_engine hrseg_trt_engine;
 
 typedef struct hrseg_trt_api {
   int32_t abi_version;
-  /* Loads libnvinfer.so.11 and libnvonnxparser.so.11 (from tensorrt_root/lib when given, else the
-   * library path). Idempotent. */
+  /* Loads libnvinfer.so.11 and, for builds, libnvonnxparser.so.11 beside it (tensorrt_root/lib,
+   * then tensorrt_root itself, then the library path), and registers hrseg's plugins in TensorRT's
+   * global registry. Idempotent. A runtime without builder or parser loads: see cannot_build. */
   int32_t (*load)(const char* tensorrt_root, char* err, size_t err_len);
   /* After a successful load: TensorRT's version (major*10000 + minor*100 + patch) and its file. */
   int32_t (*version)(void);
   const char* (*library_path)(void);
+  /* After a successful load: "" when engines can be built, else why not. */
+  const char* (*cannot_build)(void);
   int32_t (*build)(const hrseg_trt_build_options* options, char* err, size_t err_len);
-  int32_t (*open)(const void* plan, size_t size, int32_t device, hrseg_trt_engine** engine, char* err, size_t err_len);
+  /* Opens a plan file: mapped and handed to TensorRT where it lies (no size limit, no copy). */
+  int32_t (*open)(const char* plan_path, int32_t device, hrseg_trt_engine** engine, char* err, size_t err_len);
   int32_t (*io_count)(const hrseg_trt_engine* engine);
   int32_t (*io_info)(const hrseg_trt_engine* engine, int32_t index, hrseg_trt_tensor_info* info);
   void (*close)(hrseg_trt_engine* engine);

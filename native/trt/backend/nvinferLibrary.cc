@@ -1,10 +1,12 @@
 #include "nvinferLibrary.h"
 
 #include <dlfcn.h>
+#include <link.h>
 
 #include <mutex>
 #include <stdexcept>
-#include <vector>
+
+#include "backendCommon.h"
 
 namespace hrseg::trt {
 
@@ -14,15 +16,28 @@ std::mutex g_mutex;
 NvInferLibrary g_library;
 bool g_loaded = false;
 
-// A library from $TENSORRT_ROOT/lib first (the SDK tarball layout), then the loader's search path.
-void* open_first(const std::string& soname, const char* root, std::string& opened, std::string& errors) {
-  std::vector<std::string> candidates;
-  if (root && *root) candidates.push_back(std::string(root) + "/lib/" + soname);
-  candidates.push_back(soname);
+std::string version_text(int32_t v) {
+  return std::to_string(v / 10000) + "." + std::to_string(v / 100 % 100) + "." + std::to_string(v % 100);
+}
+
+std::string folder_of(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "" : path.substr(0, slash);
+}
+
+// The file the loader actually mapped (the soname alone says nothing about where it was found).
+std::string resolved_path(void* handle, const std::string& fallback) {
+  struct link_map* map = nullptr;
+  if (dlinfo(handle, RTLD_DI_LINKMAP, &map) == 0 && map && map->l_name && *map->l_name) return map->l_name;
+  return fallback;
+}
+
+void* open_first(const std::vector<std::string>& candidates, std::string& opened, std::string& errors) {
   for (const std::string& c : candidates) {
-    // RTLD_GLOBAL: the ONNX parser resolves libnvinfer's symbols against the copy opened here.
+    // RTLD_GLOBAL: libnvonnxparser and TensorRT's internal libraries resolve libnvinfer's symbols
+    // against the copy opened here.
     if (void* h = dlopen(c.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
-      opened = c;
+      opened = resolved_path(h, c);
       return h;
     }
     const char* e = dlerror();
@@ -32,44 +47,102 @@ void* open_first(const std::string& soname, const char* root, std::string& opene
 }
 
 template <typename F>
-F symbol(void* handle, const char* name, const std::string& library) {
+F symbol(void* handle, const char* name, const std::string& library, const char* why) {
   void* s = dlsym(handle, name);
-  if (!s) throw std::runtime_error(library + " has no symbol " + name + ": not a TensorRT 11 library");
+  if (!s) throw std::runtime_error(library + " has no symbol " + name + why);
   return reinterpret_cast<F>(s);
 }
 
+constexpr const char* kNotTensorRT = ": not a TensorRT runtime library";
+
 }  // namespace
 
-const NvInferLibrary& nvinfer_library(const char* tensorrt_root) {
-  std::lock_guard<std::mutex> lock(g_mutex);
-  if (g_loaded) return g_library;
-  const std::string want = "libnvinfer.so." + std::to_string(NV_TENSORRT_MAJOR);
+std::vector<std::string> library_candidates(const std::string& soname, const char* root) {
+  std::vector<std::string> candidates;
+  if (root && *root) {
+    std::string r(root);
+    while (r.size() > 1 && r.back() == '/') r.pop_back();
+    candidates.push_back(r + "/lib/" + soname);
+    candidates.push_back(r + "/" + soname);
+  }
+  candidates.push_back(soname);
+  return candidates;
+}
+
+std::string version_refusal(int32_t version, const std::string& path) {
+  const int32_t major = version / 10000, minor = version / 100 % 100;
+  const std::string want = std::to_string(NV_TENSORRT_MAJOR) + "." + std::to_string(NV_TENSORRT_MINOR);
+  if (major != NV_TENSORRT_MAJOR)
+    return path + " is TensorRT " + version_text(version) + "; this build of hrseg needs TensorRT " +
+           std::to_string(NV_TENSORRT_MAJOR) + " (" + want + " or a later " + std::to_string(NV_TENSORRT_MAJOR) + ".x)";
+  if (minor < NV_TENSORRT_MINOR)
+    return path + " is TensorRT " + version_text(version) + ", older than the TensorRT " + want +
+           " headers hrseg was built with; install TensorRT " + want + " or later";
+  return "";
+}
+
+RuntimeLibrary open_runtime_library(const std::string& soname, const char* root) {
   std::string opened, errors;
-  void* infer = open_first(want, tensorrt_root, opened, errors);
-  if (!infer)
-    throw std::runtime_error(want + " (TensorRT " + std::to_string(NV_TENSORRT_MAJOR) +
+  void* handle = open_first(library_candidates(soname, root), opened, errors);
+  if (!handle)
+    throw std::runtime_error(soname + " (TensorRT " + std::to_string(NV_TENSORRT_MAJOR) +
                              ") was not found: install TensorRT " + std::to_string(NV_TENSORRT_MAJOR) +
                              " and set TENSORRT_ROOT (or LD_LIBRARY_PATH) to it (" + errors + ")");
-  NvInferLibrary lib;
+  RuntimeLibrary lib;
   lib.path = opened;
-  auto version = symbol<int32_t (*)()>(infer, "getInferLibVersion", opened);
-  lib.version = version();
-  if (lib.version / 10000 != NV_TENSORRT_MAJOR) {
-    // Same soname, other major: the C++ ABI (ILogger, vtables) differs, so nothing may be called.
-    dlclose(infer);
-    throw std::runtime_error(opened + " is TensorRT " + std::to_string(lib.version / 10000) + "." +
-                             std::to_string(lib.version / 100 % 100) + "; this build of hrseg needs TensorRT " +
-                             std::to_string(NV_TENSORRT_MAJOR));
+  lib.directory = folder_of(opened);
+  try {
+    lib.version = symbol<int32_t (*)()>(handle, "getInferLibVersion", opened, kNotTensorRT)();
+    // Same soname, another release: nothing else may be called (the C++ ABI may differ).
+    const std::string refusal = version_refusal(lib.version, opened);
+    if (!refusal.empty()) throw std::runtime_error(refusal);
+    lib.create_runtime = symbol<void* (*)(void*, int32_t)>(handle, "createInferRuntime_INTERNAL", opened, kNotTensorRT);
+    lib.plugin_registry = symbol<nvinfer1::IPluginRegistry* (*)()>(handle, "getPluginRegistry", opened, kNotTensorRT);
+  } catch (...) {
+    dlclose(handle);
+    throw;
   }
-  lib.create_builder = symbol<void* (*)(void*, int32_t)>(infer, "createInferBuilder_INTERNAL", opened);
-  lib.create_runtime = symbol<void* (*)(void*, int32_t)>(infer, "createInferRuntime_INTERNAL", opened);
-  const std::string parser_name = "libnvonnxparser.so." + std::to_string(NV_TENSORRT_MAJOR);
-  std::string parser_opened, parser_errors;
-  void* parser = open_first(parser_name, tensorrt_root, parser_opened, parser_errors);
-  if (!parser)
-    throw std::runtime_error(parser_name + " (TensorRT's ONNX parser) was not found beside " + opened + " (" +
-                             parser_errors + ")");
-  lib.create_parser = symbol<void* (*)(void*, void*, int)>(parser, "createNvOnnxParser_INTERNAL", parser_opened);
+  return lib;
+}
+
+const NvInferLibrary& nvinfer_library(const char* root) {
+  std::lock_guard<std::mutex> lock(g_mutex);
+  if (g_loaded) return g_library;
+  const std::string major = std::to_string(NV_TENSORRT_MAJOR);
+  NvInferLibrary lib;
+  static_cast<RuntimeLibrary&>(lib) = open_runtime_library("libnvinfer.so." + major, root);
+  // The handle stays open for the life of the process (the plugins are registered in it).
+  void* infer = dlopen(lib.path.c_str(), RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
+  lib.create_builder = reinterpret_cast<void* (*)(void*, int32_t)>(dlsym(infer, "createInferBuilder_INTERNAL"));
+  if (!lib.create_builder) {
+    lib.cannot_build = lib.path + " has no builder (createInferBuilder_INTERNAL): a lean or dispatch runtime runs plans but cannot "
+                       "build them; install the full TensorRT " + major + " to build engines";
+  } else {
+    // TensorRT loads its builder resources (libnvinfer_builder_resource*.so) by name when the first
+    // builder runs; without this they are found only when LD_LIBRARY_PATH names the folder, so
+    // TENSORRT_ROOT alone would fail at the first build (NvInfer.h: setInternalLibraryPath, 11.1+).
+    if (auto set_path = reinterpret_cast<bool (*)(const char*)>(dlsym(infer, "setInternalLibraryPath")))
+      if (!lib.directory.empty()) set_path((lib.directory + "/").c_str());
+    const std::string parser_name = "libnvonnxparser.so." + major;
+    std::vector<std::string> candidates;
+    if (!lib.directory.empty()) candidates.push_back(lib.directory + "/" + parser_name);
+    candidates.push_back(parser_name);
+    std::string errors;
+    void* parser = open_first(candidates, lib.parser_path, errors);
+    if (!parser) {
+      lib.cannot_build = parser_name + " (TensorRT's ONNX parser) was not found beside " + lib.path + " (" + errors + ")";
+    } else {
+      lib.parser_version = symbol<int (*)()>(parser, "getNvOnnxParserVersion", lib.parser_path, ": not TensorRT's ONNX parser")();
+      // The parser has its own version (NvOnnxParser.h: NV_ONNX_PARSER_VERSION, 0.1.0 with TensorRT
+      // 11.1), checked the way the runtime's is.
+      if (lib.parser_version / 10000 != NV_ONNX_PARSER_MAJOR || lib.parser_version / 100 % 100 < NV_ONNX_PARSER_MINOR)
+        throw std::runtime_error(lib.parser_path + " is ONNX parser " + version_text(lib.parser_version) + "; hrseg was built with " +
+                                 version_text(NV_ONNX_PARSER_VERSION) + " (TensorRT " + major + "." + std::to_string(NV_TENSORRT_MINOR) +
+                                 "): use the parser of the same TensorRT release as " + lib.path);
+      lib.create_parser = symbol<void* (*)(void*, void*, int)>(parser, "createNvOnnxParser_INTERNAL", lib.parser_path, ": not TensorRT's ONNX parser");
+    }
+  }
+  register_plugins(*lib.plugin_registry());
   g_library = lib;
   g_loaded = true;
   return g_library;

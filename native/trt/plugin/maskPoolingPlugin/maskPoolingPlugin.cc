@@ -1,5 +1,8 @@
 #include "maskPoolingPlugin.h"
 
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
 #include <cmath>
 #include <exception>
 #include <stdexcept>
@@ -9,7 +12,6 @@
 #include "../common/pluginTypes.h"
 #include "hrseg_cuda/cast.h"
 #include "hrseg_cuda/head_kernels.h"
-#include "hrseg_cuda/resize_tables.h"
 
 namespace hrseg::trt::plugin {
 
@@ -56,12 +58,49 @@ std::string check_mask_pooling_shapes(int64_t K, int64_t H, int64_t W, int64_t G
   return "";
 }
 
+namespace {
+
+size_t axis_bytes(size_t out, size_t weights) { return 3 * align_up(sizeof(int64_t) * out) + align_up(sizeof(double) * std::max<size_t>(weights, 1)); }
+
+// Copies one axis's tables into the workspace (pageable source: the copy is staged before the
+// call returns, so the host vectors may change afterwards) and returns the device view.
+cuda::ResizeTaps stage_axis(const ResizeAxis& a, char*& base, cudaStream_t stream) {
+  auto put = [&](const void* src, size_t bytes) {
+    char* dst = base;
+    base += align_up(std::max<size_t>(bytes, 1));
+    if (bytes) {
+      const cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream);
+      if (e != cudaSuccess) throw std::runtime_error(std::string("copying the resize tables: ") + cudaGetErrorString(e));
+    }
+    return dst;
+  };
+  const size_t out = a.first.size();
+  cuda::ResizeTaps t{};
+  t.first = reinterpret_cast<const int64_t*>(put(a.first.data(), sizeof(int64_t) * out));
+  t.count = reinterpret_cast<const int64_t*>(put(a.count.data(), sizeof(int64_t) * out));
+  t.offset = reinterpret_cast<const int64_t*>(put(a.offset.data(), sizeof(int64_t) * out));
+  t.weight = reinterpret_cast<const double*>(put(a.weight.data(), sizeof(double) * a.weight.size()));
+  return t;
+}
+
+}  // namespace
+
+size_t resize_tables_bytes(const MaskResizer& r) {
+  return axis_bytes(r.y.first.size(), r.y.weight.size()) + axis_bytes(r.x.first.size(), r.x.weight.size());
+}
+
+size_t resize_tables_bound(int64_t H, int64_t W, int64_t P) {
+  const auto L = static_cast<size_t>(std::max<int64_t>(std::max(H, W), 1));
+  return 2 * axis_bytes(static_cast<size_t>(P), 2 * L + 4 * static_cast<size_t>(P));
+}
+
 size_t mask_pooling_workspace(const MaskPoolingParams& p, int64_t K, int64_t H, int64_t W, int64_t G, int64_t d,
-                              bool masks_u8, bool features_f32) {
+                              bool features_f32) {
   const int64_t P = p.pool_size, ng = std::max<int64_t>(exact_sqrt(G), 0);
-  size_t bytes = align_up(sizeof(float) * K * P * P)                    // w
-                 + align_up(sizeof(float) * K * (2 * P * ng + ng * ng));  // pull-back scratch (doubles inside)
-  if (!masks_u8) bytes += align_up(static_cast<size_t>(K * H * W));
+  size_t bytes = align_up(static_cast<size_t>(K * H * W))                  // masks thresholded to bytes
+                 + align_up(sizeof(float) * K * P * P)                      // w
+                 + align_up(sizeof(float) * K * (2 * P * ng + ng * ng))     // pull-back scratch (doubles inside)
+                 + resize_tables_bound(H, W, P);
   if (!features_f32) bytes += align_up(sizeof(float) * G * d) + align_up(sizeof(float) * K * d);
   return bytes;
 }
@@ -80,7 +119,10 @@ IPluginCapability* MaskPoolingPlugin::getCapabilityInterface(PluginCapabilityTyp
 
 IPluginV3* MaskPoolingPlugin::clone() noexcept {
   try {
-    return new MaskPoolingPlugin(params_);  // tables are rebuilt by the clone's first onShapeChange
+    auto* copy = new MaskPoolingPlugin(params_);
+    copy->tables_ = tables_;  // immutable once built: shared, not copied
+    copy->tables_h_ = tables_h_, copy->tables_w_ = tables_w_;
+    return copy;
   } catch (const std::exception& e) {
     report_error(error_prefix() + "clone failed: " + e.what());
     return nullptr;
@@ -128,7 +170,8 @@ bool MaskPoolingPlugin::supportsFormatCombination(int32_t pos, const DynamicPlug
   if (nbInputs != 2 || nbOutputs != 1 || pos < 0 || pos >= 3) return false;
   const PluginTensorDesc& d = inOut[pos].desc;
   if (d.format != TensorFormat::kLINEAR) return false;
-  if (pos == kInMasks) return d.type == DataType::kUINT8 || is_feature_type(d.type);
+  // Masks in any float type of their own (the graph casts uint8 to fp16): never kUINT8 or kBOOL.
+  if (pos == kInMasks) return is_feature_type(d.type);
   if (pos == kInFeatures) return is_feature_type(d.type);
   return d.type == inOut[kInFeatures].desc.type;
 }
@@ -137,8 +180,7 @@ size_t MaskPoolingPlugin::getWorkspaceSize(const DynamicPluginTensorDesc* inputs
                                            int32_t) const noexcept {
   const Dims& m = inputs[kInMasks].max;
   const Dims& f = inputs[kInFeatures].max;
-  return mask_pooling_workspace(params_, m.d[0], m.d[1], m.d[2], f.d[0], f.d[1],
-                                inputs[kInMasks].desc.type == DataType::kUINT8, inputs[kInFeatures].desc.type == DataType::kFLOAT);
+  return mask_pooling_workspace(params_, m.d[0], m.d[1], m.d[2], f.d[0], f.d[1], inputs[kInFeatures].desc.type == DataType::kFLOAT);
 }
 
 int32_t MaskPoolingPlugin::onShapeChange(const PluginTensorDesc* in, int32_t nbInputs, const PluginTensorDesc*,
@@ -153,12 +195,7 @@ int32_t MaskPoolingPlugin::onShapeChange(const PluginTensorDesc* in, int32_t nbI
       return -1;
     }
     if (!tables_ || tables_h_ != m.d[1] || tables_w_ != m.d[2]) {
-      const MaskResizer resizer(params_.mask_resize, m.d[1], m.d[2], params_.pool_size);
-      tables_ = std::make_unique<cuda::DeviceResizeTables>(cuda::upload_resize_tables(resizer, nullptr));
-      // The copies run on the legacy stream from pageable memory; TensorRT enqueues on a
-      // non-blocking stream that does not wait for it, so finish them here.
-      const cudaError_t e = cudaStreamSynchronize(nullptr);
-      if (e != cudaSuccess) throw std::runtime_error(std::string("uploading the resize tables: ") + cudaGetErrorString(e));
+      tables_ = std::make_shared<const MaskResizer>(params_.mask_resize, m.d[1], m.d[2], params_.pool_size);
       tables_h_ = m.d[1], tables_w_ = m.d[2];
     }
     return 0;
@@ -186,14 +223,18 @@ int32_t MaskPoolingPlugin::enqueue(const PluginTensorDesc* inputDesc, const Plug
       base += align_up(bytes);
       return p;
     };
+    auto* m8 = reinterpret_cast<uint8_t*>(take(static_cast<size_t>(K * H * W)));
     auto* w = reinterpret_cast<float*>(take(sizeof(float) * K * P * P));
     auto* scratch = reinterpret_cast<float*>(take(sizeof(float) * K * (2 * P * ng + ng * ng)));
-    const uint8_t* masks = static_cast<const uint8_t*>(inputs[kInMasks]);
-    if (inputDesc[kInMasks].type != DataType::kUINT8) {
-      auto* m8 = reinterpret_cast<uint8_t*>(take(static_cast<size_t>(K * H * W)));
-      cuda::threshold_to_mask(inputs[kInMasks], element_type(inputDesc[kInMasks].type), K * H * W, m8, stream);
-      masks = m8;
+    if (resize_tables_bytes(*tables_) > resize_tables_bound(H, W, P)) {
+      report_error(error_prefix() + "resize tables exceed their workspace bound");
+      return -1;
     }
+    char* tables = take(resize_tables_bound(H, W, P));
+    const cuda::ResizeTaps ty = stage_axis(tables_->y, tables, stream);
+    const cuda::ResizeTaps tx = stage_axis(tables_->x, tables, stream);
+    cuda::threshold_to_mask(inputs[kInMasks], element_type(inputDesc[kInMasks].type), K * H * W, m8, stream);
+    const uint8_t* masks = m8;
     const DataType ft = inputDesc[kInFeatures].type;
     const float* src = static_cast<const float*>(inputs[kInFeatures]);
     float* out = static_cast<float*>(outputs[0]);
@@ -203,7 +244,7 @@ int32_t MaskPoolingPlugin::enqueue(const PluginTensorDesc* inputDesc, const Plug
       cuda::widen_to_float(inputs[kInFeatures], element_type(ft), G * d, src32, stream);
       src = src32;
     }
-    cuda::resize_weights(masks, K, H, W, P, tables_->y.taps(), tables_->x.taps(), w, stream);
+    cuda::resize_weights(masks, K, H, W, P, ty, tx, w, stream);
     cuda::mask_pool_pulled_back(w, K, P, src, ng, d, scratch, out, stream);
     if (ft != DataType::kFLOAT) cuda::narrow_from_float(out, K * d, element_type(ft), outputs[0], stream);
     return 0;
