@@ -56,6 +56,14 @@ export interface StageTimings {
   [stage: string]: number;
 }
 
+/** Both engines, or neither: one that opened is closed when the other failed (its device memory with it). */
+async function openPair(vision: Promise<Engine>, decoder: Promise<Engine>): Promise<{ vision: Engine; decoder: Engine }> {
+  const [v, d] = await Promise.allSettled([vision, decoder]);
+  if (v.status === 'fulfilled' && d.status === 'fulfilled') return { vision: v.value, decoder: d.value };
+  await Promise.all([v.status === 'fulfilled' ? v.value.dispose() : undefined, d.status === 'fulfilled' ? d.value.dispose() : undefined]);
+  throw (v.status === 'rejected' ? v.reason : (d as PromiseRejectedResult).reason) as Error;
+}
+
 export interface PreparedImage {
   readonly width: number;
   readonly height: number;
@@ -211,12 +219,7 @@ export class Segmenter {
           { vision: f.vlmVision, decoder: f.vlmDecoder, embeddings: f.vlmEmbeddings, tokenizer: f.tokenizer, tokenizerConfig: f.tokenizerConfig },
           pkg.vlm,
           // On TensorRT the VLM's engines keep the key/value cache on the device, sized by the build.
-          trt
-            ? {
-                engines: { vision: await TrtEngine.load(trt.plan('vlm/vision'), 'vlm/vision'), decoder: await TrtEngine.load(trt.plan('vlm/decoder'), 'vlm/decoder') },
-                context: trt.context,
-              }
-            : {},
+          trt ? { engines: await openPair(TrtEngine.load(trt.plan('vlm/vision'), 'vlm/vision'), TrtEngine.load(trt.plan('vlm/decoder'), 'vlm/decoder')), context: trt.context } : {},
         ))(),
       Head.load(f.head, pkg.head, { device: gpuHead }),
     ]);

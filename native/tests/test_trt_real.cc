@@ -104,6 +104,18 @@ class SwappedCreator : public nvinfer1::IVersionedInterface {
   nvinfer1::PluginFieldCollection fields_{0, nullptr};
 };
 
+// An ILogger whose log() sits one vtable slot late, behind an extra virtual (TensorRT 11's ILogger
+// is an IVersionedInterface, log() after its four slots): what a logger built against other
+// headers would look like to TensorRT.
+class ShiftedLogger : public nvinfer1::IVersionedInterface {
+ public:
+  nvinfer1::InterfaceInfo getInterfaceInfo() const noexcept override { return {"ILogger", 1, 0}; }
+  virtual void pad(nvinfer1::ILogger::Severity, const char*) noexcept { ++pad_calls; }
+  virtual void log(nvinfer1::ILogger::Severity, const char* msg) noexcept { logged += msg ? msg : ""; }
+  int pad_calls = 0;
+  std::string logged;
+};
+
 }  // namespace
 
 TEST("version gate: the headers' major, and a minor no older than the headers'") {
@@ -172,6 +184,14 @@ TEST("a runtime without a GPU: DEVICE_UNAVAILABLE carrying TensorRT's own log li
   }
   // The line came through hrseg's ILogger::log, on this thread.
   CHECK(contains(process_logger().since(mark, true), "createInferRuntime"));
+}
+
+TEST("the logger check sees the ABI: a logger with log() one slot late never receives TensorRT's line") {
+  const RuntimeLibrary lib = open_runtime_library(kLean, require_libs().c_str());
+  ShiftedLogger shifted;
+  lib.create_runtime(&shifted, NV_TENSORRT_VERSION);  // fails without a GPU; the pointer is not used
+  CHECK(shifted.pad_calls > 0);
+  CHECK(shifted.logged.empty());
 }
 
 TEST("hrseg's creators in the real global registry: found by name, version and namespace, as seven builds in one process would look them up") {
