@@ -21,6 +21,7 @@ import { maskPng, overlayPng, writeAtomic } from './output.js';
 import { readPackage } from './package/manifest.js';
 import { runtimeInfo } from './runtime.js';
 import { createSegmenter, type Device } from './segmenter.js';
+import { serve } from './serve/server.js';
 
 const USAGE = `usage:
   hrseg segment <image> <instruction> --model <dir> [--device auto|cpu|cuda|tensorrt]
@@ -35,6 +36,8 @@ const USAGE = `usage:
                 [--lora-alpha 16] [--rms-eps 1e-6] [--llama-heads 32]
   hrseg build-engines --model <dir> [--precision fp16|bf16|fp32] [--gpu N] [--workspace MiB]
                 [--context 2048] [--component <name> ...] [--force]
+  hrseg serve --model <dir> [--device auto|cpu|cuda|tensorrt] [--port 7860] [--host 127.0.0.1]
+                [--max-upload-mb 32] [--cache-mb 1024]
   hrseg info [--model <dir>] [--json]
 exit codes: 0 ok, 1 failed, 2 usage, 130 interrupted`;
 
@@ -401,6 +404,37 @@ async function buildEnginesCommand(argv: string[]): Promise<void> {
   console.log(`engines in ${result.dir}: built ${result.built.length} (${result.built.join(', ') || 'none'}), reused ${result.reused.length}`);
 }
 
+async function serveCommand(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      model: { type: 'string' },
+      device: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'max-upload-mb': { type: 'string' },
+      'cache-mb': { type: 'string' },
+    },
+  });
+  const port = values.port === undefined ? 7860 : Number(values.port);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be an integer in [0, 65535]');
+  const uploadMb = positiveNumber(values['max-upload-mb'], '--max-upload-mb');
+  const cacheMb = positiveNumber(values['cache-mb'], '--cache-mb');
+  const server = await serve({
+    model: need(values.model, '--model <dir>'),
+    device: choice(values.device, DEVICES, '--device'),
+    port,
+    host: values.host,
+    maxUploadBytes: uploadMb === undefined ? undefined : Math.round(uploadMb * 2 ** 20),
+    cacheBytes: cacheMb === undefined ? undefined : Math.round(cacheMb * 2 ** 20),
+    signal: controller.signal,
+  });
+  console.log(`hrseg serve: ${server.url} (device ${server.segmenter.device}; Ctrl-C stops)`);
+  await new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
+  await server.close();
+  console.log('hrseg serve: stopped');
+}
+
 async function main(): Promise<number> {
   const [command, ...rest] = process.argv.slice(2);
   try {
@@ -409,6 +443,7 @@ async function main(): Promise<number> {
     else if (command === 'info') await info(rest);
     else if (command === 'convert') await convertCommand(rest);
     else if (command === 'build-engines') await buildEnginesCommand(rest);
+    else if (command === 'serve') await serveCommand(rest);
     else if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
       console.log(USAGE);
       return command === undefined ? 2 : 0;

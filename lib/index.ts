@@ -60,3 +60,4 @@ export { buildEngines, type BuildEnginesOptions, type BuildEnginesResult, type B
 export { engineSpecs, type EngineSpec } from './trt/specs.js';
 export { checkpointHeadWeights, headImageGraph, headInstructionGraph, type HeadWeights } from './trt/head-graph.js';
 export { TrtEngine } from './engines/tensorrt.js';
+export { serve, type ServeOptions, type RunningServer } from './serve/server.js';

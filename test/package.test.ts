@@ -58,6 +58,7 @@ describe('the published package', () => {
     const files = execFileSync('tar', ['tzf', tarball], { encoding: 'utf8' }).split('\n');
     expect(files).toContain('package/dist/index.js');
     expect(files).toContain('package/dist/index.d.ts');
+    for (const f of ['index.html', 'app.js', 'style.css']) expect(files).toContain(`package/assets/serve/${f}`);
     expect(files.some((f) => f.startsWith(`package/prebuilds/${platformDir}/`) && f.endsWith('.node'))).toBe(true);
     expect(files.some((f) => f.startsWith('package/native/') || f.startsWith('package/lib/'))).toBe(false);
     // The TensorRT layer ships beside the binary whenever the build made it (CI always does).
