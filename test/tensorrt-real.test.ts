@@ -30,7 +30,7 @@ describe('Node over the real TensorRT library', () => {
   });
 
   it.runIf(installed && layerBuilt)(
-    `runtimeInfo, and a 3 GiB plan opened by path to TensorRT's own CUDA check (skipped without ${libs}: bash scripts/tensorrt/install-libs.sh)`,
+    `runtimeInfo, and a 3 GiB plan opened by path without a JS buffer (skipped without ${libs}: bash scripts/tensorrt/install-libs.sh)`,
     async () => {
       const trtRoot = join(work, 'tensorrt');
       mkdirSync(join(trtRoot, 'lib'), { recursive: true });
@@ -57,7 +57,8 @@ describe('Node over the real TensorRT library', () => {
       expect(out.info.library).toBe(join(trtRoot, 'lib', 'libnvinfer.so.11'));
       expect(out.info.buildReason).toMatch(/createInferBuilder_INTERNAL/);
       expect(out.open.code).toBe('DEVICE_UNAVAILABLE');
-      expect(out.open.message).toMatch(/CUDA initialization failure/);
+      // Mapped by path (no Buffer: a 3 GiB readFile would have thrown first), then refused at the device.
+      expect(out.open.message).toMatch(/no CUDA device/);
       expect(out.growth).toBeLessThan(64 * 2 ** 20);
     },
   );

@@ -133,8 +133,10 @@ describe('a device-resident key/value cache', () => {
     expect(engine.liveBuffers.size).toBe(2 * 2 * layers);
     const kept = await runner.prepare(image);
     expect(engine.liveBuffers.size).toBe(3 * 2 * layers);
+    expect(engine.liveValues.size).toBe(2 * layers); // the kept context's views
     await runner.dispose();
     expect(engine.liveBuffers.size).toBe(0); // scratch sets and the prefix never released by hand
+    expect(engine.liveValues.size).toBe(0); // and that context's views of it
     void kept;
   });
 

@@ -134,7 +134,10 @@ export interface VlmLoadOptions {
  */
 class DeviceKvCache {
   #scratch: Record<string, DeviceBuffer>[] = [];
-  #prefixes = new Set<Record<string, DeviceBuffer>>();
+  /** Each prefix's buffers, with the views of them its context holds once it has one. */
+  #prefixes = new Map<Record<string, DeviceBuffer>, { views?: Record<string, EngineValue> }>();
+  /** A context dropped without release() frees its prefix when collected (a backstop only). */
+  #orphans = new FinalizationRegistry<Record<string, DeviceBuffer>>((set) => this.releasePrefix(set));
   #turn = 0;
 
   constructor(
@@ -158,12 +161,25 @@ class DeviceKvCache {
   /** A set of its own, for a prefix that later steps read; freed by releasePrefix or dispose. */
   fresh(): Record<string, DeviceBuffer> {
     const set = this.set();
-    this.#prefixes.add(set);
+    this.#prefixes.set(set, {});
     return set;
   }
 
+  /** The prefix's views and the context that owns them: released with the set. */
+  keep(set: Record<string, DeviceBuffer>, views: Record<string, EngineValue>, owner: object): void {
+    const entry = this.#prefixes.get(set);
+    if (!entry) return;
+    entry.views = views;
+    this.#orphans.register(owner, set, set);
+  }
+
   releasePrefix(set: Record<string, DeviceBuffer>): void {
-    if (this.#prefixes.delete(set)) release(set);
+    const entry = this.#prefixes.get(set);
+    if (!entry) return;
+    this.#prefixes.delete(set);
+    this.#orphans.unregister(set);
+    if (entry.views) release(entry.views);
+    release(set);
   }
 
   /** The scratch set the next step writes (never the one the previous step wrote). */
@@ -173,11 +189,11 @@ class DeviceKvCache {
     return this.#scratch[this.#turn];
   }
 
-  /** Frees every set, prefixes not yet released included. */
+  /** Frees every set and every view a context still holds of one. */
   dispose(): void {
-    for (const set of [...this.#scratch, ...this.#prefixes]) release(set);
+    for (const set of [...this.#prefixes.keys()]) this.releasePrefix(set);
+    for (const set of this.#scratch) release(set);
     this.#scratch = [];
-    this.#prefixes.clear();
   }
 }
 
@@ -199,7 +215,17 @@ export class VlmRunner {
     private readonly kvShape: [number, number],
   ) {}
 
+  /** Engines given in `options.engines` belong to the runner from here: closed if loading fails. */
   static async load(files: VlmFiles, config: Partial<VlmConfig> = {}, options: VlmLoadOptions = {}): Promise<VlmRunner> {
+    try {
+      return await VlmRunner.open(files, config, options);
+    } catch (e) {
+      await Promise.all([options.engines?.vision?.dispose(), options.engines?.decoder?.dispose()]);
+      throw e;
+    }
+  }
+
+  private static async open(files: VlmFiles, config: Partial<VlmConfig>, options: VlmLoadOptions): Promise<VlmRunner> {
     const c: VlmConfig = { ...DEFAULT_VLM_CONFIG, ...config };
     const tokenizer = await VlmTokenizer.load(files.tokenizer, files.tokenizerConfig);
     const t = c.template;
@@ -333,7 +359,7 @@ export class VlmRunner {
     const r = await this.step(embeds, 0, this.emptyPast(), options.signal, true);
     const H = this.hiddenSize, n = embeds.dims[1];
     const kv = this.#kv, set = r.set;
-    return {
+    const ctx: VlmContext = {
       length: n,
       past: r.present,
       lastHidden: r.hidden.data.slice((n - 1) * H, n * H),
@@ -343,6 +369,8 @@ export class VlmRunner {
         if (kv && set) kv.releasePrefix(set);
       },
     };
+    if (kv && set) kv.keep(set, r.present, ctx);
+    return ctx;
   }
 
   /** Token ids after the image placeholder for this instruction (and answer, when forced). */
@@ -459,6 +487,7 @@ export class VlmRunner {
   /** One forward pass over a whole sequence with no cache (for checks against the cached path). */
   async forward(embeds: Tensor<'float32'>): Promise<{ logits: Tensor<'float32'>; hidden: Tensor<'float32'> }> {
     const r = await this.step(embeds, 0, this.emptyPast());
+    release(r.present);
     return { logits: r.logits, hidden: r.hidden };
   }
 

@@ -84,16 +84,21 @@ struct ProgressEvent {
   int32_t step, steps, depth;
 };
 
-int32_t on_progress(void* user, const char* phase, int32_t step, int32_t steps, int32_t depth) {
+// Called on TensorRT's builder threads through a C table: nothing may escape it.
+int32_t on_progress(void* user, const char* phase, int32_t step, int32_t steps, int32_t depth) noexcept {
   auto* job = static_cast<BuildJob*>(user);
-  if (job->has_progress) {
-    auto* ev = new ProgressEvent{phase ? phase : "", step, steps, depth};
-    const napi_status s = job->progress.NonBlockingCall(ev, [](Napi::Env env, Napi::Function fn, ProgressEvent* e) {
-      std::unique_ptr<ProgressEvent> owned(e);
-      if (env && fn) fn.Call({Napi::String::New(env, e->phase), Napi::Number::New(env, e->step),
-                              Napi::Number::New(env, e->steps), Napi::Number::New(env, e->depth)});
-    });
-    if (s != napi_ok) delete ev;
+  try {
+    if (job->has_progress) {
+      auto* ev = new ProgressEvent{phase ? phase : "", step, steps, depth};
+      const napi_status s = job->progress.NonBlockingCall(ev, [](Napi::Env env, Napi::Function fn, ProgressEvent* e) {
+        std::unique_ptr<ProgressEvent> owned(e);
+        if (env && fn) fn.Call({Napi::String::New(env, e->phase), Napi::Number::New(env, e->step),
+                                Napi::Number::New(env, e->steps), Napi::Number::New(env, e->depth)});
+      });
+      if (s != napi_ok) delete ev;
+    }
+  } catch (...) {
+    // A lost progress line is not worth a build.
   }
   return job->cancel && job->cancel->cancelled() ? 1 : 0;
 }

@@ -20,6 +20,10 @@ void register_plugins(nvinfer1::IPluginRegistry& registry) {
   std::lock_guard<std::mutex> lock(mutex);
   if (done) return;
   plugin::set_logger(&process_logger());
+  // The registry reports a refused registration to its error recorder (else to TensorRT's global
+  // logger, which nobody reads): ours, so the reason reaches the error below. Not thread-safe in
+  // TensorRT (NvInferRuntimeCommon.h, setErrorRecorder): set here, under this mutex, once.
+  if (!registry.getErrorRecorder()) registry.setErrorRecorder(&process_error_recorder());
   int32_t n = 0;
   nvinfer1::IPluginCreatorInterface* const* creators = plugin::plugin_creators(n);
   std::string missing;

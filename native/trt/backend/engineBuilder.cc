@@ -31,25 +31,34 @@ class Progress final : public nvinfer1::IProgressMonitor {
     } catch (...) {
       return;
     }
-    notify(phase, 0, steps, d);
+    try {
+      notify(phase, 0, steps, d);
+    } catch (...) {
+    }
   }
   bool stepComplete(const char* phase, int32_t step) noexcept override {
-    int32_t steps = 0, d = 0;
-    {
-      std::lock_guard<std::mutex> lock(mutex_);
-      for (const Phase& p : phases_)
-        if (phase && p.name == phase) steps = p.steps, d = p.depth;
+    try {
+      int32_t steps = 0, d = 0;
+      {
+        std::lock_guard<std::mutex> lock(mutex_);
+        for (const Phase& p : phases_)
+          if (phase && p.name == phase) steps = p.steps, d = p.depth;
+      }
+      notify(phase, step + 1, steps, d);
+    } catch (...) {
     }
-    notify(phase, step + 1, steps, d);
     return !cancelled_.load();
   }
   void phaseFinish(const char* phase) noexcept override {
-    std::lock_guard<std::mutex> lock(mutex_);
-    for (auto it = phases_.begin(); it != phases_.end(); ++it)
-      if (phase && it->name == phase) {
-        phases_.erase(it);
-        break;
-      }
+    try {
+      std::lock_guard<std::mutex> lock(mutex_);
+      for (auto it = phases_.begin(); it != phases_.end(); ++it)
+        if (phase && it->name == phase) {
+          phases_.erase(it);
+          break;
+        }
+    } catch (...) {
+    }
   }
   bool cancelled() const { return cancelled_.load(); }
 
@@ -63,7 +72,7 @@ class Progress final : public nvinfer1::IProgressMonitor {
       if (p.name == name) return p.depth;
     return 0;
   }
-  void notify(const char* phase, int32_t step, int32_t steps, int32_t depth) noexcept {
+  void notify(const char* phase, int32_t step, int32_t steps, int32_t depth) {
     if (!fn_ || !phase) return;
     if (fn_(user_, phase, step, steps, depth) != 0) cancelled_.store(true);
   }

@@ -81,10 +81,10 @@ hrseg_trt_engine* open_engine(const char* plan_path, int32_t device) {
   e->device = device;
   CollectingLogger& logger = process_logger();
   const uint64_t mark = logger.mark();
-  // The runtime first: it needs no device of its own, and where CUDA cannot start TensorRT says so
-  // in its own words. The engine is deserialised onto the chosen device.
-  e->runtime.reset(create_runtime(*lib));
+  // The device first: TensorRT starts CUDA on the current one (a runtime made on a fresh worker
+  // thread would otherwise open a context on GPU 0), and deserialises onto it.
   use_device(device);
+  e->runtime.reset(create_runtime(*lib));
   e->engine.reset(e->runtime->deserializeCudaEngine(plan.data(), plan.size()));
   if (!e->engine) {
     if (logger.reported(mark, nvinfer1::ErrorCode::kFAILED_ALLOCATION))

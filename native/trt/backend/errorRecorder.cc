@@ -40,11 +40,13 @@ class JournalRecorder final : public nvinfer1::IErrorRecorder {
     process_logger().record(code, desc);
     try {
       std::lock_guard<std::mutex> lock(mutex_);
-      if (errors_.size() >= kKept) {
-        errors_.pop_front();
+      // Full: the new error is dropped, as the interface says (NvInferRuntimeBase.h, reportError),
+      // so the descriptions handed out stay valid until clear() (a deque never moves its elements
+      // on push_back).
+      if (errors_.size() >= kKept)
         overflowed_ = true;
-      }
-      errors_.emplace_back(code, desc ? desc : "");
+      else
+        errors_.emplace_back(code, desc ? desc : "");
     } catch (...) {
     }
     // Not fatal by our judgement: TensorRT's own return values decide.

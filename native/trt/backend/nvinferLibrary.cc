@@ -132,14 +132,22 @@ const NvInferLibrary& nvinfer_library(const char* root) {
     if (!parser) {
       lib.cannot_build = parser_name + " (TensorRT's ONNX parser) was not found beside " + lib.path + " (" + errors + ")";
     } else {
-      lib.parser_version = symbol<int (*)()>(parser, "getNvOnnxParserVersion", lib.parser_path, ": not TensorRT's ONNX parser")();
+      // A parser that does not fit only stops builds: running plans needs none of it.
+      auto parser_version = reinterpret_cast<int (*)()>(dlsym(parser, "getNvOnnxParserVersion"));
+      auto create_parser = reinterpret_cast<void* (*)(void*, void*, int)>(dlsym(parser, "createNvOnnxParser_INTERNAL"));
+      lib.parser_version = parser_version ? parser_version() : 0;
       // The parser has its own version (NvOnnxParser.h: NV_ONNX_PARSER_VERSION, 0.1.0 with TensorRT
       // 11.1), checked the way the runtime's is.
-      if (lib.parser_version / 10000 != NV_ONNX_PARSER_MAJOR || lib.parser_version / 100 % 100 < NV_ONNX_PARSER_MINOR)
-        throw std::runtime_error(lib.parser_path + " is ONNX parser " + version_text(lib.parser_version) + "; hrseg was built with " +
-                                 version_text(NV_ONNX_PARSER_VERSION) + " (TensorRT " + major + "." + std::to_string(NV_TENSORRT_MINOR) +
-                                 "): use the parser of the same TensorRT release as " + lib.path);
-      lib.create_parser = symbol<void* (*)(void*, void*, int)>(parser, "createNvOnnxParser_INTERNAL", lib.parser_path, ": not TensorRT's ONNX parser");
+      if (!parser_version || !create_parser) {
+        lib.cannot_build = lib.parser_path + " is not TensorRT's ONNX parser (no getNvOnnxParserVersion / createNvOnnxParser_INTERNAL)";
+      } else if (lib.parser_version / 10000 != NV_ONNX_PARSER_MAJOR || lib.parser_version / 100 % 100 < NV_ONNX_PARSER_MINOR) {
+        lib.cannot_build = lib.parser_path + " is ONNX parser " + version_text(lib.parser_version) + "; hrseg was built with " +
+                           version_text(NV_ONNX_PARSER_VERSION) + " (TensorRT " + major + "." + std::to_string(NV_TENSORRT_MINOR) +
+                           "): use the parser of the same TensorRT release as " + lib.path;
+      } else {
+        lib.create_parser = create_parser;
+      }
+      if (!lib.create_parser) dlclose(parser);
     }
   }
   register_plugins(*lib.plugin_registry());

@@ -96,7 +96,8 @@ size_t resize_tables_bound(int64_t H, int64_t W, int64_t P) {
 
 size_t mask_pooling_workspace(const MaskPoolingParams& p, int64_t K, int64_t H, int64_t W, int64_t G, int64_t d,
                               bool features_f32) {
-  const int64_t P = p.pool_size, ng = std::max<int64_t>(exact_sqrt(G), 0);
+  // floor(√G): a profile's largest G need not be a square even though every G it runs is.
+  const int64_t P = p.pool_size, ng = static_cast<int64_t>(std::floor(std::sqrt(static_cast<double>(std::max<int64_t>(G, 0)))));
   size_t bytes = align_up(static_cast<size_t>(K * H * W))                  // masks thresholded to bytes
                  + align_up(sizeof(float) * K * P * P)                      // w
                  + align_up(sizeof(float) * K * (2 * P * ng + ng * ng))     // pull-back scratch (doubles inside)
