@@ -7,7 +7,11 @@
  * RMSNorm x·rsqrt(mean(x²) + eps)·w; rotary positions in the rotate_half convention from the
  * position ids (θ 10000, cos/sin of position·inv_freq in float32 as transformers computes them);
  * causal attention over the cache (key j is visible to a query at position p when j ≤ p: the cache
- * holds positions 0 … P−1); SiLU-gated MLP; untied lm_head. Keys are Hugging Face's under any
+ * holds positions 0 … P−1); SiLU-gated MLP; untied lm_head. Grouped-query attention (LLaMA-2-70B,
+ * LLaMA-3 and most current LLaMA-family models: k_proj/v_proj with fewer heads than q_proj) keeps
+ * the cache at the key/value head count; query head h reads key/value head ⌊h / (heads/kvHeads)⌋,
+ * as transformers' repeat_kv does, computed as a batched product per group (the keys and values
+ * are not copied per query head). Keys are Hugging Face's under any
  * prefix (LLM-Seg's `base_model.model.model.`, after LoRA merging); Meta's original layout is not
  * read. One graph serves prefill and decode (S and P symbolic), so TensorRT can build both profiles
  * from it.
@@ -49,8 +53,10 @@ export function llamaArch(ck: Checkpoint, options: LlamaOptions = {}): LlamaArch
   const heads = options.heads ?? hidden / 128;
   if (!Number.isInteger(heads) || hidden % heads) throw new HrsegError('MODEL_FILE', `${ck.path}: hidden ${hidden} does not split into ${heads} heads; give the head count`);
   const headDim = hidden / heads;
-  const kvHeads = ck.get(`${prefix}layers.0.self_attn.k_proj.weight`).shape[0] / headDim;
-  if (kvHeads !== heads) throw new HrsegError('MODEL_FILE', `${ck.path}: grouped-query attention (${kvHeads} key/value heads for ${heads}) is not converted yet`);
+  const kvRows = ck.get(`${prefix}layers.0.self_attn.k_proj.weight`).shape[0];
+  const kvHeads = kvRows / headDim;
+  if (!Number.isInteger(kvHeads) || kvHeads < 1 || heads % kvHeads)
+    throw new HrsegError('MODEL_FILE', `${ck.path}: k_proj has ${kvRows} rows, not a whole number of key/value heads of ${headDim} that divides ${heads} heads; give the head count`);
   const intermediate = ck.get(`${prefix}layers.0.mlp.gate_proj.weight`).shape[0];
   return { prefix, hidden, layers, heads, kvHeads, headDim, intermediate, vocab, eps: options.eps ?? 1e-6, theta: options.theta ?? 10000 };
 }
@@ -65,7 +71,9 @@ function lmHead(ck: Checkpoint, a: LlamaArch): CheckpointTensor {
 
 export function buildLlama(ck: Checkpoint, options: LlamaOptions = {}): { graph: GraphBuilder; arch: LlamaArch } {
   const a = llamaArch(ck, options);
-  const { hidden: H, heads, headDim: hd, intermediate: I, vocab: V } = a;
+  const { hidden: H, heads, kvHeads: kvh, headDim: hd, intermediate: I, vocab: V } = a;
+  const group = heads / kvh;
+  const KV = kvh * hd;
   const g = new GraphBuilder();
   const t = (n: string) => ck.get(a.prefix + n);
   const x = g.input('inputs_embeds', 'float', [1, 'S', H]);
@@ -87,7 +95,10 @@ export function buildLlama(ck: Checkpoint, options: LlamaOptions = {}): { graph:
     const rotated = g.op('Concat', [g.op('Neg', [x2]), x1], { axis: 3 });
     return g.op('Add', [g.op('Mul', [v, cos]), g.op('Mul', [rotated, sin])]);
   };
-  const split = (v: string) => g.op('Transpose', [g.op('Reshape', [v, g.int64(g.tmp('heads'), [1, -1, heads, hd])])], { perm: [0, 2, 1, 3] }); // [1, heads, S, hd]
+  const split = (v: string, n: number) => g.op('Transpose', [g.op('Reshape', [v, g.int64(g.tmp('heads'), [1, -1, n, hd])])], { perm: [0, 2, 1, 3] }); // [1, n, S, hd]
+  // [1, a, b, x] → [1, n, -1, x]: query heads of a group are consecutive, so [1, heads, S, x] and
+  // [1, kvh, group·S, x] hold the same numbers in the same order. (Reshape's 0 keeps dimension 3.)
+  const regroup = (v: string, n: number) => g.op('Reshape', [v, g.int64(g.tmp('grp'), [1, n, -1, 0])]);
   const scale = g.float('attn_scale', [], [1 / Math.sqrt(hd)]);
   const minus = g.float('masked', [], [-3.4028234663852886e38]);
   let h = x;
@@ -95,23 +106,31 @@ export function buildLlama(ck: Checkpoint, options: LlamaOptions = {}): { graph:
   for (let i = 0; i < a.layers; i++) {
     const p = `layers.${i}.`;
     const y = rms(h, t(p + 'input_layernorm.weight'), `l${i}.ln1`);
-    const q = rope(split(lin(y, `l${i}.q`, t(p + 'self_attn.q_proj.weight'), H, H)));
-    const k = rope(split(lin(y, `l${i}.k`, t(p + 'self_attn.k_proj.weight'), H, H)));
-    const v = split(lin(y, `l${i}.v`, t(p + 'self_attn.v_proj.weight'), H, H));
-    const pastK = g.input(`past.${i}.key`, 'float', [1, heads, 'P', hd]);
-    const pastV = g.input(`past.${i}.value`, 'float', [1, heads, 'P', hd]);
+    const q = rope(split(lin(y, `l${i}.q`, t(p + 'self_attn.q_proj.weight'), H, H), heads));
+    const k = rope(split(lin(y, `l${i}.k`, t(p + 'self_attn.k_proj.weight'), KV, H), kvh));
+    const v = split(lin(y, `l${i}.v`, t(p + 'self_attn.v_proj.weight'), KV, H), kvh);
+    const pastK = g.input(`past.${i}.key`, 'float', [1, kvh, 'P', hd]);
+    const pastV = g.input(`past.${i}.value`, 'float', [1, kvh, 'P', hd]);
     const keys = g.op('Concat', [pastK, k], { axis: 2 }, [`present.${i}.key`]);
     const values = g.op('Concat', [pastV, v], { axis: 2 }, [`present.${i}.value`]);
-    g.output(`present.${i}.key`, 'float', [1, heads, 'T', hd]);
-    g.output(`present.${i}.value`, 'float', [1, heads, 'T', hd]);
+    g.output(`present.${i}.key`, 'float', [1, kvh, 'T', hd]);
+    g.output(`present.${i}.value`, 'float', [1, kvh, 'T', hd]);
     if (!visible) {
       // Key j (its place in the cache) is visible to a query at position p when j <= p: [1, 1, S, T].
       const total = g.op('Gather', [g.op('Shape', [keys]), g.int64('idx2', [2], [])], { axis: 0 });
       const keyPos = g.op('Range', [g.int64('zero', [0], []), total, g.int64('one_i', [1], [])]);
       visible = g.op('LessOrEqual', [g.op('Reshape', [keyPos, g.int64('shape_11T', [1, 1, 1, -1])]), g.op('Unsqueeze', [pos, g.int64('ax_q', [1, 3])])]);
     }
-    const scores = g.op('Where', [visible, g.op('Mul', [g.op('MatMul', [q, g.op('Transpose', [keys], { perm: [0, 1, 3, 2] })]), scale]), minus]);
-    const ctx = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), values]);
+    const keysT = g.op('Transpose', [keys], { perm: [0, 1, 3, 2] });
+    let raw: string;
+    if (group === 1) raw = g.op('MatMul', [q, keysT]);
+    else {
+      // [1, kvh, group·S, hd] × [1, kvh, hd, T] → [1, kvh, group·S, T] → [1, heads, S, T]
+      raw = regroup(g.op('MatMul', [regroup(q, kvh), keysT]), heads);
+    }
+    const scores = g.op('Where', [visible, g.op('Mul', [raw, scale]), minus]);
+    const probs = g.op('Softmax', [scores], { axis: -1 });
+    const ctx = group === 1 ? g.op('MatMul', [probs, values]) : regroup(g.op('MatMul', [regroup(probs, kvh), values]), heads);
     const merged = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), g.int64(g.tmp('merge'), [1, -1, H])]);
     h = g.op('Add', [h, lin(merged, `l${i}.o`, t(p + 'self_attn.o_proj.weight'), H, H)]);
     const z = rms(h, t(p + 'post_attention_layernorm.weight'), `l${i}.ln2`);

@@ -1,0 +1,119 @@
+/**
+ * The converter's graphs against the upstream code itself: golden outputs of Hugging Face
+ * transformers' models on tiny random weights (scripts/fixtures/make_hf_*.py, pinned in
+ * scripts/fixtures/requirements-hf.txt; the versions are recorded in each cases.json), read here
+ * with no Python. Each comparison also shows that a deliberately wrong detail misses the golden,
+ * so the 1e-4 bound is tight enough to catch it.
+ */
+import { readFileSync, rmSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import * as ort from 'onnxruntime-node';
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { openCheckpoint, type Checkpoint } from '../lib/checkpoint/index.js';
+import { buildLlama } from '../lib/convert/llama.js';
+import { encodeSafetensors, type StoredTensor } from '../lib/safetensors.js';
+import { relError } from './helpers/random.js';
+
+const fixtures = join(import.meta.dirname, 'fixtures', 'hf');
+const work = mkdtempSync(join(tmpdir(), 'hrseg-hf-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+const f32 = (dir: string, file: string) => {
+  const b = readFileSync(join(dir, file));
+  return new Float32Array(b.buffer, b.byteOffset, b.byteLength / 4).slice();
+};
+
+interface LlamaCase {
+  name: string;
+  hidden: number;
+  heads: number;
+  kv: number;
+  layers: number;
+  vocab: number;
+  eps: number;
+  file: string;
+  steps: { positions: number[]; embeds: string; hidden: string; logits: string }[];
+}
+
+const llamaDir = join(fixtures, 'llama');
+const llama = JSON.parse(readFileSync(join(llamaDir, 'cases.json'), 'utf8')) as { versions: Record<string, string>; cases: LlamaCase[] };
+
+/** The worst relative error of hidden and logits over a prefill and the cached steps after it. */
+async function llamaError(ck: Checkpoint, c: LlamaCase, eps = c.eps): Promise<{ hidden: number; logits: number; kvShape: readonly number[] }> {
+  const { graph, arch } = buildLlama(ck, { heads: c.heads, eps });
+  expect(arch).toMatchObject({ heads: c.heads, kvHeads: c.kv, layers: c.layers, vocab: c.vocab });
+  const session = await ort.InferenceSession.create(graph.encode(17));
+  const hd = c.hidden / c.heads;
+  let past: Record<string, ort.Tensor> = {};
+  for (let l = 0; l < c.layers; l++)
+    for (const kind of ['key', 'value']) past[`past.${l}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [1, c.kv, 0, hd]);
+  let hidden = 0, logits = 0;
+  let kvShape: readonly number[] = [];
+  for (const s of c.steps) {
+    const out = await session.run({
+      inputs_embeds: new ort.Tensor('float32', f32(llamaDir, s.embeds), [1, s.positions.length, c.hidden]),
+      position_ids: new ort.Tensor('int64', BigInt64Array.from(s.positions.map(BigInt)), [1, s.positions.length]),
+      ...past,
+    });
+    hidden = Math.max(hidden, relError(out.hidden.data as Float32Array, f32(llamaDir, s.hidden)));
+    logits = Math.max(logits, relError(out.logits.data as Float32Array, f32(llamaDir, s.logits)));
+    past = {};
+    for (let l = 0; l < c.layers; l++) for (const kind of ['key', 'value']) past[`past.${l}.${kind}`] = out[`present.${l}.${kind}`];
+    kvShape = out['present.0.key'].dims;
+  }
+  await session.release();
+  return { hidden, logits, kvShape };
+}
+
+/**
+ * The same weights with each head's q/k rows in Meta's original order (RoPE pairs interleaved:
+ * 0,1 | 2,3 …), the layout Hugging Face's conversion script permutes away: read as HF's rotate_half
+ * halves, the rotary embedding pairs the wrong coordinates.
+ */
+function metaLayout(ck: Checkpoint, c: LlamaCase): Checkpoint {
+  const hd = c.hidden / c.heads;
+  const t: Record<string, StoredTensor> = {};
+  for (const k of ck.keys()) {
+    const x = ck.get(k);
+    let data = x.float32();
+    if (/self_attn\.[qk]_proj\.weight$/.test(k)) {
+      const [rows, cols] = x.shape;
+      const out = new Float32Array(data.length);
+      for (let r = 0; r < rows; r++) {
+        const head = Math.floor(r / hd), i = r % hd;
+        // HF row i of a head holds Meta's row 2i (first half) or 2(i − hd/2) + 1 (second half).
+        const meta = i < hd / 2 ? 2 * i : 2 * (i - hd / 2) + 1;
+        out.set(data.subarray(r * cols, (r + 1) * cols), (head * hd + meta) * cols);
+      }
+      data = out;
+    }
+    t[k] = { dtype: 'F32', shape: [...x.shape], data };
+  }
+  const file = join(work, `${c.name}-meta.safetensors`);
+  writeFileSync(file, encodeSafetensors(t));
+  return openCheckpoint(file);
+}
+
+describe(`LLaMA against transformers ${llama.versions.transformers} (torch ${llama.versions.torch})`, () => {
+  for (const c of llama.cases)
+    it(`${c.name}: ${c.heads} heads over ${c.kv} key/value heads, eps ${c.eps}: prefill and ${c.steps.length - 1} cached steps within 1e-4`, async () => {
+      const ck = openCheckpoint(join(llamaDir, c.file));
+      const right = await llamaError(ck, c);
+      expect(right.hidden).toBeLessThan(1e-4);
+      expect(right.logits).toBeLessThan(1e-4);
+      const total = c.steps.reduce((n, s) => n + s.positions.length, 0);
+      expect(right.kvShape).toEqual([1, c.kv, total, c.hidden / c.heads]); // the cache stays at the key/value heads
+      // The other eps misses.
+      const wrongEps = await llamaError(ck, c, c.eps === 1e-6 ? 1e-5 : 1e-6);
+      expect(Math.max(wrongEps.hidden, wrongEps.logits)).toBeGreaterThan(1e-4);
+      // So does RoPE over the wrong pairs.
+      const meta = metaLayout(ck, c);
+      const wrongPairs = await llamaError(meta, c);
+      expect(Math.max(wrongPairs.hidden, wrongPairs.logits)).toBeGreaterThan(1e-2);
+      meta.close();
+      ck.close();
+    });
+});
