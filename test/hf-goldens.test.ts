@@ -13,6 +13,7 @@ import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { openCheckpoint, type Checkpoint } from '../lib/checkpoint/index.js';
+import { buildClipVision } from '../lib/convert/clip.js';
 import { buildLlama } from '../lib/convert/llama.js';
 import { encodeSafetensors, type StoredTensor } from '../lib/safetensors.js';
 import { relError } from './helpers/random.js';
@@ -116,4 +117,42 @@ describe(`LLaMA against transformers ${llama.versions.transformers} (torch ${lla
       meta.close();
       ck.close();
     });
+});
+
+const clipDir = join(fixtures, 'clip');
+const clip = JSON.parse(readFileSync(join(clipDir, 'cases.json'), 'utf8')) as {
+  versions: Record<string, string>;
+  pixels: string;
+  linear: string;
+  mlp2x_gelu: string;
+  tokens: number;
+  hidden: number;
+  heads: number;
+};
+
+async function clipEmbeds(tower: Checkpoint, projector: Checkpoint | undefined, selectLayer?: number): Promise<Float32Array> {
+  const { graph, arch, tokens } = buildClipVision(tower, { projector, heads: clip.heads, selectLayer });
+  expect(tokens).toBe(clip.tokens);
+  const session = await ort.InferenceSession.create(graph.encode(17));
+  const out = await session.run({ pixel_values: new ort.Tensor('float32', f32(clipDir, clip.pixels), [1, 3, arch.imageSize, arch.imageSize]) });
+  await session.release();
+  return out.image_embeds.data as Float32Array;
+}
+
+describe(`CLIP vision tower with LLaVA's selection and projectors against transformers ${clip.versions.transformers}`, () => {
+  it("hidden_states[-2] without the class token, through a LLaVA v1 'linear' projector from its own file (Hugging Face names)", async () => {
+    const tower = openCheckpoint(join(clipDir, 'clip.safetensors'));
+    const projector = openCheckpoint(join(clipDir, 'mm_projector-linear.safetensors'));
+    expect(relError(await clipEmbeds(tower, projector), f32(clipDir, clip.linear))).toBeLessThan(1e-4);
+    // The last layer's output (hidden_states[-1]) instead of LLaVA's −2 misses.
+    expect(relError(await clipEmbeds(tower, projector, -1), f32(clipDir, clip.linear))).toBeGreaterThan(1e-2);
+    tower.close();
+    projector.close();
+  });
+
+  it("the same tower under LLaVA's prefix with an 'mlp2x_gelu' projector beside it (LLaVA-1.5 layout)", async () => {
+    const ck = openCheckpoint(join(clipDir, 'llava-mlp2x.safetensors'));
+    expect(relError(await clipEmbeds(ck, undefined), f32(clipDir, clip.mlp2x_gelu))).toBeLessThan(1e-4);
+    ck.close();
+  });
 });
