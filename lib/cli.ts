@@ -32,7 +32,7 @@ const USAGE = `usage:
                 [--score-size N] [--proposal-max-side N]
   hrseg convert [--llmseg <mp_rank_00_model_states.pt> | --vlm <LISA/LLaVA checkpoint>] [--tokenizer <tokenizer.json>] [--clip <ckpt>]
                 [--sam <checkpoint>] [--dino <checkpoint>] --out <dir> [--base <package>]
-                [--dino-size 518] [--precision fp32|fp16|bf16] [--random <arch>[,<arch>]] [--force]
+                [--dino-size 518] [--dino-table official|transformers] [--precision fp32|fp16|bf16] [--random <arch>[,<arch>]] [--force]
                 [--lora-alpha 16] [--rms-eps 1e-6] [--llama-heads 32]
   hrseg build-engines --model <dir> [--precision fp16|bf16|fp32] [--gpu N] [--workspace MiB]
                 [--context 2048] [--component <name> ...] [--force]
@@ -240,6 +240,7 @@ async function convertCommand(argv: string[]): Promise<void> {
       out: { type: 'string' },
       base: { type: 'string' },
       'dino-size': { type: 'string' },
+      'dino-table': { type: 'string' },
       random: { type: 'string' },
       precision: { type: 'string' },
       force: { type: 'boolean' },
@@ -272,6 +273,7 @@ async function convertCommand(argv: string[]): Promise<void> {
     out,
     base: values.base,
     dinoSize: positiveInt(values['dino-size'], '--dino-size'),
+    dinoTable: choice(values['dino-table'], ['official', 'transformers'] as const, '--dino-table'),
     llmseg: values.llmseg,
     vlm: values.vlm,
     clip: values.clip,

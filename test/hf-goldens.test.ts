@@ -14,6 +14,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { openCheckpoint, type Checkpoint } from '../lib/checkpoint/index.js';
 import { buildClipVision } from '../lib/convert/clip.js';
+import { buildDinov2, type DinoTableMode } from '../lib/convert/dinov2.js';
 import { buildLlama } from '../lib/convert/llama.js';
 import { encodeSafetensors, type StoredTensor } from '../lib/safetensors.js';
 import { relError } from './helpers/random.js';
@@ -154,5 +155,63 @@ describe(`CLIP vision tower with LLaVA's selection and projectors against transf
     const ck = openCheckpoint(join(clipDir, 'llava-mlp2x.safetensors'));
     expect(relError(await clipEmbeds(ck, undefined), f32(clipDir, clip.mlp2x_gelu))).toBeLessThan(1e-4);
     ck.close();
+  });
+});
+
+const dinoDir = join(fixtures, 'dinov2');
+const dino = JSON.parse(readFileSync(join(dinoDir, 'cases.json'), 'utf8')) as {
+  versions: Record<string, string>;
+  heads: number;
+  dim: number;
+  views: { size: number; stride: number; tokens: number; file: string }[];
+};
+
+/** The generator's pixels: sin(0.013·x + 0.017·y + 0.5·c), in float32 as torch computes it. */
+function dinoPixels(size: number): Float32Array {
+  const out = new Float32Array(3 * size * size);
+  const f = Math.fround;
+  for (let c = 0; c < 3; c++)
+    for (let y = 0; y < size; y++)
+      for (let x = 0; x < size; x++) out[(c * size + y) * size + x] = Math.sin(f(f(f(f(0.013) * x) + f(f(0.017) * y)) + f(0.5 * c)));
+  return out;
+}
+
+async function dinoTokens(ck: Checkpoint, size: number, tableMode?: DinoTableMode): Promise<Float32Array> {
+  const { graph, tokens } = buildDinov2(ck, { viewSize: size, heads: dino.heads, tableMode });
+  expect(tokens).toBe((size / 14) ** 2);
+  const session = await ort.InferenceSession.create(graph.encode(17));
+  const out = await session.run({ pixel_values: new ort.Tensor('float32', dinoPixels(size), [1, 3, size, size]) });
+  await session.release();
+  return out.patch_tokens.data as Float32Array;
+}
+
+function strided(t: Float32Array, stride: number, C: number): Float32Array {
+  const n = Math.ceil(t.length / C / stride);
+  const out = new Float32Array(n * C);
+  for (let i = 0; i < n; i++) out.set(t.subarray(i * stride * C, (i * stride + 1) * C), i * C);
+  return out;
+}
+
+describe(`DINOv2 (Hugging Face names) against transformers ${dino.versions.transformers}'s Dinov2Model`, () => {
+  const ck = () => openCheckpoint(join(dinoDir, 'dinov2.safetensors'));
+  it('518: the stored 37×37 table, final-norm patch tokens within 1e-4', async () => {
+    const c = ck();
+    const v = dino.views.find((x) => x.size === 518)!;
+    expect(relError(await dinoTokens(c, 518), f32(dinoDir, v.file))).toBeLessThan(1e-4);
+    c.close();
+  });
+
+  it("896: transformers' interpolation (bicubic to the size, A = −0.75, no antialias, no +0.1 offset) within 1e-4; the official code's tables differ", async () => {
+    const c = ck();
+    const v = dino.views.find((x) => x.size === 896)!;
+    const want = f32(dinoDir, v.file);
+    expect(relError(strided(await dinoTokens(c, 896, 'size'), v.stride, dino.dim), want)).toBeLessThan(1e-4);
+    // Antialiased bicubic (PIL's A = −0.5, the register models' official table) differs too.
+    expect(relError(strided(await dinoTokens(c, 896, 'antialias'), v.stride, dino.dim), want)).toBeGreaterThan(1e-3);
+    // What the converter bakes by default for a model without registers is the official code's
+    // table (scale (n + 0.1)/M, as facebookresearch/dinov2 and LLM-Seg run it): not transformers'.
+    const official = relError(strided(await dinoTokens(c, 896), v.stride, dino.dim), want);
+    expect(official).toBeGreaterThan(1e-3);
+    c.close();
   });
 });

@@ -62,6 +62,12 @@ export interface ConvertOptions {
   /** The DINOv2 view size (default: the base's views.dino.size, else 518). */
   dinoSize?: number;
   /**
+   * How DINOv2's position table is resampled for the view: 'official' (default: as
+   * facebookresearch/dinov2 computes it, which HRSeg's and LLM-Seg's heads were trained on,
+   * whatever the weights' key names) or 'transformers' (as transformers' Dinov2Model does).
+   */
+  dinoTable?: 'official' | 'transformers';
+  /**
    * fp32 (default), or fp16 / bf16 graphs (weights stored in that type, float32 interface,
    * normalisations and softmax in float32; onnx/typed.ts): what TensorRT builds fp16/bf16 engines from.
    */
@@ -157,7 +163,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       const ck = open(dinoSource);
       try {
         say({ step: `building DINOv2 for ${size}² views from ${dinoSource}` });
-        const d = buildDinov2(ck, { viewSize: size });
+        const d = buildDinov2(ck, { viewSize: size, ...(options.dinoTable === 'transformers' ? { tableMode: 'size' as const } : {}) });
         const { naming, prefix: _p, ...arch } = d.arch;
         await write('dinoEncoder', 'dino/encoder.onnx', d.graph, dinoSource, { ...arch, keys: naming, viewSize: size });
         dino = { size, grid: size / d.arch.patch, dim: d.arch.dim };

@@ -12,7 +12,7 @@
 import { HrsegError } from '../errors.js';
 import type { Checkpoint, CheckpointTensor } from '../checkpoint/index.js';
 import { GraphBuilder } from '../onnx/graph.js';
-import { bicubicAntialiasTaps, bicubicScaleTaps, resample2d } from './interpolate.js';
+import { bicubicAntialiasTaps, bicubicScaleTaps, bicubicSizeTaps, resample2d } from './interpolate.js';
 import { addBias, f32Init, gelu, layerNorm, linearT } from './ops.js';
 
 export interface DinoArch {
@@ -29,12 +29,21 @@ export interface DinoArch {
   layerScale: boolean;
 }
 
+/**
+ * How the position table is resampled for the view: the official code's (scale factor (n + 0.1)/M,
+ * no antialias, for models without registers), its register models' (bicubic to the size with
+ * antialias), or transformers' Dinov2Model's (bicubic to the size, no antialias, no offset).
+ */
+export type DinoTableMode = 'offset' | 'antialias' | 'size';
+
 export interface DinoOptions {
   /** The view size D (a multiple of the patch size); default 518. */
   viewSize?: number;
   heads?: number;
   /** Override what the registers imply: the +0.1 offset and no antialias (true), or size + antialias (false). */
   interpolateOffset?: boolean;
+  /** Overrides interpolateOffset: 'size' reproduces transformers' Dinov2Model (see README). */
+  tableMode?: DinoTableMode;
 }
 
 /** Reads the architecture from the weights' names and shapes. */
@@ -85,11 +94,14 @@ function blockTensors(ck: Checkpoint, a: DinoArch, i: number) {
       fc2: a.mlp === 'gelu' ? [get('mlp.fc2.weight'), get('mlp.fc2.bias')] : [get('mlp.w3.weight'), get('mlp.w3.bias')],
       ls2: a.layerScale ? get('ls2.gamma') : undefined,
     };
-  const qkvs = ['query', 'key', 'value'];
+  // The hub's names (transformers 4), or transformers 5's own (attention.{q,k,v,o}_proj).
+  const v5 = ck.has(`${a.prefix}encoder.layer.${i}.attention.q_proj.weight`);
+  const qkvs = v5 ? ['q_proj', 'k_proj', 'v_proj'] : ['attention.query', 'attention.key', 'attention.value'];
+  const out = v5 ? 'attention.o_proj' : 'attention.output.dense';
   return {
     norm1: [get('norm1.weight'), get('norm1.bias')],
-    qkv: [qkvs.map((n) => get(`attention.attention.${n}.weight`)), qkvs.map((n) => get(`attention.attention.${n}.bias`))],
-    proj: [get('attention.output.dense.weight'), get('attention.output.dense.bias')],
+    qkv: [qkvs.map((n) => get(`attention.${n}.weight`)), qkvs.map((n) => get(`attention.${n}.bias`))],
+    proj: [get(`${out}.weight`), get(`${out}.bias`)],
     ls1: a.layerScale ? get('layer_scale1.lambda1') : undefined,
     norm2: [get('norm2.weight'), get('norm2.bias')],
     fc1: a.mlp === 'gelu' ? [get('mlp.fc1.weight'), get('mlp.fc1.bias')] : [get('mlp.weights_in.weight'), get('mlp.weights_in.bias')],
@@ -110,12 +122,12 @@ function stacked(parts: CheckpointTensor[]): () => Float32Array {
 }
 
 /** The position table for a D×D view: [1, 1 + n², C], resampled as the official code would. */
-export function positionTable(ck: Checkpoint, a: DinoArch, viewSize: number, offset = a.registers === 0): Float32Array {
+export function positionTable(ck: Checkpoint, a: DinoArch, viewSize: number, mode: DinoTableMode = a.registers === 0 ? 'offset' : 'antialias'): Float32Array {
   const pos = ck.get(a.prefix + (a.naming === 'hf' ? 'embeddings.position_embeddings' : 'pos_embed')).float32();
   const n = viewSize / a.patch, M = a.grid, C = a.dim;
   if (n === M) return pos;
   const grid = pos.subarray(C);
-  const taps = offset ? bicubicScaleTaps(M, (n + 0.1) / M) : bicubicAntialiasTaps(M, n);
+  const taps = mode === 'offset' ? bicubicScaleTaps(M, (n + 0.1) / M) : mode === 'size' ? bicubicSizeTaps(M, n) : bicubicAntialiasTaps(M, n);
   if (taps.length !== n) throw new HrsegError('INTERNAL', `position table: ${taps.length} rows, expected ${n}`);
   const out = new Float32Array((1 + n * n) * C);
   out.set(pos.subarray(0, C));
@@ -142,7 +154,7 @@ export function buildDinov2(ck: Checkpoint, options: DinoOptions = {}): { graph:
   const batch = g.op('Gather', [g.op('Shape', [x]), g.int64('zero', [0])], { axis: 0 });
   const expandTo = (rows: number, name: string) => g.op('Concat', [batch, g.int64(name, [rows, C])], { axis: 0 });
   const cls = g.op('Expand', [f32Init(g, 'cls_token', top(a.naming === 'hf' ? 'embeddings.cls_token' : 'cls_token'), [1, 1, C]), expandTo(1, 'shape_cls')]);
-  let h = g.op('Add', [g.op('Concat', [cls, patches], { axis: 1 }), g.tensor('pos_embed', 'float', [1, 1 + n * n, C], () => new Uint8Array(positionTable(ck, a, D, options.interpolateOffset ?? a.registers === 0).buffer))]);
+  let h = g.op('Add', [g.op('Concat', [cls, patches], { axis: 1 }), g.tensor('pos_embed', 'float', [1, 1 + n * n, C], () => new Uint8Array(positionTable(ck, a, D, options.tableMode ?? ((options.interpolateOffset ?? a.registers === 0) ? 'offset' : 'antialias')).buffer))]);
   if (a.registers > 0) {
     const reg = g.op('Expand', [f32Init(g, 'register_tokens', top(a.naming === 'hf' ? 'embeddings.register_tokens' : 'register_tokens'), [1, a.registers, C]), expandTo(a.registers, 'shape_reg')]);
     const first = g.op('Slice', [h, g.int64('s0', [0]), g.int64('s1', [1]), g.int64('ax1', [1])]);

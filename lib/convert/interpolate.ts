@@ -21,8 +21,15 @@ function keys(x: number, a: number): number {
 }
 
 export function bicubicScaleTaps(inSize: number, scaleFactor: number): Taps {
-  const out = Math.floor(inSize * scaleFactor);
-  const scale = 1 / scaleFactor;
+  return bicubicTaps(inSize, Math.floor(inSize * scaleFactor), 1 / scaleFactor);
+}
+
+/** PyTorch's bicubic to a size (align_corners False, no antialias): scale = in/out, A = −0.75. */
+export function bicubicSizeTaps(inSize: number, outSize: number): Taps {
+  return bicubicTaps(inSize, outSize, inSize / outSize);
+}
+
+function bicubicTaps(inSize: number, out: number, scale: number): Taps {
   const taps: Taps = [];
   for (let o = 0; o < out; o++) {
     const src = (o + 0.5) * scale - 0.5;
