@@ -16,6 +16,8 @@ import { openCheckpoint, type Checkpoint } from '../lib/checkpoint/index.js';
 import { buildClipVision } from '../lib/convert/clip.js';
 import { buildDinov2, type DinoTableMode } from '../lib/convert/dinov2.js';
 import { buildLlama } from '../lib/convert/llama.js';
+import { buildSamDecoder } from '../lib/convert/sam-decoder.js';
+import { buildSamEncoder } from '../lib/convert/sam-encoder.js';
 import { encodeSafetensors, type StoredTensor } from '../lib/safetensors.js';
 import { relError } from './helpers/random.js';
 
@@ -213,5 +215,55 @@ describe(`DINOv2 (Hugging Face names) against transformers ${dino.versions.trans
     const official = relError(strided(await dinoTokens(c, 896), v.stride, dino.dim), want);
     expect(official).toBeGreaterThan(1e-3);
     c.close();
+  });
+});
+
+const samDir = join(fixtures, 'sam');
+const sam = JSON.parse(readFileSync(join(samDir, 'cases.json'), 'utf8')) as {
+  versions: Record<string, string>;
+  pixels: string;
+  embeddings: string;
+  points: [number, number][];
+  labels: number[];
+  masks: string;
+  iou: string;
+  grid: number;
+  decoderHeads: number;
+  channels: number;
+};
+
+describe(`SAM (Hugging Face names) against transformers ${sam.versions.transformers}'s SamModel`, () => {
+  it('the image encoder: windowed and global blocks with relative positions, the neck: embeddings within 1e-4', async () => {
+    const ck = openCheckpoint(join(samDir, 'sam.safetensors'));
+    const { graph, arch, imageSize } = buildSamEncoder(ck);
+    expect(arch).toMatchObject({ naming: 'hf', grid: sam.grid, windows: [2, 0] });
+    const session = await ort.InferenceSession.create(graph.encode(17));
+    const out = await session.run({ image: new ort.Tensor('float32', f32(samDir, sam.pixels), [1, 3, imageSize, imageSize]) });
+    await session.release();
+    expect(relError(out.image_embeddings.data as Float32Array, f32(samDir, sam.embeddings))).toBeLessThan(1e-4);
+    ck.close();
+  });
+
+  it('the prompt encoder and mask decoder: three multimask outputs and IoU for points of label 1 and 0 (with the padding point) within 1e-4', async () => {
+    const ck = openCheckpoint(join(samDir, 'sam.safetensors'));
+    const run = async (heads: number) => {
+      const { graph } = buildSamDecoder(ck, { grid: sam.grid, heads });
+      const session = await ort.InferenceSession.create(graph.encode(17));
+      const B = sam.points.length;
+      const out = await session.run({
+        image_embeddings: new ort.Tensor('float32', f32(samDir, sam.embeddings), [1, sam.channels, sam.grid, sam.grid]),
+        point_coords: new ort.Tensor('float32', Float32Array.from(sam.points.flat()), [B, 1, 2]),
+        point_labels: new ort.Tensor('float32', Float32Array.from(sam.labels), [B, 1]),
+      });
+      await session.release();
+      return { masks: out.low_res_masks.data as Float32Array, iou: out.iou_predictions.data as Float32Array };
+    };
+    const right = await run(sam.decoderHeads);
+    expect(relError(right.masks, f32(samDir, sam.masks))).toBeLessThan(1e-4);
+    expect(relError(right.iou, f32(samDir, sam.iou))).toBeLessThan(1e-4);
+    // The head count is not stored in the weights: the wrong one misses.
+    const wrong = await run(1);
+    expect(relError(wrong.masks, f32(samDir, sam.masks))).toBeGreaterThan(1e-3);
+    ck.close();
   });
 });
