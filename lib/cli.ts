@@ -30,7 +30,7 @@ const USAGE = `usage:
   hrseg eval <ReasonSeg folder | LLM-Seg40K .json> --model <dir> [--results results.jsonl]
                 [--limit N] [--images <dir>] [--mode generate|teacher-forced] [--device ...]
                 [--score-size N] [--proposal-max-side N]
-  hrseg convert [--llmseg <mp_rank_00_model_states.pt> | --vlm <LISA/LLaVA checkpoint>] [--tokenizer <tokenizer.json>] [--clip <ckpt>]
+  hrseg convert [--llmseg <mp_rank_00_model_states.pt> | --vlm <LISA/LLaVA checkpoint>] [--tokenizer <tokenizer.json|tokenizer.model>] [--clip <ckpt>]
                 [--sam <checkpoint>] [--dino <checkpoint>] --out <dir> [--base <package>]
                 [--dino-size 518] [--dino-table official|transformers] [--precision fp32|fp16|bf16] [--random <arch>[,<arch>]] [--force]
                 [--lora-alpha 16] [--rms-eps 1e-6] [--llama-heads 32]

@@ -18,6 +18,9 @@ import { buildDinov2, type DinoTableMode } from '../lib/convert/dinov2.js';
 import { buildLlama } from '../lib/convert/llama.js';
 import { buildSamDecoder } from '../lib/convert/sam-decoder.js';
 import { buildSamEncoder } from '../lib/convert/sam-encoder.js';
+import { readSentencePieceModel, sentencePieceToTokenizerJson } from '../lib/convert/sentencepiece.js';
+import { prepareTokenizer } from '../lib/convert/tokenizer.js';
+import { VlmTokenizer } from '../lib/vlm/tokenizer.js';
 import { encodeSafetensors, type StoredTensor } from '../lib/safetensors.js';
 import { relError } from './helpers/random.js';
 
@@ -265,5 +268,83 @@ describe(`SAM (Hugging Face names) against transformers ${sam.versions.transform
     const wrong = await run(1);
     expect(relError(wrong.masks, f32(samDir, sam.masks))).toBeGreaterThan(1e-3);
     ck.close();
+  });
+});
+
+const tokDir = join(fixtures, 'tokenizer');
+const tok = JSON.parse(readFileSync(join(tokDir, 'cases.json'), 'utf8')) as {
+  versions: Record<string, string>;
+  vocab: number;
+  added: Record<string, number>;
+  bos: number;
+  eos: number;
+  cases: { text: string; ids: number[] }[];
+};
+
+/** The package's tokenizer made from `source` by hrseg's converter, loaded by the runtime. */
+async function packageTokenizer(source: string, name: string): Promise<VlmTokenizer> {
+  const { json, config, added } = prepareTokenizer(source, tok.vocab + 4);
+  expect(added.filter((a) => a !== '<image>')).toEqual(['<im_patch>', '<im_start>', '<im_end>', '[SEG]']);
+  const file = join(work, `${name}.json`), configFile = join(work, `${name}-config.json`);
+  writeFileSync(file, JSON.stringify(json));
+  writeFileSync(configFile, JSON.stringify(config));
+  return VlmTokenizer.load(file, configFile);
+}
+
+function mismatches(t: VlmTokenizer): string[] {
+  return tok.cases.filter((c) => JSON.stringify(t.encode(c.text)) !== JSON.stringify(c.ids)).map((c) => JSON.stringify(c.text));
+}
+
+describe(`LLaMA's tokenizer against transformers ${tok.versions.transformers}'s slow LlamaTokenizer (sentencepiece ${tok.versions.sentencepiece}), ${tok.cases.length} prompts`, () => {
+  it('hrseg convert --tokenizer tokenizer.model: the ids of every prompt equal the slow tokenizer\'s', async () => {
+    const t = await packageTokenizer(join(tokDir, 'tokenizer.model'), 'from-model');
+    expect(mismatches(t)).toEqual([]);
+    for (const [token, id] of Object.entries(tok.added)) expect(t.singleToken(token)).toBe(id);
+    expect(t.singleToken('<s>')).toBe(tok.bos);
+  });
+
+  it("the same from the tokenizer.json transformers converts it to (what people download beside it)", async () => {
+    expect(mismatches(await packageTokenizer(join(tokDir, 'tokenizer.json'), 'from-json'))).toEqual([]);
+  });
+
+  it("the converted vocabulary and merges are transformers' own (merges in the same order up to ties between splits of one piece)", () => {
+    const ours = sentencePieceToTokenizerJson(readSentencePieceModel(readFileSync(join(tokDir, 'tokenizer.model')))) as { model: { vocab: Record<string, number>; merges: string[] } };
+    const theirs = JSON.parse(readFileSync(join(tokDir, 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number>; merges: (string | string[])[] } };
+    expect(ours.model.vocab).toEqual(theirs.model.vocab);
+    const merged = (m: string) => ours.model.vocab[m.replace(' ', '')];
+    const theirMerges = theirs.model.merges.map((m) => (Array.isArray(m) ? m.join(' ') : m));
+    expect([...ours.model.merges].sort()).toEqual([...theirMerges].sort());
+    // Both rank a merge by the piece it makes; transformers 4.31 and 5 order two splits of one
+    // piece differently (5 by the halves' lengths), which no encoding can tell apart.
+    expect(ours.model.merges.map(merged)).toEqual(theirMerges.map(merged));
+  });
+
+  it('a wrong detail misses: without the dummy prefix, and with merges in score order reversed', async () => {
+    const model = readSentencePieceModel(readFileSync(join(tokDir, 'tokenizer.model')));
+    const variant = async (json: object, name: string) => {
+      const file = join(work, `${name}.json`);
+      writeFileSync(file, JSON.stringify(json));
+      return mismatches(await packageTokenizer(file, `${name}-pkg`)).length;
+    };
+    expect(await variant(sentencePieceToTokenizerJson({ ...model, addDummyPrefix: false }), 'no-prefix')).toBeGreaterThan(10);
+    const reversed = sentencePieceToTokenizerJson(model) as { model: { merges: string[] } };
+    reversed.model.merges.reverse();
+    expect(await variant(reversed, 'reversed')).toBeGreaterThan(10);
+  });
+
+  it('refuses what it cannot convert faithfully, and damaged files, with typed errors', () => {
+    const bytes = readFileSync(join(tokDir, 'tokenizer.model'));
+    const model = readSentencePieceModel(bytes);
+    expect(() => sentencePieceToTokenizerJson({ ...model, modelType: 1 })).toThrow(/unigram model, not BPE/);
+    expect(() => sentencePieceToTokenizerJson({ ...model, normalizer: 'nmt_nfkc' })).toThrow(/normaliser is 'nmt_nfkc'/);
+    expect(() => sentencePieceToTokenizerJson({ ...model, removeExtraWhitespaces: true })).toThrow(/collapses extra whitespace/);
+    for (const cut of [1, 100, Math.floor(bytes.length / 2), bytes.length - 3]) {
+      const damaged = join(work, `cut-${cut}.model`);
+      writeFileSync(damaged, bytes.subarray(0, cut));
+      expect(() => prepareTokenizer(damaged, tok.vocab + 4), `cut at ${cut}`).toThrow(expect.objectContaining({ code: expect.stringMatching(/MODEL_FILE|INVALID_ARGUMENT/) }));
+    }
+    const junk = join(work, 'junk.model');
+    writeFileSync(junk, Buffer.from('this is not a protobuf at all, just text\n'));
+    expect(() => prepareTokenizer(junk, tok.vocab + 4)).toThrow(/not a sentencepiece model|INVALID|tokens/);
   });
 });

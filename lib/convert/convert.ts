@@ -48,7 +48,7 @@ export interface ConvertOptions {
   vlm?: string;
   /** A CLIP vision tower to use instead of the one inside `llmseg`/`vlm` (e.g. openai/clip-vit-large-patch14). */
   clip?: string;
-  /** The base LLaVA's tokenizer.json (or its directory, with tokenizer_config.json). */
+  /** The base LLaVA's tokenizer.json or sentencepiece tokenizer.model (or its directory, with tokenizer_config.json). */
   tokenizer?: string;
   /** LoRA α (LLM-Seg: 16); r is read from the shapes. */
   loraAlpha?: number;
@@ -106,7 +106,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   if (!options || typeof options.out !== 'string' || options.out === '') throw new HrsegError('INVALID_ARGUMENT', 'convert: `out` (the package directory to write) is required');
   if (!options.sam && !options.dino && !options.llmseg && !options.vlm) throw new HrsegError('INVALID_ARGUMENT', 'convert: give at least one checkpoint (sam, dino, llmseg, vlm)');
   if (options.llmseg && options.vlm) throw new HrsegError('INVALID_ARGUMENT', 'convert: llmseg already holds the VLM; give one of llmseg and vlm');
-  if ((options.llmseg || options.vlm) && !options.tokenizer) throw new HrsegError('INVALID_ARGUMENT', "convert: the VLM needs the base model's tokenizer (tokenizer.json)");
+  if ((options.llmseg || options.vlm) && !options.tokenizer) throw new HrsegError('INVALID_ARGUMENT', "convert: the VLM needs the base model's tokenizer (tokenizer.json or tokenizer.model)");
   const precision = options.precision ?? 'fp32';
   checkPrecision(precision);
   const out = resolve(options.out);

@@ -10,12 +10,14 @@
  * whitespace on both sides of tokens added as plain strings (the newline after <im_end> goes). A
  * tokenizer.json does that when those tokens say lstrip and rstrip, so the four are marked so, also
  * when the given file already holds them (test/tokenizer-llama.test.ts checks the ids on LLaMA's
- * real vocabulary).
+ * real vocabulary). A sentencepiece tokenizer.model is converted first (sentencepiece.ts);
+ * test/hf-goldens.test.ts checks both forms against transformers 4.31's slow LlamaTokenizer.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
 import { HrsegError } from '../errors.js';
+import { readSentencePieceModel, sentencePieceToTokenizerJson } from './sentencepiece.js';
 
 export const ADDED_TOKENS = ['<im_patch>', '<im_start>', '<im_end>', '[SEG]'] as const;
 
@@ -26,14 +28,24 @@ interface TokenizerJson {
 
 export function prepareTokenizer(source: string, rows: number): { json: TokenizerJson; config: Record<string, unknown>; added: string[] } {
   const dir = existsSync(source) && statSync(source).isDirectory() ? source : undefined;
-  const file = dir ? join(dir, 'tokenizer.json') : source;
-  if (/\.model$/.test(file))
-    throw new HrsegError('INVALID_ARGUMENT', `${file}: converting a sentencepiece tokenizer.model is not built yet; give the base model's tokenizer.json (Hugging Face's fast tokenizer file)`);
+  // A folder: its tokenizer.json, else its sentencepiece tokenizer.model.
+  const file = dir ? (existsSync(join(dir, 'tokenizer.json')) || !existsSync(join(dir, 'tokenizer.model')) ? join(dir, 'tokenizer.json') : join(dir, 'tokenizer.model')) : source;
   let json: TokenizerJson;
-  try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new HrsegError('MODEL_FILE', `${file}: cannot read the tokenizer (${(e as Error).message})`);
+  if (/\.model$/.test(file)) {
+    // A sentencepiece model: converted as transformers' LlamaConverter would (sentencepiece.ts).
+    let bytes: Uint8Array;
+    try {
+      bytes = readFileSync(file);
+    } catch (e) {
+      throw new HrsegError('MODEL_FILE', `${file}: cannot read the tokenizer (${(e as Error).message})`);
+    }
+    json = sentencePieceToTokenizerJson(readSentencePieceModel(bytes, file), file) as TokenizerJson;
+  } else {
+    try {
+      json = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new HrsegError('MODEL_FILE', `${file}: cannot read the tokenizer (${(e as Error).message})`);
+    }
   }
   const configFile = join(dir ?? join(file, '..'), 'tokenizer_config.json');
   const config = existsSync(configFile) ? (JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>) : { bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' };
@@ -49,6 +61,10 @@ export function prepareTokenizer(source: string, rows: number): { json: Tokenize
     added.push(content);
   };
   for (const a of json.added_tokens) if ((ADDED_TOKENS as readonly string[]).includes(a.content)) Object.assign(a, { lstrip: true, rstrip: true });
+  // The slow tokenizer splits special tokens (<s>, </s>, <unk>) out of the raw text; a fast file
+  // that marks them normalized (transformers 4.31's) looks for them after the ▁ prefix and misses
+  // "<s>" at the start of a piece of text.
+  for (const a of json.added_tokens) if (a.special) a.normalized = false;
   for (const t of ADDED_TOKENS) if (!ids.has(t)) add(t);
   if (size !== rows)
     throw new HrsegError(
