@@ -20,8 +20,14 @@ import { HrsegError } from '../errors.js';
 import type { Checkpoint, CheckpointTensor } from '../checkpoint/index.js';
 import { GraphBuilder } from '../onnx/graph.js';
 import { f32Init, linearT } from './ops.js';
+import { quantizedWeight, type QuantBits, type QuantizeOptions } from './quantize.js';
 
 export interface LlamaOptions {
+  /**
+   * Weight-only quantization of q, k, v, o, gate, up and down (quantize.ts); lm_head too, at
+   * `lmHead` bits, when given (default: left in float, see README "Quantized decoders").
+   */
+  quantize?: QuantizeOptions & { lmHead?: QuantBits };
   /** Attention heads (default hidden/128, LLaMA 7B/13B). */
   heads?: number;
   /** RMSNorm epsilon (1e-6 for LLaMA-1 / LISA-7B, 1e-5 for LLaMA-2: read the model's config). */
@@ -79,11 +85,20 @@ export function buildLlama(ck: Checkpoint, options: LlamaOptions = {}): { graph:
   const x = g.input('inputs_embeds', 'float', [1, 'S', H]);
   const pos = g.input('position_ids', 'int64', [1, 'S']);
   const rms = (v: string, w: CheckpointTensor, name: string) => {
-    const ms = g.op('ReduceMean', [g.op('Mul', [v, v])], { axes: [-1], keepdims: 1 });
+    // A quantized graph is opset 21 (DequantizeLinear's block_size), where ReduceMean takes its
+    // axes as an input (since 18); the float graph stays opset 17.
+    const sq = g.op('Mul', [v, v]);
+    const ms = options.quantize ? g.op('ReduceMean', [sq, g.int64(g.tmp('axes'), [-1])], { keepdims: 1 }) : g.op('ReduceMean', [sq], { axes: [-1], keepdims: 1 });
     const inv = g.op('Div', [g.float(g.tmp('one'), [], [1]), g.op('Sqrt', [g.op('Add', [ms, g.float(g.tmp('eps'), [], [a.eps])])])]);
     return g.op('Mul', [g.op('Mul', [v, inv]), f32Init(g, `${name}.weight`, w, [H])]);
   };
-  const lin = (v: string, name: string, w: CheckpointTensor, out: number, inDim: number) => g.op('MatMul', [v, linearT(g, `${name}.T`, w, out, inDim)]);
+  const q = options.quantize;
+  const weightT = (name: string, w: CheckpointTensor, out: number, inDim: number, bits: QuantBits | undefined) => {
+    if (!q || !bits) return linearT(g, `${name}.T`, w, out, inDim);
+    w.expectShape([out, inDim]);
+    return quantizedWeight(g, name, () => w.float32(), out, inDim, { ...q, bits }, () => w.release());
+  };
+  const lin = (v: string, name: string, w: CheckpointTensor, out: number, inDim: number) => g.op('MatMul', [v, weightT(name, w, out, inDim, q?.bits)]);
   // Rotary tables for these positions: cos/sin [1, 1, S, hd] of position·inv_freq, halves repeated.
   const invFreq = Float32Array.from({ length: hd / 2 }, (_, i) => 1 / a.theta ** ((2 * i) / hd));
   const freqs = g.op('Mul', [g.op('Unsqueeze', [g.op('Cast', [pos], { to: 1 }), g.int64('ax_last', [2])]), g.float('inv_freq', [hd / 2], invFreq)]); // [1, S, hd/2]
@@ -140,7 +155,7 @@ export function buildLlama(ck: Checkpoint, options: LlamaOptions = {}): { graph:
   }
   const final = rms(h, t('norm.weight'), 'norm');
   g.op('Identity', [final], {}, ['hidden']);
-  g.op('MatMul', [final, linearT(g, 'lm_head.T', lmHead(ck, a), V, H)], {}, ['logits']);
+  g.op('MatMul', [final, weightT('lm_head', lmHead(ck, a), V, H, q?.lmHead)], {}, ['logits']);
   g.output('logits', 'float', [1, 'S', V]);
   g.output('hidden', 'float', [1, 'S', H]);
   return { graph: g, arch: a };

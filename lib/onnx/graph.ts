@@ -16,7 +16,7 @@ import { HrsegError } from '../errors.js';
 const { onnx } = onnxProto as unknown as { onnx: typeof import('onnx-proto').onnx };
 type TensorProto = import('onnx-proto').onnx.ITensorProto;
 
-export type ElemType = 'float' | 'float16' | 'bfloat16' | 'double' | 'int64' | 'int32' | 'bool' | 'uint8';
+export type ElemType = 'float' | 'float16' | 'bfloat16' | 'double' | 'int64' | 'int32' | 'bool' | 'uint8' | 'int8' | 'int4' | 'uint4';
 
 const DataType = onnx.TensorProto.DataType;
 export const ELEM_TYPES: Readonly<Record<ElemType, { code: number; size: number }>> = Object.freeze({
@@ -28,6 +28,11 @@ export const ELEM_TYPES: Readonly<Record<ElemType, { code: number; size: number 
   int32: { code: DataType.INT32, size: 4 },
   bool: { code: DataType.BOOL, size: 1 },
   uint8: { code: DataType.UINT8, size: 1 },
+  int8: { code: DataType.INT8, size: 1 },
+  // ONNX 1.16's 4-bit types (onnx-proto's enum predates them): two per byte, the first element in
+  // the low nibble (onnx.proto, TensorProto.raw_data).
+  int4: { code: 22, size: 0.5 },
+  uint4: { code: 21, size: 0.5 },
 });
 
 type Attr = number | number[] | string | { floats: number[] } | { int: number } | { float: number };
@@ -140,7 +145,7 @@ export class GraphBuilder {
   /** An initializer of any element type from its little-endian bytes, given now or on demand (`release` runs once they are written). */
   tensor(name: string, type: ElemType, dims: number[], bytes: Uint8Array | (() => Uint8Array), release?: () => void): string {
     if (this.names.has(name)) throw new HrsegError('INTERNAL', `ONNX graph: initializer '${name}' defined twice`);
-    const byteLength = dims.reduce((a, b) => a * b, 1) * ELEM_TYPES[type].size;
+    const byteLength = Math.ceil(dims.reduce((a, b) => a * b, 1) * ELEM_TYPES[type].size);
     if (typeof bytes !== 'function' && bytes.length !== byteLength)
       throw new HrsegError('INTERNAL', `ONNX graph: '${name}' [${dims}] ${type} needs ${byteLength} bytes, got ${bytes.length}`);
     this.names.add(name);
