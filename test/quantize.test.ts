@@ -35,15 +35,24 @@ function reference(w: Float32Array, out: number, inDim: number, o: QuantizeOptio
         const f = Math.floor(x);
         return x - f === 0.5 ? (f % 2 === 0 ? f : f + 1) : Math.round(x);
       };
-      if (o.asymmetric) {
-        const qmax = 2 ** bits - 1, mn = Math.min(0, ...block), mx = Math.max(0, ...block);
-        const s = Math.fround((mx - mn) / qmax) || 1;
-        const z = Math.min(qmax, Math.max(0, even(-mn / s)));
-        block.forEach((v, i) => (wt[(b * B + i) * out + r] = (Math.min(qmax, Math.max(0, even(v / s) + z)) - z) * s));
-      } else {
-        const qmax = 2 ** (bits - 1) - 1, s = Math.fround(Math.max(...block.map(Math.abs)) / qmax) || 1;
-        block.forEach((v, i) => (wt[(b * B + i) * out + r] = Math.min(qmax, Math.max(-qmax - 1, even(v / s))) * s));
+      // Every clipping ratio tried, the one with the smallest squared error kept (first on ties).
+      const ratios = o.clipSearch === false ? [1] : [1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7];
+      let best: number[] | undefined, bestErr = Infinity;
+      for (const r of ratios) {
+        let deq: number[];
+        if (o.asymmetric) {
+          const qmax = 2 ** bits - 1, mn = Math.min(0, ...block), mx = Math.max(0, ...block);
+          const s = Math.fround(((mx - mn) * r) / qmax) || 1;
+          const z = Math.min(qmax, Math.max(0, even((-mn * r) / s)));
+          deq = block.map((v) => (Math.min(qmax, Math.max(0, even(v / s) + z)) - z) * s);
+        } else {
+          const qmax = 2 ** (bits - 1) - 1, s = Math.fround((Math.max(...block.map(Math.abs)) * r) / qmax) || 1;
+          deq = block.map((v) => Math.min(qmax, Math.max(-qmax - 1, even(v / s))) * s);
+        }
+        const err = deq.reduce((a, v, i) => a + (v - block[i]) ** 2, 0);
+        if (err < bestErr) (best = deq), (bestErr = err);
       }
+      best!.forEach((v, i) => (wt[(b * B + i) * out + r] = v));
     }
   return wt;
 }
@@ -54,8 +63,9 @@ describe(`blockwise round-to-nearest (seed ${seed})`, () => {
     { bits: 4, blockSize: 128, asymmetric: true },
     { bits: 8, blockSize: 64 },
     { bits: 8, blockSize: 32, asymmetric: true },
+    { bits: 4, blockSize: 64, clipSearch: false },
   ] as QuantizeOptions[])
-    it(`int${o.bits}, block ${o.blockSize}, ${o.asymmetric ? 'zero points' : 'symmetric'}: dequantized equals the float64 formula`, () => {
+    it(`int${o.bits}, block ${o.blockSize}, ${o.asymmetric ? 'zero points' : 'symmetric'}${o.clipSearch === false ? ', no clip search' : ''}: dequantized equals the float64 formula`, () => {
       const out = 24, inDim = 256;
       const w = heavy(out * inDim, 0.05);
       w.fill(0, 0, o.blockSize!); // an all-zero block

@@ -27,7 +27,15 @@ export interface QuantizeOptions {
   blockSize?: number;
   /** Zero points (uint codes): smaller error, but TensorRT refuses them. Default false. */
   asymmetric?: boolean;
+  /**
+   * Per block, the scale is chosen among max·r for r in CLIP_RATIOS by the smallest squared error
+   * of the block (still round to nearest; clipping a block's largest weight a little lets the rest
+   * use finer steps). Default true.
+   */
+  clipSearch?: boolean;
 }
+
+export const CLIP_RATIOS = [1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7] as const;
 
 export interface QuantizedWeight {
   bits: QuantBits;
@@ -90,16 +98,26 @@ export function quantizeLinear(w: Float32Array, outDim: number, inDim: number, o
         if (row[i] < mn) mn = row[i];
         if (row[i] > mx) mx = row[i];
       }
-      let s: number, z = 0;
       if (asymmetric) {
         mn = Math.min(mn, 0);
         mx = Math.max(mx, 0);
-        s = Math.fround((mx - mn) / qmax) || 1;
-        z = Math.min(qmax, Math.max(0, roundHalfEven(-mn / s)));
-        zps![b * outDim + o] = z;
-      } else {
-        s = Math.fround(Math.max(Math.abs(mn), Math.abs(mx)) / qmax) || 1;
       }
+      // The scale (and zero point) for a clipping ratio r, and the block's squared error with it.
+      const choose = (r: number) => {
+        const s = asymmetric ? Math.fround(((mx - mn) * r) / qmax) || 1 : Math.fround((Math.max(Math.abs(mn), Math.abs(mx)) * r) / qmax) || 1;
+        const z = asymmetric ? Math.min(qmax, Math.max(0, roundHalfEven((-mn * r) / s))) : 0;
+        let err = 0;
+        for (let i = b * B; i < (b + 1) * B; i++) err += ((Math.min(qmax, Math.max(lo, roundHalfEven(row[i] / s) + z)) - z) * s - row[i]) ** 2;
+        return { s, z, err };
+      };
+      let best = choose(1);
+      if (options.clipSearch ?? true)
+        for (const r of CLIP_RATIOS.slice(1)) {
+          const c = choose(r);
+          if (c.err < best.err) best = c;
+        }
+      const { s, z } = best;
+      if (asymmetric) zps![b * outDim + o] = z;
       scales[b * outDim + o] = s;
       for (let i = b * B; i < (b + 1) * B; i++) codes[i * outDim + o] = Math.min(qmax, Math.max(lo, roundHalfEven(row[i] / s) + z));
     }
