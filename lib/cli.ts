@@ -33,6 +33,7 @@ const USAGE = `usage:
   hrseg convert [--llmseg <mp_rank_00_model_states.pt> | --vlm <LISA/LLaVA checkpoint>] [--tokenizer <tokenizer.json|tokenizer.model>] [--clip <ckpt>]
                 [--sam <checkpoint>] [--dino <checkpoint>] --out <dir> [--base <package>]
                 [--dino-size 518] [--dino-table official|transformers] [--precision fp32|fp16|bf16] [--random <arch>[,<arch>]] [--force]
+                [--quantize int4|int8] [--quantize-block 32]
                 [--lora-alpha 16] [--rms-eps 1e-6] [--llama-heads 32]
   hrseg build-engines --model <dir> [--precision fp16|bf16|fp32] [--gpu N] [--workspace MiB]
                 [--context 2048] [--component <name> ...] [--force]
@@ -241,6 +242,8 @@ async function convertCommand(argv: string[]): Promise<void> {
       base: { type: 'string' },
       'dino-size': { type: 'string' },
       'dino-table': { type: 'string' },
+      quantize: { type: 'string' },
+      'quantize-block': { type: 'string' },
       random: { type: 'string' },
       precision: { type: 'string' },
       force: { type: 'boolean' },
@@ -274,6 +277,8 @@ async function convertCommand(argv: string[]): Promise<void> {
     base: values.base,
     dinoSize: positiveInt(values['dino-size'], '--dino-size'),
     dinoTable: choice(values['dino-table'], ['official', 'transformers'] as const, '--dino-table'),
+    quantize: choice(values.quantize, ['int4', 'int8'] as const, '--quantize'),
+    quantizeBlock: positiveInt(values['quantize-block'], '--quantize-block'),
     llmseg: values.llmseg,
     vlm: values.vlm,
     clip: values.clip,
@@ -307,7 +312,7 @@ async function convertCommand(argv: string[]): Promise<void> {
   });
   if (process.stderr.isTTY && last) process.stderr.write('\n');
   for (const [key, c] of Object.entries(result.components))
-    console.log(`${key}: ${c.file} (${(c.bytes / 2 ** 20).toFixed(1)} MiB${c.external ? ', external data' : ''}${c.precision ? `, ${c.precision}` : ''}) from ${c.source}`);
+    console.log(`${key}: ${c.file} (${(c.bytes / 2 ** 20).toFixed(1)} MiB${c.external ? ', external data' : ''}${c.precision ? `, ${c.precision}` : ''}${c.quantization ? `, ${c.quantization.type} weights (block ${c.quantization.blockSize})` : ''}) from ${c.source}`);
   console.log(`package: ${result.dir}${result.complete ? '' : ` (partial: no ${result.missing.join(', ')}; pass --base <package> to take them from another package)`}`);
 }
 
@@ -335,8 +340,10 @@ async function info(argv: string[]): Promise<void> {
     console.log(`  head: C ${h.featureDim}, d ${h.dim}, n_g ${h.globalGrid}, DINOv2 ${dino}, HRP ${h.hrp ? 'on' : 'off'}, HRE L ${h.hreLayers}, H ${h.hiddenSize}`);
     console.log(`  selection: ${h.selection.strategy}, k ${h.selection.k}, τ ${h.selection.tau}, fallback ${h.selection.fallback}`);
     console.log(`  vlm: ${pkg.vlm.mode}, ${pkg.vlm.queryForm} prompts, up to ${pkg.vlm.maxNewTokens} tokens`);
-    for (const [key, c] of Object.entries(pkg.manifest.components ?? {}))
-      console.log(`  component ${key}: ${String(c.file)} from ${String(c.source)} (${c.precision ? `${String(c.precision)}, ` : ''}${(Number(c.bytes) / 2 ** 20).toFixed(1)} MiB)`);
+    for (const [key, c] of Object.entries(pkg.manifest.components ?? {})) {
+      const q = c.quantization as { type?: string; blockSize?: number } | undefined;
+      console.log(`  component ${key}: ${String(c.file)} from ${String(c.source)} (${c.precision ? `${String(c.precision)}, ` : ''}${q ? `${String(q.type)} weights, block ${String(q.blockSize)}, ` : ''}${(Number(c.bytes) / 2 ** 20).toFixed(1)} MiB)`);
+    }
     // Engine folders built for this package, each with what it was built for.
     const engineDirs = await readdir(join(pkg.dir, 'engines')).catch(() => [] as string[]);
     for (const d of engineDirs) {

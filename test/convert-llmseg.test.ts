@@ -166,6 +166,58 @@ describe('hrseg convert --llmseg: a whole package from the DeepSpeed file', () =
   }, 120_000);
 });
 
+describe('hrseg convert --llmseg --quantize: the decoder with int8/int4 weights', () => {
+  it('records the quantization, writes DequantizeLinear weights (opset 21), stays close to float32 and segments end to end', async () => {
+    const { mkdtempSync, rmSync, readFileSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { dirname } = await import('node:path');
+    const ort = await import('onnxruntime-node');
+    const onnxProto = (await import('onnx-proto')).default as unknown as typeof import('onnx-proto');
+    const { convert } = await import('../lib/convert/convert.js');
+    const { createSegmenter } = await import('../lib/segmenter.js');
+    const { demoPackage, demoScene } = await import('./helpers/demo.js');
+    const work = mkdtempSync(join(tmpdir(), 'hrseg-llmseg-q-'));
+    const base = demoPackage();
+    try {
+      writeTinyTokenizer(join(work, 'tokenizer.json'));
+      const hidden: Record<string, Float32Array> = {};
+      const x = uniform(makeRng(7), 6 * 32), empty = new ort.Tensor('float32', new Float32Array(0), [1, 2, 0, 16]);
+      for (const q of [undefined, 'int8', 'int4'] as const) {
+        const out = join(work, q ?? 'fp32');
+        const r = await convert({ llmseg: FILE, tokenizer: join(work, 'tokenizer.json'), base, out, llamaHeads: 2, quantize: q, quantizeBlock: 16 });
+        if (q) {
+          expect(r.components.vlmDecoder.quantization).toEqual({ type: q, blockSize: 16, scheme: 'symmetric', layers: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] });
+          const model = onnxProto.onnx.ModelProto.decode(readFileSync(join(out, 'vlm/decoder.onnx')));
+          expect(Number(model.opsetImport?.find((o) => !o.domain)?.version)).toBe(21);
+          expect(model.graph!.node!.filter((n) => n.opType === 'DequantizeLinear')).toHaveLength(2 * 7);
+          await using seg = await createSegmenter({ model: out, device: 'cpu' });
+          const scene = demoScene();
+          const res = await seg.segment({ data: scene.rgb, width: scene.width, height: scene.height, channels: 3 }, 'the red shape', { form: 'phrase' });
+          expect(res.answer).toBe('[SEG].');
+          expect(res.segments).toHaveLength(1);
+        } else expect(r.components.vlmDecoder.quantization).toBeUndefined();
+        const decoder = await ort.InferenceSession.create(join(out, 'vlm/decoder.onnx'));
+        const d = await decoder.run({
+          inputs_embeds: new ort.Tensor('float32', x, [1, 6, 32]),
+          position_ids: new ort.Tensor('int64', BigInt64Array.from([0n, 1n, 2n, 3n, 4n, 5n]), [1, 6]),
+          'past.0.key': empty, 'past.0.value': empty, 'past.1.key': empty, 'past.1.value': empty,
+        });
+        await decoder.release();
+        hidden[q ?? 'fp32'] = (d.hidden.data as Float32Array).slice(5 * 32);
+      }
+      const cos = (a: Float32Array, b: Float32Array) => a.reduce((s, v, i) => s + v * b[i], 0) / Math.hypot(...a) / Math.hypot(...b);
+      // This tiny random decoder is far more sensitive than a trained one (README "Quantized decoders").
+      expect(cos(hidden.int8, hidden.fp32)).toBeGreaterThan(0.99);
+      expect(cos(hidden.int4, hidden.fp32)).toBeLessThan(cos(hidden.int8, hidden.fp32));
+      await expect(convert({ sam: FILE, out: join(work, 'bad'), quantize: 'int4' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: /applies to the VLM decoder/ });
+      await expect(convert({ llmseg: FILE, tokenizer: join(work, 'tokenizer.json'), out: join(work, 'bad2'), quantize: 'int3' as 'int4' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+      rmSync(dirname(base), { recursive: true, force: true });
+    }
+  }, 180_000);
+});
+
 describe('hrseg convert --vlm: a LISA-style sharded checkpoint and a separate CLIP tower', () => {
   it("converts the VLM only (no head in LISA's file) from shards and a separate CLIP; a base head that does not fit is reported", async () => {
     const { mkdtempSync, rmSync, readFileSync, copyFileSync } = await import('node:fs');

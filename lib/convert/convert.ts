@@ -68,6 +68,13 @@ export interface ConvertOptions {
    */
   dinoTable?: 'official' | 'transformers';
   /**
+   * Weight-only quantization of the LLaMA decoder's linear layers (q, k, v, o, gate, up, down),
+   * blockwise along the input dimension, symmetric (README "Quantized decoders"). Default none.
+   */
+  quantize?: 'int4' | 'int8';
+  /** Elements per quantization block (default 32). */
+  quantizeBlock?: number;
+  /**
    * fp32 (default), or fp16 / bf16 graphs (weights stored in that type, float32 interface,
    * normalisations and softmax in float32; onnx/typed.ts): what TensorRT builds fp16/bf16 engines from.
    */
@@ -78,7 +85,17 @@ export interface ConvertOptions {
   onProgress?: (event: { step: string; done?: number; total?: number }) => void;
 }
 
-export type WriteGraph = (key: string, rel: string, graph: GraphBuilder, source: string, arch: Record<string, unknown>) => Promise<void>;
+export type WriteGraph = (key: string, rel: string, graph: GraphBuilder, source: string, arch: Record<string, unknown>, quantization?: Quantization) => Promise<void>;
+
+/** A component's weight-only quantization, as recorded in hrseg.json's components. */
+export interface Quantization {
+  /** 'int4' or 'int8'. */
+  type: 'int4' | 'int8';
+  blockSize: number;
+  scheme: 'symmetric';
+  /** The layers quantized (the rest keep the component's precision). */
+  layers: string[];
+}
 
 export interface ConvertedComponent {
   file: string;
@@ -86,6 +103,8 @@ export interface ConvertedComponent {
   arch: Record<string, unknown>;
   /** The weights' type (absent for files without weights, e.g. the tokenizer). */
   precision?: Precision;
+  /** Weight-only quantization of some of its layers (the VLM decoder with `quantize`). */
+  quantization?: Quantization;
   bytes: number;
   external: boolean;
 }
@@ -109,6 +128,11 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   if ((options.llmseg || options.vlm) && !options.tokenizer) throw new HrsegError('INVALID_ARGUMENT', "convert: the VLM needs the base model's tokenizer (tokenizer.json or tokenizer.model)");
   const precision = options.precision ?? 'fp32';
   checkPrecision(precision);
+  if (options.quantize !== undefined && options.quantize !== 'int4' && options.quantize !== 'int8')
+    throw new HrsegError('INVALID_ARGUMENT', `convert: quantize must be 'int4' or 'int8', got ${String(options.quantize)}`);
+  if (options.quantize && !(options.llmseg || options.vlm)) throw new HrsegError('INVALID_ARGUMENT', 'convert: quantize applies to the VLM decoder: give llmseg or vlm');
+  if (options.quantizeBlock !== undefined && (!Number.isInteger(options.quantizeBlock) || options.quantizeBlock < 2))
+    throw new HrsegError('INVALID_ARGUMENT', `convert: quantizeBlock must be an integer ≥ 2, got ${options.quantizeBlock}`);
   const out = resolve(options.out);
   const exists = await stat(out).catch(() => undefined);
   if (exists && !options.force) throw new HrsegError('INVALID_ARGUMENT', `${out} already exists; pass force (--force) to replace it`);
@@ -131,13 +155,14 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     await mkdir(tmp, { recursive: true });
     const components: Record<string, ConvertedComponent> = {};
     const signatures: Record<string, ReturnType<GraphBuilder['signature']>> = {};
-    const write: WriteGraph = async (key, rel, built, source, arch) => {
+    const write: WriteGraph = async (key, rel, built, source, arch, quantization) => {
       check();
       const graph = typedGraph(built, precision);
       await mkdir(join(tmp, rel, '..'), { recursive: true });
-      say({ step: `writing ${rel} (${precision}, ${(graph.weightBytes / 2 ** 20).toFixed(0)} MiB of weights)` });
-      const r = await graph.save(join(tmp, rel), { producer: 'hrseg convert', signal: options.signal, onProgress: (done, total) => say({ step: `writing ${rel}`, done, total }) });
-      components[key] = { file: rel, source, arch, precision, bytes: r.bytes, external: r.external };
+      say({ step: `writing ${rel} (${precision}${quantization ? `, ${quantization.type} weights` : ''}, ${(graph.weightBytes / 2 ** 20).toFixed(0)} MiB of weights)` });
+      // DequantizeLinear's block_size is opset 21; every other graph stays opset 17.
+      const r = await graph.save(join(tmp, rel), { opset: quantization ? 21 : 17, producer: 'hrseg convert', signal: options.signal, onProgress: (done, total) => say({ step: `writing ${rel}`, done, total }) });
+      components[key] = { file: rel, source, arch, precision, ...(quantization ? { quantization } : {}), bytes: r.bytes, external: r.external };
       signatures[key] = graph.signature();
     };
     let samGrid: number | undefined;

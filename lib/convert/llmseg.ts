@@ -45,9 +45,14 @@ export async function convertLlmSegVlm(
     await write('vlmVision', 'vlm/vision.onnx', clip.graph, options.clip ?? file, { ...clipArch, tokens: clip.tokens });
     check();
     say({ step: `building the LLaMA decoder (LoRA: ${lora.pairs} pairs, r ${lora.rank}, α ${lora.alpha} merged)` });
-    const llama = buildLlama(ck, { eps: options.rmsEps, heads: options.llamaHeads });
+    const bits = options.quantize === 'int4' ? 4 : options.quantize === 'int8' ? 8 : undefined;
+    const blockSize = options.quantizeBlock ?? 32;
+    const llama = buildLlama(ck, { eps: options.rmsEps, heads: options.llamaHeads, ...(bits ? { quantize: { bits, blockSize } } : {}) });
     const { prefix: lp, ...llamaArch } = llama.arch;
-    await write('vlmDecoder', 'vlm/decoder.onnx', llama.graph, file, { ...llamaArch, lora });
+    const quantization = options.quantize
+      ? { type: options.quantize, blockSize, scheme: 'symmetric' as const, layers: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] }
+      : undefined;
+    await write('vlmDecoder', 'vlm/decoder.onnx', llama.graph, file, { ...llamaArch, lora }, quantization);
     check();
     // The embedding table in its stored type (the runner widens rows on demand).
     const emb = ck.get(`${lp}embed_tokens.weight`);
