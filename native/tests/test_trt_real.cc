@@ -24,7 +24,7 @@
 #include "check.h"
 #include "errorRecorder.h"
 #include "hrseg_trt_api.h"
-#include "mappedPlan.h"
+#include "engineRunner.h"
 #include "nvinferLibrary.h"
 #include "trtLogger.h"
 #include "../trt/plugin/common/pluginConstants.h"
@@ -138,22 +138,22 @@ TEST("library candidates: $TENSORRT_ROOT/lib, then $TENSORRT_ROOT itself (a whee
 TEST("a plan file is mapped, not read: 3 GiB (past a JS Buffer's 2 GiB) maps; missing, empty and folder plans are refused") {
   const std::string big = sparse_file("big.plan", off_t(3) << 30);
   {
-    MappedPlan plan(big);
-    CHECK_EQ(plan.size(), size_t(3) << 30);
-    CHECK_EQ(static_cast<const unsigned char*>(plan.data())[plan.size() - 1], 0);
+    const auto plan = map_plan(big);
+    CHECK_EQ(plan->size(), size_t(3) << 30);
+    CHECK_EQ(plan->data()[plan->size() - 1], 0);
   }
   fs::remove(big);
   const std::string empty = sparse_file("empty.plan", 0);
   try {
-    MappedPlan plan(empty);
+    map_plan(empty);
     check::record(__FILE__, __LINE__, "an empty plan was accepted");
   } catch (const Failure& f) {
     CHECK_EQ(f.status, static_cast<int32_t>(HRSEG_TRT_IO));
     CHECK(contains(f.what(), "is empty"));
   }
   fs::remove(empty);
-  CHECK_THROWS(Failure, MappedPlan("/nonexistent/x.plan"));
-  CHECK_THROWS(Failure, MappedPlan(fs::temp_directory_path().string()));
+  CHECK_THROWS(Failure, map_plan("/nonexistent/x.plan"));
+  CHECK_THROWS(Failure, map_plan(fs::temp_directory_path().string()));
 }
 
 TEST("the real libnvinfer_lean.so.11 loads through TENSORRT_ROOT alone (a wheel's folder, no lib/): its version and every runtime entry point") {

@@ -3,7 +3,7 @@
 // [min, max] admits every input shape.
 #include "engineRunner.h"
 
-#include "mappedPlan.h"
+#include "hrseg/error.h"
 #include "nvinferLibrary.h"
 #include "trtLogger.h"
 
@@ -71,12 +71,23 @@ size_t element_size(int32_t dtype) {
   }
 }
 
+std::shared_ptr<const MappedFile> map_plan(const std::string& path) {
+  std::shared_ptr<const MappedFile> plan;
+  try {
+    plan = MappedFile::open(path);
+  } catch (const hrseg::Error& e) {
+    throw Failure(HRSEG_TRT_IO, std::string("the engine plan ") + e.what());
+  }
+  if (plan->size() == 0) throw Failure(HRSEG_TRT_IO, "the engine plan " + path + " is empty: rebuild it with hrseg build-engines");
+  return plan;
+}
+
 hrseg_trt_engine* open_engine(const char* plan_path, int32_t device) {
   const NvInferLibrary* lib = loaded_nvinfer_library();
   if (!lib) throw Failure(HRSEG_TRT_UNAVAILABLE, "TensorRT is not loaded");
   // The plan is read where it lies (mapped, never copied into a buffer of ours): a 7B decoder's
   // plan is about 13 GB, and it is released as soon as TensorRT has deserialised it.
-  const MappedPlan plan(plan_path);
+  const std::shared_ptr<const MappedFile> plan = map_plan(plan_path);
   auto e = std::make_unique<hrseg_trt_engine>();
   e->device = device;
   CollectingLogger& logger = process_logger();
@@ -85,7 +96,7 @@ hrseg_trt_engine* open_engine(const char* plan_path, int32_t device) {
   // thread would otherwise open a context on GPU 0), and deserialises onto it.
   use_device(device);
   e->runtime.reset(create_runtime(*lib));
-  e->engine.reset(e->runtime->deserializeCudaEngine(plan.data(), plan.size()));
+  e->engine.reset(e->runtime->deserializeCudaEngine(plan->data(), plan->size()));
   if (!e->engine) {
     if (logger.reported(mark, nvinfer1::ErrorCode::kFAILED_ALLOCATION))
       throw Failure(HRSEG_TRT_OUT_OF_MEMORY, std::string("TensorRT ran out of memory deserialising ") + plan_path + ": " + logger.since(mark));

@@ -2,10 +2,12 @@
 #pragma once
 #include <cuda_runtime_api.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "backendCommon.h"
+#include "hrseg/mapped_file.h"
 
 struct hrseg_trt_engine {
   int32_t device = 0;
@@ -24,6 +26,10 @@ struct hrseg_trt_engine {
 
 namespace hrseg::trt {
 
+// A plan file mapped read-only (core's MappedFile) for IRuntime::deserializeCudaEngine: no size
+// limit (a JS Buffer stops at 2 GiB), no copy of ours. Failure(IO) for a missing, unreadable, empty
+// or non-regular file.
+std::shared_ptr<const MappedFile> map_plan(const std::string& path);
 hrseg_trt_engine* open_engine(const char* plan_path, int32_t device);
 void run_engine_device(hrseg_trt_engine& e, const hrseg_trt_value* inputs, int32_t count, hrseg_trt_value* outputs,
                        int32_t output_count);
