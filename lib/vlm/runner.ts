@@ -364,10 +364,8 @@ export class VlmRunner {
       past: r.present,
       lastHidden: r.hidden.data.slice((n - 1) * H, n * H),
       embeddings: embeds,
-      release: () => {
-        release(r.present);
-        if (kv && set) kv.releasePrefix(set);
-      },
+      // On a device cache the set owns the views too (keep below); else the views are all there is.
+      release: () => (kv && set ? kv.releasePrefix(set) : release(r.present)),
     };
     if (kv && set) kv.keep(set, r.present, ctx);
     return ctx;

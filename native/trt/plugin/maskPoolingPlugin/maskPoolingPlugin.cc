@@ -235,7 +235,6 @@ int32_t MaskPoolingPlugin::enqueue(const PluginTensorDesc* inputDesc, const Plug
     const cuda::ResizeTaps ty = stage_axis(tables_->y, tables, stream);
     const cuda::ResizeTaps tx = stage_axis(tables_->x, tables, stream);
     cuda::threshold_to_mask(inputs[kInMasks], element_type(inputDesc[kInMasks].type), K * H * W, m8, stream);
-    const uint8_t* masks = m8;
     const DataType ft = inputDesc[kInFeatures].type;
     const float* src = static_cast<const float*>(inputs[kInFeatures]);
     float* out = static_cast<float*>(outputs[0]);
@@ -245,7 +244,7 @@ int32_t MaskPoolingPlugin::enqueue(const PluginTensorDesc* inputDesc, const Plug
       cuda::widen_to_float(inputs[kInFeatures], element_type(ft), G * d, src32, stream);
       src = src32;
     }
-    cuda::resize_weights(masks, K, H, W, P, ty, tx, w, stream);
+    cuda::resize_weights(m8, K, H, W, P, ty, tx, w, stream);
     cuda::mask_pool_pulled_back(w, K, P, src, ng, d, scratch, out, stream);
     if (ft != DataType::kFLOAT) cuda::narrow_from_float(out, K * d, element_type(ft), outputs[0], stream);
     return 0;
