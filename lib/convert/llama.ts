@@ -22,6 +22,9 @@ import { GraphBuilder } from '../onnx/graph.js';
 import { f32Init, linearT } from './ops.js';
 import { quantizedWeight, type QuantBits, type QuantizeOptions } from './quantize.js';
 
+/** The linear layers `quantize` applies to (lm_head only when asked). */
+export const QUANTIZED_LAYERS = ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] as const;
+
 export interface LlamaOptions {
   /**
    * Weight-only quantization of q, k, v, o, gate, up and down (quantize.ts); lm_head too, at

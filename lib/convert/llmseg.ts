@@ -18,7 +18,7 @@ import { VlmTokenizer } from '../vlm/tokenizer.js';
 import { buildClipVision } from './clip.js';
 import type { ConvertOptions, ConvertedComponent, WriteGraph } from './convert.js';
 import { headNames, headSafetensors } from './head.js';
-import { buildLlama } from './llama.js';
+import { QUANTIZED_LAYERS, buildLlama } from './llama.js';
 import { mergeLora } from './lora.js';
 import { prepareTokenizer } from './tokenizer.js';
 
@@ -50,7 +50,7 @@ export async function convertLlmSegVlm(
     const llama = buildLlama(ck, { eps: options.rmsEps, heads: options.llamaHeads, ...(bits ? { quantize: { bits, blockSize } } : {}) });
     const { prefix: lp, ...llamaArch } = llama.arch;
     const quantization = options.quantize
-      ? { type: options.quantize, blockSize, scheme: 'symmetric' as const, layers: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] }
+      ? { type: options.quantize, blockSize, scheme: 'symmetric' as const, layers: [...QUANTIZED_LAYERS] }
       : undefined;
     await write('vlmDecoder', 'vlm/decoder.onnx', llama.graph, file, { ...llamaArch, lora }, quantization);
     check();
