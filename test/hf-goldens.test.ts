@@ -21,12 +21,26 @@ import { buildSamEncoder } from '../lib/convert/sam-encoder.js';
 import { readSentencePieceModel, sentencePieceToTokenizerJson } from '../lib/convert/sentencepiece.js';
 import { prepareTokenizer } from '../lib/convert/tokenizer.js';
 import { VlmTokenizer } from '../lib/vlm/tokenizer.js';
+import type { GraphBuilder } from '../lib/onnx/graph.js';
 import { encodeSafetensors, type StoredTensor } from '../lib/safetensors.js';
 import { relError } from './helpers/random.js';
 
 const fixtures = join(import.meta.dirname, 'fixtures', 'hf');
 const work = mkdtempSync(join(tmpdir(), 'hrseg-hf-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+/** A golden folder's cases.json. */
+const readCases = <T>(dir: string): T => JSON.parse(readFileSync(join(dir, 'cases.json'), 'utf8')) as T;
+
+/** One run of a graph in a session of its own. */
+async function runOnce(graph: GraphBuilder, feeds: Record<string, ort.Tensor>): Promise<ort.InferenceSession.ReturnType> {
+  const session = await ort.InferenceSession.create(graph.encode(17));
+  try {
+    return await session.run(feeds);
+  } finally {
+    await session.release();
+  }
+}
 
 const f32 = (dir: string, file: string) => {
   const b = readFileSync(join(dir, file));
@@ -46,7 +60,7 @@ interface LlamaCase {
 }
 
 const llamaDir = join(fixtures, 'llama');
-const llama = JSON.parse(readFileSync(join(llamaDir, 'cases.json'), 'utf8')) as { versions: Record<string, string>; cases: LlamaCase[] };
+const llama = readCases<{ versions: Record<string, string>; cases: LlamaCase[] }>(llamaDir);
 
 /** The worst relative error of hidden and logits over a prefill and the cached steps after it. */
 async function llamaError(ck: Checkpoint, c: LlamaCase, eps = c.eps): Promise<{ hidden: number; logits: number; kvShape: readonly number[] }> {
@@ -126,7 +140,7 @@ describe(`LLaMA against transformers ${llama.versions.transformers} (torch ${lla
 });
 
 const clipDir = join(fixtures, 'clip');
-const clip = JSON.parse(readFileSync(join(clipDir, 'cases.json'), 'utf8')) as {
+const clip = readCases<{
   versions: Record<string, string>;
   pixels: string;
   linear: string;
@@ -134,14 +148,12 @@ const clip = JSON.parse(readFileSync(join(clipDir, 'cases.json'), 'utf8')) as {
   tokens: number;
   hidden: number;
   heads: number;
-};
+}>(clipDir);
 
 async function clipEmbeds(tower: Checkpoint, projector: Checkpoint | undefined, selectLayer?: number): Promise<Float32Array> {
   const { graph, arch, tokens } = buildClipVision(tower, { projector, heads: clip.heads, selectLayer });
   expect(tokens).toBe(clip.tokens);
-  const session = await ort.InferenceSession.create(graph.encode(17));
-  const out = await session.run({ pixel_values: new ort.Tensor('float32', f32(clipDir, clip.pixels), [1, 3, arch.imageSize, arch.imageSize]) });
-  await session.release();
+  const out = await runOnce(graph, { pixel_values: new ort.Tensor('float32', f32(clipDir, clip.pixels), [1, 3, arch.imageSize, arch.imageSize]) });
   return out.image_embeds.data as Float32Array;
 }
 
@@ -164,12 +176,12 @@ describe(`CLIP vision tower with LLaVA's selection and projectors against transf
 });
 
 const dinoDir = join(fixtures, 'dinov2');
-const dino = JSON.parse(readFileSync(join(dinoDir, 'cases.json'), 'utf8')) as {
+const dino = readCases<{
   versions: Record<string, string>;
   heads: number;
   dim: number;
   views: { size: number; stride: number; tokens: number; file: string }[];
-};
+}>(dinoDir);
 
 /** The generator's pixels: sin(0.013·x + 0.017·y + 0.5·c), in float32 as torch computes it. */
 function dinoPixels(size: number): Float32Array {
@@ -184,9 +196,7 @@ function dinoPixels(size: number): Float32Array {
 async function dinoTokens(ck: Checkpoint, size: number, tableMode?: DinoTableMode): Promise<Float32Array> {
   const { graph, tokens } = buildDinov2(ck, { viewSize: size, heads: dino.heads, tableMode });
   expect(tokens).toBe((size / 14) ** 2);
-  const session = await ort.InferenceSession.create(graph.encode(17));
-  const out = await session.run({ pixel_values: new ort.Tensor('float32', dinoPixels(size), [1, 3, size, size]) });
-  await session.release();
+  const out = await runOnce(graph, { pixel_values: new ort.Tensor('float32', dinoPixels(size), [1, 3, size, size]) });
   return out.patch_tokens.data as Float32Array;
 }
 
@@ -222,7 +232,7 @@ describe(`DINOv2 (Hugging Face names) against transformers ${dino.versions.trans
 });
 
 const samDir = join(fixtures, 'sam');
-const sam = JSON.parse(readFileSync(join(samDir, 'cases.json'), 'utf8')) as {
+const sam = readCases<{
   versions: Record<string, string>;
   pixels: string;
   embeddings: string;
@@ -233,16 +243,14 @@ const sam = JSON.parse(readFileSync(join(samDir, 'cases.json'), 'utf8')) as {
   grid: number;
   decoderHeads: number;
   channels: number;
-};
+}>(samDir);
 
 describe(`SAM (Hugging Face names) against transformers ${sam.versions.transformers}'s SamModel`, () => {
   it('the image encoder: windowed and global blocks with relative positions, the neck: embeddings within 1e-4', async () => {
     const ck = openCheckpoint(join(samDir, 'sam.safetensors'));
     const { graph, arch, imageSize } = buildSamEncoder(ck);
     expect(arch).toMatchObject({ naming: 'hf', grid: sam.grid, windows: [2, 0] });
-    const session = await ort.InferenceSession.create(graph.encode(17));
-    const out = await session.run({ image: new ort.Tensor('float32', f32(samDir, sam.pixels), [1, 3, imageSize, imageSize]) });
-    await session.release();
+    const out = await runOnce(graph, { image: new ort.Tensor('float32', f32(samDir, sam.pixels), [1, 3, imageSize, imageSize]) });
     expect(relError(out.image_embeddings.data as Float32Array, f32(samDir, sam.embeddings))).toBeLessThan(1e-4);
     ck.close();
   });
@@ -251,14 +259,12 @@ describe(`SAM (Hugging Face names) against transformers ${sam.versions.transform
     const ck = openCheckpoint(join(samDir, 'sam.safetensors'));
     const run = async (heads: number) => {
       const { graph } = buildSamDecoder(ck, { grid: sam.grid, heads });
-      const session = await ort.InferenceSession.create(graph.encode(17));
       const B = sam.points.length;
-      const out = await session.run({
+      const out = await runOnce(graph, {
         image_embeddings: new ort.Tensor('float32', f32(samDir, sam.embeddings), [1, sam.channels, sam.grid, sam.grid]),
         point_coords: new ort.Tensor('float32', Float32Array.from(sam.points.flat()), [B, 1, 2]),
         point_labels: new ort.Tensor('float32', Float32Array.from(sam.labels), [B, 1]),
       });
-      await session.release();
       return { masks: out.low_res_masks.data as Float32Array, iou: out.iou_predictions.data as Float32Array };
     };
     const right = await run(sam.decoderHeads);
@@ -272,14 +278,14 @@ describe(`SAM (Hugging Face names) against transformers ${sam.versions.transform
 });
 
 const tokDir = join(fixtures, 'tokenizer');
-const tok = JSON.parse(readFileSync(join(tokDir, 'cases.json'), 'utf8')) as {
+const tok = readCases<{
   versions: Record<string, string>;
   vocab: number;
   added: Record<string, number>;
   bos: number;
   eos: number;
   cases: { text: string; ids: number[] }[];
-};
+}>(tokDir);
 
 /** The package's tokenizer made from `source` by hrseg's converter, loaded by the runtime. */
 async function packageTokenizer(source: string, name: string): Promise<VlmTokenizer> {
