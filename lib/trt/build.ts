@@ -62,8 +62,7 @@ export interface BuildEnginesResult {
 }
 
 /** The GPU, TensorRT version and hrseg version engines are bound to; DEVICE_UNAVAILABLE when there is none. */
-export function engineTarget(precision: Precision, gpu = 0): EngineTarget {
-  const info = runtimeInfo();
+export function engineTarget(precision: Precision, gpu = 0, info = runtimeInfo()): EngineTarget {
   const trt = info.tensorrt;
   if (!trt.loadable || !trt.version) throw new HrsegError('DEVICE_UNAVAILABLE', `TensorRT is not available: ${trt.reason ?? 'unknown reason'}`);
   const device = info.cuda.devices.find((d) => d.index === gpu);
@@ -123,8 +122,9 @@ export async function buildEngines(options: BuildEnginesOptions): Promise<BuildE
     if (unknown.length) throw new HrsegError('INVALID_ARGUMENT', `unknown components ${unknown.join(', ')} (known: ${specs.map((s) => s.component).join(', ')})`);
     specs = specs.filter((s) => options.components!.includes(s.component));
   }
-  const target = engineTarget(precision, gpu);
-  const cannot = runtimeInfo().tensorrt.buildReason;
+  const info = runtimeInfo();
+  const target = engineTarget(precision, gpu, info);
+  const cannot = info.tensorrt.buildReason;
   if (cannot) throw new HrsegError('DEVICE_UNAVAILABLE', `TensorRT cannot build engines here: ${cannot}`);
   const dir = join(pkg.dir, 'engines', engineDirName(target));
   await mkdir(dir, { recursive: true });
