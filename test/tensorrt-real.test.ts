@@ -30,7 +30,7 @@ describe('Node over the real TensorRT library', () => {
   });
 
   it.runIf(installed && layerBuilt)(
-    `runtimeInfo, and a 3 GiB plan opened by path without a JS buffer (skipped without ${libs}: bash scripts/tensorrt/install-libs.sh)`,
+    `runtimeInfo, and a 3 GiB plan opened by path without a JS buffer (skipped ${!layerBuilt ? 'because this binary has no TensorRT layer: build with TENSORRT_ROOT' : `without ${libs}: bash scripts/tensorrt/install-libs.sh`})`,
     async () => {
       const trtRoot = join(work, 'tensorrt');
       mkdirSync(join(trtRoot, 'lib'), { recursive: true });
