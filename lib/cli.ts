@@ -258,14 +258,17 @@ async function convertCommand(argv: string[]): Promise<void> {
   });
   const out = need(values.out, '--out <dir>');
   const precision = choice(values.precision, PRECISIONS, '--precision');
-  let { sam, dino } = values;
+  let { sam, dino, llmseg } = values;
   for (const arch of values.random?.split(',').filter(Boolean) ?? []) {
     if (!(RANDOM_ARCHS as readonly string[]).includes(arch)) throw new UsageError(`--random: unknown architecture '${arch}' (one of ${RANDOM_ARCHS.join(', ')})`);
     if (arch.startsWith('sam-')) sam = `random:${arch}`;
+    else if (arch === 'llm-seg-7b') llmseg = `random:${arch}`;
     else dino = `random:${arch}`;
   }
-  if (!sam && !dino && !values.llmseg && !values.vlm) throw new UsageError('give --llmseg, --vlm, --sam, --dino or --random');
-  if ((values.llmseg || values.vlm) && !values.tokenizer) throw new UsageError("--llmseg and --vlm need --tokenizer <the base model's tokenizer.json>");
+  // The whole LLM-Seg package at real size: SAM-H proposes (LLM-Seg used the official SAM-H).
+  if (llmseg?.startsWith('random:')) sam ??= 'random:sam-vit-h';
+  if (!sam && !dino && !llmseg && !values.vlm) throw new UsageError('give --llmseg, --vlm, --sam, --dino or --random');
+  if (((llmseg && !llmseg.startsWith('random:')) || values.vlm) && !values.tokenizer) throw new UsageError("--llmseg and --vlm need --tokenizer <the base model's tokenizer.json>");
   const t0 = performance.now();
   let last = '';
   let stepStart = t0;
@@ -279,7 +282,7 @@ async function convertCommand(argv: string[]): Promise<void> {
     dinoTable: choice(values['dino-table'], ['official', 'transformers'] as const, '--dino-table'),
     quantize: choice(values.quantize, ['int4', 'int8'] as const, '--quantize'),
     quantizeBlock: positiveInt(values['quantize-block'], '--quantize-block'),
-    llmseg: values.llmseg,
+    llmseg,
     vlm: values.vlm,
     clip: values.clip,
     tokenizer: values.tokenizer,
@@ -312,7 +315,7 @@ async function convertCommand(argv: string[]): Promise<void> {
   });
   if (process.stderr.isTTY && last) process.stderr.write('\n');
   for (const [key, c] of Object.entries(result.components))
-    console.log(`${key}: ${c.file} (${(c.bytes / 2 ** 20).toFixed(1)} MiB${c.external ? ', external data' : ''}${c.precision ? `, ${c.precision}` : ''}${c.quantization ? `, ${c.quantization.type} weights (block ${c.quantization.blockSize})` : ''}) from ${c.source}`);
+    console.log(`${key}: ${c.file} (${(c.bytes / 2 ** 20).toFixed(1)} MiB${c.external ? ', external data' : ''}${c.precision ? `, ${c.precision}` : ''}${c.quantization ? `, ${c.quantization.type} weights (${c.quantization.blockSize === 'channel' ? 'per channel' : `block ${c.quantization.blockSize}`})` : ''}) from ${c.source}`);
   console.log(`package: ${result.dir}${result.complete ? '' : ` (partial: no ${result.missing.join(', ')}; pass --base <package> to take them from another package)`}`);
 }
 
@@ -341,8 +344,8 @@ async function info(argv: string[]): Promise<void> {
     console.log(`  selection: ${h.selection.strategy}, k ${h.selection.k}, τ ${h.selection.tau}, fallback ${h.selection.fallback}`);
     console.log(`  vlm: ${pkg.vlm.mode}, ${pkg.vlm.queryForm} prompts, up to ${pkg.vlm.maxNewTokens} tokens`);
     for (const [key, c] of Object.entries(pkg.manifest.components ?? {})) {
-      const q = c.quantization as { type?: string; blockSize?: number } | undefined;
-      console.log(`  component ${key}: ${String(c.file)} from ${String(c.source)} (${c.precision ? `${String(c.precision)}, ` : ''}${q ? `${String(q.type)} weights, block ${String(q.blockSize)}, ` : ''}${(Number(c.bytes) / 2 ** 20).toFixed(1)} MiB)`);
+      const q = c.quantization as { type?: string; blockSize?: number | 'channel' } | undefined;
+      console.log(`  component ${key}: ${String(c.file)} from ${String(c.source)} (${c.precision ? `${String(c.precision)}, ` : ''}${q ? `${String(q.type)} weights, ${q.blockSize === 'channel' ? 'per channel' : `block ${String(q.blockSize)}`}, ` : ''}${(Number(c.bytes) / 2 ** 20).toFixed(1)} MiB)`);
     }
     // Engine folders built for this package, each with what it was built for.
     const engineDirs = await readdir(join(pkg.dir, 'engines')).catch(() => [] as string[]);

@@ -66,6 +66,7 @@ export interface NativeAddon {
   trtDeviceUuid(device: number): string;
   trtRelease(value: { device: unknown }): void;
   setNumThreads(n: number): number;
+  quantizeBlockwise(w: Float32Array, out: number, inDim: number, bits: number, block: number, asymmetric: boolean, clipSearch: boolean): { codes: Uint8Array; scales: Float32Array; zeroPoints?: Uint8Array };
   CancelHandle: new () => NativeCancelHandle;
   _testing: NativeTesting;
 }

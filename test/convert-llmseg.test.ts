@@ -184,12 +184,15 @@ describe('hrseg convert --llmseg --quantize: the decoder with int8/int4 weights'
       const x = uniform(makeRng(7), 6 * 32), empty = new ort.Tensor('float32', new Float32Array(0), [1, 2, 0, 16]);
       for (const q of [undefined, 'int8', 'int4'] as const) {
         const out = join(work, q ?? 'fp32');
-        const r = await convert({ llmseg: FILE, tokenizer: join(work, 'tokenizer.json'), base, out, llamaHeads: 2, quantize: q, quantizeBlock: 16 });
+        const r = await convert({ llmseg: FILE, tokenizer: join(work, 'tokenizer.json'), base, out, llamaHeads: 2, quantize: q, ...(q === 'int4' ? { quantizeBlock: 16 } : {}) });
         if (q) {
-          expect(r.components.vlmDecoder.quantization).toEqual({ type: q, blockSize: 16, scheme: 'symmetric', layers: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] });
+          expect(r.components.vlmDecoder.quantization).toEqual({ type: q, blockSize: q === 'int4' ? 16 : 'channel', scheme: 'symmetric', layers: ['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj'] });
           const model = onnxProto.onnx.ModelProto.decode(readFileSync(join(out, 'vlm/decoder.onnx')));
           expect(Number(model.opsetImport?.find((o) => !o.domain)?.version)).toBe(21);
-          expect(model.graph!.node!.filter((n) => n.opType === 'DequantizeLinear')).toHaveLength(2 * 7);
+          const dq = model.graph!.node!.filter((n) => n.opType === 'DequantizeLinear');
+          expect(dq).toHaveLength(2 * 7);
+          // int4 in blocks along the input (axis 0, block_size); int8 per output channel (axis 1, no block_size).
+          for (const n of dq) expect(Object.fromEntries(n.attribute!.map((a) => [a.name, Number(a.i)]))).toEqual(q === 'int4' ? { axis: 0, block_size: 16 } : { axis: 1 });
           await using seg = await createSegmenter({ model: out, device: 'cpu' });
           const scene = demoScene();
           const res = await seg.segment({ data: scene.rgb, width: scene.width, height: scene.height, channels: 3 }, 'the red shape', { form: 'phrase' });
@@ -211,6 +214,7 @@ describe('hrseg convert --llmseg --quantize: the decoder with int8/int4 weights'
       expect(cos(hidden.int4, hidden.fp32)).toBeLessThan(cos(hidden.int8, hidden.fp32));
       await expect(convert({ sam: FILE, out: join(work, 'bad'), quantize: 'int4' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: /applies to the VLM decoder/ });
       await expect(convert({ llmseg: FILE, tokenizer: join(work, 'tokenizer.json'), out: join(work, 'bad2'), quantize: 'int3' as 'int4' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+      await expect(convert({ llmseg: FILE, tokenizer: join(work, 'tokenizer.json'), out: join(work, 'bad3'), quantize: 'int8', quantizeBlock: 32 })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: /per output channel/ });
     } finally {
       rmSync(work, { recursive: true, force: true });
       rmSync(dirname(base), { recursive: true, force: true });

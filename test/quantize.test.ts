@@ -26,7 +26,7 @@ function heavy(n: number, scale: number): Float32Array {
 
 /** The blockwise formula in float64, written independently of quantize.ts. */
 function reference(w: Float32Array, out: number, inDim: number, o: QuantizeOptions): Float64Array {
-  const B = o.blockSize ?? 32, bits = o.bits;
+  const B = o.blockSize === 'channel' ? inDim : (o.blockSize ?? 32), bits = o.bits;
   const wt = new Float64Array(inDim * out);
   for (let r = 0; r < out; r++)
     for (let b = 0; b < inDim / B; b++) {
@@ -64,11 +64,12 @@ describe(`blockwise round-to-nearest (seed ${seed})`, () => {
     { bits: 8, blockSize: 64 },
     { bits: 8, blockSize: 32, asymmetric: true },
     { bits: 4, blockSize: 64, clipSearch: false },
+    { bits: 8, blockSize: 'channel' },
   ] as QuantizeOptions[])
     it(`int${o.bits}, block ${o.blockSize}, ${o.asymmetric ? 'zero points' : 'symmetric'}${o.clipSearch === false ? ', no clip search' : ''}: dequantized equals the float64 formula`, () => {
       const out = 24, inDim = 256;
       const w = heavy(out * inDim, 0.05);
-      w.fill(0, 0, o.blockSize!); // an all-zero block
+      w.fill(0, 0, o.blockSize === 'channel' ? inDim : o.blockSize!); // an all-zero block (a whole row per channel)
       const got = dequantizeLinear(quantizeLinear(w, out, inDim, o));
       const want = reference(w, out, inDim, o);
       let worst = 0;
@@ -82,7 +83,7 @@ describe(`blockwise round-to-nearest (seed ${seed})`, () => {
   });
 
   it('the DequantizeLinear → MatMul graph (opset 21) on ONNX Runtime equals x·dequantize(W)ᵀ in float64', async () => {
-    for (const o of [{ bits: 4 }, { bits: 8 }, { bits: 4, asymmetric: true }] as QuantizeOptions[]) {
+    for (const o of [{ bits: 4 }, { bits: 8 }, { bits: 8, blockSize: 'channel' }, { bits: 4, asymmetric: true }] as QuantizeOptions[]) {
       const out = 48, inDim = 128, M = 5;
       const w = heavy(out * inDim, 0.05);
       const g = new GraphBuilder();

@@ -14,7 +14,6 @@ import { cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promis
 import { basename, join, resolve } from 'node:path';
 
 import { abortError } from '../abort.js';
-import { openCheckpoint, type Checkpoint } from '../checkpoint/index.js';
 import { OnnxEngine } from '../engines/onnx-runtime.js';
 import { HrsegError } from '../errors.js';
 import { DEFAULT_FILES, MANIFEST_FILE, type Manifest } from '../package/manifest.js';
@@ -26,7 +25,8 @@ import { checkPrecision, typedGraph, type Precision } from '../onnx/typed.js';
 import type { HeadConfigInput } from '../head.js';
 import { buildDinov2 } from './dinov2.js';
 import { convertLlmSegVlm } from './llmseg.js';
-import { randomCheckpoint } from './random.js';
+import { openSource as open } from './random.js';
+import { RANDOM_TOKENIZER } from './tokenizer.js';
 import { buildSamDecoder } from './sam-decoder.js';
 import { buildSamEncoder } from './sam-encoder.js';
 
@@ -72,7 +72,7 @@ export interface ConvertOptions {
    * blockwise along the input dimension, symmetric (README "Quantized decoders"). Default none.
    */
   quantize?: 'int4' | 'int8';
-  /** Elements per quantization block (default 32). */
+  /** Elements per int4 block (default 32); int8 is always per output channel (what TensorRT takes). */
   quantizeBlock?: number;
   /**
    * fp32 (default), or fp16 / bf16 graphs (weights stored in that type, float32 interface,
@@ -91,7 +91,8 @@ export type WriteGraph = (key: string, rel: string, graph: GraphBuilder, source:
 export interface Quantization {
   /** 'int4' or 'int8'. */
   type: 'int4' | 'int8';
-  blockSize: number;
+  /** Inputs per block, or 'channel' (int8: one scale per output channel). */
+  blockSize: number | 'channel';
   scheme: 'symmetric';
   /** The layers quantized (the rest keep the component's precision). */
   layers: string[];
@@ -117,12 +118,10 @@ export interface ConvertResult {
   missing: string[];
 }
 
-function open(source: string): Checkpoint {
-  return source.startsWith('random:') ? randomCheckpoint(source.slice('random:'.length)) : openCheckpoint(source);
-}
-
 export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   if (!options || typeof options.out !== 'string' || options.out === '') throw new HrsegError('INVALID_ARGUMENT', 'convert: `out` (the package directory to write) is required');
+  // A random LLM-Seg brings its own stand-in vocabulary (random weights have no real tokenizer).
+  if (options.llmseg?.startsWith('random:') && !options.tokenizer) options = { ...options, tokenizer: RANDOM_TOKENIZER };
   if (!options.sam && !options.dino && !options.llmseg && !options.vlm) throw new HrsegError('INVALID_ARGUMENT', 'convert: give at least one checkpoint (sam, dino, llmseg, vlm)');
   if (options.llmseg && options.vlm) throw new HrsegError('INVALID_ARGUMENT', 'convert: llmseg already holds the VLM; give one of llmseg and vlm');
   if ((options.llmseg || options.vlm) && !options.tokenizer) throw new HrsegError('INVALID_ARGUMENT', "convert: the VLM needs the base model's tokenizer (tokenizer.json or tokenizer.model)");
@@ -133,6 +132,8 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   if (options.quantize && !(options.llmseg || options.vlm)) throw new HrsegError('INVALID_ARGUMENT', 'convert: quantize applies to the VLM decoder: give llmseg or vlm');
   if (options.quantizeBlock !== undefined && (!Number.isInteger(options.quantizeBlock) || options.quantizeBlock < 2))
     throw new HrsegError('INVALID_ARGUMENT', `convert: quantizeBlock must be an integer ≥ 2, got ${options.quantizeBlock}`);
+  if (options.quantizeBlock !== undefined && options.quantize === 'int8')
+    throw new HrsegError('INVALID_ARGUMENT', 'convert: int8 weights are quantized per output channel (TensorRT takes INT8 per channel, blocks only for INT4); quantizeBlock applies to int4');
   const out = resolve(options.out);
   const exists = await stat(out).catch(() => undefined);
   if (exists && !options.force) throw new HrsegError('INVALID_ARGUMENT', `${out} already exists; pass force (--force) to replace it`);
@@ -249,7 +250,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       m.trained = true;
       if (options.base) m.description = `Converted from ${basename(options.llmseg!)} by hrseg convert (preset llm-seg).`;
     }
-    const random = [options.sam, options.dino].some((s) => s?.startsWith('random:'));
+    const random = [options.sam, options.dino, options.llmseg, options.vlm].some((s) => s?.startsWith('random:'));
     if (random) {
       m.trained = false;
       m.description = `${m.description ? `${m.description} ` : ''}Random weights at real sizes (hrseg convert --random), for benchmarks and tests: not a trained model.`;

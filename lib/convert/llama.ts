@@ -99,7 +99,8 @@ export function buildLlama(ck: Checkpoint, options: LlamaOptions = {}): { graph:
   const weightT = (name: string, w: CheckpointTensor, out: number, inDim: number, bits: QuantBits | undefined) => {
     if (!q || !bits) return linearT(g, `${name}.T`, w, out, inDim);
     w.expectShape([out, inDim]);
-    return quantizedWeight(g, name, () => w.float32(), out, inDim, { ...q, bits }, () => w.release());
+    // INT8 per output channel: TensorRT dequantizes INT8 per tensor or per channel, never in blocks.
+    return quantizedWeight(g, name, () => w.float32(), out, inDim, { ...q, bits, ...(bits === 8 ? { blockSize: 'channel' as const } : {}) }, () => w.release());
   };
   const lin = (v: string, name: string, w: CheckpointTensor, out: number, inDim: number) => g.op('MatMul', [v, weightT(name, w, out, inDim, q?.bits)]);
   // Rotary tables for these positions: cos/sin [1, 1, S, hd] of position·inv_freq, halves repeated.

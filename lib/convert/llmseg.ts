@@ -9,7 +9,6 @@ import { writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
-import { openCheckpoint } from '../checkpoint/index.js';
 import { HrsegError } from '../errors.js';
 import type { Precision } from '../onnx/typed.js';
 import type { HeadConfigInput } from '../head.js';
@@ -20,6 +19,7 @@ import type { ConvertOptions, ConvertedComponent, WriteGraph } from './convert.j
 import { headNames, headSafetensors } from './head.js';
 import { QUANTIZED_LAYERS, buildLlama } from './llama.js';
 import { mergeLora } from './lora.js';
+import { openSource } from './random.js';
 import { prepareTokenizer } from './tokenizer.js';
 
 export async function convertLlmSegVlm(
@@ -30,9 +30,9 @@ export async function convertLlmSegVlm(
   check: () => void,
 ): Promise<{ clipSize: number; hidden: number; head?: HeadConfigInput; extra: Record<string, ConvertedComponent> }> {
   const file = (options.llmseg ?? options.vlm)!;
-  const raw = openCheckpoint(file);
+  const raw = openSource(file);
   const { checkpoint: ck, lora } = mergeLora(raw, options.loraAlpha ?? 16);
-  const clipCk = options.clip ? openCheckpoint(options.clip) : undefined;
+  const clipCk = options.clip ? openSource(options.clip) : undefined;
   const extra: Record<string, ConvertedComponent> = {};
   const precisionOf = (dtype: string): Precision => (dtype === 'BF16' ? 'bf16' : dtype === 'F16' ? 'fp16' : 'fp32');
   const record = (key: string, rel: string, bytes: number, arch: Record<string, unknown>, source = file, precision?: Precision) =>
@@ -46,7 +46,7 @@ export async function convertLlmSegVlm(
     check();
     say({ step: `building the LLaMA decoder (LoRA: ${lora.pairs} pairs, r ${lora.rank}, α ${lora.alpha} merged)` });
     const bits = options.quantize === 'int4' ? 4 : options.quantize === 'int8' ? 8 : undefined;
-    const blockSize = options.quantizeBlock ?? 32;
+    const blockSize = bits === 8 ? ('channel' as const) : (options.quantizeBlock ?? 32);
     const llama = buildLlama(ck, { eps: options.rmsEps, heads: options.llamaHeads, ...(bits ? { quantize: { bits, blockSize } } : {}) });
     const { prefix: lp, ...llamaArch } = llama.arch;
     const quantization = options.quantize

@@ -16,15 +16,20 @@
  * codes, s = (max − min) / (2^b − 1), z = clamp(round(−min / s)). Rounding is half to even, as
  * numpy and PyTorch round. An all-zero block gets scale 1 (its codes are 0).
  */
-import { HrsegError } from '../errors.js';
+import { HrsegError, callNative } from '../errors.js';
+import { native } from '../native.js';
 import type { GraphBuilder } from '../onnx/graph.js';
 
 export type QuantBits = 4 | 8;
 
 export interface QuantizeOptions {
   bits: QuantBits;
-  /** Elements per block along the input dimension (default 32). */
-  blockSize?: number;
+  /**
+   * Elements per block along the input dimension (default 32), or 'channel': one scale per
+   * output channel (the whole input dimension), written as per-channel DequantizeLinear (axis 1,
+   * a 1-D scale): the only INT8 weight form TensorRT takes (IDequantizeLayer blocks INT4/FP4/FP8 only).
+   */
+  blockSize?: number | 'channel';
   /** Zero points (uint codes): smaller error, but TensorRT refuses them. Default false. */
   asymmetric?: boolean;
   /**
@@ -35,6 +40,7 @@ export interface QuantizeOptions {
   clipSearch?: boolean;
 }
 
+/** The clipping ratios tried (native/core/include/hrseg/quantize.h kClipRatios). */
 export const CLIP_RATIOS = [1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7] as const;
 
 export interface QuantizedWeight {
@@ -51,18 +57,6 @@ export interface QuantizedWeight {
   zeroPoints?: Uint8Array;
 }
 
-export function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-function pack(values: Int32Array, bits: QuantBits): Uint8Array {
-  if (bits === 8) return Uint8Array.from(values, (v) => v & 0xff);
-  const out = new Uint8Array(Math.ceil(values.length / 2));
-  for (let i = 0; i < values.length; i++) out[i >> 1] |= (values[i] & 0xf) << ((i & 1) * 4);
-  return out;
-}
-
 function unpack(bytes: Uint8Array, n: number, bits: QuantBits, signed: boolean): Int32Array {
   const out = new Int32Array(n);
   for (let i = 0; i < n; i++) {
@@ -73,65 +67,25 @@ function unpack(bytes: Uint8Array, n: number, bits: QuantBits, signed: boolean):
   return out;
 }
 
+/** Inputs per block: `blockSize`, the whole input for 'channel', 32 by default. */
+export function blockOf(options: QuantizeOptions, inDim: number): number {
+  return options.blockSize === 'channel' ? inDim : (options.blockSize ?? 32);
+}
+
 /**
  * Quantizes W [out, in] (PyTorch's Linear layout, as checkpoints hold it) into the codes of
- * Wᵀ [in, out], blocks of `blockSize` consecutive inputs per output.
+ * Wᵀ [in, out], blocks of `blockSize` consecutive inputs per output. The work is native
+ * (native/core/src/quantize.cc, on the thread pool): a 7B decoder has 6.5 G weights.
  */
 export function quantizeLinear(w: Float32Array, outDim: number, inDim: number, options: QuantizeOptions): QuantizedWeight {
   const { bits } = options;
-  const B = options.blockSize ?? 32, asymmetric = options.asymmetric ?? false;
+  const B = blockOf(options, inDim), asymmetric = options.asymmetric ?? false;
   if (bits !== 4 && bits !== 8) throw new HrsegError('INVALID_ARGUMENT', `quantize: bits must be 4 or 8, got ${bits}`);
   if (!Number.isInteger(B) || B < 2 || inDim % B !== 0)
     throw new HrsegError('INVALID_ARGUMENT', `quantize: block size ${B} does not divide the input dimension ${inDim}`);
   if (w.length !== outDim * inDim) throw new HrsegError('INTERNAL', `quantize: ${w.length} weights for ${outDim}×${inDim}`);
-  const nb = inDim / B;
-  const scales = new Float32Array(nb * outDim);
-  const codes = new Int32Array(inDim * outDim);
-  const zps = asymmetric ? new Int32Array(nb * outDim) : undefined;
-  const qmax = asymmetric ? (1 << bits) - 1 : (1 << (bits - 1)) - 1;
-  const lo = asymmetric ? 0 : -(1 << (bits - 1));
-  for (let o = 0; o < outDim; o++) {
-    const row = w.subarray(o * inDim, (o + 1) * inDim);
-    for (let b = 0; b < nb; b++) {
-      let mn = Infinity, mx = -Infinity;
-      for (let i = b * B; i < (b + 1) * B; i++) {
-        if (row[i] < mn) mn = row[i];
-        if (row[i] > mx) mx = row[i];
-      }
-      if (asymmetric) {
-        mn = Math.min(mn, 0);
-        mx = Math.max(mx, 0);
-      }
-      // The scale (and zero point) for a clipping ratio r, and the block's squared error with it.
-      const choose = (r: number) => {
-        const s = asymmetric ? Math.fround(((mx - mn) * r) / qmax) || 1 : Math.fround((Math.max(Math.abs(mn), Math.abs(mx)) * r) / qmax) || 1;
-        const z = asymmetric ? Math.min(qmax, Math.max(0, roundHalfEven((-mn * r) / s))) : 0;
-        let err = 0;
-        for (let i = b * B; i < (b + 1) * B; i++) err += ((Math.min(qmax, Math.max(lo, roundHalfEven(row[i] / s) + z)) - z) * s - row[i]) ** 2;
-        return { s, z, err };
-      };
-      let best = choose(1);
-      if (options.clipSearch ?? true)
-        for (const r of CLIP_RATIOS.slice(1)) {
-          const c = choose(r);
-          if (c.err < best.err) best = c;
-        }
-      const { s, z } = best;
-      if (asymmetric) zps![b * outDim + o] = z;
-      scales[b * outDim + o] = s;
-      for (let i = b * B; i < (b + 1) * B; i++) codes[i * outDim + o] = Math.min(qmax, Math.max(lo, roundHalfEven(row[i] / s) + z));
-    }
-  }
-  return {
-    bits,
-    asymmetric,
-    blockSize: B,
-    inDim,
-    outDim,
-    codes: pack(codes, bits),
-    scales,
-    ...(zps ? { zeroPoints: pack(zps, bits) } : {}),
-  };
+  const r = callNative(() => native().quantizeBlockwise(w, outDim, inDim, bits, B, asymmetric, options.clipSearch ?? true));
+  return { bits, asymmetric, blockSize: B, inDim, outDim, codes: r.codes, scales: r.scales, ...(r.zeroPoints ? { zeroPoints: r.zeroPoints } : {}) };
 }
 
 /** Wᵀ [in, out] back in float32, as DequantizeLinear computes it: (q − z)·s. */
@@ -153,7 +107,8 @@ export function dequantizeLinear(q: QuantizedWeight): Float32Array {
  * weight's pages let go after): returns the name of Wᵀ [in, out] in float, ready for MatMul.
  */
 export function quantizedWeight(g: GraphBuilder, name: string, read: () => Float32Array, outDim: number, inDim: number, options: QuantizeOptions, release?: () => void): string {
-  const B = options.blockSize ?? 32, asym = options.asymmetric ?? false;
+  const channel = options.blockSize === 'channel';
+  const B = blockOf(options, inDim), asym = options.asymmetric ?? false;
   if (inDim % B !== 0) throw new HrsegError('INVALID_ARGUMENT', `quantize: block size ${B} does not divide ${name}'s input dimension ${inDim}`);
   let cached: QuantizedWeight | undefined;
   let pending = asym ? 3 : 2;
@@ -166,10 +121,12 @@ export function quantizedWeight(g: GraphBuilder, name: string, read: () => Float
   };
   const type = options.bits === 4 ? (asym ? 'uint4' : 'int4') : asym ? 'uint8' : 'int8';
   const nb = inDim / B;
+  // Per channel: the same [1, out] scales as a 1-D [out] along axis 1.
+  const scaleDims = channel ? [outDim] : [nb, outDim];
   const inputs = [
     g.tensor(`${name}.q`, type, [inDim, outDim], () => get().codes, done),
-    g.tensor(`${name}.scale`, 'float', [nb, outDim], () => new Uint8Array(get().scales.buffer), done),
-    ...(asym ? [g.tensor(`${name}.zero`, type, [nb, outDim], () => get().zeroPoints!, done)] : []),
+    g.tensor(`${name}.scale`, 'float', scaleDims, () => new Uint8Array(get().scales.buffer), done),
+    ...(asym ? [g.tensor(`${name}.zero`, type, scaleDims, () => get().zeroPoints!, done)] : []),
   ];
-  return g.op('DequantizeLinear', inputs, { axis: 0, block_size: B }, [`${name}.dq`]);
+  return g.op('DequantizeLinear', inputs, channel ? { axis: 1 } : { axis: 0, block_size: B }, [`${name}.dq`]);
 }

@@ -6,9 +6,10 @@
  */
 import { HrsegError } from '../errors.js';
 import type { ByteSource } from '../checkpoint/source.js';
+import { openCheckpoint } from '../checkpoint/index.js';
 import { CheckpointTensor, TensorMap, type Checkpoint } from '../checkpoint/tensor.js';
 
-export const RANDOM_ARCHS = ['sam-vit-b', 'sam-vit-l', 'sam-vit-h', 'dinov2-vits14', 'dinov2-vitb14', 'dinov2-vitl14', 'dinov2-vitg14', 'dinov2-vitl14-reg'] as const;
+export const RANDOM_ARCHS = ['sam-vit-b', 'sam-vit-l', 'sam-vit-h', 'dinov2-vits14', 'dinov2-vitb14', 'dinov2-vitl14', 'dinov2-vitg14', 'dinov2-vitl14-reg', 'llm-seg-7b'] as const;
 export type RandomArch = (typeof RANDOM_ARCHS)[number];
 
 type Kind = 'weight' | 'bias' | 'norm' | 'small';
@@ -42,9 +43,12 @@ class GeneratedSource implements ByteSource {
 
 class Builder {
   readonly tensors = new Map<string, CheckpointTensor>();
+  /** Prepended to every name (LLM-Seg's DeepSpeed file nests everything under one). */
+  prefix = '';
   add(name: string, shape: number[], kind: Kind = 'weight'): void {
     const numel = shape.reduce((a, b) => a * b, 1);
     const fanIn = shape.length > 1 ? numel / shape[0] : 1;
+    name = this.prefix + name;
     this.tensors.set(name, new CheckpointTensor(name, 'F32', shape, new GeneratedSource(name, numel, kind, fanIn), 0));
   }
   linear(name: string, out: number, inDim: number, bias = true): void {
@@ -159,10 +163,133 @@ function dino(b: Builder, spec: { dim: number; depth: number; registers: number;
   b.norm('norm', D);
 }
 
+/** LLaMA (Hugging Face names) with peft 0.4's unmerged LoRA on q_proj and v_proj, as LLM-Seg saved it. */
+function llama(b: Builder, spec: { hidden: number; intermediate: number; layers: number; vocab: number; loraRank: number }): void {
+  const { hidden: H, intermediate: I } = spec;
+  b.add('model.embed_tokens.weight', [spec.vocab, H], 'small');
+  for (let i = 0; i < spec.layers; i++) {
+    const p = `model.layers.${i}`;
+    for (const n of ['q_proj', 'k_proj', 'v_proj', 'o_proj']) {
+      b.add(`${p}.self_attn.${n}.weight`, [H, H]);
+      if (spec.loraRank && (n === 'q_proj' || n === 'v_proj')) {
+        b.add(`${p}.self_attn.${n}.lora_A.default.weight`, [spec.loraRank, H]);
+        b.add(`${p}.self_attn.${n}.lora_B.default.weight`, [H, spec.loraRank], 'small');
+      }
+    }
+    b.add(`${p}.mlp.gate_proj.weight`, [I, H]);
+    b.add(`${p}.mlp.up_proj.weight`, [I, H]);
+    b.add(`${p}.mlp.down_proj.weight`, [H, I]);
+    b.add(`${p}.input_layernorm.weight`, [H], 'norm');
+    b.add(`${p}.post_attention_layernorm.weight`, [H], 'norm');
+  }
+  b.add('model.norm.weight', [H], 'norm');
+  b.add('lm_head.weight', [spec.vocab, H]);
+}
+
+/** CLIP's vision tower (transformers' names), as LLaVA nests it, and LLaVA v1's linear projector. */
+function clipVision(b: Builder, spec: { dim: number; depth: number; patch: number; size: number; hidden: number }): void {
+  const { dim: D } = spec, p = 'model.vision_tower.vision_tower.vision_model.';
+  b.add(`${p}embeddings.class_embedding`, [D], 'small');
+  b.add(`${p}embeddings.patch_embedding.weight`, [D, 3, spec.patch, spec.patch]);
+  b.add(`${p}embeddings.position_embedding.weight`, [1 + (spec.size / spec.patch) ** 2, D], 'small');
+  b.norm(`${p}pre_layrnorm`, D);
+  for (let i = 0; i < spec.depth; i++) {
+    const l = `${p}encoder.layers.${i}`;
+    for (const n of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) b.linear(`${l}.self_attn.${n}`, D, D);
+    b.norm(`${l}.layer_norm1`, D);
+    b.norm(`${l}.layer_norm2`, D);
+    b.linear(`${l}.mlp.fc1`, 4 * D, D);
+    b.linear(`${l}.mlp.fc2`, D, 4 * D);
+  }
+  b.norm(`${p}post_layernorm`, D);
+  b.linear('model.mm_projector', spec.hidden, D);
+}
+
+/** LLM-Seg's mask-selection head at its real widths (LS model/LISA.py:38-121; SPEC section 7). */
+function llmSegHead(b: Builder, spec: { hidden: number; feature: number; d: number; blocks: number; mlp: number }): void {
+  const { d } = spec;
+  b.add('model.lisa_dino_conv.weight', [d, spec.feature, 1, 1]);
+  b.add('model.lisa_dino_conv.bias', [d], 'bias');
+  b.linear('model.text_hidden_fcs.0.0', spec.hidden, spec.hidden);
+  b.linear('model.text_hidden_fcs.0.2', d, spec.hidden);
+  const attn = (p: string) => {
+    for (const n of ['q_proj', 'k_proj', 'v_proj', 'out_proj']) b.linear(`${p}.${n}`, d, d);
+  };
+  for (let i = 0; i < spec.blocks; i++) {
+    const p = `model.lisa_attention_layers.${i}`;
+    attn(`${p}.self_attn`);
+    attn(`${p}.cross_attn_token_to_image`);
+    attn(`${p}.cross_attn_image_to_token`);
+    b.linear(`${p}.mlp.lin1`, spec.mlp, d);
+    b.linear(`${p}.mlp.lin2`, d, spec.mlp);
+    for (const n of [1, 2, 3, 4]) b.norm(`${p}.norm${n}`, d);
+  }
+  attn('model.lisa_final_attn');
+  b.norm('model.lisa_norm_final_attn', d);
+  b.linear('model.lisa_iou_head.0', d / 2, d);
+  b.linear('model.lisa_iou_head.2', 1, d / 2);
+  b.linear('model.lisa_embedding_head.0', spec.mlp, d);
+  b.linear('model.lisa_embedding_head.2', d, spec.mlp);
+}
+
+/**
+ * LLM-Seg's DeepSpeed checkpoint at its real sizes (CHECKPOINTS.md): LLaMA-7B (vocabulary 32004,
+ * LoRA r 8 unmerged), CLIP ViT-L/14 at 224 with the linear projector, DINOv2 ViT-L/14 under
+ * visual_model_dinov2, and the head; everything under peft's `base_model.model.` prefix.
+ */
+function llmSeg7b(b: Builder): void {
+  b.prefix = 'base_model.model.';
+  llama(b, { hidden: 4096, intermediate: 11008, layers: 32, vocab: 32004, loraRank: 8 });
+  clipVision(b, { dim: 1024, depth: 24, patch: 14, size: 224, hidden: 4096 });
+  llmSegHead(b, { hidden: 4096, feature: 1024, d: 256, blocks: 2, mlp: 2048 });
+  b.prefix = 'base_model.model.model.visual_model_dinov2.';
+  dino(b, DINO['dinov2-vitl14']);
+  b.prefix = '';
+}
+
+/**
+ * A tokenizer.json for random LLaMA packages: 32000 WordPiece tokens (the special three, the
+ * letters and their continuations, then filler words), so prompts tokenize and ids stay in range.
+ * Not LLaMA's vocabulary: the weights are random too.
+ */
+export function randomTokenizerJson(size = 32000): Record<string, unknown> {
+  const vocab: Record<string, number> = { '<unk>': 0, '<s>': 1, '</s>': 2 };
+  let n = 3;
+  for (const c of 'abcdefghijklmnopqrstuvwxyz0123456789') {
+    vocab[c] = n++;
+    vocab[`##${c}`] = n++;
+  }
+  for (let w = 0; n < size; w++) vocab[`w${w}`] = n++;
+  return {
+    version: '1.0',
+    truncation: null,
+    padding: null,
+    post_processor: null,
+    added_tokens: ['<unk>', '<s>', '</s>'].map((content, id) => ({ id, content, special: true, single_word: false, lstrip: false, rstrip: false, normalized: false })),
+    normalizer: { type: 'Lowercase' },
+    pre_tokenizer: { type: 'BertPreTokenizer' },
+    decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
+    model: { type: 'WordPiece', unk_token: '<unk>', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab },
+  };
+}
+
 export function randomCheckpoint(arch: string): Checkpoint {
   const b = new Builder();
   if (arch in SAM) sam(b, SAM[arch as keyof typeof SAM]);
   else if (arch in DINO) dino(b, DINO[arch as keyof typeof DINO]);
+  else if (arch === 'llm-seg-7b') llmSeg7b(b);
   else throw new HrsegError('INVALID_ARGUMENT', `--random: unknown architecture '${arch}' (one of ${RANDOM_ARCHS.join(', ')})`);
   return new TensorMap(`random:${arch}`, 'random', b.tensors, [], { random: 'true', arch });
+}
+
+/** LLaMA-7B's widths (hidden 4096, MLP 11008, vocabulary 32004, no LoRA) with `layers` layers: the decoder benchmark's model. */
+export function randomLlama7b(layers = 32): Checkpoint {
+  const b = new Builder();
+  llama(b, { hidden: 4096, intermediate: 11008, layers, vocab: 32004, loraRank: 0 });
+  return new TensorMap(`random:llama-7b-${layers}l`, 'random', b.tensors, [], { random: 'true', arch: 'llama-7b', layers: String(layers) });
+}
+
+/** A checkpoint file, or `random:<arch>` (RANDOM_ARCHS) for generated weights at that architecture. */
+export function openSource(source: string): Checkpoint {
+  return source.startsWith('random:') ? randomCheckpoint(source.slice('random:'.length)) : openCheckpoint(source);
 }
