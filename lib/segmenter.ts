@@ -208,11 +208,14 @@ export class Segmenter {
     const provider = gpuHead;
     const trt = picked.engines;
     const results = await Promise.allSettled([
-      trt ? TrtEngine.load(trt.plan('sam/encoder'), 'sam/encoder') : OnnxEngine.load(f.samEncoder, 'sam/encoder', { bindings: { S: pkg.views.sam.size }, provider }),
+      trt ? TrtEngine.load(trt.plan('sam/encoder'), 'sam/encoder') : OnnxEngine.load(f.samEncoder, 'sam/encoder', { bindings: { S: pkg.views.sam.size }, provider, memoryArena: false }),
       trt ? TrtEngine.load(trt.plan('sam/decoder'), 'sam/decoder') : OnnxEngine.load(f.samDecoder, 'sam/decoder', { provider }),
       trt ? TrtEngine.load(trt.plan('dino/encoder'), 'dino/encoder') : OnnxEngine.load(f.dinoEncoder, 'dino/encoder', {
         bindings: { D: pkg.views.dino.size, T: pkg.head.globalGrid ** 2, C: pkg.head.featureDim },
         provider,
+        // Both encoders' activations are returned after each image (they run once per image, and
+        // an arena would keep SAM-H's ~10 GB peak reserved beside everything else).
+        memoryArena: false,
       }),
       (async () =>
         VlmRunner.load(

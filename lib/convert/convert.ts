@@ -224,7 +224,8 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
         checkContract(join(tmp, c.file), name, { inputs: sig.inputs.map(spec), outputs: sig.outputs.map(spec) }, bindings[key]);
         continue;
       }
-      const engine = await OnnxEngine.load(join(tmp, c.file), name, { bindings: bindings[key] });
+      // No CPU cache: the files are about to move (and would be cached at their first real load).
+      const engine = await OnnxEngine.load(join(tmp, c.file), name, { bindings: bindings[key], cpuCache: false });
       await engine.dispose();
     }
     // The manifest: what was converted from what, and the values the new components imply.

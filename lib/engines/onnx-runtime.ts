@@ -4,7 +4,7 @@
  * contract as soon as the session is created, before any run.
  */
 import { existsSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
@@ -14,6 +14,7 @@ import { abortError } from '../abort.js';
 import { HrsegError } from '../errors.js';
 import type { DType, Tensor } from '../tensor.js';
 import { checkContract } from './contracts.js';
+import { CPU_CACHE_MIN_BYTES, cacheEntry, defaultCpuCacheDir, graphBytes, writeCacheEntry } from './ort-cache.js';
 import { isEngineValue, type Engine, type EngineInput, type EngineValue, type RunOptions, type TensorSpec } from './types.js';
 
 export interface OnnxEngineOptions {
@@ -26,7 +27,27 @@ export interface OnnxEngineOptions {
    * installed with its GPU files) and falls back to the CPU, saying why in `fallbackReason`.
    */
   provider?: 'cpu' | 'cuda';
+  /**
+   * ONNX Runtime's optimized copy of large graphs with their pre-packed weights, saved once and
+   * memory-mapped afterwards (ort-cache.ts; README "CPU model cache"). Default: on, in
+   * HRSEG_CPU_CACHE or ~/.cache/hrseg/cpu-models, for graphs of 256 MiB and more; false: off.
+   */
+  cpuCache?: false | { dir?: string; minBytes?: number };
+  /**
+   * ONNX Runtime's memory arena (default true). Off, the activations of a run are returned to the
+   * system after it instead of staying reserved for the next: what the large vision encoders want
+   * when several sit in one process (SAM-H's peak alone is ~10 GB).
+   */
+  memoryArena?: boolean;
 }
+
+/**
+ * ONNX Runtime's accuracy level for the fused MatMulNBits kernels that quantized weights run on:
+ * 4 quantizes the activations to int8 per block (3× faster per token than 1, float32; README
+ * "Quantized decoders" has both measured). Set explicitly so that a new ONNX Runtime default does
+ * not change results silently; HRSEG_ORT_ACCURACY_LEVEL=1 chooses float32.
+ */
+export const MATMUL_NBITS_ACCURACY_LEVEL = process.env.HRSEG_ORT_ACCURACY_LEVEL ?? '4';
 
 /**
  * Why ONNX Runtime's CUDA provider cannot load, or undefined when its files are there. Checked
@@ -83,6 +104,8 @@ export class OnnxEngine implements Engine {
   provider: 'cpu' | 'cuda' = 'cpu';
   /** Why 'cuda' was asked for but the CPU is used; undefined otherwise. */
   fallbackReason?: string;
+  /** The CPU model cache for this graph: 'hit', 'written' (this load made it), 'off', or 'not used: <why>'. */
+  cpuCache = 'off';
 
   private constructor(
     readonly component: string,
@@ -98,7 +121,9 @@ export class OnnxEngine implements Engine {
     const base: ort.InferenceSession.SessionOptions = {
       graphOptimizationLevel: 'all',
       ...(options.intraOpThreads ? { intraOpNumThreads: options.intraOpThreads } : {}),
-    };
+      ...(options.memoryArena === false ? { enableCpuMemArena: false } : {}),
+      extra: { session: { qdq_matmulnbits_accuracy_level: MATMUL_NBITS_ACCURACY_LEVEL } },
+    } as ort.InferenceSession.SessionOptions;
     let session: ort.InferenceSession | undefined;
     let fallbackReason: string | undefined;
     if (options.provider === 'cuda') {
@@ -110,8 +135,28 @@ export class OnnxEngine implements Engine {
           fallbackReason = `ONNX Runtime's CUDA provider did not load (${(cause as Error).message})`;
         }
     }
+    const cpu = { ...base, executionProviders: ['cpu'] };
+    let cache: string = 'off';
+    const cacheDir = options.cpuCache === false ? undefined : (options.cpuCache?.dir ?? defaultCpuCacheDir());
+    if (!session && cacheDir && (await graphBytes(file)) >= (options.cpuCache ? (options.cpuCache.minBytes ?? CPU_CACHE_MIN_BYTES) : CPU_CACHE_MIN_BYTES)) {
+      let entry: Awaited<ReturnType<typeof cacheEntry>> | undefined;
+      try {
+        entry = await cacheEntry(cacheDir, file, { level: base.graphOptimizationLevel, accuracy: MATMUL_NBITS_ACCURACY_LEVEL });
+        cache = entry.exists ? 'hit' : 'written';
+        if (!entry.exists) {
+          await mkdir(cacheDir, { recursive: true });
+          await writeCacheEntry(entry, cpu);
+        }
+        // Already optimized: running the optimizers again would only redo the work.
+        session = await ort.InferenceSession.create(entry.model, { ...cpu, graphOptimizationLevel: 'disabled' });
+      } catch (cause) {
+        // Whatever went wrong (a full disk, a damaged entry), the graph itself still loads.
+        if (entry) await rm(entry.dir, { recursive: true, force: true }).catch(() => undefined);
+        cache = `not used: ${(cause as Error).message.split('\n')[0]}`;
+      }
+    }
     try {
-      session ??= await ort.InferenceSession.create(file, { ...base, executionProviders: ['cpu'] });
+      session ??= await ort.InferenceSession.create(file, cpu);
     } catch (cause) {
       throw new HrsegError('MODEL_FILE', `${file} could not be loaded by ONNX Runtime: ${(cause as Error).message}`, { cause });
     }
@@ -126,6 +171,7 @@ export class OnnxEngine implements Engine {
     const engine = new OnnxEngine(component, file, session, inputs, outputs);
     engine.provider = options.provider === 'cuda' && !fallbackReason ? 'cuda' : 'cpu';
     engine.fallbackReason = fallbackReason;
+    engine.cpuCache = cache;
     return engine;
   }
 

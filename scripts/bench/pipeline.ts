@@ -1,0 +1,139 @@
+/**
+ * The whole pipeline at real size on the CPU (README "The real model on this machine"): a package
+ * with random weights at LLM-Seg-7B's architecture (`hrseg convert --random llm-seg-7b`: SAM ViT-H,
+ * DINOv2-L at 896, CLIP ViT-L/14, LLaMA-7B, the head at its real widths), `segment()` on a
+ * 1024×768 photo-like image, every stage's time and the process's peak RSS.
+ *
+ *   npm run bench:pipeline [-- --quantize int4|int8|none] [--model <dir>] [--image <file>]
+ *
+ * The package is converted once into ~/.cache/hrseg/bench-pipeline (about 10 GB at int4) and the
+ * segmentation runs in its own process, so the peak RSS is the runtime's, not the converter's.
+ * The weights are random, so:
+ *  - random SAM weights fail SAM's quality filters (predicted IoU 0.88, stability 0.95), so a
+ *    random package gets them off in its hrseg.json (box NMS and the 50-proposal cap still apply)
+ *    and the head works on a realistic K;
+ *  - the answer is gibberish: the llm-seg preset's teacher-forced reasoning (one pass over the
+ *    prompt and the fixed answer) is timed, then greedy generation of 16 tokens for the prefill
+ *    and per-token times; [SEG] is absent from random answers, so the selection stage is timed on
+ *    the prepared features with a random h_seg.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import sharp from 'sharp';
+
+import { convert } from '../../lib/convert/convert.js';
+import { MANIFEST_FILE, type Manifest } from '../../lib/package/manifest.js';
+import { createSegmenter } from '../../lib/segmenter.js';
+import { tensor } from '../../lib/tensor.js';
+
+/** A 1024×768 RGB image with the structure of a photo: smooth gradients, overlapping shapes, texture. */
+async function photo(): Promise<Buffer> {
+  const W = 1024, H = 768, px = Buffer.alloc(W * H * 3);
+  let s = 1;
+  const rnd = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  const blobs = Array.from({ length: 12 }, () => ({ x: rnd() * W, y: rnd() * H, r: 60 + rnd() * 200, c: [rnd() * 255, rnd() * 255, rnd() * 255] }));
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++) {
+      let c = [90 + (80 * y) / H, 120 + (60 * x) / W, 160 - (40 * y) / H];
+      for (const b of blobs) if ((x - b.x) ** 2 + (y - b.y) ** 2 < b.r ** 2) c = b.c;
+      const n = (rnd() - 0.5) * 16;
+      for (let k = 0; k < 3; k++) px[(y * W + x) * 3 + k] = Math.max(0, Math.min(255, c[k] + n));
+    }
+  return sharp(px, { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+}
+
+async function measure(model: string, imageFile?: string): Promise<void> {
+  const rss = () => process.resourceUsage().maxRSS / 2 ** 20;
+  const image = imageFile ?? (await photo());
+  const t0 = performance.now();
+  const segmenter = await createSegmenter({ model, device: 'cpu' });
+  const load = performance.now() - t0;
+  const rssLoaded = rss();
+  try {
+    const prepared = await segmenter.prepare(image);
+    const rssPrepared = rss();
+    const question = 'What in this picture would you use to cut a cake? Please output the segmentation mask.';
+    const forced = await segmenter.segment(prepared, question, { mode: 'teacher-forced' });
+    let first = 0, last = 0, tokens = 0;
+    const tAsk = performance.now();
+    let timings: Record<string, number> = {};
+    for await (const e of segmenter.segmentStream(prepared, question, { mode: 'generate', maxNewTokens: 16 })) {
+      if (e.type === 'token') {
+        const now = performance.now();
+        if (tokens++ === 0) first = now - tAsk;
+        last = now;
+      } else if (e.type === 'result') timings = e.result.timings;
+    }
+    const decodeMs = tokens > 1 ? (last - tAsk - first) / (tokens - 1) : NaN;
+    // The selection on a random h_seg (a random model rarely says [SEG]).
+    const hidden = segmenter.model.head.hiddenSize;
+    const seg = tensor('float32', [1, hidden], Float32Array.from({ length: hidden }, (_, i) => Math.sin(i)));
+    const tSel = performance.now();
+    const head = (segmenter as unknown as { head: { instructionStep(f: unknown, s: unknown, o: object): Promise<unknown> } }).head;
+    await head.instructionStep(prepared.features, seg, {});
+    const selection = performance.now() - tSel;
+    console.log(
+      JSON.stringify({
+        load,
+        ...prepared.timings,
+        forced: forced.timings.reasoning,
+        firstToken: first,
+        tokens,
+        decodeMs,
+        generated: timings.reasoning,
+        selection,
+        proposalCount: prepared.proposals.masks.dims[0],
+        rssLoaded,
+        rssPrepared,
+        rssPeak: rss(),
+      }),
+    );
+    prepared.release();
+  } finally {
+    await segmenter.dispose();
+  }
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { child: { type: 'string' }, image: { type: 'string' }, model: { type: 'string' }, quantize: { type: 'string' } } });
+  if (values.child) return measure(values.child, values.image);
+  const q = (values.quantize ?? 'int4') as 'int4' | 'int8' | 'none';
+  const model = values.model ?? join(homedir(), '.cache', 'hrseg', 'bench-pipeline', `llm-seg-7b-${q}`);
+  if (!existsSync(join(model, MANIFEST_FILE))) {
+    const t0 = performance.now();
+    process.stderr.write(`converting --random llm-seg-7b${q === 'none' ? '' : ` --quantize ${q}`} into ${model} (once) …\n`);
+    await convert({ llmseg: 'random:llm-seg-7b', sam: 'random:sam-vit-h', out: model, force: true, ...(q === 'none' ? {} : { quantize: q }), onProgress: (e) => e.done === undefined && process.stderr.write(`  ${e.step}\n`) });
+    process.stderr.write(`converted in ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
+  }
+  // Random SAM weights fail SAM's quality filters: off for random packages (see the top).
+  const manifest = JSON.parse(readFileSync(join(model, MANIFEST_FILE), 'utf8')) as Manifest;
+  if (manifest.trained === false && manifest.proposals?.predIouThreshold === undefined) {
+    manifest.proposals = { ...manifest.proposals, predIouThreshold: -1e9, stabilityThreshold: 0 };
+    writeFileSync(join(model, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
+  }
+  process.stderr.write('segmenting …\n');
+  const r = spawnSync(process.execPath, [...process.execArgv, import.meta.filename, '--child', model, ...(values.image ? ['--image', values.image] : [])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = r.stdout.trim().split('\n').pop() ?? '';
+  if (r.status !== 0 || !line.startsWith('{')) throw new Error(`the measuring process failed (exit ${r.status}${r.signal ? `, ${r.signal}` : ''})`);
+  const m = JSON.parse(line) as Record<string, number>;
+  const s = (ms: number) => (ms / 1000).toFixed(2);
+  const stages = Object.entries(m).filter(([k]) => !['load', 'forced', 'firstToken', 'tokens', 'decodeMs', 'generated', 'selection', 'proposalCount', 'rssLoaded', 'rssPrepared', 'rssPeak'].includes(k));
+  const imageTotal = stages.reduce((a, [, v]) => a + v, 0);
+  console.log(`\nLLM-Seg-7B architecture, random weights, LLaMA ${q}, 1024×768, CPU (${m.proposalCount} proposals)\n`);
+  console.log('| stage | seconds | share of one segment() (teacher-forced, as the preset) |');
+  console.log('|---|---|---|');
+  const total = imageTotal + m.forced + m.selection;
+  console.log(`| load (createSegmenter) | ${s(m.load)} | |`);
+  for (const [k, v] of stages) console.log(`| ${k} | ${s(v)} | ${((100 * v) / total).toFixed(0)} % |`);
+  console.log(`| reasoning, teacher-forced (the llm-seg preset) | ${s(m.forced)} | ${((100 * m.forced) / total).toFixed(0)} % |`);
+  console.log(`| reasoning, generate: prefill to the first token | ${s(m.firstToken)} | |`);
+  console.log(`| reasoning, generate: each further token | ${s(m.decodeMs)} (${m.tokens} tokens) | |`);
+  console.log(`| selection (head instruction step) | ${s(m.selection)} | ${((100 * m.selection) / total).toFixed(0)} % |`);
+  console.log(`\npeak RSS: ${m.rssLoaded.toFixed(2)} GiB after load, ${m.rssPrepared.toFixed(2)} GiB after the image stages, ${m.rssPeak.toFixed(2)} GiB at the end`);
+}
+
+await main();

@@ -1,0 +1,75 @@
+/**
+ * The CPU model cache (lib/engines/ort-cache.ts): ONNX Runtime's optimized graph with pre-packed
+ * weights, written at the first load of a large graph and loaded from then on. The threshold is
+ * lowered so that a small quantized graph takes the path the 7B decoder takes.
+ */
+import { mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { afterAll, describe, expect, it } from 'vitest';
+
+import { quantizedWeight } from '../lib/convert/quantize.js';
+import { OnnxEngine } from '../lib/engines/onnx-runtime.js';
+import { GraphBuilder } from '../lib/onnx/graph.js';
+import { tensor } from '../lib/tensor.js';
+import { freshSeed, makeRng, uniform } from './helpers/random.js';
+
+const work = mkdtempSync(join(tmpdir(), 'hrseg-ort-cache-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+const seed = freshSeed();
+const rng = makeRng(seed);
+
+describe(`the CPU model cache (seed ${seed})`, () => {
+  // A graph with vlm/vision's contract: pixel_values [1, 3, 8, 8] → image_embeds [1, 3, 96]
+  // through an int4 DequantizeLinear → MatMul (what ONNX Runtime rewrites and pre-packs).
+  const inDim = 64, out = 96;
+  const g = new GraphBuilder();
+  const x = g.input('pixel_values', 'float', [1, 3, 8, 8]);
+  const rows = g.op('Reshape', [x, g.int64('shape', [1, 3, inDim])]);
+  const w = uniform(rng, out * inDim, 0.05);
+  g.op('MatMul', [rows, quantizedWeight(g, 'w', () => w, out, inDim, { bits: 4 })], {}, ['image_embeds']);
+  g.output('image_embeds', 'float', [1, 3, out]);
+  const file = join(work, 'model.onnx');
+  writeFileSync(file, g.encode(21));
+  const dir = join(work, 'cache');
+  const xs = tensor('float32', [1, 3, 8, 8], uniform(rng, 3 * inDim, 1));
+  const run = async (e: OnnxEngine) => (await (await e.run({ pixel_values: xs })).image_embeds.host()).data as Float32Array;
+
+  it('writes the entry at the first load, loads it afterwards, and both give the uncached result', async () => {
+    const plain = await OnnxEngine.load(file, 'vlm/vision', { cpuCache: false });
+    const first = await OnnxEngine.load(file, 'vlm/vision', { cpuCache: { dir, minBytes: 0 } });
+    const second = await OnnxEngine.load(file, 'vlm/vision', { cpuCache: { dir, minBytes: 0 } });
+    expect([plain.cpuCache, first.cpuCache, second.cpuCache]).toEqual(['off', 'written', 'hit']);
+    const want = await run(plain);
+    expect(await run(first)).toEqual(want);
+    expect(await run(second)).toEqual(want);
+    await Promise.all([plain.dispose(), first.dispose(), second.dispose()]);
+    const entries = readdirSync(dir);
+    expect(entries).toHaveLength(1);
+    expect(readdirSync(join(dir, entries[0])).sort()).toEqual(['meta.json', 'model.onnx', 'model.onnx.data']);
+  });
+
+  it('a changed file gets a new entry and the stale one is removed; a damaged entry is replaced by the graph itself', async () => {
+    const before = readdirSync(dir);
+    utimesSync(file, new Date(), new Date(Date.now() + 5000));
+    const e = await OnnxEngine.load(file, 'vlm/vision', { cpuCache: { dir, minBytes: 0 } });
+    expect(e.cpuCache).toBe('written');
+    await e.dispose();
+    const after = readdirSync(dir);
+    expect(after).toHaveLength(1);
+    expect(after[0]).not.toBe(before[0]);
+    writeFileSync(join(dir, after[0], 'model.onnx'), 'not a model');
+    const d = await OnnxEngine.load(file, 'vlm/vision', { cpuCache: { dir, minBytes: 0 } });
+    expect(d.cpuCache).toMatch(/^not used: /);
+    expect((await run(d)).length).toBe(3 * out);
+    await d.dispose();
+    expect(readdirSync(dir)).toHaveLength(0); // the damaged entry is gone: the next load writes it again
+  });
+
+  it('graphs under the threshold are not cached', async () => {
+    const e = await OnnxEngine.load(file, 'vlm/vision', { cpuCache: { dir: join(work, 'other') } });
+    expect(e.cpuCache).toBe('off');
+    await e.dispose();
+  });
+});
