@@ -18,7 +18,7 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import * as ort from 'onnxruntime-node';
@@ -51,20 +51,22 @@ const CONFIGS: Config[] = [
   { name: '32 layers (7B), int4, no CPU cache', layers: 32, bits: 4, cache: false, group: '7b' },
 ];
 
-const modelFile = (cache: string, c: Config) => join(cache, `llama7b-${c.layers}l-${c.bits ? `int${c.bits}-b32` : 'fp32'}`, 'decoder.onnx');
+const modelFile = (cache: string, c: Config) => join(cache, `llama7b-${c.layers}l-${c.bits === 4 ? 'int4-b32' : c.bits === 8 ? 'int8-channel' : 'fp32'}`, 'decoder.onnx');
 
 async function build(file: string, c: Config): Promise<number> {
   const t0 = performance.now();
   const ck = randomLlama7b(c.layers);
   try {
     const { graph } = buildLlama(ck, c.bits ? { quantize: { bits: c.bits, blockSize: 32 } } : {});
-    mkdirSync(join(file, '..'), { recursive: true });
-    await graph.save(`${file}.partial`, { opset: c.bits ? 21 : 17, externalData: true, producer: 'hrseg bench' });
+    // Written in a folder renamed when whole (decoder.onnx.data keeps the name the graph refers to).
+    const partial = `${join(file, '..')}.partial`;
+    rmSync(partial, { recursive: true, force: true });
+    mkdirSync(partial, { recursive: true });
+    await graph.save(join(partial, basename(file)), { opset: c.bits ? 21 : 17, externalData: true, producer: 'hrseg bench' });
+    renameSync(partial, join(file, '..'));
   } finally {
     ck.close();
   }
-  // Renamed only when whole (the data file keeps the name the graph refers to).
-  renameSync(`${file}.partial`, file);
   return (performance.now() - t0) / 1000;
 }
 
@@ -144,7 +146,9 @@ async function main(): Promise<void> {
       rows.push([c.name, `failed (exit ${r.status}${r.signal ? `, ${r.signal}` : ''}): ${r.stderr.trim().split('\n').slice(-2).join(' ')}`]);
       continue;
     }
-    const m = JSON.parse(line) as { loadS: number; prefillS: number; stepMs: number; tokensPerS: number; rssGiB: number; anonGiB: number };
+    const m = JSON.parse(line) as { loadS: number; prefillS: number; stepMs: number; tokensPerS: number; rssGiB: number; anonGiB: number; cache: string };
+    // Cached rows must have loaded from the cache: anything else would measure the wrong thing.
+    if ((c.cache !== false) !== (m.cache === 'hit')) throw new Error(`${c.name}: the CPU model cache says '${m.cache}'`);
     rows.push([c.name, `${m.rssGiB.toFixed(2)} (${m.anonGiB.toFixed(2)})`, m.loadS.toFixed(1), m.prefillS.toFixed(2), m.stepMs.toFixed(0), m.tokensPerS.toFixed(2), built]);
   }
   const base = rows.find((r) => r[0] === '4 layers, float32');
