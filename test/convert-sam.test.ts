@@ -101,6 +101,30 @@ describe(`SAM graphs equal facebookresearch/segment-anything@${meta.commit.slice
     expect(ei, `IoU: relative error ${ei} (seed ${seed})`).toBeLessThan(1e-4);
   });
 
+  it('prompted by sparse embeddings (LISA: one [SEG] embedding, single mask) equals the float64 reference; multimask too', async () => {
+    const seed = freshSeed();
+    const rng = makeRng(seed);
+    const ck = openCheckpoint(join(FIX, 'sam-tiny.pth'));
+    const emb = uniform(rng, 32 * 64, 1.5);
+    for (const [n, multimask] of [[1, false], [2, true]] as const) {
+      const { graph } = buildSamDecoder(ck, { grid: 8, prompt: 'embeddings', multimask });
+      const B = 3, sparse = uniform(rng, B * n * 32, 1);
+      const session = await ort.InferenceSession.create(graph.encode(17));
+      expect(session.inputNames).toEqual(['image_embeddings', 'sparse_embeddings']);
+      const out = await session.run({
+        image_embeddings: new ort.Tensor('float32', emb, [1, 32, 8, 8]),
+        sparse_embeddings: new ort.Tensor('float32', sparse, [B, n, 32]),
+      });
+      await session.release();
+      expect(out.low_res_masks.dims).toEqual([B, multimask ? 3 : 1, 32, 32]);
+      const want = samDecoderReference(ck, emb, 8, new Float32Array(0), new Float32Array(0), 8, { sparse, n, multimask });
+      const em = relError(out.low_res_masks.data as Float32Array, want.masks), ei = relError(out.iou_predictions.data as Float32Array, want.iou);
+      expect(em, `n ${n}, masks: relative error ${em} (seed ${seed})`).toBeLessThan(1e-4);
+      expect(ei, `n ${n}, IoU: relative error ${ei} (seed ${seed})`).toBeLessThan(1e-4);
+    }
+    ck.close();
+  });
+
   it('says what is missing in a checkpoint that is not SAM', () => {
     const ck = openCheckpoint(join(import.meta.dirname, 'fixtures/dinov2/vit-tiny.pth'));
     expect(() => samEncoderArch(ck)).toThrow(/not a SAM checkpoint/);

@@ -20,6 +20,15 @@ export interface SamDecoderOptions {
   grid?: number;
   /** Attention heads of the two-way transformer (8 in every released SAM; not stored in the weights). */
   heads?: number;
+  /**
+   * 'points' (default): point_coords and point_labels, encoded as the official predictor does.
+   * 'embeddings': the sparse prompt embeddings themselves, `sparse_embeddings [B, n, C]`, as LISA
+   * prompts its fine-tuned decoder with the projected [SEG] state (n = 1, no padding point, no
+   * box; the dense prompt is the no-mask embedding, as for points).
+   */
+  prompt?: 'points' | 'embeddings';
+  /** true (default): masks 1..3 and their IoU (multimask_output); false: mask 0 alone (LISA). */
+  multimask?: boolean;
 }
 
 /**
@@ -70,29 +79,8 @@ export function buildSamDecoder(ck: Checkpoint, options: SamDecoderOptions = {})
 
   // ---- inputs and prompt encoding ----
   const img = g.input('image_embeddings', 'float', [1, C, G, G]);
-  const coords = g.input('point_coords', 'float', ['B', 1, 2]);
-  const labels = g.input('point_labels', 'float', ['B', 1]);
-  const gauss32 = f32Init(g, 'pe.gaussian', F, [2, C / 2]);
-  const peOf = (xy01: string) => {
-    // [.., 2] in [0, 1] → [sin, cos] of 2π·(2c − 1)·Gauss
-    const c = g.op('Sub', [g.op('Mul', [xy01, g.float(g.tmp('two'), [], [2])]), g.float(g.tmp('one'), [], [1])]);
-    const proj = g.op('Mul', [g.op('MatMul', [c, gauss32]), g.float(g.tmp('twopi'), [], [2 * Math.PI])]);
-    return g.op('Concat', [g.op('Sin', [proj]), g.op('Cos', [proj])], { axis: -1 });
-  };
-  const shifted = g.op('Div', [g.op('Add', [coords, g.float('half_px', [], [0.5])]), g.float('frame', [], [S])]); // [B, 1, 2]
-  const pointPe = peOf(shifted); // [B, 1, C]
-  const lab = g.op('Unsqueeze', [labels, g.int64('ax_last', [2])]); // [B, 1, 1]
-  const is = (v: number) => g.op('Cast', [g.op('Equal', [lab, g.float(g.tmp('label'), [], [v])])], { to: 1 });
-  const emb = (name: string, n: string) => f32Init(g, name, pe(n), [1, 1, C]);
-  const notAPoint = emb('pe.not_a_point', 'not_a_point_embed.weight');
-  const labelled = g.op('Add', [
-    g.op('Add', [pointPe, g.op('Mul', [is(0), emb('pe.point0', 'point_embeddings.0.weight')])]),
-    g.op('Mul', [is(1), emb('pe.point1', 'point_embeddings.1.weight')]),
-  ]);
-  const user = g.op('Where', [g.op('Equal', [lab, g.float('minus_one', [], [-1])]), g.op('Add', [g.op('Mul', [pointPe, g.float('zero_f', [], [0])]), notAPoint]), labelled]);
-  const batch = g.op('Gather', [g.op('Shape', [coords]), g.int64('zero', [0])], { axis: 0 });
-  const padTok = g.op('Expand', [notAPoint, g.op('Concat', [batch, g.int64('shape_1C', [1, C])], { axis: 0 })]); // the padding point
-  const sparse = g.op('Concat', [user, padTok], { axis: 1 }); // [B, 2, C]
+  const { sparse, batch } = options.prompt === 'embeddings' ? embeddingPrompt(g, C) : pointPrompt(g, C, S, F, pe);
+  const multimask = options.multimask ?? true;
 
   // ---- the decoder's tokens and image ----
   const out = g.op('Concat', [f32Init(g, 'md.iou_token', md('iou_token.weight'), [1, C]), f32Init(g, 'md.mask_tokens', md('mask_tokens.weight'), [tokens, C])], { axis: 0 });
@@ -160,11 +148,46 @@ export function buildSamDecoder(ck: Checkpoint, options: SamDecoderOptions = {})
   const masks = g.op('Reshape', [g.op('MatMul', [hyper, upFlat]), g.op('Concat', [batch, g.int64('shape_masks', [tokens, 4 * G, 4 * G])], { axis: 0 })]);
   const iouHidden = md('iou_prediction_head.layers.0.weight').shape[0];
   const iou = mlp3(token(0), 'iou_prediction_head', [C, iouHidden, iouHidden, tokens]);
-  g.op('Slice', [masks, g.int64('m0', [1]), g.int64('m1', [tokens]), g.int64('max', [1])], {}, ['low_res_masks']);
-  g.op('Slice', [iou, g.int64('i0', [1]), g.int64('i1', [tokens]), g.int64('iax', [1])], {}, ['iou_predictions']);
-  g.output('low_res_masks', 'float', ['B', tokens - 1, 4 * G, 4 * G]);
-  g.output('iou_predictions', 'float', ['B', tokens - 1]);
+  // multimask_output: masks 1..3; otherwise mask 0 alone (mask_decoder.py's slice).
+  const [from, to] = multimask ? [1, tokens] : [0, 1];
+  g.op('Slice', [masks, g.int64('m0', [from]), g.int64('m1', [to]), g.int64('max', [1])], {}, ['low_res_masks']);
+  g.op('Slice', [iou, g.int64('i0', [from]), g.int64('i1', [to]), g.int64('iax', [1])], {}, ['iou_predictions']);
+  g.output('low_res_masks', 'float', ['B', to - from, 4 * G, 4 * G]);
+  g.output('iou_predictions', 'float', ['B', to - from]);
   return { graph: g, dim: C, depth };
+}
+
+/** The official predictor's encoding of one point per prompt, plus its padding point: [B, 2, C]. */
+function pointPrompt(g: GraphBuilder, C: number, S: number, F: CheckpointTensor, pe: (n: string) => CheckpointTensor): { sparse: string; batch: string } {
+  const coords = g.input('point_coords', 'float', ['B', 1, 2]);
+  const labels = g.input('point_labels', 'float', ['B', 1]);
+  const gauss32 = f32Init(g, 'pe.gaussian', F, [2, C / 2]);
+  const peOf = (xy01: string) => {
+    // [.., 2] in [0, 1] → [sin, cos] of 2π·(2c − 1)·Gauss
+    const c = g.op('Sub', [g.op('Mul', [xy01, g.float(g.tmp('two'), [], [2])]), g.float(g.tmp('one'), [], [1])]);
+    const proj = g.op('Mul', [g.op('MatMul', [c, gauss32]), g.float(g.tmp('twopi'), [], [2 * Math.PI])]);
+    return g.op('Concat', [g.op('Sin', [proj]), g.op('Cos', [proj])], { axis: -1 });
+  };
+  const shifted = g.op('Div', [g.op('Add', [coords, g.float('half_px', [], [0.5])]), g.float('frame', [], [S])]); // [B, 1, 2]
+  const pointPe = peOf(shifted); // [B, 1, C]
+  const lab = g.op('Unsqueeze', [labels, g.int64('ax_last', [2])]); // [B, 1, 1]
+  const is = (v: number) => g.op('Cast', [g.op('Equal', [lab, g.float(g.tmp('label'), [], [v])])], { to: 1 });
+  const emb = (name: string, n: string) => f32Init(g, name, pe(n), [1, 1, C]);
+  const notAPoint = emb('pe.not_a_point', 'not_a_point_embed.weight');
+  const labelled = g.op('Add', [
+    g.op('Add', [pointPe, g.op('Mul', [is(0), emb('pe.point0', 'point_embeddings.0.weight')])]),
+    g.op('Mul', [is(1), emb('pe.point1', 'point_embeddings.1.weight')]),
+  ]);
+  const user = g.op('Where', [g.op('Equal', [lab, g.float('minus_one', [], [-1])]), g.op('Add', [g.op('Mul', [pointPe, g.float('zero_f', [], [0])]), notAPoint]), labelled]);
+  const batch = g.op('Gather', [g.op('Shape', [coords]), g.int64('zero', [0])], { axis: 0 });
+  const padTok = g.op('Expand', [notAPoint, g.op('Concat', [batch, g.int64('shape_1C', [1, C])], { axis: 0 })]); // the padding point
+  return { sparse: g.op('Concat', [user, padTok], { axis: 1 }), batch }; // [B, 2, C]
+}
+
+/** Sparse prompt embeddings given as they are (LISA's projected [SEG] states): [B, n, C]. */
+function embeddingPrompt(g: GraphBuilder, C: number): { sparse: string; batch: string } {
+  const sparse = g.input('sparse_embeddings', 'float', ['B', 'n', C]);
+  return { sparse, batch: g.op('Gather', [g.op('Shape', [sparse]), g.int64('zero', [0])], { axis: 0 }) };
 }
 
 /** get_dense_pe(): the PE of every cell centre ((x + ½)/G, (y + ½)/G), x before y, as [1, G·G, C]. */

@@ -248,9 +248,19 @@ export function samEncoderReference(ck: Checkpoint, image: Float32Array, S: numb
 /**
  * SAM's prompt encoder and mask decoder (segment-anything prompt_encoder.py, mask_decoder.py,
  * transformer.py), official keys, for B single-point prompts on one image embedding [C, G, G]
- * (frame 16·G): multimask low-res masks [B, 3, 4G, 4G] and IoU predictions [B, 3].
+ * (frame 16·G): multimask low-res masks [B, 3, 4G, 4G] and IoU predictions [B, 3]. With
+ * `given`, the sparse prompt of each of the B is given as n embeddings instead (LISA's [SEG]
+ * prompt), and `multimask: false` gives mask 0 alone [B, 1, 4G, 4G] and its IoU [B, 1].
  */
-export function samDecoderReference(ck: Checkpoint, emb: Float32Array, G: number, coords: Float32Array, labels: Float32Array, heads: number): { masks: V; iou: V } {
+export function samDecoderReference(
+  ck: Checkpoint,
+  emb: Float32Array,
+  G: number,
+  coords: Float32Array,
+  labels: Float32Array,
+  heads: number,
+  given?: { sparse: Float32Array; n: number; multimask: boolean },
+): { masks: V; iou: V } {
   const pe = (n: string) => f64(ck, `prompt_encoder.${n}`), md = (n: string) => f64(ck, `mask_decoder.${n}`);
   const gm = pe('pe_layer.positional_encoding_gaussian_matrix'), half = gm.length / 2, C = 2 * half, S = 16 * G, HW = G * G;
   const encode = (x: number, y: number): V => {
@@ -301,23 +311,28 @@ export function samDecoderReference(ck: Checkpoint, emb: Float32Array, G: number
     }
     return h;
   };
-  const B = labels.length, tokens = md('mask_tokens.weight').length / C, T = tokens + 3;
+  const B = given ? given.sparse.length / (given.n * C) : labels.length, tokens = md('mask_tokens.weight').length / C, T = tokens + 1 + (given ? given.n : 2);
   const C4 = C / 4, C8 = C / 8, R = 4 * G;
-  const masks = new Float64Array(B * (tokens - 1) * R * R), iou = new Float64Array(B * (tokens - 1));
+  const [first, last] = given?.multimask === false ? [0, 1] : [1, tokens];
+  const nOut = last - first;
+  const masks = new Float64Array(B * nOut * R * R), iou = new Float64Array(B * nOut);
   const embFlat = new Float64Array(HW * C);
   for (let p = 0; p < HW; p++) for (let c = 0; c < C; c++) embFlat[p * C + c] = emb[c * HW + p] + noMask[c];
   for (let b = 0; b < B; b++) {
     // Sparse prompt: the point (shifted to the pixel centre) and the padding point.
-    const label = labels[b];
-    let point = encode((coords[2 * b] + 0.5) / S, (coords[2 * b + 1] + 0.5) / S);
+    const label = given ? 1 : labels[b];
+    let point = given ? new Float64Array(C) : encode((coords[2 * b] + 0.5) / S, (coords[2 * b + 1] + 0.5) / S);
     if (label === -1) point = Float64Array.from(notAPoint);
     else if (label === 0) point = add(point, pe('point_embeddings.0.weight'));
     else if (label === 1) point = add(point, pe('point_embeddings.1.weight'));
     const qpe = new Float64Array(T * C);
     qpe.set(md('iou_token.weight'), 0);
     qpe.set(md('mask_tokens.weight'), C);
-    qpe.set(point, (tokens + 1) * C);
-    qpe.set(notAPoint, (tokens + 2) * C);
+    if (given) qpe.set(given.sparse.subarray(b * given.n * C, (b + 1) * given.n * C), (tokens + 1) * C);
+    else {
+      qpe.set(point, (tokens + 1) * C);
+      qpe.set(notAPoint, (tokens + 2) * C);
+    }
     let queries: V = Float64Array.from(qpe), keys: V = Float64Array.from(embFlat);
     for (let l = 0; ck.has(`mask_decoder.transformer.layers.${l}.norm1.weight`); l++) {
       const L = `transformer.layers.${l}`;
@@ -352,17 +367,17 @@ export function samDecoderReference(ck: Checkpoint, emb: Float32Array, G: number
     let up = convT(keys, G, C, C4, md('output_upscaling.0.weight'), md('output_upscaling.0.bias'));
     up = layerNorm(up, 4 * HW, C4, md('output_upscaling.1.weight'), md('output_upscaling.1.bias'), 1e-6).map(g);
     up = convT(up, 2 * G, C4, C8, md('output_upscaling.3.weight'), md('output_upscaling.3.bias')).map(g);
-    for (let t = 1; t < tokens; t++) {
+    for (let t = first; t < last; t++) {
       const hyper = mlp(queries.subarray((1 + t) * C, (2 + t) * C), `output_hypernetworks_mlps.${t}`, [C, C, C, C8]);
       for (let p = 0; p < R * R; p++) {
         let s = 0;
         for (let c = 0; c < C8; c++) s += hyper[c] * up[p * C8 + c];
-        masks[(b * (tokens - 1) + t - 1) * R * R + p] = s;
+        masks[(b * nOut + t - first) * R * R + p] = s;
       }
     }
     const iouHidden = md('iou_prediction_head.layers.0.bias').length;
     const pred = mlp(queries.subarray(0, C), 'iou_prediction_head', [C, iouHidden, iouHidden, tokens]);
-    for (let t = 1; t < tokens; t++) iou[b * (tokens - 1) + t - 1] = pred[t];
+    for (let t = first; t < last; t++) iou[b * nOut + t - first] = pred[t];
   }
   return { masks, iou };
 }
