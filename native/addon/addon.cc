@@ -8,6 +8,7 @@
 #include "hrseg/thread_pool.h"
 #include "mapped_file_binding.h"
 #include "mask_generator_binding.h"
+#include "mask_upscale_binding.h"
 #include "quantize_binding.h"
 #include "rle_binding.h"
 #include "runtime_info.h"
@@ -38,6 +39,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   register_mask_generator(env, exports);
   register_rle(env, exports);
   register_quantize(env, exports);
+  register_mask_upscale(env, exports);
   register_embeddings(env, exports);
   register_mapped_file(env, exports);
   exports.Set("_testing", testing_exports(env));
