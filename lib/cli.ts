@@ -30,7 +30,7 @@ const USAGE = `usage:
   hrseg eval <ReasonSeg folder | LLM-Seg40K .json> --model <dir> [--results results.jsonl]
                 [--limit N] [--images <dir>] [--mode generate|teacher-forced] [--device ...]
                 [--score-size N] [--proposal-max-side N]
-  hrseg convert [--llmseg <mp_rank_00_model_states.pt> | --vlm <LISA/LLaVA checkpoint>] [--tokenizer <tokenizer.json|tokenizer.model>] [--clip <ckpt>]
+  hrseg convert [--llmseg <mp_rank_00_model_states.pt> | --vlm <LISA/LLaVA checkpoint> | --lisa <LISA checkpoint> --clip <CLIP>] [--tokenizer <tokenizer.json|tokenizer.model>] [--clip <ckpt>]
                 [--sam <checkpoint>] [--dino <checkpoint>] --out <dir> [--base <package>]
                 [--dino-size 518] [--dino-table official|transformers] [--precision fp32|fp16|bf16] [--random <arch>[,<arch>]] [--force]
                 [--quantize int4|int8] [--quantize-block 32]
@@ -249,6 +249,7 @@ async function convertCommand(argv: string[]): Promise<void> {
       force: { type: 'boolean' },
       llmseg: { type: 'string' },
       vlm: { type: 'string' },
+      lisa: { type: 'string' },
       clip: { type: 'string' },
       tokenizer: { type: 'string' },
       'lora-alpha': { type: 'string' },
@@ -267,8 +268,8 @@ async function convertCommand(argv: string[]): Promise<void> {
   }
   // The whole LLM-Seg package at real size: SAM-H proposes (LLM-Seg used the official SAM-H).
   if (llmseg?.startsWith('random:')) sam ??= 'random:sam-vit-h';
-  if (!sam && !dino && !llmseg && !values.vlm) throw new UsageError('give --llmseg, --vlm, --sam, --dino or --random');
-  if (((llmseg && !llmseg.startsWith('random:')) || values.vlm) && !values.tokenizer) throw new UsageError("--llmseg and --vlm need --tokenizer <the base model's tokenizer.json>");
+  if (!sam && !dino && !llmseg && !values.vlm && !values.lisa) throw new UsageError('give --llmseg, --vlm, --lisa, --sam, --dino or --random');
+  if (((llmseg && !llmseg.startsWith('random:')) || values.vlm || values.lisa) && !values.tokenizer) throw new UsageError("--llmseg, --vlm and --lisa need --tokenizer <the base model's tokenizer.json>");
   const t0 = performance.now();
   let last = '';
   let stepStart = t0;
@@ -283,6 +284,7 @@ async function convertCommand(argv: string[]): Promise<void> {
     quantize: choice(values.quantize, ['int4', 'int8'] as const, '--quantize'),
     quantizeBlock: positiveInt(values['quantize-block'], '--quantize-block'),
     llmseg,
+    lisa: values.lisa,
     vlm: values.vlm,
     clip: values.clip,
     tokenizer: values.tokenizer,

@@ -46,6 +46,14 @@ export interface ConvertOptions {
    * LLaMA (LoRA merged when present) become the package's VLM; its head too when it holds LLM-Seg's.
    */
   vlm?: string;
+  /**
+   * A LISA checkpoint (LISA-7B-v1's shards, LISA-13B-llama2-v1): its SAM (`model.visual_model.*`,
+   * with the fine-tuned mask decoder) becomes sam/encoder.onnx, sam/decoder.onnx and
+   * sam/prompt-decoder.onnx (prompted by the projected [SEG] state, single mask: SPEC 11.1), its
+   * LLaMA and projector the VLM (with `clip`: LISA's file holds no CLIP), text_hidden_fcs
+   * head.safetensors. The `lisa` preset's runtime is not there yet: the package is incomplete.
+   */
+  lisa?: string;
   /** A CLIP vision tower to use instead of the one inside `llmseg`/`vlm` (e.g. openai/clip-vit-large-patch14). */
   clip?: string;
   /** The base LLaVA's tokenizer.json or sentencepiece tokenizer.model (or its directory, with tokenizer_config.json). */
@@ -120,6 +128,12 @@ export interface ConvertResult {
 
 export async function convert(options: ConvertOptions): Promise<ConvertResult> {
   if (!options || typeof options.out !== 'string' || options.out === '') throw new HrsegError('INVALID_ARGUMENT', 'convert: `out` (the package directory to write) is required');
+  if (options.lisa) {
+    if (options.llmseg || options.vlm) throw new HrsegError('INVALID_ARGUMENT', 'convert: lisa already holds the VLM; give one of lisa, llmseg and vlm');
+    if (!options.clip) throw new HrsegError('INVALID_ARGUMENT', "convert: LISA's checkpoint holds no CLIP tower (LISA loads openai/clip-vit-large-patch14 beside it): give clip");
+    // LISA's file holds its SAM and its VLM: both are read from it.
+    options = { ...options, vlm: options.lisa, sam: options.sam ?? options.lisa };
+  }
   // A random LLM-Seg brings its own stand-in vocabulary (random weights have no real tokenizer).
   if (options.llmseg?.startsWith('random:') && !options.tokenizer) options = { ...options, tokenizer: RANDOM_TOKENIZER };
   if (!options.sam && !options.dino && !options.llmseg && !options.vlm) throw new HrsegError('INVALID_ARGUMENT', 'convert: give at least one checkpoint (sam, dino, llmseg, vlm)');
@@ -178,6 +192,11 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
         say({ step: `building SAM's prompt encoder and mask decoder` });
         const dec = buildSamDecoder(ck, { grid: enc.arch.grid });
         await write('samDecoder', 'sam/decoder.onnx', dec.graph, options.sam, { dim: dec.dim, depth: dec.depth, grid: enc.arch.grid });
+        if (options.lisa) {
+          say({ step: "building LISA's decoder prompted by the [SEG] embedding" });
+          const lisa = buildSamDecoder(ck, { grid: enc.arch.grid, prompt: 'embeddings', multimask: false });
+          await write('samPromptDecoder', 'sam/prompt-decoder.onnx', lisa.graph, options.sam, { dim: lisa.dim, depth: lisa.depth, grid: enc.arch.grid, prompt: 'embeddings', multimask: false });
+        }
       } finally {
         ck.close();
       }

@@ -5,9 +5,9 @@
  * vlm/tokenizer.json (+ config) with LISA's added tokens, head.safetensors. Each tensor is read
  * from the mapped file when it is written, one at a time: the 31.5 GB file never has to fit in RAM.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 import { HrsegError } from '../errors.js';
 import type { Precision } from '../onnx/typed.js';
@@ -21,6 +21,22 @@ import { QUANTIZED_LAYERS, buildLlama } from './llama.js';
 import { mergeLora } from './lora.js';
 import { openSource } from './random.js';
 import { prepareTokenizer } from './tokenizer.js';
+
+/**
+ * The Hugging Face config.json beside a checkpoint (in its folder, or the folder itself), when
+ * there is one: the head counts and RMSNorm epsilon the weights' shapes cannot tell.
+ */
+function configBeside(path: string): Record<string, unknown> | undefined {
+  if (path.startsWith('random:')) return undefined;
+  const dir = existsSync(path) && statSync(path).isDirectory() ? path : dirname(path);
+  try {
+    return JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  } catch {
+    return undefined;
+  }
+}
+
+const positive = (v: unknown): number | undefined => (typeof v === 'number' && v > 0 ? v : undefined);
 
 export async function convertLlmSegVlm(
   options: ConvertOptions,
@@ -40,14 +56,22 @@ export async function convertLlmSegVlm(
   try {
     await mkdir(join(dir, 'vlm'), { recursive: true });
     say({ step: `building the CLIP tower and projector from ${options.clip ?? file}` });
-    const clip = buildClipVision(clipCk ?? ck, { projector: ck });
+    // Head counts from the config.json beside the files when there is one (the options win).
+    const clipConfig = options.clip ? configBeside(options.clip) : undefined;
+    const clipHeads = positive((clipConfig?.vision_config as Record<string, unknown> | undefined)?.num_attention_heads ?? clipConfig?.num_attention_heads);
+    const clip = buildClipVision(clipCk ?? ck, { projector: ck, ...(clipHeads ? { heads: clipHeads } : {}) });
     const { prefix: _cp, ...clipArch } = clip.arch;
     await write('vlmVision', 'vlm/vision.onnx', clip.graph, options.clip ?? file, { ...clipArch, tokens: clip.tokens });
     check();
     say({ step: `building the LLaMA decoder (LoRA: ${lora.pairs} pairs, r ${lora.rank}, α ${lora.alpha} merged)` });
     const bits = options.quantize === 'int4' ? 4 : options.quantize === 'int8' ? 8 : undefined;
     const blockSize = bits === 8 ? ('channel' as const) : (options.quantizeBlock ?? 32);
-    const llama = buildLlama(ck, { eps: options.rmsEps, heads: options.llamaHeads, ...(bits ? { quantize: { bits, blockSize } } : {}) });
+    const llamaConfig = configBeside(file);
+    const llama = buildLlama(ck, {
+      eps: options.rmsEps ?? positive(llamaConfig?.rms_norm_eps),
+      heads: options.llamaHeads ?? positive(llamaConfig?.num_attention_heads),
+      ...(bits ? { quantize: { bits, blockSize } } : {}),
+    });
     const { prefix: lp, ...llamaArch } = llama.arch;
     const quantization = options.quantize
       ? { type: options.quantize, blockSize, scheme: 'symmetric' as const, layers: [...QUANTIZED_LAYERS] }
@@ -70,6 +94,15 @@ export async function convertLlmSegVlm(
     for (const special of ['[SEG]', '<im_start>', '<im_end>', '<image>']) t.singleToken(special);
     // The head, when the file holds LLM-Seg's (LISA's own mask head is SAM's decoder: not ours).
     if (!ck.keys().some((k) => /(^|\.)lisa_attention_layers\.0\./.test(k) || /(^|\.)fusion\.layers\.0\./.test(k))) {
+      if (options.lisa) {
+        // LISA's head is text_hidden_fcs alone (H → H → 256, SPEC 11.1 step 5).
+        say({ step: 'writing head.safetensors (text_hidden_fcs)' });
+        const headBytes = headSafetensors(ck, file);
+        writeFileSync(join(dir, 'head.safetensors'), headBytes);
+        const h = headNames(ck), fc2 = h.get('text_hidden_fcs.0.2.weight');
+        if (!fc2) throw new HrsegError('MODEL_FILE', `${file}: text_hidden_fcs.0.2 is missing: not a LISA checkpoint`);
+        record('head', 'head.safetensors', headBytes.length, { hiddenSize: fc2.shape[1], out: fc2.shape[0], tensors: h.size }, file, precisionOf(fc2.dtype));
+      }
       if (options.llmseg) throw new HrsegError('MODEL_FILE', `${file}: no mask-selection head (lisa_attention_layers): not an LLM-Seg checkpoint`);
       return { clipSize: clip.arch.imageSize, hidden: llama.arch.hidden, extra };
     }

@@ -26,6 +26,11 @@ export const CONTRACTS: Readonly<Record<string, Contract>> = Object.freeze({
     inputs: [f32('image_embeddings', [1, 256, 64, 64]), f32('point_coords', ['B', 1, 2]), f32('point_labels', ['B', 1])],
     outputs: [f32('low_res_masks', ['B', 3, 256, 256]), f32('iou_predictions', ['B', 3])],
   },
+  // LISA's fine-tuned decoder, prompted by the projected [SEG] states, single mask (SPEC 11.1 step 6).
+  'sam/prompt-decoder': {
+    inputs: [f32('image_embeddings', [1, 256, 64, 64]), f32('sparse_embeddings', ['B', 'n', 256])],
+    outputs: [f32('low_res_masks', ['B', 1, 256, 256]), f32('iou_predictions', ['B', 1])],
+  },
   'dino/encoder': {
     inputs: [f32('pixel_values', ['V', 3, 'D', 'D'])],
     outputs: [f32('patch_tokens', ['V', 'T', 'C'])],
@@ -47,6 +52,7 @@ export type Component = keyof typeof CONTRACTS;
 export const ONNX_COMPONENT_FILES = Object.freeze({
   samEncoder: 'sam/encoder',
   samDecoder: 'sam/decoder',
+  samPromptDecoder: 'sam/prompt-decoder',
   dinoEncoder: 'dino/encoder',
   vlmVision: 'vlm/vision',
   vlmDecoder: 'vlm/decoder',
