@@ -19,6 +19,13 @@ export interface ViewNormalization {
 export interface SquareViewSpec extends ViewNormalization {
   /** Side of the square (1024 for SAM, 518 for DINOv2). */
   size: number;
+  /**
+   * Resize exactly as Pillow's 8-bit Image.resize does (fixed-point taps, rounded to 8 bits after
+   * each pass), as LISA's code feeds its SAM and CLIP (torchvision / Hugging Face resize PIL
+   * images). Default false: the resize in float from the 8-bit samples (up to one grey level off
+   * Pillow's). Square and centre-crop views.
+   */
+  roundTo8Bits?: boolean;
 }
 
 const IMAGENET: ViewNormalization = {
@@ -81,7 +88,7 @@ async function view(
 ): Promise<ViewResult> {
   checkSpec(spec);
   const t = imageTensor(image);
-  const native = { kind, size: spec.size, magnification, mean: [...spec.mean], std: [...spec.std], filter };
+  const native = { kind, size: spec.size, magnification, mean: [...spec.mean], std: [...spec.std], filter, roundTo8Bits: spec.roundTo8Bits === true };
   return runCancellable(signal, (cancel) => api().makeView(t, native, cancel));
 }
 

@@ -21,7 +21,7 @@ import { convert, type ConvertResult } from '../lib/convert/convert.js';
 import { buildSamDecoder } from '../lib/convert/sam-decoder.js';
 import { lisaMaskLogits, masksFromLogits } from '../lib/lisa/masks.js';
 import { tensor } from '../lib/tensor.js';
-import { CLIP_VIEW, SAM_VIEW } from '../lib/views.js';
+import { CLIP_VIEW, SAM_VIEW, centerCropView, squareView } from '../lib/views.js';
 import { VlmTokenizer } from '../lib/vlm/tokenizer.js';
 import { writeLisaTiny } from './helpers/lisa-tiny.js';
 import { pillowResize } from './helpers/pillow-resize.js';
@@ -56,8 +56,8 @@ const session = async (file: string) => {
  * LISA's inputs, made as its code makes them, with Pillow's 8-bit resize (test/helpers/pillow-resize.ts;
  * the sha256 of both against cases.json is checked below): SAM's longest side to 1024, bilinear,
  * (x − mean)/std, zero-padded; CLIP's shortest side to 224, bicubic, centre crop, x/255, (x − mean)/std.
- * The runtime's views resize in float without Pillow's 8-bit rounding between passes (views.h):
- * what is compared here is the converted graphs, not the views.
+ * The runtime's views with `roundTo8Bits` must give the same (checked below) and feed the graphs;
+ * without it they resize in float and are up to a grey level off.
  */
 function samInput(image: string): { data: Float32Array; resized: Uint8Array } {
   const im = rgb(image), [H, W] = meta.images[image].sam_resized_hw as number[];
@@ -86,7 +86,8 @@ const embeddings = new Map<string, Float32Array>();
 async function samEmbedding(image: string): Promise<Float32Array> {
   if (!embeddings.has(image)) {
     const s = await session('sam/encoder.onnx');
-    const r = await s.run({ image: new ort.Tensor('float32', samInput(image).data, [1, 3, 1024, 1024]) });
+    const view = await squareView(rgb(image), { ...SAM_VIEW, roundTo8Bits: true });
+    const r = await s.run({ image: new ort.Tensor('float32', view.tensor.data as Float32Array, [1, 3, 1024, 1024]) });
     embeddings.set(image, r.image_embeddings.data as Float32Array);
   }
   return embeddings.get(image)!;
@@ -121,6 +122,18 @@ describe(`hrseg convert --lisa against LISA's own code (${meta.upstream.commit ?
     });
 
   for (const image of Object.keys(meta.images))
+    it(`${image}: the runtime's SAM and CLIP views with roundTo8Bits are those inputs; without, they are not`, async () => {
+      const sam = samInput(image).data, clip = clipInput(image);
+      const exactSam = await squareView(rgb(image), { ...SAM_VIEW, roundTo8Bits: true });
+      const exactClip = await centerCropView(rgb(image), { ...CLIP_VIEW, roundTo8Bits: true });
+      // Only the normalisation's float order differs ((x − m)·(1/s) against (x − m)/s, x/255 first).
+      expect(relError(exactSam.tensor.data, sam)).toBeLessThan(1e-6);
+      expect(relError(exactClip.tensor.data, clip)).toBeLessThan(1e-6);
+      const floatSam = await squareView(rgb(image), SAM_VIEW);
+      expect(relError(floatSam.tensor.data, sam)).toBeGreaterThan(1e-4);
+    });
+
+  for (const image of Object.keys(meta.images))
     it(`${image}: SAM's encoder gives LISA's image embedding (every 8th cell)`, async () => {
       const e = await samEmbedding(image);
       const sub = new Float32Array(256 * 8 * 8);
@@ -131,7 +144,8 @@ describe(`hrseg convert --lisa against LISA's own code (${meta.upstream.commit ?
   for (const image of Object.keys(meta.images))
     it(`${image}: the CLIP tower and projector give LISA's 256 image tokens`, async () => {
       const s = await session('vlm/vision.onnx');
-      const r = await s.run({ pixel_values: new ort.Tensor('float32', clipInput(image), [1, 3, 224, 224]) });
+      const view = await centerCropView(rgb(image), { ...CLIP_VIEW, roundTo8Bits: true });
+      const r = await s.run({ pixel_values: new ort.Tensor('float32', view.tensor.data as Float32Array, [1, 3, 224, 224]) });
       expect(relError(r.image_embeds.data as Float32Array, f32(meta.images[image].image_tokens))).toBeLessThan(1e-4);
     });
 

@@ -19,6 +19,7 @@ struct ViewSpec {
   int64_t size = 0, n = 1;
   Normalize norm{};
   Filter filter = Filter::BilinearAntialias;
+  bool round8 = false;  // Pillow's 8-bit resize, exactly (views.h)
 };
 
 double number_field(Napi::Env env, Napi::Object o, const char* key) {
@@ -51,6 +52,7 @@ ViewSpec parse_spec(Napi::Env env, Napi::Value value) {
   if (filter == "bilinear") s.filter = Filter::BilinearAntialias;
   else if (filter == "bicubic") s.filter = Filter::BicubicAntialias;
   else throw_error(env, "INVALID_ARGUMENT", "view: filter must be bilinear or bicubic");
+  s.round8 = o.Get("roundTo8Bits").ToBoolean();
   s.size = static_cast<int64_t>(number_field(env, o, "size"));
   if (s.kind == Kind::Tiled) s.n = static_cast<int64_t>(number_field(env, o, "magnification"));
   triple_field(env, o, "mean", s.norm.mean);
@@ -82,12 +84,12 @@ Napi::Value make_view(const Napi::CallbackInfo& info) {
         switch (spec.kind) {
           case Kind::Square:
             result->tensor = square_view(img, spec.size, spec.norm, spec.filter, token.get(), &result->content_h,
-                                         &result->content_w);
+                                         &result->content_w, spec.round8);
             result->tensor.dims.insert(result->tensor.dims.begin(), 1);
             break;
           case Kind::Tiled: result->tensor = tiled_view(img, spec.size, spec.n, spec.norm, spec.filter, token.get()); break;
           case Kind::CenterCrop:
-            result->tensor = center_crop_view(img, spec.size, spec.norm, spec.filter, token.get());
+            result->tensor = center_crop_view(img, spec.size, spec.norm, spec.filter, token.get(), spec.round8);
             result->tensor.dims.insert(result->tensor.dims.begin(), 1);
             break;
         }
