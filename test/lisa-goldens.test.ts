@@ -25,6 +25,7 @@ import { CLIP_VIEW, SAM_VIEW, centerCropView, squareView } from '../lib/views.js
 import { VlmTokenizer } from '../lib/vlm/tokenizer.js';
 import { writeLisaTiny } from './helpers/lisa-tiny.js';
 import { pillowResize } from './helpers/pillow-resize.js';
+import { relError } from './helpers/random.js';
 
 const FIX = join(import.meta.dirname, 'fixtures/lisa');
 const meta = JSON.parse(readFileSync(join(FIX, 'cases.json'), 'utf8'));
@@ -38,12 +39,6 @@ const rgb = (name: string) => {
   const im = meta.images[name] as { file: string; width: number; height: number };
   return { data: new Uint8Array(readFileSync(join(FIX, im.file))), width: im.width, height: im.height, channels: 3 as const };
 };
-const relError = (got: ArrayLike<number>, want: ArrayLike<number>) => {
-  let err = 0, scale = 0;
-  for (let i = 0; i < want.length; i++) (err = Math.max(err, Math.abs(got[i] - want[i]))), (scale = Math.max(scale, Math.abs(want[i])));
-  return err / scale;
-};
-
 const work = mkdtempSync(join(tmpdir(), 'hrseg-lisa-'));
 const out = join(work, 'pkg');
 let result: ConvertResult;

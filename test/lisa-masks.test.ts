@@ -11,6 +11,7 @@ import { describe, expect, it } from 'vitest';
 
 import { lisaMaskLogits, masksFromLogits } from '../lib/lisa/masks.js';
 import { tensor } from '../lib/tensor.js';
+import { relError } from './helpers/random.js';
 
 const FIX = join(import.meta.dirname, 'fixtures/lisa');
 interface Case { name: string; image: string; low_res_logits?: string; low_res_shape: number[]; mask_logits: string; mask_logits_shape: number[]; mask: string }
@@ -36,12 +37,6 @@ function bilinear(src: Float64Array | Float32Array, h: number, w: number, H: num
     }
   return out;
 }
-
-const relError = (got: ArrayLike<number>, want: ArrayLike<number>) => {
-  let err = 0, scale = 0;
-  for (let i = 0; i < want.length; i++) (err = Math.max(err, Math.abs(got[i] - want[i]))), (scale = Math.max(scale, Math.abs(want[i])));
-  return err / scale;
-};
 
 describe(`LISA's postprocess against LISA's code (${JSON.stringify(meta.upstream).slice(0, 80)}…)`, () => {
   const cases = meta.cases.filter((c) => c.low_res_logits);

@@ -25,20 +25,11 @@ import { buildLlama, type LlamaOptions } from '../lib/convert/llama.js';
 import { mergeLora } from '../lib/convert/lora.js';
 import { dequantizeLinear, quantizeLinear, type QuantizeOptions } from '../lib/convert/quantize.js';
 import { encodeSafetensors, type StoredTensor } from '../lib/safetensors.js';
-import { freshSeed, makeRng, uniform } from './helpers/random.js';
+import { freshSeed, heavy, makeRng, uniform } from './helpers/random.js';
 
 const seed = freshSeed();
 const rng = makeRng(seed);
 const sessionOptions = (level: string) => ({ extra: { session: { qdq_matmulnbits_accuracy_level: level } } }) as ort.InferenceSession.SessionOptions;
-
-/** Student-t-like heavy tails: a normal divided by the root of a scaled chi-square of 3 degrees. */
-function heavy(n: number, scale: number): Float32Array {
-  const normal = () => Math.sqrt(-2 * Math.log(rng() + 1e-12)) * Math.cos(2 * Math.PI * rng());
-  return Float32Array.from({ length: n }, () => {
-    const chi = (normal() ** 2 + normal() ** 2 + normal() ** 2) / 3;
-    return (scale * normal()) / Math.sqrt(chi + 1e-6);
-  });
-}
 
 const work = mkdtempSync(join(tmpdir(), 'hrseg-quant-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -48,7 +39,7 @@ function trainedLikeLlama(H = 256, I = 512, L = 2, V = 200): string {
   const t: Record<string, StoredTensor> = {};
   const outliers = [3, 77, 190];
   const linear = (name: string, out: number, inDim: number) => {
-    const w = heavy(out * inDim, 1 / Math.sqrt(inDim));
+    const w = heavy(rng, out * inDim, 1 / Math.sqrt(inDim));
     for (let o = 0; o < out; o++) {
       const rowScale = Math.exp(0.3 * (rng() * 2 - 1));
       for (let i = 0; i < inDim; i++) w[o * inDim + i] *= rowScale;
@@ -56,7 +47,7 @@ function trainedLikeLlama(H = 256, I = 512, L = 2, V = 200): string {
     }
     t[name] = { dtype: 'F32', shape: [out, inDim], data: w };
   };
-  t['model.embed_tokens.weight'] = { dtype: 'F32', shape: [V, H], data: heavy(V * H, 1) };
+  t['model.embed_tokens.weight'] = { dtype: 'F32', shape: [V, H], data: heavy(rng, V * H, 1) };
   for (let l = 0; l < L; l++) {
     const p = `model.layers.${l}.`;
     for (const n of ['q', 'k', 'v', 'o']) linear(`${p}self_attn.${n}_proj.weight`, H, H);

@@ -8,21 +8,12 @@ import { describe, expect, it } from 'vitest';
 
 import { dequantizeLinear, quantizeLinear, quantizedWeight, type QuantizeOptions } from '../lib/convert/quantize.js';
 import { GraphBuilder } from '../lib/onnx/graph.js';
-import { freshSeed, makeRng, uniform } from './helpers/random.js';
+import { freshSeed, heavy, makeRng, uniform } from './helpers/random.js';
 
 /** ORT's fused MatMulNBits: accuracy level 1 computes in float32, 4 quantizes activations to int8. */
 const sessionOptions = (level: string) => ({ extra: { session: { qdq_matmulnbits_accuracy_level: level } } }) as ort.InferenceSession.SessionOptions;
 const seed = freshSeed();
 const rng = makeRng(seed);
-
-/** Student-t-like heavy tails: a normal divided by the root of a scaled chi-square of 3 degrees. */
-function heavy(n: number, scale: number): Float32Array {
-  const normal = () => Math.sqrt(-2 * Math.log(rng() + 1e-12)) * Math.cos(2 * Math.PI * rng());
-  return Float32Array.from({ length: n }, () => {
-    const chi = (normal() ** 2 + normal() ** 2 + normal() ** 2) / 3;
-    return (scale * normal()) / Math.sqrt(chi + 1e-6);
-  });
-}
 
 /** The blockwise formula in float64, written independently of quantize.ts. */
 function reference(w: Float32Array, out: number, inDim: number, o: QuantizeOptions): Float64Array {
@@ -68,7 +59,7 @@ describe(`blockwise round-to-nearest (seed ${seed})`, () => {
   ] as QuantizeOptions[])
     it(`int${o.bits}, block ${o.blockSize}, ${o.asymmetric ? 'zero points' : 'symmetric'}${o.clipSearch === false ? ', no clip search' : ''}: dequantized equals the float64 formula`, () => {
       const out = 24, inDim = 256;
-      const w = heavy(out * inDim, 0.05);
+      const w = heavy(rng, out * inDim, 0.05);
       w.fill(0, 0, o.blockSize === 'channel' ? inDim : o.blockSize!); // an all-zero block (a whole row per channel)
       const got = dequantizeLinear(quantizeLinear(w, out, inDim, o));
       const want = reference(w, out, inDim, o);
@@ -85,7 +76,7 @@ describe(`blockwise round-to-nearest (seed ${seed})`, () => {
   it('the DequantizeLinear → MatMul graph (opset 21) on ONNX Runtime equals x·dequantize(W)ᵀ in float64', async () => {
     for (const o of [{ bits: 4 }, { bits: 8 }, { bits: 8, blockSize: 'channel' }, { bits: 4, asymmetric: true }] as QuantizeOptions[]) {
       const out = 48, inDim = 128, M = 5;
-      const w = heavy(out * inDim, 0.05);
+      const w = heavy(rng, out * inDim, 0.05);
       const g = new GraphBuilder();
       const x = g.input('x', 'float', [M, inDim]);
       g.op('MatMul', [x, quantizedWeight(g, 'w', () => w, out, inDim, o)], {}, ['y']);

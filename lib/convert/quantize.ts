@@ -33,15 +33,13 @@ export interface QuantizeOptions {
   /** Zero points (uint codes): smaller error, but TensorRT refuses them. Default false. */
   asymmetric?: boolean;
   /**
-   * Per block, the scale is chosen among max·r for r in CLIP_RATIOS by the smallest squared error
+   * Per block, the scale is chosen among max·r for r in 1, 0.95 … 0.7 (kClipRatios in
+   * native/core/include/hrseg/quantize.h) by the smallest squared error
    * of the block (still round to nearest; clipping a block's largest weight a little lets the rest
    * use finer steps). Default true.
    */
   clipSearch?: boolean;
 }
-
-/** The clipping ratios tried (native/core/include/hrseg/quantize.h kClipRatios). */
-export const CLIP_RATIOS = [1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7] as const;
 
 export interface QuantizedWeight {
   bits: QuantBits;

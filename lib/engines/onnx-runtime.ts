@@ -137,8 +137,9 @@ export class OnnxEngine implements Engine {
     }
     const cpu = { ...base, executionProviders: ['cpu'] };
     let cache: string = 'off';
-    const cacheDir = options.cpuCache === false ? undefined : (options.cpuCache?.dir ?? defaultCpuCacheDir());
-    if (!session && cacheDir && (await graphBytes(file)) >= (options.cpuCache ? (options.cpuCache.minBytes ?? CPU_CACHE_MIN_BYTES) : CPU_CACHE_MIN_BYTES)) {
+    const cacheOptions = options.cpuCache === false ? undefined : options.cpuCache;
+    const cacheDir = options.cpuCache === false ? undefined : (cacheOptions?.dir ?? defaultCpuCacheDir());
+    if (!session && cacheDir && (await graphBytes(file)) >= (cacheOptions?.minBytes ?? CPU_CACHE_MIN_BYTES)) {
       let entry: Awaited<ReturnType<typeof cacheEntry>> | undefined;
       try {
         entry = await cacheEntry(cacheDir, file, { level: base.graphOptimizationLevel, accuracy: MATMUL_NBITS_ACCURACY_LEVEL });

@@ -32,15 +32,19 @@ export function defaultCpuCacheDir(): string | undefined {
   return env || join(homedir(), '.cache', 'hrseg', 'cpu-models');
 }
 
-/** What identifies this CPU's instruction set (the pre-packed layouts depend on it). */
+/** What identifies this CPU's instruction set (the pre-packed layouts depend on it); read once per process. */
+let signature: string | undefined;
 function cpuSignature(): string {
-  try {
-    const info = readFileSync('/proc/cpuinfo', 'utf8');
-    const flags = /^flags\s*:\s*(.*)$/m.exec(info)?.[1] ?? '';
-    return `${process.arch} ${cpus()[0]?.model ?? ''} ${flags}`;
-  } catch {
-    return `${process.arch} ${cpus()[0]?.model ?? ''}`;
+  if (signature === undefined) {
+    let flags = '';
+    try {
+      flags = /^flags\s*:\s*(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? '';
+    } catch {
+      // not Linux: the model name and architecture are what there is
+    }
+    signature = `${process.arch} ${cpus()[0]?.model ?? ''} ${flags}`;
   }
+  return signature;
 }
 
 async function fileStamp(path: string): Promise<string> {

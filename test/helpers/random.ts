@@ -21,6 +21,15 @@ export function uniform(rng: () => number, n: number, scale = 1): Float32Array {
   return a;
 }
 
+/** Student-t-like heavy tails (as trained weights have): a normal over the root of a scaled chi-square of 3 degrees. */
+export function heavy(rng: () => number, n: number, scale: number): Float32Array {
+  const normal = () => Math.sqrt(-2 * Math.log(rng() + 1e-12)) * Math.cos(2 * Math.PI * rng());
+  return Float32Array.from({ length: n }, () => {
+    const chi = (normal() ** 2 + normal() ** 2 + normal() ** 2) / 3;
+    return (scale * normal()) / Math.sqrt(chi + 1e-6);
+  });
+}
+
 /** max |a − b| / max(max |b|, tiny): the error relative to the reference's scale. */
 export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) return Infinity;
