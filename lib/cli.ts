@@ -19,13 +19,15 @@ import { readDataset } from './eval/datasets.js';
 import { loadImage } from './image.js';
 import { maskPng, overlayPng, writeAtomic } from './output.js';
 import { readPackage } from './package/manifest.js';
+import { usesProposals } from './package/presets.js';
+import { QUERY_FORMS } from './vlm/template.js';
 import { runtimeInfo } from './runtime.js';
 import { createSegmenter, type Device } from './segmenter.js';
 import { serve } from './serve/server.js';
 
 const USAGE = `usage:
   hrseg segment <image> <instruction> --model <dir> [--device auto|cpu|cuda|tensorrt]
-                [--out mask.png] [--overlay overlay.png] [--json] [--form sentence|phrase]
+                [--out mask.png] [--overlay overlay.png] [--json] [--form sentence|phrase|chat]
                 [--mode generate|teacher-forced] [--progress]
   hrseg eval <ReasonSeg folder | LLM-Seg40K .json> --model <dir> [--results results.jsonl]
                 [--limit N] [--images <dir>] [--mode generate|teacher-forced] [--device ...]
@@ -99,7 +101,7 @@ async function segment(argv: string[]): Promise<void> {
   if (instruction === undefined) throw new UsageError('missing <instruction>');
   const model = need(values.model, '--model <dir>');
   const device = choice(values.device, DEVICES, '--device') as Device | undefined;
-  const form = choice(values.form, ['sentence', 'phrase'] as const, '--form');
+  const form = choice(values.form, QUERY_FORMS, '--form');
   const mode = choice(values.mode, MODES, '--mode');
   if (positionals.length > 2) throw new UsageError(`unexpected argument '${positionals[2]}' (quote the instruction)`);
   const image = await loadImage(imagePath, { signal: controller.signal });
@@ -339,12 +341,16 @@ async function info(argv: string[]): Promise<void> {
     console.log(`model: ${pkg.name} (${pkg.dir})${pkg.trained ? '' : ' — built for testing, not trained'}`);
     if (pkg.manifest.description) console.log(`  ${pkg.manifest.description}`);
     console.log(`  preset: ${pkg.preset}`);
-    console.log(`  proposals: ${pkg.proposals.pointsPerSide}² prompts, K ${pkg.proposals.maxProposals}`);
     const h = pkg.head;
-    const dino = h.hrp ? `global ${pkg.views.dino.size} + ${h.magnification ** 2} local crops` : `one view at ${pkg.views.dino.size}`;
-    console.log(`  head: C ${h.featureDim}, d ${h.dim}, n_g ${h.globalGrid}, DINOv2 ${dino}, HRP ${h.hrp ? 'on' : 'off'}, HRE L ${h.hreLayers}, H ${h.hiddenSize}`);
-    console.log(`  selection: ${h.selection.strategy}, k ${h.selection.k}, τ ${h.selection.tau}, fallback ${h.selection.fallback}`);
-    console.log(`  vlm: ${pkg.vlm.mode}, ${pkg.vlm.queryForm} prompts, up to ${pkg.vlm.maxNewTokens} tokens`);
+    if (usesProposals(pkg.preset)) {
+      console.log(`  proposals: ${pkg.proposals.pointsPerSide}² prompts, K ${pkg.proposals.maxProposals}`);
+      const dino = h.hrp ? `global ${pkg.views.dino.size} + ${h.magnification ** 2} local crops` : `one view at ${pkg.views.dino.size}`;
+      console.log(`  head: C ${h.featureDim}, d ${h.dim}, n_g ${h.globalGrid}, DINOv2 ${dino}, HRP ${h.hrp ? 'on' : 'off'}, HRE L ${h.hreLayers}, H ${h.hiddenSize}`);
+      console.log(`  selection: ${h.selection.strategy}, k ${h.selection.k}, τ ${h.selection.tau}, fallback ${h.selection.fallback}`);
+    } else {
+      console.log(`  masks: LISA's SAM decoder prompted by each [SEG] (text_hidden_fcs H ${h.hiddenSize} → 256), SAM view ${pkg.views.sam.size}; no proposals, no DINOv2`);
+    }
+    console.log(`  vlm: ${pkg.vlm.mode}, ${pkg.vlm.queryForm} prompts, up to ${pkg.vlm.maxNewTokens} tokens; eval ${pkg.vlm.evalMode}`);
     for (const [key, c] of Object.entries(pkg.manifest.components ?? {})) {
       const q = c.quantization as { type?: string; blockSize?: number | 'channel' } | undefined;
       console.log(`  component ${key}: ${String(c.file)} from ${String(c.source)} (${c.precision ? `${String(c.precision)}, ` : ''}${q ? `${String(q.type)} weights, ${q.blockSize === 'channel' ? 'per channel' : `block ${String(q.blockSize)}`}, ` : ''}${(Number(c.bytes) / 2 ** 20).toFixed(1)} MiB)`);

@@ -1,7 +1,8 @@
 /**
  * The public pipeline (SPEC.md section 1): image → proposals (SAM), features (DINOv2), HRP + HRE
  * (head image step), the VLM's prefix → per instruction: the answer and h_seg, then the head's
- * instruction step → the mask.
+ * instruction step → the mask. The lisa preset (SPEC 11.1) instead keeps SAM's image embedding
+ * and, per [SEG], prompts LISA's SAM decoder with it (lib/lisa/head.ts): no proposals, no DINOv2.
  *
  * `prepare()` does every image-only stage once; `segment()` on a PreparedImage pays only for the
  * reasoning and the selection. Calls on one Segmenter run one at a time, in call order (the
@@ -11,17 +12,20 @@
 import { abortError } from './abort.js';
 import { HrsegError } from './errors.js';
 import { Head, type ImageFeatures, type SelectionConfig } from './head.js';
-import { loadImage, type ImageInput } from './image.js';
+import { loadImage, type ImageInput, type RgbImage } from './image.js';
 import { OnnxEngine } from './engines/onnx-runtime.js';
 import { TrtEngine } from './engines/tensorrt.js';
 import { findEngines, type EngineSet } from './trt/engine-set.js';
 import type { Engine } from './engines/types.js';
+import { LisaHead, TextProjection } from './lisa/head.js';
 import { readPackage, type ModelPackage } from './package/manifest.js';
+import { usesProposals, type PresetName } from './package/presets.js';
 import { dinoFeatures } from './pipeline/dino.js';
 import { areaDownscale, downscaledSize, resizeNearest } from './pipeline/resize.js';
-import { generateProposals, type Proposals } from './proposals/mask-generator.js';
+import { emptyProposals, generateProposals, type Proposals } from './proposals/mask-generator.js';
 import { runtimeInfo } from './runtime.js';
 import { tensor, type Tensor } from './tensor.js';
+import { squareView } from './views.js';
 import { VlmRunner, type VlmContext } from './vlm/runner.js';
 import type { QueryForm } from './vlm/template.js';
 
@@ -48,6 +52,7 @@ export interface PrepareOptions {
    * LLM-Seg made its proposals (1024). The head pools those proposals at that size; every mask
    * in the result is brought back to the image's size with PyTorch's nearest resize (the union
    * of the chosen proposals resized back). Default: the segmenter's `proposalMaxSide`, else none.
+   * The lisa preset has no proposals and refuses it.
    */
   proposalMaxSide?: number;
 }
@@ -67,12 +72,18 @@ async function openPair(vision: Promise<Engine>, decoder: Promise<Engine>): Prom
 export interface PreparedImage {
   readonly width: number;
   readonly height: number;
-  /** SAM's proposals, at `proposalSize` (the image's own size unless proposalMaxSide shrank it). */
+  /**
+   * SAM's proposals, at `proposalSize` (the image's own size unless proposalMaxSide shrank it).
+   * The lisa preset makes none: an empty set.
+   */
   readonly proposals: Proposals;
   readonly proposalSize: { readonly width: number; readonly height: number };
-  /** How many views DINOv2 encoded: 1 + N² with HRP, 1 without (the llm-seg preset). */
+  /** How many views DINOv2 encoded: 1 + N² with HRP, 1 without (the llm-seg preset), 0 for lisa. */
   readonly dinoViews: number;
-  readonly features: ImageFeatures;
+  /** The head's image step (HRP, HRE, pooling); absent for the lisa preset. */
+  readonly features?: ImageFeatures;
+  /** The lisa preset: SAM's image embedding [1, 256, 64, 64], prompted once per [SEG]. */
+  readonly samEmbedding?: Tensor<'float32'>;
   readonly vlm: VlmContext;
   /** ms per image-only stage */
   readonly timings: StageTimings;
@@ -93,7 +104,7 @@ export interface SegmentOptions {
   form?: QueryForm;
   /** 'generate' (default) or 'teacher-forced' (the evaluation protocol of LISA and LLM-Seg). */
   mode?: 'generate' | 'teacher-forced';
-  /** Override the manifest's selection strategy for this call. */
+  /** Override the manifest's selection strategy for this call (the lisa preset has no selection). */
   selection?: Partial<SelectionConfig>;
   maxNewTokens?: number;
   /** Progress of the image stages (today: 'proposals', prompts done of total). */
@@ -103,6 +114,9 @@ export interface SegmentOptions {
 export interface SegmentPart {
   /** This [SEG]'s mask, width × height, 0/1. */
   mask: Uint8Array;
+  /* The lisa preset chooses no proposals: chosen [], fallback false, similarity and iop empty. */
+  /** lisa: the logits the mask was thresholded from (> 0), width × height (LISA's postprocess). */
+  logits?: Float32Array;
   chosen: number[];
   /**
    * True when the strategy chose nothing and top1-sim was used instead. With the selection's
@@ -132,7 +146,7 @@ export interface SegmentResult {
    * nearest resize to the image (what LLM-Seg's scorer resizes; `hrseg eval --score-size` uses it).
    */
   lowRes?: { mask: Uint8Array; width: number; height: number };
-  /** ms per stage: image stages (0 when a PreparedImage was reused), reasoning, selection, total. */
+  /** ms per stage: image stages (0 when a PreparedImage was reused), reasoning, selection (lisa: masks), total. */
   timings: StageTimings;
 }
 
@@ -148,7 +162,7 @@ export type SegmentEvent =
  * package's TensorRT engines (hrseg build-engines) and the head on the GPU; 'auto' picks tensorrt when
  * TensorRT loads and engines for this GPU exist, else cuda when a device is usable, else cpu.
  */
-async function pickDevice(requested: Device, model: string): Promise<{ device: 'cpu' | 'cuda' | 'tensorrt'; reason: string; engines?: EngineSet }> {
+async function pickDevice(requested: Device, model: string, components: readonly string[]): Promise<{ device: 'cpu' | 'cuda' | 'tensorrt'; reason: string; engines?: EngineSet }> {
   if (requested === 'cpu') return { device: 'cpu', reason: 'asked for' };
   if (requested !== 'cuda' && requested !== 'tensorrt' && requested !== 'auto')
     throw new HrsegError('INVALID_ARGUMENT', `device must be 'cpu', 'cuda', 'tensorrt' or 'auto', got '${String(requested)}'`);
@@ -159,13 +173,13 @@ async function pickDevice(requested: Device, model: string): Promise<{ device: '
     // TensorRT first: its absence (libnvinfer) is what a user must fix before anything else.
     if (!info.tensorrt.loadable) throw new HrsegError('DEVICE_UNAVAILABLE', `device 'tensorrt': ${info.tensorrt.reason ?? 'TensorRT is not available'}`);
     if (!usable) throw new HrsegError('DEVICE_UNAVAILABLE', `device 'tensorrt': ${whyNoCuda}`);
-    return { device: 'tensorrt', reason: 'asked for', engines: await findEngines(model, TRT_COMPONENTS) };
+    return { device: 'tensorrt', reason: 'asked for', engines: await findEngines(model, components) };
   }
   if (requested === 'auto') {
     if (!usable) return { device: 'cpu', reason: `no GPU: ${whyNoCuda}` };
     if (info.tensorrt.loadable) {
       try {
-        return { device: 'tensorrt', reason: 'TensorRT and engines for this GPU', engines: await findEngines(model, TRT_COMPONENTS) };
+        return { device: 'tensorrt', reason: 'TensorRT and engines for this GPU', engines: await findEngines(model, components) };
       } catch (e) {
         return { device: 'cuda', reason: `TensorRT engines not usable: ${(e as Error).message}` };
       }
@@ -176,8 +190,17 @@ async function pickDevice(requested: Device, model: string): Promise<{ device: '
   return { device: 'cuda', reason: 'asked for' };
 }
 
-/** The components that run on TensorRT engines in a segmenter. */
-const TRT_COMPONENTS = ['sam/encoder', 'sam/decoder', 'dino/encoder', 'vlm/vision', 'vlm/decoder'] as const;
+/** The components that run on TensorRT engines in a segmenter of this preset. */
+export function trtComponents(preset: PresetName): string[] {
+  return usesProposals(preset)
+    ? ['sam/encoder', 'sam/decoder', 'dino/encoder', 'vlm/vision', 'vlm/decoder']
+    : ['sam/encoder', 'sam/prompt-decoder', 'vlm/vision', 'vlm/decoder'];
+}
+
+/** What turns an image and a [SEG] into a mask: the HRSeg/LLM-Seg head over proposals, or LISA's decoder. */
+type Method =
+  | { kind: 'head'; samDecoder: Engine; dino: Engine; head: Head }
+  | { kind: 'lisa'; lisa: LisaHead };
 
 export class Segmenter {
   #queue: Promise<unknown> = Promise.resolve();
@@ -188,71 +211,84 @@ export class Segmenter {
     readonly device: 'cpu' | 'cuda' | 'tensorrt',
     /** Why this device: 'asked for', or what 'auto' found. */
     readonly deviceReason: string,
-    private readonly engines: { samEncoder: Engine; samDecoder: Engine; dino: Engine },
+    private readonly samEncoder: Engine,
+    private readonly method: Method,
     private readonly vlm: VlmRunner,
-    private readonly head: Head,
     private readonly maxPixels: number | undefined,
     private readonly proposalMaxSide: number | undefined,
   ) {}
 
   static async create(options: SegmenterOptions): Promise<Segmenter> {
     if (!options || typeof options.model !== 'string') throw new HrsegError('INVALID_ARGUMENT', 'createSegmenter: `model` (a package directory) is required');
-    const picked = await pickDevice(options.device ?? 'auto', options.model);
-    const device = picked.device;
-    const gpuHead = device === 'cpu' ? 'cpu' : 'cuda';
     if (options.proposalMaxSide !== undefined) downscaledSize(1, 1, options.proposalMaxSide); // validates it
     const pkg = await readPackage(options.model);
+    const lisa = !usesProposals(pkg.preset);
+    if (lisa && options.proposalMaxSide !== undefined)
+      throw new HrsegError('INVALID_ARGUMENT', 'proposalMaxSide: the lisa preset makes no proposals (its SAM sees the image resized to 1024)');
+    const picked = await pickDevice(options.device ?? 'auto', options.model, trtComponents(pkg.preset));
+    const device = picked.device;
+    const gpuHead = device === 'cpu' ? 'cpu' : 'cuda';
     const f = pkg.files;
     // Load everything, then report every failure at once.
     // On 'cuda' the backbones try ONNX Runtime's CUDA provider (and say so when they fall back).
     const provider = gpuHead;
     const trt = picked.engines;
-    const results = await Promise.allSettled([
-      trt ? TrtEngine.load(trt.plan('sam/encoder'), 'sam/encoder') : OnnxEngine.load(f.samEncoder, 'sam/encoder', { bindings: { S: pkg.views.sam.size }, provider, memoryArena: false }),
-      trt ? TrtEngine.load(trt.plan('sam/decoder'), 'sam/decoder') : OnnxEngine.load(f.samDecoder, 'sam/decoder', { provider }),
-      trt ? TrtEngine.load(trt.plan('dino/encoder'), 'dino/encoder') : OnnxEngine.load(f.dinoEncoder, 'dino/encoder', {
-        bindings: { D: pkg.views.dino.size, T: pkg.head.globalGrid ** 2, C: pkg.head.featureDim },
-        provider,
-        // Both encoders' activations are returned after each image (they run once per image, and
-        // an arena would keep SAM-H's ~10 GB peak reserved beside everything else).
-        memoryArena: false,
-      }),
-      (async () =>
-        VlmRunner.load(
-          { vision: f.vlmVision, decoder: f.vlmDecoder, embeddings: f.vlmEmbeddings, tokenizer: f.tokenizer, tokenizerConfig: f.tokenizerConfig },
-          pkg.vlm,
-          // On TensorRT the VLM's engines keep the key/value cache on the device, sized by the build.
-          trt ? { engines: await openPair(TrtEngine.load(trt.plan('vlm/vision'), 'vlm/vision'), TrtEngine.load(trt.plan('vlm/decoder'), 'vlm/decoder')), context: trt.context } : {},
-        ))(),
-      Head.load(f.head, pkg.head, { device: gpuHead }),
-    ]);
+    const onnx = (file: string, component: string, extra: Parameters<typeof OnnxEngine.load>[2] = {}) =>
+      trt ? TrtEngine.load(trt.plan(component), component) : OnnxEngine.load(file, component, { provider, ...extra });
+    const encoder = onnx(f.samEncoder, 'sam/encoder', { bindings: { S: pkg.views.sam.size }, memoryArena: false });
+    const vlmLoad = (async () =>
+      VlmRunner.load(
+        { vision: f.vlmVision, decoder: f.vlmDecoder, embeddings: f.vlmEmbeddings, tokenizer: f.tokenizer, tokenizerConfig: f.tokenizerConfig },
+        pkg.vlm,
+        // On TensorRT the VLM's engines keep the key/value cache on the device, sized by the build.
+        trt ? { engines: await openPair(TrtEngine.load(trt.plan('vlm/vision'), 'vlm/vision'), TrtEngine.load(trt.plan('vlm/decoder'), 'vlm/decoder')), context: trt.context } : {},
+      ))();
+    // Each preset's own parts: the head over proposals and DINOv2, or LISA's decoder and text_hidden_fcs.
+    const parts: Promise<unknown>[] = lisa
+      ? [onnx(f.samPromptDecoder, 'sam/prompt-decoder'), (async () => TextProjection.load(f.head))()]
+      : [
+          onnx(f.samDecoder, 'sam/decoder'),
+          onnx(f.dinoEncoder, 'dino/encoder', {
+            bindings: { D: pkg.views.dino.size, T: pkg.head.globalGrid ** 2, C: pkg.head.featureDim },
+            // Both encoders' activations are returned after each image (they run once per image, and
+            // an arena would keep SAM-H's ~10 GB peak reserved beside everything else).
+            memoryArena: false,
+          }),
+          Head.load(f.head, pkg.head, { device: gpuHead }),
+        ];
+    const results = await Promise.allSettled([encoder, vlmLoad, ...parts]);
     const problems = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as Error).message);
     const ok = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
-    const [samEncoder, samDecoder, dino, vlm, head] = ok as [Engine?, Engine?, Engine?, VlmRunner?, Head?];
-    if (vlm && vlm.hiddenSize !== pkg.head.hiddenSize)
-      problems.push(`hrseg.json /head/hiddenSize: ${pkg.head.hiddenSize}, but the VLM's hidden size is ${vlm.hiddenSize}`);
+    const [samEncoder, vlm] = ok as [Engine?, VlmRunner?];
+    const [a, b, head] = ok.slice(2) as [Engine | undefined, unknown, Head | undefined];
+    const hidden = lisa ? (b as TextProjection | undefined)?.hiddenSize : pkg.head.hiddenSize;
+    const projected = lisa ? (b as TextProjection | undefined)?.outSize : undefined;
+    if (projected !== undefined && projected !== 256)
+      problems.push(`${f.head}: text_hidden_fcs gives ${projected}-wide prompts, but LISA's SAM decoder takes 256-wide ones`);
+    if (vlm && hidden !== undefined && vlm.hiddenSize !== hidden)
+      problems.push(lisa ? `${f.head}: text_hidden_fcs takes ${hidden}-wide states, but the VLM's hidden size is ${vlm.hiddenSize}` : `hrseg.json /head/hiddenSize: ${pkg.head.hiddenSize}, but the VLM's hidden size is ${vlm.hiddenSize}`);
     if (problems.length > 0 || options.signal?.aborted) {
-      await Promise.all([samEncoder?.dispose(), samDecoder?.dispose(), dino?.dispose(), vlm?.dispose()]);
+      await Promise.all([samEncoder?.dispose(), vlm?.dispose(), a?.dispose(), lisa ? undefined : (b as Engine | undefined)?.dispose()]);
       head?.dispose();
       if (options.signal?.aborted && problems.length === 0) throw abortError(options.signal);
       throw new HrsegError('MODEL_FILE', `model package ${pkg.dir} could not be loaded:\n  - ${problems.join('\n  - ')}`);
     }
-    return new Segmenter(
-      pkg,
-      device,
-      picked.reason,
-      { samEncoder: samEncoder!, samDecoder: samDecoder!, dino: dino! },
-      vlm!,
-      head!,
-      options.maxPixels,
-      options.proposalMaxSide,
-    );
+    const method: Method = lisa
+      ? { kind: 'lisa', lisa: new LisaHead(b as TextProjection, a!, pkg.views.sam.size) }
+      : { kind: 'head', samDecoder: a!, dino: b as Engine, head: head! };
+    return new Segmenter(pkg, device, picked.reason, samEncoder!, method, vlm!, options.maxPixels, options.proposalMaxSide);
+  }
+
+  /** The engines this segmenter runs, by component. */
+  #engines(): Engine[] {
+    const m = this.method;
+    return [this.samEncoder, ...(m.kind === 'head' ? [m.samDecoder, m.dino] : [m.lisa.decoder])];
   }
 
   /** Where each backbone runs ('cuda' through ONNX Runtime's CUDA provider, or 'cpu'). */
   get backbones(): Record<string, { provider: 'cpu' | 'cuda' | 'tensorrt'; fallbackReason?: string }> {
     const out: Record<string, { provider: 'cpu' | 'cuda' | 'tensorrt'; fallbackReason?: string }> = {};
-    for (const e of Object.values(this.engines)) {
+    for (const e of this.#engines()) {
       if (e instanceof TrtEngine) {
         out[e.component] = { provider: 'tensorrt' };
         continue;
@@ -274,11 +310,11 @@ export class Segmenter {
   }
 
   /** The head's image step; DINOv2 tokens left on the device are read there and then freed. */
-  async #imageStep(feats: Awaited<ReturnType<typeof dinoFeatures>>, masks: Tensor<'uint8'>, signal?: AbortSignal) {
+  async #imageStep(head: Head, feats: Awaited<ReturnType<typeof dinoFeatures>>, masks: Tensor<'uint8'>, signal?: AbortSignal) {
     if (feats.deviceTokens === undefined)
-      return this.head.imageStep({ globalFeatures: feats.global!, localFeatures: feats.local, proposals: masks }, { signal });
+      return head.imageStep({ globalFeatures: feats.global!, localFeatures: feats.local, proposals: masks }, { signal });
     try {
-      return await this.head.imageStep({ deviceTokens: feats.deviceTokens, proposals: masks }, { signal });
+      return await head.imageStep({ deviceTokens: feats.deviceTokens, proposals: masks }, { signal });
     } finally {
       feats.release?.();
     }
@@ -300,10 +336,16 @@ export class Segmenter {
       return r;
     };
     const img = await time('decode', () => loadImage(image, { maxPixels: this.maxPixels, signal }));
+    if (this.method.kind === 'lisa') {
+      if (options.proposalMaxSide !== undefined)
+        throw new HrsegError('INVALID_ARGUMENT', 'proposalMaxSide: the lisa preset makes no proposals (its SAM sees the image resized to 1024)');
+      return this.#prepareLisa(img, timings, time, signal);
+    }
+    const m = this.method;
     const small = maxSide === undefined ? undefined : downscaledSize(img.width, img.height, maxSide);
     const samImage = small ? await time('downscale', async () => areaDownscale(img, small.width, small.height)) : img;
     const proposals = await time('proposals', () =>
-      generateProposals(samImage, { encoder: this.engines.samEncoder, decoder: this.engines.samDecoder }, {
+      generateProposals(samImage, { encoder: this.samEncoder, decoder: m.samDecoder }, {
         config: this.model.proposals,
         device: this.device === 'cpu' ? 'cpu' : 'cuda',
         signal,
@@ -313,10 +355,10 @@ export class Segmenter {
     const h = this.model.head;
     // Without HRP no local view is made: one DINOv2 view instead of 1 + N² (timings.dino shows it).
     const feats = await time('dino', () =>
-      dinoFeatures(img, this.engines.dino, this.model.views.dino, h.globalGrid, h.magnification, signal, h.hrp, this.device === 'tensorrt'),
+      dinoFeatures(img, m.dino, this.model.views.dino, h.globalGrid, h.magnification, signal, h.hrp, this.device === 'tensorrt'),
     );
     const features = await time('head-image', () =>
-      this.#imageStep(feats, proposals.masks, signal),
+      this.#imageStep(m.head, feats, proposals.masks, signal),
     );
     const vlm = await time('vlm-prefix', () => this.vlm.prepare(img, { signal }));
     return {
@@ -326,6 +368,32 @@ export class Segmenter {
       proposalSize: { width: samImage.width, height: samImage.height },
       dinoViews: feats.views,
       features,
+      vlm,
+      timings,
+      release: () => vlm.release(),
+      owner: this,
+    };
+  }
+
+  /** LISA's image stages (SPEC 11.1 steps 1-2): SAM's encoder on its view, and the VLM's prefix. */
+  async #prepareLisa(img: RgbImage, timings: StageTimings, time: <T>(stage: string, p: () => Promise<T>) => Promise<T>, signal?: AbortSignal): Promise<PreparedImage> {
+    const samEmbedding = await time('sam', async () => {
+      const view = await squareView(img, this.model.views.sam, { signal });
+      const out = await this.samEncoder.run({ image: view.tensor }, { signal });
+      try {
+        return (await out.image_embeddings.host()) as Tensor<'float32'>;
+      } finally {
+        for (const v of Object.values(out)) v.release?.();
+      }
+    });
+    const vlm = await time('vlm-prefix', () => this.vlm.prepare(img, { signal }));
+    return {
+      width: img.width,
+      height: img.height,
+      proposals: emptyProposals(img.width, img.height),
+      proposalSize: { width: img.width, height: img.height },
+      dinoViews: 0,
+      samEmbedding,
       vlm,
       timings,
       release: () => vlm.release(),
@@ -388,7 +456,7 @@ export class Segmenter {
       throw new HrsegError('INVALID_ARGUMENT', 'the instruction is empty');
     const { signal } = options;
     const t0 = performance.now();
-    const isPrepared = typeof input === 'object' && input !== null && 'owner' in input && 'features' in input;
+    const isPrepared = typeof input === 'object' && input !== null && 'owner' in input && 'vlm' in input;
     if (isPrepared && (input as PreparedImage).owner !== this)
       throw new HrsegError('INVALID_ARGUMENT', 'this PreparedImage was made by another segmenter');
     const prepared = isPrepared
@@ -432,8 +500,19 @@ export class Segmenter {
     const segments: SegmentPart[] = [];
     const mask = new Uint8Array(W * H);
     const lowMask = rescaled ? new Uint8Array(w * h) : undefined;
-    if (answer.seg.dims[0] > 0) {
-      const r = await this.head.instructionStep(prepared.features, answer.seg as Tensor<'float32'>, { signal, selection: options.selection });
+    if (answer.seg.dims[0] > 0 && this.method.kind === 'lisa') {
+      // LISA: one mask per [SEG] from its decoder, at the image's size already.
+      const r = await this.method.lisa.masks(prepared.samEmbedding!, answer.seg as Tensor<'float32'>, { width: W, height: H }, signal);
+      const S = answer.seg.dims[0], none = new Float32Array(0);
+      for (let s = 0; s < S; s++) {
+        const at = [s * W * H, (s + 1) * W * H] as const;
+        const part: SegmentPart = { mask: r.masks.data.subarray(...at), logits: r.logits.data.subarray(...at), chosen: [], fallback: false, similarity: none, iop: none };
+        for (let i = 0; i < mask.length; i++) mask[i] |= part.mask[i];
+        segments.push(part);
+        yield { type: 'scores', segment: s, similarity: none, iop: none, chosen: [], fallback: false };
+      }
+    } else if (answer.seg.dims[0] > 0 && this.method.kind === 'head') {
+      const r = await this.method.head.instructionStep(prepared.features!, answer.seg as Tensor<'float32'>, { signal, selection: options.selection });
       const K = prepared.proposals.masks.dims[0];
       const S = answer.seg.dims[0];
       const full = rescaled ? resizeNearest(r.masks.data, S, h, w, H, W) : r.masks.data;
@@ -456,7 +535,8 @@ export class Segmenter {
     const timings: StageTimings = {
       ...(isPrepared ? {} : prepared.timings),
       reasoning: tSelect - tReason,
-      selection: tEnd - tSelect,
+      // The head's selection, or for lisa its decoder and postprocess.
+      [this.method.kind === 'lisa' ? 'masks' : 'selection']: tEnd - tSelect,
       total: tEnd - t0,
     };
     yield {
@@ -481,8 +561,8 @@ export class Segmenter {
     const pending = this.#queue;
     this.#disposed = true;
     await pending;
-    await Promise.all([this.engines.samEncoder.dispose(), this.engines.samDecoder.dispose(), this.engines.dino.dispose(), this.vlm.dispose()]);
-    this.head.dispose();
+    await Promise.all([...this.#engines().map((e) => e.dispose()), this.vlm.dispose()]);
+    if (this.method.kind === 'head') this.method.head.dispose();
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

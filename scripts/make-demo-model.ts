@@ -1,7 +1,8 @@
 /**
- * Writes the demo model package (scripts/models/demo-package.ts) and its llm-seg twin (the same
- * pieces under the llm-seg preset), and with --examples the example images.
- *   npm run demo:model [-- <dir>]      (default: models/demo, and models/demo-llm-seg beside it)
+ * Writes the demo model package (scripts/models/demo-package.ts), its llm-seg twin (the same
+ * pieces under the llm-seg preset) and its lisa twin (LISA's decoder in place of proposals and
+ * head), and with --examples the example images.
+ *   npm run demo:model [-- <dir>]      (default: models/demo, and models/demo-llm-seg, models/demo-lisa beside it)
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -9,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 import sharp from 'sharp';
 
-import { DEMO_LLMSEG_MANIFEST, DEMO_RECTS, writeDemoPackage } from './models/demo-package.js';
+import { DEMO_LISA_MANIFEST, DEMO_LLMSEG_MANIFEST, DEMO_RECTS, writeDemoPackage } from './models/demo-package.js';
 import { rectangleScene } from './models/tiny-sam.js';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -19,6 +20,8 @@ writeDemoPackage(dir);
 console.log(`demo model package written to ${dir} (built for testing, not trained)`);
 writeDemoPackage(`${dir}-llm-seg`, DEMO_LLMSEG_MANIFEST);
 console.log(`its llm-seg twin (preset llm-seg) written to ${dir}-llm-seg`);
+writeDemoPackage(`${dir}-lisa`, DEMO_LISA_MANIFEST);
+console.log(`its lisa twin (preset lisa) written to ${dir}-lisa`);
 
 if (process.argv.includes('--examples')) {
   const scene = rectangleScene(640, 480, DEMO_RECTS);

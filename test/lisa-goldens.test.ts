@@ -6,7 +6,9 @@
  * SAM's view and encoder (the embedding, sampled every 8th cell), the CLIP tower and projector
  * (the 256 image tokens), the tokenizer (the prompt's ids), the LLaMA decoder (the final-norm
  * hidden states of the whole prompt, teacher-forced), text_hidden_fcs (the [SEG] embedding), and
- * the decoder prompted by it with LISA's postprocess (the mask logits and masks).
+ * the decoder prompted by it with LISA's postprocess (the mask logits and masks). Then the whole
+ * package through the runtime's lisa preset (createSegmenter → segment / segmentStream), in LISA's
+ * teacher-forced evaluation and in its chat's greedy generation.
  */
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -18,6 +20,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { openCheckpoint } from '../lib/checkpoint/index.js';
 import { convert, type ConvertResult } from '../lib/convert/convert.js';
+import { readPackage } from '../lib/package/manifest.js';
+import { createSegmenter, type Segmenter } from '../lib/segmenter.js';
 import { buildSamDecoder } from '../lib/convert/sam-decoder.js';
 import { lisaMaskLogits, masksFromLogits } from '../lib/lisa/masks.js';
 import { tensor } from '../lib/tensor.js';
@@ -29,7 +33,7 @@ import { relError } from './helpers/random.js';
 
 const FIX = join(import.meta.dirname, 'fixtures/lisa');
 const meta = JSON.parse(readFileSync(join(FIX, 'cases.json'), 'utf8'));
-interface Case { name: string; mode: string; image: string; prompt: string; input_ids: number[]; final_hidden: string; final_hidden_shape: number[]; seg_hidden_indices: number[]; h_seg?: string; t_seg?: string; mask_logits?: string; mask_logits_shape?: number[]; mask?: string; n_seg: number }
+interface Case { name: string; mode: string; image: string; prompt: string; text?: string; is_sentence?: boolean; typed?: string; generated_ids?: number[]; input_ids: number[]; final_hidden: string; final_hidden_shape: number[]; seg_hidden_indices: number[]; h_seg?: string; t_seg?: string; mask_logits?: string; mask_logits_shape?: number[]; mask?: string; n_seg: number }
 const cases = meta.cases as Case[];
 const f32 = (file: string) => {
   const b = readFileSync(join(FIX, file));
@@ -105,7 +109,8 @@ afterAll(async () => {
 
 describe(`hrseg convert --lisa against LISA's own code (${meta.upstream.commit ?? JSON.stringify(meta.upstream).slice(0, 60)})`, () => {
   it("writes SAM's encoder, both decoders, the VLM and text_hidden_fcs from the checkpoint", () => {
-    expect(Object.keys(result.components).sort()).toEqual(['head', 'samDecoder', 'samEncoder', 'samPromptDecoder', 'tokenizer', 'vlmDecoder', 'vlmEmbeddings', 'vlmVision']);
+    expect(Object.keys(result.components).sort()).toEqual(['head', 'samEncoder', 'samPromptDecoder', 'tokenizer', 'vlmDecoder', 'vlmEmbeddings', 'vlmVision']);
+    expect(result).toMatchObject({ complete: true, missing: [] });
     expect(result.components.head.arch).toMatchObject({ hiddenSize: 32, out: 256, tensors: 4 });
     expect(result.components.vlmDecoder.arch).toMatchObject({ heads: 2, layers: 2, vocab: 644 }); // heads from config.json
   });
@@ -213,4 +218,66 @@ describe(`hrseg convert --lisa against LISA's own code (${meta.upstream.commit ?
     const first = (r.low_res_masks.data as Float32Array).slice(0, 256 * 256); // multimask's first mask: token 1
     expect(relError(lisaMaskLogits(tensor('float32', [1, 256, 256], first), { width, height }).data, f32(c.mask_logits!))).toBeGreaterThan(1e-2);
   });
+});
+
+describe("the lisa preset runs the converted checkpoint as LISA's code does", () => {
+  let seg: Segmenter;
+  beforeAll(async () => {
+    seg = await createSegmenter({ model: out, device: 'cpu' });
+  }, 120_000);
+  afterAll(async () => {
+    await seg?.dispose();
+  });
+
+  it('the package says lisa: its preset, views, template and modes', async () => {
+    const pkg = await readPackage(out);
+    expect(pkg.preset).toBe('lisa');
+    expect(pkg.views.sam.roundTo8Bits && pkg.views.clip.roundTo8Bits).toBe(true);
+    expect(pkg.vlm).toMatchObject({ queryForm: 'chat', mode: 'generate', evalMode: 'teacher-forced', maxNewTokens: 512 });
+    expect(pkg.settings['vlm.evalMode']).toEqual({ value: 'teacher-forced', source: 'preset lisa' });
+  });
+
+  const check = (c: Case, parts: { mask: Uint8Array; logits?: Float32Array }[]) => {
+    expect(parts.length).toBe(c.n_seg);
+    if (c.n_seg === 0) return;
+    const want = new Uint8Array(readFileSync(join(FIX, c.mask!))), logits = f32(c.mask_logits!);
+    const plane = want.length / c.n_seg;
+    parts.forEach((p, j) => {
+      expect(relError(p.logits!, logits.subarray(j * plane, (j + 1) * plane))).toBeLessThan(1e-4);
+      let inter = 0, union = 0;
+      for (let i = 0; i < plane; i++) (inter += want[j * plane + i] & p.mask[i]), (union += want[j * plane + i] | p.mask[i]);
+      expect(union === 0 ? 1 : inter / union).toBe(1);
+    });
+  };
+
+  for (const c of cases.filter((c) => c.mode === 'teacher-forced'))
+    it(`${c.name}: segment() teacher-forced (${c.is_sentence ? 'sentence' : 'phrase'}) gives LISA's mask logits and mask`, async () => {
+      const r = await seg.segment(rgb(c.image), c.text!, { form: c.is_sentence ? 'sentence' : 'phrase', mode: 'teacher-forced' });
+      expect(r.answer).toBe('[SEG].');
+      expect([r.width, r.height]).toEqual([meta.images[c.image].width, meta.images[c.image].height]);
+      expect(r.proposals.masks.dims[0]).toBe(0);
+      expect(r.segments.every((s) => s.chosen.length === 0 && !s.fallback)).toBe(true);
+      check(c, r.segments);
+    });
+
+  for (const c of cases.filter((c) => c.mode === 'generate'))
+    it(`${c.name}: segmentStream() generating from the typed instruction gives LISA's tokens, then its ${c.n_seg} mask${c.n_seg === 1 ? '' : 's'}`, async () => {
+      const ids: number[] = [];
+      let result;
+      const prepared = await seg.prepare(rgb(c.image));
+      expect(prepared.dinoViews).toBe(0);
+      expect(prepared.features).toBeUndefined();
+      expect(prepared.samEmbedding!.dims).toEqual([1, 256, 64, 64]);
+      for await (const e of seg.segmentStream(prepared, c.typed!, { maxNewTokens: c.generated_ids!.length })) {
+        if (e.type === 'token') ids.push(e.id);
+        if (e.type === 'result') result = e.result;
+      }
+      prepared.release();
+      expect(ids).toEqual(c.generated_ids);
+      check(c, result!.segments);
+      // The union of the [SEG]s' masks is the result's mask.
+      const union = new Uint8Array(result!.mask.length);
+      for (const s of result!.segments) s.mask.forEach((v, i) => (union[i] |= v));
+      expect(result!.mask).toEqual(union);
+    });
 });

@@ -80,8 +80,11 @@ describe('model package', () => {
     // A grid that no longer matches the preset's view is caught.
     editManifest(dir, (m) => (m.head.globalGrid = 37));
     expect((await problem(readPackage(dir))).message).toMatch(/\/head\/globalGrid: 37, but the DINOv2 view 896 \/ patch 14 gives 64/);
+    editManifest(dir, (m) => (m.preset = 'lisa-v0'));
+    expect((await problem(readPackage(dir))).message).toMatch(/\/preset: must be equal to one of the allowed values \(hrseg, llm-seg, lisa\)/);
+    // lisa is a preset, and its runtime reads other files: a package of the others lacks its decoder.
     editManifest(dir, (m) => (m.preset = 'lisa'));
-    expect((await problem(readPackage(dir))).message).toMatch(/\/preset: must be equal to one of the allowed values \(hrseg, llm-seg\)/);
+    expect((await problem(readPackage(dir))).message).toMatch(/sam\/prompt-decoder\.onnx \(\/files\/samPromptDecoder\) is missing/);
   });
 
   it('reports every schema problem at once, naming the field', async () => {

@@ -158,7 +158,7 @@ describe('the llm-seg twin of the demo (preset llm-seg)', () => {
 
   it('runs as LLM-Seg does: one DINOv2 view at 896, teacher-forced "[SEG].", iop-threshold', async () => {
     // Count what actually reaches the DINOv2 encoder.
-    const dino = (llm as unknown as { engines: { dino: { run: (f: Record<string, { dims: number[] }>, o?: unknown) => Promise<unknown> } } }).engines.dino;
+    const dino = (llm as unknown as { method: { dino: { run: (f: Record<string, { dims: number[] }>, o?: unknown) => Promise<unknown> } } }).method.dino;
     const run = dino.run.bind(dino);
     const batches: number[][] = [];
     dino.run = (feeds, o) => {
@@ -169,7 +169,7 @@ describe('the llm-seg twin of the demo (preset llm-seg)', () => {
     dino.run = run;
     expect(batches).toEqual([[1, 3, 896, 896]]);
     expect(prepared.dinoViews).toBe(1);
-    expect(prepared.features.region.dims).toEqual([0, 16]);
+    expect(prepared.features!.region.dims).toEqual([0, 16]);
     expect(prepared.timings.dino).toBeGreaterThan(0);
     expect((await seg.prepare(raw)).dinoViews).toBe(5); // the hrseg preset: global + 2² crops
     for (const colour of ['red', 'green', 'blue', 'yellow']) {

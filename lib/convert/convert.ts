@@ -16,7 +16,7 @@ import { basename, join, resolve } from 'node:path';
 import { abortError } from '../abort.js';
 import { OnnxEngine } from '../engines/onnx-runtime.js';
 import { HrsegError } from '../errors.js';
-import { DEFAULT_FILES, MANIFEST_FILE, type Manifest } from '../package/manifest.js';
+import { DEFAULT_FILES, MANIFEST_FILE, requiredFiles, type Manifest } from '../package/manifest.js';
 import { MANIFEST_VERSION } from '../package/schema.js';
 import { ONNX_COMPONENT_FILES, checkContract } from '../engines/contracts.js';
 import type { DType } from '../tensor.js';
@@ -48,10 +48,10 @@ export interface ConvertOptions {
   vlm?: string;
   /**
    * A LISA checkpoint (LISA-7B-v1's shards, LISA-13B-llama2-v1): its SAM (`model.visual_model.*`,
-   * with the fine-tuned mask decoder) becomes sam/encoder.onnx, sam/decoder.onnx and
-   * sam/prompt-decoder.onnx (prompted by the projected [SEG] state, single mask: SPEC 11.1), its
-   * LLaMA and projector the VLM (with `clip`: LISA's file holds no CLIP), text_hidden_fcs
-   * head.safetensors. The `lisa` preset's runtime is not there yet: the package is incomplete.
+   * with the fine-tuned mask decoder) becomes sam/encoder.onnx and sam/prompt-decoder.onnx
+   * (prompted by the projected [SEG] state, single mask: SPEC 11.1), its LLaMA and projector the
+   * VLM (with `clip`: LISA's file holds no CLIP), text_hidden_fcs head.safetensors; the package
+   * has the `lisa` preset.
    */
   lisa?: string;
   /** A CLIP vision tower to use instead of the one inside `llmseg`/`vlm` (e.g. openai/clip-vit-large-patch14). */
@@ -189,10 +189,12 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
         samGrid = enc.arch.grid;
         const { naming, prefix: _p, ...arch } = enc.arch;
         await write('samEncoder', 'sam/encoder.onnx', enc.graph, options.sam, { ...arch, keys: naming, imageSize: enc.imageSize });
-        say({ step: `building SAM's prompt encoder and mask decoder` });
-        const dec = buildSamDecoder(ck, { grid: enc.arch.grid });
-        await write('samDecoder', 'sam/decoder.onnx', dec.graph, options.sam, { dim: dec.dim, depth: dec.depth, grid: enc.arch.grid });
-        if (options.lisa) {
+        // LISA's runtime prompts its decoder with [SEG] states only; the others prompt SAM with points.
+        if (!options.lisa) {
+          say({ step: `building SAM's prompt encoder and mask decoder` });
+          const dec = buildSamDecoder(ck, { grid: enc.arch.grid });
+          await write('samDecoder', 'sam/decoder.onnx', dec.graph, options.sam, { dim: dec.dim, depth: dec.depth, grid: enc.arch.grid });
+        } else {
           say({ step: "building LISA's decoder prompted by the [SEG] embedding" });
           const lisa = buildSamDecoder(ck, { grid: enc.arch.grid, prompt: 'embeddings', multimask: false });
           await write('samPromptDecoder', 'sam/prompt-decoder.onnx', lisa.graph, options.sam, { dim: lisa.dim, depth: lisa.depth, grid: enc.arch.grid, prompt: 'embeddings', multimask: false });
@@ -258,6 +260,12 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       m.views = { ...m.views, clip: { ...m.views?.clip, size: vlm.clipSize } };
       m.head = { ...m.head, hiddenSize: vlm.hidden };
     }
+    if (vlm && options.lisa) {
+      // LISA: the preset fills SPEC 11.1; only the widths come from the weights.
+      m.preset = 'lisa';
+      m.head = { hiddenSize: vlm.hidden };
+      m.trained = true;
+    }
     if (vlm && options.llmseg) {
       // LLM-Seg: the preset fills SPEC section 11; the widths come from the weights.
       m.preset = 'llm-seg';
@@ -281,7 +289,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     if (exists) await rm(out, { recursive: true, force: true });
     await rename(tmp, out);
     say({ step: `wrote ${out}` });
-    const missing = Object.values(DEFAULT_FILES).filter((f) => !existsSync(join(out, f)));
+    const missing = requiredFiles(m.preset ?? 'hrseg').map((k) => DEFAULT_FILES[k]).filter((f) => !existsSync(join(out, f)));
     return { dir: out, components, complete: missing.length === 0, missing };
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });

@@ -25,6 +25,7 @@ export interface EvaluateOptions {
   resultsFile: string;
   limit?: number;
   signal?: AbortSignal;
+  /** Default: the package's vlm.evalMode (teacher-forced for llm-seg and lisa, as their evaluators). */
   mode?: 'generate' | 'teacher-forced';
   /**
    * Score at size × size instead of the ground truth's resolution: prediction and ground truth are
@@ -67,7 +68,7 @@ export async function evaluate(segmenter: Segmenter, samples: readonly Sample[],
     const t0 = performance.now();
     const r = await segmenter.segment(sample.image, sample.instruction, {
       form: sample.isSentence ? 'sentence' : 'phrase',
-      mode: options.mode,
+      mode: options.mode ?? segmenter.model.vlm.evalMode,
       proposalMaxSide: options.proposalMaxSide,
       signal: options.signal,
     });

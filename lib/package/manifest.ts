@@ -14,7 +14,7 @@ import { DEFAULT_MASK_GENERATOR_CONFIG, resolveMaskGeneratorConfig, type MaskGen
 import { CLIP_VIEW, DINO_VIEW, SAM_VIEW, type SquareViewSpec } from '../views.js';
 import { DEFAULT_VLM_CONFIG, type VlmConfig } from '../vlm/runner.js';
 import type { ConversationTemplate, QueryForm } from '../vlm/template.js';
-import { PRESET_VALUES, resolveLayers, type ConfigSections, type PresetName, type Setting } from './presets.js';
+import { PRESET_VALUES, resolveLayers, usesProposals, type ConfigSections, type PresetName, type Setting } from './presets.js';
 import { MANIFEST_SCHEMA, MANIFEST_VERSION } from './schema.js';
 
 export const MANIFEST_FILE = 'hrseg.json';
@@ -22,6 +22,7 @@ export const MANIFEST_FILE = 'hrseg.json';
 export const DEFAULT_FILES = Object.freeze({
   samEncoder: 'sam/encoder.onnx',
   samDecoder: 'sam/decoder.onnx',
+  samPromptDecoder: 'sam/prompt-decoder.onnx',
   dinoEncoder: 'dino/encoder.onnx',
   vlmVision: 'vlm/vision.onnx',
   vlmDecoder: 'vlm/decoder.onnx',
@@ -32,6 +33,15 @@ export const DEFAULT_FILES = Object.freeze({
 });
 export type PackageFiles = { -readonly [K in keyof typeof DEFAULT_FILES]: string };
 
+/**
+ * The files a preset's runtime reads: every one but LISA's prompt decoder for hrseg and llm-seg;
+ * for lisa, SAM's encoder and prompt decoder, the VLM and text_hidden_fcs (no proposals, no DINOv2).
+ */
+export function requiredFiles(preset: PresetName): (keyof PackageFiles)[] {
+  const all = Object.keys(DEFAULT_FILES) as (keyof PackageFiles)[];
+  return usesProposals(preset) ? all.filter((k) => k !== 'samPromptDecoder') : all.filter((k) => k !== 'samDecoder' && k !== 'dinoEncoder');
+}
+
 /** hrseg.json as written (every section optional). */
 export interface Manifest {
   format: 'hrseg-model';
@@ -39,7 +49,7 @@ export interface Manifest {
   name?: string;
   description?: string;
   trained?: boolean;
-  /** SPEC.md section 11: 'hrseg' (default) or 'llm-seg'; fills the values below that hrseg.json leaves out. */
+  /** SPEC.md section 11: 'hrseg' (default), 'llm-seg' or 'lisa'; fills the values below that hrseg.json leaves out. */
   preset?: PresetName;
   /** Written by hrseg convert: per component, its source checkpoint, architecture, precision and size. */
   components?: Record<string, Record<string, unknown>>;
@@ -47,7 +57,13 @@ export interface Manifest {
   views?: { sam?: Partial<SquareViewSpec>; dino?: Partial<SquareViewSpec>; clip?: Partial<SquareViewSpec>; dinoPatch?: number };
   proposals?: Partial<MaskGeneratorConfig>;
   head?: HeadConfigInput;
-  vlm?: Partial<Omit<VlmConfig, 'template' | 'view'>> & { template?: Partial<ConversationTemplate>; queryForm?: QueryForm; mode?: 'generate' | 'teacher-forced' };
+  vlm?: Partial<Omit<VlmConfig, 'template' | 'view'>> & {
+    template?: Partial<ConversationTemplate>;
+    queryForm?: QueryForm;
+    mode?: 'generate' | 'teacher-forced';
+    /** What `hrseg eval` uses when not told (default: mode). */
+    evalMode?: 'generate' | 'teacher-forced';
+  };
 }
 
 /** A package with every default filled in and every path absolute. */
@@ -63,7 +79,7 @@ export interface ModelPackage {
   views: { sam: SquareViewSpec; dino: SquareViewSpec; clip: SquareViewSpec; dinoPatch: number };
   proposals: MaskGeneratorConfig;
   head: HeadConfig;
-  vlm: VlmConfig & { queryForm: QueryForm; mode: 'generate' | 'teacher-forced' };
+  vlm: VlmConfig & { queryForm: QueryForm; mode: 'generate' | 'teacher-forced'; evalMode: 'generate' | 'teacher-forced' };
 }
 
 const ajv = new Ajv({ allErrors: true, strict: false });
@@ -104,6 +120,8 @@ export async function readPackage(dirInput: string): Promise<ModelPackage> {
   }
   const m = json as Manifest;
 
+  const preset = m.preset ?? 'hrseg';
+  const required = new Set(requiredFiles(preset));
   const files = { ...DEFAULT_FILES, ...m.files } as PackageFiles;
   for (const [key, rel] of Object.entries(files) as [keyof PackageFiles, string][]) {
     const abs = resolve(dir, rel);
@@ -113,6 +131,8 @@ export async function readPackage(dirInput: string): Promise<ModelPackage> {
       continue;
     }
     files[key] = abs;
+    // Files this preset's runtime does not read need not be there (LISA has no DINOv2).
+    if (!required.has(key)) continue;
     const s = await stat(abs).catch(() => undefined);
     if (!s) problems.push(`${rel} (/files/${key}) is missing`);
     else if (!s.isFile()) problems.push(`${rel} (/files/${key}) is not a file`);
@@ -120,7 +140,6 @@ export async function readPackage(dirInput: string): Promise<ModelPackage> {
   }
 
   // SPEC's defaults, then the preset, then what hrseg.json says itself.
-  const preset = m.preset ?? 'hrseg';
   const { template: defaultTemplate, view: _clipView, ...vlmDefaults } = DEFAULT_VLM_CONFIG;
   const defaults: ConfigSections = {
     views: { sam: SAM_VIEW, dino: DINO_VIEW, clip: CLIP_VIEW, dinoPatch: 14 },
@@ -147,9 +166,9 @@ export async function readPackage(dirInput: string): Promise<ModelPackage> {
   } catch (e) {
     problems.push(`${MANIFEST_FILE} /head: ${(e as Error).message}`);
   }
-  if (head && views.dino.size % views.dinoPatch !== 0)
+  if (head && usesProposals(preset) && views.dino.size % views.dinoPatch !== 0)
     problems.push(`${MANIFEST_FILE} /views/dino/size: ${views.dino.size} is not a multiple of the patch size ${views.dinoPatch}`);
-  if (head && views.dino.size / views.dinoPatch !== head.globalGrid)
+  if (head && usesProposals(preset) && views.dino.size / views.dinoPatch !== head.globalGrid)
     problems.push(
       `${MANIFEST_FILE} /head/globalGrid: ${head.globalGrid}, but the DINOv2 view ${views.dino.size} / patch ${views.dinoPatch} gives ${views.dino.size / views.dinoPatch}`,
     );
@@ -161,7 +180,7 @@ export async function readPackage(dirInput: string): Promise<ModelPackage> {
   }
   if (problems.length > 0) fail(dir, problems);
 
-  const { template, queryForm, mode, ...vlmRest } = r.vlm;
+  const { template, queryForm, mode, evalMode, ...vlmRest } = r.vlm;
   const vlm = {
     ...DEFAULT_VLM_CONFIG,
     ...vlmRest,
@@ -169,6 +188,7 @@ export async function readPackage(dirInput: string): Promise<ModelPackage> {
     template: template as ConversationTemplate,
     queryForm: queryForm!,
     mode: mode!,
+    evalMode: evalMode ?? mode!,
   };
   return {
     dir,

@@ -1,13 +1,25 @@
 /**
- * The presets of SPEC.md section 11: `hrseg` (the paper's method, the default) and `llm-seg` (the
- * published LLM-Seg model as its code runs it, wangjunchi/LLMSeg@65147a98). A preset fills the
+ * The presets of SPEC.md section 11: `hrseg` (the paper's method, the default), `llm-seg` (the
+ * published LLM-Seg model as its code runs it, wangjunchi/LLMSeg@65147a98) and `lisa` (LISA as its
+ * chat.py and evaluator run it, dvlab-research/LISA@3cb2d430: no proposals, no DINOv2, its own SAM
+ * decoder prompted by each [SEG]; section 11.1). A preset fills the
  * manifest's values; anything hrseg.json sets itself still wins. `resolveLayers` merges
  * SPEC's defaults, the preset and the manifest, and records where every value came from.
  */
 import type { Manifest } from './manifest.js';
 
-export const PRESETS = ['hrseg', 'llm-seg'] as const;
+export const PRESETS = ['hrseg', 'llm-seg', 'lisa'] as const;
 export type PresetName = (typeof PRESETS)[number];
+
+/** The presets whose masks are chosen among SAM's proposals by the head (the rest: LISA's decoder). */
+export const usesProposals = (preset: PresetName): boolean => preset !== 'lisa';
+
+// LLM-Seg's and LISA's evaluation turns (LS utils/dataset.py:576-592, LISA utils/reason_seg_dataset.py
+// and refer_seg_dataset.py): a space after the image's newline.
+const EVAL_TURNS = {
+  sentence: '<image>\n {query} Please output segmentation mask.',
+  phrase: '<image>\n What is {query} in this image? Please output segmentation mask.',
+};
 
 /** The configurable sections of hrseg.json. */
 export type ConfigSections = Pick<Manifest, 'views' | 'proposals' | 'head' | 'vlm'>;
@@ -31,11 +43,19 @@ export const PRESET_VALUES: Readonly<Record<PresetName, ConfigSections>> = Objec
     vlm: {
       // Its numbers were made with the answer "[SEG]." teacher-forced.
       mode: 'teacher-forced',
-      // LS utils/dataset.py:576-592 puts a space after the image's newline.
-      template: {
-        sentence: '<image>\n {query} Please output segmentation mask.',
-        phrase: '<image>\n What is {query} in this image? Please output segmentation mask.',
-      },
+      template: EVAL_TURNS,
+    },
+  },
+  lisa: {
+    // SPEC 11.1 steps 1-2: LISA resizes PIL images (8-bit, rounded after each pass) for SAM and CLIP.
+    views: { sam: { roundTo8Bits: true }, clip: { roundTo8Bits: true } },
+    vlm: {
+      // chat.py: the instruction as typed, greedy up to 512 tokens; its evaluator: "[SEG]." forced.
+      queryForm: 'chat',
+      mode: 'generate',
+      evalMode: 'teacher-forced',
+      maxNewTokens: 512,
+      template: EVAL_TURNS,
     },
   },
 } satisfies Record<PresetName, ConfigSections>);

@@ -8,7 +8,12 @@ const triple = { type: 'array', items: num, minItems: 3, maxItems: 3 } as const;
 const view = {
   type: 'object',
   additionalProperties: false,
-  properties: { size: int(1, 16384), mean: triple, std: { type: 'array', items: { type: 'number', exclusiveMinimum: 0 }, minItems: 3, maxItems: 3 } },
+  properties: {
+    size: int(1, 16384),
+    mean: triple,
+    std: { type: 'array', items: { type: 'number', exclusiveMinimum: 0 }, minItems: 3, maxItems: 3 },
+    roundTo8Bits: { type: 'boolean' },
+  },
 } as const;
 const path = { type: 'string', minLength: 1 } as const;
 
@@ -28,7 +33,7 @@ export const MANIFEST_SCHEMA = {
     /** False for built-for-testing packages such as the demo. */
     trained: { type: 'boolean' },
     /** SPEC.md section 11's presets; every value they fill can still be set below. */
-    preset: { enum: ['hrseg', 'llm-seg'] },
+    preset: { enum: ['hrseg', 'llm-seg', 'lisa'] },
     /** What each component was converted from (hrseg convert): source checkpoint, architecture, precision, size. */
     components: { type: 'object', additionalProperties: { type: 'object' } },
     files: {
@@ -37,6 +42,7 @@ export const MANIFEST_SCHEMA = {
       properties: {
         samEncoder: path,
         samDecoder: path,
+        samPromptDecoder: path,
         dinoEncoder: path,
         vlmVision: path,
         vlmDecoder: path,
@@ -105,8 +111,10 @@ export const MANIFEST_SCHEMA = {
       type: 'object',
       additionalProperties: false,
       properties: {
-        queryForm: { enum: ['sentence', 'phrase'] },
+        queryForm: { enum: ['sentence', 'phrase', 'chat'] },
         mode: { enum: ['generate', 'teacher-forced'] },
+        /** The mode `hrseg eval` / evaluate() use when not told (default: mode). */
+        evalMode: { enum: ['generate', 'teacher-forced'] },
         bosToken: { type: 'string' },
         eosToken: { type: 'string' },
         segToken: { type: 'string' },
@@ -124,6 +132,7 @@ export const MANIFEST_SCHEMA = {
             sep2: { type: 'string' },
             sentence: { type: 'string', pattern: '\\{query\\}' },
             phrase: { type: 'string', pattern: '\\{query\\}' },
+            chat: { type: 'string', pattern: '\\{query\\}' },
             imageToken: { type: 'string', minLength: 1 },
             imStart: { type: 'string' },
             imEnd: { type: 'string' },

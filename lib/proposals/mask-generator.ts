@@ -38,6 +38,20 @@ export interface Proposals {
   counts: { evaluated: number; passedIou: number; passedStability: number; afterNms: number };
 }
 
+/** No proposals (the lisa preset's): every tensor with K = 0, masks [0, height, width]. */
+export function emptyProposals(width: number, height: number): Proposals {
+  return {
+    masks: tensor('uint8', [0, height, width], new Uint8Array(0)),
+    boxes: tensor('float32', [0, 4], new Float32Array(0)),
+    iou: tensor('float32', [0], new Float32Array(0)),
+    stability: tensor('float32', [0], new Float32Array(0)),
+    areas: tensor('int32', [0], new Int32Array(0)),
+    points: tensor('float32', [0, 2], new Float32Array(0)),
+    source: tensor('int32', [0], new Int32Array(0)),
+    counts: { evaluated: 0, passedIou: 0, passedStability: 0, afterNms: 0 },
+  };
+}
+
 interface NativeMaskGeneratorApi {
   createMaskGenerator(config: MaskGeneratorConfig, geometry: MaskGeometry, device: 'cpu' | 'cuda'): unknown;
   maskGeneratorAddBatch(h: unknown, logits: Tensor | { dtype: string; dims: readonly number[]; device: unknown }, iou: Tensor, points: Tensor, cancel: NativeCancelHandle): Promise<void>;

@@ -24,6 +24,7 @@ import { readPackage } from '../package/manifest.js';
 import { createSegmenter, type Device, type PreparedImage, type Segmenter, type SegmentResult } from '../segmenter.js';
 import { ByteLru } from './cache.js';
 import { outlineMask } from './outline.js';
+import { QUERY_FORMS, type QueryForm } from '../vlm/template.js';
 
 export interface ServeOptions {
   model: string;
@@ -111,7 +112,7 @@ function disconnectSignal(res: ServerResponse): AbortSignal {
 
 function preparedBytes(p: PreparedImage): number {
   const f = p.features;
-  const arrays = [p.proposals.masks.data, f.region.data, f.hybrid.data, f.mHrp.data, f.mHre.data, p.vlm.embeddings.data, p.vlm.lastHidden];
+  const arrays = [p.proposals.masks.data, p.vlm.embeddings.data, p.vlm.lastHidden, ...(f ? [f.region.data, f.hybrid.data, f.mHrp.data, f.mHre.data] : []), ...(p.samEmbedding ? [p.samEmbedding.data] : [])];
   return arrays.reduce((n, a) => n + a.byteLength, 0);
 }
 
@@ -177,7 +178,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       throw new HttpError(400, 'BAD_JSON', 'the body must be JSON: { "instruction": "…" }');
     }
     if (typeof body.instruction !== 'string' || body.instruction.trim() === '') throw new HttpError(400, 'INVALID_ARGUMENT', 'instruction must be a non-empty string');
-    if (body.form !== undefined && body.form !== 'sentence' && body.form !== 'phrase') throw new HttpError(400, 'INVALID_ARGUMENT', "form must be 'sentence' or 'phrase'");
+    if (body.form !== undefined && !QUERY_FORMS.includes(body.form as QueryForm)) throw new HttpError(400, 'INVALID_ARGUMENT', `form must be one of ${QUERY_FORMS.join(', ')}`);
     if (body.mode !== undefined && body.mode !== 'generate' && body.mode !== 'teacher-forced') throw new HttpError(400, 'INVALID_ARGUMENT', "mode must be 'generate' or 'teacher-forced'");
     const held = cache.acquire(id);
     if (!held) throw new HttpError(404, 'UNKNOWN_IMAGE', `no prepared image ${id} (it may have been evicted: upload it again)`);
@@ -185,7 +186,7 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
     const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     try {
-      for await (const e of segmenter.segmentStream(held.value, body.instruction, { signal, form: body.form as 'sentence' | 'phrase' | undefined, mode: body.mode as 'generate' | 'teacher-forced' | undefined })) {
+      for await (const e of segmenter.segmentStream(held.value, body.instruction, { signal, form: body.form as QueryForm | undefined, mode: body.mode as 'generate' | 'teacher-forced' | undefined })) {
         if (signal.aborted) break;
         if (e.type === 'token') send('token', { id: e.id, text: e.text });
         else if (e.type === 'scores') send('scores', { segment: e.segment, chosen: e.chosen, fallback: e.fallback });

@@ -10,12 +10,16 @@
  *   the KV cache is preallocated to the context limit.
  * - Head: the image step (K proposals up to maxProposals, masks up to maxMaskSide per side) and the
  *   instruction step (K as above), written from head.safetensors (head-graph.ts, plugin form).
+ * The lisa preset has no SAM point decoder, DINOv2 or head engines; its prompt decoder takes one
+ * batch item per [SEG] (1 … 16, the runtime's chunk; one sparse token each).
  */
 import { readFile } from 'node:fs/promises';
 import onnxProto from 'onnx-proto';
 
 import { HrsegError } from '../errors.js';
 import type { ModelPackage } from '../package/manifest.js';
+import { usesProposals } from '../package/presets.js';
+import { LISA_DECODER_BATCH } from '../lisa/head.js';
 import type { ProfileRange } from './sidecar.js';
 
 const { onnx } = onnxProto as unknown as { onnx: typeof import('onnx-proto').onnx };
@@ -69,7 +73,17 @@ export async function engineSpecs(pkg: ModelPackage, options: SpecOptions = {}):
   const ctx = options.context ?? 2048;
   if (!Number.isInteger(ctx) || ctx < 2) throw new HrsegError('INVALID_ARGUMENT', `context must be an integer ≥ 2, got ${ctx}`);
   const G = h.globalGrid ** 2, L = (h.magnification * h.globalGrid) ** 2;
-  const specs: EngineSpec[] = [
+  const maxSeg = LISA_DECODER_BATCH; // the runtime decodes [SEG]s in chunks of this many
+  const lisa = !usesProposals(pkg.preset);
+  const specs: EngineSpec[] = lisa ? [
+    { component: 'sam/encoder', source: rel(pkg.files.samEncoder), profiles: [[fixed('image', [1, 3, S, S])]] },
+    {
+      component: 'sam/prompt-decoder',
+      source: rel(pkg.files.samPromptDecoder),
+      profiles: [[fixed('image_embeddings', [1, 256, 64, 64]), { name: 'sparse_embeddings', min: [1, 1, 256], opt: [1, 1, 256], max: [maxSeg, 1, 256] }]],
+    },
+    { component: 'vlm/vision', source: rel(pkg.files.vlmVision), profiles: [[fixed('pixel_values', [1, 3, s, s])]] },
+  ] : [
     { component: 'sam/encoder', source: rel(pkg.files.samEncoder), profiles: [[fixed('image', [1, 3, S, S])]] },
     {
       component: 'sam/decoder',
@@ -115,6 +129,7 @@ export async function engineSpecs(pkg: ModelPackage, options: SpecOptions = {}):
     }),
   ];
   specs.push({ component: 'vlm/decoder', source: rel(pkg.files.vlmDecoder), profiles: [decode, extend] });
+  if (lisa) return specs;
   const image: ProfileRange[] = [
     fixed('fg', [G, h.featureDim]),
     ...(h.hrp ? [fixed('fl', [L, h.featureDim])] : []),

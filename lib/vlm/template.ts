@@ -15,6 +15,8 @@ export interface ConversationTemplate {
   sentence: string;
   /** The user turn for a short-phrase query. */
   phrase: string;
+  /** The user turn for an instruction as typed (LISA's chat.py: the image, a newline, the text). */
+  chat: string;
   imageToken: string;
   imStart: string;
   imEnd: string;
@@ -32,6 +34,7 @@ export const LLAVA_V1_TEMPLATE: Readonly<ConversationTemplate> = Object.freeze({
   sep2: '</s>',
   sentence: '<image>\n{query} Please output segmentation mask.',
   phrase: '<image>\nWhat is {query} in this image? Please output segmentation mask.',
+  chat: '<image>\n{query}',
   imageToken: '<image>',
   imStart: '<im_start>',
   imEnd: '<im_end>',
@@ -39,12 +42,15 @@ export const LLAVA_V1_TEMPLATE: Readonly<ConversationTemplate> = Object.freeze({
   evalAnswer: '[SEG].',
 });
 
-export type QueryForm = 'sentence' | 'phrase';
+/** sentence and phrase: the evaluation's turns; chat: the instruction as typed. */
+export type QueryForm = 'sentence' | 'phrase' | 'chat';
+export const QUERY_FORMS: readonly QueryForm[] = ['sentence', 'phrase', 'chat'];
 
 /** The full prompt; with `answer` the assistant turn is closed (teacher forcing). */
 export function renderPrompt(t: ConversationTemplate, query: string, form: QueryForm, answer?: string): string {
   if (typeof query !== 'string' || query.trim() === '') throw new HrsegError('INVALID_ARGUMENT', 'the instruction is empty');
-  const turn = form === 'sentence' ? t.sentence : t.phrase;
+  if (!QUERY_FORMS.includes(form)) throw new HrsegError('INVALID_ARGUMENT', `form must be ${QUERY_FORMS.join(', ')}; got '${String(form)}'`);
+  const turn = t[form];
   if (!turn.includes('{query}')) throw new HrsegError('INVALID_ARGUMENT', `template: the ${form} turn has no {query}`);
   let user = turn.split('{query}').join(query);
   if (t.useImStartEnd) user = user.split(t.imageToken).join(t.imStart + t.imageToken + t.imEnd);

@@ -73,7 +73,7 @@ async function measure(model: string, imageFile?: string): Promise<void> {
     const hidden = segmenter.model.head.hiddenSize;
     const seg = tensor('float32', [1, hidden], Float32Array.from({ length: hidden }, (_, i) => Math.sin(i)));
     const tSel = performance.now();
-    const head = (segmenter as unknown as { head: { instructionStep(f: unknown, s: unknown, o: object): Promise<unknown> } }).head;
+    const head = (segmenter as unknown as { method: { head: { instructionStep(f: unknown, s: unknown, o: object): Promise<unknown> } } }).method.head;
     await head.instructionStep(prepared.features, seg, {});
     const selection = performance.now() - tSel;
     console.log(

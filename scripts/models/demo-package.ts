@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import type { Manifest } from '../../lib/package/manifest.js';
 import { DEMO_HEAD_CONFIG, DEMO_LLMSEG_HEAD_CONFIG, demoHeadWeights } from './demo-head.js';
 import { tinyDinoEncoder } from './tiny-dino.js';
+import { tinyLisaPromptDecoder, tinyLisaTextFcs } from './tiny-lisa.js';
 import { tinySamDecoder, tinySamEncoder } from './tiny-sam.js';
 import { tinyDecoder, tinyEmbeddingsFile, tinyTokenizerConfig, tinyTokenizerJson, tinyVision } from './tiny-vlm.js';
 
@@ -40,19 +41,45 @@ export const DEMO_LLMSEG_MANIFEST: Manifest = {
   head: DEMO_LLMSEG_HEAD_CONFIG,
 };
 
+/**
+ * The lisa twin: the tiny SAM encoder and VLM with LISA's way to the mask (scripts/models/tiny-lisa.ts):
+ * the [SEG] state, projected, prompts a decoder that outlines the named colour. No proposals, no
+ * DINOv2, no selection head; the preset's chat form, generate mode and 8-bit resizes.
+ */
+export const DEMO_LISA_MANIFEST: Manifest = {
+  format: 'hrseg-model',
+  version: 1,
+  name: 'hrseg-demo-lisa',
+  description: `${DEMO_MANIFEST.description} The lisa preset's twin of the demo model.`,
+  trained: false,
+  preset: 'lisa',
+  head: { hiddenSize: DEMO_HEAD_CONFIG.hiddenSize },
+  vlm: { maxNewTokens: 16 },
+};
+
 export function writeDemoPackage(dir: string, manifest: Manifest = DEMO_MANIFEST): void {
   const llmSeg = manifest.preset === 'llm-seg';
-  for (const sub of ['sam', 'dino', 'vlm']) mkdirSync(join(dir, sub), { recursive: true });
+  const lisa = manifest.preset === 'lisa';
+  for (const sub of lisa ? ['sam', 'vlm'] : ['sam', 'dino', 'vlm']) mkdirSync(join(dir, sub), { recursive: true });
   writeFileSync(join(dir, 'sam/encoder.onnx'), tinySamEncoder());
+  writeVlm(dir);
+  writeFileSync(join(dir, 'hrseg.json'), JSON.stringify(manifest, null, 2) + '\n');
+  if (lisa) {
+    writeFileSync(join(dir, 'sam/prompt-decoder.onnx'), tinyLisaPromptDecoder());
+    writeFileSync(join(dir, 'head.safetensors'), tinyLisaTextFcs());
+    return;
+  }
   writeFileSync(join(dir, 'sam/decoder.onnx'), tinySamDecoder());
   writeFileSync(join(dir, 'dino/encoder.onnx'), tinyDinoEncoder(DEMO_HEAD_CONFIG.featureDim, undefined, llmSeg ? 896 : 518));
+  writeFileSync(join(dir, 'head.safetensors'), demoHeadWeights(llmSeg ? { hrp: false, hreLayers: 0 } : {}));
+}
+
+function writeVlm(dir: string): void {
   writeFileSync(join(dir, 'vlm/vision.onnx'), tinyVision());
   writeFileSync(join(dir, 'vlm/decoder.onnx'), tinyDecoder());
   writeFileSync(join(dir, 'vlm/embed_tokens.safetensors'), tinyEmbeddingsFile());
   writeFileSync(join(dir, 'vlm/tokenizer.json'), JSON.stringify(tinyTokenizerJson(), null, 1));
   writeFileSync(join(dir, 'vlm/tokenizer_config.json'), JSON.stringify(tinyTokenizerConfig(), null, 1));
-  writeFileSync(join(dir, 'head.safetensors'), demoHeadWeights(llmSeg ? { hrp: false, hreLayers: 0 } : {}));
-  writeFileSync(join(dir, 'hrseg.json'), JSON.stringify(manifest, null, 2) + '\n');
 }
 
 /** The demo scene: four rectangles on black, edges on 10-pixel steps (the tiny SAM's 16-pixel cells at ×1.6). */

@@ -55,6 +55,23 @@ export function tinySamDecoder(): Uint8Array {
   const t = g.op('Min', [g.op('Div', [dist, scalar('delta', delta)]), scalar('one', 1)]);
   const logits64 = g.op('Sub', [scalar('amp', A), g.op('Mul', [t, scalar('two_amp', 2 * A)])]);
   const square = g.op('Reshape', [logits64, g.int64('shape_bx1', [-1, 1, grid, grid])]);
+  const m0 = upscaleWithCorners(g, square);
+  const m1 = g.op('Mul', [m0, scalar('weak', 0.5 / (corner * A))]);
+  g.op('Concat', [m0, m1, m0], { axis: 1 }, ['low_res_masks']);
+  g.op('Add', [g.op('Mul', [labels, scalar('zero_b', 0)]), g.float('ious', [1, 3], iou)], {}, ['iou_predictions']);
+  g.output('low_res_masks', 'float', ['B', 3, 256, 256]);
+  g.output('iou_predictions', 'float', ['B', 3]);
+  return g.encode();
+}
+
+/**
+ * Cell logits [B, 1, 64, 64] (±A steps) → [B, 1, 256, 256]: each cell repeated ×4, and the 256²
+ * pixel at each corner of a region's boundary scaled by `corner`, so that SAM's (and LISA's)
+ * bilinear postprocess gives back the cell regions exactly, corners included.
+ */
+export function upscaleWithCorners(g: GraphBuilder, square: string): string {
+  const { grid, corner } = TINY_SAM;
+  const scalar = (name: string, v: number) => g.float(name, [], [v]);
   const scales = g.float('scales', [4], [1, 1, 4, 4]);
   const up4 = (x: string) =>
     g.op('Resize', [x, '', scales], { mode: 'nearest', coordinate_transformation_mode: 'asymmetric', nearest_mode: 'floor' });
@@ -81,13 +98,7 @@ export function tinySamDecoder(): Uint8Array {
     const tiled = g.op('Tile', [g.float(`pattern_${name}`, [1, 1, 4, 4], pattern), g.int64(`reps_${name}`, [1, 1, grid, grid])]);
     multiplier = g.op('Add', [multiplier, g.op('Mul', [up4(g.op('Mul', [a, b])), tiled])]);
   }
-  const m0 = g.op('Mul', [up4(square), multiplier]);
-  const m1 = g.op('Mul', [m0, scalar('weak', 0.5 / (corner * A))]);
-  g.op('Concat', [m0, m1, m0], { axis: 1 }, ['low_res_masks']);
-  g.op('Add', [g.op('Mul', [labels, scalar('zero_b', 0)]), g.float('ious', [1, 3], iou)], {}, ['iou_predictions']);
-  g.output('low_res_masks', 'float', ['B', 3, 256, 256]);
-  g.output('iou_predictions', 'float', ['B', 3]);
-  return g.encode();
+  return g.op('Mul', [up4(square), multiplier]);
 }
 
 /** Axis-aligned coloured rectangles on a black background, as raw RGB, and each region's mask. */

@@ -3,12 +3,12 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-import { DEMO_LLMSEG_MANIFEST, DEMO_RECTS, writeDemoPackage } from '../../scripts/models/demo-package.js';
+import { DEMO_LISA_MANIFEST, DEMO_LLMSEG_MANIFEST, DEMO_RECTS, writeDemoPackage } from '../../scripts/models/demo-package.js';
 import { rectangleScene } from '../../scripts/models/tiny-sam.js';
 
-export function demoPackage(variant: 'hrseg' | 'llm-seg' = 'hrseg'): string {
-  const dir = join(mkdtempSync(join(tmpdir(), 'hrseg-demo-')), variant === 'hrseg' ? 'demo' : 'demo-llm-seg');
-  writeDemoPackage(dir, variant === 'hrseg' ? undefined : DEMO_LLMSEG_MANIFEST);
+export function demoPackage(variant: 'hrseg' | 'llm-seg' | 'lisa' = 'hrseg'): string {
+  const dir = join(mkdtempSync(join(tmpdir(), 'hrseg-demo-')), variant === 'hrseg' ? 'demo' : `demo-${variant}`);
+  writeDemoPackage(dir, variant === 'hrseg' ? undefined : variant === 'lisa' ? DEMO_LISA_MANIFEST : DEMO_LLMSEG_MANIFEST);
   return dir;
 }
 
