@@ -146,7 +146,9 @@ async function segment(argv: string[]): Promise<void> {
       );
     } else {
       console.log(`answer: ${result.answer}`);
-      console.log(`mask: ${area} of ${result.width}×${result.height} pixels, proposals ${result.chosen.join(', ') || 'none'} of ${proposals(result)}`);
+      const lisa = !usesProposals(segmenter.model.preset);
+      const from = lisa ? `${result.segments.length} [SEG] mask${result.segments.length === 1 ? '' : 's'} from LISA's decoder` : `proposals ${result.chosen.join(', ') || 'none'} of ${proposals(result)}`;
+      console.log(`mask: ${area} of ${result.width}×${result.height} pixels, ${from}`);
       if (result.segments.some((s) => s.fallback)) console.log('note: no proposal passed the selection rule; the most similar one was taken');
       if (result.segments.length === 0) console.log('note: the answer has no [SEG]; the mask is empty');
       console.log(`time: ${result.timings.total.toFixed(0)} ms`);

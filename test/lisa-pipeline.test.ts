@@ -9,11 +9,13 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { evaluate, readResults } from '../lib/eval/evaluate.js';
 import { createSegmenter, type Segmenter } from '../lib/index.js';
 import { readPackage } from '../lib/package/manifest.js';
+import { serve } from '../lib/serve/server.js';
 import { trtComponents } from '../lib/segmenter.js';
 import { engineSpecs } from '../lib/trt/specs.js';
 import { demoPackage, demoScene, maskIoU } from './helpers/demo.js';
@@ -132,5 +134,30 @@ describe('a lisa package', () => {
     const out = join(work, 'mask.png');
     const r = await run(process.execPath, [cli, 'segment', join(import.meta.dirname, '../examples/shapes.png'), 'the yellow shape', '--model', model, '--form', 'phrase', '--out', out, '--json']);
     expect(JSON.parse(r.stdout)).toMatchObject({ answer: 'It is [SEG].' });
+  });
+});
+
+describe('hrseg serve on a lisa package', () => {
+  it('prepares without proposals and streams the answer and its [SEG] mask', async () => {
+    const server = await serve({ model, device: 'cpu', port: 0 });
+    try {
+      const info = await (await fetch(new URL('/api/info', server.url))).json();
+      expect(info.model.preset).toBe('lisa');
+      const up = await (await fetch(new URL('/api/images', server.url), { method: 'POST', body: readFileSync(join(import.meta.dirname, '../examples/shapes.png')) })).json();
+      expect(up).toMatchObject({ width: 640, height: 480, proposals: 0 });
+      expect(up.timings.sam).toBeGreaterThan(0);
+      const r = await fetch(new URL(`/api/images/${up.id}/segment`, server.url), {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ instruction: 'the blue shape', form: 'phrase', outlines: true }),
+      });
+      const events = (await r.text()).split('\n\n').filter(Boolean).map((b) => ({ event: /^event: (.*)$/m.exec(b)![1], data: JSON.parse(/^data: (.*)$/m.exec(b)![1]) }));
+      const result = events.find((e) => e.event === 'result')!.data;
+      expect(result.answer).toBe('It is [SEG].');
+      const { data } = await sharp(Buffer.from(result.mask.split(',')[1], 'base64')).greyscale().raw().toBuffer({ resolveWithObject: true });
+      expect(maskIoU(Uint8Array.from(data, (v) => (v > 127 ? 1 : 0)), region('blue'))).toBe(1);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -23,8 +23,12 @@ async function errorText(response) {
   }
 }
 
+// The lisa preset makes no proposals: each [SEG]'s mask comes from LISA's decoder.
+let lisa = false;
+
 async function loadInfo() {
   const info = await (await fetch('/api/info')).json();
+  lisa = info.model.preset === 'lisa';
   $('model').textContent = `Model ${info.model.name} (${info.model.preset}) on ${info.device}` + (info.deviceReason ? ` (${info.deviceReason})` : '');
   $('untrained').hidden = info.model.trained;
 }
@@ -62,7 +66,7 @@ async function drawResult(result) {
     const li = document.createElement('li');
     const swatch = document.createElement('span');
     swatch.style.background = `rgb(${colour.join(',')})`;
-    li.append(swatch, `[SEG] ${s + 1}: proposals ${seg.chosen.join(', ') || 'none'}${seg.fallback ? ' (fallback)' : ''}`);
+    li.append(swatch, lisa ? `[SEG] ${s + 1}: LISA's decoder` : `[SEG] ${s + 1}: proposals ${seg.chosen.join(', ') || 'none'}${seg.fallback ? ' (fallback)' : ''}`);
     legend.append(li);
   }
   if (result.outline) {
@@ -106,7 +110,7 @@ async function upload(file) {
   const r = await response.json();
   imageId = r.id;
   const ms = Object.values(r.timings).reduce((a, b) => a + b, 0);
-  $('image-status').textContent = `${file.name}: ${r.width}×${r.height}, ${r.proposals} proposals, prepared in ${ms.toFixed(0)} ms.`;
+  $('image-status').textContent = `${file.name}: ${r.width}×${r.height}, ${lisa ? 'SAM embedding and image prefix' : `${r.proposals} proposals`}, prepared in ${ms.toFixed(0)} ms.`;
   $('instruction').disabled = $('send').disabled = false;
   $('instruction').focus();
   setState('ready');
