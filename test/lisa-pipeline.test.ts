@@ -141,9 +141,10 @@ describe('hrseg serve on a lisa package', () => {
   it('prepares without proposals and streams the answer and its [SEG] mask', async () => {
     const server = await serve({ model, device: 'cpu', port: 0 });
     try {
-      const info = await (await fetch(new URL('/api/info', server.url))).json();
+      const info = (await (await fetch(new URL('/api/info', server.url))).json()) as { model: { preset: string } };
       expect(info.model.preset).toBe('lisa');
-      const up = await (await fetch(new URL('/api/images', server.url), { method: 'POST', body: readFileSync(join(import.meta.dirname, '../examples/shapes.png')) })).json();
+      const upload = await fetch(new URL('/api/images', server.url), { method: 'POST', body: readFileSync(join(import.meta.dirname, '../examples/shapes.png')) });
+      const up = (await upload.json()) as { id: string; width: number; height: number; proposals: number; timings: Record<string, number> };
       expect(up).toMatchObject({ width: 640, height: 480, proposals: 0 });
       expect(up.timings.sam).toBeGreaterThan(0);
       const r = await fetch(new URL(`/api/images/${up.id}/segment`, server.url), {
