@@ -6,6 +6,7 @@
 
 #include "hrseg_cuda/amg_kernels.h"
 #include "hrseg_cuda/check.h"
+#include "hrseg_cuda/launch.h"
 #include "block_reduce.cuh"
 
 namespace hrseg::cuda {
@@ -121,10 +122,10 @@ __global__ void nms_kernel(const float* __restrict__ boxes, int n, double thresh
 void amg_stats(const float* logits, int64_t low, const int32_t* which, int64_t n, DeviceAxis rows, DeviceAxis cols,
                int64_t H, int64_t W, double t, double o, int32_t* counts, int32_t* boxes, cudaStream_t stream) {
   if (n == 0) return;
-  init_stats_kernel<<<static_cast<unsigned>((n + 127) / 128), 128, 0, stream>>>(counts, boxes, static_cast<int>(n));
+  HRSEG_LAUNCH(init_stats_kernel, static_cast<unsigned>((n + 127) / 128), 128, 0, stream)(counts, boxes, static_cast<int>(n));
   HRSEG_CUDA_LAUNCHED("amg_init");
   const dim3 grid(static_cast<unsigned>((H + kRowsPerBlock - 1) / kRowsPerBlock), static_cast<unsigned>(n));
-  stats_kernel<<<grid, 256, 0, stream>>>(logits, static_cast<int>(low), which, rows, cols, static_cast<int>(H),
+  HRSEG_LAUNCH(stats_kernel, grid, 256, 0, stream)(logits, static_cast<int>(low), which, rows, cols, static_cast<int>(H),
                                          static_cast<int>(W), t, o, counts, boxes);
   HRSEG_CUDA_LAUNCHED("amg_stats");
 }
@@ -133,7 +134,7 @@ void amg_masks(const float* logits, int64_t low, const int32_t* which, int64_t K
                int64_t H, int64_t W, double t, uint8_t* out, cudaStream_t stream) {
   if (K == 0) return;
   const dim3 grid(static_cast<unsigned>((H + kRowsPerBlock - 1) / kRowsPerBlock), static_cast<unsigned>(K));
-  masks_kernel<<<grid, 256, 0, stream>>>(logits, static_cast<int>(low), which, rows, cols, static_cast<int>(H),
+  HRSEG_LAUNCH(masks_kernel, grid, 256, 0, stream)(logits, static_cast<int>(low), which, rows, cols, static_cast<int>(H),
                                          static_cast<int>(W), t, out);
   HRSEG_CUDA_LAUNCHED("amg_masks");
 }
@@ -142,7 +143,7 @@ void nms_bitmask(const float* boxes, int64_t n, double threshold, uint64_t* mask
   if (n == 0) return;
   const unsigned tiles = static_cast<unsigned>((n + 63) / 64);
   HRSEG_CUDA_CHECK(cudaMemsetAsync(mask, 0, static_cast<size_t>(n) * tiles * sizeof(uint64_t), stream));
-  nms_kernel<<<dim3(tiles, tiles), 64, 0, stream>>>(boxes, static_cast<int>(n), threshold, mask);
+  HRSEG_LAUNCH(nms_kernel, dim3(tiles, tiles), 64, 0, stream)(boxes, static_cast<int>(n), threshold, mask);
   HRSEG_CUDA_LAUNCHED("nms_bitmask");
 }
 

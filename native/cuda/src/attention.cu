@@ -4,6 +4,7 @@
 
 #include "hrseg_cuda/check.h"
 #include "hrseg_cuda/head_kernels.h"
+#include "hrseg_cuda/launch.h"
 #include "block_reduce.cuh"
 
 namespace hrseg::cuda {
@@ -13,7 +14,7 @@ namespace {
 __global__ void attention_kernel(const float* __restrict__ q, int qs, const float* __restrict__ k, int ks,
                                  const float* __restrict__ v, int vs, int n, int dh, int dvh, int heads,
                                  float* __restrict__ ctx, int cs) {
-  extern __shared__ float smem[];
+  HRSEG_DYNAMIC_SHARED(float, smem);
   float* scores = smem;         // n
   float* qh = smem + n;         // dh
   __shared__ float red[32];
@@ -76,7 +77,7 @@ void attention_core(const float* q, int64_t qs, const float* k, int64_t ks, cons
   if (smem > 96 * 1024) throw Error(ErrorCode::InvalidArgument, "attention: too many keys for one block");
   if (smem > 48 * 1024)
     HRSEG_CUDA_CHECK(cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
-  attention_kernel<<<static_cast<unsigned>(m * heads), 128, smem, stream>>>(
+  HRSEG_LAUNCH(attention_kernel, static_cast<unsigned>(m * heads), 128, smem, stream)(
       q, static_cast<int>(qs), k, static_cast<int>(ks), v, static_cast<int>(vs), static_cast<int>(n),
       static_cast<int>(dh), static_cast<int>(dvh), static_cast<int>(heads), ctx, static_cast<int>(Dv));
   HRSEG_CUDA_LAUNCHED("attention_core");
@@ -85,7 +86,7 @@ void attention_core(const float* q, int64_t qs, const float* k, int64_t ks, cons
 void add_layer_norm(float* x, const float* a, int64_t rows, int64_t d, const float* gamma, const float* beta,
                     cudaStream_t stream) {
   if (rows == 0) return;
-  add_layer_norm_kernel<<<static_cast<unsigned>(rows), 256, 0, stream>>>(x, a, static_cast<int>(d), gamma, beta);
+  HRSEG_LAUNCH(add_layer_norm_kernel, static_cast<unsigned>(rows), 256, 0, stream)(x, a, static_cast<int>(d), gamma, beta);
   HRSEG_CUDA_LAUNCHED("add_layer_norm");
 }
 

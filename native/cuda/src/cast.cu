@@ -5,6 +5,7 @@
 
 #include "hrseg_cuda/cast.h"
 #include "hrseg_cuda/check.h"
+#include "hrseg_cuda/launch.h"
 
 namespace hrseg::cuda {
 
@@ -57,9 +58,9 @@ unsigned grid_for(int64_t n) {
 void widen_to_float(const void* src, ElementType type, int64_t n, float* dst, cudaStream_t stream) {
   if (n <= 0) return;
   switch (type) {
-    case ElementType::Float32: widen_kernel<<<grid_for(n), kThreads, 0, stream>>>(static_cast<const float*>(src), n, dst); break;
-    case ElementType::Float16: widen_kernel<<<grid_for(n), kThreads, 0, stream>>>(static_cast<const __half*>(src), n, dst); break;
-    case ElementType::BFloat16: widen_kernel<<<grid_for(n), kThreads, 0, stream>>>(static_cast<const __nv_bfloat16*>(src), n, dst); break;
+    case ElementType::Float32: HRSEG_LAUNCH(widen_kernel<float>, grid_for(n), kThreads, 0, stream)(static_cast<const float*>(src), n, dst); break;
+    case ElementType::Float16: HRSEG_LAUNCH(widen_kernel<__half>, grid_for(n), kThreads, 0, stream)(static_cast<const __half*>(src), n, dst); break;
+    case ElementType::BFloat16: HRSEG_LAUNCH(widen_kernel<__nv_bfloat16>, grid_for(n), kThreads, 0, stream)(static_cast<const __nv_bfloat16*>(src), n, dst); break;
   }
   HRSEG_CUDA_LAUNCHED("widen_to_float");
 }
@@ -67,9 +68,9 @@ void widen_to_float(const void* src, ElementType type, int64_t n, float* dst, cu
 void narrow_from_float(const float* src, int64_t n, ElementType type, void* dst, cudaStream_t stream) {
   if (n <= 0) return;
   switch (type) {
-    case ElementType::Float32: narrow_kernel<<<grid_for(n), kThreads, 0, stream>>>(src, n, static_cast<float*>(dst)); break;
-    case ElementType::Float16: narrow_kernel<<<grid_for(n), kThreads, 0, stream>>>(src, n, static_cast<__half*>(dst)); break;
-    case ElementType::BFloat16: narrow_kernel<<<grid_for(n), kThreads, 0, stream>>>(src, n, static_cast<__nv_bfloat16*>(dst)); break;
+    case ElementType::Float32: HRSEG_LAUNCH(narrow_kernel<float>, grid_for(n), kThreads, 0, stream)(src, n, static_cast<float*>(dst)); break;
+    case ElementType::Float16: HRSEG_LAUNCH(narrow_kernel<__half>, grid_for(n), kThreads, 0, stream)(src, n, static_cast<__half*>(dst)); break;
+    case ElementType::BFloat16: HRSEG_LAUNCH(narrow_kernel<__nv_bfloat16>, grid_for(n), kThreads, 0, stream)(src, n, static_cast<__nv_bfloat16*>(dst)); break;
   }
   HRSEG_CUDA_LAUNCHED("narrow_from_float");
 }
@@ -77,9 +78,9 @@ void narrow_from_float(const float* src, int64_t n, ElementType type, void* dst,
 void threshold_to_mask(const void* src, ElementType type, int64_t n, uint8_t* dst, cudaStream_t stream) {
   if (n <= 0) return;
   switch (type) {
-    case ElementType::Float32: threshold_kernel<<<grid_for(n), kThreads, 0, stream>>>(static_cast<const float*>(src), n, dst); break;
-    case ElementType::Float16: threshold_kernel<<<grid_for(n), kThreads, 0, stream>>>(static_cast<const __half*>(src), n, dst); break;
-    case ElementType::BFloat16: threshold_kernel<<<grid_for(n), kThreads, 0, stream>>>(static_cast<const __nv_bfloat16*>(src), n, dst); break;
+    case ElementType::Float32: HRSEG_LAUNCH(threshold_kernel<float>, grid_for(n), kThreads, 0, stream)(static_cast<const float*>(src), n, dst); break;
+    case ElementType::Float16: HRSEG_LAUNCH(threshold_kernel<__half>, grid_for(n), kThreads, 0, stream)(static_cast<const __half*>(src), n, dst); break;
+    case ElementType::BFloat16: HRSEG_LAUNCH(threshold_kernel<__nv_bfloat16>, grid_for(n), kThreads, 0, stream)(static_cast<const __nv_bfloat16*>(src), n, dst); break;
   }
   HRSEG_CUDA_LAUNCHED("threshold_to_mask");
 }

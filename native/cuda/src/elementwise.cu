@@ -4,6 +4,7 @@
 
 #include "hrseg_cuda/check.h"
 #include "hrseg_cuda/head_kernels.h"
+#include "hrseg_cuda/launch.h"
 #include "block_reduce.cuh"
 
 namespace hrseg::cuda {
@@ -57,27 +58,27 @@ __global__ void stitch_kernel(const float* __restrict__ tiles, int N, int g, int
 
 void stitch_tiles(const float* tiles, int64_t N, int64_t grid, int64_t C, float* local, cudaStream_t stream) {
   if (N <= 0 || grid <= 0 || C <= 0) return;
-  stitch_kernel<<<static_cast<unsigned>(N * grid), 256, 0, stream>>>(tiles, static_cast<int>(N), static_cast<int>(grid),
+  HRSEG_LAUNCH(stitch_kernel, static_cast<unsigned>(N * grid), 256, 0, stream)(tiles, static_cast<int>(N), static_cast<int>(grid),
                                                                       static_cast<int>(C), local);
   HRSEG_CUDA_LAUNCHED("stitch_tiles");
 }
 
 void cosine_rows(const float* a, int64_t a_rows, const float* b, int64_t rows, int64_t d, float* out, cudaStream_t stream) {
   if (rows == 0) return;
-  cosine_kernel<<<static_cast<unsigned>(rows), 128, 0, stream>>>(a, static_cast<int>(a_rows), b, static_cast<int>(d), out);
+  HRSEG_LAUNCH(cosine_kernel, static_cast<unsigned>(rows), 128, 0, stream)(a, static_cast<int>(a_rows), b, static_cast<int>(d), out);
   HRSEG_CUDA_LAUNCHED("cosine_rows");
 }
 
 void sigmoid(const float* x, int64_t n, float* out, cudaStream_t stream) {
   if (n == 0) return;
-  sigmoid_kernel<<<static_cast<unsigned>((n + 255) / 256), 256, 0, stream>>>(x, n, out);
+  HRSEG_LAUNCH(sigmoid_kernel, static_cast<unsigned>((n + 255) / 256), 256, 0, stream)(x, n, out);
   HRSEG_CUDA_LAUNCHED("sigmoid");
 }
 
 void union_masks(const uint8_t* masks, int64_t hw, const int32_t* chosen, int64_t count, uint8_t* out, cudaStream_t stream) {
   if (hw == 0) return;
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((hw + 255) / 256, 8192));
-  union_kernel<<<blocks, 256, 0, stream>>>(masks, hw, chosen, static_cast<int>(count), out);
+  HRSEG_LAUNCH(union_kernel, blocks, 256, 0, stream)(masks, hw, chosen, static_cast<int>(count), out);
   HRSEG_CUDA_LAUNCHED("union_masks");
 }
 

@@ -7,6 +7,7 @@
 
 #include "hrseg_cuda/check.h"
 #include "hrseg_cuda/gemm.h"
+#include "hrseg_cuda/launch.h"
 
 namespace hrseg::cuda {
 
@@ -127,7 +128,7 @@ dim3 grid_for(int64_t rows, int64_t out) {
 void gemm_f32(const float* x, int64_t rows, int64_t in, const float* w, const float* bias, int64_t out, float* y,
               bool relu, cudaStream_t stream) {
   if (rows == 0 || out == 0) return;
-  gemm_f32_kernel<<<grid_for(rows, out), 256, 0, stream>>>(x, static_cast<int>(rows), static_cast<int>(in), w, bias,
+  HRSEG_LAUNCH(gemm_f32_kernel, grid_for(rows, out), 256, 0, stream)(x, static_cast<int>(rows), static_cast<int>(in), w, bias,
                                                           static_cast<int>(out), y, relu);
   HRSEG_CUDA_LAUNCHED("gemm_f32");
 }
@@ -137,10 +138,10 @@ void gemm_tc(const void* x, int64_t rows, int64_t in, const void* w, const float
   if (rows == 0 || out == 0) return;
   const int r = static_cast<int>(rows), i = static_cast<int>(in), o = static_cast<int>(out);
   if (type == Half16::F16)
-    gemm_tc_kernel<__half><<<grid_for(rows, out), 128, 0, stream>>>(static_cast<const __half*>(x), r, i,
+    HRSEG_LAUNCH(gemm_tc_kernel<__half>, grid_for(rows, out), 128, 0, stream)(static_cast<const __half*>(x), r, i,
                                                                      static_cast<const __half*>(w), bias, o, y, relu);
   else
-    gemm_tc_kernel<__nv_bfloat16><<<grid_for(rows, out), 128, 0, stream>>>(
+    HRSEG_LAUNCH(gemm_tc_kernel<__nv_bfloat16>, grid_for(rows, out), 128, 0, stream)(
         static_cast<const __nv_bfloat16*>(x), r, i, static_cast<const __nv_bfloat16*>(w), bias, o, y, relu);
   HRSEG_CUDA_LAUNCHED("gemm_tc");
 }
@@ -148,8 +149,8 @@ void gemm_tc(const void* x, int64_t rows, int64_t in, const void* w, const float
 void to_half16(const float* src, void* dst, int64_t n, Half16 type, cudaStream_t stream) {
   if (n == 0) return;
   const int blocks = static_cast<int>(std::min<int64_t>((n + 255) / 256, 4096));
-  if (type == Half16::F16) to_half_kernel<<<blocks, 256, 0, stream>>>(src, static_cast<__half*>(dst), n);
-  else to_bf16_kernel<<<blocks, 256, 0, stream>>>(src, static_cast<__nv_bfloat16*>(dst), n);
+  if (type == Half16::F16) HRSEG_LAUNCH(to_half_kernel, blocks, 256, 0, stream)(src, static_cast<__half*>(dst), n);
+  else HRSEG_LAUNCH(to_bf16_kernel, blocks, 256, 0, stream)(src, static_cast<__nv_bfloat16*>(dst), n);
   HRSEG_CUDA_LAUNCHED("to_half16");
 }
 

@@ -6,6 +6,7 @@
 
 #include "hrseg_cuda/check.h"
 #include "hrseg_cuda/head_kernels.h"
+#include "hrseg_cuda/launch.h"
 #include "block_reduce.cuh"
 
 namespace hrseg::cuda {
@@ -112,7 +113,7 @@ __global__ void pooled_sum_kernel(const float* __restrict__ g, const float* __re
 void resize_weights(const uint8_t* masks, int64_t K, int64_t H, int64_t W, int64_t P, ResizeTaps y, ResizeTaps x,
                     float* w, cudaStream_t stream) {
   if (K == 0) return;
-  resize_weights_kernel<<<dim3(static_cast<unsigned>(P), static_cast<unsigned>(K)), 256, 0, stream>>>(
+  HRSEG_LAUNCH(resize_weights_kernel, dim3(static_cast<unsigned>(P), static_cast<unsigned>(K)), 256, 0, stream)(
       masks, static_cast<int>(H), static_cast<int>(W), static_cast<int>(P), y, x, w);
   HRSEG_CUDA_LAUNCHED("resize_weights");
 }
@@ -124,11 +125,11 @@ void mask_pool_pulled_back(const float* w, int64_t K, int64_t P, const float* sr
   double* t = reinterpret_cast<double*>(scratch);
   float* g = scratch + 2 * K * P * ng;
   const int n = static_cast<int>(ng), p = static_cast<int>(P);
-  pull_columns_kernel<<<dim3(static_cast<unsigned>(P), static_cast<unsigned>(K)), 64, 0, stream>>>(w, p, n, t);
+  HRSEG_LAUNCH(pull_columns_kernel, dim3(static_cast<unsigned>(P), static_cast<unsigned>(K)), 64, 0, stream)(w, p, n, t);
   HRSEG_CUDA_LAUNCHED("pull_columns");
-  pull_rows_kernel<<<dim3(static_cast<unsigned>(ng), static_cast<unsigned>(K)), 64, 0, stream>>>(t, p, n, g);
+  HRSEG_LAUNCH(pull_rows_kernel, dim3(static_cast<unsigned>(ng), static_cast<unsigned>(K)), 64, 0, stream)(t, p, n, g);
   HRSEG_CUDA_LAUNCHED("pull_rows");
-  pooled_sum_kernel<<<static_cast<unsigned>(K), 256, 0, stream>>>(g, w, p, n * n, src, static_cast<int>(d), out);
+  HRSEG_LAUNCH(pooled_sum_kernel, static_cast<unsigned>(K), 256, 0, stream)(g, w, p, n * n, src, static_cast<int>(d), out);
   HRSEG_CUDA_LAUNCHED("pooled_sum");
 }
 
