@@ -17,6 +17,7 @@
 #include <mma.h>
 
 #include "check.h"
+#include "hrseg_cuda/device_buffer.h"
 #include "hrseg_cuda/launch.h"
 #include "random.h"
 
@@ -410,6 +411,30 @@ TEST("streams run out of order unless ordered: without the event the consumer re
   cudaEventDestroy(done);
   for (auto s : {producer, consumer, blocking}) cudaStreamDestroy(s);
   cudaFree(a), cudaFree(b);
+}
+
+TEST("the device pool is stream-ordered: a block released under queued work is not handed out until that work ran") {
+  hrseg::cuda::DevicePool pool;
+  cudaStream_t s;
+  cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking);
+  std::vector<float> src(1024, 5.0f);
+  float* first = nullptr;
+  {
+    hrseg::cuda::DeviceBuffer<float> in(1024, s, pool), out(1024, s, pool);
+    cudaMemcpyAsync(in.get(), src.data(), 4096, cudaMemcpyHostToDevice, s);
+    HRSEG_LAUNCH(copy_kernel, 1, 64, 0, s)(in.get(), out.get(), 1024);
+    first = in.get();
+  }  // both released with the copy still queued
+  hrseg::cuda::DeviceBuffer<float> again(1024, nullptr, pool);
+  CHECK(again.get() != first);  // the queued kernel still owns the block
+  CHECK_EQ(pool.cached_bytes(), size_t(2 * 4096));
+  cudaStreamSynchronize(s);
+  hrseg::cuda::DeviceBuffer<float> later(1024, nullptr, pool);
+  CHECK_EQ(pool.cached_bytes(), size_t(4096));  // one of the two blocks reused, not a new allocation
+  again.reset(), later.reset();
+  pool.trim();
+  CHECK_EQ(pool.cached_bytes(), size_t(0));
+  cudaStreamDestroy(s);
 }
 
 TEST_MAIN()

@@ -60,12 +60,16 @@ struct HeadCuda::Impl {
   cudaStream_t stream = nullptr, side = nullptr;
   cudaEvent_t side_done = nullptr;
   mutable std::mutex mutex;
-
-  ~Impl() {
-    if (side_done) cudaEventDestroy(side_done);
-    if (side) cudaStreamDestroy(side);
-    if (stream) cudaStreamDestroy(stream);
-  }
+  // Destroys the streams after every buffer below (members go in reverse order): their releases
+  // record events on these streams, which must still exist.
+  struct StreamsOwner {
+    Impl* m;
+    ~StreamsOwner() {
+      if (m->side_done) cudaEventDestroy(m->side_done);
+      if (m->side) cudaStreamDestroy(m->side);
+      if (m->stream) cudaStreamDestroy(m->stream);
+    }
+  } streams_owner{this};
   DLinear input_proj, region_q, region_kv, text0, text2, iop0, iop1, embed0, embed1;
   std::vector<DAttention> hre;
   std::vector<DNorm> hre_norm;
@@ -120,7 +124,7 @@ struct HeadCuda::Impl {
   void attend(const DAttention& a, const float* xq, int64_t m, const float* xk, const float* xv, int64_t n, float* out) const {
     if (m == 0) return;
     const int64_t D = a.q.out, Dv = a.v.out;
-    DeviceBuffer<float> q(m * D), k(n * D), v(n * Dv), ctx(m * Dv);
+    DeviceBuffer<float> q(m * D, stream), k(n * D, stream), v(n * Dv, stream), ctx(m * Dv, stream);
     a.q.run(xq, m, q.get(), false, stream);
     a.k.run(xk, n, k.get(), false, stream);
     a.v.run(xv, n, v.get(), false, stream);
@@ -215,20 +219,20 @@ DeviceImage HeadCuda::image_step_impl(const float* fg, const float* fl, bool on_
   cudaStream_t s = m.stream;
   auto state = std::make_shared<DeviceImageState>();
   // The side stream uploads the proposals and computes their pooling weights meanwhile.
-  DeviceBuffer<float> w(K * P * P);
+  DeviceBuffer<float> w(K * P * P, s);  // written on the side stream, read on s (which waits for it)
   const DeviceResizeTables tables = upload_resize_tables(MaskResizer(c.mask_resize, H, W, P), m.side);
   state->masks = to_device(masks, K * H * W, m.side);
   resize_weights(state->masks.get(), K, H, W, P, tables.y.taps(), tables.x.taps(), w.get(), m.side);
   HRSEG_CUDA_CHECK(cudaEventRecord(m.side_done, m.side));
   DeviceBuffer<float> dfg;
   if (!on_device) dfg = to_device(fg, ng * ng * c.feature_dim, s);
-  DeviceBuffer<float> xg(ng * ng * d), fr, fh(ng * ng * d);
+  DeviceBuffer<float> xg(ng * ng * d, s), fr, fh(ng * ng * d, s);
   m.input_proj.run(on_device ? fg : dfg.get(), ng * ng, xg.get(), false, s);
   if (c.hrp) {
-    DeviceBuffer<float> dfl = on_device ? DeviceBuffer<float>(nl * nl * c.feature_dim) : to_device(fl, nl * nl * c.feature_dim, s);
+    DeviceBuffer<float> dfl = on_device ? DeviceBuffer<float>(nl * nl * c.feature_dim, s) : to_device(fl, nl * nl * c.feature_dim, s);
     if (on_device) stitch_tiles(fl, N, ng, c.feature_dim, dfl.get(), s);
-    DeviceBuffer<float> xl(nl * nl * d), q(ng * ng * d), kv(nl * nl * 2 * d);
-    fr = DeviceBuffer<float>(ng * ng * d);
+    DeviceBuffer<float> xl(nl * nl * d, s), q(ng * ng * d, s), kv(nl * nl * 2 * d, s);
+    fr = DeviceBuffer<float>(ng * ng * d, s);
     m.input_proj.run(dfl.get(), nl * nl, xl.get(), false, s);
     m.region_q.run(xg.get(), ng * ng, q.get(), false, s);
     m.region_kv.run(xl.get(), nl * nl, kv.get(), false, s);
@@ -236,12 +240,12 @@ DeviceImage HeadCuda::image_step_impl(const float* fg, const float* fl, bool on_
   } else {  // F_h = X_g (LLM-Seg)
     HRSEG_CUDA_CHECK(cudaMemcpyAsync(fh.get(), xg.get(), ng * ng * d * 4, cudaMemcpyDeviceToDevice, s));
   }
-  DeviceBuffer<float> scratch(K * (2 * P * ng + ng * ng)), mhrp(K * d);
+  DeviceBuffer<float> scratch(K * (2 * P * ng + ng * ng), s), mhrp(K * d, s);
   HRSEG_CUDA_CHECK(cudaStreamWaitEvent(s, m.side_done, 0));
   mask_pool_pulled_back(w.get(), K, P, (c.pool_hybrid ? fh : fr).get(), ng, d, scratch.get(), mhrp.get(), s);
-  state->m_hre = DeviceBuffer<float>(K * d);
+  state->m_hre = DeviceBuffer<float>(K * d, s);
   if (K > 0) HRSEG_CUDA_CHECK(cudaMemcpyAsync(state->m_hre.get(), mhrp.get(), K * d * 4, cudaMemcpyDeviceToDevice, s));
-  DeviceBuffer<float> a(K * d);
+  DeviceBuffer<float> a(K * d, s);
   for (size_t l = 0; l < m.hre.size() && K > 0; ++l) {
     m.attend(m.hre[l], state->m_hre.get(), K, fh.get(), fh.get(), ng * ng, a.get());
     add_layer_norm(state->m_hre.get(), a.get(), K, d, m.hre_norm[l].w.get(), m.hre_norm[l].b.get(), s);
@@ -258,6 +262,10 @@ DeviceImage HeadCuda::image_step_impl(const float* fg, const float* fl, bool on_
   to_host(mhrp, out.host.m_hrp.as<float>(), K * d, s);
   to_host(state->m_hre, out.host.m_hre.as<float>(), K * d, s);
   HRSEG_CUDA_CHECK(cudaStreamSynchronize(s));
+  // The image outlives this call (and maybe this head and its streams): nothing is queued on its
+  // buffers now, and later users synchronise before they return.
+  state->m_hre.set_stream(nullptr);
+  state->masks.set_stream(nullptr);
   out.device = std::move(state);
   return out;
 }
@@ -281,13 +289,13 @@ InstructionOutput HeadCuda::instruction_step(const DeviceImage& image, const flo
   out.iop = Tensor(DType::F32, {S, K});
   out.masks = Tensor(DType::U8, {S, H, W});
   auto dh = to_device(h_seg, S * c.hidden_size, s);
-  DeviceBuffer<float> hidden(S * c.hidden_size), text(S * d);
+  DeviceBuffer<float> hidden(S * c.hidden_size, s), text(S * d, s);
   m.text0.run(dh.get(), S, hidden.get(), true, s);
   m.text2.run(hidden.get(), S, text.get(), false, s);
   to_host(text, out.text.as<float>(), S * d, s);
-  DeviceBuffer<float> q(K * d), a(std::max<int64_t>(K, 1) * d), mlp_h(K * c.fusion_mlp_dim), mlp_o(K * d), token(d),
-      iop_h(K * c.iop_hidden), iop_logit(K), iop(K), emb_h(K * c.embed_hidden), emb(K * d), sim(K);
-  DeviceBuffer<uint8_t> mask(H * W);
+  DeviceBuffer<float> q(K * d, s), a(std::max<int64_t>(K, 1) * d, s), mlp_h(K * c.fusion_mlp_dim, s), mlp_o(K * d, s), token(d, s),
+      iop_h(K * c.iop_hidden, s), iop_logit(K, s), iop(K, s), emb_h(K * c.embed_hidden, s), emb(K * d, s), sim(K, s);
+  DeviceBuffer<uint8_t> mask(H * W, s);
   for (int64_t si = 0; si < S; ++si) {
     const float* t = text.get() + si * d;
     if (K == 0) {

@@ -51,7 +51,7 @@ struct MaskGeneratorCuda::Impl {
     const int64_t plane = geo.low * geo.low;
     if (static_cast<size_t>((slots + more) * plane) <= store.size()) return;
     const int64_t capacity = std::max<int64_t>(slots + more, 2 * static_cast<int64_t>(store.size() / std::max<int64_t>(plane, 1)));
-    DeviceBuffer<float> bigger(static_cast<size_t>(std::max<int64_t>(capacity, 64) * plane));
+    DeviceBuffer<float> bigger(static_cast<size_t>(std::max<int64_t>(capacity, 64) * plane), stream);
     if (slots)
       HRSEG_CUDA_CHECK(cudaMemcpyAsync(bigger.get(), store.get(), slots * plane * sizeof(float), cudaMemcpyDeviceToDevice, stream));
     HRSEG_CUDA_CHECK(cudaStreamSynchronize(stream));
@@ -81,7 +81,7 @@ void MaskGeneratorCuda::add_batch(const float* device_logits, const float* iou, 
   const int64_t t = static_cast<int64_t>(todo.size());
   std::vector<int32_t> counts(t * 3), boxes(t * 4);
   if (t > 0) {
-    DeviceBuffer<int32_t> which = to_device(todo.data(), todo.size(), m.stream), d_counts(t * 3), d_boxes(t * 4);
+    DeviceBuffer<int32_t> which = to_device(todo.data(), todo.size(), m.stream), d_counts(t * 3, m.stream), d_boxes(t * 4, m.stream);
     amg_stats(device_logits, m.geo.low, which.get(), t, m.rows->view(), m.cols->view(), m.geo.height, m.geo.width,
               m.config.mask_threshold, m.config.stability_offset, d_counts.get(), d_boxes.get(), m.stream);
     to_host(d_counts, counts.data(), counts.size(), m.stream);
@@ -132,7 +132,7 @@ Proposals MaskGeneratorCuda::finish() {
     std::vector<float> sorted(n * 4);
     for (int64_t i = 0; i < n; ++i) std::copy(m.candidates[order[i]].box.begin(), m.candidates[order[i]].box.end(), &sorted[i * 4]);
     DeviceBuffer<float> d_boxes = to_device(sorted.data(), sorted.size(), m.stream);
-    DeviceBuffer<uint64_t> d_mask(n * words);
+    DeviceBuffer<uint64_t> d_mask(n * words, m.stream);
     nms_bitmask(d_boxes.get(), n, m.config.nms_iou_threshold, d_mask.get(), m.stream);
     std::vector<uint64_t> bits(n * words);
     to_host(d_mask, bits.data(), bits.size(), m.stream);
@@ -158,7 +158,7 @@ Proposals MaskGeneratorCuda::finish() {
   }
   if (K > 0) {
     DeviceBuffer<int32_t> which = to_device(slots.data(), slots.size(), m.stream);
-    DeviceBuffer<uint8_t> out(K * H * W);
+    DeviceBuffer<uint8_t> out(K * H * W, m.stream);
     amg_masks(m.store.get(), m.geo.low, which.get(), K, m.rows->view(), m.cols->view(), H, W, m.config.mask_threshold,
               out.get(), m.stream);
     to_host(out, p.masks.as<uint8_t>(), out.size(), m.stream);

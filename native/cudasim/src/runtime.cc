@@ -402,6 +402,13 @@ cudaError_t cudaEventSynchronize(cudaEvent_t event) {
   return cudaSuccess;
 }
 
+cudaError_t cudaEventQuery(cudaEvent_t event) {
+  std::lock_guard<std::recursive_mutex> lock(mu);
+  if (!event) return fail(cudaErrorInvalidResourceHandle, "cudaEventQuery: null event");
+  // Queued work runs only at synchronisation: until then a recorded event is not reached.
+  return !event->target || event->target->done ? cudaSuccess : cudaErrorNotReady;
+}
+
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   if (!ms || !start || !end) return fail(cudaErrorInvalidValue, "cudaEventElapsedTime: null argument");
   if ((start->flags | end->flags) & cudaEventDisableTiming) return fail(cudaErrorInvalidResourceHandle, "cudaEventElapsedTime: an event was created without timing");

@@ -1,5 +1,8 @@
 // Device memory: an owning buffer, and a pool that keeps freed blocks for reuse so that repeated
-// calls (one image after another) do not pay cudaMalloc/cudaFree each time.
+// calls (one image after another) do not pay cudaMalloc/cudaFree each time. The pool is
+// stream-ordered, as cudaFreeAsync is: a buffer released while work queued on its stream may still
+// read or write it is handed out again only once that work has finished (an event recorded at the
+// release), so the next owner, on any stream or host thread, never races with it.
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -7,6 +10,7 @@
 #include <cstdint>
 #include <map>
 #include <mutex>
+#include <vector>
 
 #include "hrseg_cuda/check.h"
 
@@ -15,18 +19,31 @@ namespace hrseg::cuda {
 class DevicePool {
  public:
   ~DevicePool();
-  // At least `bytes`, 256-byte aligned. Blocks are rounded up to a power of two ≥ 4 KiB.
+  // At least `bytes`, 256-byte aligned, free of any queued work. Blocks are rounded up to a power
+  // of two ≥ 4 KiB.
   void* acquire(size_t bytes);
-  void release(void* ptr) noexcept;
-  // Frees every cached block (not the ones in use).
+  // `ptr` is reused once the work queued on `stream` so far has finished (nullptr: the legacy
+  // default stream, which waits for every blocking stream).
+  void release(void* ptr, cudaStream_t stream) noexcept;
+  // Waits for the blocks still in use by queued work, then frees every cached block (not the ones
+  // in use).
   void trim() noexcept;
   size_t cached_bytes() const noexcept;
   size_t in_use_bytes() const noexcept;
 
  private:
+  struct Pending {
+    size_t size;
+    void* ptr;
+    cudaEvent_t done;  // recorded on the releasing stream
+  };
+  // Moves the pending blocks whose work has finished to free_ (mutex_ held).
+  void reclaim_locked() noexcept;
   mutable std::mutex mutex_;
   std::multimap<size_t, void*> free_;  // size → block
   std::map<void*, size_t> used_;
+  std::vector<Pending> pending_;
+  std::vector<cudaEvent_t> events_;  // recycled
 };
 
 // The process-wide pool used by the head and the mask generator.
@@ -36,14 +53,15 @@ template <typename T>
 class DeviceBuffer {
  public:
   DeviceBuffer() = default;
-  explicit DeviceBuffer(size_t count, DevicePool& pool = default_pool())
-      : pool_(&pool), count_(count), ptr_(static_cast<T*>(count ? pool.acquire(count * sizeof(T)) : nullptr)) {}
+  // `stream`: where the work that uses it is queued (its release waits for that work).
+  explicit DeviceBuffer(size_t count, cudaStream_t stream = nullptr, DevicePool& pool = default_pool())
+      : pool_(&pool), stream_(stream), count_(count), ptr_(static_cast<T*>(count ? pool.acquire(count * sizeof(T)) : nullptr)) {}
   ~DeviceBuffer() { reset(); }
-  DeviceBuffer(DeviceBuffer&& o) noexcept : pool_(o.pool_), count_(o.count_), ptr_(o.ptr_) { o.ptr_ = nullptr; o.count_ = 0; }
+  DeviceBuffer(DeviceBuffer&& o) noexcept : pool_(o.pool_), stream_(o.stream_), count_(o.count_), ptr_(o.ptr_) { o.ptr_ = nullptr; o.count_ = 0; }
   DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
     if (this != &o) {
       reset();
-      pool_ = o.pool_, count_ = o.count_, ptr_ = o.ptr_;
+      pool_ = o.pool_, stream_ = o.stream_, count_ = o.count_, ptr_ = o.ptr_;
       o.ptr_ = nullptr, o.count_ = 0;
     }
     return *this;
@@ -54,14 +72,18 @@ class DeviceBuffer {
   T* get() const noexcept { return ptr_; }
   size_t size() const noexcept { return count_; }
   size_t bytes() const noexcept { return count_ * sizeof(T); }
+  // The stream whose queued work is the last to use this buffer (when that changes).
+  void set_stream(cudaStream_t stream) noexcept { stream_ = stream; }
+  cudaStream_t stream() const noexcept { return stream_; }
   void reset() noexcept {
-    if (ptr_) pool_->release(ptr_);
+    if (ptr_) pool_->release(ptr_, stream_);
     ptr_ = nullptr;
     count_ = 0;
   }
 
  private:
   DevicePool* pool_ = nullptr;
+  cudaStream_t stream_ = nullptr;
   size_t count_ = 0;
   T* ptr_ = nullptr;
 };
@@ -70,7 +92,7 @@ class DeviceBuffer {
 // be reused as soon as this returns.
 template <typename T>
 DeviceBuffer<T> to_device(const T* host, size_t n, cudaStream_t stream = nullptr) {
-  DeviceBuffer<T> d(n);
+  DeviceBuffer<T> d(n, stream);
   if (n) HRSEG_CUDA_CHECK(cudaMemcpyAsync(d.get(), host, n * sizeof(T), cudaMemcpyHostToDevice, stream));
   return d;
 }
