@@ -2,9 +2,6 @@
 // it makes, on small kernels written here. The faults (a divergent barrier, lanes missing from a
 // shuffle, an out-of-bounds access) abort the process as they should, so each runs in a forked
 // child whose message is checked: it must name the kernel, the block and the thread.
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <cstdio>
 #include <cstring>
 #include <functional>
@@ -17,47 +14,16 @@
 #include <mma.h>
 
 #include "check.h"
+#include "child_process.h"
+#include "half_reference.h"
 #include "hrseg_cuda/device_buffer.h"
 #include "hrseg_cuda/launch.h"
 #include "random.h"
 
 namespace {
 
-// Runs `f` in a child process; its exit status and what it wrote to stderr.
-struct Outcome {
-  bool aborted = false;
-  int code = 0;
-  std::string err;
-};
-Outcome in_child(const std::function<void()>& f) {
-  int pipefd[2];
-  if (pipe(pipefd) != 0) std::abort();
-  const pid_t pid = fork();
-  if (pid == 0) {
-    close(pipefd[0]);
-    dup2(pipefd[1], 2);
-    f();
-    std::fflush(stderr);
-    _exit(0);
-  }
-  close(pipefd[1]);
-  Outcome o;
-  char buf[4096];
-  ssize_t n;
-  while ((n = read(pipefd[0], buf, sizeof buf)) > 0) o.err.append(buf, static_cast<size_t>(n));
-  close(pipefd[0]);
-  int status = 0;
-  waitpid(pid, &status, 0);
-  o.aborted = WIFSIGNALED(status) || (WIFEXITED(status) && WEXITSTATUS(status) != 0);
-  o.code = WIFEXITED(status) ? WEXITSTATUS(status) : -WTERMSIG(status);
-  return o;
-}
-
-bool has(const std::string& s, const char* what) {
-  const bool ok = s.find(what) != std::string::npos;
-  if (!ok) std::fprintf(stderr, "  expected \"%s\" in:\n%s\n", what, s.c_str());
-  return ok;
-}
+using check::has;
+using check::in_child;
 
 // --- kernels ---------------------------------------------------------------------------------
 
@@ -256,18 +222,6 @@ TEST("launch limits of the simulated H100: threads per block, block and grid dim
 }
 
 TEST("half and bfloat16 conversions round to nearest even, as CUDA's, on edge cases and random floats") {
-  // The reference: the nearest representable value by exhaustive comparison in double.
-  auto nearest = [](float f, int mant, int emin, double maxv) -> double {
-    if (std::isnan(f)) return NAN;
-    const double x = f, a = std::fabs(x);
-    if (a >= maxv + std::ldexp(1.0, std::ilogb(maxv) - mant - 1)) return std::copysign(INFINITY, x);  // past the halfway to the next binade
-    int e = a == 0 ? emin : std::max(emin, std::ilogb(a));
-    const double ulp = std::ldexp(1.0, e - mant);
-    double lo = std::floor(a / ulp) * ulp, hi = lo + ulp;
-    double r = (a - lo < hi - a) ? lo : (a - lo > hi - a) ? hi : (std::fmod(lo / ulp, 2.0) == 0 ? lo : hi);
-    if (r > maxv) r = INFINITY;
-    return std::copysign(r, x);
-  };
   std::vector<float> xs = {0.0f, -0.0f, 1.0f, 65504.0f, 65519.99f, 65520.0f, 1e-8f, 5.9604645e-8f, 2.9802322e-8f, 2.9802326e-8f,
                            6.1035156e-5f, 6.1035152e-5f, 1.0009766f, 1.0004883f, 3.0e38f, -3.3895314e38f, INFINITY, -INFINITY};
   for (int i = 0; i < 200000; ++i) {
@@ -278,10 +232,21 @@ TEST("half and bfloat16 conversions round to nearest even, as CUDA's, on edge ca
   }
   int bad_h = 0, bad_b = 0;
   for (float f : xs) {
-    const double h = __half2float(__float2half_rn(f)), wh = nearest(f, 10, -14, 65504.0);
-    const double b = __bfloat162float(__float2bfloat16_rn(f)), wb = nearest(f, 7, -126, 3.3895313892515355e38);
+    const double h = __half2float(__float2half_rn(f)), wh = check::nearest16(f, check::kHalf);
+    const double b = __bfloat162float(__float2bfloat16_rn(f)), wb = check::nearest16(f, check::kBFloat16);
     if (!(h == wh && std::signbit(h) == std::signbit(wh))) ++bad_h;
     if (!(b == wb && std::signbit(b) == std::signbit(wb))) ++bad_b;
+  }
+  CHECK_EQ(bad_h, 0);
+  CHECK_EQ(bad_b, 0);
+  // Every half and bfloat16 decodes exactly.
+  for (uint32_t v = 0; v < 65536; ++v) {
+    const double wh = check::decode16(static_cast<uint16_t>(v), check::kHalf), wb = check::decode16(static_cast<uint16_t>(v), check::kBFloat16);
+    const float h = __half2float(__ushort_as_half(static_cast<unsigned short>(v)));
+    __nv_bfloat16 b;
+    std::memcpy(&b, &v, 2);
+    if (!(std::isnan(wh) ? std::isnan(h) : double(h) == wh)) ++bad_h;
+    if (!(std::isnan(wb) ? std::isnan(__bfloat162float(b)) : double(__bfloat162float(b)) == wb)) ++bad_b;
   }
   CHECK_EQ(bad_h, 0);
   CHECK_EQ(bad_b, 0);

@@ -81,6 +81,9 @@ template <int M, int N, int K, typename T>
 inline void store_matrix_sync_at(T* p, const fragment<accumulator, M, N, K, T>& f, unsigned ldm, layout_t layout, const char* file, int line) {
   detail::collective("wmma::store_matrix_sync", file, line);
   detail::check_memory<T>(p, ldm, "wmma::store_matrix_sync");
+  // Every lane holds the tile; one writes it (on the GPU each lane writes its own elements), so a
+  // race detector sees one writer per element, as on the device.
+  if (::cudasim::detail::lane_id() != 0) return;
   for (int r = 0; r < M; ++r)
     for (int c = 0; c < N; ++c) (layout == mem_row_major ? p[r * ldm + c] : p[c * ldm + r]) = f.x[r * N + c];
 }

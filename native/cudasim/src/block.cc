@@ -19,6 +19,17 @@
 #include <sanitizer/common_interface_defs.h>
 #define CUDASIM_ASAN 1
 #endif
+// Racecheck (the ThreadSanitizer build, CUDASIM_RACECHECK): every CUDA thread is a TSan fiber,
+// switched to without synchronisation, so only what CUDA orders within a block is ordered
+// (__syncthreads, __syncwarp among its lanes, atomics): two threads that touch the same word
+// between barriers are a data race report naming both ("kernel K, block (x,y,z), thread (x,y,z)").
+// Blocks are chained one after the other, as compute-sanitizer's racecheck looks at shared memory
+// within a block (a block's __shared__ arrays are the same statics for every block here). This
+// file itself is not instrumented: its bookkeeping is not the kernels' memory.
+#if defined(CUDASIM_RACECHECK)
+#include <sanitizer/tsan_interface.h>
+#define CUDASIM_TSAN 1
+#endif
 
 namespace cudasim::detail {
 
@@ -36,6 +47,9 @@ struct ThreadState {
   int arg = 0, width = 32;
   ucontext_t ctx{};
   void* stack = nullptr;
+#ifdef CUDASIM_TSAN
+  void* fiber = nullptr;
+#endif
 };
 
 struct BlockState {
@@ -48,6 +62,18 @@ struct BlockState {
   ucontext_t sched{};
   // Threads that exited since the last barrier was released (a barrier then is divergence).
   std::vector<int> exited_in_phase;
+  // What orders the block's threads for a race detector: its start, its end, its barriers. A
+  // barrier's arrivals release into the object of its generation and its departures acquire that
+  // one: a thread resumed late must not acquire what others did after the next barrier (they may
+  // have run on already, the fibers being sequential), hence two objects, alternating.
+  char start_sync = 0, end_sync = 0;
+  char barrier_sync[2] = {};
+  unsigned barrier_gen = 0;
+  char warp_sync[32][2] = {};
+  unsigned warp_gen[32] = {};
+#ifdef CUDASIM_TSAN
+  void* sched_fiber = nullptr;
+#endif
 #ifdef CUDASIM_ASAN
   const void* sched_stack = nullptr;
   size_t sched_stack_size = 0;
@@ -107,6 +133,9 @@ void* stack_for(size_t i) {
 // Scheduler → fiber and back, told to AddressSanitizer (it tracks one stack per fiber).
 void enter(BlockState& b, ThreadState& t) {
   tls_thread = &t;
+#ifdef CUDASIM_TSAN
+  __tsan_switch_to_fiber(t.fiber, __tsan_switch_to_fiber_no_sync);
+#endif
 #ifdef CUDASIM_ASAN
   void* fake = nullptr;
   __sanitizer_start_switch_fiber(&fake, t.stack, kStack);
@@ -120,6 +149,9 @@ void enter(BlockState& b, ThreadState& t) {
 
 void leave(ThreadState& t, bool exiting) {
   BlockState& b = *tls_block;
+#ifdef CUDASIM_TSAN
+  __tsan_switch_to_fiber(b.sched_fiber, __tsan_switch_to_fiber_no_sync);
+#endif
 #ifdef CUDASIM_ASAN
   void* fake = nullptr;
   __sanitizer_start_switch_fiber(exiting ? nullptr : &fake, b.sched_stack, b.sched_stack_size);
@@ -137,19 +169,33 @@ void fiber_main() {
   __sanitizer_finish_switch_fiber(nullptr, &b0.sched_stack, &b0.sched_stack_size);
 #endif
   ThreadState& t = *tls_thread;
+#ifdef CUDASIM_TSAN
+  __tsan_acquire(&tls_block->start_sync);  // what the host and the blocks before did
+#endif
   (*tls_block->body)();
+#ifdef CUDASIM_TSAN
+  __tsan_release(&tls_block->end_sync);  // for the host and the blocks after
+#endif
   t.state = Wait::Exited;
   tls_block->exited_in_phase.push_back(t.linear);
   leave(t, true);
   std::abort();  // never resumed
 }
 
-void wait_here(Wait state, const char* file, int line) {
+void wait_here(Wait state, const char* file, int line, void* sync = nullptr) {
   ThreadState* t = tls_thread;
   t->state = state;
   t->file = file;
   t->line = line;
+#ifdef CUDASIM_TSAN
+  if (sync) __tsan_release(sync);
+#endif
   leave(*t, false);
+#ifdef CUDASIM_TSAN
+  if (sync) __tsan_acquire(sync);
+#else
+  (void)sync;
+#endif
 }
 
 // Every lane of `t`'s mask at the same warp operation: performs it. False when some lane is
@@ -197,6 +243,7 @@ bool try_warp(BlockState& b, int first, int warp_begin, int warp_end) {
   }
   for (int lane = 0; lane < 32; ++lane)
     if (t0.mask >> lane & 1u) b.threads[warp_begin + lane].state = Wait::Running;
+  ++b.warp_gen[warp_begin / 32 % 32];
   return true;
 }
 
@@ -229,6 +276,7 @@ bool resolve_barrier(BlockState& b) {
   }
   for (auto& t : b.threads)
     if (t.state == Wait::Barrier) t.state = Wait::Running;
+  ++b.barrier_gen;
   return true;
 }
 
@@ -243,6 +291,10 @@ bool resolve_barrier(BlockState& b) {
 
 void run_block(const char* kernel, uint3 block_idx, dim3 block_dim, dim3 grid_dim, void* dynamic_smem, const std::function<void()>& body) {
   BlockState b;
+#ifdef CUDASIM_TSAN
+  b.sched_fiber = __tsan_get_current_fiber();
+  __tsan_release(&b.start_sync);
+#endif
   b.kernel = kernel;
   b.idx = block_idx;
   b.dim = block_dim;
@@ -251,11 +303,17 @@ void run_block(const char* kernel, uint3 block_idx, dim3 block_dim, dim3 grid_di
   b.dynamic_smem = dynamic_smem;
   const int n = static_cast<int>(block_dim.x * block_dim.y * block_dim.z);
   b.threads.resize(n);
+  b.exited_in_phase.reserve(n);  // fibers push here: never a reallocation (racecheck sees memmove)
   for (int i = 0; i < n; ++i) {
     ThreadState& t = b.threads[i];
     t.linear = i;
     t.idx = uint3{i % block_dim.x, (i / block_dim.x) % block_dim.y, i / (block_dim.x * block_dim.y)};
     t.stack = stack_for(i);
+#ifdef CUDASIM_TSAN
+    t.fiber = __tsan_create_fiber(0);
+    const std::string name = where(b, &t);
+    __tsan_set_fiber_name(t.fiber, name.c_str());
+#endif
     getcontext(&t.ctx);
     t.ctx.uc_stack.ss_sp = t.stack;
     t.ctx.uc_stack.ss_size = kStack;
@@ -278,6 +336,10 @@ void run_block(const char* kernel, uint3 block_idx, dim3 block_dim, dim3 grid_di
     deadlock(b);
   }
   tls_block = outer;
+#ifdef CUDASIM_TSAN
+  __tsan_acquire(&b.end_sync);
+  for (auto& t : b.threads) __tsan_destroy_fiber(t.fiber);
+#endif
 }
 
 const uint3& thread_index() {
@@ -301,9 +363,14 @@ void* dynamic_shared() {
   return tls_block->dynamic_smem;
 }
 
+int lane_id() {
+  if (!tls_thread) report_fault("lane id outside a kernel");
+  return tls_thread->linear % 32;
+}
+
 void syncthreads(const char* file, int line) {
   if (!tls_thread) report_fault("__syncthreads outside a kernel");
-  wait_here(Wait::Barrier, file, line);
+  wait_here(Wait::Barrier, file, line, &tls_block->barrier_sync[tls_block->barrier_gen & 1]);
 }
 
 uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int width, const char* file, int line) {
@@ -314,7 +381,9 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int 
   t->value = value;
   t->arg = arg;
   t->width = width;
-  wait_here(Wait::Warp, file, line);
+  // __syncwarp orders memory among its lanes; shuffles and WMMA operations do not.
+  const int w = t->linear / 32 % 32;
+  wait_here(Wait::Warp, file, line, op == WarpOp::Sync ? &tls_block->warp_sync[w][tls_block->warp_gen[w] & 1] : nullptr);
   return t->result;
 }
 

@@ -32,6 +32,8 @@ const uint3& block_index();
 const dim3& block_dim();
 const dim3& grid_dim();
 void* dynamic_shared();
+// This thread's lane in its warp (its linear index in the block, mod 32).
+int lane_id();
 void syncthreads(const char* file, int line);
 
 enum class WarpOp { Shfl, ShflDown, ShflUp, ShflXor, Sync, Wmma };
