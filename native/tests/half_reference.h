@@ -37,4 +37,18 @@ inline double nearest16(float x, Format16 f) {
   return std::copysign(r, x);
 }
 
+// The bits of the value `x` rounds to in `f` (what a correct float → 16-bit conversion gives).
+inline uint16_t to_bits16(float x, Format16 f) {
+  const double r = nearest16(x, f);
+  const uint16_t sign = std::signbit(r) ? 0x8000 : 0;
+  const double a = std::fabs(r);
+  if (std::isnan(r)) return static_cast<uint16_t>(0x7fff);
+  if (std::isinf(r)) return static_cast<uint16_t>(sign | (((1 << f.exponent) - 1) << f.mantissa));
+  if (a == 0) return sign;
+  const int e = std::ilogb(a);
+  if (e < f.emin()) return static_cast<uint16_t>(sign | static_cast<uint16_t>(std::ldexp(a, f.mantissa - f.emin())));
+  const auto m = static_cast<uint16_t>(std::ldexp(a / std::ldexp(1.0, e) - 1.0, f.mantissa));
+  return static_cast<uint16_t>(sign | ((e + f.bias()) << f.mantissa) | m);
+}
+
 }  // namespace check
