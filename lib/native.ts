@@ -78,7 +78,9 @@ export function loadNative(): { addon: NativeAddon; path: string } {
   const gypBuild = require('node-gyp-build') as { resolve(dir: string): string };
   let path: string;
   try {
-    path = gypBuild.resolve(packageRoot);
+    // HRSEG_NATIVE_ADDON: another build of the binding (the tests' simulated-GPU one, README "The
+    // simulated GPU"); never needed otherwise.
+    path = process.env.HRSEG_NATIVE_ADDON || gypBuild.resolve(packageRoot);
   } catch (cause) {
     throw new HrsegError(
       'NATIVE_BINARY_NOT_FOUND',
