@@ -160,6 +160,38 @@ TEST("attention (projections + core + output projection) equals the CPU, 1 and 8
   }
 }
 
+// (Racecheck: the kernel is race-checked by the test above; 12k keys take minutes under TSan.)
+#ifndef HRSEG_RACECHECK
+TEST("attention at the shared-memory limit: dynamic just under 48 KiB plus the kernel's static part still launches") {
+  check::require_gpu();
+  // (n + dh) floats of dynamic shared memory = 48 KiB − 64 bytes: with the kernel's 128 static
+  // bytes over the 48 KiB a block gets without the attribute.
+  const int64_t dh = 16, n = (48 * 1024 - 64) / 4 - dh, m = 2;
+  auto q = check::uniform(m * dh), k = check::uniform(n * dh), v = check::uniform(n * dh);
+  std::vector<double> ref(m * dh);
+  for (int64_t i = 0; i < m; ++i) {
+    std::vector<double> s(n);
+    double mx = -INFINITY, z = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      double d = 0;
+      for (int64_t e = 0; e < dh; ++e) d += double(q[i * dh + e]) * k[j * dh + e];
+      mx = std::max(mx, s[j] = d / std::sqrt(double(dh)));
+    }
+    for (auto& x : s) z += (x = std::exp(x - mx));
+    for (int64_t e = 0; e < dh; ++e) {
+      double acc = 0;
+      for (int64_t j = 0; j < n; ++j) acc += s[j] / z * v[j * dh + e];
+      ref[i * dh + e] = acc;
+    }
+  }
+  auto dq = upload(q), dk = upload(k), dv = upload(v);
+  auto dctx = poisoned<float>(m * dh);
+  cuda::attention_core(dq.get(), dh, dk.get(), dh, dv.get(), dh, m, n, dh, dh, 1, dctx.get(), nullptr);
+  const std::vector<float> ref32(ref.begin(), ref.end());
+  CHECK(rel_err(download(dctx), ref32) < 1e-4);
+}
+#endif  // HRSEG_RACECHECK
+
 TEST("stitch_tiles places each crop's tokens as lib/pipeline/dino.ts does") {
   check::require_gpu();
   const int64_t cases[][3] = {{2, 37, 8}, {3, 5, 3}, {1, 4, 2}};

@@ -11,13 +11,16 @@ namespace hrseg::cuda {
 
 namespace {
 
+// The kernel's static shared memory (red below): the launch's limit counts it with the dynamic.
+constexpr size_t kStaticSmem = 32 * sizeof(float);
+
 __global__ void attention_kernel(const float* __restrict__ q, int qs, const float* __restrict__ k, int ks,
                                  const float* __restrict__ v, int vs, int n, int dh, int dvh, int heads,
                                  float* __restrict__ ctx, int cs) {
   HRSEG_DYNAMIC_SHARED(float, smem);
   float* scores = smem;         // n
   float* qh = smem + n;         // dh
-  __shared__ float red[32];
+  __shared__ float red[kStaticSmem / sizeof(float)];
   const int i = blockIdx.x / heads, h = blockIdx.x % heads;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
   const float scale = rsqrtf(static_cast<float>(dh));
@@ -74,8 +77,10 @@ void attention_core(const float* q, int64_t qs, const float* k, int64_t ks, cons
     throw Error(ErrorCode::InvalidArgument, "attention: need n >= 1 and widths divisible by the heads");
   const int64_t dh = D / heads, dvh = Dv / heads;
   const size_t smem = static_cast<size_t>(n + dh) * sizeof(float);
-  if (smem > 96 * 1024) throw Error(ErrorCode::InvalidArgument, "attention: too many keys for one block");
-  if (smem > 48 * 1024)
+  if (smem + kStaticSmem > 96 * 1024) throw Error(ErrorCode::InvalidArgument, "attention: too many keys for one block");
+  // Static and dynamic shared memory together over 48 KiB need the attribute (the static part
+  // alone made a launch between 48 KiB − 128 and 48 KiB of dynamic memory fail).
+  if (smem + kStaticSmem > 48 * 1024)
     HRSEG_CUDA_CHECK(cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   HRSEG_LAUNCH(attention_kernel, static_cast<unsigned>(m * heads), 128, smem, stream)(
       q, static_cast<int>(qs), k, static_cast<int>(ks), v, static_cast<int>(vs), static_cast<int>(n),

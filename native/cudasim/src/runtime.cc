@@ -68,6 +68,27 @@ std::map<const void*, int> max_dynamic_smem;
 thread_local cudaError_t last_error = cudaSuccess;
 int current_device = 0;
 
+// Each kernel's static shared memory as ptxas counts it (scripts/cudasim-static-smem.mjs, run by the
+// build where nvcc is): the launch check adds it to the dynamic shared memory, as the driver does.
+struct StaticSmem {
+  const char* kernel;
+  size_t bytes;
+};
+#ifdef CUDASIM_STATIC_SMEM
+const StaticSmem kStaticSmem[] = {
+#include CUDASIM_STATIC_SMEM
+    {nullptr, 0}};
+#else
+const StaticSmem kStaticSmem[] = {{nullptr, 0}};
+#endif
+std::map<const void*, std::string> kernel_names;  // for cudaFuncSetAttribute's check
+
+size_t static_smem(const std::string& kernel) {
+  for (const StaticSmem* e = kStaticSmem; e->kernel; ++e)
+    if (kernel == e->kernel) return e->bytes;
+  return 0;
+}
+
 cudaDeviceProp make_props() {
   cudaDeviceProp p{};
   const char* which = std::getenv("CUDASIM_DEVICE");
@@ -216,11 +237,16 @@ void launch(const void* kernel, const char* name, dim3 grid, dim3 block, size_t 
   if (grid.x > unsigned(p.maxGridSize[0]) || grid.y > unsigned(p.maxGridSize[1]) || grid.z > unsigned(p.maxGridSize[2]))
     return void(fail(cudaErrorInvalidConfiguration, k + "grid (" + std::to_string(grid.x) + "," + std::to_string(grid.y) + "," +
                                                         std::to_string(grid.z) + ") is over the device's limits"));
+  kernel_names[kernel] = name;
   auto attr = max_dynamic_smem.find(kernel);
-  const size_t limit = attr == max_dynamic_smem.end() ? p.sharedMemPerBlock : size_t(attr->second);
-  if (smem > limit)
-    return void(fail(cudaErrorInvalidValue, k + std::to_string(smem) + " bytes of dynamic shared memory, over the " + std::to_string(limit) +
-                                                (attr == max_dynamic_smem.end() ? " a kernel gets without cudaFuncAttributeMaxDynamicSharedMemorySize" : " it was allowed")));
+  const size_t fixed = static_smem(name);
+  if (attr == max_dynamic_smem.end() && fixed + smem > p.sharedMemPerBlock)
+    return void(fail(cudaErrorInvalidValue, k + std::to_string(fixed) + " bytes of static and " + std::to_string(smem) +
+                                                " of dynamic shared memory, over the " + std::to_string(p.sharedMemPerBlock) +
+                                                " a block gets without cudaFuncAttributeMaxDynamicSharedMemorySize"));
+  if (attr != max_dynamic_smem.end() && smem > size_t(attr->second))
+    return void(fail(cudaErrorInvalidValue, k + std::to_string(smem) + " bytes of dynamic shared memory, over the " +
+                                                std::to_string(attr->second) + " cudaFuncSetAttribute allowed"));
   enqueue(stream, std::string("kernel ") + name, [name = std::string(name), grid, block, smem, body = std::move(body)] {
     for (unsigned z = 0; z < grid.z; ++z)
       for (unsigned y = 0; y < grid.y; ++y)
@@ -246,8 +272,12 @@ using namespace detail;
 cudaError_t func_set_attribute(const void* kernel, cudaFuncAttribute attr, int value) {
   std::lock_guard<std::recursive_mutex> lock(mu);
   if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize) {
-    if (value < 0 || size_t(value) > props().sharedMemPerBlockOptin)
-      return fail(cudaErrorInvalidValue, "cudaFuncSetAttribute: " + std::to_string(value) + " bytes of dynamic shared memory is over the device's " +
+    // The kernel's name is known once it has been launched; before, its static part counts as 0.
+    auto named = kernel_names.find(kernel);
+    const size_t fixed = named == kernel_names.end() ? 0 : static_smem(named->second);
+    if (value < 0 || size_t(value) + fixed > props().sharedMemPerBlockOptin)
+      return fail(cudaErrorInvalidValue, "cudaFuncSetAttribute: " + std::to_string(value) + " bytes of dynamic shared memory" +
+                                             (fixed ? " (+" + std::to_string(fixed) + " static)" : "") + " is over the device's " +
                                              std::to_string(props().sharedMemPerBlockOptin));
     max_dynamic_smem[kernel] = value;
   }
