@@ -365,6 +365,20 @@ TEST("the whole head on the GPU equals the CPU head (image step, instruction ste
 }
 #endif  // HRSEG_RACECHECK
 
+TEST("the GPU head refuses more proposals than its attention takes, before queuing anything") {
+  check::require_gpu();
+  HeadConfig c;
+  c.feature_dim = 64, c.dim = 32, c.global_grid = 9, c.magnification = 3, c.hidden_size = 48, c.fusion_mlp_dim = 40, c.embed_hidden = 24,
+  c.iop_hidden = 8, c.pool_size = 40, c.hre_heads = 2;
+  auto bytes = check::encode_safetensors(check::random_head_weights(c));
+  auto st = SafeTensors::borrow(bytes.data(), bytes.size(), "random head");
+  cuda::HeadCuda gpu(st, c);
+  const int64_t limit = cuda::attention_max_keys(c.dim / c.fusion_heads), K = limit + 1;
+  std::vector<uint8_t> masks(K, 1);
+  auto fg = check::uniform(c.global_grid * c.global_grid * c.feature_dim), fl = check::uniform(81 * 9 * c.feature_dim);
+  CHECK_THROWS(Error, gpu.image_step(fg.data(), fl.data(), masks.data(), K, 1, 1));
+}
+
 TEST("the plugins' casts: widen, narrow (nearest even) and threshold equal a float64 reference, all three types") {
   check::require_gpu();
   for (int64_t n : {GPU_ONLY(int64_t(17000000)) FULL_ONLY(int64_t(1), int64_t(255), int64_t(70000)) int64_t(257)}) {

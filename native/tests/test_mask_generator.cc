@@ -9,6 +9,7 @@
 #include "amg_fixture.h"
 #include "check.h"
 #include "hrseg/box_nms.h"
+#include "hrseg/error.h"
 #include "hrseg/mask_generator.h"
 #include "hrseg/resample.h"
 #include "random.h"
@@ -105,6 +106,13 @@ TEST("proposals equal a dense evaluation of every mask, over many geometries") {
         CHECK(std::memcmp(p.boxes.as<float>() + k * 4, c.box.data(), sizeof(Box)) == 0);
       }
     }
+}
+
+TEST("geometries whose pixel count does not fit the GPU's 32-bit counters are refused, 2^31 itself included") {
+  MaskGeneratorConfig cfg;
+  CHECK_THROWS(hrseg::Error, (MaskGenerator::validate(cfg, MaskGeometry{256, 1024, 65536, 32768})));  // exactly 2^31
+  CHECK_THROWS(hrseg::Error, (MaskGenerator::validate(cfg, MaskGeometry{256, 1024, 1, int64_t{1} << 31})));
+  MaskGenerator::validate(cfg, MaskGeometry{256, 1024, 65536, 32767});  // one column less: fits
 }
 
 TEST("box NMS: suppression above the threshold, ties keep input order, degenerate boxes") {

@@ -11,10 +11,12 @@ export default class SummaryReporter implements Reporter {
     let failed = 0;
     let notRun = 0;
     const skipped: string[] = [];
+    let simulated = 0;
     for (const m of modules) {
       if (m.state() === 'failed' && [...m.children.allTests()].length === 0) failed++;
       for (const t of m.children.allTests()) {
         const state = t.result().state;
+        if (/simulated GPU/.test(t.fullName) && (state === 'passed' || state === 'failed')) simulated++;
         if (state === 'passed') passed++;
         else if (state === 'failed') failed++;
         else if (state === 'pending') notRun++; // its worker died before it ran (a native crash)
@@ -26,6 +28,7 @@ export default class SummaryReporter implements Reporter {
       notRun ? `, ${notRun} not run` : '',
       errors.length ? `, ${errors.length} unhandled error${errors.length > 1 ? 's' : ''} (a worker crashed?)` : '',
     ].join('');
+    if (simulated) console.log(`vitest: ${simulated} tests ran on the simulated GPU`);
     console.log(`vitest: ${passed} passed, ${failed} failed, ${skipped.length} skipped${extra}`);
   }
 }

@@ -284,7 +284,8 @@ void MaskGenerator::validate(const MaskGeneratorConfig& config, const MaskGeomet
   const auto bad = [](const std::string& m) { throw Error(ErrorCode::InvalidArgument, "mask generator: " + m); };
   if (geometry.low < 1 || geometry.frame < 1) bad("low-resolution and frame sizes must be positive");
   if (geometry.height < 1 || geometry.width < 1) bad("image size must be positive");
-  if (geometry.height * geometry.width > (int64_t{1} << 31)) bad("image too large for 32-bit pixel counts");
+  // Pixel counts are int32 on the GPU (atomicAdd): 2^31 itself would wrap.
+  if (geometry.height * geometry.width >= (int64_t{1} << 31)) bad("image too large for 32-bit pixel counts");
   if (config.max_proposals < 0) bad("max proposals must be >= 0");
   if (!(config.stability_offset >= 0)) bad("stability offset must be >= 0");
 }

@@ -70,6 +70,10 @@ __global__ void add_layer_norm_kernel(float* __restrict__ x, const float* __rest
 
 }  // namespace
 
+int64_t attention_max_keys(int64_t dh) {
+  return static_cast<int64_t>((96 * 1024 - kStaticSmem) / sizeof(float)) - dh;
+}
+
 void attention_core(const float* q, int64_t qs, const float* k, int64_t ks, const float* v, int64_t vs, int64_t m,
                     int64_t n, int64_t D, int64_t Dv, int64_t heads, float* ctx, cudaStream_t stream) {
   if (m == 0) return;
@@ -77,7 +81,7 @@ void attention_core(const float* q, int64_t qs, const float* k, int64_t ks, cons
     throw Error(ErrorCode::InvalidArgument, "attention: need n >= 1 and widths divisible by the heads");
   const int64_t dh = D / heads, dvh = Dv / heads;
   const size_t smem = static_cast<size_t>(n + dh) * sizeof(float);
-  if (smem + kStaticSmem > 96 * 1024) throw Error(ErrorCode::InvalidArgument, "attention: too many keys for one block");
+  if (n > attention_max_keys(dh)) throw Error(ErrorCode::InvalidArgument, "attention: too many keys for one block");
   // Static and dynamic shared memory together over 48 KiB need the attribute (the static part
   // alone made a launch between 48 KiB − 128 and 48 KiB of dynamic memory fail).
   if (smem + kStaticSmem > 48 * 1024)

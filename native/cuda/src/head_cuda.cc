@@ -216,10 +216,18 @@ DeviceImage HeadCuda::image_step_impl(const float* fg, const float* fl, bool on_
   const HeadConfig& c = m.c;
   const int64_t d = c.dim, ng = c.global_grid, N = c.magnification, nl = N * ng, P = c.pool_size;
   if (K < 0 || H <= 0 || W <= 0) throw Error(ErrorCode::InvalidArgument, "proposals: need K >= 0 masks of positive height and width");
+  // Checked before anything is queued: the instruction step's fusion attends over the K proposals
+  // in one block, and an image it cannot answer must be refused here, not halfway through later.
+  int64_t max_keys = INT64_MAX;
+  for (const DFusion& f : m.fusion) max_keys = std::min(max_keys, attention_max_keys(f.self_attn.q.out / f.self_attn.heads));
+  if (K > max_keys)
+    throw Error(ErrorCode::InvalidArgument, "proposals: " + std::to_string(K) + " masks, over the " + std::to_string(max_keys) +
+                                                " the GPU head attends over in one block (fewer proposals, or the CPU head)");
   cudaStream_t s = m.stream;
   auto state = std::make_shared<DeviceImageState>();
-  // The side stream uploads the proposals and computes their pooling weights meanwhile.
-  DeviceBuffer<float> w(K * P * P, s);  // written on the side stream, read on s (which waits for it)
+  // The side stream uploads the proposals and computes their pooling weights meanwhile; the
+  // buffer is released on s only once s has waited for the side stream (below).
+  DeviceBuffer<float> w(K * P * P, m.side);
   const DeviceResizeTables tables = upload_resize_tables(MaskResizer(c.mask_resize, H, W, P), m.side);
   state->masks = to_device(masks, K * H * W, m.side);
   resize_weights(state->masks.get(), K, H, W, P, tables.y.taps(), tables.x.taps(), w.get(), m.side);
@@ -242,6 +250,7 @@ DeviceImage HeadCuda::image_step_impl(const float* fg, const float* fl, bool on_
   }
   DeviceBuffer<float> scratch(K * (2 * P * ng + ng * ng), s), mhrp(K * d, s);
   HRSEG_CUDA_CHECK(cudaStreamWaitEvent(s, m.side_done, 0));
+  w.set_stream(s);
   mask_pool_pulled_back(w.get(), K, P, (c.pool_hybrid ? fh : fr).get(), ng, d, scratch.get(), mhrp.get(), s);
   state->m_hre = DeviceBuffer<float>(K * d, s);
   if (K > 0) HRSEG_CUDA_CHECK(cudaMemcpyAsync(state->m_hre.get(), mhrp.get(), K * d * 4, cudaMemcpyDeviceToDevice, s));

@@ -16,6 +16,10 @@ void region_attention(const float* q, const float* kv, const float* xg, int64_t 
 
 // Multi-head attention core: q [m, D] (row stride qs), k [n, D] (stride ks), v [n, Dv] (stride vs)
 // → ctx [m, Dv], per head softmax(q kᵀ/√(D/heads)) v. Projections are separate GEMMs.
+// The most keys attention_core takes for a head width `dh` (its scores live in one block's
+// shared memory); callers check their sizes against it before queuing anything.
+int64_t attention_max_keys(int64_t dh);
+
 void attention_core(const float* q, int64_t qs, const float* k, int64_t ks, const float* v, int64_t vs, int64_t m,
                     int64_t n, int64_t D, int64_t Dv, int64_t heads, float* ctx, cudaStream_t stream);
 
