@@ -88,7 +88,10 @@ void MaskGeneratorCuda::add_batch(const float* device_logits, const float* iou, 
     to_host(d_boxes, boxes.data(), boxes.size(), m.stream);
     HRSEG_CUDA_CHECK(cudaStreamSynchronize(m.stream));
   }
+  // The batch's candidates are appended only once their logits are in the store: a failure on
+  // the way (the store's growth, a copy) leaves the generator as it was before this batch.
   std::vector<int64_t> keep;
+  std::vector<Candidate> fresh;
   for (int64_t j = 0; j < t; ++j) {
     const int64_t mid = counts[j * 3 + 1];
     const float stability = stability_score(counts[j * 3 + 2], counts[j * 3]);
@@ -104,16 +107,18 @@ void MaskGeneratorCuda::add_batch(const float* device_logits, const float* iou, 
     c.px = points[(i / masks_per_prompt) * 2];
     c.py = points[(i / masks_per_prompt) * 2 + 1];
     keep.push_back(i);
-    m.candidates.push_back(c);
+    fresh.push_back(c);
   }
   m.reserve(static_cast<int64_t>(keep.size()));
+  int64_t slot = m.slots;
   for (size_t k = 0; k < keep.size(); ++k) {
-    Candidate& c = m.candidates[m.candidates.size() - keep.size() + k];
-    c.slot = m.slots++;
-    HRSEG_CUDA_CHECK(cudaMemcpyAsync(m.store.get() + c.slot * plane, device_logits + keep[k] * plane, plane * sizeof(float),
+    fresh[k].slot = slot++;
+    HRSEG_CUDA_CHECK(cudaMemcpyAsync(m.store.get() + fresh[k].slot * plane, device_logits + keep[k] * plane, plane * sizeof(float),
                                      cudaMemcpyDeviceToDevice, m.stream));
   }
   HRSEG_CUDA_CHECK(cudaStreamSynchronize(m.stream));  // the caller may reuse its logits buffer now
+  m.slots = slot;
+  m.candidates.insert(m.candidates.end(), fresh.begin(), fresh.end());
   m.prompts += batch;
   m.evaluated += n;
   m.passed_iou += t;
