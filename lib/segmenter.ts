@@ -197,6 +197,8 @@ export function trtComponents(preset: PresetName): string[] {
     : ['sam/encoder', 'sam/prompt-decoder', 'vlm/vision', 'vlm/decoder'];
 }
 
+const noProposals = () => new HrsegError('INVALID_ARGUMENT', 'proposalMaxSide: the lisa preset makes no proposals (its SAM sees the image resized to 1024)');
+
 /** What turns an image and a [SEG] into a mask: the HRSeg/LLM-Seg head over proposals, or LISA's decoder. */
 type Method =
   | { kind: 'head'; samDecoder: Engine; dino: Engine; head: Head }
@@ -223,8 +225,7 @@ export class Segmenter {
     if (options.proposalMaxSide !== undefined) downscaledSize(1, 1, options.proposalMaxSide); // validates it
     const pkg = await readPackage(options.model);
     const lisa = !usesProposals(pkg.preset);
-    if (lisa && options.proposalMaxSide !== undefined)
-      throw new HrsegError('INVALID_ARGUMENT', 'proposalMaxSide: the lisa preset makes no proposals (its SAM sees the image resized to 1024)');
+    if (lisa && options.proposalMaxSide !== undefined) throw noProposals();
     const picked = await pickDevice(options.device ?? 'auto', options.model, trtComponents(pkg.preset));
     const device = picked.device;
     const gpuHead = device === 'cpu' ? 'cpu' : 'cuda';
@@ -337,8 +338,7 @@ export class Segmenter {
     };
     const img = await time('decode', () => loadImage(image, { maxPixels: this.maxPixels, signal }));
     if (this.method.kind === 'lisa') {
-      if (options.proposalMaxSide !== undefined)
-        throw new HrsegError('INVALID_ARGUMENT', 'proposalMaxSide: the lisa preset makes no proposals (its SAM sees the image resized to 1024)');
+      if (options.proposalMaxSide !== undefined) throw noProposals();
       return this.#prepareLisa(img, timings, time, signal);
     }
     const m = this.method;

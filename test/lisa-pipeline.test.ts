@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { evaluate, readResults } from '../lib/eval/evaluate.js';
@@ -19,6 +18,7 @@ import { serve } from '../lib/serve/server.js';
 import { trtComponents } from '../lib/segmenter.js';
 import { engineSpecs } from '../lib/trt/specs.js';
 import { demoPackage, demoScene, maskIoU } from './helpers/demo.js';
+import { maskOf, parseSse } from './helpers/serve.js';
 
 const run = promisify(execFile);
 const model = demoPackage('lisa');
@@ -152,11 +152,9 @@ describe('hrseg serve on a lisa package', () => {
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ instruction: 'the blue shape', form: 'phrase', outlines: true }),
       });
-      const events = (await r.text()).split('\n\n').filter(Boolean).map((b) => ({ event: /^event: (.*)$/m.exec(b)![1], data: JSON.parse(/^data: (.*)$/m.exec(b)![1]) }));
-      const result = events.find((e) => e.event === 'result')!.data;
+      const result = parseSse(await r.text()).find((e) => e.event === 'result')!.data;
       expect(result.answer).toBe('It is [SEG].');
-      const { data } = await sharp(Buffer.from(result.mask.split(',')[1], 'base64')).greyscale().raw().toBuffer({ resolveWithObject: true });
-      expect(maskIoU(Uint8Array.from(data, (v) => (v > 127 ? 1 : 0)), region('blue'))).toBe(1);
+      expect(maskIoU((await maskOf(result.mask)).mask, region('blue'))).toBe(1);
     } finally {
       await server.close();
     }

@@ -6,12 +6,12 @@
  */
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { DEMO_RECTS } from '../scripts/models/demo-package.js';
 import { serve, type RunningServer } from '../lib/serve/server.js';
 import { demoPackage } from './helpers/demo.js';
+import { maskOf, parseSse, type Sse } from './helpers/serve.js';
 
 const root = join(import.meta.dirname, '..');
 const shapes = readFileSync(join(root, 'examples', 'shapes.png'));
@@ -32,11 +32,6 @@ async function upload(bytes: Uint8Array, s: RunningServer = server): Promise<Res
   return fetch(new URL('/api/images', s.url), { method: 'POST', body: bytes });
 }
 
-interface Sse {
-  event: string;
-  data: any; // eslint-disable-line @typescript-eslint/no-explicit-any
-}
-
 async function segment(id: string, instruction: string, s: RunningServer = server, extra: object = {}): Promise<Sse[]> {
   const r = await fetch(new URL(`/api/images/${id}/segment`, s.url), {
     method: 'POST',
@@ -45,17 +40,7 @@ async function segment(id: string, instruction: string, s: RunningServer = serve
   });
   expect(r.status).toBe(200);
   expect(r.headers.get('content-type')).toMatch(/^text\/event-stream/);
-  const text = await r.text();
-  return text
-    .split('\n\n')
-    .filter(Boolean)
-    .map((block) => ({ event: /^event: (.*)$/m.exec(block)![1], data: JSON.parse(/^data: (.*)$/m.exec(block)![1]) }));
-}
-
-/** A PNG data URL's pixels, one byte per pixel (0/1). */
-async function maskOf(url: string): Promise<{ mask: Uint8Array; width: number; height: number }> {
-  const { data, info } = await sharp(Buffer.from(url.split(',')[1], 'base64')).greyscale().raw().toBuffer({ resolveWithObject: true });
-  return { mask: Uint8Array.from(data, (v) => (v > 127 ? 1 : 0)), width: info.width, height: info.height };
+  return parseSse(await r.text());
 }
 
 function rectMask(name: string, width: number, height: number): Uint8Array {
