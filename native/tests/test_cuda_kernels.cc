@@ -1,6 +1,8 @@
 // Every CUDA kernel against the CPU code of native/core on fresh random inputs, at several shapes
 // including ragged ones. Outputs are poisoned before each run. Skips (exit 77) without a GPU.
 #include <cstring>
+#include <limits>
+#include <tuple>
 
 #include "amg_fixture.h"
 #include "check.h"
@@ -8,10 +10,14 @@
 #include "hrseg/head_ops.h"
 #include "hrseg/linear.h"
 #include "hrseg/mask_generator.h"
+#include "hrseg/mask_geometry.h"
 #include "hrseg/resample.h"
 #include "half_reference.h"
 #include "hrseg_cuda/cast.h"
 #include "hrseg_cuda/gemm.h"
+#include "hrseg_cuda/greedy_nms.h"
+#include "hrseg_cuda/grid_limits.h"
+#include "hrseg_cuda/amg_kernels.h"
 #include "hrseg_cuda/head_kernels.h"
 #include "hrseg_cuda/resize_tables.h"
 #include "hrseg_cuda/head_cuda.h"
@@ -305,6 +311,115 @@ TEST("mask generator on the GPU equals the CPU generator exactly (proposals, mas
     CHECK(std::memcmp(c.stability.as<float>(), a.stability.as<float>(), K * 4) == 0);
     CHECK(std::memcmp(c.areas.as<int32_t>(), a.areas.as<int32_t>(), K * 4) == 0);
   }
+}
+
+// Past the device's grid limit in y (hrseg_cuda/grid_limits.h): on a real GPU 65535, on the simulated
+// GPU lowered to 3 for the test (the same slicing with small grids; a launch over the limit is refused
+// there as the driver refuses it). One-pixel masks keep the real-GPU form cheap.
+struct GridYLimit {
+#ifdef HRSEG_CUDASIM
+  int old;
+  explicit GridYLimit(int sim_limit) : old(cudasim::set_max_grid_y(sim_limit)) {}
+  ~GridYLimit() { cudasim::set_max_grid_y(old); }
+#else
+  explicit GridYLimit(int) {}
+#endif
+};
+
+TEST("greedy NMS in bands of rows keeps what box_nms keeps (band edges, ragged n, clustered boxes)") {
+  check::require_gpu();
+  const GridYLimit scope(2);  // on the simulated GPU, a band of 5 row tiles goes in slices of 2
+  for (int64_t n : {int64_t(0), int64_t(1), FULL_ONLY(int64_t(63), int64_t(64), int64_t(65), int64_t(130)) int64_t(300)}) {
+    // Clustered boxes, so that suppression chains cross bands: centres on a coarse lattice.
+    std::vector<Box> boxes(n);
+    std::vector<float> scores(n), sorted(n * 4);
+    for (int64_t i = 0; i < n; ++i) {
+      const float cx = 10.0f * check::randint(0, 4), cy = 10.0f * check::randint(0, 4);
+      const float w = 2.0f + check::randint(0, 12), h = 2.0f + check::randint(0, 12);
+      boxes[i] = {cx, cy, cx + w, cy + h};
+      scores[i] = 1.0f - static_cast<float>(i) / (n + 1);  // already in descending order
+      std::copy(boxes[i].begin(), boxes[i].end(), &sorted[i * 4]);
+    }
+    const std::vector<int64_t> want = box_nms(boxes, scores, 0.5);
+    auto d = upload(sorted);
+    // One band, 64-row bands (the smallest), and 128-row bands (a band ending mid-matrix).
+    const int64_t words = (n + 63) / 64;
+    for (size_t band_bytes : {std::numeric_limits<size_t>::max(), size_t(1), size_t(128 * words * 8)}) {
+      const std::vector<int64_t> got = cuda::greedy_nms(d.get(), n, 0.5, nullptr, band_bytes);
+      CHECK(got == want);
+    }
+  }
+  // A band must start at a tile and stay inside the matrix.
+  auto d = upload(std::vector<float>(400, 0.0f));
+  cuda::DeviceBuffer<uint64_t> bits(200);
+  CHECK_THROWS(Error, cuda::nms_bitmask(d.get(), 100, 32, 10, 0.5, bits.get(), nullptr));
+  CHECK_THROWS(Error, cuda::nms_bitmask(d.get(), 100, 64, 40, 0.5, bits.get(), nullptr));
+}
+
+TEST("past the grid's y limit: more masks in one batch, drawn and pooled, than a grid has rows; equal to the CPU") {
+  check::require_gpu();
+  const GridYLimit scope(3);
+  const int64_t limit = cuda::max_grid_y(), per = 3, prompts = limit / per + 1, n = prompts * per;
+  CHECK(n > limit);
+  std::vector<float> logits(n), iou(n, 0.95f), points(prompts * 2, 0.5f);
+  // Most masks sit inside the stability band and are dropped; every 997th (and the last) is kept.
+  const auto noise = check::uniform(n, -0.5, 0.5);
+  for (int64_t i = 0; i < n; ++i) logits[i] = i % 997 == 0 || i == n - 1 ? 4.0f + 0.001f * (i % 7) : noise[i];
+  MaskGeneratorConfig cfg;
+  const MaskGeometry geo{1, 1, 1, 1};
+  MaskGenerator cpu(cfg, geo);
+  cuda::MaskGeneratorCuda gpu(cfg, geo);
+  cpu.add_batch(logits.data(), iou.data(), points.data(), prompts, per);
+  auto dl = upload(logits);
+  gpu.add_batch(dl.get(), iou.data(), points.data(), prompts, per);
+  Proposals a = cpu.finish(), c = gpu.finish();
+  CHECK_EQ(c.passed_iou, a.passed_iou);
+  CHECK_EQ(c.passed_stability, a.passed_stability);
+  CHECK(a.passed_stability > 1);
+  CHECK_EQ(c.masks.dims[0], a.masks.dims[0]);
+  if (c.masks.dims[0] == a.masks.dims[0])
+    CHECK(std::memcmp(c.source.as<int32_t>(), a.source.as<int32_t>(), a.masks.dims[0] * 4) == 0);
+
+  // amg_masks draws K = limit + 2 one-pixel masks from their logits (a ragged last slice).
+  const int64_t K = limit + 2;
+  const ComposedMap map = compose_mask_map(1, 1, 1, 1);
+  const auto axis = [](const ComposedAxis& x) {
+    return std::tuple{upload(std::vector<int32_t>(x.first.begin(), x.first.end())),
+                      upload(std::vector<int32_t>(x.count.begin(), x.count.end())), upload(x.w)};
+  };
+  auto [rf, rc, rw] = axis(map.rows);
+  auto [cf, cc, cw] = axis(map.cols);
+  // Logits alternate in sign and are read in reverse, so that a slice reading another slice's
+  // rows (both limits are odd) gets the opposite masks.
+  std::vector<float> alternating(K);
+  std::vector<int32_t> which(K);
+  for (int64_t k = 0; k < K; ++k) alternating[k] = k % 2 ? 2.0f : -2.0f, which[k] = static_cast<int32_t>(K - 1 - k);
+  auto dalt = upload(alternating);
+  auto dwhich = upload(which);
+  auto dmasks = poisoned<uint8_t>(K);
+  cuda::amg_masks(dalt.get(), 1, dwhich.get(), K, {rf.get(), rc.get(), rw.get(), static_cast<int32_t>(map.rows.max_taps)},
+                  {cf.get(), cc.get(), cw.get(), static_cast<int32_t>(map.cols.max_taps)}, 1, 1, cfg.mask_threshold, dmasks.get(), nullptr);
+  const std::vector<uint8_t> drawn = download(dmasks);
+  int64_t wrong = 0;
+  for (int64_t k = 0; k < K; ++k) wrong += drawn[k] != (K - 1 - k) % 2;
+  CHECK_EQ(wrong, int64_t(0));
+
+  // Mask pooling of K random 5 × 7 masks on a 2 × 2 grid.
+  const int64_t ng = 2, P = 4, d = 3, H = 5, W = 7;
+  const auto masks = random_masks(K, H, W);
+  auto src = check::uniform(ng * ng * d);
+  std::vector<float> ref(K * d);
+  mask_pool(masks.data(), K, H, W, src.data(), ng, d, P, MaskResize::BilinearAntialias, true, ref.data());
+  const MaskResizer resizer(MaskResize::BilinearAntialias, H, W, P);
+  const cuda::DeviceResizeTables tables = cuda::upload_resize_tables(resizer, nullptr);
+  auto dm = upload(masks);
+  auto dw = poisoned<float>(K * P * P);
+  cuda::resize_weights(dm.get(), K, H, W, P, tables.y.taps(), tables.x.taps(), dw.get(), nullptr);
+  cuda::DeviceBuffer<float> scratch(K * (2 * P * ng + ng * ng));
+  auto ds = upload(src);
+  auto dout = poisoned<float>(K * d);
+  cuda::mask_pool_pulled_back(dw.get(), K, P, ds.get(), ng, d, scratch.get(), dout.get(), nullptr);
+  CHECK(rel_err(download(dout), ref) < 1e-5);
 }
 
 // Racecheck leaves the head's composition to the memcheck run: every kernel it launches is

@@ -217,6 +217,20 @@ TEST("launch limits of the simulated H100: threads per block, block and grid dim
   CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration);
   HRSEG_LAUNCH(copy_kernel, 1, 1024, 0, nullptr)(d, d, 0);
   CHECK(cudaGetLastError() == cudaSuccess);
+  // The grid's y limit, asked as CUDA code asks it, and lowered for a test (then restored).
+  int y = 0;
+  CHECK(cudaDeviceGetAttribute(&y, cudaDevAttrMaxGridDimY, 0) == cudaSuccess);
+  CHECK_EQ(y, 65535);
+  const int old = cudasim::set_max_grid_y(3);
+  CHECK(cudaDeviceGetAttribute(&y, cudaDevAttrMaxGridDimY, 0) == cudaSuccess);
+  CHECK_EQ(y, 3);
+  HRSEG_LAUNCH(copy_kernel, dim3(1, 4), 32, 0, nullptr)(d, d, 0);
+  CHECK(cudaGetLastError() == cudaErrorInvalidConfiguration);
+  HRSEG_LAUNCH(copy_kernel, dim3(1, 3), 32, 0, nullptr)(d, d, 0);
+  CHECK(cudaGetLastError() == cudaSuccess);
+  CHECK_EQ(cudasim::set_max_grid_y(old), 3);
+  HRSEG_LAUNCH(copy_kernel, dim3(1, 4), 32, 0, nullptr)(d, d, 0);
+  CHECK(cudaGetLastError() == cudaSuccess);
   cudaDeviceSynchronize();
   cudaFree(d);
 }

@@ -3,9 +3,12 @@
 // fuse them, matching the CPU's arithmetic), compares against the three thresholds and folds the
 // box; block reductions, then one atomic per block and counter.
 #include <cstdint>
+#include <string>
 
+#include "hrseg/error.h"
 #include "hrseg_cuda/amg_kernels.h"
 #include "hrseg_cuda/check.h"
+#include "hrseg_cuda/grid_limits.h"
 #include "hrseg_cuda/launch.h"
 #include "block_reduce.cuh"
 
@@ -96,25 +99,27 @@ __device__ inline double iou(const float* a, const float* b) {
   return uni > 0.0 ? inter / uni : 0.0;
 }
 
-// Block (row tile i, column tile j) of 64 × 64 box pairs; thread r owns box i·64 + r.
-__global__ void nms_kernel(const float* __restrict__ boxes, int n, double threshold, uint64_t* __restrict__ mask) {
+// Block (row tile tile0 + y, column tile x) of 64 × 64 box pairs; thread r owns box (tile0 + y)·64 + r,
+// whose bits go to row (y·64 + r) of the band that ends before box row_end.
+__global__ void nms_kernel(const float* __restrict__ boxes, int n, int tile0, int row_end, double threshold,
+                           uint64_t* __restrict__ mask) {
   __shared__ float tile[64 * 4];
-  const int ri = blockIdx.y, cj = blockIdx.x;
+  const int ri = tile0 + blockIdx.y, cj = blockIdx.x;
   if (cj < ri) return;  // only later boxes can be suppressed
   const int words = (n + 63) / 64;
   const int col0 = cj * 64, cols = min(64, n - col0);
   if (threadIdx.x < cols)
-    for (int c = 0; c < 4; ++c) tile[threadIdx.x * 4 + c] = boxes[(col0 + threadIdx.x) * 4 + c];
+    for (int c = 0; c < 4; ++c) tile[threadIdx.x * 4 + c] = boxes[static_cast<int64_t>(col0 + threadIdx.x) * 4 + c];
   __syncthreads();
   const int i = ri * 64 + threadIdx.x;
-  if (i >= n) return;
+  if (i >= row_end) return;
   uint64_t bits = 0;
   for (int c = 0; c < cols; ++c) {
     const int j = col0 + c;
     if (j <= i) continue;
-    if (iou(boxes + i * 4, tile + c * 4) > threshold) bits |= uint64_t{1} << c;
+    if (iou(boxes + static_cast<int64_t>(i) * 4, tile + c * 4) > threshold) bits |= uint64_t{1} << c;
   }
-  mask[static_cast<int64_t>(i) * words + cj] = bits;
+  mask[static_cast<int64_t>(blockIdx.y * 64 + threadIdx.x) * words + cj] = bits;
 }
 
 }  // namespace
@@ -124,27 +129,40 @@ void amg_stats(const float* logits, int64_t low, const int32_t* which, int64_t n
   if (n == 0) return;
   HRSEG_LAUNCH(init_stats_kernel, static_cast<unsigned>((n + 127) / 128), 128, 0, stream)(counts, boxes, static_cast<int>(n));
   HRSEG_CUDA_LAUNCHED("amg_init");
-  const dim3 grid(static_cast<unsigned>((H + kRowsPerBlock - 1) / kRowsPerBlock), static_cast<unsigned>(n));
-  HRSEG_LAUNCH(stats_kernel, grid, 256, 0, stream)(logits, static_cast<int>(low), which, rows, cols, static_cast<int>(H),
-                                         static_cast<int>(W), t, o, counts, boxes);
-  HRSEG_CUDA_LAUNCHED("amg_stats");
+  const unsigned bands = static_cast<unsigned>((H + kRowsPerBlock - 1) / kRowsPerBlock);
+  in_grid_y_slices(n, [&](int64_t m0, unsigned count) {
+    HRSEG_LAUNCH(stats_kernel, dim3(bands, count), 256, 0, stream)(logits, static_cast<int>(low), which + m0, rows, cols,
+                                                                 static_cast<int>(H), static_cast<int>(W), t, o,
+                                                                 counts + m0 * 3, boxes + m0 * 4);
+    HRSEG_CUDA_LAUNCHED("amg_stats");
+  });
 }
 
 void amg_masks(const float* logits, int64_t low, const int32_t* which, int64_t K, DeviceAxis rows, DeviceAxis cols,
                int64_t H, int64_t W, double t, uint8_t* out, cudaStream_t stream) {
   if (K == 0) return;
-  const dim3 grid(static_cast<unsigned>((H + kRowsPerBlock - 1) / kRowsPerBlock), static_cast<unsigned>(K));
-  HRSEG_LAUNCH(masks_kernel, grid, 256, 0, stream)(logits, static_cast<int>(low), which, rows, cols, static_cast<int>(H),
-                                         static_cast<int>(W), t, out);
-  HRSEG_CUDA_LAUNCHED("amg_masks");
+  const unsigned bands = static_cast<unsigned>((H + kRowsPerBlock - 1) / kRowsPerBlock);
+  in_grid_y_slices(K, [&](int64_t k0, unsigned count) {
+    HRSEG_LAUNCH(masks_kernel, dim3(bands, count), 256, 0, stream)(logits, static_cast<int>(low), which + k0, rows, cols,
+                                                                 static_cast<int>(H), static_cast<int>(W), t,
+                                                                 out + k0 * H * W);
+    HRSEG_CUDA_LAUNCHED("amg_masks");
+  });
 }
 
-void nms_bitmask(const float* boxes, int64_t n, double threshold, uint64_t* mask, cudaStream_t stream) {
-  if (n == 0) return;
-  const unsigned tiles = static_cast<unsigned>((n + 63) / 64);
-  HRSEG_CUDA_CHECK(cudaMemsetAsync(mask, 0, static_cast<size_t>(n) * tiles * sizeof(uint64_t), stream));
-  HRSEG_LAUNCH(nms_kernel, dim3(tiles, tiles), 64, 0, stream)(boxes, static_cast<int>(n), threshold, mask);
-  HRSEG_CUDA_LAUNCHED("nms_bitmask");
+void nms_bitmask(const float* boxes, int64_t n, int64_t row0, int64_t rows, double threshold, uint64_t* mask,
+                 cudaStream_t stream) {
+  if (row0 % 64 != 0 || row0 < 0 || rows < 0 || row0 + rows > n)
+    throw Error(ErrorCode::InvalidArgument, "nms_bitmask: rows " + std::to_string(row0) + " … " + std::to_string(row0 + rows) +
+                                                " of " + std::to_string(n) + " (the band must start at a multiple of 64)");
+  if (rows == 0) return;
+  const int64_t words = (n + 63) / 64, tiles = (rows + 63) / 64;
+  HRSEG_CUDA_CHECK(cudaMemsetAsync(mask, 0, static_cast<size_t>(rows * words) * sizeof(uint64_t), stream));
+  in_grid_y_slices(tiles, [&](int64_t t0, unsigned count) {
+    HRSEG_LAUNCH(nms_kernel, dim3(static_cast<unsigned>(words), count), 64, 0, stream)(
+        boxes, static_cast<int>(n), static_cast<int>(row0 / 64 + t0), static_cast<int>(row0 + rows), threshold, mask + t0 * 64 * words);
+    HRSEG_CUDA_LAUNCHED("nms_bitmask");
+  });
 }
 
 }  // namespace hrseg::cuda

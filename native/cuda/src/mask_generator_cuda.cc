@@ -9,6 +9,7 @@
 #include "hrseg_cuda/amg_kernels.h"
 #include "hrseg_cuda/check.h"
 #include "hrseg_cuda/device_buffer.h"
+#include "hrseg_cuda/greedy_nms.h"
 
 namespace hrseg::cuda {
 
@@ -127,27 +128,16 @@ void MaskGeneratorCuda::add_batch(const float* device_logits, const float* iou, 
 Proposals MaskGeneratorCuda::finish() {
   Impl& m = *impl_;
   const int64_t n = static_cast<int64_t>(m.candidates.size());
-  // NMS: order by score (stable), suppression bits on the GPU, the greedy scan here.
+  // NMS: order by score (stable), then greedy_nms (suppression bits on the GPU in bands, the scan here).
   std::vector<int64_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return m.candidates[a].iou > m.candidates[b].iou; });
   std::vector<int64_t> kept;
   if (n > 0) {
-    const int64_t words = (n + 63) / 64;
     std::vector<float> sorted(n * 4);
     for (int64_t i = 0; i < n; ++i) std::copy(m.candidates[order[i]].box.begin(), m.candidates[order[i]].box.end(), &sorted[i * 4]);
     DeviceBuffer<float> d_boxes = to_device(sorted.data(), sorted.size(), m.stream);
-    DeviceBuffer<uint64_t> d_mask(n * words, m.stream);
-    nms_bitmask(d_boxes.get(), n, m.config.nms_iou_threshold, d_mask.get(), m.stream);
-    std::vector<uint64_t> bits(n * words);
-    to_host(d_mask, bits.data(), bits.size(), m.stream);
-    HRSEG_CUDA_CHECK(cudaStreamSynchronize(m.stream));
-    std::vector<uint64_t> removed(words, 0);
-    for (int64_t i = 0; i < n; ++i) {
-      if (removed[i / 64] >> (i % 64) & 1) continue;
-      kept.push_back(order[i]);
-      for (int64_t w = 0; w < words; ++w) removed[w] |= bits[i * words + w];
-    }
+    for (int64_t i : greedy_nms(d_boxes.get(), n, m.config.nms_iou_threshold, m.stream)) kept.push_back(order[i]);
   }
   const int64_t after_nms = static_cast<int64_t>(kept.size());
   std::vector<int64_t> areas;

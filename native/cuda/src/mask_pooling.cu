@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "hrseg_cuda/check.h"
+#include "hrseg_cuda/grid_limits.h"
 #include "hrseg_cuda/head_kernels.h"
 #include "hrseg_cuda/launch.h"
 #include "block_reduce.cuh"
@@ -113,9 +114,11 @@ __global__ void pooled_sum_kernel(const float* __restrict__ g, const float* __re
 void resize_weights(const uint8_t* masks, int64_t K, int64_t H, int64_t W, int64_t P, ResizeTaps y, ResizeTaps x,
                     float* w, cudaStream_t stream) {
   if (K == 0) return;
-  HRSEG_LAUNCH(resize_weights_kernel, dim3(static_cast<unsigned>(P), static_cast<unsigned>(K)), 256, 0, stream)(
-      masks, static_cast<int>(H), static_cast<int>(W), static_cast<int>(P), y, x, w);
-  HRSEG_CUDA_LAUNCHED("resize_weights");
+  in_grid_y_slices(K, [&](int64_t k0, unsigned count) {
+    HRSEG_LAUNCH(resize_weights_kernel, dim3(static_cast<unsigned>(P), count), 256, 0, stream)(
+        masks + k0 * H * W, static_cast<int>(H), static_cast<int>(W), static_cast<int>(P), y, x, w + k0 * P * P);
+    HRSEG_CUDA_LAUNCHED("resize_weights");
+  });
 }
 
 void mask_pool_pulled_back(const float* w, int64_t K, int64_t P, const float* src, int64_t ng, int64_t d,
@@ -125,10 +128,12 @@ void mask_pool_pulled_back(const float* w, int64_t K, int64_t P, const float* sr
   double* t = reinterpret_cast<double*>(scratch);
   float* g = scratch + 2 * K * P * ng;
   const int n = static_cast<int>(ng), p = static_cast<int>(P);
-  HRSEG_LAUNCH(pull_columns_kernel, dim3(static_cast<unsigned>(P), static_cast<unsigned>(K)), 64, 0, stream)(w, p, n, t);
-  HRSEG_CUDA_LAUNCHED("pull_columns");
-  HRSEG_LAUNCH(pull_rows_kernel, dim3(static_cast<unsigned>(ng), static_cast<unsigned>(K)), 64, 0, stream)(t, p, n, g);
-  HRSEG_CUDA_LAUNCHED("pull_rows");
+  in_grid_y_slices(K, [&](int64_t k0, unsigned count) {
+    HRSEG_LAUNCH(pull_columns_kernel, dim3(static_cast<unsigned>(P), count), 64, 0, stream)(w + k0 * P * P, p, n, t + k0 * P * ng);
+    HRSEG_CUDA_LAUNCHED("pull_columns");
+    HRSEG_LAUNCH(pull_rows_kernel, dim3(static_cast<unsigned>(ng), count), 64, 0, stream)(t + k0 * P * ng, p, n, g + k0 * ng * ng);
+    HRSEG_CUDA_LAUNCHED("pull_rows");
+  });
   HRSEG_LAUNCH(pooled_sum_kernel, static_cast<unsigned>(K), 256, 0, stream)(g, w, p, n * n, src, static_cast<int>(d), out);
   HRSEG_CUDA_LAUNCHED("pooled_sum");
 }

@@ -108,10 +108,21 @@ cudaError_t cudaGetDeviceCount(int* count);
 cudaError_t cudaSetDevice(int device);
 cudaError_t cudaGetDevice(int* device);
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device);
+// The attributes hrseg asks for (CUDA's numbering).
+enum cudaDeviceAttr {
+  cudaDevAttrMaxGridDimX = 5,
+  cudaDevAttrMaxGridDimY = 6,
+  cudaDevAttrMaxGridDimZ = 7,
+};
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device);
 cudaError_t cudaRuntimeGetVersion(int* version);
 cudaError_t cudaDriverGetVersion(int* version);
 
 namespace cudasim {
+// Test hook: lowers (or restores) the simulated device's grid limit in y, so that launchers that
+// split their grids at the device's limit (hrseg_cuda/grid_limits.h) can be tested past it with
+// small grids; launches over it are refused as the driver refuses them. Returns the previous limit.
+int set_max_grid_y(int limit);
 cudaError_t func_set_attribute(const void* kernel, cudaFuncAttribute attr, int value);
 }
 template <typename F>

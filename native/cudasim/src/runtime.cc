@@ -113,8 +113,8 @@ cudaDeviceProp make_props() {
   return p;
 }
 
-const cudaDeviceProp& props() {
-  static const cudaDeviceProp p = make_props();
+cudaDeviceProp& props() {
+  static cudaDeviceProp p = make_props();
   return p;
 }
 
@@ -236,7 +236,9 @@ void launch(const void* kernel, const char* name, dim3 grid, dim3 block, size_t 
                                                         std::to_string(block.z) + ") is over the device's limits (1024 threads; 1024, 1024, 64)"));
   if (grid.x > unsigned(p.maxGridSize[0]) || grid.y > unsigned(p.maxGridSize[1]) || grid.z > unsigned(p.maxGridSize[2]))
     return void(fail(cudaErrorInvalidConfiguration, k + "grid (" + std::to_string(grid.x) + "," + std::to_string(grid.y) + "," +
-                                                        std::to_string(grid.z) + ") is over the device's limits"));
+                                                        std::to_string(grid.z) + ") is over the device's limits (" +
+                                                        std::to_string(p.maxGridSize[0]) + ", " + std::to_string(p.maxGridSize[1]) + ", " +
+                                                        std::to_string(p.maxGridSize[2]) + ")"));
   kernel_names[kernel] = name;
   auto attr = max_dynamic_smem.find(kernel);
   const size_t fixed = static_smem(name);
@@ -504,6 +506,24 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   if (device != 0) return fail(cudaErrorInvalidDevice, "cudaGetDeviceProperties(" + std::to_string(device) + "): the simulator has one device");
   *prop = props();
   return cudaSuccess;
+}
+
+cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
+  if (!value) return fail(cudaErrorInvalidValue, "cudaDeviceGetAttribute: null result pointer");
+  if (device != 0) return fail(cudaErrorInvalidDevice, "cudaDeviceGetAttribute(" + std::to_string(device) + "): the simulator has one device");
+  switch (attr) {
+    case cudaDevAttrMaxGridDimX: *value = props().maxGridSize[0]; return cudaSuccess;
+    case cudaDevAttrMaxGridDimY: *value = props().maxGridSize[1]; return cudaSuccess;
+    case cudaDevAttrMaxGridDimZ: *value = props().maxGridSize[2]; return cudaSuccess;
+  }
+  return fail(cudaErrorInvalidValue, "cudaDeviceGetAttribute: attribute " + std::to_string(int(attr)) + " is not simulated");
+}
+
+int cudasim::set_max_grid_y(int limit) {
+  const int old = props().maxGridSize[1];
+  if (limit < 1 || limit > 65535) report_fault("set_max_grid_y(" + std::to_string(limit) + "): outside 1 … 65535");
+  props().maxGridSize[1] = limit;
+  return old;
 }
 
 cudaError_t cudaRuntimeGetVersion(int* v) {

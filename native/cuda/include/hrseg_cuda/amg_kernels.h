@@ -27,9 +27,11 @@ void amg_stats(const float* logits, int64_t low, const int32_t* which, int64_t n
 void amg_masks(const float* logits, int64_t low, const int32_t* which, int64_t K, DeviceAxis rows, DeviceAxis cols,
                int64_t H, int64_t W, double t, uint8_t* out, cudaStream_t stream);
 
-// Greedy-NMS suppression bits for n boxes already sorted by descending score (x0, y0, x1, y1
-// continuous, as torchvision): bit j of mask[i·words + j/64] says box j (j > i) overlaps box i
-// above the threshold. words = ceil(n / 64). The greedy scan over the bits is cheap on the host.
-void nms_bitmask(const float* boxes, int64_t n, double threshold, uint64_t* mask, cudaStream_t stream);
+// Greedy-NMS suppression bits for the band of rows row0 … row0 + rows − 1 of n boxes already sorted
+// by descending score (x0, y0, x1, y1 continuous, as torchvision): bit j of mask[(i − row0)·words + j/64]
+// says box j (j > i) overlaps box i above the threshold. words = ceil(n / 64); row0 is a multiple of
+// 64. In bands, so that the n²/8 bytes of the whole matrix are never needed at once (greedy_nms.h).
+void nms_bitmask(const float* boxes, int64_t n, int64_t row0, int64_t rows, double threshold, uint64_t* mask,
+                 cudaStream_t stream);
 
 }  // namespace hrseg::cuda

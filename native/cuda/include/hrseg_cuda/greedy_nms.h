@@ -1,0 +1,21 @@
+// Greedy box NMS with the overlap test on the GPU (hrseg/box_nms.h's order and float64 IoU, so the
+// same boxes are kept): the suppression bits are computed a band of rows at a time and scanned on
+// the host before the next band, so memory stays at `band_bytes` (device, and as much on the host)
+// however many candidates there are — the whole matrix is n²/8 bytes, 4.5 GiB at n = 196,608
+// (pointsPerBatch's limit of 65536 prompts × 3 masks).
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+namespace hrseg::cuda {
+
+constexpr size_t kNmsBandBytes = size_t{64} << 20;
+
+// boxes: n device boxes (x0, y0, x1, y1) sorted by descending score. Returns the indices kept, ascending.
+std::vector<int64_t> greedy_nms(const float* boxes, int64_t n, double threshold, cudaStream_t stream,
+                                size_t band_bytes = kNmsBandBytes);
+
+}  // namespace hrseg::cuda
