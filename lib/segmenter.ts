@@ -19,7 +19,7 @@ import { findEngines, type EngineSet } from './trt/engine-set.js';
 import type { Engine } from './engines/types.js';
 import { LisaHead, TextProjection } from './lisa/head.js';
 import { readPackage, type ModelPackage } from './package/manifest.js';
-import { usesProposals, type PresetName } from './package/presets.js';
+import { backboneComponents, usesProposals, type PresetName } from './package/presets.js';
 import { dinoFeatures } from './pipeline/dino.js';
 import { areaDownscale, downscaledSize, resizeNearest } from './pipeline/resize.js';
 import { emptyProposals, generateProposals, type Proposals } from './proposals/mask-generator.js';
@@ -191,11 +191,6 @@ async function pickDevice(requested: Device, model: string, components: readonly
 }
 
 /** The components that run on TensorRT engines in a segmenter of this preset. */
-export function trtComponents(preset: PresetName): string[] {
-  return usesProposals(preset)
-    ? ['sam/encoder', 'sam/decoder', 'dino/encoder', 'vlm/vision', 'vlm/decoder']
-    : ['sam/encoder', 'sam/prompt-decoder', 'vlm/vision', 'vlm/decoder'];
-}
 
 const noProposals = () => new HrsegError('INVALID_ARGUMENT', 'proposalMaxSide: the lisa preset makes no proposals (its SAM sees the image resized to 1024)');
 
@@ -226,7 +221,7 @@ export class Segmenter {
     const pkg = await readPackage(options.model);
     const lisa = !usesProposals(pkg.preset);
     if (lisa && options.proposalMaxSide !== undefined) throw noProposals();
-    const picked = await pickDevice(options.device ?? 'auto', options.model, trtComponents(pkg.preset));
+    const picked = await pickDevice(options.device ?? 'auto', options.model, backboneComponents(pkg.preset));
     const device = picked.device;
     const gpuHead = device === 'cpu' ? 'cpu' : 'cuda';
     const f = pkg.files;

@@ -14,6 +14,15 @@ export type PresetName = (typeof PRESETS)[number];
 /** The presets whose masks are chosen among SAM's proposals by the head (the rest: LISA's decoder). */
 export const usesProposals = (preset: PresetName): boolean => preset !== 'lisa';
 
+/**
+ * The networks a preset runs besides its head, in pipeline order: the TensorRT engines the runtime
+ * loads and build-engines builds (the head's engines come after, for the presets that have one).
+ */
+export const backboneComponents = (preset: PresetName): readonly string[] =>
+  usesProposals(preset)
+    ? ['sam/encoder', 'sam/decoder', 'dino/encoder', 'vlm/vision', 'vlm/decoder']
+    : ['sam/encoder', 'sam/prompt-decoder', 'vlm/vision', 'vlm/decoder'];
+
 // LLM-Seg's and LISA's evaluation turns (LS utils/dataset.py:576-592, LISA utils/reason_seg_dataset.py
 // and refer_seg_dataset.py): a space after the image's newline.
 const EVAL_TURNS = {

@@ -18,7 +18,7 @@ import onnxProto from 'onnx-proto';
 
 import { HrsegError } from '../errors.js';
 import type { ModelPackage } from '../package/manifest.js';
-import { usesProposals } from '../package/presets.js';
+import { backboneComponents, usesProposals } from '../package/presets.js';
 import { LISA_DECODER_BATCH } from '../lisa/head.js';
 import type { ProfileRange } from './sidecar.js';
 
@@ -75,28 +75,6 @@ export async function engineSpecs(pkg: ModelPackage, options: SpecOptions = {}):
   const G = h.globalGrid ** 2, L = (h.magnification * h.globalGrid) ** 2;
   const maxSeg = LISA_DECODER_BATCH; // the runtime decodes [SEG]s in chunks of this many
   const lisa = !usesProposals(pkg.preset);
-  const specs: EngineSpec[] = lisa ? [
-    { component: 'sam/encoder', source: rel(pkg.files.samEncoder), profiles: [[fixed('image', [1, 3, S, S])]] },
-    {
-      component: 'sam/prompt-decoder',
-      source: rel(pkg.files.samPromptDecoder),
-      profiles: [[fixed('image_embeddings', [1, 256, 64, 64]), { name: 'sparse_embeddings', min: [1, 1, 256], opt: [1, 1, 256], max: [maxSeg, 1, 256] }]],
-    },
-    { component: 'vlm/vision', source: rel(pkg.files.vlmVision), profiles: [[fixed('pixel_values', [1, 3, s, s])]] },
-  ] : [
-    { component: 'sam/encoder', source: rel(pkg.files.samEncoder), profiles: [[fixed('image', [1, 3, S, S])]] },
-    {
-      component: 'sam/decoder',
-      source: rel(pkg.files.samDecoder),
-      profiles: [[
-        fixed('image_embeddings', [1, 256, 64, 64]),
-        { name: 'point_coords', min: [1, 1, 2], opt: [B, 1, 2], max: [B, 1, 2] },
-        { name: 'point_labels', min: [1, 1], opt: [B, 1], max: [B, 1] },
-      ]],
-    },
-    { component: 'dino/encoder', source: rel(pkg.files.dinoEncoder), profiles: [[{ name: 'pixel_values', min: [1, 3, D, D], opt: [maxViews, 3, D, D], max: [maxViews, 3, D, D] }]] },
-    { component: 'vlm/vision', source: rel(pkg.files.vlmVision), profiles: [[fixed('pixel_values', [1, 3, s, s])]] },
-  ];
   // The decoder's cache inputs: [1, heads, P, headDim], from the file (or the manifest when symbolic).
   const inputs = await onnxInputs(pkg.files.vlmDecoder);
   const cache = inputs.filter((i) => /^past\.\d+\.(key|value)$/.test(i.name));
@@ -128,7 +106,29 @@ export async function engineSpecs(pkg: ModelPackage, options: SpecOptions = {}):
       return { name: i.name, min: [1, heads, 0, hd], opt: [1, heads, 0, hd], max: [1, heads, ctx - 1, hd] };
     }),
   ];
-  specs.push({ component: 'vlm/decoder', source: rel(pkg.files.vlmDecoder), profiles: [decode, extend] });
+  // One builder per backbone; backboneComponents(preset) says which, in order (the runtime loads
+  // the same list).
+  const backbones: Record<string, () => EngineSpec> = {
+    'sam/encoder': () => ({ component: 'sam/encoder', source: rel(pkg.files.samEncoder), profiles: [[fixed('image', [1, 3, S, S])]] }),
+    'sam/prompt-decoder': () => ({
+      component: 'sam/prompt-decoder',
+      source: rel(pkg.files.samPromptDecoder),
+      profiles: [[fixed('image_embeddings', [1, 256, 64, 64]), { name: 'sparse_embeddings', min: [1, 1, 256], opt: [1, 1, 256], max: [maxSeg, 1, 256] }]],
+    }),
+    'sam/decoder': () => ({
+      component: 'sam/decoder',
+      source: rel(pkg.files.samDecoder),
+      profiles: [[
+        fixed('image_embeddings', [1, 256, 64, 64]),
+        { name: 'point_coords', min: [1, 1, 2], opt: [B, 1, 2], max: [B, 1, 2] },
+        { name: 'point_labels', min: [1, 1], opt: [B, 1], max: [B, 1] },
+      ]],
+    }),
+    'dino/encoder': () => ({ component: 'dino/encoder', source: rel(pkg.files.dinoEncoder), profiles: [[{ name: 'pixel_values', min: [1, 3, D, D], opt: [maxViews, 3, D, D], max: [maxViews, 3, D, D] }]] }),
+    'vlm/vision': () => ({ component: 'vlm/vision', source: rel(pkg.files.vlmVision), profiles: [[fixed('pixel_values', [1, 3, s, s])]] }),
+    'vlm/decoder': () => ({ component: 'vlm/decoder', source: rel(pkg.files.vlmDecoder), profiles: [decode, extend] }),
+  };
+  const specs: EngineSpec[] = backboneComponents(pkg.preset).map((c) => backbones[c]!());
   if (lisa) return specs;
   const image: ProfileRange[] = [
     fixed('fg', [G, h.featureDim]),
