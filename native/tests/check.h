@@ -71,6 +71,10 @@ inline int run_all() {
   }
   std::printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
   if (failed) return 1;
+  if (filter && passed + skipped == 0) {
+    std::printf("CHECK_FILTER=%s matches no case\n", filter);
+    return 1;
+  }
   if (passed == 0 && skipped > 0) return 77;
   return 0;
 }

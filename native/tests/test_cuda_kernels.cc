@@ -328,7 +328,7 @@ struct GridYLimit {
 
 TEST("greedy NMS in bands of rows keeps what box_nms keeps (band edges, ragged n, clustered boxes)") {
   check::require_gpu();
-  const GridYLimit scope(2);  // on the simulated GPU, a band of 5 row tiles goes in slices of 2
+  const GridYLimit scope(1);  // on the simulated GPU, every band of several row tiles goes in slices
   for (int64_t n : {int64_t(0), int64_t(1), FULL_ONLY(int64_t(63), int64_t(64), int64_t(65), int64_t(130)) int64_t(300)}) {
     // Clustered boxes, so that suppression chains cross bands: centres on a coarse lattice.
     std::vector<Box> boxes(n);
@@ -342,9 +342,10 @@ TEST("greedy NMS in bands of rows keeps what box_nms keeps (band edges, ragged n
     }
     const std::vector<int64_t> want = box_nms(boxes, scores, 0.5);
     auto d = upload(sorted);
-    // One band, 64-row bands (the smallest), and 128-row bands (a band ending mid-matrix).
+    // One band, 64-row bands (the smallest), 128- and 192-row bands (bands ending mid-matrix, and
+    // later bands of several tiles).
     const int64_t words = (n + 63) / 64;
-    for (size_t band_bytes : {std::numeric_limits<size_t>::max(), size_t(1), size_t(128 * words * 8)}) {
+    for (size_t band_bytes : {std::numeric_limits<size_t>::max(), size_t(1), size_t(128 * words * 8), size_t(192 * words * 8)}) {
       const std::vector<int64_t> got = cuda::greedy_nms(d.get(), n, 0.5, nullptr, band_bytes);
       CHECK(got == want);
     }
@@ -377,8 +378,13 @@ TEST("past the grid's y limit: more masks in one batch, drawn and pooled, than a
   CHECK_EQ(c.passed_stability, a.passed_stability);
   CHECK(a.passed_stability > 1);
   CHECK_EQ(c.masks.dims[0], a.masks.dims[0]);
-  if (c.masks.dims[0] == a.masks.dims[0])
-    CHECK(std::memcmp(c.source.as<int32_t>(), a.source.as<int32_t>(), a.masks.dims[0] * 4) == 0);
+  if (c.masks.dims[0] == a.masks.dims[0]) {
+    const int64_t kept = a.masks.dims[0];
+    CHECK(std::memcmp(c.source.as<int32_t>(), a.source.as<int32_t>(), kept * 4) == 0);
+    CHECK(std::memcmp(c.boxes.as<float>(), a.boxes.as<float>(), kept * 16) == 0);
+    CHECK(std::memcmp(c.stability.as<float>(), a.stability.as<float>(), kept * 4) == 0);
+    CHECK(std::memcmp(c.areas.as<int32_t>(), a.areas.as<int32_t>(), kept * 4) == 0);
+  }
 
   // amg_masks draws K = limit + 2 one-pixel masks from their logits (a ragged last slice).
   const int64_t K = limit + 2;

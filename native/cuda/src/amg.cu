@@ -152,6 +152,7 @@ void amg_masks(const float* logits, int64_t low, const int32_t* which, int64_t K
 
 void nms_bitmask(const float* boxes, int64_t n, int64_t row0, int64_t rows, double threshold, uint64_t* mask,
                  cudaStream_t stream) {
+  if (n > (int64_t{1} << 30)) throw Error(ErrorCode::InvalidArgument, "nms_bitmask: " + std::to_string(n) + " boxes, over 2^30");
   if (row0 % 64 != 0 || row0 < 0 || rows < 0 || row0 + rows > n)
     throw Error(ErrorCode::InvalidArgument, "nms_bitmask: rows " + std::to_string(row0) + " … " + std::to_string(row0 + rows) +
                                                 " of " + std::to_string(n) + " (the band must start at a multiple of 64)");

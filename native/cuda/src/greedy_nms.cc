@@ -1,9 +1,7 @@
 #include "hrseg_cuda/greedy_nms.h"
 
 #include <algorithm>
-#include <string>
 
-#include "hrseg/error.h"
 #include "hrseg_cuda/amg_kernels.h"
 #include "hrseg_cuda/check.h"
 #include "hrseg_cuda/device_buffer.h"
@@ -13,9 +11,6 @@ namespace hrseg::cuda {
 std::vector<int64_t> greedy_nms(const float* boxes, int64_t n, double threshold, cudaStream_t stream, size_t band_bytes) {
   std::vector<int64_t> kept;
   if (n <= 0) return kept;
-  // The kernel indexes boxes with int and a band's rows · words with int64.
-  if (n > (int64_t{1} << 30))
-    throw Error(ErrorCode::InvalidArgument, "greedy_nms: " + std::to_string(n) + " boxes, over 2^30");
   const int64_t words = (n + 63) / 64, row_bytes = words * static_cast<int64_t>(sizeof(uint64_t));
   // Whole tiles of 64 rows per band, at least one.
   const int64_t budget = static_cast<int64_t>(std::min<size_t>(band_bytes, size_t{1} << 62));
