@@ -45,10 +45,9 @@ struct ThreadState {
   unsigned mask = 0;
   uint64_t value = 0, result = 0;
   int arg = 0, width = 32;
-  ucontext_t ctx{};
-  void* stack = nullptr;
+  struct Fiber* fiber = nullptr;
 #ifdef CUDASIM_TSAN
-  void* fiber = nullptr;
+  void* tsan_fiber = nullptr;
 #endif
 };
 
@@ -74,14 +73,21 @@ struct BlockState {
 #ifdef CUDASIM_TSAN
   void* sched_fiber = nullptr;
 #endif
-#ifdef CUDASIM_ASAN
-  const void* sched_stack = nullptr;
-  size_t sched_stack_size = 0;
-#endif
 };
 
 thread_local ThreadState* tls_thread = nullptr;
 thread_local BlockState* tls_block = nullptr;
+
+// A CUDA thread's execution context: a stack and a ucontext, made once and reused from block to
+// block (thread i of every block runs on fiber i). Making a context is costly under
+// AddressSanitizer, which clears the shadow of its whole stack; and its swapcontext interceptor
+// clears the shadow of the stack named in the context it switches to, so that is left empty once
+// the context is made (it only matters to makecontext): a resumed thread keeps its frames' red zones.
+struct Fiber {
+  ucontext_t ctx{};
+  ucontext_t* sched = nullptr;  // where the scheduler waits while this fiber runs
+  void* stack = nullptr;
+};
 
 namespace {
 
@@ -115,71 +121,88 @@ const char* op_name(WarpOp op) {
   return "?";
 }
 
-// Fiber stacks, reused from block to block (mapped once, committed as touched).
-std::vector<void*>& stacks() {
-  static thread_local std::vector<void*> s;
-  return s;
+void fiber_main();
+
+// The fibers of this host thread (mapped once, committed as touched).
+std::vector<Fiber*>& fibers() {
+  static thread_local std::vector<Fiber*> f;
+  return f;
 }
-void* stack_for(size_t i) {
-  auto& s = stacks();
-  while (s.size() <= i) {
-    void* p = mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) report_fault("cannot map a fiber stack");
-    s.push_back(p);
+Fiber* fiber_for(size_t i) {
+  auto& f = fibers();
+  while (f.size() <= i) {
+    auto* fb = new Fiber;
+    fb->stack = mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (fb->stack == MAP_FAILED) report_fault("cannot map a fiber stack");
+    getcontext(&fb->ctx);
+    fb->ctx.uc_stack.ss_sp = fb->stack;
+    fb->ctx.uc_stack.ss_size = kStack;
+    fb->ctx.uc_link = nullptr;
+    makecontext(&fb->ctx, fiber_main, 0);
+    fb->ctx.uc_stack = stack_t{};
+    f.push_back(fb);
   }
-  return s[i];
+  return f[i];
 }
+
+#ifdef CUDASIM_ASAN
+// The scheduler's stack (this host thread's), as AddressSanitizer reports it on a switch.
+thread_local const void* tls_sched_stack = nullptr;
+thread_local size_t tls_sched_stack_size = 0;
+#endif
 
 // Scheduler → fiber and back, told to AddressSanitizer (it tracks one stack per fiber).
 void enter(BlockState& b, ThreadState& t) {
   tls_thread = &t;
+  t.fiber->sched = &b.sched;
 #ifdef CUDASIM_TSAN
-  __tsan_switch_to_fiber(t.fiber, __tsan_switch_to_fiber_no_sync);
+  __tsan_switch_to_fiber(t.tsan_fiber, __tsan_switch_to_fiber_no_sync);
 #endif
 #ifdef CUDASIM_ASAN
   void* fake = nullptr;
-  __sanitizer_start_switch_fiber(&fake, t.stack, kStack);
-  swapcontext(&b.sched, &t.ctx);
+  __sanitizer_start_switch_fiber(&fake, t.fiber->stack, kStack);
+  swapcontext(&b.sched, &t.fiber->ctx);
   __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
 #else
-  swapcontext(&b.sched, &t.ctx);
+  swapcontext(&b.sched, &t.fiber->ctx);
 #endif
   tls_thread = nullptr;
 }
 
-void leave(ThreadState& t, bool exiting) {
-  BlockState& b = *tls_block;
+void leave(ThreadState& t) {
+  Fiber& f = *t.fiber;
 #ifdef CUDASIM_TSAN
-  __tsan_switch_to_fiber(b.sched_fiber, __tsan_switch_to_fiber_no_sync);
+  __tsan_switch_to_fiber(tls_block->sched_fiber, __tsan_switch_to_fiber_no_sync);
 #endif
 #ifdef CUDASIM_ASAN
   void* fake = nullptr;
-  __sanitizer_start_switch_fiber(exiting ? nullptr : &fake, b.sched_stack, b.sched_stack_size);
-  swapcontext(&t.ctx, &b.sched);
-  __sanitizer_finish_switch_fiber(fake, nullptr, nullptr);
+  __sanitizer_start_switch_fiber(&fake, tls_sched_stack, tls_sched_stack_size);
+  swapcontext(&f.ctx, f.sched);
+  __sanitizer_finish_switch_fiber(fake, &tls_sched_stack, &tls_sched_stack_size);
 #else
-  (void)exiting;
-  swapcontext(&t.ctx, &b.sched);
+  swapcontext(&f.ctx, f.sched);
 #endif
 }
 
+// Runs the CUDA thread the scheduler entered this fiber for; then waits, exited, to be entered
+// again for thread i of the next block.
 void fiber_main() {
 #ifdef CUDASIM_ASAN
-  BlockState& b0 = *tls_block;
-  __sanitizer_finish_switch_fiber(nullptr, &b0.sched_stack, &b0.sched_stack_size);
+  __sanitizer_finish_switch_fiber(nullptr, &tls_sched_stack, &tls_sched_stack_size);
 #endif
-  ThreadState& t = *tls_thread;
+  for (;;) {
+    ThreadState& t = *tls_thread;
 #ifdef CUDASIM_TSAN
-  __tsan_acquire(&tls_block->start_sync);  // what the host and the blocks before did
+    __tsan_acquire(&tls_block->start_sync);  // what the host and the blocks before did
 #endif
-  (*tls_block->body)();
+    (*tls_block->body)();
 #ifdef CUDASIM_TSAN
-  __tsan_release(&tls_block->end_sync);  // for the host and the blocks after
+    __tsan_release(&tls_block->end_sync);  // for the host and the blocks after
 #endif
-  t.state = Wait::Exited;
-  tls_block->exited_in_phase.push_back(t.linear);
-  leave(t, true);
-  std::abort();  // never resumed
+    t.state = Wait::Exited;
+    tls_block->exited_in_phase.push_back(t.linear);
+    leave(t);
+  }
 }
 
 void wait_here(Wait state, const char* file, int line, void* sync = nullptr) {
@@ -190,7 +213,7 @@ void wait_here(Wait state, const char* file, int line, void* sync = nullptr) {
 #ifdef CUDASIM_TSAN
   if (sync) __tsan_release(sync);
 #endif
-  leave(*t, false);
+  leave(*t);
 #ifdef CUDASIM_TSAN
   if (sync) __tsan_acquire(sync);
 #else
@@ -308,19 +331,16 @@ void run_block(const char* kernel, uint3 block_idx, dim3 block_dim, dim3 grid_di
     ThreadState& t = b.threads[i];
     t.linear = i;
     t.idx = uint3{i % block_dim.x, (i / block_dim.x) % block_dim.y, i / (block_dim.x * block_dim.y)};
-    t.stack = stack_for(i);
+    t.fiber = fiber_for(i);
 #ifdef CUDASIM_TSAN
-    t.fiber = __tsan_create_fiber(0);
+    t.tsan_fiber = __tsan_create_fiber(0);
     const std::string name = where(b, &t);
-    __tsan_set_fiber_name(t.fiber, name.c_str());
+    __tsan_set_fiber_name(t.tsan_fiber, name.c_str());
 #endif
-    getcontext(&t.ctx);
-    t.ctx.uc_stack.ss_sp = t.stack;
-    t.ctx.uc_stack.ss_size = kStack;
-    t.ctx.uc_link = nullptr;
-    makecontext(&t.ctx, fiber_main, 0);
   }
-  BlockState* outer = tls_block;
+  // The fibers are this host thread's: a block cannot run inside another (device code never
+  // launches).
+  if (tls_block) report_fault(std::string("kernel ") + kernel + " launched from inside a running block");
   tls_block = &b;
   for (;;) {
     bool live = false;
@@ -335,10 +355,10 @@ void run_block(const char* kernel, uint3 block_idx, dim3 block_dim, dim3 grid_di
     }
     deadlock(b);
   }
-  tls_block = outer;
+  tls_block = nullptr;
 #ifdef CUDASIM_TSAN
   __tsan_acquire(&b.end_sync);
-  for (auto& t : b.threads) __tsan_destroy_fiber(t.fiber);
+  for (auto& t : b.threads) __tsan_destroy_fiber(t.tsan_fiber);
 #endif
 }
 
