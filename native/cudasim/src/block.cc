@@ -123,9 +123,17 @@ const char* op_name(WarpOp op) {
 
 void fiber_main();
 
-// The fibers of this host thread (mapped once, committed as touched).
-std::vector<Fiber*>& fibers() {
-  static thread_local std::vector<Fiber*> f;
+// The fibers of this host thread (mapped once, committed as touched; released when it exits).
+struct Fibers : std::vector<Fiber*> {
+  ~Fibers() {
+    for (Fiber* f : *this) {
+      munmap(f->stack, kStack);
+      delete f;
+    }
+  }
+};
+Fibers& fibers() {
+  static thread_local Fibers f;
   return f;
 }
 Fiber* fiber_for(size_t i) {
