@@ -3,7 +3,7 @@
  * addon built against native/cudasim (build/cudasim/hrseg_cudasim.node) runs HeadCuda and
  * MaskGeneratorCuda through the same binding, and must give what 'cpu' gives on the same addon:
  * the same proposals, the same chosen proposals and masks, similarities to float rounding, for the
- * hrseg and llm-seg presets. CI requires that addon (HRSEG_REQUIRE_CUDASIM=1); elsewhere the test
+ * hrseg and llm-seg presets; and out of device memory, the typed error and nothing lost. CI requires that addon (HRSEG_REQUIRE_CUDASIM=1); elsewhere the test
  * skips with the reason when it has not been built.
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -91,4 +91,35 @@ describe.skipIf(!present && !required)(`the pipeline on the simulated GPU${prese
         await Promise.all([cpu.dispose(), gpu.dispose()]);
       }
     }, 600_000);
+
+  it('out of device memory: OUT_OF_MEMORY naming it, and with the memory back the same calls give the same results', async () => {
+    const { createSegmenter } = await import('../lib/segmenter.js');
+    const model = smallPackage('hrseg');
+    dirs.push(model);
+    const gpu = await createSegmenter({ model, device: 'cuda' });
+    try {
+      const prepared = await gpu.prepare(image);
+      const want = await gpu.segment(prepared, 'the green shape', { form: 'phrase' });
+      // The simulator reads CUDASIM_DEVICE_MEMORY at every cudaMalloc: a device of 1 byte. The pool
+      // gives its cached blocks back before it gives up, so the next call needs new ones too.
+      process.env.CUDASIM_DEVICE_MEMORY = '1';
+      try {
+        for (const call of [() => gpu.prepare(image), () => gpu.segment(prepared, 'the green shape', { form: 'phrase' })])
+          await expect(call()).rejects.toMatchObject({ name: 'HrsegError', code: 'OUT_OF_MEMORY', message: expect.stringMatching(/cudaMalloc.*out of memory/) });
+      } finally {
+        delete process.env.CUDASIM_DEVICE_MEMORY;
+      }
+      const again = await gpu.prepare(image);
+      expect(Buffer.compare(Buffer.from(again.proposals.masks.data), Buffer.from(prepared.proposals.masks.data))).toBe(0);
+      for (const p of [prepared, again]) {
+        const got = await gpu.segment(p, 'the green shape', { form: 'phrase' });
+        expect(got.chosen).toEqual(want.chosen);
+        expect(Buffer.compare(Buffer.from(got.mask), Buffer.from(want.mask))).toBe(0);
+      }
+      prepared.release();
+      again.release();
+    } finally {
+      await gpu.dispose();
+    }
+  }, 600_000);
 });

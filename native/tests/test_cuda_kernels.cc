@@ -1,7 +1,9 @@
 // Every CUDA kernel against the CPU code of native/core on fresh random inputs, at several shapes
 // including ragged ones. Outputs are poisoned before each run. Skips (exit 77) without a GPU.
+#include <algorithm>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <tuple>
 
 #include "amg_fixture.h"
@@ -499,6 +501,137 @@ TEST("the GPU head refuses more proposals than its attention takes, before queui
   auto fg = check::uniform(c.global_grid * c.global_grid * c.feature_dim), fl = check::uniform(81 * 9 * c.feature_dim);
   CHECK_THROWS(Error, gpu.image_step(fg.data(), fl.data(), masks.data(), K, 1, 1));
 }
+
+#ifndef HRSEG_RACECHECK
+// Out of device memory at an allocation (the simulated GPU fails the k-th cudaMalloc and every one
+// after it): the step that meets it throws OutOfMemory, the same step retried once memory is back
+// gives exactly what a run that never failed gives (nothing appended twice, no state left
+// half-changed), and once everything is destroyed the device holds no more than before. The pool
+// is emptied first, so that every buffer is a cudaMalloc. `sample` > 0 fails the first and the last
+// allocation and that many others drawn at random (a head step costs seconds on the simulator;
+// each run draws afresh); otherwise each allocation in turn. Returns how many allocations an
+// unfailed run makes.
+namespace {
+template <typename Steps>
+int64_t fail_allocations(const char* what, Steps run, int64_t sample = 0) {
+#ifdef HRSEG_CUDASIM
+  constexpr int64_t kMany = int64_t(1) << 50;
+  cuda::default_pool().trim();
+  cudasim::fail_allocations_after(kMany);
+  run([](auto&& fn) { fn(); });
+  const int64_t n = kMany - cudasim::fail_allocations_after(-1);
+  std::vector<int64_t> which;
+  for (int64_t k = 0; k < n; ++k)
+    if (sample <= 0 || n <= sample + 2 || k == 0 || k == n - 1) which.push_back(k);
+  for (int64_t drawn = 0; sample > 0 && n > sample + 2 && drawn < sample;) {
+    const int64_t k = check::randint(1, n - 2);
+    if (std::find(which.begin(), which.end(), k) == which.end()) which.push_back(k), ++drawn;
+  }
+  for (const int64_t k : which) {
+    cuda::default_pool().trim();
+    const size_t before = cudasim::device_bytes_in_use();
+    int64_t failures = 0;
+    cudasim::fail_allocations_after(k);
+    // `step` runs one step; on OutOfMemory it checks the error, lets memory back and retries it.
+    auto step = [&](auto&& fn) {
+      try {
+        fn();
+        return;
+      } catch (const Error& e) {
+        ++failures;
+        if (e.code() != ErrorCode::OutOfMemory || std::string(e.what()).find("out of memory") == std::string::npos)
+          check::record(__FILE__, __LINE__, std::string(what) + ": expected OutOfMemory, got: " + e.what());
+      }
+      cudasim::fail_allocations_after(-1);
+      fn();
+    };
+    run(step);
+    cudasim::fail_allocations_after(-1);
+    if (failures != 1)
+      check::record(__FILE__, __LINE__, std::string(what) + ": failing allocation " + std::to_string(k) + " of " + std::to_string(n) +
+                                            " made " + std::to_string(failures) + " steps fail, not 1");
+    cuda::default_pool().trim();
+    if (cudasim::device_bytes_in_use() != before)
+      check::record(__FILE__, __LINE__, std::string(what) + ": failing allocation " + std::to_string(k) + " leaves " +
+                                            std::to_string(cudasim::device_bytes_in_use() - before) + " bytes allocated");
+  }
+  return n;
+#else
+  (void)what, (void)run, (void)sample;
+  return 0;
+#endif
+}
+}  // namespace
+
+TEST("out of device memory at an allocation: OutOfMemory, the step retried gives the same result, nothing leaked") {
+  check::require_gpu();
+#ifndef HRSEG_CUDASIM
+  SKIP("failing each allocation in turn needs the simulated GPU's hook (cudasim::fail_allocations_after)");
+#else
+  // The mask generator: construction, three batches, finish.
+  const int64_t low = 16, frame = 64, H = 37, W = 53, prompts = 12, per = 3, batch = 4, plane = low * low;
+  auto data = check::sam_like_logits(prompts, per, low, low * 3 / 4, W, H, check::test_seed() + 7);
+  MaskGeneratorConfig cfg;
+  cfg.stability_threshold = 0.5, cfg.pred_iou_threshold = 0.7;
+  const MaskGeometry geo{low, frame, H, W};
+  auto generate = [&](auto&& step) {
+    std::optional<cuda::MaskGeneratorCuda> gpu;
+    step([&] { gpu.emplace(cfg, geo); });
+    cuda::DeviceBuffer<float> logits;  // the decoder's output, on the device as the pipeline leaves it
+    step([&] { logits = upload(data.logits); });
+    for (int64_t b = 0; b < prompts; b += batch)
+      step([&] { gpu->add_batch(logits.get() + b * per * plane, data.iou.data() + b * per, data.points.data() + b * 2, batch, per); });
+    Proposals p;
+    step([&] { p = gpu->finish(); });
+    return p;
+  };
+  const Proposals want = generate([](auto&& fn) { fn(); });
+  CHECK(want.masks.dims[0] > 1);
+  const int64_t gen_allocations = fail_allocations("mask generator", [&](auto&& step) {
+    const Proposals got = generate(step);
+    CHECK_EQ(got.masks.dims[0], want.masks.dims[0]);
+    if (got.masks.dims[0] != want.masks.dims[0]) return;
+    const int64_t K = want.masks.dims[0];
+    CHECK(std::memcmp(got.source.as<int32_t>(), want.source.as<int32_t>(), K * 4) == 0);
+    CHECK(std::memcmp(got.masks.as<uint8_t>(), want.masks.as<uint8_t>(), K * H * W) == 0);
+    CHECK(std::memcmp(got.boxes.as<float>(), want.boxes.as<float>(), K * 16) == 0);
+    CHECK_EQ(got.passed_stability, want.passed_stability);
+  });
+  CHECK(gen_allocations > 3);
+
+  // The head: construction (weights), image step, instruction step.
+  HeadConfig c;
+  c.feature_dim = 64, c.dim = 32, c.global_grid = 9, c.magnification = 3, c.hidden_size = 48, c.fusion_mlp_dim = 40, c.embed_hidden = 24,
+  c.iop_hidden = 8, c.pool_size = 40, c.hre_heads = 2;
+  auto bytes = check::encode_safetensors(check::random_head_weights(c));
+  auto st = SafeTensors::borrow(bytes.data(), bytes.size(), "random head");
+  const int64_t K = 5, h = 23, w = 31, ng = c.global_grid, nl = c.magnification * ng;
+  auto fg = check::uniform(ng * ng * c.feature_dim), fl = check::uniform(nl * nl * c.feature_dim), hseg = check::uniform(2 * c.hidden_size);
+  auto masks = check::random_masks(K, h, w);
+  auto vec = [](const Tensor& t) { return std::vector<float>(t.as<float>(), t.as<float>() + t.numel()); };
+  // Construction alone (the weights' uploads), then the image and instruction steps of a head made
+  // once: each step is what a caller retries.
+  const int64_t ctor_allocations = fail_allocations("head construction", [&](auto&& step) {
+    std::optional<cuda::HeadCuda> gpu;
+    step([&] { gpu.emplace(st, c); });
+  });
+  CHECK(ctor_allocations > 3);
+  const cuda::HeadCuda gpu(st, c);
+  auto head = [&](auto&& step) {
+    cuda::DeviceImage image;
+    step([&] { image = gpu.image_step(fg.data(), fl.data(), masks.data(), K, h, w); });
+    InstructionOutput out;
+    step([&] { out = gpu.instruction_step(image, hseg.data(), 2, {}); });
+    return std::make_tuple(vec(image.host.m_hre), vec(out.similarity), std::vector<uint8_t>(out.masks.as<uint8_t>(), out.masks.as<uint8_t>() + out.masks.numel()));
+  };
+  const auto expected = head([](auto&& fn) { fn(); });
+  const int64_t head_allocations = fail_allocations("head steps", [&](auto&& step) { CHECK(head(step) == expected); }, 6);
+  CHECK(head_allocations > 3);
+  std::printf("     (failed: each of the mask generator's %lld allocations and of the head's construction's %lld, 8 of its steps' %lld)\n",
+              (long long)gen_allocations, (long long)ctor_allocations, (long long)head_allocations);
+#endif
+}
+#endif  // HRSEG_RACECHECK
 
 TEST("the plugins' casts: widen, narrow (nearest even) and threshold equal a float64 reference, all three types") {
   check::require_gpu();

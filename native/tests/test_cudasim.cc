@@ -3,6 +3,7 @@
 // shuffle, an out-of-bounds access) abort the process as they should, so each runs in a forked
 // child whose message is checked: it must name the kernel, the block and the thread.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -414,6 +415,38 @@ TEST("the device pool is stream-ordered: a block released under queued work is n
   pool.trim();
   CHECK_EQ(pool.cached_bytes(), size_t(0));
   cudaStreamDestroy(s);
+}
+
+TEST("running out of device memory: the k-th allocation from now fails, or the device's memory is what CUDASIM_DEVICE_MEMORY says") {
+  const size_t base = cudasim::device_bytes_in_use();
+  void *a = nullptr, *b = nullptr, *c = nullptr;
+  CHECK_EQ(cudasim::fail_allocations_after(2), int64_t(-1));
+  CHECK(cudaMalloc(&a, 1000) == cudaSuccess);
+  CHECK(cudaMalloc(&b, 24) == cudaSuccess);
+  CHECK_EQ(cudasim::device_bytes_in_use() - base, size_t(1024));
+  CHECK(cudaMalloc(&c, 8) == cudaErrorMemoryAllocation);
+  CHECK(c == nullptr);
+  CHECK(cudaGetLastError() == cudaErrorMemoryAllocation);
+  CHECK(cudaMalloc(&c, 8) == cudaErrorMemoryAllocation);  // and every one after it
+  CHECK_EQ(cudasim::fail_allocations_after(-1), int64_t(0));
+  CHECK(cudaMalloc(&c, 8) == cudaSuccess);
+  cudaFree(c), cudaFree(b), cudaFree(a);
+  CHECK_EQ(cudasim::device_bytes_in_use(), base);
+  // A device of 4 KiB more than is in use: the properties say so, a fifth KiB does not fit.
+  setenv("CUDASIM_DEVICE_MEMORY", std::to_string(base + 4096).c_str(), 1);
+  cudaDeviceProp p{};
+  CHECK(cudaGetDeviceProperties(&p, 0) == cudaSuccess);
+  CHECK_EQ(p.totalGlobalMem, base + 4096);
+  CHECK(cudaMalloc(&a, 3072) == cudaSuccess);
+  CHECK(cudaMalloc(&b, 2048) == cudaErrorMemoryAllocation);
+  CHECK(cudaMalloc(&b, 1024) == cudaSuccess);
+  cudaFree(a);
+  CHECK(cudaMalloc(&a, 3072) == cudaSuccess);  // freed memory is free again
+  cudaFree(a), cudaFree(b);
+  unsetenv("CUDASIM_DEVICE_MEMORY");
+  CHECK(cudaGetDeviceProperties(&p, 0) == cudaSuccess);
+  CHECK(p.totalGlobalMem > (size_t(79) << 30));  // the H100's 79.6 GiB
+  cudaGetLastError();
 }
 
 TEST_MAIN()

@@ -8,6 +8,7 @@ const char* error_code_name(ErrorCode code) noexcept {
     case ErrorCode::InvalidTensor: return "INVALID_TENSOR";
     case ErrorCode::Aborted: return "ABORTED";
     case ErrorCode::ModelFile: return "MODEL_FILE";
+    case ErrorCode::OutOfMemory: return "OUT_OF_MEMORY";
     case ErrorCode::Internal: return "INTERNAL";
   }
   return "INTERNAL";

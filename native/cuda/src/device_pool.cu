@@ -69,7 +69,7 @@ void* DevicePool::acquire(size_t bytes) {
     trim();
     e = cudaMalloc(&p, size);
   }
-  if (e != cudaSuccess) fail(e, "cudaMalloc");
+  if (e != cudaSuccess) fail(e, ("cudaMalloc of " + std::to_string(size) + " bytes").c_str());
   std::lock_guard<std::mutex> lock(mutex_);
   used_[p] = size;
   return p;

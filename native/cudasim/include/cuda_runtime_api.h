@@ -123,6 +123,13 @@ namespace cudasim {
 // split their grids at the device's limit (hrseg_cuda/grid_limits.h) can be tested past it with
 // small grids; launches over it are refused as the driver refuses them. Returns the previous limit.
 int set_max_grid_y(int limit);
+// Test hook: after `n` more successful cudaMalloc calls, every cudaMalloc fails with
+// cudaErrorMemoryAllocation until called again (n < 0: never), so that a test can fail each
+// allocation of an operation in turn. Returns the previous setting. (CUDASIM_DEVICE_MEMORY=bytes
+// instead gives the device that much memory, read at every allocation.)
+int64_t fail_allocations_after(int64_t n);
+// The bytes of device memory allocated and not yet freed.
+size_t device_bytes_in_use();
 cudaError_t func_set_attribute(const void* kernel, cudaFuncAttribute attr, int value);
 }
 template <typename F>

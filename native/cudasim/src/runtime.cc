@@ -64,6 +64,8 @@ std::vector<CUstream_st*> streams{&legacy};
 int next_stream_id = 1;
 uint64_t next_seq = 1;
 std::map<uintptr_t, size_t> allocations;
+size_t live_bytes = 0;               // the sum of allocations
+int64_t allocations_before_fail = -1;  // cudasim::fail_allocations_after; -1: never
 std::map<const void*, int> max_dynamic_smem;
 thread_local cudaError_t last_error = cudaSuccess;
 int current_device = 0;
@@ -116,6 +118,18 @@ cudaDeviceProp make_props() {
 cudaDeviceProp& props() {
   static cudaDeviceProp p = make_props();
   return p;
+}
+
+// The device's memory: the named GPU's, or CUDASIM_DEVICE_MEMORY bytes (read at every allocation,
+// so that a test can run out of device memory and recover within one process).
+size_t device_memory() {
+  if (const char* env = std::getenv("CUDASIM_DEVICE_MEMORY"); env && *env) {
+    char* end = nullptr;
+    const unsigned long long v = std::strtoull(env, &end, 10);
+    if (end && *end == 0) return size_t(v);
+    std::fprintf(stderr, "cudasim: CUDASIM_DEVICE_MEMORY=%s is not a number of bytes; ignored\n", env);
+  }
+  return props().totalGlobalMem;
 }
 
 cudaError_t fail(cudaError_t e, const std::string& why) {
@@ -295,11 +309,17 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   if (!ptr) return fail(cudaErrorInvalidValue, "cudaMalloc: null result pointer");
   *ptr = nullptr;
   if (bytes == 0) return cudaSuccess;
-  if (bytes > props().totalGlobalMem) return fail(cudaErrorMemoryAllocation, "cudaMalloc: " + std::to_string(bytes) + " bytes is more than the device has");
+  if (allocations_before_fail == 0)
+    return fail(cudaErrorMemoryAllocation, "cudaMalloc(" + std::to_string(bytes) + " bytes): out of memory (cudasim::fail_allocations_after)");
+  if (const size_t total = device_memory(); bytes > total || live_bytes > total - bytes)
+    return fail(cudaErrorMemoryAllocation, "cudaMalloc(" + std::to_string(bytes) + " bytes): out of memory (" + std::to_string(live_bytes) +
+                                               " of the device's " + std::to_string(total) + " bytes in use)");
   void* p = nullptr;
   if (posix_memalign(&p, 256, bytes) != 0) return fail(cudaErrorMemoryAllocation, "cudaMalloc: out of (host) memory");
   std::memset(p, 0xFF, bytes);
   allocations[reinterpret_cast<uintptr_t>(p)] = bytes;
+  live_bytes += bytes;
+  if (allocations_before_fail > 0) --allocations_before_fail;
   *ptr = p;
   return cudaSuccess;
 }
@@ -310,6 +330,7 @@ cudaError_t cudaFree(void* ptr) {
   drain_all();  // cudaFree synchronises the device
   auto it = allocations.find(reinterpret_cast<uintptr_t>(ptr));
   if (it == allocations.end()) return fail(cudaErrorInvalidValue, "cudaFree(" + hex(ptr) + "): not the start of a live allocation");
+  live_bytes -= it->second;
   allocations.erase(it);
   std::free(ptr);
   return cudaSuccess;
@@ -505,6 +526,7 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   if (!prop) return fail(cudaErrorInvalidValue, "cudaGetDeviceProperties: null result pointer");
   if (device != 0) return fail(cudaErrorInvalidDevice, "cudaGetDeviceProperties(" + std::to_string(device) + "): the simulator has one device");
   *prop = props();
+  prop->totalGlobalMem = device_memory();
   return cudaSuccess;
 }
 
@@ -524,6 +546,18 @@ int cudasim::set_max_grid_y(int limit) {
   if (limit < 1 || limit > 65535) report_fault("set_max_grid_y(" + std::to_string(limit) + "): outside 1 … 65535");
   props().maxGridSize[1] = limit;
   return old;
+}
+
+int64_t cudasim::fail_allocations_after(int64_t n) {
+  std::lock_guard<std::recursive_mutex> lock(mu);
+  const int64_t old = allocations_before_fail;
+  allocations_before_fail = n < 0 ? -1 : n;
+  return old;
+}
+
+size_t cudasim::device_bytes_in_use() {
+  std::lock_guard<std::recursive_mutex> lock(mu);
+  return live_bytes;
 }
 
 cudaError_t cudaRuntimeGetVersion(int* v) {

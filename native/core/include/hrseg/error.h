@@ -11,6 +11,7 @@ enum class ErrorCode {
   InvalidTensor,    // dtype, shape, length or alignment of a tensor is wrong
   Aborted,          // the operation was cancelled through its CancelToken
   ModelFile,        // a weights or model file is missing, truncated or inconsistent
+  OutOfMemory,      // the GPU (or host) could not give the memory an operation needs
   Internal,
 };
 

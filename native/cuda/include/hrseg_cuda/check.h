@@ -1,4 +1,6 @@
-// CUDA errors become hrseg::Error(Internal) naming the call, so callers see one error type.
+// CUDA errors become hrseg::Error naming the call, so callers see one error type: out of device
+// memory is OutOfMemory (OUT_OF_MEMORY in JavaScript: the caller can retry smaller or on the CPU),
+// everything else Internal.
 #pragma once
 #include <cuda_runtime_api.h>
 
@@ -10,6 +12,9 @@ namespace hrseg::cuda {
 
 [[noreturn]] inline void fail(cudaError_t e, const char* what) {
   cudaGetLastError();  // clear a non-sticky error so the next call starts clean
+  if (e == cudaErrorMemoryAllocation)
+    throw Error(ErrorCode::OutOfMemory, std::string("CUDA: ") + what + ": the GPU is out of memory (fewer proposals, a smaller " +
+                                            "pointsPerBatch or a smaller image need less; device 'cpu' needs none)");
   throw Error(ErrorCode::Internal, std::string("CUDA: ") + what + ": " + cudaGetErrorString(e));
 }
 
