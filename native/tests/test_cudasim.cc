@@ -417,11 +417,12 @@ TEST("the device pool is stream-ordered: a block released under queued work is n
   cudaStreamDestroy(s);
 }
 
-TEST("running out of device memory: the k-th allocation from now fails, or the device's memory is what CUDASIM_DEVICE_MEMORY says") {
+TEST("running out of device memory: every allocation after k more succeed fails, or the device's memory is what CUDASIM_DEVICE_MEMORY says") {
   const size_t base = cudasim::device_bytes_in_use();
   void *a = nullptr, *b = nullptr, *c = nullptr;
   CHECK_EQ(cudasim::fail_allocations_after(2), int64_t(-1));
   CHECK(cudaMalloc(&a, 1000) == cudaSuccess);
+  CHECK(cudaMalloc(&c, 0) == cudaSuccess);  // nothing allocated: neither counted nor failed
   CHECK(cudaMalloc(&b, 24) == cudaSuccess);
   CHECK_EQ(cudasim::device_bytes_in_use() - base, size_t(1024));
   CHECK(cudaMalloc(&c, 8) == cudaErrorMemoryAllocation);
@@ -440,6 +441,10 @@ TEST("running out of device memory: the k-th allocation from now fails, or the d
   CHECK(cudaMalloc(&a, 3072) == cudaSuccess);
   CHECK(cudaMalloc(&b, 2048) == cudaErrorMemoryAllocation);
   CHECK(cudaMalloc(&b, 1024) == cudaSuccess);
+  setenv("CUDASIM_DEVICE_MEMORY", "-1", 1);  // not a number of bytes: ignored, not 2^64 - 1
+  CHECK(cudaGetDeviceProperties(&p, 0) == cudaSuccess);
+  CHECK(p.totalGlobalMem < (size_t(1) << 40));
+  setenv("CUDASIM_DEVICE_MEMORY", std::to_string(base + 4096).c_str(), 1);
   cudaFree(a);
   CHECK(cudaMalloc(&a, 3072) == cudaSuccess);  // freed memory is free again
   cudaFree(a), cudaFree(b);

@@ -123,9 +123,10 @@ namespace cudasim {
 // split their grids at the device's limit (hrseg_cuda/grid_limits.h) can be tested past it with
 // small grids; launches over it are refused as the driver refuses them. Returns the previous limit.
 int set_max_grid_y(int limit);
-// Test hook: after `n` more successful cudaMalloc calls, every cudaMalloc fails with
-// cudaErrorMemoryAllocation until called again (n < 0: never), so that a test can fail each
-// allocation of an operation in turn. Returns the previous setting. (CUDASIM_DEVICE_MEMORY=bytes
+// Test hook: after `n` more successful cudaMalloc calls (of more than 0 bytes: those neither count
+// nor fail), every cudaMalloc fails with cudaErrorMemoryAllocation, silently, until called again
+// (n < 0: never), so that a test can fail each allocation of an operation in turn. Returns the
+// previous setting. (CUDASIM_DEVICE_MEMORY=bytes
 // instead gives the device that much memory, read at every allocation.)
 int64_t fail_allocations_after(int64_t n);
 // The bytes of device memory allocated and not yet freed.

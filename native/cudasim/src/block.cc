@@ -16,6 +16,7 @@
 #include "internal.h"
 
 #if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #define CUDASIM_ASAN 1
 #endif
@@ -124,9 +125,15 @@ const char* op_name(WarpOp op) {
 void fiber_main();
 
 // The fibers of this host thread (mapped once, committed as touched; released when it exits).
+// A stack's shadow is cleared when it is mapped and before it is unmapped: this AddressSanitizer
+// intercepts neither mmap nor munmap, and a parked fiber's frames leave red zones behind that a
+// later mapping at the same address would otherwise inherit.
 struct Fibers : std::vector<Fiber*> {
   ~Fibers() {
     for (Fiber* f : *this) {
+#ifdef CUDASIM_ASAN
+      ASAN_UNPOISON_MEMORY_REGION(f->stack, kStack);
+#endif
       munmap(f->stack, kStack);
       delete f;
     }
@@ -142,6 +149,9 @@ Fiber* fiber_for(size_t i) {
     auto* fb = new Fiber;
     fb->stack = mmap(nullptr, kStack, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (fb->stack == MAP_FAILED) report_fault("cannot map a fiber stack");
+#ifdef CUDASIM_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(fb->stack, kStack);
+#endif
     getcontext(&fb->ctx);
     fb->ctx.uc_stack.ss_sp = fb->stack;
     fb->ctx.uc_stack.ss_size = kStack;
@@ -321,6 +331,9 @@ bool resolve_barrier(BlockState& b) {
 }  // namespace
 
 void run_block(const char* kernel, uint3 block_idx, dim3 block_dim, dim3 grid_dim, void* dynamic_smem, const std::function<void()>& body) {
+  // The fibers are this host thread's: a block cannot run inside another (device code never
+  // launches).
+  if (tls_block) report_fault(std::string("kernel ") + kernel + " launched from inside a running block");
   BlockState b;
 #ifdef CUDASIM_TSAN
   b.sched_fiber = __tsan_get_current_fiber();
@@ -346,9 +359,6 @@ void run_block(const char* kernel, uint3 block_idx, dim3 block_dim, dim3 grid_di
     __tsan_set_fiber_name(t.tsan_fiber, name.c_str());
 #endif
   }
-  // The fibers are this host thread's: a block cannot run inside another (device code never
-  // launches).
-  if (tls_block) report_fault(std::string("kernel ") + kernel + " launched from inside a running block");
   tls_block = &b;
   for (;;) {
     bool live = false;

@@ -126,7 +126,7 @@ size_t device_memory() {
   if (const char* env = std::getenv("CUDASIM_DEVICE_MEMORY"); env && *env) {
     char* end = nullptr;
     const unsigned long long v = std::strtoull(env, &end, 10);
-    if (end && *end == 0) return size_t(v);
+    if (env[0] >= '0' && env[0] <= '9' && *end == 0) return size_t(v);
     std::fprintf(stderr, "cudasim: CUDASIM_DEVICE_MEMORY=%s is not a number of bytes; ignored\n", env);
   }
   return props().totalGlobalMem;
@@ -309,8 +309,7 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   if (!ptr) return fail(cudaErrorInvalidValue, "cudaMalloc: null result pointer");
   *ptr = nullptr;
   if (bytes == 0) return cudaSuccess;
-  if (allocations_before_fail == 0)
-    return fail(cudaErrorMemoryAllocation, "cudaMalloc(" + std::to_string(bytes) + " bytes): out of memory (cudasim::fail_allocations_after)");
+  if (allocations_before_fail == 0) return last_error = cudaErrorMemoryAllocation;  // asked for: no message each time
   if (const size_t total = device_memory(); bytes > total || live_bytes > total - bytes)
     return fail(cudaErrorMemoryAllocation, "cudaMalloc(" + std::to_string(bytes) + " bytes): out of memory (" + std::to_string(live_bytes) +
                                                " of the device's " + std::to_string(total) + " bytes in use)");
