@@ -169,6 +169,7 @@ export interface InstructionResult {
 interface NativeHeadApi {
   loadHead(source: string | Uint8Array, config: HeadConfig, cancel: unknown, device: 'cpu' | 'cuda'): Promise<unknown>;
   headDispose(handle: unknown): void;
+  headReleaseImage(deviceImage: unknown): void;
   headImageStep(h: unknown, fg: Tensor, fl: Tensor | undefined, masks: Tensor, cancel: unknown): Promise<Omit<ImageFeatures, 'proposals'>>;
   headImageStepDevice(h: unknown, tokens: unknown, masks: Tensor, cancel: unknown): Promise<Omit<ImageFeatures, 'proposals'>>;
   headInstructionStep(
@@ -197,6 +198,10 @@ export class Head {
   readonly config: HeadConfig;
   readonly device: 'cpu' | 'cuda';
   #handle: unknown;
+  // The device states of this head's images still alive (weakly: an image dropped without
+  // releaseImage is still freed by the collector), released at dispose.
+  #images = new Set<WeakRef<object>>();
+  #forget = new FinalizationRegistry<WeakRef<object>>((ref) => this.#images.delete(ref));
 
   private constructor(handle: unknown, config: HeadConfig, device: 'cpu' | 'cuda') {
     this.#handle = handle;
@@ -238,14 +243,14 @@ export class Head {
       // DINOv2's tokens left on the GPU by a TensorRT engine ([views, n_g², C]): the GPU head reads
       // them in place and stitches the crops there.
       const out = await runCancellable(options.signal, (h) => api().headImageStepDevice(handle, input.deviceTokens, input.proposals, h));
-      return { ...out, proposals: input.proposals };
+      return this.#track({ ...out, proposals: input.proposals });
     }
     if (this.config.hrp && !input.localFeatures)
       throw new HrsegError('INVALID_ARGUMENT', 'localFeatures: required when the head runs HRP (hrp: true)');
     const out = await runCancellable(options.signal, (h) =>
       api().headImageStep(handle, input.globalFeatures, input.localFeatures, input.proposals, h),
     );
-    return { ...out, proposals: input.proposals };
+    return this.#track({ ...out, proposals: input.proposals });
   }
 
   /** Text projection, fusion, heads, selection and the final masks, from h_seg [S, H] (or [H]). */
@@ -266,8 +271,39 @@ export class Head {
     );
   }
 
-  /** Releases the weights now (running operations finish first); later calls throw. */
+  #track(image: ImageFeatures): ImageFeatures {
+    const state = image.deviceImage;
+    if (typeof state === 'object' && state !== null) {
+      const ref = new WeakRef(state);
+      this.#images.add(ref);
+      this.#forget.register(state, ref, ref);
+    }
+    return image;
+  }
+
+  /**
+   * Frees what an image step left on the device (a CUDA head's M_HRE and proposals) now rather
+   * than when the image is collected; an instruction step on it afterwards is INVALID_ARGUMENT. A
+   * CPU head's images hold nothing there: a no-op.
+   */
+  releaseImage(image: ImageFeatures): void {
+    const state = image.deviceImage;
+    if (typeof state !== 'object' || state === null) return;
+    callNative(() => api().headReleaseImage(state));
+    for (const ref of this.#images)
+      if (ref.deref() === state) {
+        this.#images.delete(ref);
+        this.#forget.unregister(ref);
+      }
+  }
+
+  /** Releases the weights and every image's device state now (running operations finish first); later calls throw. */
   dispose(): void {
+    for (const ref of this.#images) {
+      const state = ref.deref();
+      if (state !== undefined) callNative(() => api().headReleaseImage(state));
+    }
+    this.#images.clear();
     if (this.#handle !== undefined) callNative(() => api().headDispose(this.#handle));
     this.#handle = undefined;
   }

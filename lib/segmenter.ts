@@ -89,7 +89,8 @@ export interface PreparedImage {
   readonly timings: StageTimings;
   /**
    * Frees what this image holds on the device (the VLM's key/value cache of the image prefix on
-   * TensorRT) now rather than at the segmenter's dispose. Segmenting it afterwards is an error.
+   * TensorRT, a CUDA head's M_HRE and proposals) now rather than at the segmenter's dispose or
+   * when it is collected. Segmenting it afterwards is an error.
    */
   release(): void;
   /** @internal */
@@ -202,6 +203,8 @@ type Method =
 export class Segmenter {
   #queue: Promise<unknown> = Promise.resolve();
   #disposed = false;
+  /** Prepared images whose release() was called: segmenting them is refused, whatever the device. */
+  readonly #released = new WeakSet<PreparedImage>();
 
   private constructor(
     readonly model: ModelPackage,
@@ -253,7 +256,10 @@ export class Segmenter {
           Head.load(f.head, pkg.head, { device: gpuHead }),
         ];
     const results = await Promise.allSettled([encoder, vlmLoad, ...parts]);
-    const problems = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => (r.reason as Error).message);
+    const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
+    const problems = failures.map((e) => e.message);
+    // Out of memory is this machine's state, not the package's fault: the caller may free some and retry.
+    const outOfMemory = failures.some((e) => e instanceof HrsegError && e.code === 'OUT_OF_MEMORY');
     const ok = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
     const [samEncoder, vlm] = ok as [Engine?, VlmRunner?];
     const [a, b, head] = ok.slice(2) as [Engine | undefined, unknown, Head | undefined];
@@ -267,7 +273,7 @@ export class Segmenter {
       await Promise.all([samEncoder?.dispose(), vlm?.dispose(), a?.dispose(), lisa ? undefined : (b as Engine | undefined)?.dispose()]);
       head?.dispose();
       if (options.signal?.aborted && problems.length === 0) throw abortError(options.signal);
-      throw new HrsegError('MODEL_FILE', `model package ${pkg.dir} could not be loaded:\n  - ${problems.join('\n  - ')}`);
+      throw new HrsegError(outOfMemory ? 'OUT_OF_MEMORY' : 'MODEL_FILE', `model package ${pkg.dir} could not be loaded:\n  - ${problems.join('\n  - ')}`);
     }
     const method: Method = lisa
       ? { kind: 'lisa', lisa: new LisaHead(b as TextProjection, a!, pkg.views.sam.size) }
@@ -355,8 +361,14 @@ export class Segmenter {
     const features = await time('head-image', () =>
       this.#imageStep(m.head, feats, proposals.masks, signal),
     );
-    const vlm = await time('vlm-prefix', () => this.vlm.prepare(img, { signal }));
-    return {
+    let vlm: VlmContext;
+    try {
+      vlm = await time('vlm-prefix', () => this.vlm.prepare(img, { signal }));
+    } catch (error) {
+      m.head.releaseImage(features);  // a CUDA head's image state, freed now rather than when collected
+      throw error;
+    }
+    const prepared: PreparedImage = {
       width: img.width,
       height: img.height,
       proposals,
@@ -365,9 +377,14 @@ export class Segmenter {
       features,
       vlm,
       timings,
-      release: () => vlm.release(),
+      release: () => {
+        this.#released.add(prepared);
+        vlm.release();
+        m.head.releaseImage(features);
+      },
       owner: this,
     };
+    return prepared;
   }
 
   /** LISA's image stages (SPEC 11.1 steps 1-2): SAM's encoder on its view, and the VLM's prefix. */
@@ -382,7 +399,7 @@ export class Segmenter {
       }
     });
     const vlm = await time('vlm-prefix', () => this.vlm.prepare(img, { signal }));
-    return {
+    const prepared: PreparedImage = {
       width: img.width,
       height: img.height,
       proposals: emptyProposals(img.width, img.height),
@@ -391,9 +408,13 @@ export class Segmenter {
       samEmbedding,
       vlm,
       timings,
-      release: () => vlm.release(),
+      release: () => {
+        this.#released.add(prepared);
+        vlm.release();
+      },
       owner: this,
     };
+    return prepared;
   }
 
   /** Segments what `instruction` asks for. `image` may be a PreparedImage from this segmenter. */
@@ -454,6 +475,8 @@ export class Segmenter {
     const isPrepared = typeof input === 'object' && input !== null && 'owner' in input && 'vlm' in input;
     if (isPrepared && (input as PreparedImage).owner !== this)
       throw new HrsegError('INVALID_ARGUMENT', 'this PreparedImage was made by another segmenter');
+    if (isPrepared && this.#released.has(input as PreparedImage))
+      throw new HrsegError('INVALID_ARGUMENT', 'this PreparedImage has been released: prepare the image again');
     const prepared = isPrepared
       ? (input as PreparedImage)
       : await this.#prepare(input as ImageInput, { signal, onProgress: options.onProgress, proposalMaxSide: options.proposalMaxSide });

@@ -92,23 +92,63 @@ describe.skipIf(!present && !required)(`the pipeline on the simulated GPU${prese
       }
     }, 600_000);
 
+  it("a CUDA head's image state is freed by releaseImage, and its instruction step refused after that", async () => {
+    const { Head } = await import('../lib/head.js');
+    const { tensor } = await import('../lib/tensor.js');
+    const model = smallPackage('hrseg');
+    dirs.push(model);
+    const manifest = JSON.parse(readFileSync(join(model, 'hrseg.json'), 'utf8'));
+    const head = await Head.load(join(model, 'head.safetensors'), manifest.head, { device: 'cuda' });
+    try {
+      const { globalGrid: g, magnification: n, featureDim: c, hiddenSize } = head.config;
+      const random = (count: number) => Float32Array.from({ length: count }, () => Math.random() - 0.5);
+      const proposals = tensor('uint8', [3, 9, 11], Uint8Array.from({ length: 3 * 9 * 11 }, (_, i) => (i % 4 === 0 ? 1 : 0)));
+      const image = await head.imageStep({
+        globalFeatures: tensor('float32', [g * g, c], random(g * g * c)),
+        localFeatures: tensor('float32', [(n * g) ** 2, c], random((n * g) ** 2 * c)),
+        proposals,
+      });
+      const hSeg = tensor('float32', [hiddenSize], random(hiddenSize));
+      const first = await head.instructionStep(image, hSeg);
+      expect(first.similarity.dims).toEqual([1, 3]);
+      head.releaseImage(image);
+      await expect(head.instructionStep(image, hSeg)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/released/) });
+      head.releaseImage(image);  // again: nothing left to free
+    } finally {
+      head.dispose();
+    }
+  });
+
   it('out of device memory: OUT_OF_MEMORY naming it, and with the memory back the same calls give the same results', async () => {
     const { createSegmenter } = await import('../lib/segmenter.js');
     const model = smallPackage('hrseg');
     dirs.push(model);
+    // The simulator reads CUDASIM_DEVICE_MEMORY at every cudaMalloc: a device of 1 byte. The pool
+    // hands out cached blocks without asking the driver, so each call below that must fail needs
+    // memory nothing has cached: the head's weights (the tests before disposed their segmenters,
+    // and the pool gave its cache back when the last of them went), a larger image than any before,
+    // and then, the pool having given its cache back when that failed, the instruction step.
+    const outOfMemory = { name: 'HrsegError', code: 'OUT_OF_MEMORY', message: expect.stringMatching(/cudaMalloc.*out of memory/) };
+    const starve = async (call: () => Promise<unknown>) => {
+      process.env.CUDASIM_DEVICE_MEMORY = '1';
+      try {
+        await expect(call()).rejects.toMatchObject(outOfMemory);
+      } finally {
+        delete process.env.CUDASIM_DEVICE_MEMORY;
+      }
+    };
+    await starve(() => createSegmenter({ model, device: 'cuda' }));
     const gpu = await createSegmenter({ model, device: 'cuda' });
     try {
       const prepared = await gpu.prepare(image);
       const want = await gpu.segment(prepared, 'the green shape', { form: 'phrase' });
-      // The simulator reads CUDASIM_DEVICE_MEMORY at every cudaMalloc: a device of 1 byte. The pool
-      // gives its cached blocks back before it gives up, so the next call needs new ones too.
-      process.env.CUDASIM_DEVICE_MEMORY = '1';
-      try {
-        for (const call of [() => gpu.prepare(image), () => gpu.segment(prepared, 'the green shape', { form: 'phrase' })])
-          await expect(call()).rejects.toMatchObject({ name: 'HrsegError', code: 'OUT_OF_MEMORY', message: expect.stringMatching(/cudaMalloc.*out of memory/) });
-      } finally {
-        delete process.env.CUDASIM_DEVICE_MEMORY;
-      }
+      const double = (r: (typeof rects)[number]) => ({ ...r, x: 2 * r.x, y: 2 * r.y, w: 2 * r.w, h: 2 * r.h });
+      const large = rectangleScene(320, 240, rects.map(double));
+      const largeImage = { data: large.rgb, width: large.width, height: large.height, channels: 3 as const };
+      await starve(async () => {
+        await expect(gpu.prepare(largeImage)).rejects.toMatchObject(outOfMemory);
+        return gpu.segment(prepared, 'the green shape', { form: 'phrase' });
+      });
       const again = await gpu.prepare(image);
       expect(Buffer.compare(Buffer.from(again.proposals.masks.data), Buffer.from(prepared.proposals.masks.data))).toBe(0);
       for (const p of [prepared, again]) {
@@ -118,6 +158,8 @@ describe.skipIf(!present && !required)(`the pipeline on the simulated GPU${prese
       }
       prepared.release();
       again.release();
+      // Released: the head's state on the device is gone, and segmenting the image is refused.
+      await expect(gpu.segment(prepared, 'the green shape', { form: 'phrase' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
     } finally {
       await gpu.dispose();
     }

@@ -2,10 +2,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
+import * as ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
 
 import { HrsegError } from '../lib/errors.js';
 import { OnnxEngine, checkContract } from '../lib/engines/index.js';
+import { ortFailure } from '../lib/engines/onnx-runtime.js';
 import { tensor } from '../lib/tensor.js';
 import { GraphBuilder } from '../lib/onnx/graph.js';
 import { tinySamDecoder } from '../scripts/models/tiny-sam.js';
@@ -162,5 +164,27 @@ describe('ONNX Runtime engine', () => {
         outputs: [f('logits', [1, 'seq', 100]), f('hidden', [1, 'seq', 32])],
       }),
     ).toThrow(/dim 2 \(H\) is 32, but H = 64 from input 'inputs_embeds'/);
+  });
+  it('ONNX Runtime running out of memory is OUT_OF_MEMORY; its other failures keep their code', async () => {
+    // A real allocation failure: ConstantOfShape asked for 2^48 floats.
+    const g = new GraphBuilder();
+    g.input('shape', 'int64', [4]);
+    g.op('ConstantOfShape', ['shape'], {}, ['y']);
+    g.output('y', 'float', ['a', 'b', 'c', 'd']);
+    const session = await ort.InferenceSession.create(g.encode());
+    const shape = new ort.Tensor('int64', BigInt64Array.from([4096n, 4096n, 4096n, 4096n]), [4]);
+    const cause = await session.run({ shape }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    await session.release();
+    expect(cause).toBeInstanceOf(Error);
+    const oom = ortFailure('INTERNAL', 'dino/encoder (x.onnx) failed to run', cause);
+    expect(oom.code).toBe('OUT_OF_MEMORY');
+    expect(oom.message).toMatch(/^dino\/encoder \(x\.onnx\) failed to run: .*Failed to allocate memory/);
+    expect(oom.cause).toBe(cause);
+    // A failure that is not about memory keeps the caller's code.
+    const other = await ort.InferenceSession.create(new TextEncoder().encode('not protobuf')).catch((e: unknown) => e);
+    expect(ortFailure('MODEL_FILE', 'x.onnx could not be loaded by ONNX Runtime', other).code).toBe('MODEL_FILE');
   });
 });

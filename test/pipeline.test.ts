@@ -133,6 +133,11 @@ describe('segment() on the demo model', () => {
     expect(r.mask.every((v) => v === 0)).toBe(true);
     const p = await seg.prepare(raw);
     await expect(s.segment(p, 'the red shape')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: /another segmenter/ });
+    // Released: refused on any device (the CPU holds nothing on a GPU, but the contract is the same).
+    const q = await seg.prepare(raw);
+    expect((await seg.segment(q, 'the red shape')).chosen.length).toBeGreaterThan(0);
+    q.release();
+    await expect(seg.segment(q, 'the red shape')).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: /released/ });
     rmSync(dirname(other), { recursive: true, force: true });
   });
 

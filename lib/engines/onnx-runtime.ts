@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 
 import { abortError } from '../abort.js';
-import { HrsegError } from '../errors.js';
+import { HrsegError, type HrsegErrorCode } from '../errors.js';
 import type { DType, Tensor } from '../tensor.js';
 import { checkContract } from './contracts.js';
 import { CPU_CACHE_MIN_BYTES, cacheEntry, defaultCpuCacheDir, graphBytes, writeCacheEntry } from './ort-cache.js';
@@ -159,7 +159,7 @@ export class OnnxEngine implements Engine {
     try {
       session ??= await ort.InferenceSession.create(file, cpu);
     } catch (cause) {
-      throw new HrsegError('MODEL_FILE', `${file} could not be loaded by ONNX Runtime: ${(cause as Error).message}`, { cause });
+      throw ortFailure('MODEL_FILE', `${file} could not be loaded by ONNX Runtime`, cause);
     }
     const inputs = session.inputMetadata.map(specOf);
     const outputs = session.outputMetadata.map(specOf);
@@ -198,7 +198,7 @@ export class OnnxEngine implements Engine {
     try {
       result = await this.session.run(ortFeeds);
     } catch (cause) {
-      throw new HrsegError('INTERNAL', `${this.component} (${this.file}) failed to run: ${(cause as Error).message}`, { cause });
+      throw ortFailure('INTERNAL', `${this.component} (${this.file}) failed to run`, cause);
     }
     if (options.signal?.aborted) throw abortError(options.signal);
     const out: Record<string, EngineValue> = {};
@@ -214,4 +214,14 @@ export class OnnxEngine implements Engine {
     this.disposed = true;
     await this.session.release();
   }
+}
+
+// ONNX Runtime's words when memory runs out: its arena's "Failed to allocate memory for requested
+// buffer of size N" (CPU and CUDA), CUDA's "out of memory", C++'s std::bad_alloc ("bad allocation").
+const ORT_OUT_OF_MEMORY = /failed to allocate memory|out of memory|bad[ _]alloc/i;
+
+/** An ONNX Runtime failure as an HrsegError: `OUT_OF_MEMORY` when memory ran out, else `code`. */
+export function ortFailure(code: HrsegErrorCode, what: string, cause: unknown): HrsegError {
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return new HrsegError(ORT_OUT_OF_MEMORY.test(message) ? 'OUT_OF_MEMORY' : code, `${what}: ${message}`, { cause });
 }

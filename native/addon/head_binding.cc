@@ -200,6 +200,16 @@ Napi::Value dispose_head(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// Frees an image's device state (M_HRE and the proposals on the GPU) now, not when the garbage
+// collector finds its handle: an instruction step already running holds its own reference and
+// finishes; a later one is refused. A CPU head's images have none: nothing to do.
+Napi::Value release_image(const Napi::CallbackInfo& info) {
+#ifdef HRSEG_WITH_CUDA
+  if (info[0].IsExternal()) info[0].As<Napi::External<std::shared_ptr<cuda::DeviceImage>>>().Data()->reset();
+#endif
+  return info.Env().Undefined();
+}
+
 // The proposals of an image step: uint8 [K, H, W] with H, W > 0.
 BorrowedTensor borrow_proposals(Napi::Env env, Napi::Value value) {
   auto masks = borrow_tensor(env, value, "proposals");
@@ -331,6 +341,8 @@ Napi::Value instruction_step(const Napi::CallbackInfo& info) {
     if (!info[6].IsExternal())
       throw_error(env, "INVALID_ARGUMENT", "this image was prepared by a CPU head; a CUDA head needs its own image step");
     device_image = *info[6].As<Napi::External<std::shared_ptr<cuda::DeviceImage>>>().Data();
+    if (!device_image)
+      throw_error(env, "INVALID_ARGUMENT", "this image's device state has been released (PreparedImage.release or the head's dispose): prepare it again");
   }
 #endif
   return PromiseWorker::Start(
@@ -378,6 +390,7 @@ Napi::Value instruction_step(const Napi::CallbackInfo& info) {
 void register_head(Napi::Env env, Napi::Object exports) {
   exports.Set("loadHead", Napi::Function::New(env, load_head, "loadHead"));
   exports.Set("headDispose", Napi::Function::New(env, dispose_head, "headDispose"));
+  exports.Set("headReleaseImage", Napi::Function::New(env, release_image, "headReleaseImage"));
   exports.Set("headImageStep", Napi::Function::New(env, image_step, "headImageStep"));
   exports.Set("headImageStepDevice", Napi::Function::New(env, image_step_device, "headImageStepDevice"));
   exports.Set("headInstructionStep", Napi::Function::New(env, instruction_step, "headInstructionStep"));

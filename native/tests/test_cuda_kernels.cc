@@ -503,8 +503,49 @@ TEST("the GPU head refuses more proposals than its attention takes, before queui
 }
 
 #ifndef HRSEG_RACECHECK
-// Out of device memory at an allocation (the simulated GPU fails the k-th cudaMalloc and every one
-// after it): the step that meets it throws OutOfMemory, the same step retried once memory is back
+TEST("device memory goes back to the driver once the last head, image on the device and mask generator are gone") {
+  check::require_gpu();
+  cuda::DevicePool& pool = cuda::default_pool();
+  HeadConfig c;
+  c.feature_dim = 64, c.dim = 32, c.global_grid = 9, c.magnification = 3, c.hidden_size = 48, c.fusion_mlp_dim = 40, c.embed_hidden = 24,
+  c.iop_hidden = 8, c.pool_size = 40, c.hre_heads = 2;
+  auto bytes = check::encode_safetensors(check::random_head_weights(c));
+  auto st = SafeTensors::borrow(bytes.data(), bytes.size(), "random head");
+  const int64_t K = 5, h = 23, w = 31, nl = c.magnification * c.global_grid;
+  auto fg = check::uniform(c.global_grid * c.global_grid * c.feature_dim), fl = check::uniform(nl * nl * c.feature_dim);
+  auto hseg = check::uniform(c.hidden_size);
+  auto masks = check::random_masks(K, h, w);
+  {
+    std::optional<cuda::HeadCuda> gpu;
+    gpu.emplace(st, c);
+    cuda::DeviceImage image = gpu->image_step(fg.data(), fl.data(), masks.data(), K, h, w);
+    gpu->instruction_step(image, hseg.data(), 1, {});
+    gpu.reset();  // the head's weights go to the cache: the image still holds the pool
+    CHECK(pool.cached_bytes() > 0);
+    CHECK(pool.in_use_bytes() > 0);
+    // The mask generator holds it too, while it lives.
+    const int64_t low = 16, prompts = 4, per = 3;
+    auto data = check::sam_like_logits(prompts, per, low, low * 3 / 4, w, h, check::test_seed() + 11);
+    MaskGeneratorConfig cfg;
+    cfg.stability_threshold = 0.5, cfg.pred_iou_threshold = 0.7;
+    {
+      cuda::MaskGeneratorCuda gen(cfg, MaskGeometry{low, 64, h, w});
+      image = {};  // the generator still holds
+      CHECK(pool.cached_bytes() > 0);
+      auto logits = upload(data.logits);
+      gen.add_batch(logits.get(), data.iou.data(), data.points.data(), prompts, per);
+      gen.finish();
+    }
+  }
+  CHECK_EQ(pool.cached_bytes(), size_t(0));
+  CHECK_EQ(pool.in_use_bytes(), size_t(0));
+#ifdef HRSEG_CUDASIM
+  CHECK_EQ(cudasim::device_bytes_in_use(), size_t(0));
+#endif
+}
+
+// Out of device memory at an allocation (the simulated GPU lets k allocations succeed and fails every
+// one after them): the step that meets it throws OutOfMemory, the same step retried once memory is back
 // gives exactly what a run that never failed gives (nothing appended twice, no state left
 // half-changed), and once everything is destroyed the device holds no more than before. The pool
 // is emptied first, so that every buffer is a cudaMalloc. `sample` > 0 fails the first and the last
@@ -512,14 +553,27 @@ TEST("the GPU head refuses more proposals than its attention takes, before queui
 // each run draws afresh); otherwise each allocation in turn. Returns how many allocations an
 // unfailed run makes.
 namespace {
+#ifdef HRSEG_CUDASIM
+// Arms the simulator's allocation failure for a scope: whatever leaves it, later tests get memory.
+struct FailingAllocations {
+  explicit FailingAllocations(int64_t after) { cudasim::fail_allocations_after(after); }
+  ~FailingAllocations() { cudasim::fail_allocations_after(-1); }
+  // How many allocations succeeded since `after` was set.
+  static int64_t made(int64_t after) { return after - cudasim::fail_allocations_after(after); }
+};
+#endif
+
 template <typename Steps>
 int64_t fail_allocations(const char* what, Steps run, int64_t sample = 0) {
 #ifdef HRSEG_CUDASIM
   constexpr int64_t kMany = int64_t(1) << 50;
   cuda::default_pool().trim();
-  cudasim::fail_allocations_after(kMany);
-  run([](auto&& fn) { fn(); });
-  const int64_t n = kMany - cudasim::fail_allocations_after(-1);
+  int64_t n = 0;
+  {
+    const FailingAllocations counting(kMany);
+    run([](auto&& fn) { fn(); });
+    n = FailingAllocations::made(kMany);
+  }
   std::vector<int64_t> which;
   for (int64_t k = 0; k < n; ++k)
     if (sample <= 0 || n <= sample + 2 || k == 0 || k == n - 1) which.push_back(k);
@@ -531,7 +585,7 @@ int64_t fail_allocations(const char* what, Steps run, int64_t sample = 0) {
     cuda::default_pool().trim();
     const size_t before = cudasim::device_bytes_in_use();
     int64_t failures = 0;
-    cudasim::fail_allocations_after(k);
+    std::optional<FailingAllocations> failing(k);
     // `step` runs one step; on OutOfMemory it checks the error, lets memory back and retries it.
     auto step = [&](auto&& fn) {
       try {
@@ -542,18 +596,18 @@ int64_t fail_allocations(const char* what, Steps run, int64_t sample = 0) {
         if (e.code() != ErrorCode::OutOfMemory || std::string(e.what()).find("out of memory") == std::string::npos)
           check::record(__FILE__, __LINE__, std::string(what) + ": expected OutOfMemory, got: " + e.what());
       }
-      cudasim::fail_allocations_after(-1);
+      failing.reset();
       fn();
     };
     run(step);
-    cudasim::fail_allocations_after(-1);
+    failing.reset();
     if (failures != 1)
       check::record(__FILE__, __LINE__, std::string(what) + ": failing allocation " + std::to_string(k) + " of " + std::to_string(n) +
                                             " made " + std::to_string(failures) + " steps fail, not 1");
     cuda::default_pool().trim();
-    if (cudasim::device_bytes_in_use() != before)
+    if (const size_t after = cudasim::device_bytes_in_use(); after != before)
       check::record(__FILE__, __LINE__, std::string(what) + ": failing allocation " + std::to_string(k) + " leaves " +
-                                            std::to_string(cudasim::device_bytes_in_use() - before) + " bytes allocated");
+                                            std::to_string(after) + " bytes allocated, not " + std::to_string(before));
   }
   return n;
 #else

@@ -109,6 +109,19 @@ void DevicePool::trim() noexcept {
   free_.clear();
 }
 
+void DevicePool::hold() noexcept {
+  std::lock_guard<std::mutex> lock(mutex_);
+  ++holds_;
+}
+
+void DevicePool::unhold() noexcept {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (--holds_ > 0) return;
+  }
+  trim();
+}
+
 size_t DevicePool::cached_bytes() const noexcept {
   std::lock_guard<std::mutex> lock(mutex_);
   size_t n = 0;

@@ -45,11 +45,13 @@ struct DFusion {
 }  // namespace
 
 struct DeviceImageState {
+  PoolHold hold;               // first: outlives the buffers below
   DeviceBuffer<float> m_hre;   // [K, d]
   DeviceBuffer<uint8_t> masks; // [K, H, W]
 };
 
 struct HeadCuda::Impl {
+  PoolHold hold;  // first: outlives every buffer below
   std::shared_ptr<SafeTensors> st;
   HeadConfig c;
   // The head's own streams: `stream` for the main chain, `side` for work that does not depend on

@@ -39,6 +39,7 @@ struct Candidate {
 }  // namespace
 
 struct MaskGeneratorCuda::Impl {
+  PoolHold hold;  // first: outlives the buffers below
   MaskGeneratorConfig config;
   MaskGeometry geo;
   cudaStream_t stream;

@@ -13,8 +13,8 @@ namespace hrseg::cuda {
 [[noreturn]] inline void fail(cudaError_t e, const char* what) {
   cudaGetLastError();  // clear a non-sticky error so the next call starts clean
   if (e == cudaErrorMemoryAllocation)
-    throw Error(ErrorCode::OutOfMemory, std::string("CUDA: ") + what + ": the GPU is out of memory (fewer proposals, a smaller " +
-                                            "pointsPerBatch or a smaller image need less; device 'cpu' needs none)");
+    throw Error(ErrorCode::OutOfMemory, std::string("CUDA: ") + what + ": the GPU is out of memory (free some, or use fewer " +
+                                            "proposals, a smaller pointsPerBatch or image, or device 'cpu')");
   throw Error(ErrorCode::Internal, std::string("CUDA: ") + what + ": " + cudaGetErrorString(e));
 }
 

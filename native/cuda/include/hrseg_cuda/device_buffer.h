@@ -30,6 +30,9 @@ class DevicePool {
   void trim() noexcept;
   size_t cached_bytes() const noexcept;
   size_t in_use_bytes() const noexcept;
+  // Users of the cache (see PoolHold): when the last one lets go, the cache is trimmed.
+  void hold() noexcept;
+  void unhold() noexcept;
 
  private:
   struct Pending {
@@ -44,10 +47,26 @@ class DevicePool {
   std::map<void*, size_t> used_;
   std::vector<Pending> pending_;
   std::vector<cudaEvent_t> events_;  // recycled
+  int64_t holds_ = 0;
 };
 
 // The process-wide pool used by the head and the mask generator.
 DevicePool& default_pool();
+
+// Keeps a pool's cache while it lives. The head, each image it leaves on the device and the mask
+// generator hold the default pool (as their first member, so that it outlives their buffers): when
+// the last of them goes the cached blocks go back to the driver, and a process that has disposed
+// its segmenters holds no device memory for them.
+class PoolHold {
+ public:
+  explicit PoolHold(DevicePool& pool = default_pool()) noexcept : pool_(&pool) { pool.hold(); }
+  ~PoolHold() { pool_->unhold(); }
+  PoolHold(const PoolHold&) = delete;
+  PoolHold& operator=(const PoolHold&) = delete;
+
+ private:
+  DevicePool* pool_;
+};
 
 template <typename T>
 class DeviceBuffer {
