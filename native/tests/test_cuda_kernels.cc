@@ -39,13 +39,6 @@ constexpr bool kSim = true;
 #define GPU_ONLY(...) __VA_ARGS__,
 constexpr bool kSim = false;
 #endif
-// Racecheck (every memory access watched by ThreadSanitizer, ~20× slower again) runs the smallest
-// shapes that still cross a tile or block boundary; the rest are FULL_ONLY.
-#ifdef HRSEG_RACECHECK
-#define FULL_ONLY(...)
-#else
-#define FULL_ONLY(...) __VA_ARGS__,
-#endif
 using check::download;
 using check::poisoned;
 using check::rel_err;
@@ -78,7 +71,7 @@ std::vector<uint8_t> random_masks(int64_t K, int64_t H, int64_t W) {
 
 TEST("gemm fp32 equals the CPU linear layer (ragged shapes, bias, ReLU)") {
   check::require_gpu();
-  const int64_t shapes[][3] = {GPU_ONLY({50, 256, 256}, {1369, 1024, 256}) FULL_ONLY({1, 1, 1}, {7, 13, 5}, {64, 16, 64}) {65, 129, 63}, {129, 17, 65}};
+  const int64_t shapes[][3] = {GPU_ONLY({50, 256, 256}, {1369, 1024, 256}) {1, 1, 1}, {7, 13, 5}, {64, 16, 64}, {65, 129, 63}, {129, 17, 65}};
   for (const auto& s : shapes) {
     const int64_t rows = s[0], in = s[1], out = s[2];
     auto x = check::uniform(rows * in), w = check::uniform(out * in), b = check::uniform(out);
@@ -96,7 +89,7 @@ TEST("gemm fp32 equals the CPU linear layer (ragged shapes, bias, ReLU)") {
 
 TEST("gemm on tensor cores (fp16, bf16) within 1e-2 of fp32") {
   check::require_gpu();
-  const int64_t shapes[][3] = {GPU_ONLY({50, 256, 256}, {1369, 1024, 256}, {100, 4096, 256}) FULL_ONLY({1, 16, 16}, {7, 13, 5}, {64, 32, 64}) {65, 33, 70}};
+  const int64_t shapes[][3] = {GPU_ONLY({50, 256, 256}, {1369, 1024, 256}, {100, 4096, 256}) {1, 16, 16}, {7, 13, 5}, {64, 32, 64}, {65, 33, 70}};
   for (const auto& s : shapes) {
     const int64_t rows = s[0], in = s[1], out = s[2];
     auto x = check::uniform(rows * in), w = check::uniform(out * in), b = check::uniform(out);
@@ -117,7 +110,7 @@ TEST("gemm on tensor cores (fp16, bf16) within 1e-2 of fp32") {
 
 TEST("region attention fused with the γ-mix equals the CPU") {
   check::require_gpu();
-  const int64_t cases[][3] = {GPU_ONLY({37, 2, 256}) FULL_ONLY({5, 3, 16}, {6, 4, 40}, {4, 2, 256}) {3, 1, 8}};
+  const int64_t cases[][3] = {GPU_ONLY({37, 2, 256}) {5, 3, 16}, {6, 4, 40}, {4, 2, 256}, {3, 1, 8}};
   for (const auto& c : cases) {
     const int64_t ng = c[0], N = c[1], d = c[2], nl = N * ng;
     const float gamma = 0.8f;
@@ -140,7 +133,7 @@ TEST("region attention fused with the γ-mix equals the CPU") {
 
 TEST("attention (projections + core + output projection) equals the CPU, 1 and 8 heads") {
   check::require_gpu();
-  const int64_t cases[][4] = {GPU_ONLY({50, 1369, 256, 1}) FULL_ONLY({7, 50, 64, 8}, {50, 1, 256, 8}, {1, 50, 256, 8}, {3, 200, 64, 2}) {1, 1, 16, 1}, {2, 33, 16, 2}};
+  const int64_t cases[][4] = {GPU_ONLY({50, 1369, 256, 1}) {7, 50, 64, 8}, {50, 1, 256, 8}, {1, 50, 256, 8}, {3, 200, 64, 2}, {1, 1, 16, 1}, {2, 33, 16, 2}};
   for (const auto& c : cases) {
     const int64_t m = c[0], n = c[1], d = c[2], heads = c[3];
     auto xq = check::uniform(m * d), xk = check::uniform(n * d), xv = check::uniform(n * d);
@@ -222,7 +215,7 @@ TEST("stitch_tiles places each crop's tokens as lib/pipeline/dino.ts does") {
 
 TEST("add + LayerNorm equals the CPU") {
   check::require_gpu();
-  for (int64_t d : {FULL_ONLY(1, 16, 1000) 256}) {
+  for (int64_t d : {1, 16, 1000, 256}) {
     const int64_t rows = check::randint(1, 60);
     auto x = check::uniform(rows * d, -3, 3), a = check::uniform(rows * d), g = check::uniform(d), b = check::uniform(d);
     auto ref = x;
@@ -235,7 +228,7 @@ TEST("add + LayerNorm equals the CPU") {
 
 TEST("mask pooling (both maskResize forms, pulled back) equals the CPU, K = 1, 7, 50, non-square images") {
   check::require_gpu();
-  const int64_t cases[][5] = {GPU_ONLY({7, 120, 90, 37, 256}, {50, 768, 1024, 37, 256}, {50, 1024, 683, 64, 256}) FULL_ONLY({1, 37, 53, 37, 256}, {3, 64, 64, 5, 16}, {4, 70, 33, 9, 64}) {2, 9, 13, 4, 24}};
+  const int64_t cases[][5] = {GPU_ONLY({7, 120, 90, 37, 256}, {50, 768, 1024, 37, 256}, {50, 1024, 683, 64, 256}) {1, 37, 53, 37, 256}, {3, 64, 64, 5, 16}, {4, 70, 33, 9, 64}, {2, 9, 13, 4, 24}};
   for (MaskResize mode : {MaskResize::BilinearAntialias, MaskResize::Area})
   for (const auto& c : cases) {
     const int64_t K = c[0], H = c[1], W = c[2], ng = c[3], P = c[4], d = 64;
@@ -284,7 +277,7 @@ TEST("cosine, sigmoid and the union of chosen masks equal the CPU") {
 
 TEST("mask generator on the GPU equals the CPU generator exactly (proposals, masks, boxes, scores)") {
   check::require_gpu();
-  const int64_t geos[][4] = {GPU_ONLY({256, 1024, 768, 1024}, {256, 1024, 1024, 1024}) FULL_ONLY({16, 64, 37, 53}, {8, 32, 1, 5}, {64, 256, 90, 130}) {8, 32, 50, 37}};
+  const int64_t geos[][4] = {GPU_ONLY({256, 1024, 768, 1024}, {256, 1024, 1024, 1024}) {16, 64, 37, 53}, {8, 32, 1, 5}, {64, 256, 90, 130}, {8, 32, 50, 37}};
   for (const auto& g : geos) {
     const int64_t low = g[0], frame = g[1], H = g[2], W = g[3], prompts = low >= 256 ? 128 : low >= 64 ? 16 : 12, per = 3;
     auto data = check::sam_like_logits(prompts, per, low, low * 3 / 4, W, H, check::test_seed() + H);
@@ -331,7 +324,7 @@ struct GridYLimit {
 TEST("greedy NMS in bands of rows keeps what box_nms keeps (band edges, ragged n, clustered boxes)") {
   check::require_gpu();
   const GridYLimit scope(1);  // on the simulated GPU, every band of several row tiles goes in slices
-  for (int64_t n : {int64_t(0), int64_t(1), FULL_ONLY(int64_t(63), int64_t(64), int64_t(65), int64_t(130)) int64_t(300)}) {
+  for (int64_t n : {int64_t(0), int64_t(1), int64_t(63), int64_t(64), int64_t(65), int64_t(130), int64_t(300)}) {
     // Clustered boxes, so that suppression chains cross bands: centres on a coarse lattice.
     std::vector<Box> boxes(n);
     std::vector<float> scores(n), sorted(n * 4);
@@ -430,9 +423,6 @@ TEST("past the grid's y limit: more masks in one batch, drawn and pooled, than a
   CHECK(rel_err(download(dout), ref) < 1e-5);
 }
 
-// Racecheck leaves the head's composition to the memcheck run: every kernel it launches is
-// race-checked above, and under ThreadSanitizer the head takes minutes.
-#ifndef HRSEG_RACECHECK
 TEST("the whole head on the GPU equals the CPU head (image step, instruction step, selection, masks)") {
   check::require_gpu();
   for (int rep = 0; rep < 4; ++rep) {
@@ -486,7 +476,6 @@ TEST("the whole head on the GPU equals the CPU head (image step, instruction ste
     CHECK_THROWS(Error, gpu.image_step_from_tokens(dtokens.get(), views + 1, masks.data(), K, H, W));
   }
 }
-#endif  // HRSEG_RACECHECK
 
 TEST("the GPU head refuses more proposals than its attention takes, before queuing anything") {
   check::require_gpu();
@@ -502,6 +491,7 @@ TEST("the GPU head refuses more proposals than its attention takes, before queui
   CHECK_THROWS(Error, gpu.image_step(fg.data(), fl.data(), masks.data(), K, 1, 1));
 }
 
+// Memory handling, not races: left out of the racecheck run.
 #ifndef HRSEG_RACECHECK
 TEST("device memory goes back to the driver once the last head, image on the device and mask generator are gone") {
   check::require_gpu();
@@ -689,7 +679,7 @@ TEST("out of device memory at an allocation: OutOfMemory, the step retried gives
 
 TEST("the plugins' casts: widen, narrow (nearest even) and threshold equal a float64 reference, all three types") {
   check::require_gpu();
-  for (int64_t n : {GPU_ONLY(int64_t(17000000)) FULL_ONLY(int64_t(1), int64_t(255), int64_t(70000)) int64_t(257)}) {
+  for (int64_t n : {GPU_ONLY(int64_t(17000000)) int64_t(1), int64_t(255), int64_t(70000), int64_t(257)}) {
     // Narrow: floats over the whole range, with halfway cases, against the nearest value.
     std::vector<float> x(n);
     for (int64_t i = 0; i < n; ++i) {

@@ -24,7 +24,8 @@
 // switched to without synchronisation, so only what CUDA orders within a block is ordered
 // (__syncthreads, __syncwarp among its lanes, atomics): two threads that touch the same word
 // between barriers are a data race report naming both ("kernel K, block (x,y,z), thread (x,y,z)").
-// Blocks are chained one after the other, as compute-sanitizer's racecheck looks at shared memory
+// Blocks are chained one after the other (so thread i's TSan fiber is reused from block to block,
+// renamed, without hiding anything), as compute-sanitizer's racecheck looks at shared memory
 // within a block (a block's __shared__ arrays are the same statics for every block here). This
 // file itself is not instrumented: its bookkeeping is not the kernels' memory.
 #if defined(CUDASIM_RACECHECK)
@@ -88,6 +89,9 @@ struct Fiber {
   ucontext_t ctx{};
   ucontext_t* sched = nullptr;  // where the scheduler waits while this fiber runs
   void* stack = nullptr;
+#ifdef CUDASIM_TSAN
+  void* tsan = nullptr;  // its ThreadSanitizer fiber, renamed for each block it runs
+#endif
 };
 
 namespace {
@@ -134,6 +138,9 @@ struct Fibers : std::vector<Fiber*> {
 #ifdef CUDASIM_ASAN
       ASAN_UNPOISON_MEMORY_REGION(f->stack, kStack);
 #endif
+#ifdef CUDASIM_TSAN
+      __tsan_destroy_fiber(f->tsan);
+#endif
       munmap(f->stack, kStack);
       delete f;
     }
@@ -158,6 +165,9 @@ Fiber* fiber_for(size_t i) {
     fb->ctx.uc_link = nullptr;
     makecontext(&fb->ctx, fiber_main, 0);
     fb->ctx.uc_stack = stack_t{};
+#ifdef CUDASIM_TSAN
+    fb->tsan = __tsan_create_fiber(0);
+#endif
     f.push_back(fb);
   }
   return f[i];
@@ -337,7 +347,6 @@ void run_block(const char* kernel, uint3 block_idx, dim3 block_dim, dim3 grid_di
   BlockState b;
 #ifdef CUDASIM_TSAN
   b.sched_fiber = __tsan_get_current_fiber();
-  __tsan_release(&b.start_sync);
 #endif
   b.kernel = kernel;
   b.idx = block_idx;
@@ -354,12 +363,17 @@ void run_block(const char* kernel, uint3 block_idx, dim3 block_dim, dim3 grid_di
     t.idx = uint3{i % block_dim.x, (i / block_dim.x) % block_dim.y, i / (block_dim.x * block_dim.y)};
     t.fiber = fiber_for(i);
 #ifdef CUDASIM_TSAN
-    t.tsan_fiber = __tsan_create_fiber(0);
+    t.tsan_fiber = t.fiber->tsan;
     const std::string name = where(b, &t);
     __tsan_set_fiber_name(t.tsan_fiber, name.c_str());
 #endif
   }
   tls_block = &b;
+#ifdef CUDASIM_TSAN
+  // Everything the host did so far (the launch's arguments, this block's thread records) happens
+  // before the block's threads, which are fibers reused from earlier blocks: they acquire it.
+  __tsan_release(&b.start_sync);
+#endif
   for (;;) {
     bool live = false;
     for (auto& t : b.threads)
@@ -376,7 +390,6 @@ void run_block(const char* kernel, uint3 block_idx, dim3 block_dim, dim3 grid_di
   tls_block = nullptr;
 #ifdef CUDASIM_TSAN
   __tsan_acquire(&b.end_sync);
-  for (auto& t : b.threads) __tsan_destroy_fiber(t.tsan_fiber);
 #endif
 }
 
