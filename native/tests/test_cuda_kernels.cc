@@ -56,6 +56,13 @@ std::vector<float> cpu_linear(const std::vector<float>& x, int64_t rows, const s
   return y;
 }
 
+// The head at a size the simulated GPU runs in seconds (other fields as `c` has them).
+HeadConfig small_head(HeadConfig c) {
+  c.feature_dim = 64, c.dim = 32, c.global_grid = 9, c.magnification = 3, c.hidden_size = 48, c.fusion_mlp_dim = 40, c.embed_hidden = 24,
+  c.iop_hidden = 8, c.pool_size = 40, c.hre_heads = 2;
+  return c;
+}
+
 std::vector<uint8_t> random_masks(int64_t K, int64_t H, int64_t W) {
   std::vector<uint8_t> m(K * H * W, 0);
   for (int64_t k = 0; k < K; ++k) {
@@ -432,7 +439,7 @@ TEST("the whole head on the GPU equals the CPU head (image step, instruction ste
       c.hrp = false, c.hre_layers = 0, c.global_grid = 64, c.strategy = Strategy::IopThreshold, c.tau = 0.5f,
       c.fallback = Fallback::None;
     // The small form (and on the simulated GPU every form at that size).
-    if (rep == 1 || kSim) c.feature_dim = 64, c.dim = 32, c.global_grid = 9, c.magnification = 3, c.hidden_size = 48, c.fusion_mlp_dim = 40, c.embed_hidden = 24, c.iop_hidden = 8, c.pool_size = 40, c.hre_heads = 2;
+    if (rep == 1 || kSim) c = small_head(c);
     auto bytes = check::encode_safetensors(check::random_head_weights(c));
     auto st = SafeTensors::borrow(bytes.data(), bytes.size(), "random head");
     Head cpu(st, c);
@@ -479,9 +486,7 @@ TEST("the whole head on the GPU equals the CPU head (image step, instruction ste
 
 TEST("the GPU head refuses more proposals than its attention takes, before queuing anything") {
   check::require_gpu();
-  HeadConfig c;
-  c.feature_dim = 64, c.dim = 32, c.global_grid = 9, c.magnification = 3, c.hidden_size = 48, c.fusion_mlp_dim = 40, c.embed_hidden = 24,
-  c.iop_hidden = 8, c.pool_size = 40, c.hre_heads = 2;
+  const HeadConfig c = small_head(HeadConfig{});
   auto bytes = check::encode_safetensors(check::random_head_weights(c));
   auto st = SafeTensors::borrow(bytes.data(), bytes.size(), "random head");
   cuda::HeadCuda gpu(st, c);
@@ -496,9 +501,7 @@ TEST("the GPU head refuses more proposals than its attention takes, before queui
 TEST("device memory goes back to the driver once the last head, image on the device and mask generator are gone") {
   check::require_gpu();
   cuda::DevicePool& pool = cuda::default_pool();
-  HeadConfig c;
-  c.feature_dim = 64, c.dim = 32, c.global_grid = 9, c.magnification = 3, c.hidden_size = 48, c.fusion_mlp_dim = 40, c.embed_hidden = 24,
-  c.iop_hidden = 8, c.pool_size = 40, c.hre_heads = 2;
+  const HeadConfig c = small_head(HeadConfig{});
   auto bytes = check::encode_safetensors(check::random_head_weights(c));
   auto st = SafeTensors::borrow(bytes.data(), bytes.size(), "random head");
   const int64_t K = 5, h = 23, w = 31, nl = c.magnification * c.global_grid;
@@ -644,9 +647,7 @@ TEST("out of device memory at an allocation: OutOfMemory, the step retried gives
   CHECK(gen_allocations > 3);
 
   // The head: construction (weights), image step, instruction step.
-  HeadConfig c;
-  c.feature_dim = 64, c.dim = 32, c.global_grid = 9, c.magnification = 3, c.hidden_size = 48, c.fusion_mlp_dim = 40, c.embed_hidden = 24,
-  c.iop_hidden = 8, c.pool_size = 40, c.hre_heads = 2;
+  const HeadConfig c = small_head(HeadConfig{});
   auto bytes = check::encode_safetensors(check::random_head_weights(c));
   auto st = SafeTensors::borrow(bytes.data(), bytes.size(), "random head");
   const int64_t K = 5, h = 23, w = 31, ng = c.global_grid, nl = c.magnification * ng;
