@@ -3,8 +3,9 @@
  * addon built against native/cudasim (build/cudasim/hrseg_cudasim.node) runs HeadCuda and
  * MaskGeneratorCuda through the same binding, and must give what 'cpu' gives on the same addon:
  * the same proposals, the same chosen proposals and masks, similarities to float rounding, for the
- * hrseg and llm-seg presets; and out of device memory, the typed error and nothing lost. CI requires that addon (HRSEG_REQUIRE_CUDASIM=1); elsewhere the test
- * skips with the reason when it has not been built.
+ * hrseg and llm-seg presets; and out of device memory, the typed error and nothing lost. CI
+ * requires that addon (HRSEG_REQUIRE_CUDASIM=1); elsewhere the test skips with the reason when it
+ * has not been built.
  */
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

@@ -126,8 +126,8 @@ int set_max_grid_y(int limit);
 // Test hook: after `n` more successful cudaMalloc calls (of more than 0 bytes: those neither count
 // nor fail), every cudaMalloc fails with cudaErrorMemoryAllocation, silently, until called again
 // (n < 0: never), so that a test can fail each allocation of an operation in turn. Returns the
-// previous setting. (CUDASIM_DEVICE_MEMORY=bytes
-// instead gives the device that much memory, read at every allocation.)
+// previous setting. (CUDASIM_DEVICE_MEMORY=bytes instead gives the device that much memory, read
+// at every allocation.)
 int64_t fail_allocations_after(int64_t n);
 // The bytes of device memory allocated and not yet freed.
 size_t device_bytes_in_use();

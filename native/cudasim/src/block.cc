@@ -48,9 +48,6 @@ struct ThreadState {
   uint64_t value = 0, result = 0;
   int arg = 0, width = 32;
   struct Fiber* fiber = nullptr;
-#ifdef CUDASIM_TSAN
-  void* tsan_fiber = nullptr;
-#endif
 };
 
 struct BlockState {
@@ -184,7 +181,7 @@ void enter(BlockState& b, ThreadState& t) {
   tls_thread = &t;
   t.fiber->sched = &b.sched;
 #ifdef CUDASIM_TSAN
-  __tsan_switch_to_fiber(t.tsan_fiber, __tsan_switch_to_fiber_no_sync);
+  __tsan_switch_to_fiber(t.fiber->tsan, __tsan_switch_to_fiber_no_sync);
 #endif
 #ifdef CUDASIM_ASAN
   void* fake = nullptr;
@@ -363,9 +360,8 @@ void run_block(const char* kernel, uint3 block_idx, dim3 block_dim, dim3 grid_di
     t.idx = uint3{i % block_dim.x, (i / block_dim.x) % block_dim.y, i / (block_dim.x * block_dim.y)};
     t.fiber = fiber_for(i);
 #ifdef CUDASIM_TSAN
-    t.tsan_fiber = t.fiber->tsan;
     const std::string name = where(b, &t);
-    __tsan_set_fiber_name(t.tsan_fiber, name.c_str());
+    __tsan_set_fiber_name(t.fiber->tsan, name.c_str());
 #endif
   }
   tls_block = &b;
