@@ -163,7 +163,9 @@ describe('the llm-seg twin of the demo (preset llm-seg)', () => {
 
   it('runs as LLM-Seg does: one DINOv2 view at 896, teacher-forced "[SEG].", iop-threshold', async () => {
     // Count what actually reaches the DINOv2 encoder.
-    const dino = (llm as unknown as { method: { dino: { run: (f: Record<string, { dims: number[] }>, o?: unknown) => Promise<unknown> } } }).method.dino;
+    type Run = (f: Record<string, { dims: number[] }>, o?: unknown) => Promise<unknown>;
+    const engines = (llm as unknown as { method: { engines: { component: string; run: Run }[] } }).method.engines;
+    const dino = engines.find((e) => e.component === 'dino/encoder')!;
     const run = dino.run.bind(dino);
     const batches: number[][] = [];
     dino.run = (feeds, o) => {

@@ -15,7 +15,7 @@ import type { HeadConfigInput } from '../head.js';
 import { encodeSafetensors } from '../safetensors.js';
 import { VlmTokenizer } from '../vlm/tokenizer.js';
 import { buildClipVision } from './clip.js';
-import type { ConvertOptions, ConvertedComponent, WriteGraph } from './convert.js';
+import type { ConvertOptions, ConvertedComponent, WriteGraph } from './types.js';
 import { headNames, headSafetensors } from './head.js';
 import { QUANTIZED_LAYERS, buildLlama } from './llama.js';
 import { mergeLora } from './lora.js';

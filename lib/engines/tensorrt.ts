@@ -49,6 +49,7 @@ export class DeviceValue implements EngineValue {
 }
 
 export class TrtEngine implements Engine {
+  readonly provider = 'tensorrt';
   #handle: unknown;
 
   private constructor(

@@ -59,6 +59,10 @@ export interface Engine {
   readonly file: string;
   readonly inputs: readonly TensorSpec[];
   readonly outputs: readonly TensorSpec[];
+  /** What runs it: 'cpu' or 'cuda' (ONNX Runtime's execution providers), 'tensorrt'. */
+  readonly provider?: string;
+  /** Why it runs somewhere other than asked (ONNX Runtime's CUDA provider missing); undefined otherwise. */
+  readonly fallbackReason?: string;
   run(feeds: Readonly<Record<string, EngineInput>>, options?: RunOptions): Promise<Record<string, EngineValue>>;
   /** Device memory for `RunOptions.into`; only engines that keep values on the device have it. */
   allocate?(bytes: number): DeviceBuffer;

@@ -14,24 +14,13 @@ import { DEFAULT_MASK_GENERATOR_CONFIG, resolveMaskGeneratorConfig, type MaskGen
 import { CLIP_VIEW, DINO_VIEW, SAM_VIEW, type SquareViewSpec } from '../views.js';
 import { DEFAULT_VLM_CONFIG, type VlmConfig } from '../vlm/runner.js';
 import type { ConversationTemplate, QueryForm } from '../vlm/template.js';
-import { PRESET_VALUES, resolveLayers, usesProposals, type ConfigSections, type PresetName, type Setting } from './presets.js';
+import { PRESET_VALUES, resolveLayers, usesProposals, type Setting } from './presets.js';
+import { DEFAULT_FILES, type ConfigSections, type Manifest, type PackageFiles, type PresetName } from './types.js';
+
+export { DEFAULT_FILES, type Manifest, type PackageFiles } from './types.js';
 import { MANIFEST_SCHEMA, MANIFEST_VERSION } from './schema.js';
 
 export const MANIFEST_FILE = 'hrseg.json';
-
-export const DEFAULT_FILES = Object.freeze({
-  samEncoder: 'sam/encoder.onnx',
-  samDecoder: 'sam/decoder.onnx',
-  samPromptDecoder: 'sam/prompt-decoder.onnx',
-  dinoEncoder: 'dino/encoder.onnx',
-  vlmVision: 'vlm/vision.onnx',
-  vlmDecoder: 'vlm/decoder.onnx',
-  vlmEmbeddings: 'vlm/embed_tokens.safetensors',
-  tokenizer: 'vlm/tokenizer.json',
-  tokenizerConfig: 'vlm/tokenizer_config.json',
-  head: 'head.safetensors',
-});
-export type PackageFiles = { -readonly [K in keyof typeof DEFAULT_FILES]: string };
 
 /**
  * The files a preset's runtime reads: every one but LISA's prompt decoder for hrseg and llm-seg;
@@ -40,30 +29,6 @@ export type PackageFiles = { -readonly [K in keyof typeof DEFAULT_FILES]: string
 export function requiredFiles(preset: PresetName): (keyof PackageFiles)[] {
   const all = Object.keys(DEFAULT_FILES) as (keyof PackageFiles)[];
   return usesProposals(preset) ? all.filter((k) => k !== 'samPromptDecoder') : all.filter((k) => k !== 'samDecoder' && k !== 'dinoEncoder');
-}
-
-/** hrseg.json as written (every section optional). */
-export interface Manifest {
-  format: 'hrseg-model';
-  version: number;
-  name?: string;
-  description?: string;
-  trained?: boolean;
-  /** SPEC.md section 11: 'hrseg' (default), 'llm-seg' or 'lisa'; fills the values below that hrseg.json leaves out. */
-  preset?: PresetName;
-  /** Written by hrseg convert: per component, its source checkpoint, architecture, precision and size. */
-  components?: Record<string, Record<string, unknown>>;
-  files?: Partial<PackageFiles>;
-  views?: { sam?: Partial<SquareViewSpec>; dino?: Partial<SquareViewSpec>; clip?: Partial<SquareViewSpec>; dinoPatch?: number };
-  proposals?: Partial<MaskGeneratorConfig>;
-  head?: HeadConfigInput;
-  vlm?: Partial<Omit<VlmConfig, 'template' | 'view'>> & {
-    template?: Partial<ConversationTemplate>;
-    queryForm?: QueryForm;
-    mode?: 'generate' | 'teacher-forced';
-    /** What `hrseg eval` uses when not told (default: mode). */
-    evalMode?: 'generate' | 'teacher-forced';
-  };
 }
 
 /** A package with every default filled in and every path absolute. */

@@ -6,22 +6,12 @@
  * manifest's values; anything hrseg.json sets itself still wins. `resolveLayers` merges
  * SPEC's defaults, the preset and the manifest, and records where every value came from.
  */
-import type { Manifest } from './manifest.js';
+import { PRESETS, type ConfigSections, type PresetName } from './types.js';
 
-export const PRESETS = ['hrseg', 'llm-seg', 'lisa'] as const;
-export type PresetName = (typeof PRESETS)[number];
+export { PRESETS, type ConfigSections, type PresetName };
 
 /** The presets whose masks are chosen among SAM's proposals by the head (the rest: LISA's decoder). */
 export const usesProposals = (preset: PresetName): boolean => preset !== 'lisa';
-
-/**
- * The networks a preset runs besides its head, in pipeline order: the TensorRT engines the runtime
- * loads and build-engines builds (the head's engines come after, for the presets that have one).
- */
-export const backboneComponents = (preset: PresetName): readonly string[] =>
-  usesProposals(preset)
-    ? ['sam/encoder', 'sam/decoder', 'dino/encoder', 'vlm/vision', 'vlm/decoder']
-    : ['sam/encoder', 'sam/prompt-decoder', 'vlm/vision', 'vlm/decoder'];
 
 // LLM-Seg's and LISA's evaluation turns (LS utils/dataset.py:576-592, LISA utils/reason_seg_dataset.py
 // and refer_seg_dataset.py): a space after the image's newline.
@@ -29,9 +19,6 @@ const EVAL_TURNS = {
   sentence: '<image>\n {query} Please output segmentation mask.',
   phrase: '<image>\n What is {query} in this image? Please output segmentation mask.',
 };
-
-/** The configurable sections of hrseg.json. */
-export type ConfigSections = Pick<Manifest, 'views' | 'proposals' | 'head' | 'vlm'>;
 
 export const PRESET_VALUES: Readonly<Record<PresetName, ConfigSections>> = Object.freeze({
   // SPEC's defaults are the hrseg preset: it adds nothing to them.

@@ -18,7 +18,8 @@ import onnxProto from 'onnx-proto';
 
 import { HrsegError } from '../errors.js';
 import type { ModelPackage } from '../package/manifest.js';
-import { backboneComponents, usesProposals } from '../package/presets.js';
+import { backboneComponents } from '../package/components.js';
+import { usesProposals } from '../package/presets.js';
 import { LISA_DECODER_BATCH } from '../lisa/head.js';
 import type { ProfileRange } from './sidecar.js';
 

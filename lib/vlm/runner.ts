@@ -121,6 +121,11 @@ function positions(start: number, n: number): Tensor<'int64'> {
 export interface VlmLoadOptions {
   /** Engines to use instead of ONNX Runtime on the package files (TensorRT engines). */
   engines?: { vision: Engine; decoder: Engine };
+  /**
+   * Opens a component where `engines` does not give it (a segmenter's engine provider), with the
+   * contract symbols the runner fixes; default: ONNX Runtime on the CPU from `files`.
+   */
+  open?: (component: 'vlm/vision' | 'vlm/decoder', bindings: Readonly<Record<string, number>>) => Promise<Engine>;
   /** Tokens the key/value cache holds on a device-resident decoder (default 2048). */
   context?: number;
 }
@@ -232,10 +237,11 @@ export class VlmRunner {
     for (const special of [c.segToken, ...(t.useImStartEnd ? [t.imStart, t.imEnd] : []), t.imageToken]) tokenizer.singleToken(special);
     const ids = { bos: tokenizer.singleToken(c.bosToken), eos: tokenizer.singleToken(c.eosToken), seg: tokenizer.singleToken(c.segToken) };
     const embeddings = EmbeddingTable.open(files.embeddings, c.embeddingsTensor);
-    const vision = options.engines?.vision ?? (await OnnxEngine.load(files.vision, 'vlm/vision', { bindings: { s: c.view.size, H: embeddings.dim } }));
+    const open = options.open ?? ((component, bindings) => OnnxEngine.load(component === 'vlm/vision' ? files.vision : files.decoder, component, { bindings }));
+    const vision = options.engines?.vision ?? (await open('vlm/vision', { s: c.view.size, H: embeddings.dim }));
     let decoder: Engine;
     try {
-      decoder = options.engines?.decoder ?? (await OnnxEngine.load(files.decoder, 'vlm/decoder', { bindings: { H: embeddings.dim } }));
+      decoder = options.engines?.decoder ?? (await open('vlm/decoder', { H: embeddings.dim }));
     } catch (e) {
       await vision.dispose();
       throw e;
