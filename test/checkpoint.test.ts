@@ -12,7 +12,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { toFloat32, toNumbers, type CheckpointDType } from '../lib/checkpoint/dtype.js';
 import { openCheckpoint } from '../lib/checkpoint/index.js';
-import { PyGlobal, PyObject, unpickle } from '../lib/checkpoint/pickle.js';
+import { type PyGlobal, PyObject, unpickle } from '../lib/checkpoint/pickle.js';
 import { parseSafetensors } from '../lib/checkpoint/safetensors-reader.js';
 import { BufferSource } from '../lib/checkpoint/source.js';
 import { parseTorchZip } from '../lib/checkpoint/torch-zip.js';
@@ -285,7 +285,7 @@ function tryRead(bytes: Uint8Array, parse: (s: BufferSource) => { tensors: Map<s
     }
     return true;
   } catch (e) {
-    if (!(e instanceof HrsegError) || e.code !== 'MODEL_FILE') throw new Error(`not a MODEL_FILE error: ${(e as Error)?.stack ?? e}`);
+    if (!(e instanceof HrsegError) || e.code !== 'MODEL_FILE') throw new Error(`not a MODEL_FILE error: ${(e as Error)?.stack ?? e}`, { cause: e });
     return false;
   }
 }

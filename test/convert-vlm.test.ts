@@ -90,7 +90,7 @@ describe(`CLIP vision tower + LLaVA projector (seed ${seed})`, () => {
 });
 
 /** A random LLaMA in Hugging Face names (`model.` prefix, lm_head beside it). */
-function tinyLlama(H = 32, heads = 2, layers = 2, I = 48, V = 40): string {
+function tinyLlama(H = 32, _heads = 2, layers = 2, I = 48, V = 40): string {
   const t: Record<string, StoredTensor> = {};
   const w = (name: string, shape: number[], scale = 1 / Math.sqrt(shape[1] ?? 1)) => (t[name] = { dtype: 'F32', shape, data: uniform(rng, shape.reduce((a, b) => a * b, 1), scale) });
   w('model.embed_tokens.weight', [V, H], 1);

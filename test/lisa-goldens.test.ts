@@ -202,7 +202,10 @@ describe(`hrseg convert --lisa against LISA's own code (${meta.upstream.commit ?
       const want = new Uint8Array(readFileSync(join(FIX, c.mask!)));
       const got = masksFromLogits(logits).data;
       let inter = 0, union = 0;
-      for (let i = 0; i < want.length; i++) (inter += want[i] & got[i]), (union += want[i] | got[i]);
+      for (let i = 0; i < want.length; i++) {
+        inter += want[i] & got[i];
+        union += want[i] | got[i];
+      }
       expect(union === 0 ? 1 : inter / union).toBe(1);
     });
 
@@ -245,7 +248,10 @@ describe("the lisa preset runs the converted checkpoint as LISA's code does", ()
     parts.forEach((p, j) => {
       expect(relError(p.logits!, logits.subarray(j * plane, (j + 1) * plane))).toBeLessThan(1e-4);
       let inter = 0, union = 0;
-      for (let i = 0; i < plane; i++) (inter += want[j * plane + i] & p.mask[i]), (union += want[j * plane + i] | p.mask[i]);
+      for (let i = 0; i < plane; i++) {
+        inter += want[j * plane + i] & p.mask[i];
+        union += want[j * plane + i] | p.mask[i];
+      }
       expect(union === 0 ? 1 : inter / union).toBe(1);
     });
   };

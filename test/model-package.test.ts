@@ -16,6 +16,7 @@ function fresh(): string {
   made.push(d);
   return d;
 }
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- tests reach into any field of hrseg.json
 function editManifest(dir: string, edit: (m: Record<string, any>) => void) {
   const p = join(dir, 'hrseg.json');
   const m = JSON.parse(readFileSync(p, 'utf8'));

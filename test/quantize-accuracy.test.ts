@@ -94,7 +94,11 @@ async function decoder(ck: Checkpoint, options: LlamaOptions): Promise<Decoder &
 
 function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let ab = 0, aa = 0, bb = 0;
-  for (let i = 0; i < a.length; i++) (ab += a[i] * b[i]), (aa += a[i] * a[i]), (bb += b[i] * b[i]);
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
   return ab / Math.sqrt(aa * bb);
 }
 
@@ -122,7 +126,10 @@ async function compare(ck: Checkpoint, base: LlamaOptions, q: QuantizeOptions & 
     cosMin = Math.min(cosMin, cosine(ha, hb));
     cosSum += cosine(ha, hb);
     let err = 0, scale = 0;
-    for (let i = 0; i < H; i++) (err = Math.max(err, Math.abs(ha[i] - hb[i]))), (scale = Math.max(scale, Math.abs(ha[i])));
+    for (let i = 0; i < H; i++) {
+      err = Math.max(err, Math.abs(ha[i] - hb[i]));
+      scale = Math.max(scale, Math.abs(ha[i]));
+    }
     relMax = Math.max(relMax, err / scale);
     relSum += err / scale;
     // Greedy answers, each over its own cache.

@@ -41,7 +41,10 @@ function reference(w: Float32Array, out: number, inDim: number, o: QuantizeOptio
           deq = block.map((v) => Math.min(qmax, Math.max(-qmax - 1, even(v / s))) * s);
         }
         const err = deq.reduce((a, v, i) => a + (v - block[i]) ** 2, 0);
-        if (err < bestErr) (best = deq), (bestErr = err);
+        if (err < bestErr) {
+          best = deq;
+          bestErr = err;
+        }
       }
       best!.forEach((v, i) => (wt[(b * B + i) * out + r] = v));
     }

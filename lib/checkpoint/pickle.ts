@@ -41,7 +41,6 @@ export interface UnpickleHooks {
   reduce?: (callable: PyGlobal, args: unknown[]) => unknown;
 }
 
-const MARK = Symbol('mark');
 
 const OP = {
   MARK: 0x28, STOP: 0x2e, POP: 0x30, POP_MARK: 0x31, DUP: 0x32, FLOAT: 0x46, INT: 0x49, BININT: 0x4a,

@@ -21,7 +21,7 @@ import { MANIFEST_VERSION } from '../package/schema.js';
 import { ONNX_COMPONENT_FILES, checkContract } from '../engines/contracts.js';
 import type { DType } from '../tensor.js';
 import type { GraphBuilder } from '../onnx/graph.js';
-import { checkPrecision, typedGraph, type Precision } from '../onnx/typed.js';
+import { checkPrecision, typedGraph } from '../onnx/typed.js';
 import type { HeadConfigInput } from '../head.js';
 import { buildDinov2 } from './dinov2.js';
 import { convertLlmSegVlm } from './llmseg.js';

@@ -9,7 +9,7 @@ import { isAbsolute, join, relative, resolve } from 'node:path';
 import { Ajv } from 'ajv';
 
 import { HrsegError } from '../errors.js';
-import { DEFAULT_HEAD_CONFIG, resolveHeadConfig, type HeadConfig, type HeadConfigInput } from '../head.js';
+import { DEFAULT_HEAD_CONFIG, resolveHeadConfig, type HeadConfig } from '../head.js';
 import { DEFAULT_MASK_GENERATOR_CONFIG, resolveMaskGeneratorConfig, type MaskGeneratorConfig } from '../proposals/config.js';
 import { CLIP_VIEW, DINO_VIEW, SAM_VIEW, type SquareViewSpec } from '../views.js';
 import { DEFAULT_VLM_CONFIG, type VlmConfig } from '../vlm/runner.js';

@@ -7,7 +7,7 @@ export function eventStream<E>(produce: (emit: (event: E) => void) => Promise<vo
   const events: E[] = [];
   let wake: (() => void) | undefined;
   let finished = false;
-  let failure: unknown;
+  let failure: { error: unknown } | undefined;
   void produce((e) => {
     events.push(e);
     wake?.();
@@ -17,7 +17,7 @@ export function eventStream<E>(produce: (emit: (event: E) => void) => Promise<vo
       wake?.();
     },
     (e: unknown) => {
-      failure = e;
+      failure = { error: e };
       finished = true;
       wake?.();
     },
@@ -30,7 +30,7 @@ export function eventStream<E>(produce: (emit: (event: E) => void) => Promise<vo
           continue;
         }
         if (finished) {
-          if (failure !== undefined) throw failure;
+          if (failure) throw failure.error;
           return;
         }
         await new Promise<void>((r) => (wake = r));

@@ -152,7 +152,7 @@ export function headImageGraph(w: HeadWeights, c: HeadConfig, options: HeadGraph
   const masks = g.input('masks', 'uint8', ['K', 'H', 'W']);
   const xg = o.linear(fg, 'hrp.input_proj');
   let fr: string | undefined;
-  let fh = xg;
+  let fh: string;
   if (c.hrp) {
     const xl = o.linear(fl!, 'hrp.input_proj');
     const q = o.linear(xg, 'hrp.region_attn.q_proj');

@@ -36,7 +36,7 @@ it('head at default shapes: native vs peak vs onnxruntime', async () => {
   const rng = makeRng(7);
   const w = randomHeadWeights(rng, c);
   const head = await Head.load(encodeSafetensors(toStored(w)), c);
-  const { globalGrid: ng, magnification: N, dim: d, featureDim: C, poolSize: P } = c;
+  const { globalGrid: ng, magnification: N, dim: d, featureDim: C } = c;
   const nl = N * ng, K = 50, H = 768, W = 1024, S = Math.max(H, W);
   const fg = uniform(rng, ng * ng * C), fl = uniform(rng, nl * nl * C);
   const masks = randomProposals(rng, K, H, W);
