@@ -11,10 +11,7 @@ export function abortError(signal: AbortSignal): HrsegError {
 }
 
 /** Runs a native async operation with a cancel handle wired to `signal`. */
-export async function runCancellable<T>(
-  signal: AbortSignal | undefined,
-  start: (handle: NativeCancelHandle) => Promise<T>,
-): Promise<T> {
+export async function runCancellable<T>(signal: AbortSignal | undefined, start: (handle: NativeCancelHandle) => Promise<T>): Promise<T> {
   if (signal?.aborted) throw abortError(signal);
   const handle = new (native().CancelHandle)();
   const onAbort = () => handle.cancel();

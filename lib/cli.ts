@@ -147,7 +147,9 @@ async function segment(argv: string[]): Promise<void> {
     } else {
       console.log(`answer: ${result.answer}`);
       const lisa = !usesProposals(segmenter.model.preset);
-      const from = lisa ? `${result.segments.length} [SEG] mask${result.segments.length === 1 ? '' : 's'} from LISA's decoder` : `proposals ${result.chosen.join(', ') || 'none'} of ${proposals(result)}`;
+      const from = lisa
+        ? `${result.segments.length} [SEG] mask${result.segments.length === 1 ? '' : 's'} from LISA's decoder`
+        : `proposals ${result.chosen.join(', ') || 'none'} of ${proposals(result)}`;
       console.log(`mask: ${area} of ${result.width}×${result.height} pixels, ${from}`);
       if (result.segments.some((s) => s.fallback)) console.log('note: no proposal passed the selection rule; the most similar one was taken');
       if (result.segments.length === 0) console.log('note: the answer has no [SEG]; the mask is empty');
@@ -170,7 +172,8 @@ function duration(seconds: number): string {
 }
 
 function bar(done: number, total: number, started: number): string {
-  const width = 28, frac = total ? done / total : 1;
+  const width = 28,
+    frac = total ? done / total : 1;
   const elapsed = (performance.now() - started) / 1000;
   const eta = done > 0 ? (elapsed / done) * (total - done) : NaN;
   const fmt = duration;
@@ -265,7 +268,8 @@ async function convertCommand(argv: string[]): Promise<void> {
   const precision = choice(values.precision, PRECISIONS, '--precision');
   let { sam, dino, llmseg } = values;
   for (const arch of values.random?.split(',').filter(Boolean) ?? []) {
-    if (!(RANDOM_ARCHS as readonly string[]).includes(arch)) throw new UsageError(`--random: unknown architecture '${arch}' (one of ${RANDOM_ARCHS.join(', ')})`);
+    if (!(RANDOM_ARCHS as readonly string[]).includes(arch))
+      throw new UsageError(`--random: unknown architecture '${arch}' (one of ${RANDOM_ARCHS.join(', ')})`);
     if (arch.startsWith('sam-')) sam = `random:${arch}`;
     else if (arch === 'llm-seg-7b') llmseg = `random:${arch}`;
     else dino = `random:${arch}`;
@@ -273,7 +277,8 @@ async function convertCommand(argv: string[]): Promise<void> {
   // The whole LLM-Seg package at real size: SAM-H proposes (LLM-Seg used the official SAM-H).
   if (llmseg?.startsWith('random:')) sam ??= 'random:sam-vit-h';
   if (!sam && !dino && !llmseg && !values.vlm && !values.lisa) throw new UsageError('give --llmseg, --vlm, --lisa, --sam, --dino or --random');
-  if (((llmseg && !llmseg.startsWith('random:')) || values.vlm || values.lisa) && !values.tokenizer) throw new UsageError("--llmseg, --vlm and --lisa need --tokenizer <the base model's tokenizer.json>");
+  if (((llmseg && !llmseg.startsWith('random:')) || values.vlm || values.lisa) && !values.tokenizer)
+    throw new UsageError("--llmseg, --vlm and --lisa need --tokenizer <the base model's tokenizer.json>");
   const t0 = performance.now();
   let last = '';
   let stepStart = t0;
@@ -307,7 +312,8 @@ async function convertCommand(argv: string[]): Promise<void> {
         stepStart = now;
         return;
       }
-      const seconds = (now - stepStart) / 1000, rate = done / Math.max(seconds, 1e-3);
+      const seconds = (now - stepStart) / 1000,
+        rate = done / Math.max(seconds, 1e-3);
       const eta = rate > 0 ? (total - done) / rate : NaN;
       const line = `  ${(done / 2 ** 20).toFixed(0)} / ${(total / 2 ** 20).toFixed(0)} MiB, ${(rate / 1e6).toFixed(0)} MB/s, eta ${duration(eta)}`;
       if (process.stderr.isTTY) process.stderr.write(`\r${line}`);
@@ -321,8 +327,12 @@ async function convertCommand(argv: string[]): Promise<void> {
   });
   if (process.stderr.isTTY && last) process.stderr.write('\n');
   for (const [key, c] of Object.entries(result.components))
-    console.log(`${key}: ${c.file} (${(c.bytes / 2 ** 20).toFixed(1)} MiB${c.external ? ', external data' : ''}${c.precision ? `, ${c.precision}` : ''}${c.quantization ? `, ${c.quantization.type} weights (${c.quantization.blockSize === 'channel' ? 'per channel' : `block ${c.quantization.blockSize}`})` : ''}) from ${c.source}`);
-  console.log(`package: ${result.dir}${result.complete ? '' : ` (partial: no ${result.missing.join(', ')}; pass --base <package> to take them from another package)`}`);
+    console.log(
+      `${key}: ${c.file} (${(c.bytes / 2 ** 20).toFixed(1)} MiB${c.external ? ', external data' : ''}${c.precision ? `, ${c.precision}` : ''}${c.quantization ? `, ${c.quantization.type} weights (${c.quantization.blockSize === 'channel' ? 'per channel' : `block ${c.quantization.blockSize}`})` : ''}) from ${c.source}`,
+    );
+  console.log(
+    `package: ${result.dir}${result.complete ? '' : ` (partial: no ${result.missing.join(', ')}; pass --base <package> to take them from another package)`}`,
+  );
 }
 
 async function info(argv: string[]): Promise<void> {
@@ -347,15 +357,21 @@ async function info(argv: string[]): Promise<void> {
     if (usesProposals(pkg.preset)) {
       console.log(`  proposals: ${pkg.proposals.pointsPerSide}² prompts, K ${pkg.proposals.maxProposals}`);
       const dino = h.hrp ? `global ${pkg.views.dino.size} + ${h.magnification ** 2} local crops` : `one view at ${pkg.views.dino.size}`;
-      console.log(`  head: C ${h.featureDim}, d ${h.dim}, n_g ${h.globalGrid}, DINOv2 ${dino}, HRP ${h.hrp ? 'on' : 'off'}, HRE L ${h.hreLayers}, H ${h.hiddenSize}`);
+      console.log(
+        `  head: C ${h.featureDim}, d ${h.dim}, n_g ${h.globalGrid}, DINOv2 ${dino}, HRP ${h.hrp ? 'on' : 'off'}, HRE L ${h.hreLayers}, H ${h.hiddenSize}`,
+      );
       console.log(`  selection: ${h.selection.strategy}, k ${h.selection.k}, τ ${h.selection.tau}, fallback ${h.selection.fallback}`);
     } else {
-      console.log(`  masks: LISA's SAM decoder prompted by each [SEG] (text_hidden_fcs H ${h.hiddenSize} → 256), SAM view ${pkg.views.sam.size}; no proposals, no DINOv2`);
+      console.log(
+        `  masks: LISA's SAM decoder prompted by each [SEG] (text_hidden_fcs H ${h.hiddenSize} → 256), SAM view ${pkg.views.sam.size}; no proposals, no DINOv2`,
+      );
     }
     console.log(`  vlm: ${pkg.vlm.mode}, ${pkg.vlm.queryForm} prompts, up to ${pkg.vlm.maxNewTokens} tokens; eval ${pkg.vlm.evalMode}`);
     for (const [key, c] of Object.entries(pkg.manifest.components ?? {})) {
       const q = c.quantization as { type?: string; blockSize?: number | 'channel' } | undefined;
-      console.log(`  component ${key}: ${String(c.file)} from ${String(c.source)} (${c.precision ? `${String(c.precision)}, ` : ''}${q ? `${String(q.type)} weights, ${q.blockSize === 'channel' ? 'per channel' : `block ${String(q.blockSize)}`}, ` : ''}${(Number(c.bytes) / 2 ** 20).toFixed(1)} MiB)`);
+      console.log(
+        `  component ${key}: ${String(c.file)} from ${String(c.source)} (${c.precision ? `${String(c.precision)}, ` : ''}${q ? `${String(q.type)} weights, ${q.blockSize === 'channel' ? 'per channel' : `block ${String(q.blockSize)}`}, ` : ''}${(Number(c.bytes) / 2 ** 20).toFixed(1)} MiB)`,
+      );
     }
     // Engine folders built for this package, each with what it was built for.
     const engineDirs = await readdir(join(pkg.dir, 'engines')).catch(() => [] as string[]);
@@ -472,7 +488,11 @@ async function main(): Promise<number> {
     } else throw new UsageError(`unknown command '${command}'`);
     return 0;
   } catch (error) {
-    if (error instanceof UsageError || (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' || (error as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+    if (
+      error instanceof UsageError ||
+      (error as { code?: string }).code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' ||
+      (error as { code?: string }).code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE'
+    ) {
       console.error(`hrseg: ${(error as Error).message}\n${USAGE}`);
       return 2;
     }

@@ -94,12 +94,10 @@ const STRATEGIES: readonly SelectionStrategy[] = ['top1-sim', 'top1-iop', 'iop-t
 export type HeadConfigInput = Partial<Omit<HeadConfig, 'selection'>> & { selection?: Partial<SelectionConfig> };
 
 function checkSelection(s: SelectionConfig, where: string): void {
-  if (!STRATEGIES.includes(s.strategy))
-    throw new HrsegError('INVALID_ARGUMENT', `${where}.strategy must be one of ${STRATEGIES.join(', ')}`);
+  if (!STRATEGIES.includes(s.strategy)) throw new HrsegError('INVALID_ARGUMENT', `${where}.strategy must be one of ${STRATEGIES.join(', ')}`);
   if (!Number.isInteger(s.k) || s.k < 1) throw new HrsegError('INVALID_ARGUMENT', `${where}.k must be an integer >= 1`);
   if (!(s.tau >= 0 && s.tau <= 1)) throw new HrsegError('INVALID_ARGUMENT', `${where}.tau must be in [0, 1]`);
-  if (s.fallback !== 'top1-sim' && s.fallback !== 'none')
-    throw new HrsegError('INVALID_ARGUMENT', `${where}.fallback must be "top1-sim" or "none"`);
+  if (s.fallback !== 'top1-sim' && s.fallback !== 'none') throw new HrsegError('INVALID_ARGUMENT', `${where}.fallback must be "top1-sim" or "none"`);
 }
 
 /** Fills defaults from SPEC.md and checks every value; errors name the field. */
@@ -109,23 +107,31 @@ export function resolveHeadConfig(input: HeadConfigInput = {}): HeadConfig {
     ...input,
     selection: { ...DEFAULT_HEAD_CONFIG.selection, ...input.selection },
   } as HeadConfig;
-  const positive = ['featureDim', 'dim', 'globalGrid', 'magnification', 'poolSize', 'hreHeads', 'hiddenSize', 'fusionHeads', 'fusionMlpDim', 'iopHidden', 'embedHidden'] as const;
+  const positive = [
+    'featureDim',
+    'dim',
+    'globalGrid',
+    'magnification',
+    'poolSize',
+    'hreHeads',
+    'hiddenSize',
+    'fusionHeads',
+    'fusionMlpDim',
+    'iopHidden',
+    'embedHidden',
+  ] as const;
   for (const key of positive)
-    if (!Number.isInteger(c[key]) || c[key] < 1)
-      throw new HrsegError('INVALID_ARGUMENT', `head config: ${key} must be a positive integer, got ${c[key]}`);
+    if (!Number.isInteger(c[key]) || c[key] < 1) throw new HrsegError('INVALID_ARGUMENT', `head config: ${key} must be a positive integer, got ${c[key]}`);
   for (const key of ['hreLayers', 'fusionBlocks'] as const)
-    if (!Number.isInteger(c[key]) || c[key] < 0)
-      throw new HrsegError('INVALID_ARGUMENT', `head config: ${key} must be a non-negative integer, got ${c[key]}`);
+    if (!Number.isInteger(c[key]) || c[key] < 0) throw new HrsegError('INVALID_ARGUMENT', `head config: ${key} must be a non-negative integer, got ${c[key]}`);
   if (!(c.gamma >= 0 && c.gamma <= 1)) throw new HrsegError('INVALID_ARGUMENT', `head config: gamma must be in [0, 1], got ${c.gamma}`);
-  if (c.poolSource !== 'hybrid' && c.poolSource !== 'region')
-    throw new HrsegError('INVALID_ARGUMENT', `head config: poolSource must be "hybrid" or "region"`);
+  if (c.poolSource !== 'hybrid' && c.poolSource !== 'region') throw new HrsegError('INVALID_ARGUMENT', `head config: poolSource must be "hybrid" or "region"`);
   if (c.maskPooling !== 'pulled-back' && c.maskPooling !== 'direct')
     throw new HrsegError('INVALID_ARGUMENT', `head config: maskPooling must be "pulled-back" or "direct"`);
   if (c.maskResize !== 'bilinear-antialias' && c.maskResize !== 'area')
     throw new HrsegError('INVALID_ARGUMENT', `head config: maskResize must be "bilinear-antialias" or "area"`);
   if (typeof c.hrp !== 'boolean') throw new HrsegError('INVALID_ARGUMENT', `head config: hrp must be true or false`);
-  if (!c.hrp && c.poolSource === 'region')
-    throw new HrsegError('INVALID_ARGUMENT', `head config: poolSource "region" needs HRP (hrp: true)`);
+  if (!c.hrp && c.poolSource === 'region') throw new HrsegError('INVALID_ARGUMENT', `head config: poolSource "region" needs HRP (hrp: true)`);
   checkSelection(c.selection, 'head config: selection');
   return c;
 }
@@ -245,11 +251,8 @@ export class Head {
       const out = await runCancellable(options.signal, (h) => api().headImageStepDevice(handle, input.deviceTokens, input.proposals, h));
       return this.#track({ ...out, proposals: input.proposals });
     }
-    if (this.config.hrp && !input.localFeatures)
-      throw new HrsegError('INVALID_ARGUMENT', 'localFeatures: required when the head runs HRP (hrp: true)');
-    const out = await runCancellable(options.signal, (h) =>
-      api().headImageStep(handle, input.globalFeatures, input.localFeatures, input.proposals, h),
-    );
+    if (this.config.hrp && !input.localFeatures) throw new HrsegError('INVALID_ARGUMENT', 'localFeatures: required when the head runs HRP (hrp: true)');
+    const out = await runCancellable(options.signal, (h) => api().headImageStep(handle, input.globalFeatures, input.localFeatures, input.proposals, h));
     return this.#track({ ...out, proposals: input.proposals });
   }
 
@@ -266,9 +269,7 @@ export class Head {
       selection = { ...this.config.selection, ...options.selection };
       checkSelection(selection, 'selection');
     }
-    return runCancellable(options.signal, (h) =>
-      api().headInstructionStep(handle, image.mHre, seg, image.proposals, selection, h, image.deviceImage),
-    );
+    return runCancellable(options.signal, (h) => api().headInstructionStep(handle, image.mHre, seg, image.proposals, selection, h, image.deviceImage));
   }
 
   #track(image: ImageFeatures): ImageFeatures {

@@ -48,10 +48,7 @@ function isRaw(input: ImageInput): input is RawImage {
 
 function checkLimit(width: number, height: number, maxPixels: number, what: string): void {
   if (width * height > maxPixels)
-    throw new HrsegError(
-      'IMAGE_TOO_LARGE',
-      `${what} is ${width}×${height} = ${width * height} pixels, over the limit of ${maxPixels} (option maxPixels)`,
-    );
+    throw new HrsegError('IMAGE_TOO_LARGE', `${what} is ${width}×${height} = ${width * height} pixels, over the limit of ${maxPixels} (option maxPixels)`);
 }
 
 function checkRaw(raw: RawImage, maxPixels: number): void {
@@ -59,23 +56,18 @@ function checkRaw(raw: RawImage, maxPixels: number): void {
   const channels = raw.channels ?? 3;
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1)
     throw new HrsegError('INVALID_IMAGE', `raw image: width and height must be positive integers (got ${width}×${height})`);
-  if (![1, 2, 3, 4].includes(channels))
-    throw new HrsegError('INVALID_IMAGE', `raw image: channels must be 1, 2, 3 or 4 (got ${String(channels)})`);
+  if (![1, 2, 3, 4].includes(channels)) throw new HrsegError('INVALID_IMAGE', `raw image: channels must be 1, 2, 3 or 4 (got ${String(channels)})`);
   if (!(data instanceof Uint8Array || data instanceof Uint8ClampedArray))
     throw new HrsegError('INVALID_IMAGE', 'raw image: data must be a Uint8Array or Uint8ClampedArray');
   checkLimit(width, height, maxPixels, 'raw image');
   if (data.length !== width * height * channels)
-    throw new HrsegError(
-      'INVALID_IMAGE',
-      `raw image: data has ${data.length} bytes, expected width × height × channels = ${width * height * channels}`,
-    );
+    throw new HrsegError('INVALID_IMAGE', `raw image: data has ${data.length} bytes, expected width × height × channels = ${width * height * channels}`);
 }
 
 /** Maps sharp's (untyped) failures onto our codes, keeping sharp's words in the message. */
 function sharpError(error: unknown, what: string): HrsegError {
   const message = error instanceof Error ? error.message : String(error);
-  if (/pixel limit/i.test(message))
-    return new HrsegError('IMAGE_TOO_LARGE', `${what}: ${message} (option maxPixels)`, { cause: error });
+  if (/pixel limit/i.test(message)) return new HrsegError('IMAGE_TOO_LARGE', `${what}: ${message} (option maxPixels)`, { cause: error });
   return new HrsegError('INVALID_IMAGE', `${what} could not be decoded: ${message}`, { cause: error });
 }
 
@@ -113,10 +105,7 @@ export async function loadImage(input: ImageInput, options: ImageOptions = {}): 
       limitInputPixels: maxPixels,
     });
   } else {
-    throw new HrsegError(
-      'INVALID_ARGUMENT',
-      'image must be a file path, a Buffer/Uint8Array of an encoded image, or { data, width, height, channels }',
-    );
+    throw new HrsegError('INVALID_ARGUMENT', 'image must be a file path, a Buffer/Uint8Array of an encoded image, or { data, width, height, channels }');
   }
 
   const background = options.background ?? { r: 255, g: 255, b: 255 };
@@ -129,8 +118,7 @@ export async function loadImage(input: ImageInput, options: ImageOptions = {}): 
       .raw({ depth: 'uchar' })
       .toBuffer({ resolveWithObject: true });
     if (signal?.aborted) throw abortError(signal);
-    if (info.channels !== 3)
-      throw new HrsegError('INTERNAL', `image decoding produced ${info.channels} channels, expected 3`);
+    if (info.channels !== 3) throw new HrsegError('INTERNAL', `image decoding produced ${info.channels} channels, expected 3`);
     return { data: new Uint8Array(data.buffer, data.byteOffset, data.length), width: info.width, height: info.height };
   } catch (error) {
     if (error instanceof HrsegError) throw error;

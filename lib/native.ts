@@ -50,7 +50,15 @@ export interface NativeTrtIo {
 export interface NativeAddon {
   runtimeInfo(): Record<string, unknown>;
   trtBuild(
-    options: { onnx: string; plan: string; timingCache?: string; device: number; workspaceBytes?: number; optimizationLevel?: number; profiles: NativeTrtProfileInput[][] },
+    options: {
+      onnx: string;
+      plan: string;
+      timingCache?: string;
+      device: number;
+      workspaceBytes?: number;
+      optimizationLevel?: number;
+      profiles: NativeTrtProfileInput[][];
+    },
     onProgress?: (phase: string, step: number, steps: number, depth: number) => void,
     cancel?: NativeCancelHandle,
   ): Promise<void>;
@@ -66,7 +74,15 @@ export interface NativeAddon {
   trtDeviceUuid(device: number): string;
   trtRelease(value: { device: unknown }): void;
   setNumThreads(n: number): number;
-  quantizeBlockwise(w: Float32Array, out: number, inDim: number, bits: number, block: number, asymmetric: boolean, clipSearch: boolean): { codes: Uint8Array; scales: Float32Array; zeroPoints?: Uint8Array };
+  quantizeBlockwise(
+    w: Float32Array,
+    out: number,
+    inDim: number,
+    bits: number,
+    block: number,
+    asymmetric: boolean,
+    clipSearch: boolean,
+  ): { codes: Uint8Array; scales: Float32Array; zeroPoints?: Uint8Array };
   CancelHandle: new () => NativeCancelHandle;
   _testing: NativeTesting;
 }
@@ -94,11 +110,7 @@ export function loadNative(): { addon: NativeAddon; path: string } {
   try {
     cached = { addon: require(path) as NativeAddon, path };
   } catch (cause) {
-    throw new HrsegError(
-      'NATIVE_BINARY_LOAD_FAILED',
-      `the hrseg native binary at ${path} could not be loaded: ${(cause as Error).message}`,
-      { cause },
-    );
+    throw new HrsegError('NATIVE_BINARY_LOAD_FAILED', `the hrseg native binary at ${path} could not be loaded: ${(cause as Error).message}`, { cause });
   }
   return cached;
 }

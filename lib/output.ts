@@ -24,7 +24,10 @@ export async function writeAtomic(path: string, data: Uint8Array | string): Prom
 export async function maskPng(mask: Uint8Array, width: number, height: number): Promise<Buffer> {
   const grey = new Uint8Array(mask.length);
   for (let i = 0; i < mask.length; i++) grey[i] = mask[i] ? 255 : 0;
-  return sharp(grey, { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toBuffer();
+  return sharp(grey, { raw: { width, height, channels: 1 } })
+    .toColourspace('b-w')
+    .png()
+    .toBuffer();
 }
 
 /** The image with the mask tinted (half-way to `colour`) and everything else dimmed a little. */
@@ -35,5 +38,7 @@ export async function overlayPng(image: RgbImage, mask: Uint8Array, colour: [num
       const v = image.data[p * 3 + c];
       out[p * 3 + c] = mask[p] ? Math.round(0.5 * v + 0.5 * colour[c]) : Math.round(0.6 * v);
     }
-  return sharp(out, { raw: { width: image.width, height: image.height, channels: 3 } }).png().toBuffer();
+  return sharp(out, { raw: { width: image.width, height: image.height, channels: 3 } })
+    .png()
+    .toBuffer();
 }

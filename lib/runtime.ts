@@ -60,8 +60,7 @@ let packageVersion: string | undefined;
 
 export function runtimeInfo(): RuntimeInfo {
   const { addon, path } = loadNative();
-  packageVersion ??= (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string })
-    .version;
+  packageVersion ??= (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
   const info = callNative(() => addon.runtimeInfo()) as Omit<RuntimeInfo, 'version' | 'binary' | 'nodeNapiVersion'>;
   return {
     version: packageVersion,

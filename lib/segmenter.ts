@@ -69,7 +69,8 @@ export class Segmenter {
   /** Where each backbone runs ('cuda' through ONNX Runtime's CUDA provider, or 'cpu'; 'tensorrt'). */
   get backbones(): Record<string, { provider: string; fallbackReason?: string }> {
     const out: Record<string, { provider: string; fallbackReason?: string }> = {};
-    for (const e of this.method.engines) out[e.component] = { provider: e.provider ?? this.device, ...(e.fallbackReason ? { fallbackReason: e.fallbackReason } : {}) };
+    for (const e of this.method.engines)
+      out[e.component] = { provider: e.provider ?? this.device, ...(e.fallbackReason ? { fallbackReason: e.fallbackReason } : {}) };
     return out;
   }
 
@@ -145,7 +146,8 @@ export class Segmenter {
     const t0 = performance.now();
     const isPrepared = typeof input === 'object' && input !== null && 'owner' in input && 'vlm' in input;
     if (isPrepared && (input as PreparedImage).owner !== this) throw new HrsegError('INVALID_ARGUMENT', 'this PreparedImage was made by another segmenter');
-    if (isPrepared && this.#released.has(input as PreparedImage)) throw new HrsegError('INVALID_ARGUMENT', 'this PreparedImage has been released: prepare the image again');
+    if (isPrepared && this.#released.has(input as PreparedImage))
+      throw new HrsegError('INVALID_ARGUMENT', 'this PreparedImage has been released: prepare the image again');
     const prepared = isPrepared
       ? (input as PreparedImage)
       : await this.#prepare(input as ImageInput, { signal: options.signal, onProgress: options.onProgress, proposalMaxSide: options.proposalMaxSide });

@@ -11,14 +11,11 @@ const t = () => native()._testing;
 
 export const scaleInPlace = (x: Tensor, factor: number): void => callNative(() => t().scaleInPlace(x, factor));
 
-export const sumLater = (x: Tensor, delayMs: number, signal?: AbortSignal): Promise<number> =>
-  runCancellable(signal, (h) => t().sumLater(x, delayMs, h));
+export const sumLater = (x: Tensor, delayMs: number, signal?: AbortSignal): Promise<number> => runCancellable(signal, (h) => t().sumLater(x, delayMs, h));
 
-export const spin = (ms: number, signal?: AbortSignal): Promise<number> =>
-  runCancellable(signal, (h) => t().spin(ms, h));
+export const spin = (ms: number, signal?: AbortSignal): Promise<number> => runCancellable(signal, (h) => t().spin(ms, h));
 
-export const fill = (dtype: DType, dims: number[], value: number): Promise<Tensor> =>
-  awaitNative(t().fill(dtype, dims, value) as Promise<Tensor>);
+export const fill = (dtype: DType, dims: number[], value: number): Promise<Tensor> => awaitNative(t().fill(dtype, dims, value) as Promise<Tensor>);
 
 export const liveAllocations = (): { count: number; bytes: number } => t().liveAllocations();
 

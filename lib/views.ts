@@ -98,12 +98,7 @@ export async function squareView(image: RgbImage, spec: SquareViewSpec, options:
 }
 
 /** The square view at N·size cut into N² crops in raster order: [N², 3, S, S] (DINOv2's local view). */
-export async function tiledView(
-  image: RgbImage,
-  spec: SquareViewSpec,
-  magnification: number,
-  options: { signal?: AbortSignal } = {},
-): Promise<ViewResult> {
+export async function tiledView(image: RgbImage, spec: SquareViewSpec, magnification: number, options: { signal?: AbortSignal } = {}): Promise<ViewResult> {
   if (!Number.isInteger(magnification) || magnification < 1 || magnification > 8)
     throw new HrsegError('INVALID_ARGUMENT', `magnification must be an integer in [1, 8], got ${magnification}`);
   return view(image, 'tiled', spec, 'bilinear', magnification, options.signal);

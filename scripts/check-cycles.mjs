@@ -23,16 +23,20 @@ const edges = new Map(
 
 // Tarjan's strongly connected components: every component of more than one file is a cycle.
 let index = 0;
-const stack = [], on = new Set(), idx = new Map(), low = new Map(), cycles = [];
+const stack = [],
+  on = new Set(),
+  idx = new Map(),
+  low = new Map(),
+  cycles = [];
 function visit(v) {
-  idx.set(v, index), low.set(v, index++), stack.push(v), on.add(v);
+  (idx.set(v, index), low.set(v, index++), stack.push(v), on.add(v));
   for (const w of edges.get(v)) {
-    if (!idx.has(w)) visit(w), low.set(v, Math.min(low.get(v), low.get(w)));
+    if (!idx.has(w)) (visit(w), low.set(v, Math.min(low.get(v), low.get(w))));
     else if (on.has(w)) low.set(v, Math.min(low.get(v), idx.get(w)));
   }
   if (low.get(v) !== idx.get(v)) return;
   const component = [];
-  for (let w; w !== v; ) (w = stack.pop()), on.delete(w), component.push(w);
+  for (let w; w !== v;) ((w = stack.pop()), on.delete(w), component.push(w));
   if (component.length > 1 || edges.get(v).includes(v)) cycles.push(component);
 }
 for (const f of files) if (!idx.has(f)) visit(f);

@@ -11,7 +11,8 @@ if (existsSync(log)) {
   }
   // How much ran on the simulated GPU (README "The simulated GPU"): each of those executables'
   // own "N passed, N failed, N skipped" line.
-  let ran = 0, executables = 0;
+  let ran = 0,
+    executables = 0;
   for (const block of text.split(/^\d+\/\d+ Testing: /m).slice(1)) {
     const name = block.split('\n')[0].trim();
     if (!/_sim$|cudasim|racecheck/.test(name)) continue;

@@ -8,18 +8,19 @@ import { writeFileSync } from 'node:fs';
 
 const [nvcc, out, arch, ...rest] = process.argv.slice(2);
 const split = rest.indexOf('--');
-const flags = rest.slice(0, split), files = rest.slice(split + 1);
+const flags = rest.slice(0, split),
+  files = rest.slice(split + 1);
 const sizes = new Map();
 for (const file of files) {
   const r = spawnSync(nvcc, ['--resource-usage', `-arch=${arch}`, '-std=c++17', ...flags, '-c', file, '-o', '/dev/null'], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`${nvcc} failed on ${file}:\n${r.stderr}`);
-  const log = `${r.stdout}\n${r.stderr}`;  // ptxas reports on stderr
+  const log = `${r.stdout}\n${r.stderr}`; // ptxas reports on stderr
   let current;
   for (const line of log.split('\n')) {
     const fn = /Function properties for (\S+)/.exec(line);
     if (fn) current = fn[1];
     const used = /Used \d+ registers.*?(\d+) bytes smem/.exec(line);
-    if (used && current) sizes.set(current, Number(used[1])), (current = undefined);
+    if (used && current) (sizes.set(current, Number(used[1])), (current = undefined));
   }
 }
 // Demangled, down to the name a launch spells: the last scope, with its template arguments.
@@ -28,7 +29,8 @@ const mangled = [...sizes.keys()];
 const names = mangled.length ? execFileSync('c++filt', mangled, { encoding: 'utf8' }).trim().split('\n') : [];
 const entries = [];
 names.forEach((full, i) => {
-  let depth = 0, end = full.length;
+  let depth = 0,
+    end = full.length;
   for (let k = 0; k < full.length; k++) {
     const c = full[k];
     if (c === '<') depth++;

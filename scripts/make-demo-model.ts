@@ -26,12 +26,22 @@ console.log(`its lisa twin (preset lisa) written to ${dir}-lisa`);
 if (process.argv.includes('--examples')) {
   const scene = rectangleScene(640, 480, DEMO_RECTS);
   mkdirSync(join(root, 'examples'), { recursive: true });
-  writeFileSync(join(root, 'examples/shapes.png'), await sharp(scene.rgb, { raw: { width: 640, height: 480, channels: 3 } }).png().toBuffer());
+  writeFileSync(
+    join(root, 'examples/shapes.png'),
+    await sharp(scene.rgb, { raw: { width: 640, height: 480, channels: 3 } })
+      .png()
+      .toBuffer(),
+  );
   // A portrait one, as JPEG: SAM's frame scale is 1024/560, so edges sit on 35-pixel steps.
   const tall = rectangleScene(400, 560, [
     { name: 'magenta', colour: [210, 40, 200], x: 35, y: 70, w: 210, h: 175 },
     { name: 'cyan', colour: [20, 210, 220], x: 140, y: 315, w: 210, h: 210 },
   ]);
-  writeFileSync(join(root, 'examples/tall.jpg'), await sharp(tall.rgb, { raw: { width: 400, height: 560, channels: 3 } }).jpeg({ quality: 95 }).toBuffer());
+  writeFileSync(
+    join(root, 'examples/tall.jpg'),
+    await sharp(tall.rgb, { raw: { width: 400, height: 560, channels: 3 } })
+      .jpeg({ quality: 95 })
+      .toBuffer(),
+  );
   console.log('examples/shapes.png and examples/tall.jpg written');
 }

@@ -8,7 +8,14 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import {
-  TrtEngine, buildEngines, checkpointHeadWeights, engineSpecs, headImageGraph, headInstructionGraph, openCheckpoint, readPackage,
+  TrtEngine,
+  buildEngines,
+  checkpointHeadWeights,
+  engineSpecs,
+  headImageGraph,
+  headInstructionGraph,
+  openCheckpoint,
+  readPackage,
 } from '../dist/index.js';
 import { planFile } from '../dist/trt/specs.js';
 
@@ -17,7 +24,11 @@ if (!model) {
   console.error('usage: node scripts/trt-check.mjs <package> [fp32|fp16|bf16]');
   process.exit(2);
 }
-const result = await buildEngines({ model, precision, onProgress: (e) => e.state !== 'building' && console.error(`[${e.index}/${e.count}] ${e.component}: ${e.state}`) });
+const result = await buildEngines({
+  model,
+  precision,
+  onProgress: (e) => e.state !== 'building' && console.error(`[${e.index}/${e.count}] ${e.component}: ${e.state}`),
+});
 const pkg = await readPackage(model);
 const specs = await engineSpecs(pkg);
 
@@ -25,10 +36,25 @@ let seed = 12345;
 const rand = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31) * 2 - 1;
 function input(name, dims) {
   const n = dims.reduce((a, b) => a * b, 1);
-  if (name === 'position_ids') return new ort.Tensor('int64', BigInt64Array.from({ length: n }, (_, i) => BigInt(i % dims[1])), dims);
-  if (name === 'masks') return new ort.Tensor('uint8', Uint8Array.from({ length: n }, () => (rand() > 0 ? 1 : 0)), dims);
+  if (name === 'position_ids')
+    return new ort.Tensor(
+      'int64',
+      BigInt64Array.from({ length: n }, (_, i) => BigInt(i % dims[1])),
+      dims,
+    );
+  if (name === 'masks')
+    return new ort.Tensor(
+      'uint8',
+      Uint8Array.from({ length: n }, () => (rand() > 0 ? 1 : 0)),
+      dims,
+    );
   if (name === 'point_labels') return new ort.Tensor('float32', new Float32Array(n).fill(1), dims);
-  if (name === 'point_coords') return new ort.Tensor('float32', Float32Array.from({ length: n }, () => (rand() + 1) * 512), dims);
+  if (name === 'point_coords')
+    return new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: n }, () => (rand() + 1) * 512),
+      dims,
+    );
   return new ort.Tensor('float32', Float32Array.from({ length: n }, rand), dims);
 }
 async function referenceOnnx(spec) {
@@ -60,7 +86,8 @@ for (const spec of specs) {
   const errors = [];
   for (const [name, w] of Object.entries(want)) {
     const g = (await got[name].host()).data;
-    let num = 0, den = 0;
+    let num = 0,
+      den = 0;
     for (let i = 0; i < w.data.length; i++) {
       num += (Number(g[i]) - Number(w.data[i])) ** 2;
       den += Number(w.data[i]) ** 2;

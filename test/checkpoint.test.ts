@@ -22,7 +22,10 @@ import { encodeSafetensors } from '../lib/safetensors.js';
 import { freshSeed, makeRng } from './helpers/random.js';
 
 const FIX = join(import.meta.dirname, 'fixtures/checkpoints');
-const expected = JSON.parse(readFileSync(join(FIX, 'expected.json'), 'utf8')) as Record<string, Record<string, { dtype: string; shape: number[]; values: number[] }>> & { torch: string };
+const expected = JSON.parse(readFileSync(join(FIX, 'expected.json'), 'utf8')) as Record<
+  string,
+  Record<string, { dtype: string; shape: number[]; values: number[] }>
+> & { torch: string };
 const TORCH_DTYPES: Record<string, CheckpointDType> = { float32: 'F32', float16: 'F16', bfloat16: 'BF16', float64: 'F64', int64: 'I64', bool: 'BOOL' };
 const work = mkdtempSync(join(tmpdir(), 'hrseg-ckpt-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
@@ -84,7 +87,8 @@ describe(`PyTorch checkpoints written by torch ${expected.torch}`, () => {
     const plain = new Uint8Array(readFileSync(join(FIX, 'plain.pth')));
     const src = new BufferSource(plain, 'plain.pth');
     const zip64 = new BufferSource(rewriteAsZip64(src), 'plain-zip64.pth');
-    const a = parseTorchZip(src).tensors, b = parseTorchZip(zip64).tensors;
+    const a = parseTorchZip(src).tensors,
+      b = parseTorchZip(zip64).tensors;
     expect([...b.keys()]).toEqual([...a.keys()]);
     for (const [k, t] of a) expect(Buffer.from(b.get(k)!.bytes()).equals(Buffer.from(t.bytes())), k).toBe(true);
   });
@@ -146,7 +150,10 @@ describe('safetensors files and shards', () => {
   });
 
   it('names the tensor or byte range of each inconsistency', () => {
-    const good = encodeSafetensors({ a: { dtype: 'F32', shape: [2, 2], data: new Float32Array(4) }, b: { dtype: 'F32', shape: [2], data: new Float32Array(2) } });
+    const good = encodeSafetensors({
+      a: { dtype: 'F32', shape: [2, 2], data: new Float32Array(4) },
+      b: { dtype: 'F32', shape: [2], data: new Float32Array(2) },
+    });
     const headerLen = Number(good.readBigUInt64LE(0));
     const json = JSON.parse(good.subarray(8, 8 + headerLen).toString());
     const withHeader = (h: unknown) => {
@@ -169,7 +176,9 @@ describe('safetensors files and shards', () => {
       return 'no error';
     };
     expect(err(withHeader({ ...json, a: { ...json.a, dtype: 'Q8' } }))).toMatch(/tensor 'a': dtype "Q8" is not supported/);
-    expect(err(withHeader({ ...json, a: { ...json.a, shape: [3, 2] } }))).toMatch(/tensor 'a': data_offsets \[0, 16\) hold 16 bytes, but F32 \[3, 2\] needs 24/);
+    expect(err(withHeader({ ...json, a: { ...json.a, shape: [3, 2] } }))).toMatch(
+      /tensor 'a': data_offsets \[0, 16\) hold 16 bytes, but F32 \[3, 2\] needs 24/,
+    );
     expect(err(withHeader({ ...json, b: { ...json.b, data_offsets: [8, 16] } }))).toMatch(/overlap/);
     expect(err(withHeader({ ...json, b: { ...json.b, data_offsets: [16, 999] } }))).toMatch(/'b'/);
     expect(err(new BufferSource(good.subarray(0, 20), 'x'))).toMatch(/truncated: header claims bytes 8\.\.\d+/);
@@ -228,7 +237,8 @@ function rewriteAsZip64(src: BufferSource): Uint8Array {
   }
   const cdOffset = pos;
   for (const c of central) put(c);
-  const cdSize = pos - cdOffset, z64 = pos;
+  const cdSize = pos - cdOffset,
+    z64 = pos;
   const end64 = Buffer.alloc(56);
   end64.writeUInt32LE(0x06064b50, 0);
   end64.writeBigUInt64LE(44n, 4);
@@ -262,21 +272,27 @@ function mutate(base: Uint8Array, rng: () => number): Uint8Array {
   if (kind === 0) for (let i = 0, n = 1 + pick(8); i < n; i++) b[pick(b.length)] = pick(256);
   else if (kind === 1) b = b.subarray(0, pick(b.length));
   else if (kind === 2) {
-    const at = pick(b.length), ins = Uint8Array.from({ length: 1 + pick(16) }, () => pick(256));
+    const at = pick(b.length),
+      ins = Uint8Array.from({ length: 1 + pick(16) }, () => pick(256));
     b = Uint8Array.from([...b.subarray(0, at), ...ins, ...b.subarray(at)]);
   } else if (kind === 3) {
     const at = pick(Math.max(1, b.length - 8));
     const v = [0xff, 0x00, 0x7f, 0x80][pick(4)];
     b.fill(v, at, at + [1, 2, 4, 8][pick(4)]);
   } else if (kind === 4) {
-    const at = pick(b.length), len = pick(64), to = pick(b.length);
+    const at = pick(b.length),
+      len = pick(64),
+      to = pick(b.length);
     b.copyWithin(to, at, at + len);
   } else for (let i = 0, n = 1 + pick(3); i < n; i++) b[pick(b.length)] ^= 1 << pick(8);
   return b;
 }
 
 /** Parses and reads every tensor; only MODEL_FILE errors are allowed. Returns whether it read. */
-function tryRead(bytes: Uint8Array, parse: (s: BufferSource) => { tensors: Map<string, { bytes(): Uint8Array; dtype: CheckpointDType; label: string }> }): boolean {
+function tryRead(
+  bytes: Uint8Array,
+  parse: (s: BufferSource) => { tensors: Map<string, { bytes(): Uint8Array; dtype: CheckpointDType; label: string }> },
+): boolean {
   try {
     const { tensors } = parse(new BufferSource(bytes, 'fuzz'));
     for (const t of tensors.values()) {
@@ -322,7 +338,9 @@ describe('fuzzing the readers (random mutations of valid files)', () => {
     }
     const seconds = (performance.now() - t0) / 1000;
     const grew = (process.memoryUsage().rss - rss0) / 2 ** 20;
-    console.log(`fuzz: ${FUZZ_CASES} cases in ${seconds.toFixed(1)} s, ${read} still readable, the rest MODEL_FILE; RSS grew ${grew.toFixed(0)} MiB (seed ${seed})`);
+    console.log(
+      `fuzz: ${FUZZ_CASES} cases in ${seconds.toFixed(1)} s, ${read} still readable, the rest MODEL_FILE; RSS grew ${grew.toFixed(0)} MiB (seed ${seed})`,
+    );
     expect(read).toBeGreaterThan(0);
     expect(read).toBeLessThan(FUZZ_CASES);
     expect(grew).toBeLessThan(512); // bounded: a mutated length field must not allocate its claim

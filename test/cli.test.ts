@@ -15,7 +15,12 @@ const work = mkdtempSync(join(tmpdir(), 'hrseg-cli-'));
 const model = demoPackage();
 const scene = demoScene();
 const image = join(work, 'shapes.png');
-writeFileSync(image, await sharp(scene.rgb, { raw: { width: 640, height: 480, channels: 3 } }).png().toBuffer());
+writeFileSync(
+  image,
+  await sharp(scene.rgb, { raw: { width: 640, height: 480, channels: 3 } })
+    .png()
+    .toBuffer(),
+);
 afterAll(() => {
   rmSync(work, { recursive: true, force: true });
   rmSync(dirname(model), { recursive: true, force: true });
@@ -33,7 +38,8 @@ async function hrseg(...args: string[]): Promise<{ code: number; stdout: string;
 
 describe('hrseg segment', () => {
   it('writes the mask and the overlay, prints the answer, exits 0', async () => {
-    const out = join(work, 'mask.png'), overlay = join(work, 'overlay.png');
+    const out = join(work, 'mask.png'),
+      overlay = join(work, 'overlay.png');
     const r = await hrseg('segment', image, 'the red shape', '--model', model, '--form', 'phrase', '--out', out, '--overlay', overlay);
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/answer: It is \[SEG\]\./);
@@ -57,7 +63,14 @@ describe('hrseg segment', () => {
   });
 
   it('usage errors exit 2', async () => {
-    for (const args of [[], ['segment', image], ['segment', image, 'x'], ['fly'], ['segment', image, 'x', '--model', model, '--device', 'gpu'], ['segment', image, 'x', '--bogus']]) {
+    for (const args of [
+      [],
+      ['segment', image],
+      ['segment', image, 'x'],
+      ['fly'],
+      ['segment', image, 'x', '--model', model, '--device', 'gpu'],
+      ['segment', image, 'x', '--bogus'],
+    ]) {
       const r = await hrseg(...args);
       expect(r.code, args.join(' ')).toBe(2);
       expect(r.stderr + r.stdout).toMatch(/usage:/);

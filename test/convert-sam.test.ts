@@ -59,33 +59,36 @@ describe(`SAM graphs equal facebookresearch/segment-anything@${meta.commit.slice
   });
 
   for (const file of ['sam-tiny.pth', 'sam-tiny-hf.safetensors'])
-  it(`prompt encoder + mask decoder: point prompts (labels 1, 0, −1) with the padding point, multimask masks and IoU (${file})`, async () => {
-    const c = meta.decoder[0];
-    const ck = openCheckpoint(join(FIX, file));
-    const { graph, dim, depth } = buildSamDecoder(ck, { grid: c.grid });
-    expect([dim, depth]).toEqual([32, 2]);
-    const session = await ort.InferenceSession.create(graph.encode(17));
-    const B = c.masksShape[0];
-    const out = await session.run({
-      image_embeddings: new ort.Tensor('float32', f32(c.embeddings), [1, dim, c.grid, c.grid]),
-      point_coords: new ort.Tensor('float32', f32(c.coords), [B, 1, 2]),
-      point_labels: new ort.Tensor('float32', f32(c.labels), [B, 1]),
+    it(`prompt encoder + mask decoder: point prompts (labels 1, 0, −1) with the padding point, multimask masks and IoU (${file})`, async () => {
+      const c = meta.decoder[0];
+      const ck = openCheckpoint(join(FIX, file));
+      const { graph, dim, depth } = buildSamDecoder(ck, { grid: c.grid });
+      expect([dim, depth]).toEqual([32, 2]);
+      const session = await ort.InferenceSession.create(graph.encode(17));
+      const B = c.masksShape[0];
+      const out = await session.run({
+        image_embeddings: new ort.Tensor('float32', f32(c.embeddings), [1, dim, c.grid, c.grid]),
+        point_coords: new ort.Tensor('float32', f32(c.coords), [B, 1, 2]),
+        point_labels: new ort.Tensor('float32', f32(c.labels), [B, 1]),
+      });
+      await session.release();
+      ck.close();
+      expect(out.low_res_masks.dims).toEqual(c.masksShape);
+      expect(out.iou_predictions.dims).toEqual(c.iouShape);
+      const em = relError(out.low_res_masks.data as Float32Array, f32(c.masks)),
+        ei = relError(out.iou_predictions.data as Float32Array, f32(c.iou));
+      expect(em, `masks: relative error ${em}`).toBeLessThan(1e-4);
+      expect(ei, `IoU: relative error ${ei}`).toBeLessThan(1e-4);
     });
-    await session.release();
-    ck.close();
-    expect(out.low_res_masks.dims).toEqual(c.masksShape);
-    expect(out.iou_predictions.dims).toEqual(c.iouShape);
-    const em = relError(out.low_res_masks.data as Float32Array, f32(c.masks)), ei = relError(out.iou_predictions.data as Float32Array, f32(c.iou));
-    expect(em, `masks: relative error ${em}`).toBeLessThan(1e-4);
-    expect(ei, `IoU: relative error ${ei}`).toBeLessThan(1e-4);
-  });
 
   it('prompt encoder + mask decoder equal an independent float64 reference on fresh random embeddings and prompts', async () => {
     const seed = freshSeed();
     const rng = makeRng(seed);
     const ck = openCheckpoint(join(FIX, 'sam-tiny.pth'));
     const { graph } = buildSamDecoder(ck, { grid: 8 });
-    const B = 6, emb = uniform(rng, 32 * 64, 1.5), coords = uniform(rng, 2 * B, 64).map((v) => v + 64);
+    const B = 6,
+      emb = uniform(rng, 32 * 64, 1.5),
+      coords = uniform(rng, 2 * B, 64).map((v) => v + 64);
     const labels = Float32Array.from([1, 0, -1, 1, 1, 0]);
     const session = await ort.InferenceSession.create(graph.encode(17));
     const out = await session.run({
@@ -96,7 +99,8 @@ describe(`SAM graphs equal facebookresearch/segment-anything@${meta.commit.slice
     await session.release();
     const want = samDecoderReference(ck, emb, 8, coords, labels, 8);
     ck.close();
-    const em = relError(out.low_res_masks.data as Float32Array, want.masks), ei = relError(out.iou_predictions.data as Float32Array, want.iou);
+    const em = relError(out.low_res_masks.data as Float32Array, want.masks),
+      ei = relError(out.iou_predictions.data as Float32Array, want.iou);
     expect(em, `masks: relative error ${em} (seed ${seed})`).toBeLessThan(1e-4);
     expect(ei, `IoU: relative error ${ei} (seed ${seed})`).toBeLessThan(1e-4);
   });
@@ -106,9 +110,13 @@ describe(`SAM graphs equal facebookresearch/segment-anything@${meta.commit.slice
     const rng = makeRng(seed);
     const ck = openCheckpoint(join(FIX, 'sam-tiny.pth'));
     const emb = uniform(rng, 32 * 64, 1.5);
-    for (const [n, multimask] of [[1, false], [2, true]] as const) {
+    for (const [n, multimask] of [
+      [1, false],
+      [2, true],
+    ] as const) {
       const { graph } = buildSamDecoder(ck, { grid: 8, prompt: 'embeddings', multimask });
-      const B = 3, sparse = uniform(rng, B * n * 32, 1);
+      const B = 3,
+        sparse = uniform(rng, B * n * 32, 1);
       const session = await ort.InferenceSession.create(graph.encode(17));
       expect(session.inputNames).toEqual(['image_embeddings', 'sparse_embeddings']);
       const out = await session.run({
@@ -118,7 +126,8 @@ describe(`SAM graphs equal facebookresearch/segment-anything@${meta.commit.slice
       await session.release();
       expect(out.low_res_masks.dims).toEqual([B, multimask ? 3 : 1, 32, 32]);
       const want = samDecoderReference(ck, emb, 8, new Float32Array(0), new Float32Array(0), 8, { sparse, n, multimask });
-      const em = relError(out.low_res_masks.data as Float32Array, want.masks), ei = relError(out.iou_predictions.data as Float32Array, want.iou);
+      const em = relError(out.low_res_masks.data as Float32Array, want.masks),
+        ei = relError(out.iou_predictions.data as Float32Array, want.iou);
       expect(em, `n ${n}, masks: relative error ${em} (seed ${seed})`).toBeLessThan(1e-4);
       expect(ei, `n ${n}, IoU: relative error ${ei} (seed ${seed})`).toBeLessThan(1e-4);
     }

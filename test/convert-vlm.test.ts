@@ -28,7 +28,15 @@ const rng = makeRng(seed);
 function tinyClip(prefix: string, proj: string, kind: 'linear' | 'mlp2x_gelu', D = 64, depth = 3, patch = 8, grid = 3, H = 40): string {
   const t: Record<string, StoredTensor> = {};
   const w = (name: string, shape: number[], scale = 1 / Math.sqrt(shape.length > 1 ? shape.slice(1).reduce((a, b) => a * b, 1) : 1)) =>
-    (t[name] = { dtype: 'F32', shape, data: uniform(rng, shape.reduce((a, b) => a * b, 1), scale) });
+    (t[name] = {
+      dtype: 'F32',
+      shape,
+      data: uniform(
+        rng,
+        shape.reduce((a, b) => a * b, 1),
+        scale,
+      ),
+    });
   const ln = (name: string) => {
     t[`${name}.weight`] = { dtype: 'F32', shape: [D], data: uniform(rng, D, 0.3).map((v) => 1 + v) };
     w(`${name}.bias`, [D], 0.2);
@@ -92,7 +100,16 @@ describe(`CLIP vision tower + LLaVA projector (seed ${seed})`, () => {
 /** A random LLaMA in Hugging Face names (`model.` prefix, lm_head beside it). */
 function tinyLlama(H = 32, _heads = 2, layers = 2, I = 48, V = 40): string {
   const t: Record<string, StoredTensor> = {};
-  const w = (name: string, shape: number[], scale = 1 / Math.sqrt(shape[1] ?? 1)) => (t[name] = { dtype: 'F32', shape, data: uniform(rng, shape.reduce((a, b) => a * b, 1), scale) });
+  const w = (name: string, shape: number[], scale = 1 / Math.sqrt(shape[1] ?? 1)) =>
+    (t[name] = {
+      dtype: 'F32',
+      shape,
+      data: uniform(
+        rng,
+        shape.reduce((a, b) => a * b, 1),
+        scale,
+      ),
+    });
   w('model.embed_tokens.weight', [V, H], 1);
   for (let l = 0; l < layers; l++) {
     const p = `model.layers.${l}.`;
@@ -116,7 +133,10 @@ describe(`LLaMA decoder with a key/value cache (seed ${seed})`, () => {
     const { graph, arch } = buildLlama(ck, { heads: 2, eps: 1e-6 });
     expect(arch).toMatchObject({ hidden: 32, layers: 2, heads: 2, headDim: 16, intermediate: 48, vocab: 40 });
     const session = await ort.InferenceSession.create(graph.encode(17));
-    const S0 = 5, S1 = 2, H = 32, hd = 16;
+    const S0 = 5,
+      S1 = 2,
+      H = 32,
+      hd = 16;
     const embeds = uniform(rng, (S0 + S1) * H, 1);
     const empty = (n: number) => new ort.Tensor('float32', new Float32Array(0), [1, 2, n, hd]);
     const feeds = (x: Float32Array, pos: number[], past: Record<string, ort.Tensor>) => ({
@@ -124,7 +144,12 @@ describe(`LLaMA decoder with a key/value cache (seed ${seed})`, () => {
       position_ids: new ort.Tensor('int64', BigInt64Array.from(pos.map(BigInt)), [1, pos.length]),
       ...past,
     });
-    const noPast = Object.fromEntries([0, 1].flatMap((l) => [[`past.${l}.key`, empty(0)], [`past.${l}.value`, empty(0)]]));
+    const noPast = Object.fromEntries(
+      [0, 1].flatMap((l) => [
+        [`past.${l}.key`, empty(0)],
+        [`past.${l}.value`, empty(0)],
+      ]),
+    );
     // Uncached: the whole sequence at once.
     const all = Array.from({ length: S0 + S1 }, (_, i) => i);
     const full = await session.run(feeds(embeds, all, noPast));
@@ -135,7 +160,12 @@ describe(`LLaMA decoder with a key/value cache (seed ${seed})`, () => {
     // Cached: prefill S0, then S1 single steps from the returned cache.
     let out = await session.run(feeds(embeds.slice(0, S0 * H), all.slice(0, S0), noPast));
     for (let s = S0; s < S0 + S1; s++) {
-      const past = Object.fromEntries([0, 1].flatMap((l) => [[`past.${l}.key`, out[`present.${l}.key`]], [`past.${l}.value`, out[`present.${l}.value`]]]));
+      const past = Object.fromEntries(
+        [0, 1].flatMap((l) => [
+          [`past.${l}.key`, out[`present.${l}.key`]],
+          [`past.${l}.value`, out[`present.${l}.value`]],
+        ]),
+      );
       out = await session.run(feeds(embeds.slice(s * H, (s + 1) * H), [s], past));
       expect(relError(out.hidden.data as Float32Array, want.hidden.subarray(s * H, (s + 1) * H)), `step ${s}`).toBeLessThan(1e-4);
       expect(relError(out.logits.data as Float32Array, want.logits.subarray(s * 40, (s + 1) * 40)), `step ${s}`).toBeLessThan(1e-4);
@@ -155,7 +185,10 @@ describe(`LLaMA decoder with a key/value cache (seed ${seed})`, () => {
     const out = await session.run({
       inputs_embeds: new ort.Tensor('float32', x, [1, 3, 32]),
       position_ids: new ort.Tensor('int64', BigInt64Array.from([0n, 1n, 2n]), [1, 3]),
-      'past.0.key': empty, 'past.0.value': empty, 'past.1.key': empty, 'past.1.value': empty,
+      'past.0.key': empty,
+      'past.0.value': empty,
+      'past.1.key': empty,
+      'past.1.value': empty,
     });
     await session.release();
     expect(relError(out.logits.data as Float32Array, llamaReference(ck, 'base_model.model.model.', x, [0, 1, 2], 2, 1e-6).logits)).toBeLessThan(1e-4);

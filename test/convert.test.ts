@@ -63,7 +63,16 @@ describe('convert()', () => {
     await expect(convert({ dino: join(FIX, 'dinov2/vit-tiny-reg.pth'), out })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: /already exists/ });
     const r = await convert({ dino: join(FIX, 'dinov2/vit-tiny-reg-hf.safetensors'), out, force: true });
     expect(r.complete).toBe(false);
-    expect(r.missing).toEqual(['sam/encoder.onnx', 'sam/decoder.onnx', 'vlm/vision.onnx', 'vlm/decoder.onnx', 'vlm/embed_tokens.safetensors', 'vlm/tokenizer.json', 'vlm/tokenizer_config.json', 'head.safetensors']);
+    expect(r.missing).toEqual([
+      'sam/encoder.onnx',
+      'sam/decoder.onnx',
+      'vlm/vision.onnx',
+      'vlm/decoder.onnx',
+      'vlm/embed_tokens.safetensors',
+      'vlm/tokenizer.json',
+      'vlm/tokenizer_config.json',
+      'head.safetensors',
+    ]);
     expect(JSON.parse(readFileSync(join(out, 'hrseg.json'), 'utf8')).components.dinoEncoder.arch.keys).toBe('hf');
     const c = new AbortController();
     c.abort();
@@ -88,7 +97,9 @@ describe('typed packages', () => {
     // (opset 17's Conv has no bf16): 27 % of this tiny model's weights, 0.2 % of ViT-L's.
     expect((await size('fp16')) / fp32).toBeLessThan(0.55);
     expect((await size('bf16')) / fp32).toBeLessThan(0.7);
-    await expect(convert({ dino: join(FIX, 'dinov2/vit-tiny.pth'), out: join(work, 'typed-x'), precision: 'fp8' as 'fp16' })).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(convert({ dino: join(FIX, 'dinov2/vit-tiny.pth'), out: join(work, 'typed-x'), precision: 'fp8' as 'fp16' })).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+    });
   });
 });
 
@@ -96,15 +107,21 @@ describe('ONNX external data', () => {
   it('a graph saved with its weights in a .data file runs the same as one saved inline', async () => {
     const ck = openCheckpoint(join(FIX, 'dinov2/vit-tiny.pth'));
     const { graph } = buildDinov2(ck, { viewSize: 56 });
-    const inline = join(work, 'inline.onnx'), external = join(work, 'external.onnx');
+    const inline = join(work, 'inline.onnx'),
+      external = join(work, 'external.onnx');
     expect((await graph.save(inline, { externalData: false })).external).toBe(false);
     const saved = await graph.save(external, { externalData: true });
     ck.close();
     expect(saved.external).toBe(true);
     expect(existsSync(`${external}.data`)).toBe(true);
     expect(readFileSync(external).length).toBeLessThan(readFileSync(inline).length / 10);
-    const x = new ort.Tensor('float32', Float32Array.from({ length: 3 * 56 * 56 }, (_, i) => Math.sin(i)), [1, 3, 56, 56]);
-    const a = await ort.InferenceSession.create(inline), b = await ort.InferenceSession.create(external);
+    const x = new ort.Tensor(
+      'float32',
+      Float32Array.from({ length: 3 * 56 * 56 }, (_, i) => Math.sin(i)),
+      [1, 3, 56, 56],
+    );
+    const a = await ort.InferenceSession.create(inline),
+      b = await ort.InferenceSession.create(external);
     const ya = (await a.run({ pixel_values: x })).patch_tokens.data as Float32Array;
     const yb = (await b.run({ pixel_values: x })).patch_tokens.data as Float32Array;
     expect(Buffer.from(yb.buffer).equals(Buffer.from(ya.buffer))).toBe(true);

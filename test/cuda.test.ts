@@ -21,7 +21,9 @@ afterAll(() => rmSync(dirname(model), { recursive: true, force: true }));
 
 describe.skipIf(gpu)(`without a GPU (${why})`, () => {
   it('device "cuda" is refused with the reason, everywhere', async () => {
-    await expect(Head.load(`${model}/head.safetensors`, { featureDim: 16, dim: 16, hiddenSize: 48, fusionMlpDim: 32, iopHidden: 16, embedHidden: 16 }, { device: 'cuda' })).rejects.toMatchObject({
+    await expect(
+      Head.load(`${model}/head.safetensors`, { featureDim: 16, dim: 16, hiddenSize: 48, fusionMlpDim: 32, iopHidden: 16, embedHidden: 16 }, { device: 'cuda' }),
+    ).rejects.toMatchObject({
       code: 'DEVICE_UNAVAILABLE',
       message: expect.stringContaining(why),
     });
@@ -47,8 +49,7 @@ describe.skipIf(!gpu)(`on the GPU${gpu ? '' : ` (skipped: ${why})`}`, () => {
       const b = await cuda.segment(image, q, { form: 'phrase' });
       expect(b.chosen).toEqual(a.chosen);
       expect(maskIoU(b.mask, a.mask)).toBe(1);
-      for (let k = 0; k < a.segments[0].similarity.length; k++)
-        expect(b.segments[0].similarity[k]).toBeCloseTo(a.segments[0].similarity[k], 5);
+      for (let k = 0; k < a.segments[0].similarity.length; k++) expect(b.segments[0].similarity[k]).toBeCloseTo(a.segments[0].similarity[k], 5);
     }
     await cpu.dispose();
     await cuda.dispose();

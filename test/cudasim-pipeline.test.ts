@@ -83,7 +83,8 @@ describe.skipIf(!present && !required)(`the pipeline on the simulated GPU${prese
           expect(b.chosen).toEqual(a.chosen);
           expect(b.chosen.length).toBeGreaterThan(0);
           expect(Buffer.compare(Buffer.from(b.mask), Buffer.from(a.mask))).toBe(0);
-          const sa = a.segments[0].similarity, sb = b.segments[0].similarity;
+          const sa = a.segments[0].similarity,
+            sb = b.segments[0].similarity;
           for (let k = 0; k < sa.length; k++) expect(Math.abs(sb[k] - sa[k])).toBeLessThan(1e-4);
         }
         pc.release();
@@ -103,7 +104,11 @@ describe.skipIf(!present && !required)(`the pipeline on the simulated GPU${prese
     try {
       const { globalGrid: g, magnification: n, featureDim: c, hiddenSize } = head.config;
       const random = (count: number) => Float32Array.from({ length: count }, () => Math.random() - 0.5);
-      const proposals = tensor('uint8', [3, 9, 11], Uint8Array.from({ length: 3 * 9 * 11 }, (_, i) => (i % 4 === 0 ? 1 : 0)));
+      const proposals = tensor(
+        'uint8',
+        [3, 9, 11],
+        Uint8Array.from({ length: 3 * 9 * 11 }, (_, i) => (i % 4 === 0 ? 1 : 0)),
+      );
       const image = await head.imageStep({
         globalFeatures: tensor('float32', [g * g, c], random(g * g * c)),
         localFeatures: tensor('float32', [(n * g) ** 2, c], random((n * g) ** 2 * c)),
@@ -114,7 +119,7 @@ describe.skipIf(!present && !required)(`the pipeline on the simulated GPU${prese
       expect(first.similarity.dims).toEqual([1, 3]);
       head.releaseImage(image);
       await expect(head.instructionStep(image, hSeg)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/released/) });
-      head.releaseImage(image);  // again: nothing left to free
+      head.releaseImage(image); // again: nothing left to free
     } finally {
       head.dispose();
     }

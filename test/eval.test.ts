@@ -45,17 +45,62 @@ describe('metrics', () => {
 
   it('polygons fill their inside and outline; ReasonSeg masks: flag skipped, largest first, ignore = 255', () => {
     const m = new Uint8Array(10 * 8);
-    fillPolygon(m, 10, 8, [[2, 1], [6, 1], [6, 4], [2, 4]], 1);
+    fillPolygon(
+      m,
+      10,
+      8,
+      [
+        [2, 1],
+        [6, 1],
+        [6, 4],
+        [2, 4],
+      ],
+      1,
+    );
     expect(m.reduce((a, v) => a + v, 0)).toBe(5 * 4);
     expect(m[1 * 10 + 2] && m[4 * 10 + 6] && !m[0 * 10 + 2] && !m[4 * 10 + 7]).toBeTruthy();
     const tri = new Uint8Array(9 * 9);
-    fillPolygon(tri, 9, 9, [[0, 0], [8, 0], [0, 8]], 1);
+    fillPolygon(
+      tri,
+      9,
+      9,
+      [
+        [0, 0],
+        [8, 0],
+        [0, 8],
+      ],
+      1,
+    );
     expect(tri.reduce((a, v) => a + v, 0)).toBe(45); // 9 + 8 + ... + 1
     const gt = reasonSegMask(
       [
-        { label: 'ignore', points: [[1, 1], [3, 1], [3, 3], [1, 3]] }, // small, drawn last: wins
-        { label: 'target', points: [[0, 0], [5, 0], [5, 5], [0, 5]] },
-        { label: 'flag', points: [[0, 0], [7, 0], [7, 7], [0, 7]] },
+        {
+          label: 'ignore',
+          points: [
+            [1, 1],
+            [3, 1],
+            [3, 3],
+            [1, 3],
+          ],
+        }, // small, drawn last: wins
+        {
+          label: 'target',
+          points: [
+            [0, 0],
+            [5, 0],
+            [5, 5],
+            [0, 5],
+          ],
+        },
+        {
+          label: 'flag',
+          points: [
+            [0, 0],
+            [7, 0],
+            [7, 7],
+            [0, 7],
+          ],
+        },
       ],
       8,
       8,

@@ -19,8 +19,19 @@ const rng = makeRng(seed);
 const withSeed = (what: string) => `${what} (seed ${seed}; HRSEG_TEST_SEED=${seed} replays)`;
 
 const SMALL: HeadConfigInput = {
-  featureDim: 24, dim: 16, globalGrid: 5, magnification: 2, poolSize: 12, hreLayers: 2, hreHeads: 2,
-  hiddenSize: 20, fusionBlocks: 2, fusionHeads: 4, fusionMlpDim: 24, iopHidden: 8, embedHidden: 24,
+  featureDim: 24,
+  dim: 16,
+  globalGrid: 5,
+  magnification: 2,
+  poolSize: 12,
+  hreLayers: 2,
+  hreHeads: 2,
+  hiddenSize: 20,
+  fusionBlocks: 2,
+  fusionHeads: 4,
+  fusionMlpDim: 24,
+  iopHidden: 8,
+  embedHidden: 24,
 };
 
 async function setup(config: HeadConfigInput, K: number, H: number, W: number) {
@@ -28,7 +39,8 @@ async function setup(config: HeadConfigInput, K: number, H: number, W: number) {
   const w = randomHeadWeights(rng, c, { biases: 'some', hreOut: true });
   const head = await Head.load(encodeSafetensors(toStored(w)), c);
   const weights: HeadWeights = (name) => w[name];
-  const ng = c.globalGrid, nl = c.magnification * ng;
+  const ng = c.globalGrid,
+    nl = c.magnification * ng;
   const fg = uniform(rng, ng * ng * c.featureDim);
   const fl = uniform(rng, nl * nl * c.featureDim);
   const masks = randomProposals(rng, K, H, W);
@@ -117,13 +129,14 @@ describe('the head as ONNX graphs (what build-engines hands TensorRT)', () => {
     s.head.dispose();
   });
 
-  it('the plugin form carries RegionAttention and MaskPooling nodes as TensorRT\'s parser reads them', () => {
+  it("the plugin form carries RegionAttention and MaskPooling nodes as TensorRT's parser reads them", () => {
     const c = resolveHeadConfig({ ...SMALL, gamma: 1, maskResize: 'area' });
     const w = randomHeadWeights(rng, c);
     const model = onnx.ModelProto.decode(headImageGraph((n) => w[n], c, { plugins: true }).encode(HEAD_GRAPH_OPSET));
     const custom = model.graph!.node!.filter((n) => n.domain === 'hrseg');
     expect(custom.map((n) => n.opType)).toEqual(['RegionAttention', 'MaskPooling']);
-    const attrs = (n: (typeof custom)[number]) => Object.fromEntries((n.attribute ?? []).map((a) => [a.name, a.s?.length ? new TextDecoder().decode(a.s) : a.type === 1 ? a.f : Number(a.i)]));
+    const attrs = (n: (typeof custom)[number]) =>
+      Object.fromEntries((n.attribute ?? []).map((a) => [a.name, a.s?.length ? new TextDecoder().decode(a.s) : a.type === 1 ? a.f : Number(a.i)]));
     // γ = 1 must stay a FLOAT attribute (the plugin reads 'gamma' as kFLOAT32).
     expect(custom[0].attribute!.find((a) => a.name === 'gamma')!.type).toBe(onnx.AttributeProto.AttributeType.FLOAT);
     expect(attrs(custom[0])).toMatchObject({ magnification: 2, gamma: 1, plugin_namespace: 'hrseg', plugin_version: '1' });
@@ -139,9 +152,9 @@ describe('the head as ONNX graphs (what build-engines hands TensorRT)', () => {
     expect(Number(cast.attribute!.find((a) => a.name === 'to')!.i)).toBe(onnx.TensorProto.DataType.FLOAT16);
     const inputs = new Map(model.graph!.input!.map((i) => [i.name, i.type!.tensorType!.elemType]));
     for (const n of custom)
-      for (const x of n.input ?? []) expect(inputs.has(x) && inputs.get(x) !== onnx.TensorProto.DataType.FLOAT, `${n.opType} reads graph input ${x}`).toBe(false);
-    for (const n of model.graph!.node!)
-      if ((n.input ?? []).includes('masks')) expect(n.opType, 'the uint8 masks input feeds only a Cast').toBe('Cast');
+      for (const x of n.input ?? [])
+        expect(inputs.has(x) && inputs.get(x) !== onnx.TensorProto.DataType.FLOAT, `${n.opType} reads graph input ${x}`).toBe(false);
+    for (const n of model.graph!.node!) if ((n.input ?? []).includes('masks')) expect(n.opType, 'the uint8 masks input feeds only a Cast').toBe('Cast');
     expect(model.opsetImport!.map((o) => o.domain)).toEqual(['', 'hrseg']);
     // No standard Softmax over the windows and no Resize remain: the plugins replace them.
     const ops = model.graph!.node!.map((n) => n.opType);

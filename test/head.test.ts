@@ -13,8 +13,19 @@ const rng = makeRng(seed);
 const withSeed = (what: string) => `${what} (seed ${seed}; HRSEG_TEST_SEED=${seed} replays)`;
 
 const SMALL: HeadConfigInput = {
-  featureDim: 24, dim: 16, globalGrid: 5, magnification: 2, poolSize: 12, hreLayers: 2, hreHeads: 1,
-  hiddenSize: 20, fusionBlocks: 2, fusionHeads: 4, fusionMlpDim: 24, iopHidden: 8, embedHidden: 24,
+  featureDim: 24,
+  dim: 16,
+  globalGrid: 5,
+  magnification: 2,
+  poolSize: 12,
+  hreLayers: 2,
+  hreHeads: 1,
+  hiddenSize: 20,
+  fusionBlocks: 2,
+  fusionHeads: 4,
+  fusionMlpDim: 24,
+  iopHidden: 8,
+  embedHidden: 24,
 };
 
 const dir = mkdtempSync(join(tmpdir(), 'hrseg-head-'));
@@ -40,7 +51,8 @@ async function runCase(cs: Case, fromFile = false) {
     writeFileSync(source, bytes);
   }
   const head = await Head.load(source, c);
-  const ng = c.globalGrid, nl = c.magnification * ng;
+  const ng = c.globalGrid,
+    nl = c.magnification * ng;
   const fg = uniform(rng, ng * ng * c.featureDim);
   const fl = uniform(rng, nl * nl * c.featureDim);
   const masks = randomProposals(rng, cs.K, cs.H, cs.W, cs.proposals);
@@ -79,7 +91,12 @@ async function checkAll(cs: Case, fromFile = false) {
     // The cosine is judged on the native t and e_k (checked just above): near-orthogonal vectors
     // (a cosine of 0.006 occurs) would turn their float32 rounding into a large relative error of
     // the cosine that says nothing about the cosine itself.
-    const ownCosine = ref.cosineSimilarity(got.text.data.subarray(s * c.dim, (s + 1) * c.dim), got.embeddings.data.subarray(s * cs.K * c.dim, (s + 1) * cs.K * c.dim), cs.K, c.dim);
+    const ownCosine = ref.cosineSimilarity(
+      got.text.data.subarray(s * c.dim, (s + 1) * c.dim),
+      got.embeddings.data.subarray(s * cs.K * c.dim, (s + 1) * cs.K * c.dim),
+      cs.K,
+      c.dim,
+    );
     expectClose(got.similarity.data.subarray(s * cs.K, (s + 1) * cs.K), ownCosine, 'cosine S_sim');
     expectClose(got.iop.data.subarray(s * cs.K, (s + 1) * cs.K), wi.iop, 'IoP head S_iop');
     // Selection and union are exact functions of the scores: judge them on the native scores.
@@ -151,7 +168,10 @@ describe('the head against the float64 reference (fresh random inputs and weight
     const head = await Head.load(encodeSafetensors(toStored(randomHeadWeights(rng, resolveHeadConfig(SMALL)))), SMALL);
     const ng = 5;
     const missing = await head
-      .imageStep({ globalFeatures: tensor('float32', [ng * ng, 24], new Float32Array(ng * ng * 24)), proposals: tensor('uint8', [1, 4, 4], new Uint8Array(16)) })
+      .imageStep({
+        globalFeatures: tensor('float32', [ng * ng, 24], new Float32Array(ng * ng * 24)),
+        proposals: tensor('uint8', [1, 4, 4], new Uint8Array(16)),
+      })
       .catch((x: unknown) => x);
     expect((missing as HrsegError).code).toBe('INVALID_ARGUMENT');
     expect((missing as HrsegError).message).toMatch(/localFeatures/);
@@ -179,7 +199,8 @@ describe('the head against the float64 reference (fresh random inputs and weight
     const w = encodeSafetensors(toStored(randomHeadWeights(rng, c)));
     const fast = await Head.load(w, c);
     const direct = await Head.load(w, { ...c, maskPooling: 'direct' });
-    const ng = c.globalGrid, nl = 2 * ng;
+    const ng = c.globalGrid,
+      nl = 2 * ng;
     const input = {
       globalFeatures: tensor('float32', [ng * ng, c.featureDim], uniform(rng, ng * ng * c.featureDim)),
       localFeatures: tensor('float32', [nl * nl, c.featureDim], uniform(rng, nl * nl * c.featureDim)),
@@ -313,8 +334,10 @@ describe('weights files are checked strictly', () => {
       stored[name] = { dtype, shape: w[name].shape, data: bits };
     }
     const head = await Head.load(encodeSafetensors(stored), c);
-    const ng = c.globalGrid, nl = 2 * ng;
-    const fg = uniform(rng, ng * ng * c.featureDim), fl = uniform(rng, nl * nl * c.featureDim);
+    const ng = c.globalGrid,
+      nl = 2 * ng;
+    const fg = uniform(rng, ng * ng * c.featureDim),
+      fl = uniform(rng, nl * nl * c.featureDim);
     const masks = randomProposals(rng, 3, 7, 7);
     const got = await head.imageStep({
       globalFeatures: tensor('float32', [ng * ng, c.featureDim], fg),
@@ -337,9 +360,7 @@ describe('the head API', () => {
     const c = resolveHeadConfig(SMALL);
     const head = await Head.load(encodeSafetensors(toStored(randomHeadWeights(rng, c))), c);
     const ok = tensor('float32', [25, 24]);
-    const e = await head
-      .imageStep({ globalFeatures: ok, localFeatures: ok, proposals: tensor('uint8', [1, 4, 4]) })
-      .catch((x: unknown) => x);
+    const e = await head.imageStep({ globalFeatures: ok, localFeatures: ok, proposals: tensor('uint8', [1, 4, 4]) }).catch((x: unknown) => x);
     expect((e as HrsegError).code).toBe('INVALID_TENSOR');
     expect((e as HrsegError).message).toMatch(/localFeatures: expected float32\[100,24\]/);
     expect(() => resolveHeadConfig({ gamma: 2 })).toThrow(/gamma must be in \[0, 1\]/);

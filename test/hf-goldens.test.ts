@@ -71,7 +71,8 @@ async function llamaError(ck: Checkpoint, c: LlamaCase, eps = c.eps): Promise<{ 
   let past: Record<string, ort.Tensor> = {};
   for (let l = 0; l < c.layers; l++)
     for (const kind of ['key', 'value']) past[`past.${l}.${kind}`] = new ort.Tensor('float32', new Float32Array(0), [1, c.kv, 0, hd]);
-  let hidden = 0, logits = 0;
+  let hidden = 0,
+    logits = 0;
   let kvShape: readonly number[] = [];
   for (const s of c.steps) {
     const out = await session.run({
@@ -104,7 +105,8 @@ function metaLayout(ck: Checkpoint, c: LlamaCase): Checkpoint {
       const [rows, cols] = x.shape;
       const out = new Float32Array(data.length);
       for (let r = 0; r < rows; r++) {
-        const head = Math.floor(r / hd), i = r % hd;
+        const head = Math.floor(r / hd),
+          i = r % hd;
         // HF row i of a head holds Meta's row 2i (first half) or 2(i − hd/2) + 1 (second half).
         const meta = i < hd / 2 ? 2 * i : 2 * (i - hd / 2) + 1;
         out.set(data.subarray(r * cols, (r + 1) * cols), (head * hd + meta) * cols);
@@ -291,7 +293,8 @@ const tok = readCases<{
 async function packageTokenizer(source: string, name: string): Promise<VlmTokenizer> {
   const { json, config, added } = prepareTokenizer(source, tok.vocab + 4);
   expect(added.filter((a) => a !== '<image>')).toEqual(['<im_patch>', '<im_start>', '<im_end>', '[SEG]']);
-  const file = join(work, `${name}.json`), configFile = join(work, `${name}-config.json`);
+  const file = join(work, `${name}.json`),
+    configFile = join(work, `${name}-config.json`);
   writeFileSync(file, JSON.stringify(json));
   writeFileSync(configFile, JSON.stringify(config));
   return VlmTokenizer.load(file, configFile);
@@ -302,20 +305,24 @@ function mismatches(t: VlmTokenizer): string[] {
 }
 
 describe(`LLaMA's tokenizer against transformers ${tok.versions.transformers}'s slow LlamaTokenizer (sentencepiece ${tok.versions.sentencepiece}), ${tok.cases.length} prompts`, () => {
-  it('hrseg convert --tokenizer tokenizer.model: the ids of every prompt equal the slow tokenizer\'s', async () => {
+  it("hrseg convert --tokenizer tokenizer.model: the ids of every prompt equal the slow tokenizer's", async () => {
     const t = await packageTokenizer(join(tokDir, 'tokenizer.model'), 'from-model');
     expect(mismatches(t)).toEqual([]);
     for (const [token, id] of Object.entries(tok.added)) expect(t.singleToken(token)).toBe(id);
     expect(t.singleToken('<s>')).toBe(tok.bos);
   });
 
-  it("the same from the tokenizer.json transformers converts it to (what people download beside it)", async () => {
+  it('the same from the tokenizer.json transformers converts it to (what people download beside it)', async () => {
     expect(mismatches(await packageTokenizer(join(tokDir, 'tokenizer.json'), 'from-json'))).toEqual([]);
   });
 
   it("the converted vocabulary and merges are transformers' own (merges in the same order up to ties between splits of one piece)", () => {
-    const ours = sentencePieceToTokenizerJson(readSentencePieceModel(readFileSync(join(tokDir, 'tokenizer.model')))) as { model: { vocab: Record<string, number>; merges: string[] } };
-    const theirs = JSON.parse(readFileSync(join(tokDir, 'tokenizer.json'), 'utf8')) as { model: { vocab: Record<string, number>; merges: (string | string[])[] } };
+    const ours = sentencePieceToTokenizerJson(readSentencePieceModel(readFileSync(join(tokDir, 'tokenizer.model')))) as {
+      model: { vocab: Record<string, number>; merges: string[] };
+    };
+    const theirs = JSON.parse(readFileSync(join(tokDir, 'tokenizer.json'), 'utf8')) as {
+      model: { vocab: Record<string, number>; merges: (string | string[])[] };
+    };
     expect(ours.model.vocab).toEqual(theirs.model.vocab);
     const merged = (m: string) => ours.model.vocab[m.replace(' ', '')];
     const theirMerges = theirs.model.merges.map((m) => (Array.isArray(m) ? m.join(' ') : m));
@@ -347,7 +354,9 @@ describe(`LLaMA's tokenizer against transformers ${tok.versions.transformers}'s 
     for (const cut of [1, 100, Math.floor(bytes.length / 2), bytes.length - 3]) {
       const damaged = join(work, `cut-${cut}.model`);
       writeFileSync(damaged, bytes.subarray(0, cut));
-      expect(() => prepareTokenizer(damaged, tok.vocab + 4), `cut at ${cut}`).toThrow(expect.objectContaining({ code: expect.stringMatching(/MODEL_FILE|INVALID_ARGUMENT/) }));
+      expect(() => prepareTokenizer(damaged, tok.vocab + 4), `cut at ${cut}`).toThrow(
+        expect.objectContaining({ code: expect.stringMatching(/MODEL_FILE|INVALID_ARGUMENT/) }),
+      );
     }
     const junk = join(work, 'junk.model');
     writeFileSync(junk, Buffer.from('this is not a protobuf at all, just text\n'));

@@ -14,8 +14,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 /** A small RGB image whose pixel (x, y) is (10x + y, 100 + y, 200 − x): every value distinct and known. */
 function pattern(width: number, height: number): Uint8Array {
   const out = new Uint8Array(width * height * 3);
-  for (let y = 0; y < height; ++y)
-    for (let x = 0; x < width; ++x) out.set([10 * x + y, 100 + y, 200 - x], (y * width + x) * 3);
+  for (let y = 0; y < height; ++y) for (let x = 0; x < width; ++x) out.set([10 * x + y, 100 + y, 200 - x], (y * width + x) * 3);
   return out;
 }
 
@@ -30,11 +29,14 @@ async function expectCode(p: Promise<unknown>, code: string, message?: RegExp) {
 }
 
 describe('loadImage', () => {
-  const W = 5, H = 3;
+  const W = 5,
+    H = 3;
   const pixels = pattern(W, H);
 
   it('decodes a PNG file and a PNG Buffer to the exact RGB pixels', async () => {
-    const png = await sharp(pixels, { raw: { width: W, height: H, channels: 3 } }).png().toBuffer();
+    const png = await sharp(pixels, { raw: { width: W, height: H, channels: 3 } })
+      .png()
+      .toBuffer();
     const path = join(dir, 'p.png');
     writeFileSync(path, png);
     for (const input of [path, png, new Uint8Array(png)]) {
@@ -78,8 +80,7 @@ describe('loadImage', () => {
   it('applies EXIF orientation', async () => {
     // 8 wide, 4 high: left half red, right half blue. Orientation 6 = rotate 90° clockwise to view.
     const data = new Uint8Array(8 * 4 * 3);
-    for (let y = 0; y < 4; ++y)
-      for (let x = 0; x < 8; ++x) data.set(x < 4 ? [255, 0, 0] : [0, 0, 255], (y * 8 + x) * 3);
+    for (let y = 0; y < 4; ++y) for (let x = 0; x < 8; ++x) data.set(x < 4 ? [255, 0, 0] : [0, 0, 255], (y * 8 + x) * 3);
     const jpeg = await sharp(data, { raw: { width: 8, height: 4, channels: 3 } })
       .jpeg({ quality: 100 })
       .withMetadata({ orientation: 6 })
@@ -88,22 +89,33 @@ describe('loadImage', () => {
     expect([img.width, img.height]).toEqual([4, 8]);
     // After a clockwise turn the old left (red) is on top.
     expect(img.data[0]).toBeGreaterThan(200);
-    expect(img.data[(7 * 4) * 3 + 2]).toBeGreaterThan(200);
+    expect(img.data[7 * 4 * 3 + 2]).toBeGreaterThan(200);
   });
 
   it('converts 16-bit and grey PNGs to 8-bit RGB', async () => {
-    const png16 = await sharp(pixels, { raw: { width: W, height: H, channels: 3 } }).toColourspace('rgb16').png().toBuffer();
+    const png16 = await sharp(pixels, { raw: { width: W, height: H, channels: 3 } })
+      .toColourspace('rgb16')
+      .png()
+      .toBuffer();
     expect((await sharp(png16).metadata()).depth).toBe('ushort');
     const img = await loadImage(png16);
     expect(Array.from(img.data)).toEqual(Array.from(pixels));
-    const greyPng = await sharp(Uint8Array.from([9, 99, 199, 249]), { raw: { width: 2, height: 2, channels: 1 } }).png().toBuffer();
+    const greyPng = await sharp(Uint8Array.from([9, 99, 199, 249]), { raw: { width: 2, height: 2, channels: 1 } })
+      .png()
+      .toBuffer();
     expect(Array.from((await loadImage(greyPng)).data)).toEqual([9, 9, 9, 99, 99, 99, 199, 199, 199, 249, 249, 249]);
   });
 
   it('takes the first frame of an animated image', async () => {
-    const red = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#ff0000' } }).png().toBuffer();
-    const blue = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#0000ff' } }).png().toBuffer();
-    const gif = await sharp([red, blue], { join: { animated: true } }).gif().toBuffer();
+    const red = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#ff0000' } })
+      .png()
+      .toBuffer();
+    const blue = await sharp({ create: { width: 4, height: 4, channels: 3, background: '#0000ff' } })
+      .png()
+      .toBuffer();
+    const gif = await sharp([red, blue], { join: { animated: true } })
+      .gif()
+      .toBuffer();
     expect((await sharp(gif).metadata()).pages).toBe(2);
     const img = await loadImage(gif);
     expect([img.width, img.height]).toEqual([4, 4]);
@@ -126,14 +138,20 @@ describe('loadImage', () => {
       writeFileSync(join(dir, 'notes.txt'), 'just text\n'.repeat(20));
       await expectCode(loadImage(join(dir, 'notes.txt')), 'INVALID_IMAGE', /notes\.txt/);
       const big = new Uint8Array(64 * 64 * 3).map((_, i) => (i * 7919) % 251);
-      const png = await sharp(big, { raw: { width: 64, height: 64, channels: 3 } }).png().toBuffer();
-      const jpeg = await sharp(big, { raw: { width: 64, height: 64, channels: 3 } }).jpeg().toBuffer();
+      const png = await sharp(big, { raw: { width: 64, height: 64, channels: 3 } })
+        .png()
+        .toBuffer();
+      const jpeg = await sharp(big, { raw: { width: 64, height: 64, channels: 3 } })
+        .jpeg()
+        .toBuffer();
       await expectCode(loadImage(png.subarray(0, png.length >> 1)), 'INVALID_IMAGE');
       await expectCode(loadImage(jpeg.subarray(0, jpeg.length >> 1)), 'INVALID_IMAGE');
     });
 
     it('a decompression bomb is refused from its header', async () => {
-      const png = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#000' } }).png().toBuffer();
+      const png = await sharp({ create: { width: 300, height: 200, channels: 3, background: '#000' } })
+        .png()
+        .toBuffer();
       await expectCode(loadImage(png, { maxPixels: 50_000 }), 'IMAGE_TOO_LARGE', /pixel/);
       await expectCode(
         loadImage({ data: new Uint8Array(300 * 200 * 3), width: 300, height: 200, channels: 3 }, { maxPixels: 50_000 }),
@@ -145,11 +163,7 @@ describe('loadImage', () => {
     it('raw images with wrong sizes, channels or data', async () => {
       await expectCode(loadImage({ data: new Uint8Array(10), width: 2, height: 2, channels: 3 }), 'INVALID_IMAGE', /expected/);
       await expectCode(loadImage({ data: new Uint8Array(0), width: 0, height: 2, channels: 3 }), 'INVALID_IMAGE', /positive/);
-      await expectCode(
-        loadImage({ data: new Uint8Array(20), width: 2, height: 2, channels: 5 as 3 }),
-        'INVALID_IMAGE',
-        /channels/,
-      );
+      await expectCode(loadImage({ data: new Uint8Array(20), width: 2, height: 2, channels: 5 as 3 }), 'INVALID_IMAGE', /channels/);
       await expectCode(loadImage(42 as unknown as string), 'INVALID_ARGUMENT', /file path/);
     });
 

@@ -33,7 +33,26 @@ import { relError } from './helpers/random.js';
 
 const FIX = join(import.meta.dirname, 'fixtures/lisa');
 const meta = JSON.parse(readFileSync(join(FIX, 'cases.json'), 'utf8'));
-interface Case { name: string; mode: string; image: string; prompt: string; text?: string; is_sentence?: boolean; typed?: string; generated_ids?: number[]; input_ids: number[]; final_hidden: string; final_hidden_shape: number[]; seg_hidden_indices: number[]; h_seg?: string; t_seg?: string; mask_logits?: string; mask_logits_shape?: number[]; mask?: string; n_seg: number }
+interface Case {
+  name: string;
+  mode: string;
+  image: string;
+  prompt: string;
+  text?: string;
+  is_sentence?: boolean;
+  typed?: string;
+  generated_ids?: number[];
+  input_ids: number[];
+  final_hidden: string;
+  final_hidden_shape: number[];
+  seg_hidden_indices: number[];
+  h_seg?: string;
+  t_seg?: string;
+  mask_logits?: string;
+  mask_logits_shape?: number[];
+  mask?: string;
+  n_seg: number;
+}
 const cases = meta.cases as Case[];
 const f32 = (file: string) => {
   const b = readFileSync(join(FIX, file));
@@ -59,7 +78,8 @@ const session = async (file: string) => {
  * without it they resize in float and are up to a grey level off.
  */
 function samInput(image: string): { data: Float32Array; resized: Uint8Array } {
-  const im = rgb(image), [H, W] = meta.images[image].sam_resized_hw as number[];
+  const im = rgb(image),
+    [H, W] = meta.images[image].sam_resized_hw as number[];
   const resized = pillowResize(im.data, im.height, im.width, H, W, 'bilinear');
   const data = new Float32Array(3 * 1024 * 1024);
   for (let c = 0; c < 3; c++)
@@ -68,18 +88,30 @@ function samInput(image: string): { data: Float32Array; resized: Uint8Array } {
   return { data, resized };
 }
 function clipInput(image: string): Float32Array {
-  const im = rgb(image), short = Math.min(im.width, im.height), long = Math.max(im.width, im.height), S = CLIP_VIEW.size;
-  const n = Math.trunc((S * long) / short), [H, W] = im.height <= im.width ? [S, n] : [n, S];
+  const im = rgb(image),
+    short = Math.min(im.width, im.height),
+    long = Math.max(im.width, im.height),
+    S = CLIP_VIEW.size;
+  const n = Math.trunc((S * long) / short),
+    [H, W] = im.height <= im.width ? [S, n] : [n, S];
   const r = pillowResize(im.data, im.height, im.width, H, W, 'bicubic');
-  const top = Math.floor((H - S) / 2), left = Math.floor((W - S) / 2), px = new Float32Array(3 * S * S);
-  const mean = [0.48145466, 0.4578275, 0.40821073], std = [0.26862954, 0.26130258, 0.27577711]; // openai/clip-vit-large-patch14's processor
+  const top = Math.floor((H - S) / 2),
+    left = Math.floor((W - S) / 2),
+    px = new Float32Array(3 * S * S);
+  const mean = [0.48145466, 0.4578275, 0.40821073],
+    std = [0.26862954, 0.26130258, 0.27577711]; // openai/clip-vit-large-patch14's processor
   for (let c = 0; c < 3; c++)
     for (let y = 0; y < S; y++)
       for (let x = 0; x < S; x++)
-        px[(c * S + y) * S + x] = Math.fround(Math.fround(Math.fround(r[((y + top) * W + x + left) * 3 + c] * (1 / 255)) - Math.fround(mean[c])) / Math.fround(std[c]));
+        px[(c * S + y) * S + x] = Math.fround(
+          Math.fround(Math.fround(r[((y + top) * W + x + left) * 3 + c] * (1 / 255)) - Math.fround(mean[c])) / Math.fround(std[c]),
+        );
   return px;
 }
-const sha = (b: ArrayBufferView) => createHash('sha256').update(new Uint8Array(b.buffer, b.byteOffset, b.byteLength)).digest('hex');
+const sha = (b: ArrayBufferView) =>
+  createHash('sha256')
+    .update(new Uint8Array(b.buffer, b.byteOffset, b.byteLength))
+    .digest('hex');
 
 const embeddings = new Map<string, Float32Array>();
 async function samEmbedding(image: string): Promise<Float32Array> {
@@ -123,7 +155,8 @@ describe(`hrseg convert --lisa against LISA's own code (${meta.upstream.commit ?
 
   for (const image of Object.keys(meta.images))
     it(`${image}: the runtime's SAM and CLIP views with roundTo8Bits are those inputs; without, they are not`, async () => {
-      const sam = samInput(image).data, clip = clipInput(image);
+      const sam = samInput(image).data,
+        clip = clipInput(image);
       const exactSam = await squareView(rgb(image), { ...SAM_VIEW, roundTo8Bits: true });
       const exactClip = await centerCropView(rgb(image), { ...CLIP_VIEW, roundTo8Bits: true });
       // Only the normalisation's float order differs ((x − m)·(1/s) against (x − m)/s, x/255 first).
@@ -158,19 +191,28 @@ describe(`hrseg convert --lisa against LISA's own code (${meta.upstream.commit ?
       // inputs_embeds: the table's rows around the image tokens (LLaVA's prepare_inputs_labels_for_multimodal).
       const emb = openCheckpoint(join(out, 'vlm/embed_tokens.safetensors'));
       const table = emb.get('embed_tokens').float32();
-      const H = 32, img = f32(meta.images[c.image].image_tokens);
+      const H = 32,
+        img = f32(meta.images[c.image].image_tokens);
       const rows: Float32Array[] = [];
       for (const id of c.input_ids) rows.push(id === -200 ? img : table.subarray(id * H, (id + 1) * H));
       emb.close();
-      const S = rows.reduce((n, r) => n + r.length / H, 0), x = new Float32Array(S * H);
+      const S = rows.reduce((n, r) => n + r.length / H, 0),
+        x = new Float32Array(S * H);
       rows.reduce((o, r) => (x.set(r, o), o + r.length), 0);
       expect(S).toBe(c.final_hidden_shape[0]);
       const s = await session('vlm/decoder.onnx');
       const empty = new ort.Tensor('float32', new Float32Array(0), [1, 2, 0, 16]);
       const r = await s.run({
         inputs_embeds: new ort.Tensor('float32', x, [1, S, H]),
-        position_ids: new ort.Tensor('int64', BigInt64Array.from({ length: S }, (_, i) => BigInt(i)), [1, S]),
-        'past.0.key': empty, 'past.0.value': empty, 'past.1.key': empty, 'past.1.value': empty,
+        position_ids: new ort.Tensor(
+          'int64',
+          BigInt64Array.from({ length: S }, (_, i) => BigInt(i)),
+          [1, S],
+        ),
+        'past.0.key': empty,
+        'past.0.value': empty,
+        'past.1.key': empty,
+        'past.1.value': empty,
       });
       const hidden = r.hidden.data as Float32Array;
       expect(relError(hidden, f32(c.final_hidden))).toBeLessThan(1e-4);
@@ -178,7 +220,10 @@ describe(`hrseg convert --lisa against LISA's own code (${meta.upstream.commit ?
       const head = openCheckpoint(join(out, 'head.safetensors'));
       const w = (n: string) => head.get(n).float32();
       const h = hidden.subarray(c.seg_hidden_indices[0] * H, (c.seg_hidden_indices[0] + 1) * H);
-      const w1 = w('text_hidden_fcs.0.0.weight'), b1 = w('text_hidden_fcs.0.0.bias'), w2 = w('text_hidden_fcs.0.2.weight'), b2 = w('text_hidden_fcs.0.2.bias');
+      const w1 = w('text_hidden_fcs.0.0.weight'),
+        b1 = w('text_hidden_fcs.0.0.bias'),
+        w2 = w('text_hidden_fcs.0.2.weight'),
+        b2 = w('text_hidden_fcs.0.2.bias');
       const mid = Array.from({ length: H }, (_, o) => Math.max(0, b1[o] + h.reduce((s, v, i) => s + v * w1[o * H + i], 0)));
       const t = Array.from({ length: 256 }, (_, o) => b2[o] + mid.reduce((s, v, i) => s + v * w2[o * H + i], 0));
       head.close();
@@ -191,7 +236,8 @@ describe(`hrseg convert --lisa against LISA's own code (${meta.upstream.commit ?
   for (const c of cases.filter((c) => c.mask_logits))
     it(`${c.name}: the decoder prompted by LISA's [SEG] embedding${c.n_seg > 1 ? 's' : ''}, then LISA's postprocess, give its mask logits and masks`, async () => {
       const e = await samEmbedding(c.image);
-      const t = f32(c.t_seg!), n = t.length / 256;
+      const t = f32(c.t_seg!),
+        n = t.length / 256;
       const s = await session('sam/prompt-decoder.onnx');
       // One [SEG] per batch item, as LISA runs them (each its own sparse prompt).
       const r = await s.run({ image_embeddings: new ort.Tensor('float32', e, [1, 256, 64, 64]), sparse_embeddings: new ort.Tensor('float32', t, [n, 1, 256]) });
@@ -201,7 +247,8 @@ describe(`hrseg convert --lisa against LISA's own code (${meta.upstream.commit ?
       expect(relError(logits.data, f32(c.mask_logits!))).toBeLessThan(1e-4);
       const want = new Uint8Array(readFileSync(join(FIX, c.mask!)));
       const got = masksFromLogits(logits).data;
-      let inter = 0, union = 0;
+      let inter = 0,
+        union = 0;
       for (let i = 0; i < want.length; i++) {
         inter += want[i] & got[i];
         union += want[i] | got[i];
@@ -209,13 +256,16 @@ describe(`hrseg convert --lisa against LISA's own code (${meta.upstream.commit ?
       expect(union === 0 ? 1 : inter / union).toBe(1);
     });
 
-  it('multimask output (masks 1..3 instead of mask 0) misses LISA\'s mask logits', async () => {
+  it("multimask output (masks 1..3 instead of mask 0) misses LISA's mask logits", async () => {
     const c = cases.find((c) => c.mask_logits && c.n_seg === 1)!;
     const ck = openCheckpoint(join(work, 'lisa', 'model.safetensors.index.json'));
     const { graph } = buildSamDecoder(ck, { grid: 64, prompt: 'embeddings', multimask: true });
     const s = await ort.InferenceSession.create(graph.encode(17));
     ck.close();
-    const r = await s.run({ image_embeddings: new ort.Tensor('float32', await samEmbedding(c.image), [1, 256, 64, 64]), sparse_embeddings: new ort.Tensor('float32', f32(c.t_seg!), [1, 1, 256]) });
+    const r = await s.run({
+      image_embeddings: new ort.Tensor('float32', await samEmbedding(c.image), [1, 256, 64, 64]),
+      sparse_embeddings: new ort.Tensor('float32', f32(c.t_seg!), [1, 1, 256]),
+    });
     await s.release();
     const { width, height } = meta.images[c.image];
     const first = (r.low_res_masks.data as Float32Array).slice(0, 256 * 256); // multimask's first mask: token 1
@@ -243,11 +293,13 @@ describe("the lisa preset runs the converted checkpoint as LISA's code does", ()
   const check = (c: Case, parts: { mask: Uint8Array; logits?: Float32Array }[]) => {
     expect(parts.length).toBe(c.n_seg);
     if (c.n_seg === 0) return;
-    const want = new Uint8Array(readFileSync(join(FIX, c.mask!))), logits = f32(c.mask_logits!);
+    const want = new Uint8Array(readFileSync(join(FIX, c.mask!))),
+      logits = f32(c.mask_logits!);
     const plane = want.length / c.n_seg;
     parts.forEach((p, j) => {
       expect(relError(p.logits!, logits.subarray(j * plane, (j + 1) * plane))).toBeLessThan(1e-4);
-      let inter = 0, union = 0;
+      let inter = 0,
+        union = 0;
       for (let i = 0; i < plane; i++) {
         inter += want[j * plane + i] & p.mask[i];
         union += want[j * plane + i] | p.mask[i];

@@ -76,7 +76,7 @@ describe('evaluating the lisa preset', () => {
   const work = mkdtempSync(join(tmpdir(), 'hrseg-lisa-eval-'));
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 
-  it("teacher-forces \"[SEG].\" as LISA's evaluator does (the package's evalMode), and scores the masks", async () => {
+  it('teacher-forces "[SEG]." as LISA\'s evaluator does (the package\'s evalMode), and scores the masks', async () => {
     const file = join(work, 'shapes.png');
     writeFileSync(file, readFileSync(join(import.meta.dirname, '../examples/shapes.png')));
     const samples = ['red', 'yellow'].map((colour, i) => ({
@@ -103,7 +103,10 @@ describe('a lisa package', () => {
     const copy = join(work, 'no-decoder');
     await run('cp', ['-r', model, copy]);
     rmSync(join(copy, 'sam/prompt-decoder.onnx'));
-    await expect(readPackage(copy)).rejects.toMatchObject({ code: 'MODEL_FILE', message: /sam\/prompt-decoder\.onnx \(\/files\/samPromptDecoder\) is missing/ });
+    await expect(readPackage(copy)).rejects.toMatchObject({
+      code: 'MODEL_FILE',
+      message: /sam\/prompt-decoder\.onnx \(\/files\/samPromptDecoder\) is missing/,
+    });
   });
 
   it('refuses a text_hidden_fcs that does not give the decoder its 256-wide prompts, naming the file', async () => {
@@ -112,14 +115,20 @@ describe('a lisa package', () => {
     const other = demoPackage('hrseg'); // its head holds a text projection to d 16 from H: a different layout
     writeFileSync(join(copy, 'head.safetensors'), readFileSync(join(other, 'head.safetensors')));
     rmSync(dirname(other), { recursive: true, force: true });
-    await expect(createSegmenter({ model: copy, device: 'cpu' })).rejects.toMatchObject({ code: 'MODEL_FILE', message: /head\.safetensors: text_hidden_fcs gives 16-wide prompts, but LISA's SAM decoder takes 256-wide ones/ });
+    await expect(createSegmenter({ model: copy, device: 'cpu' })).rejects.toMatchObject({
+      code: 'MODEL_FILE',
+      message: /head\.safetensors: text_hidden_fcs gives 16-wide prompts, but LISA's SAM decoder takes 256-wide ones/,
+    });
   });
 
   it('build-engines builds its four engines, the prompt decoder for 1 … 16 [SEG]s', async () => {
     const specs = await engineSpecs(await readPackage(model));
     expect(specs.map((s) => s.component)).toEqual(['sam/encoder', 'sam/prompt-decoder', 'vlm/vision', 'vlm/decoder']);
     const prompt = specs[1].profiles[0].find((p) => p.name === 'sparse_embeddings')!;
-    expect([prompt.min, prompt.max]).toEqual([[1, 1, 256], [16, 1, 256]]);
+    expect([prompt.min, prompt.max]).toEqual([
+      [1, 1, 256],
+      [16, 1, 256],
+    ]);
     expect(specs[1].source).toBe('sam/prompt-decoder.onnx');
   });
 
@@ -130,7 +139,19 @@ describe('a lisa package', () => {
     expect(info.stdout).toMatch(/LISA's SAM decoder prompted by each \[SEG\]/);
     expect(info.stdout).toMatch(/vlm: generate, chat prompts, up to 16 tokens; eval teacher-forced/);
     const out = join(work, 'mask.png');
-    const r = await run(process.execPath, [cli, 'segment', join(import.meta.dirname, '../examples/shapes.png'), 'the yellow shape', '--model', model, '--form', 'phrase', '--out', out, '--json']);
+    const r = await run(process.execPath, [
+      cli,
+      'segment',
+      join(import.meta.dirname, '../examples/shapes.png'),
+      'the yellow shape',
+      '--model',
+      model,
+      '--form',
+      'phrase',
+      '--out',
+      out,
+      '--json',
+    ]);
     expect(JSON.parse(r.stdout)).toMatchObject({ answer: 'It is [SEG].' });
   });
 });
@@ -141,7 +162,10 @@ describe('hrseg serve on a lisa package', () => {
     try {
       const info = (await (await fetch(new URL('/api/info', server.url))).json()) as { model: { preset: string } };
       expect(info.model.preset).toBe('lisa');
-      const upload = await fetch(new URL('/api/images', server.url), { method: 'POST', body: readFileSync(join(import.meta.dirname, '../examples/shapes.png')) });
+      const upload = await fetch(new URL('/api/images', server.url), {
+        method: 'POST',
+        body: readFileSync(join(import.meta.dirname, '../examples/shapes.png')),
+      });
       const up = (await upload.json()) as { id: string; width: number; height: number; proposals: number; timings: Record<string, number> };
       expect(up).toMatchObject({ width: 640, height: 480, proposals: 0 });
       expect(up.timings.sam).toBeGreaterThan(0);

@@ -26,7 +26,10 @@ describe('the tiny LISA checkpoint, rebuilt in TypeScript from cases.json', () =
   const entries = meta.weights.tensors;
 
   it('covers every saved key of the LISA folder (and the CLIP file beside it)', () => {
-    const lisa = entries.filter((t) => !t.file.includes('/')).map((t) => t.name).sort();
+    const lisa = entries
+      .filter((t) => !t.file.includes('/'))
+      .map((t) => t.name)
+      .sort();
     expect(lisa).toEqual(Object.keys(meta.checkpoint.keys).sort());
     for (const t of entries.filter((e) => !e.file.includes('/'))) {
       const k = meta.checkpoint.keys[t.name];
@@ -40,7 +43,14 @@ describe('the tiny LISA checkpoint, rebuilt in TypeScript from cases.json', () =
   it('records the scale rule of each kind', () => {
     for (const t of entries) {
       const fanIn = t.shape.reduce((a, b) => a * b, 1) / t.shape[0];
-      const want = { norm: Math.sqrt(3) * 0.1, bias: Math.sqrt(3) * 0.1, small: Math.sqrt(3) * 0.1, unit: Math.sqrt(3), weight: Math.sqrt(3 / fanIn), constant: null }[t.kind];
+      const want = {
+        norm: Math.sqrt(3) * 0.1,
+        bias: Math.sqrt(3) * 0.1,
+        small: Math.sqrt(3) * 0.1,
+        unit: Math.sqrt(3),
+        weight: Math.sqrt(3 / fanIn),
+        constant: null,
+      }[t.kind];
       expect(t.scale, t.name).toBe(want);
     }
   });
@@ -59,10 +69,18 @@ describe('the tiny LISA checkpoint, rebuilt in TypeScript from cases.json', () =
       const buf = readFileSync(join(dir, target));
       const n = Number(buf.readBigUInt64LE(0));
       const header = JSON.parse(buf.subarray(8, 8 + n).toString('utf8')) as Record<string, { dtype: string; shape: number[]; data_offsets: [number, number] }>;
-      const names = entries.filter((t) => t.file === saved).map((t) => t.name).sort();
-      expect(Object.keys(header).filter((k) => k !== '__metadata__').sort()).toEqual(names);
+      const names = entries
+        .filter((t) => t.file === saved)
+        .map((t) => t.name)
+        .sort();
+      expect(
+        Object.keys(header)
+          .filter((k) => k !== '__metadata__')
+          .sort(),
+      ).toEqual(names);
       for (const name of names) {
-        const e = entries.find((t) => t.name === name)!, h = header[name];
+        const e = entries.find((t) => t.name === name)!,
+          h = header[name];
         expect([h.dtype, h.shape]).toEqual([e.dtype, e.shape]);
         expect(sha256(buf.subarray(8 + n + h.data_offsets[0], 8 + n + h.data_offsets[1]))).toBe(e.sha256);
       }

@@ -16,7 +16,10 @@ function randomBatch(prompts: number, perPrompt: number, low: number, noise = 0.
   const logits = new Float32Array(n * low * low);
   const iou = new Float32Array(n);
   for (let m = 0; m < n; m++) {
-    const cx = rng() * low, cy = rng() * low, r = 0.5 + rng() * low * 0.6, slope = 0.5 + rng() * (maxSlope - 0.5);
+    const cx = rng() * low,
+      cy = rng() * low,
+      r = 0.5 + rng() * low * 0.6,
+      slope = 0.5 + rng() * (maxSlope - 0.5);
     for (let y = 0; y < low; y++)
       for (let x = 0; x < low; x++)
         logits[m * low * low + y * low + x] = slope * (r - Math.hypot(x + 0.5 - cx, y + 0.5 - cy)) + noise * slope * (rng() * 2 - 1);
@@ -126,9 +129,10 @@ describe('mask generator post-processing', () => {
     const post = new MaskPostProcessor(RELAXED, geo);
     const bad = post.addBatch(tensor('float32', [1, 3, 8, 7]), tensor('float32', [1, 3]), tensor('float32', [1, 2]));
     await expect(bad).rejects.toMatchObject({ code: 'INVALID_TENSOR' });
-    await expect(
-      post.addBatch(tensor('float32', [2, 3, 8, 8]), tensor('float32', [2, 2]), tensor('float32', [2, 2])),
-    ).rejects.toMatchObject({ code: 'INVALID_TENSOR', message: expect.stringMatching(/iou_predictions/) });
+    await expect(post.addBatch(tensor('float32', [2, 3, 8, 8]), tensor('float32', [2, 2]), tensor('float32', [2, 2]))).rejects.toMatchObject({
+      code: 'INVALID_TENSOR',
+      message: expect.stringMatching(/iou_predictions/),
+    });
     expect(() => new MaskPostProcessor({ cropLayers: 1 }, geo)).toThrow(HrsegError);
     expect(() => new MaskPostProcessor({ stabilityThreshold: 2 }, geo)).toThrow(/stabilityThreshold/);
     expect(() => new MaskPostProcessor({}, { ...geo, width: 0 })).toThrow(/width/);

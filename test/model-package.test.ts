@@ -49,7 +49,12 @@ describe('model package', () => {
     const dir = fresh();
     let pkg = await readPackage(dir);
     expect(pkg.preset).toBe('hrseg');
-    expect(pkg.head).toMatchObject({ hrp: true, hreLayers: 2, maskResize: 'bilinear-antialias', selection: { strategy: 'topk-sim-iop', k: 10, tau: 0.7, fallback: 'top1-sim' } });
+    expect(pkg.head).toMatchObject({
+      hrp: true,
+      hreLayers: 2,
+      maskResize: 'bilinear-antialias',
+      selection: { strategy: 'topk-sim-iop', k: 10, tau: 0.7, fallback: 'top1-sim' },
+    });
     expect(pkg.settings['head.maskResize']).toEqual({ value: 'bilinear-antialias', source: 'default' });
     expect(pkg.settings['head.featureDim']).toEqual({ value: 16, source: 'hrseg.json' });
     editManifest(dir, (m) => {

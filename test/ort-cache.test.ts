@@ -23,7 +23,8 @@ const rng = makeRng(seed);
 describe(`the CPU model cache (seed ${seed})`, () => {
   // A graph with vlm/vision's contract: pixel_values [1, 3, 8, 8] → image_embeds [1, 3, 96]
   // through an int4 DequantizeLinear → MatMul (what ONNX Runtime rewrites and pre-packs).
-  const inDim = 64, out = 96;
+  const inDim = 64,
+    out = 96;
   const g = new GraphBuilder();
   const x = g.input('pixel_values', 'float', [1, 3, 8, 8]);
   const rows = g.op('Reshape', [x, g.int64('shape', [1, 3, inDim])]);

@@ -59,9 +59,15 @@ describe('segment() on the demo model', () => {
   });
 
   it('reads images of several formats and sizes', async () => {
-    const png = await sharp(scene.rgb, { raw: { width: 640, height: 480, channels: 3 } }).png().toBuffer();
-    const webp = await sharp(scene.rgb, { raw: { width: 640, height: 480, channels: 3 } }).webp({ lossless: true }).toBuffer();
-    const jpeg = await sharp(scene.rgb, { raw: { width: 640, height: 480, channels: 3 } }).jpeg({ quality: 95 }).toBuffer();
+    const png = await sharp(scene.rgb, { raw: { width: 640, height: 480, channels: 3 } })
+      .png()
+      .toBuffer();
+    const webp = await sharp(scene.rgb, { raw: { width: 640, height: 480, channels: 3 } })
+      .webp({ lossless: true })
+      .toBuffer();
+    const jpeg = await sharp(scene.rgb, { raw: { width: 640, height: 480, channels: 3 } })
+      .jpeg({ quality: 95 })
+      .toBuffer();
     const rgba = new Uint8Array(640 * 480 * 4);
     for (let p = 0; p < 640 * 480; p++) rgba.set([...scene.rgb.subarray(p * 3, p * 3 + 3), 255], p * 4);
     const path = join(dir, '..', 'scene.png');
@@ -89,7 +95,10 @@ describe('segment() on the demo model', () => {
     const events: SegmentEvent[] = [];
     for await (const e of seg.segmentStream(raw, 'the green shape', { form: 'phrase' })) events.push(e);
     expect(events.map((e) => e.type)).toEqual(['prepared', 'token', 'token', 'token', 'token', 'scores', 'result']);
-    const tokens = events.filter((e) => e.type === 'token').map((e) => (e as { text: string }).text).join('');
+    const tokens = events
+      .filter((e) => e.type === 'token')
+      .map((e) => (e as { text: string }).text)
+      .join('');
     expect(tokens).toBe('It is [SEG].');
     const last = events.at(-1) as Extract<SegmentEvent, { type: 'result' }>;
     expect(maskIoU(last.result.mask, region('green'))).toBe(1);
@@ -209,8 +218,10 @@ describe('the llm-seg twin of the demo (preset llm-seg)', () => {
 
 describe('the demo package', () => {
   it('is deterministic and says it is not trained (and so is its llm-seg twin)', async () => {
-    const a = demoPackage(), b = demoPackage();
-    const c = demoPackage('llm-seg'), d = demoPackage('llm-seg');
+    const a = demoPackage(),
+      b = demoPackage();
+    const c = demoPackage('llm-seg'),
+      d = demoPackage('llm-seg');
     for (const f of ['hrseg.json', 'head.safetensors', 'dino/encoder.onnx'])
       expect(Buffer.compare(readFileSync(join(c, f)), readFileSync(join(d, f))), f).toBe(0);
     expect(JSON.parse(readFileSync(join(c, 'hrseg.json'), 'utf8'))).toMatchObject({ preset: 'llm-seg', trained: false });

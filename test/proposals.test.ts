@@ -76,10 +76,14 @@ describe('SAM automatic mask generator on the tiny SAM', () => {
     const scene = rectangleScene(64, 64, [{ name: 'red', colour: [220, 30, 30], x: 8, y: 8, w: 32, h: 32 }]);
     const image = await loadImage({ data: scene.rgb, width: 64, height: 64, channels: 3 });
     const controller = new AbortController();
-    const run = generateProposals(image, { encoder, decoder }, {
-      signal: controller.signal,
-      onProgress: (done) => done >= 128 && controller.abort(),
-    });
+    const run = generateProposals(
+      image,
+      { encoder, decoder },
+      {
+        signal: controller.signal,
+        onProgress: (done) => done >= 128 && controller.abort(),
+      },
+    );
     await expect(run).rejects.toMatchObject({ code: 'ABORTED' });
   });
 });

@@ -66,19 +66,33 @@ function trainedLikeLlama(H = 256, I = 512, L = 2, V = 200): string {
 }
 
 interface Decoder {
-  run(embeds: Float32Array, positions: number[], past?: Record<string, ort.Tensor>): Promise<{ hidden: Float32Array; logits: Float32Array; present: Record<string, ort.Tensor> }>;
+  run(
+    embeds: Float32Array,
+    positions: number[],
+    past?: Record<string, ort.Tensor>,
+  ): Promise<{ hidden: Float32Array; logits: Float32Array; present: Record<string, ort.Tensor> }>;
   release(): Promise<void>;
 }
 
-async function decoder(ck: Checkpoint, options: LlamaOptions): Promise<Decoder & { H: number; V: number; heads: number; kv: number; hd: number; layers: number }> {
+async function decoder(
+  ck: Checkpoint,
+  options: LlamaOptions,
+): Promise<Decoder & { H: number; V: number; heads: number; kv: number; hd: number; layers: number }> {
   const { graph, arch } = buildLlama(ck, options);
   const session = await ort.InferenceSession.create(graph.encode(options.quantize ? 21 : 17), sessionOptions(LEVEL));
   const { hidden: H, vocab: V, heads, kvHeads: kv, headDim: hd, layers } = arch;
   return {
-    H, V, heads, kv, hd, layers,
+    H,
+    V,
+    heads,
+    kv,
+    hd,
+    layers,
     async run(embeds, positions, past) {
       const empty = Object.fromEntries(
-        [...Array(layers).keys()].flatMap((l) => ['key', 'value'].map((k) => [`past.${l}.${k}`, new ort.Tensor('float32', new Float32Array(0), [1, kv, 0, hd])])),
+        [...Array(layers).keys()].flatMap((l) =>
+          ['key', 'value'].map((k) => [`past.${l}.${k}`, new ort.Tensor('float32', new Float32Array(0), [1, kv, 0, hd])]),
+        ),
       );
       const out = await session.run({
         inputs_embeds: new ort.Tensor('float32', embeds, [1, positions.length, H]),
@@ -93,7 +107,9 @@ async function decoder(ck: Checkpoint, options: LlamaOptions): Promise<Decoder &
 }
 
 function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0, aa = 0, bb = 0;
+  let ab = 0,
+    aa = 0,
+    bb = 0;
   for (let i = 0; i < a.length; i++) {
     ab += a[i] * b[i];
     aa += a[i] * a[i];
@@ -110,22 +126,30 @@ const argmax = (x: Float32Array, from: number, n: number) => {
 
 /** hidden at the last prompt position (where h_seg is read) and greedy answers, quantized vs float32, over `prompts` prompts. */
 async function compare(ck: Checkpoint, base: LlamaOptions, q: QuantizeOptions & { lmHead?: 4 | 8 }, prompts: number, steps: number) {
-  const ref = await decoder(ck, base), quant = await decoder(ck, { ...base, quantize: q });
+  const ref = await decoder(ck, base),
+    quant = await decoder(ck, { ...base, quantize: q });
   const emb = ck.get(ck.keys().find((k) => k.endsWith('embed_tokens.weight'))!).float32();
   const { H, V } = ref;
   const local = makeRng(seed + 1);
-  let cosMin = 1, cosSum = 0, relMax = 0, relSum = 0, changed = 0;
+  let cosMin = 1,
+    cosSum = 0,
+    relMax = 0,
+    relSum = 0,
+    changed = 0;
   for (let p = 0; p < prompts; p++) {
     const n = 4 + Math.floor(local() * 12);
     const ids = Array.from({ length: n }, () => Math.floor(local() * V));
     const embeds = new Float32Array(n * H);
     ids.forEach((id, i) => embeds.set(emb.subarray(id * H, (id + 1) * H), i * H));
     const pos = [...Array(n).keys()];
-    let a = await ref.run(embeds, pos), b = await quant.run(embeds, pos);
-    const ha = a.hidden.subarray((n - 1) * H), hb = b.hidden.subarray((n - 1) * H);
+    let a = await ref.run(embeds, pos),
+      b = await quant.run(embeds, pos);
+    const ha = a.hidden.subarray((n - 1) * H),
+      hb = b.hidden.subarray((n - 1) * H);
     cosMin = Math.min(cosMin, cosine(ha, hb));
     cosSum += cosine(ha, hb);
-    let err = 0, scale = 0;
+    let err = 0,
+      scale = 0;
     for (let i = 0; i < H; i++) {
       err = Math.max(err, Math.abs(ha[i] - hb[i]));
       scale = Math.max(scale, Math.abs(ha[i]));
@@ -133,7 +157,8 @@ async function compare(ck: Checkpoint, base: LlamaOptions, q: QuantizeOptions & 
     relMax = Math.max(relMax, err / scale);
     relSum += err / scale;
     // Greedy answers, each over its own cache.
-    let ta = argmax(a.logits, (n - 1) * V, V), tb = argmax(b.logits, (n - 1) * V, V);
+    let ta = argmax(a.logits, (n - 1) * V, V),
+      tb = argmax(b.logits, (n - 1) * V, V);
     let same = ta === tb;
     for (let s = 0; s < steps && same; s++) {
       a = await ref.run(emb.slice(ta * H, (ta + 1) * H), [n + s], a.present);
@@ -164,7 +189,7 @@ describe(`the quantized LLaMA decoder against float32 (seed ${seed}, accuracy le
     ck.close();
   }, 120_000);
 
-  it('a checkpoint with a trained LLaMA\'s statistics: the targets hold, and answers over 100 prompts are counted', async () => {
+  it("a checkpoint with a trained LLaMA's statistics: the targets hold, and answers over 100 prompts are counted", async () => {
     const ck = openCheckpoint(trainedLikeLlama());
     const results: Record<string, Awaited<ReturnType<typeof compare>>> = {};
     for (const [name, q] of [
@@ -197,7 +222,9 @@ describe(`the quantized LLaMA decoder against float32 (seed ${seed}, accuracy le
     const sqErr = (clipSearch: boolean) => {
       let e = 0;
       for (const k of ck.keys().filter((k) => /layers\.\d+\..*_proj\.weight$/.test(k))) {
-        const t = ck.get(k), [out, inDim] = t.shape, w = t.float32();
+        const t = ck.get(k),
+          [out, inDim] = t.shape,
+          w = t.float32();
         const d = dequantizeLinear(quantizeLinear(w, out, inDim, { bits: 4, blockSize: 32, clipSearch }));
         for (let o = 0; o < out; o++) for (let i = 0; i < inDim; i++) e += (d[i * out + o] - w[o * inDim + i]) ** 2;
       }

@@ -17,7 +17,8 @@ const rng = makeRng(seed);
 
 /** The blockwise formula in float64, written independently of quantize.ts. */
 function reference(w: Float32Array, out: number, inDim: number, o: QuantizeOptions): Float64Array {
-  const B = o.blockSize === 'channel' ? inDim : (o.blockSize ?? 32), bits = o.bits;
+  const B = o.blockSize === 'channel' ? inDim : (o.blockSize ?? 32),
+    bits = o.bits;
   const wt = new Float64Array(inDim * out);
   for (let r = 0; r < out; r++)
     for (let b = 0; b < inDim / B; b++) {
@@ -28,16 +29,20 @@ function reference(w: Float32Array, out: number, inDim: number, o: QuantizeOptio
       };
       // Every clipping ratio tried, the one with the smallest squared error kept (first on ties).
       const ratios = o.clipSearch === false ? [1] : [1, 0.95, 0.9, 0.85, 0.8, 0.75, 0.7];
-      let best: number[] | undefined, bestErr = Infinity;
+      let best: number[] | undefined,
+        bestErr = Infinity;
       for (const r of ratios) {
         let deq: number[];
         if (o.asymmetric) {
-          const qmax = 2 ** bits - 1, mn = Math.min(0, ...block), mx = Math.max(0, ...block);
+          const qmax = 2 ** bits - 1,
+            mn = Math.min(0, ...block),
+            mx = Math.max(0, ...block);
           const s = Math.fround(((mx - mn) * r) / qmax) || 1;
           const z = Math.min(qmax, Math.max(0, even((-mn * r) / s)));
           deq = block.map((v) => (Math.min(qmax, Math.max(0, even(v / s) + z)) - z) * s);
         } else {
-          const qmax = 2 ** (bits - 1) - 1, s = Math.fround((Math.max(...block.map(Math.abs)) * r) / qmax) || 1;
+          const qmax = 2 ** (bits - 1) - 1,
+            s = Math.fround((Math.max(...block.map(Math.abs)) * r) / qmax) || 1;
           deq = block.map((v) => Math.min(qmax, Math.max(-qmax - 1, even(v / s))) * s);
         }
         const err = deq.reduce((a, v, i) => a + (v - block[i]) ** 2, 0);
@@ -61,7 +66,8 @@ describe(`blockwise round-to-nearest (seed ${seed})`, () => {
     { bits: 8, blockSize: 'channel' },
   ] as QuantizeOptions[])
     it(`int${o.bits}, block ${o.blockSize}, ${o.asymmetric ? 'zero points' : 'symmetric'}${o.clipSearch === false ? ', no clip search' : ''}: dequantized equals the float64 formula`, () => {
-      const out = 24, inDim = 256;
+      const out = 24,
+        inDim = 256;
       const w = heavy(rng, out * inDim, 0.05);
       w.fill(0, 0, o.blockSize === 'channel' ? inDim : o.blockSize!); // an all-zero block (a whole row per channel)
       const got = dequantizeLinear(quantizeLinear(w, out, inDim, o));
@@ -78,7 +84,9 @@ describe(`blockwise round-to-nearest (seed ${seed})`, () => {
 
   it('the DequantizeLinear → MatMul graph (opset 21) on ONNX Runtime equals x·dequantize(W)ᵀ in float64', async () => {
     for (const o of [{ bits: 4 }, { bits: 8 }, { bits: 8, blockSize: 'channel' }, { bits: 4, asymmetric: true }] as QuantizeOptions[]) {
-      const out = 48, inDim = 128, M = 5;
+      const out = 48,
+        inDim = 128,
+        M = 5;
       const w = heavy(rng, out * inDim, 0.05);
       const g = new GraphBuilder();
       const x = g.input('x', 'float', [M, inDim]);
@@ -86,11 +94,15 @@ describe(`blockwise round-to-nearest (seed ${seed})`, () => {
       g.output('y', 'float', [M, out]);
       const xs = uniform(rng, M * inDim, 1);
       const wt = reference(w, out, inDim, o);
-      for (const [level, bound] of [['1', 1e-5], ['4', 2e-2]] as const) {
+      for (const [level, bound] of [
+        ['1', 1e-5],
+        ['4', 2e-2],
+      ] as const) {
         const session = await ort.InferenceSession.create(g.encode(21), sessionOptions(level));
         const y = (await session.run({ x: new ort.Tensor('float32', xs, [M, inDim]) })).y.data as Float32Array;
         await session.release();
-        let worst = 0, scale = 0;
+        let worst = 0,
+          scale = 0;
         for (let m = 0; m < M; m++)
           for (let c = 0; c < out; c++) {
             let s = 0;

@@ -17,9 +17,17 @@ describe('random:llm-seg-7b', () => {
   const raw = randomCheckpoint('llm-seg-7b');
   const { checkpoint: ck, lora } = mergeLora(raw, 16);
 
-  it('LLaMA-7B with LoRA r 8 on q_proj and v_proj of every layer, under peft\'s prefix', () => {
+  it("LLaMA-7B with LoRA r 8 on q_proj and v_proj of every layer, under peft's prefix", () => {
     expect(lora).toMatchObject({ pairs: 64, rank: 8 });
-    expect(llamaArch(ck)).toMatchObject({ prefix: 'base_model.model.model.', hidden: 4096, layers: 32, heads: 32, kvHeads: 32, intermediate: 11008, vocab: 32004 });
+    expect(llamaArch(ck)).toMatchObject({
+      prefix: 'base_model.model.model.',
+      hidden: 4096,
+      layers: 32,
+      heads: 32,
+      kvHeads: 32,
+      intermediate: 11008,
+      vocab: 32004,
+    });
     expect(ck.get('base_model.model.lm_head.weight').shape).toEqual([32004, 4096]);
   });
 
@@ -47,11 +55,15 @@ describe('random:llm-seg-7b', () => {
     expect(a).not.toEqual(c);
   });
 
-  it('its stand-in tokenizer takes LISA\'s four tokens at 32000-32003 and is the default for random:llm-seg-7b', () => {
+  it("its stand-in tokenizer takes LISA's four tokens at 32000-32003 and is the default for random:llm-seg-7b", () => {
     expect(Object.keys((randomTokenizerJson() as { model: { vocab: object } }).model.vocab)).toHaveLength(32000);
     const t = prepareTokenizer(RANDOM_TOKENIZER, 32004);
     expect(t.json.added_tokens!.filter((a) => a.id >= 32000).map((a) => [a.content, a.id])).toEqual([
-      ['<im_patch>', 32000], ['<im_start>', 32001], ['<im_end>', 32002], ['[SEG]', 32003], ['<image>', 32004],
+      ['<im_patch>', 32000],
+      ['<im_start>', 32001],
+      ['<im_end>', 32002],
+      ['[SEG]', 32003],
+      ['<image>', 32004],
     ]);
   });
 });

@@ -29,7 +29,8 @@ describe('LLM-Seg resizes', () => {
       expect(downscaledSize(g.width, g.height, g.maxSide)).toEqual({ width: g.outWidth, height: g.outHeight });
       const out = areaDownscale({ width: g.width, height: g.height, data: bytes(g.image) }, g.outWidth, g.outHeight);
       const want = bytes(g.out);
-      let worst = 0, off = 0;
+      let worst = 0,
+        off = 0;
       for (let i = 0; i < want.length; i++) {
         const e = Math.abs(out.data[i] - want[i]);
         worst = Math.max(worst, e);
@@ -42,11 +43,15 @@ describe('LLM-Seg resizes', () => {
   });
 
   it('the INTER_AREA shrink is the covered-area average (definition, fractional factors)', () => {
-    const W = 23, H = 17, w = 9, h = 7;
+    const W = 23,
+      H = 17,
+      w = 9,
+      h = 7;
     const data = new Uint8Array(W * H * 3);
     for (let i = 0; i < data.length; i++) data[i] = (i * 37 + 11) % 256;
     const out = areaDownscale({ width: W, height: H, data }, w, h);
-    const sx = W / w, sy = H / h;
+    const sx = W / w,
+      sy = H / h;
     const cover = (o: number, s: number, i: number) => Math.max(0, Math.min((o + 1) * s, i + 1) - Math.max(o * s, i));
     for (let oy = 0; oy < h; oy++)
       for (let ox = 0; ox < w; ox++)
@@ -58,10 +63,15 @@ describe('LLM-Seg resizes', () => {
   });
 
   it('resizeNearest gathers rows and columns by the nearest indices; sizes at or under the limit are kept', () => {
-    const h = 5, w = 7, H = 13, W = 11, K = 2;
+    const h = 5,
+      w = 7,
+      H = 13,
+      W = 11,
+      K = 2;
     const planes = Uint8Array.from({ length: K * h * w }, (_, i) => (i * 7) % 256);
     const out = resizeNearest(planes, K, h, w, H, W);
-    const ys = nearestIndices(h, H), xs = nearestIndices(w, W);
+    const ys = nearestIndices(h, H),
+      xs = nearestIndices(w, W);
     for (let k = 0; k < K; k++)
       for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) expect(out[(k * H + y) * W + x]).toBe(planes[(k * h + ys[y]) * w + xs[x]]);
     expect(downscaledSize(1024, 768, 1024)).toBeUndefined();

@@ -9,7 +9,8 @@ const rng = makeRng(seed);
 /** Plain column-major run lengths, starting with zeros: the definition, for comparison. */
 function runs(mask: Uint8Array, h: number, w: number): number[] {
   const out: number[] = [];
-  let current = 0, length = 0;
+  let current = 0,
+    length = 0;
   for (let x = 0; x < w; x++)
     for (let y = 0; y < h; y++) {
       const v = mask[y * w + x] ? 1 : 0;
@@ -36,7 +37,9 @@ describe('COCO RLE from JS', () => {
 
   it('round-trips random masks and agrees with the plain run lengths', () => {
     for (let rep = 0; rep < 30; rep++) {
-      const h = 1 + Math.floor(rng() * 40), w = 1 + Math.floor(rng() * 40), p = rng();
+      const h = 1 + Math.floor(rng() * 40),
+        w = 1 + Math.floor(rng() * 40),
+        p = rng();
       const mask = new Uint8Array(h * w).map(() => (rng() < p ? 1 : 0));
       const rle = encodeRle(mask, h, w);
       expect(decodeRle(rle).dims).toEqual([h, w]);

@@ -79,7 +79,12 @@ describe('hrseg serve: the API', () => {
       expect(kinds.indexOf('token')).toBeGreaterThanOrEqual(0);
       expect(kinds.lastIndexOf('token')).toBeLessThan(kinds.indexOf('result'));
       const result = events.at(-1)!.data;
-      expect(events.filter((e) => e.event === 'token').map((e) => e.data.text).join('')).toBe(result.answer);
+      expect(
+        events
+          .filter((e) => e.event === 'token')
+          .map((e) => e.data.text)
+          .join(''),
+      ).toBe(result.answer);
       const { mask, width, height } = await maskOf(result.mask);
       expect([width, height]).toEqual([640, 480]);
       expect(mask).toEqual(rectMask(colour, 640, 480));

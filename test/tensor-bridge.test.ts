@@ -23,7 +23,7 @@ function expectTensorError(fn: () => unknown, pattern: RegExp): void {
 }
 
 describe('borrowed inputs', () => {
-  it('native writes land in the caller\'s array (no copy)', () => {
+  it("native writes land in the caller's array (no copy)", () => {
     const data = randomFloats(1000);
     const before = Float32Array.from(data);
     scaleInPlace(tensor('float32', [10, 100], data), 3);
@@ -141,10 +141,7 @@ describe('bad tensors are refused with a clear HrsegError', () => {
       () => scaleInPlace({ dtype: 'float32', dims: [4], data: new Int32Array(4) } as unknown as Tensor, 1),
       /needs Float32Array data.*got Int32Array/,
     );
-    expectTensorError(
-      () => scaleInPlace({ dtype: 'float64', dims: [4], data: new Float32Array(4) } as unknown as Tensor, 1),
-      /unknown dtype 'float64'/,
-    );
+    expectTensorError(() => scaleInPlace({ dtype: 'float64', dims: [4], data: new Float32Array(4) } as unknown as Tensor, 1), /unknown dtype 'float64'/);
   });
 
   it('dims that do not match the data length, or are not non-negative integers', () => {

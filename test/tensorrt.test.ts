@@ -36,17 +36,20 @@ describe('the TensorRT layer is built and shipped', () => {
     else expect(info.tensorrt.reason).toMatch(layerBuilt ? /libnvinfer\.so\.11/ : /without the TensorRT layer/);
   });
 
-  it.runIf(layerBuilt && !loadable)('a libnvinfer of another major version is refused by name and version (TENSORRT_ROOT at a fake TensorRT 10.3)', async () => {
-    const fake = join(root, 'build', 'fake-tensorrt');
-    expect(existsSync(join(fake, 'lib', 'libnvinfer.so.11')), 'ctest builds the fake library').toBe(true);
-    // A fresh process: the layer tries TensorRT once per process until it loads.
-    const addon = JSON.stringify(info.binary); // the binary this run loaded (prebuilds/ after npm run build)
-    const r = await exec(process.execPath, ['-e', `console.log(require(${addon}).runtimeInfo().tensorrt.reason)`], {
-      cwd: root,
-      env: { ...process.env, TENSORRT_ROOT: fake },
-    });
-    expect(r.stdout).toMatch(/is TensorRT 10\.3\.\d+; this build of hrseg needs TensorRT 11/);
-  });
+  it.runIf(layerBuilt && !loadable)(
+    'a libnvinfer of another major version is refused by name and version (TENSORRT_ROOT at a fake TensorRT 10.3)',
+    async () => {
+      const fake = join(root, 'build', 'fake-tensorrt');
+      expect(existsSync(join(fake, 'lib', 'libnvinfer.so.11')), 'ctest builds the fake library').toBe(true);
+      // A fresh process: the layer tries TensorRT once per process until it loads.
+      const addon = JSON.stringify(info.binary); // the binary this run loaded (prebuilds/ after npm run build)
+      const r = await exec(process.execPath, ['-e', `console.log(require(${addon}).runtimeInfo().tensorrt.reason)`], {
+        cwd: root,
+        env: { ...process.env, TENSORRT_ROOT: fake },
+      });
+      expect(r.stdout).toMatch(/is TensorRT 10\.3\.\d+; this build of hrseg needs TensorRT 11/);
+    },
+  );
 });
 
 describe.runIf(!loadable)('without TensorRT every entry point fails with a typed error', () => {
@@ -81,9 +84,13 @@ describe.runIf(!loadable)('without TensorRT every entry point fails with a typed
   });
 
   it.runIf(layerBuilt)('the native engine entry points refuse without TensorRT', async () => {
-    const e = await native().trtOpen('/tmp/x.plan', 0).catch((x) => x);
+    const e = await native()
+      .trtOpen('/tmp/x.plan', 0)
+      .catch((x) => x);
     expect(e.hrsegCode).toBe('DEVICE_UNAVAILABLE');
-    const b = await native().trtBuild({ onnx: 'a.onnx', plan: 'a.plan', device: 0, profiles: [] }).catch((x) => x);
+    const b = await native()
+      .trtBuild({ onnx: 'a.onnx', plan: 'a.plan', device: 0, profiles: [] })
+      .catch((x) => x);
     expect(b.hrsegCode).toBe('DEVICE_UNAVAILABLE');
     expect(() => native().trtRunDevice({}, [])).toThrow(/not a TensorRT engine handle/);
     expect(() => native().trtDeviceAlloc(1024, 0)).toThrow(/TensorRT is not available/);
@@ -94,7 +101,9 @@ describe.runIf(!loadable)('without TensorRT every entry point fails with a typed
   it('the CPU head refuses device tokens instead of reading a device pointer', async () => {
     const pkg = await readPackage(demoPackage());
     const head = await Head.load(pkg.files.head, pkg.head);
-    const e = await head.imageStep({ deviceTokens: { dtype: 'float32', dims: [5, 4, 4], device: {} }, proposals: tensor('uint8', [1, 4, 4], new Uint8Array(16)) }).catch((x) => x);
+    const e = await head
+      .imageStep({ deviceTokens: { dtype: 'float32', dims: [5, 4, 4], device: {} }, proposals: tensor('uint8', [1, 4, 4], new Uint8Array(16)) })
+      .catch((x) => x);
     expect(e).toBeInstanceOf(HrsegError);
     expect(e.message).toMatch(/need the GPU head|without CUDA/);
     head.dispose();
@@ -142,8 +151,19 @@ describe('engine sidecars: a mismatch is caught before any plan is opened', () =
     cpSync(join(pkgDir, 'sam'), dir, { recursive: true }); // any bytes stand in for plans
     writeFileSync(join(dir, 'sam-encoder.plan'), 'plan bytes');
     sidecar = {
-      version: 1, ...target, builtAt: 'now',
-      engines: { 'sam/encoder': { plan: 'sam-encoder.plan', planBytes: 10, onnx: 'sam/encoder.onnx', source: await fileSignature(join(pkgDir, 'sam', 'encoder.onnx')), profiles: [], buildSeconds: 1 } },
+      version: 1,
+      ...target,
+      builtAt: 'now',
+      engines: {
+        'sam/encoder': {
+          plan: 'sam-encoder.plan',
+          planBytes: 10,
+          onnx: 'sam/encoder.onnx',
+          source: await fileSignature(join(pkgDir, 'sam', 'encoder.onnx')),
+          profiles: [],
+          buildSeconds: 1,
+        },
+      },
     };
   });
   afterAll(() => rmSync(pkgDir, { recursive: true, force: true }));
@@ -186,7 +206,7 @@ describe('engine sidecars: a mismatch is caught before any plan is opened', () =
     expect((await sidecarDifferences(dir, sidecar, target, pkgDir, ['sam/encoder']))[0]).toMatch(/sam\/encoder\.onnx changed since the engine was built/);
   });
 
-  it('hrseg info lists a package\'s engine folders with what they were built for, and why TensorRT is unavailable', async () => {
+  it("hrseg info lists a package's engine folders with what they were built for, and why TensorRT is unavailable", async () => {
     const copy = mkdtempSync(join(tmpdir(), 'hrseg-info-'));
     cpSync(demoPackage(), copy, { recursive: true });
     const at = join(copy, 'engines', engineDirName(target));
@@ -202,7 +222,11 @@ describe('engine sidecars: a mismatch is caught before any plan is opened', () =
     const rebuild = 'hrseg build-engines --model m --precision fp16';
     const at = mkdtempSync(join(tmpdir(), 'hrseg-sidecar-'));
     expect(await readSidecar(at, rebuild)).toBeUndefined();
-    for (const [text, why] of [['{"version": 1, "gpu"', /not valid JSON/], ['{"hello": 1}', /not an hrseg engine sidecar/], [JSON.stringify({ ...sidecar, version: 99 }), /newer hrseg/]] as const) {
+    for (const [text, why] of [
+      ['{"version": 1, "gpu"', /not valid JSON/],
+      ['{"hello": 1}', /not an hrseg engine sidecar/],
+      [JSON.stringify({ ...sidecar, version: 99 }), /newer hrseg/],
+    ] as const) {
       writeFileSync(join(at, 'engines.json'), text);
       const e = await readSidecar(at, rebuild).catch((x) => x);
       expect(e.code).toBe('ENGINE_MISMATCH');

@@ -33,11 +33,35 @@ function llamaTokenizerJson(): object {
     truncation: null,
     padding: null,
     added_tokens: [special(0), special(1), special(2)],
-    normalizer: { type: 'Sequence', normalizers: [{ type: 'Prepend', prepend: '▁' }, { type: 'Replace', pattern: { String: ' ' }, content: '▁' }] },
+    normalizer: {
+      type: 'Sequence',
+      normalizers: [
+        { type: 'Prepend', prepend: '▁' },
+        { type: 'Replace', pattern: { String: ' ' }, content: '▁' },
+      ],
+    },
     pre_tokenizer: null,
     post_processor: null,
-    decoder: { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '▁' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }, { type: 'Strip', content: ' ', start: 1, stop: 0 }] },
-    model: { type: 'BPE', dropout: null, unk_token: '<unk>', continuing_subword_prefix: null, end_of_word_suffix: null, fuse_unk: true, byte_fallback: true, vocab: Object.fromEntries(t.vocabById.map((p, i) => [p, i])), merges },
+    decoder: {
+      type: 'Sequence',
+      decoders: [
+        { type: 'Replace', pattern: { String: '▁' }, content: ' ' },
+        { type: 'ByteFallback' },
+        { type: 'Fuse' },
+        { type: 'Strip', content: ' ', start: 1, stop: 0 },
+      ],
+    },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: '<unk>',
+      continuing_subword_prefix: null,
+      end_of_word_suffix: null,
+      fuse_unk: true,
+      byte_fallback: true,
+      vocab: Object.fromEntries(t.vocabById.map((p, i) => [p, i])),
+      merges,
+    },
   };
 }
 
@@ -90,7 +114,8 @@ describe('the LISA prompt on the real LLaMA vocabulary', () => {
     expect(tok.encode('<im_end>\nWhat')).toEqual([32002, ...llamaTokenizer.encode('What', false, true)]);
     // A base file that already holds LLaVA's tokens with a fast tokenizer's default flags gets the same ids.
     const base = llamaTokenizerJson() as { added_tokens: object[] };
-    for (const [content, id] of Object.entries(ADDED).slice(0, 3)) base.added_tokens.push({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
+    for (const [content, id] of Object.entries(ADDED).slice(0, 3))
+      base.added_tokens.push({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true });
     writeFileSync(join(work, 'llava.json'), JSON.stringify(base));
     const again = prepareTokenizer(join(work, 'llava.json'), 32004);
     expect(again.added).toEqual(['[SEG]', '<image>']);

@@ -28,7 +28,8 @@ const rng = makeRng(seed);
 async function runBoth(g: GraphBuilder, feeds: Record<string, ort.Tensor>, output: string): Promise<number> {
   const a = await ort.InferenceSession.create(g.encode(17));
   const b = await ort.InferenceSession.create(typedGraph(g, 'fp16').encode(17));
-  const ya = (await a.run(feeds))[output], yb = (await b.run(feeds))[output];
+  const ya = (await a.run(feeds))[output],
+    yb = (await b.run(feeds))[output];
   await Promise.all([a.release(), b.release()]);
   expect(yb.type).toBe('float32'); // the interface stays float32
   return relError(yb.data as Float32Array, ya.data as Float32Array);
@@ -46,7 +47,8 @@ describe('weight rounding', () => {
     // Nearest: no representable half lies closer than the chosen one, on random values.
     for (let i = 0; i < 2000; i++) {
       const x = Math.fround((rng() * 2 - 1) * 2 ** Math.floor(rng() * 30 - 14));
-      const h = floatToHalf(x), v = halfToFloat(h);
+      const h = floatToHalf(x),
+        v = halfToFloat(h);
       for (const n of [h - 1, h + 1]) if ((n & 0x7c00) !== 0x7c00) expect(Math.abs(x - v)).toBeLessThanOrEqual(Math.abs(x - halfToFloat(n & 0xffff)));
     }
   });
@@ -55,18 +57,30 @@ describe('weight rounding', () => {
 describe(`fp16 variants on onnxruntime-node agree with float32 (seed ${seed})`, () => {
   it('converted DINOv2 (no registers, 70²), within 1e-2', async () => {
     const ck = openCheckpoint(join(FIX, 'dinov2/vit-tiny.pth'));
-    const err = await runBoth(buildDinov2(ck, { viewSize: 70 }).graph, { pixel_values: new ort.Tensor('float32', uniform(rng, 2 * 3 * 70 * 70, 2), [2, 3, 70, 70]) }, 'patch_tokens');
+    const err = await runBoth(
+      buildDinov2(ck, { viewSize: 70 }).graph,
+      { pixel_values: new ort.Tensor('float32', uniform(rng, 2 * 3 * 70 * 70, 2), [2, 3, 70, 70]) },
+      'patch_tokens',
+    );
     ck.close();
     expect(err).toBeLessThan(1e-2);
   });
 
   it('converted SAM encoder and decoder, within 1e-2', async () => {
     const ck = openCheckpoint(join(FIX, 'sam/sam-tiny.pth'));
-    const e1 = await runBoth(buildSamEncoder(ck).graph, { image: new ort.Tensor('float32', uniform(rng, 3 * 128 * 128, 2), [1, 3, 128, 128]) }, 'image_embeddings');
+    const e1 = await runBoth(
+      buildSamEncoder(ck).graph,
+      { image: new ort.Tensor('float32', uniform(rng, 3 * 128 * 128, 2), [1, 3, 128, 128]) },
+      'image_embeddings',
+    );
     const B = 4;
     const feeds = {
       image_embeddings: new ort.Tensor('float32', uniform(rng, 32 * 64, 1.5), [1, 32, 8, 8]),
-      point_coords: new ort.Tensor('float32', uniform(rng, 2 * B, 64).map((v) => v + 64), [B, 1, 2]),
+      point_coords: new ort.Tensor(
+        'float32',
+        uniform(rng, 2 * B, 64).map((v) => v + 64),
+        [B, 1, 2],
+      ),
       point_labels: new ort.Tensor('float32', Float32Array.from([1, 1, 0, -1]), [B, 1]),
     };
     const e2 = await runBoth(buildSamDecoder(ck, { grid: 8 }).graph, feeds, 'low_res_masks');

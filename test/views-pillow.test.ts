@@ -12,10 +12,19 @@ import { freshSeed, makeRng } from './helpers/random.js';
 
 const seed = freshSeed();
 const rng = makeRng(seed);
-const image = (h: number, w: number) => ({ data: Uint8Array.from({ length: h * w * 3 }, () => Math.floor(rng() * 256)), width: w, height: h, channels: 3 as const });
+const image = (h: number, w: number) => ({
+  data: Uint8Array.from({ length: h * w * 3 }, () => Math.floor(rng() * 256)),
+  width: w,
+  height: h,
+  channels: 3 as const,
+});
 
 describe(`views rounded to 8 bits as Pillow does (seed ${seed})`, () => {
-  for (const [h, w] of [[37, 53], [300, 171], [97, 97]] as const)
+  for (const [h, w] of [
+    [37, 53],
+    [300, 171],
+    [97, 97],
+  ] as const)
     it(`${h}×${w}: square view to 64 (bilinear) and centre-crop view to 40 (bicubic) equal Pillow's resize, normalised`, async () => {
       const im = image(h, w);
       const spec = { ...SAM_VIEW, size: 64, roundTo8Bits: true };
@@ -31,8 +40,11 @@ describe(`views rounded to 8 bits as Pillow does (seed ${seed})`, () => {
           }
       expect(worst).toBeLessThan(1e-5);
       const cc = await centerCropView(im, { ...CLIP_VIEW, size: 40, roundTo8Bits: true });
-      const n = Math.trunc((40 * Math.max(h, w)) / Math.min(h, w)), [CH, CW] = h <= w ? [40, n] : [n, 40];
-      const rc = pillowResize(im.data, h, w, CH, CW, 'bicubic'), top = Math.floor((CH - 40) / 2), left = Math.floor((CW - 40) / 2);
+      const n = Math.trunc((40 * Math.max(h, w)) / Math.min(h, w)),
+        [CH, CW] = h <= w ? [40, n] : [n, 40];
+      const rc = pillowResize(im.data, h, w, CH, CW, 'bicubic'),
+        top = Math.floor((CH - 40) / 2),
+        left = Math.floor((CW - 40) / 2);
       worst = 0;
       for (let c = 0; c < 3; c++)
         for (let y = 0; y < 40; y++)

@@ -24,10 +24,18 @@ class DeviceLikeEngine implements Engine {
   liveValues = new Set<EngineValue>();
   steps: { read: Set<DeviceBuffer>; wrote: Set<DeviceBuffer> }[] = [];
   constructor(private readonly inner: Engine) {}
-  get component() { return this.inner.component; }
-  get file() { return this.inner.file; }
-  get inputs() { return this.inner.inputs; }
-  get outputs() { return this.inner.outputs; }
+  get component() {
+    return this.inner.component;
+  }
+  get file() {
+    return this.inner.file;
+  }
+  get inputs() {
+    return this.inner.inputs;
+  }
+  get outputs() {
+    return this.inner.outputs;
+  }
 
   allocate(bytes: number): DeviceBuffer {
     this.allocations += 1;
@@ -65,7 +73,9 @@ class DeviceLikeEngine implements Engine {
     return tagged;
   }
 
-  dispose() { return this.inner.dispose(); }
+  dispose() {
+    return this.inner.dispose();
+  }
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'hrseg-vlm-kv-'));
@@ -141,7 +151,17 @@ describe('a device-resident key/value cache', () => {
   });
 
   it('refuses a conversation longer than the cache', async () => {
-    const small = await VlmRunner.load(files, {}, { engines: { vision: await OnnxEngine.load(files.vision, 'vlm/vision'), decoder: new DeviceLikeEngine(await OnnxEngine.load(files.decoder, 'vlm/decoder')) }, context: 4 });
+    const small = await VlmRunner.load(
+      files,
+      {},
+      {
+        engines: {
+          vision: await OnnxEngine.load(files.vision, 'vlm/vision'),
+          decoder: new DeviceLikeEngine(await OnnxEngine.load(files.decoder, 'vlm/decoder')),
+        },
+        context: 4,
+      },
+    );
     await expect(small.prepare(image)).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', message: /more than the key\/value cache holds \(4\)/ });
     await small.dispose();
   });

@@ -122,7 +122,8 @@ describe('VLM runner on the tiny model', () => {
       all.set(ctx.embeddings.data);
       all.set(tail.data, ctx.length * H);
       const full = await runner.forward(tensor('float32', [1, ctx.length + seqIds.length, H], all));
-      const n = ctx.length + seqIds.length, V = full.logits.dims[2];
+      const n = ctx.length + seqIds.length,
+        V = full.logits.dims[2];
       expect(relError(a.trace![t].logits, full.logits.data.subarray((n - 1) * V, n * V)), `step ${t} logits`).toBeLessThan(1e-5);
       expect(relError(a.trace![t].hidden, full.hidden.data.subarray((n - 1) * H, n * H)), `step ${t} hidden`).toBeLessThan(1e-5);
     }
@@ -130,7 +131,10 @@ describe('VLM runner on the tiny model', () => {
 
   it('the prefix cache gives the same h_seg as a fresh run', async () => {
     const cached = [await runner.answer(ctx, 'the red shape'), await runner.answer(ctx, 'the blue shape')];
-    for (const [q, c] of [['the red shape', cached[0]], ['the blue shape', cached[1]]] as const) {
+    for (const [q, c] of [
+      ['the red shape', cached[0]],
+      ['the blue shape', cached[1]],
+    ] as const) {
       const fresh = await runner.answer(await runner.prepare(image), q);
       expect(relError(c.seg.data, fresh.seg.data)).toBeLessThan(1e-6);
     }

@@ -1,7 +1,14 @@
 // hrseg serve's page: upload once, ask many times, watch the answer stream, see the masks.
 // Plain browser JavaScript, no dependencies; everything it loads comes from this server.
 const $ = (id) => document.getElementById(id);
-const COLOURS = [[255, 40, 200], [30, 200, 255], [255, 200, 0], [90, 220, 90], [255, 110, 40], [160, 110, 255]];
+const COLOURS = [
+  [255, 40, 200],
+  [30, 200, 255],
+  [255, 200, 0],
+  [90, 220, 90],
+  [255, 110, 40],
+  [160, 110, 255],
+];
 let imageId = null;
 let running = null;
 
@@ -66,7 +73,10 @@ async function drawResult(result) {
     const li = document.createElement('li');
     const swatch = document.createElement('span');
     swatch.style.background = `rgb(${colour.join(',')})`;
-    li.append(swatch, lisa ? `[SEG] ${s + 1}: LISA's decoder` : `[SEG] ${s + 1}: proposals ${seg.chosen.join(', ') || 'none'}${seg.fallback ? ' (fallback)' : ''}`);
+    li.append(
+      swatch,
+      lisa ? `[SEG] ${s + 1}: LISA's decoder` : `[SEG] ${s + 1}: proposals ${seg.chosen.join(', ') || 'none'}${seg.fallback ? ' (fallback)' : ''}`,
+    );
     legend.append(li);
   }
   if (result.outline) {
@@ -110,7 +120,8 @@ async function upload(file) {
   const r = await response.json();
   imageId = r.id;
   const ms = Object.values(r.timings).reduce((a, b) => a + b, 0);
-  $('image-status').textContent = `${file.name}: ${r.width}×${r.height}, ${lisa ? 'SAM embedding and image prefix' : `${r.proposals} proposals`}, prepared in ${ms.toFixed(0)} ms.`;
+  $('image-status').textContent =
+    `${file.name}: ${r.width}×${r.height}, ${lisa ? 'SAM embedding and image prefix' : `${r.proposals} proposals`}, prepared in ${ms.toFixed(0)} ms.`;
   $('instruction').disabled = $('send').disabled = false;
   $('instruction').focus();
   setState('ready');

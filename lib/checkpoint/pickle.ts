@@ -41,18 +41,70 @@ export interface UnpickleHooks {
   reduce?: (callable: PyGlobal, args: unknown[]) => unknown;
 }
 
-
 const OP = {
-  MARK: 0x28, STOP: 0x2e, POP: 0x30, POP_MARK: 0x31, DUP: 0x32, FLOAT: 0x46, INT: 0x49, BININT: 0x4a,
-  BININT1: 0x4b, LONG: 0x4c, BININT2: 0x4d, NONE: 0x4e, PERSID: 0x50, BINPERSID: 0x51, REDUCE: 0x52,
-  STRING: 0x53, BINSTRING: 0x54, SHORT_BINSTRING: 0x55, UNICODE: 0x56, BINUNICODE: 0x58, APPEND: 0x61,
-  BUILD: 0x62, GLOBAL: 0x63, DICT: 0x64, EMPTY_DICT: 0x7d, APPENDS: 0x65, GET: 0x67, BINGET: 0x68,
-  INST: 0x69, LONG_BINGET: 0x6a, LIST: 0x6c, EMPTY_LIST: 0x5d, OBJ: 0x6f, PUT: 0x70, BINPUT: 0x71,
-  LONG_BINPUT: 0x72, SETITEM: 0x73, TUPLE: 0x74, EMPTY_TUPLE: 0x29, SETITEMS: 0x75, BINFLOAT: 0x47,
-  PROTO: 0x80, NEWOBJ: 0x81, TUPLE1: 0x85, TUPLE2: 0x86, TUPLE3: 0x87, NEWTRUE: 0x88, NEWFALSE: 0x89,
-  LONG1: 0x8a, LONG4: 0x8b, BINBYTES: 0x42, SHORT_BINBYTES: 0x43, SHORT_BINUNICODE: 0x8c,
-  BINUNICODE8: 0x8d, BINBYTES8: 0x8e, EMPTY_SET: 0x8f, ADDITEMS: 0x90, FROZENSET: 0x91, NEWOBJ_EX: 0x92,
-  STACK_GLOBAL: 0x93, MEMOIZE: 0x94, FRAME: 0x95, BYTEARRAY8: 0x96,
+  MARK: 0x28,
+  STOP: 0x2e,
+  POP: 0x30,
+  POP_MARK: 0x31,
+  DUP: 0x32,
+  FLOAT: 0x46,
+  INT: 0x49,
+  BININT: 0x4a,
+  BININT1: 0x4b,
+  LONG: 0x4c,
+  BININT2: 0x4d,
+  NONE: 0x4e,
+  PERSID: 0x50,
+  BINPERSID: 0x51,
+  REDUCE: 0x52,
+  STRING: 0x53,
+  BINSTRING: 0x54,
+  SHORT_BINSTRING: 0x55,
+  UNICODE: 0x56,
+  BINUNICODE: 0x58,
+  APPEND: 0x61,
+  BUILD: 0x62,
+  GLOBAL: 0x63,
+  DICT: 0x64,
+  EMPTY_DICT: 0x7d,
+  APPENDS: 0x65,
+  GET: 0x67,
+  BINGET: 0x68,
+  INST: 0x69,
+  LONG_BINGET: 0x6a,
+  LIST: 0x6c,
+  EMPTY_LIST: 0x5d,
+  OBJ: 0x6f,
+  PUT: 0x70,
+  BINPUT: 0x71,
+  LONG_BINPUT: 0x72,
+  SETITEM: 0x73,
+  TUPLE: 0x74,
+  EMPTY_TUPLE: 0x29,
+  SETITEMS: 0x75,
+  BINFLOAT: 0x47,
+  PROTO: 0x80,
+  NEWOBJ: 0x81,
+  TUPLE1: 0x85,
+  TUPLE2: 0x86,
+  TUPLE3: 0x87,
+  NEWTRUE: 0x88,
+  NEWFALSE: 0x89,
+  LONG1: 0x8a,
+  LONG4: 0x8b,
+  BINBYTES: 0x42,
+  SHORT_BINBYTES: 0x43,
+  SHORT_BINUNICODE: 0x8c,
+  BINUNICODE8: 0x8d,
+  BINBYTES8: 0x8e,
+  EMPTY_SET: 0x8f,
+  ADDITEMS: 0x90,
+  FROZENSET: 0x91,
+  NEWOBJ_EX: 0x92,
+  STACK_GLOBAL: 0x93,
+  MEMOIZE: 0x94,
+  FRAME: 0x95,
+  BYTEARRAY8: 0x96,
 } as const;
 
 /** Python's int as a JS number when it is safe, else a bigint. */
@@ -230,7 +282,7 @@ export function unpickle(data: Uint8Array, label: string, hooks: UnpickleHooks =
       case OP.FLOAT: {
         const s = line().trim();
         const v = Number(s);
-        if (s === '' || Number.isNaN(v) && !/^[-+]?nan$/i.test(s)) fail(`bad FLOAT '${s.slice(0, 20)}'`);
+        if (s === '' || (Number.isNaN(v) && !/^[-+]?nan$/i.test(s))) fail(`bad FLOAT '${s.slice(0, 20)}'`);
         stack.push(v);
         break;
       }
@@ -284,12 +336,15 @@ export function unpickle(data: Uint8Array, label: string, hooks: UnpickleHooks =
         stack.push(new PyTuple([pop()]));
         break;
       case OP.TUPLE2: {
-        const b = pop(), a = pop();
+        const b = pop(),
+          a = pop();
         stack.push(new PyTuple([a, b]));
         break;
       }
       case OP.TUPLE3: {
-        const c = pop(), b = pop(), a = pop();
+        const c = pop(),
+          b = pop(),
+          a = pop();
         stack.push(new PyTuple([a, b, c]));
         break;
       }
@@ -325,7 +380,8 @@ export function unpickle(data: Uint8Array, label: string, hooks: UnpickleHooks =
         break;
       }
       case OP.SETITEM: {
-        const v = pop(), k = pop();
+        const v = pop(),
+          k = pop();
         dictOf(top()).set(k, v);
         break;
       }
@@ -350,12 +406,14 @@ export function unpickle(data: Uint8Array, label: string, hooks: UnpickleHooks =
         stack.push(new Set(popMark()));
         break;
       case OP.GLOBAL: {
-        const module = line(), name = line();
+        const module = line(),
+          name = line();
         stack.push(new PyGlobal(module, name));
         break;
       }
       case OP.STACK_GLOBAL: {
-        const name = pop(), module = pop();
+        const name = pop(),
+          module = pop();
         if (typeof module !== 'string' || typeof name !== 'string') fail('STACK_GLOBAL needs two strings');
         stack.push(new PyGlobal(module as string, name as string));
         break;
@@ -379,7 +437,8 @@ export function unpickle(data: Uint8Array, label: string, hooks: UnpickleHooks =
         break;
       }
       case OP.INST: {
-        const module = line(), name = line();
+        const module = line(),
+          name = line();
         stack.push(new PyObject(new PyGlobal(module, name), popMark()));
         break;
       }

@@ -27,7 +27,8 @@ export function parseSafetensors(source: ByteSource): { tensors: Map<string, Che
     bad(`header is not valid JSON (${(e as Error).message})`);
   }
   if (typeof header !== 'object' || header === null || Array.isArray(header)) bad('header is not a JSON object');
-  const dataStart = 8 + n, dataSize = source.size - dataStart;
+  const dataStart = 8 + n,
+    dataSize = source.size - dataStart;
   const tensors = new Map<string, CheckpointTensor>();
   const metadata: Record<string, string> = {};
   const ranges: [number, number, string][] = [];
@@ -44,14 +45,17 @@ export function parseSafetensors(source: ByteSource): { tensors: Map<string, Che
     if (!isCheckpointDType(e.dtype)) bad(`tensor '${name}': dtype ${JSON.stringify(e.dtype)} is not supported`);
     const dtype = e.dtype as keyof typeof DTYPE_SIZE;
     const shape = e.shape;
-    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) bad(`tensor '${name}': shape ${JSON.stringify(shape)} is not a list of sizes`);
+    if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      bad(`tensor '${name}': shape ${JSON.stringify(shape)} is not a list of sizes`);
     const offs = e.data_offsets;
     if (!Array.isArray(offs) || offs.length !== 2 || !offs.every((o) => Number.isSafeInteger(o) && o >= 0) || offs[0] > offs[1])
       bad(`tensor '${name}': data_offsets ${JSON.stringify(offs)} are not [begin, end]`);
     const [b, end] = offs as [number, number];
     const numel = (shape as number[]).reduce((a, x) => a * x, 1);
     if (end - b !== numel * DTYPE_SIZE[dtype])
-      bad(`tensor '${name}': data_offsets [${b}, ${end}) hold ${end - b} bytes, but ${dtype} [${(shape as number[]).join(', ')}] needs ${numel * DTYPE_SIZE[dtype]}`);
+      bad(
+        `tensor '${name}': data_offsets [${b}, ${end}) hold ${end - b} bytes, but ${dtype} [${(shape as number[]).join(', ')}] needs ${numel * DTYPE_SIZE[dtype]}`,
+      );
     if (end > dataSize) bad(`tensor '${name}': data_offsets [${b}, ${end}) run past the data section (${dataSize} bytes)`);
     if (end > b) ranges.push([b, end, name]);
     tensors.set(name, new CheckpointTensor(name, dtype, shape as number[], source, dataStart + b));
@@ -72,4 +76,3 @@ export function openSafetensors(path: string): TensorMap {
     throw e;
   }
 }
-

@@ -49,7 +49,8 @@ export class CheckpointTensor {
     if (this.numel === 0) return new Uint8Array(0);
     if (this.contiguous) return this.source.bytes(this.offset, this.numel * size);
     // A strided view (PyTorch tensors that share a storage): gather element by element.
-    const shape = this.shape, strides = this.strides!;
+    const shape = this.shape,
+      strides = this.strides!;
     let span = 1;
     for (let i = 0; i < shape.length; i++) span += (shape[i] - 1) * strides[i];
     const src = this.source.bytes(this.offset, span * size);

@@ -44,7 +44,8 @@ class TensorRef {
 
 const isInt = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const ints = (v: unknown): number[] | undefined => {
-  const items = v instanceof PyTuple ? v.items : Array.isArray(v) ? v : v instanceof PyObject ? (v.args[0] instanceof PyTuple ? v.args[0].items : undefined) : undefined;
+  const items =
+    v instanceof PyTuple ? v.items : Array.isArray(v) ? v : v instanceof PyObject ? (v.args[0] instanceof PyTuple ? v.args[0].items : undefined) : undefined;
   return items && items.every(isInt) ? (items as number[]) : undefined;
 };
 
@@ -88,7 +89,8 @@ export function parseTorchZip(source: ByteSource): { tensors: Map<string, Checkp
   };
   const rebuild = (args: unknown[]): TensorRef => {
     const [storage, offset, size, stride] = args;
-    const shape = ints(size), strides = ints(stride);
+    const shape = ints(size),
+      strides = ints(stride);
     if (!(storage instanceof StorageRef) || !isInt(offset) || !shape || !strides || shape.length !== strides.length)
       bad('data.pkl: a tensor with malformed storage, offset, size or stride');
     const s = storage as StorageRef;

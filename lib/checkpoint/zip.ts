@@ -16,7 +16,11 @@ export interface ZipEntry {
   dataOffset: number;
 }
 
-const EOCD = 0x06054b50, ZIP64_LOCATOR = 0x07064b50, ZIP64_EOCD = 0x06064b50, CENTRAL = 0x02014b50, LOCAL = 0x04034b50;
+const EOCD = 0x06054b50,
+  ZIP64_LOCATOR = 0x07064b50,
+  ZIP64_EOCD = 0x06064b50,
+  CENTRAL = 0x02014b50,
+  LOCAL = 0x04034b50;
 
 export function readZipDirectory(source: ByteSource): Map<string, ZipEntry> {
   const bad = (what: string): never => {
@@ -44,7 +48,9 @@ export function readZipDirectory(source: ByteSource): Map<string, ZipEntry> {
     }
   if (eocd < 0) bad('no end-of-central-directory record');
   const e = view(eocd, 22);
-  let count = e.getUint16(10, true), cdSize = e.getUint32(12, true), cdOffset = e.getUint32(16, true);
+  let count = e.getUint16(10, true),
+    cdSize = e.getUint32(12, true),
+    cdOffset = e.getUint32(16, true);
   if (count === 0xffff || cdSize === 0xffffffff || cdOffset === 0xffffffff) {
     if (eocd < 20) bad('ZIP64 locator missing');
     const loc = view(eocd - 20, 20);
@@ -62,14 +68,18 @@ export function readZipDirectory(source: ByteSource): Map<string, ZipEntry> {
   for (let n = 0; n < count; n++) {
     if (p + 46 > cdSize || cd.getUint32(p, true) !== CENTRAL) bad(`central directory entry ${n} is damaged`);
     const method = cd.getUint16(p + 10, true);
-    let compressedSize = cd.getUint32(p + 20, true), size = cd.getUint32(p + 24, true);
-    const nameLen = cd.getUint16(p + 28, true), extraLen = cd.getUint16(p + 30, true), commentLen = cd.getUint16(p + 32, true);
+    let compressedSize = cd.getUint32(p + 20, true),
+      size = cd.getUint32(p + 24, true);
+    const nameLen = cd.getUint16(p + 28, true),
+      extraLen = cd.getUint16(p + 30, true),
+      commentLen = cd.getUint16(p + 32, true);
     let local = cd.getUint32(p + 42, true);
     if (p + 46 + nameLen + extraLen + commentLen > cdSize) bad(`central directory entry ${n} runs past the directory`);
     const name = new TextDecoder().decode(new Uint8Array(cd.buffer, cd.byteOffset + p + 46, nameLen));
     // ZIP64 extra field: the 64-bit values of the fields that read 0xFFFFFFFF, in this order.
-    for (let x = p + 46 + nameLen; x + 4 <= p + 46 + nameLen + extraLen; ) {
-      const id = cd.getUint16(x, true), len = cd.getUint16(x + 2, true);
+    for (let x = p + 46 + nameLen; x + 4 <= p + 46 + nameLen + extraLen;) {
+      const id = cd.getUint16(x, true),
+        len = cd.getUint16(x + 2, true);
       if (x + 4 + len > p + 46 + nameLen + extraLen) bad(`entry '${name}': extra field runs past its end`);
       if (id === 0x0001) {
         let q = x + 4;

@@ -73,7 +73,9 @@ export function buildClipVision(ck: Checkpoint, options: ClipOptions = {}): { gr
   const H = first.shape[0];
   if (first.shape[1] !== D) throw new HrsegError('MODEL_FILE', `${first.label} has shape [${first.shape.join(', ')}], expected [H, ${D}]`);
 
-  const S = g0 * patch, T = g0 * g0, hd = D / heads;
+  const S = g0 * patch,
+    T = g0 * g0,
+    hd = D / heads;
   const g = new GraphBuilder();
   const x = g.input('pixel_values', 'float', [1, 3, S, S]);
   const conv = g.op('Conv', [x, f32Init(g, 'patch.weight', pw, [D, 3, patch, patch])], { kernel_shape: [patch, patch], strides: [patch, patch] });
@@ -104,7 +106,15 @@ export function buildClipVision(ck: Checkpoint, options: ClipOptions = {}): { gr
   // Patch tokens only (LLaVA's select_feature 'patch'), then the projector.
   let f = g.op('Slice', [h, g.int64('tok0', [1]), g.int64('tok1', [T + 1]), g.int64('tokax', [1])]);
   if (proj.kind === 'linear') f = lin(f, 'mm_projector', pj.get(`${proj.prefix}.weight`), pj.get(`${proj.prefix}.bias`), H, D);
-  else f = lin(gelu(g, lin(f, 'mm_projector.0', pj.get(`${proj.prefix}.0.weight`), pj.get(`${proj.prefix}.0.bias`), H, D)), 'mm_projector.2', pj.get(`${proj.prefix}.2.weight`), pj.get(`${proj.prefix}.2.bias`), H, H);
+  else
+    f = lin(
+      gelu(g, lin(f, 'mm_projector.0', pj.get(`${proj.prefix}.0.weight`), pj.get(`${proj.prefix}.0.bias`), H, D)),
+      'mm_projector.2',
+      pj.get(`${proj.prefix}.2.weight`),
+      pj.get(`${proj.prefix}.2.bias`),
+      H,
+      H,
+    );
   g.op('Identity', [f], {}, ['image_embeds']);
   g.output('image_embeds', 'float', [1, T, H]);
   return { graph: g, arch: { prefix, dim: D, depth, heads, patch, imageSize: S, projector: proj.kind, hidden: H }, tokens: T };

@@ -34,27 +34,38 @@ import type { ConvertOptions, ConvertResult, ConvertedComponent, WriteGraph } fr
 export type { ConvertOptions, ConvertResult, ConvertedComponent, Quantization, WriteGraph } from './types.js';
 
 export async function convert(options: ConvertOptions): Promise<ConvertResult> {
-  if (!options || typeof options.out !== 'string' || options.out === '') throw new HrsegError('INVALID_ARGUMENT', 'convert: `out` (the package directory to write) is required');
+  if (!options || typeof options.out !== 'string' || options.out === '')
+    throw new HrsegError('INVALID_ARGUMENT', 'convert: `out` (the package directory to write) is required');
   if (options.lisa) {
     if (options.llmseg || options.vlm) throw new HrsegError('INVALID_ARGUMENT', 'convert: lisa already holds the VLM; give one of lisa, llmseg and vlm');
-    if (!options.clip) throw new HrsegError('INVALID_ARGUMENT', "convert: LISA's checkpoint holds no CLIP tower (LISA loads openai/clip-vit-large-patch14 beside it): give clip");
+    if (!options.clip)
+      throw new HrsegError(
+        'INVALID_ARGUMENT',
+        "convert: LISA's checkpoint holds no CLIP tower (LISA loads openai/clip-vit-large-patch14 beside it): give clip",
+      );
     // LISA's file holds its SAM and its VLM: both are read from it.
     options = { ...options, vlm: options.lisa, sam: options.sam ?? options.lisa };
   }
   // A random LLM-Seg brings its own stand-in vocabulary (random weights have no real tokenizer).
   if (options.llmseg?.startsWith('random:') && !options.tokenizer) options = { ...options, tokenizer: RANDOM_TOKENIZER };
-  if (!options.sam && !options.dino && !options.llmseg && !options.vlm) throw new HrsegError('INVALID_ARGUMENT', 'convert: give at least one checkpoint (sam, dino, llmseg, vlm)');
+  if (!options.sam && !options.dino && !options.llmseg && !options.vlm)
+    throw new HrsegError('INVALID_ARGUMENT', 'convert: give at least one checkpoint (sam, dino, llmseg, vlm)');
   if (options.llmseg && options.vlm) throw new HrsegError('INVALID_ARGUMENT', 'convert: llmseg already holds the VLM; give one of llmseg and vlm');
-  if ((options.llmseg || options.vlm) && !options.tokenizer) throw new HrsegError('INVALID_ARGUMENT', "convert: the VLM needs the base model's tokenizer (tokenizer.json or tokenizer.model)");
+  if ((options.llmseg || options.vlm) && !options.tokenizer)
+    throw new HrsegError('INVALID_ARGUMENT', "convert: the VLM needs the base model's tokenizer (tokenizer.json or tokenizer.model)");
   const precision = options.precision ?? 'fp32';
   checkPrecision(precision);
   if (options.quantize !== undefined && options.quantize !== 'int4' && options.quantize !== 'int8')
     throw new HrsegError('INVALID_ARGUMENT', `convert: quantize must be 'int4' or 'int8', got ${String(options.quantize)}`);
-  if (options.quantize && !(options.llmseg || options.vlm)) throw new HrsegError('INVALID_ARGUMENT', 'convert: quantize applies to the VLM decoder: give llmseg or vlm');
+  if (options.quantize && !(options.llmseg || options.vlm))
+    throw new HrsegError('INVALID_ARGUMENT', 'convert: quantize applies to the VLM decoder: give llmseg or vlm');
   if (options.quantizeBlock !== undefined && (!Number.isInteger(options.quantizeBlock) || options.quantizeBlock < 2))
     throw new HrsegError('INVALID_ARGUMENT', `convert: quantizeBlock must be an integer ≥ 2, got ${options.quantizeBlock}`);
   if (options.quantizeBlock !== undefined && options.quantize === 'int8')
-    throw new HrsegError('INVALID_ARGUMENT', 'convert: int8 weights are quantized per output channel (TensorRT takes INT8 per channel, blocks only for INT4); quantizeBlock applies to int4');
+    throw new HrsegError(
+      'INVALID_ARGUMENT',
+      'convert: int8 weights are quantized per output channel (TensorRT takes INT8 per channel, blocks only for INT4); quantizeBlock applies to int4',
+    );
   const out = resolve(options.out);
   const exists = await stat(out).catch(() => undefined);
   if (exists && !options.force) throw new HrsegError('INVALID_ARGUMENT', `${out} already exists; pass force (--force) to replace it`);
@@ -70,9 +81,11 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       const base = resolve(options.base);
       say({ step: `copying the other components from ${base}` });
       await cp(base, tmp, { recursive: true });
-      manifest = JSON.parse(await readFile(join(tmp, MANIFEST_FILE), 'utf8').catch(() => {
-        throw new HrsegError('MODEL_FILE', `${base} has no readable ${MANIFEST_FILE}`);
-      }));
+      manifest = JSON.parse(
+        await readFile(join(tmp, MANIFEST_FILE), 'utf8').catch(() => {
+          throw new HrsegError('MODEL_FILE', `${base} has no readable ${MANIFEST_FILE}`);
+        }),
+      );
     }
     await mkdir(tmp, { recursive: true });
     const components: Record<string, ConvertedComponent> = {};
@@ -81,9 +94,16 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       check();
       const graph = typedGraph(built, precision);
       await mkdir(join(tmp, rel, '..'), { recursive: true });
-      say({ step: `writing ${rel} (${precision}${quantization ? `, ${quantization.type} weights` : ''}, ${(graph.weightBytes / 2 ** 20).toFixed(0)} MiB of weights)` });
+      say({
+        step: `writing ${rel} (${precision}${quantization ? `, ${quantization.type} weights` : ''}, ${(graph.weightBytes / 2 ** 20).toFixed(0)} MiB of weights)`,
+      });
       // DequantizeLinear's block_size is opset 21; every other graph stays opset 17.
-      const r = await graph.save(join(tmp, rel), { opset: quantization ? 21 : 17, producer: 'hrseg convert', signal: options.signal, onProgress: (done, total) => say({ step: `writing ${rel}`, done, total }) });
+      const r = await graph.save(join(tmp, rel), {
+        opset: quantization ? 21 : 17,
+        producer: 'hrseg convert',
+        signal: options.signal,
+        onProgress: (done, total) => say({ step: `writing ${rel}`, done, total }),
+      });
       components[key] = { file: rel, source, arch, precision, ...(quantization ? { quantization } : {}), bytes: r.bytes, external: r.external };
       signatures[key] = graph.signature();
     };
@@ -104,7 +124,13 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
         } else {
           say({ step: "building LISA's decoder prompted by the [SEG] embedding" });
           const lisa = buildSamDecoder(ck, { grid: enc.arch.grid, prompt: 'embeddings', multimask: false });
-          await write('samPromptDecoder', 'sam/prompt-decoder.onnx', lisa.graph, options.sam, { dim: lisa.dim, depth: lisa.depth, grid: enc.arch.grid, prompt: 'embeddings', multimask: false });
+          await write('samPromptDecoder', 'sam/prompt-decoder.onnx', lisa.graph, options.sam, {
+            dim: lisa.dim,
+            depth: lisa.depth,
+            grid: enc.arch.grid,
+            prompt: 'embeddings',
+            multimask: false,
+          });
         }
       } finally {
         ck.close();
@@ -113,7 +139,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     let dino: { size: number; grid: number; dim: number } | undefined;
     const dinoSource = options.dino ?? options.llmseg;
     if (dinoSource) {
-      const size = options.dinoSize ?? (options.llmseg ? 896 : manifest.views?.dino?.size ?? 518);
+      const size = options.dinoSize ?? (options.llmseg ? 896 : (manifest.views?.dino?.size ?? 518));
       const ck = open(dinoSource);
       try {
         say({ step: `building DINOv2 for ${size}² views from ${dinoSource}` });
@@ -147,7 +173,11 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
         // bf16: ONNX Runtime's CPU provider has no bf16 kernels. External data: loading a graph of
         // many GB (27 GB for a 7B decoder in fp32) would need that much memory just to check names
         // and shapes. Either way the declared interface is checked.
-        const spec = (t: { name: string; type?: string; dims: (number | string)[] }) => ({ name: t.name, dtype: (t.type === 'float' ? 'float32' : t.type) as DType, dims: t.dims });
+        const spec = (t: { name: string; type?: string; dims: (number | string)[] }) => ({
+          name: t.name,
+          dtype: (t.type === 'float' ? 'float32' : t.type) as DType,
+          dims: t.dims,
+        });
         const sig = signatures[key];
         checkContract(join(tmp, c.file), name, { inputs: sig.inputs.map(spec), outputs: sig.outputs.map(spec) }, bindings[key]);
         continue;
@@ -196,7 +226,9 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     if (exists) await rm(out, { recursive: true, force: true });
     await rename(tmp, out);
     say({ step: `wrote ${out}` });
-    const missing = requiredFiles(m.preset ?? 'hrseg').map((k) => DEFAULT_FILES[k]).filter((f) => !existsSync(join(out, f)));
+    const missing = requiredFiles(m.preset ?? 'hrseg')
+      .map((k) => DEFAULT_FILES[k])
+      .filter((f) => !existsSync(join(out, f)));
     return { dir: out, components, complete: missing.length === 0, missing };
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });

@@ -124,7 +124,9 @@ function stacked(parts: CheckpointTensor[]): () => Float32Array {
 /** The position table for a D×D view: [1, 1 + n², C], resampled as the official code would. */
 export function positionTable(ck: Checkpoint, a: DinoArch, viewSize: number, mode: DinoTableMode = a.registers === 0 ? 'offset' : 'antialias'): Float32Array {
   const pos = ck.get(a.prefix + (a.naming === 'hf' ? 'embeddings.position_embeddings' : 'pos_embed')).float32();
-  const n = viewSize / a.patch, M = a.grid, C = a.dim;
+  const n = viewSize / a.patch,
+    M = a.grid,
+    C = a.dim;
   if (n === M) return pos;
   const grid = pos.subarray(C);
   const taps = mode === 'offset' ? bicubicScaleTaps(M, (n + 0.1) / M) : mode === 'size' ? bicubicSizeTaps(M, n) : bicubicAntialiasTaps(M, n);
@@ -139,7 +141,10 @@ export function buildDinov2(ck: Checkpoint, options: DinoOptions = {}): { graph:
   const a = dinoArch(ck, options.heads);
   const D = options.viewSize ?? 518;
   if (D % a.patch !== 0) throw new HrsegError('INVALID_ARGUMENT', `DINOv2 view size ${D} is not a multiple of the patch size ${a.patch}`);
-  const n = D / a.patch, C = a.dim, T = 1 + a.registers + n * n, hd = C / a.heads;
+  const n = D / a.patch,
+    C = a.dim,
+    T = 1 + a.registers + n * n,
+    hd = C / a.heads;
   const g = new GraphBuilder();
   const top = (name: string) => ck.get(a.prefix + name);
   const x = g.input('pixel_values', 'float', ['V', 3, D, D]);
@@ -154,9 +159,20 @@ export function buildDinov2(ck: Checkpoint, options: DinoOptions = {}): { graph:
   const batch = g.op('Gather', [g.op('Shape', [x]), g.int64('zero', [0])], { axis: 0 });
   const expandTo = (rows: number, name: string) => g.op('Concat', [batch, g.int64(name, [rows, C])], { axis: 0 });
   const cls = g.op('Expand', [f32Init(g, 'cls_token', top(a.naming === 'hf' ? 'embeddings.cls_token' : 'cls_token'), [1, 1, C]), expandTo(1, 'shape_cls')]);
-  let h = g.op('Add', [g.op('Concat', [cls, patches], { axis: 1 }), g.tensor('pos_embed', 'float', [1, 1 + n * n, C], () => new Uint8Array(positionTable(ck, a, D, options.tableMode ?? ((options.interpolateOffset ?? a.registers === 0) ? 'offset' : 'antialias')).buffer))]);
+  let h = g.op('Add', [
+    g.op('Concat', [cls, patches], { axis: 1 }),
+    g.tensor(
+      'pos_embed',
+      'float',
+      [1, 1 + n * n, C],
+      () => new Uint8Array(positionTable(ck, a, D, options.tableMode ?? ((options.interpolateOffset ?? a.registers === 0) ? 'offset' : 'antialias')).buffer),
+    ),
+  ]);
   if (a.registers > 0) {
-    const reg = g.op('Expand', [f32Init(g, 'register_tokens', top(a.naming === 'hf' ? 'embeddings.register_tokens' : 'register_tokens'), [1, a.registers, C]), expandTo(a.registers, 'shape_reg')]);
+    const reg = g.op('Expand', [
+      f32Init(g, 'register_tokens', top(a.naming === 'hf' ? 'embeddings.register_tokens' : 'register_tokens'), [1, a.registers, C]),
+      expandTo(a.registers, 'shape_reg'),
+    ]);
     const first = g.op('Slice', [h, g.int64('s0', [0]), g.int64('s1', [1]), g.int64('ax1', [1])]);
     const rest = g.op('Slice', [h, g.int64('s1b', [1]), g.int64('send', [1 + n * n]), g.int64('ax1b', [1])]);
     h = g.op('Concat', [first, reg, rest], { axis: 1 });
@@ -167,17 +183,26 @@ export function buildDinov2(ck: Checkpoint, options: DinoOptions = {}): { graph:
     const p = `blocks.${i}`;
     const y = layerNorm(g, h, `${p}.norm1`, b.norm1[0] as CheckpointTensor, b.norm1[1] as CheckpointTensor, C, 1e-6);
     const [qkvW, qkvB] = b.qkv as CheckpointTensor[][];
-    const qkv = addBias(g, g.op('MatMul', [y, linearT(g, `${p}.qkv.weightT`, qkvW, 3 * C, C)]), g.tensor(`${p}.qkv.bias`, 'float', [3 * C], () => new Uint8Array(stacked(qkvB)().buffer)));
+    const qkv = addBias(
+      g,
+      g.op('MatMul', [y, linearT(g, `${p}.qkv.weightT`, qkvW, 3 * C, C)]),
+      g.tensor(`${p}.qkv.bias`, 'float', [3 * C], () => new Uint8Array(stacked(qkvB)().buffer)),
+    );
     const heads = g.op('Transpose', [g.op('Reshape', [qkv, g.int64(`${p}.shape_qkv`, [0, T, 3, a.heads, hd])])], { perm: [2, 0, 3, 1, 4] });
     const part = (k: number) => g.op('Gather', [heads, g.int64(`${p}.idx${k}`, [k], [])], { axis: 0 });
     const q = g.op('Mul', [part(0), scale]);
     const attn = g.op('Softmax', [g.op('MatMul', [q, g.op('Transpose', [part(1)], { perm: [0, 1, 3, 2] })])], { axis: -1 });
     const ctx = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [attn, part(2)])], { perm: [0, 2, 1, 3] }), g.int64(`${p}.shape_ctx`, [0, T, C])]);
-    let o = addBias(g, g.op('MatMul', [ctx, linearT(g, `${p}.proj.weightT`, b.proj[0] as CheckpointTensor, C, C)]), f32Init(g, `${p}.proj.bias`, b.proj[1] as CheckpointTensor, [C]));
+    let o = addBias(
+      g,
+      g.op('MatMul', [ctx, linearT(g, `${p}.proj.weightT`, b.proj[0] as CheckpointTensor, C, C)]),
+      f32Init(g, `${p}.proj.bias`, b.proj[1] as CheckpointTensor, [C]),
+    );
     if (b.ls1) o = g.op('Mul', [o, f32Init(g, `${p}.ls1`, b.ls1, [C])]);
     h = g.op('Add', [h, o]);
     const z = layerNorm(g, h, `${p}.norm2`, b.norm2[0] as CheckpointTensor, b.norm2[1] as CheckpointTensor, C, 1e-6);
-    const [w1, b1] = b.fc1 as CheckpointTensor[], [w2, b2] = b.fc2 as CheckpointTensor[];
+    const [w1, b1] = b.fc1 as CheckpointTensor[],
+      [w2, b2] = b.fc2 as CheckpointTensor[];
     const hidden = w1.shape[0];
     let m = addBias(g, g.op('MatMul', [z, linearT(g, `${p}.fc1.weightT`, w1, hidden, C)]), f32Init(g, `${p}.fc1.bias`, b1, [hidden]));
     let inner = hidden;
@@ -193,7 +218,15 @@ export function buildDinov2(ck: Checkpoint, options: DinoOptions = {}): { graph:
     if (b.ls2) f = g.op('Mul', [f, f32Init(g, `${p}.ls2`, b.ls2, [C])]);
     h = g.op('Add', [h, f]);
   }
-  const final = layerNorm(g, h, 'norm', top(a.naming === 'hf' ? 'layernorm.weight' : 'norm.weight'), top(a.naming === 'hf' ? 'layernorm.bias' : 'norm.bias'), C, 1e-6);
+  const final = layerNorm(
+    g,
+    h,
+    'norm',
+    top(a.naming === 'hf' ? 'layernorm.weight' : 'norm.weight'),
+    top(a.naming === 'hf' ? 'layernorm.bias' : 'norm.bias'),
+    C,
+    1e-6,
+  );
   g.op('Slice', [final, g.int64('tok0', [1 + a.registers]), g.int64('tok1', [T]), g.int64('tokax', [1])], {}, ['patch_tokens']);
   g.output('patch_tokens', 'float', ['V', n * n, C]);
   return { graph: g, arch: a, tokens: n * n };

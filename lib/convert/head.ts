@@ -40,7 +40,8 @@ export function headNames(ck: Checkpoint): Map<string, CheckpointTensor> {
       break;
     }
   }
-  if (!out.has('text_hidden_fcs.0.0.weight')) throw new HrsegError('MODEL_FILE', `${ck.path}: no text_hidden_fcs: no LISA/LLM-Seg/HRSeg head in this checkpoint`);
+  if (!out.has('text_hidden_fcs.0.0.weight'))
+    throw new HrsegError('MODEL_FILE', `${ck.path}: no text_hidden_fcs: no LISA/LLM-Seg/HRSeg head in this checkpoint`);
   return out;
 }
 

@@ -33,7 +33,8 @@ function bicubicTaps(inSize: number, out: number, scale: number): Taps {
   const taps: Taps = [];
   for (let o = 0; o < out; o++) {
     const src = (o + 0.5) * scale - 0.5;
-    const i = Math.floor(src), t = src - i;
+    const i = Math.floor(src),
+      t = src - i;
     const row: { index: number; weight: number }[] = [];
     for (let k = -1; k <= 2; k++) row.push({ index: Math.min(Math.max(i + k, 0), inSize - 1), weight: keys(t - k, -0.75) });
     taps.push(row);
@@ -43,11 +44,13 @@ function bicubicTaps(inSize: number, out: number, scale: number): Taps {
 
 export function bicubicAntialiasTaps(inSize: number, outSize: number): Taps {
   const scale = inSize / outSize;
-  const support = 2 * Math.max(scale, 1), invscale = scale >= 1 ? 1 / scale : 1;
+  const support = 2 * Math.max(scale, 1),
+    invscale = scale >= 1 ? 1 / scale : 1;
   const taps: Taps = [];
   for (let o = 0; o < outSize; o++) {
     const center = scale * (o + 0.5);
-    const lo = Math.max(Math.trunc(center - support + 0.5), 0), hi = Math.min(Math.trunc(center + support + 0.5), inSize);
+    const lo = Math.max(Math.trunc(center - support + 0.5), 0),
+      hi = Math.min(Math.trunc(center + support + 0.5), inSize);
     const row: { index: number; weight: number }[] = [];
     let total = 0;
     for (let j = lo; j < hi; j++) {

@@ -54,18 +54,23 @@ export interface LlamaArch {
 
 export function llamaArch(ck: Checkpoint, options: LlamaOptions = {}): LlamaArch {
   const emb = ck.keys().find((k) => /(^|\.)embed_tokens\.weight$/.test(k) && ck.has(k.replace(/embed_tokens\.weight$/, 'layers.0.self_attn.q_proj.weight')));
-  if (!emb) throw new HrsegError('MODEL_FILE', `${ck.path}: no embed_tokens.weight beside layers.0.self_attn.q_proj: not a LLaMA (Hugging Face names) checkpoint`);
+  if (!emb)
+    throw new HrsegError('MODEL_FILE', `${ck.path}: no embed_tokens.weight beside layers.0.self_attn.q_proj: not a LLaMA (Hugging Face names) checkpoint`);
   const prefix = emb.slice(0, emb.length - 'embed_tokens.weight'.length);
   const [vocab, hidden] = ck.get(emb).shape;
   let layers = 0;
   while (ck.has(`${prefix}layers.${layers}.self_attn.q_proj.weight`)) layers++;
   const heads = options.heads ?? hidden / 128;
-  if (!Number.isInteger(heads) || hidden % heads) throw new HrsegError('MODEL_FILE', `${ck.path}: hidden ${hidden} does not split into ${heads} heads; give the head count`);
+  if (!Number.isInteger(heads) || hidden % heads)
+    throw new HrsegError('MODEL_FILE', `${ck.path}: hidden ${hidden} does not split into ${heads} heads; give the head count`);
   const headDim = hidden / heads;
   const kvRows = ck.get(`${prefix}layers.0.self_attn.k_proj.weight`).shape[0];
   const kvHeads = kvRows / headDim;
   if (!Number.isInteger(kvHeads) || kvHeads < 1 || heads % kvHeads)
-    throw new HrsegError('MODEL_FILE', `${ck.path}: k_proj has ${kvRows} rows, not a whole number of key/value heads of ${headDim} that divides ${heads} heads; give the head count`);
+    throw new HrsegError(
+      'MODEL_FILE',
+      `${ck.path}: k_proj has ${kvRows} rows, not a whole number of key/value heads of ${headDim} that divides ${heads} heads; give the head count`,
+    );
   const intermediate = ck.get(`${prefix}layers.0.mlp.gate_proj.weight`).shape[0];
   return { prefix, hidden, layers, heads, kvHeads, headDim, intermediate, vocab, eps: options.eps ?? 1e-6, theta: options.theta ?? 10000 };
 }
@@ -91,7 +96,9 @@ export function buildLlama(ck: Checkpoint, options: LlamaOptions = {}): { graph:
     // A quantized graph is opset 21 (DequantizeLinear's block_size), where ReduceMean takes its
     // axes as an input (since 18); the float graph stays opset 17.
     const sq = g.op('Mul', [v, v]);
-    const ms = options.quantize ? g.op('ReduceMean', [sq, g.int64(g.tmp('axes'), [-1])], { keepdims: 1 }) : g.op('ReduceMean', [sq], { axes: [-1], keepdims: 1 });
+    const ms = options.quantize
+      ? g.op('ReduceMean', [sq, g.int64(g.tmp('axes'), [-1])], { keepdims: 1 })
+      : g.op('ReduceMean', [sq], { axes: [-1], keepdims: 1 });
     const inv = g.op('Div', [g.float(g.tmp('one'), [], [1]), g.op('Sqrt', [g.op('Add', [ms, g.float(g.tmp('eps'), [], [a.eps])])])]);
     return g.op('Mul', [g.op('Mul', [v, inv]), f32Init(g, `${name}.weight`, w, [H])]);
   };
@@ -100,14 +107,23 @@ export function buildLlama(ck: Checkpoint, options: LlamaOptions = {}): { graph:
     if (!q || !bits) return linearT(g, `${name}.T`, w, out, inDim);
     w.expectShape([out, inDim]);
     // INT8 per output channel: TensorRT dequantizes INT8 per tensor or per channel, never in blocks.
-    return quantizedWeight(g, name, () => w.float32(), out, inDim, { ...q, bits, ...(bits === 8 ? { blockSize: 'channel' as const } : {}) }, () => w.release());
+    return quantizedWeight(
+      g,
+      name,
+      () => w.float32(),
+      out,
+      inDim,
+      { ...q, bits, ...(bits === 8 ? { blockSize: 'channel' as const } : {}) },
+      () => w.release(),
+    );
   };
   const lin = (v: string, name: string, w: CheckpointTensor, out: number, inDim: number) => g.op('MatMul', [v, weightT(name, w, out, inDim, q?.bits)]);
   // Rotary tables for these positions: cos/sin [1, 1, S, hd] of position·inv_freq, halves repeated.
   const invFreq = Float32Array.from({ length: hd / 2 }, (_, i) => 1 / a.theta ** ((2 * i) / hd));
   const freqs = g.op('Mul', [g.op('Unsqueeze', [g.op('Cast', [pos], { to: 1 }), g.int64('ax_last', [2])]), g.float('inv_freq', [hd / 2], invFreq)]); // [1, S, hd/2]
   const emb = g.op('Unsqueeze', [g.op('Concat', [freqs, freqs], { axis: -1 }), g.int64('ax_heads', [1])]); // [1, 1, S, hd]
-  const cos = g.op('Cos', [emb]), sin = g.op('Sin', [emb]);
+  const cos = g.op('Cos', [emb]),
+    sin = g.op('Sin', [emb]);
   const rope = (v: string) => {
     const x1 = g.op('Slice', [v, g.int64(g.tmp('r0'), [0]), g.int64(g.tmp('r1'), [hd / 2]), g.int64(g.tmp('rax'), [3])]);
     const x2 = g.op('Slice', [v, g.int64(g.tmp('r2'), [hd / 2]), g.int64(g.tmp('r3'), [hd]), g.int64(g.tmp('rax'), [3])]);

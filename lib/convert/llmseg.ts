@@ -73,18 +73,19 @@ export async function convertLlmSegVlm(
       ...(bits ? { quantize: { bits, blockSize } } : {}),
     });
     const { prefix: lp, ...llamaArch } = llama.arch;
-    const quantization = options.quantize
-      ? { type: options.quantize, blockSize, scheme: 'symmetric' as const, layers: [...QUANTIZED_LAYERS] }
-      : undefined;
+    const quantization = options.quantize ? { type: options.quantize, blockSize, scheme: 'symmetric' as const, layers: [...QUANTIZED_LAYERS] } : undefined;
     await write('vlmDecoder', 'vlm/decoder.onnx', llama.graph, file, { ...llamaArch, lora }, quantization);
     check();
     // The embedding table in its stored type (the runner widens rows on demand).
     const emb = ck.get(`${lp}embed_tokens.weight`);
-    const stored = emb.dtype === 'F16' || emb.dtype === 'BF16' ? { dtype: emb.dtype, shape: [...emb.shape], data: new Uint16Array(emb.bytes().slice().buffer) } : { dtype: 'F32' as const, shape: [...emb.shape], data: emb.float32().slice() };
+    const stored =
+      emb.dtype === 'F16' || emb.dtype === 'BF16'
+        ? { dtype: emb.dtype, shape: [...emb.shape], data: new Uint16Array(emb.bytes().slice().buffer) }
+        : { dtype: 'F32' as const, shape: [...emb.shape], data: emb.float32().slice() };
     const embBytes = encodeSafetensors({ embed_tokens: stored }, { producer: 'hrseg convert', source: file });
     writeFileSync(join(dir, 'vlm/embed_tokens.safetensors'), embBytes);
     record('vlmEmbeddings', 'vlm/embed_tokens.safetensors', embBytes.length, { rows: emb.shape[0], dim: emb.shape[1] }, file, precisionOf(emb.dtype));
-    say({ step: 'writing the tokenizer with LISA\'s added tokens' });
+    say({ step: "writing the tokenizer with LISA's added tokens" });
     const tok = prepareTokenizer(options.tokenizer!, emb.shape[0]);
     const tokBytes = Buffer.from(JSON.stringify(tok.json));
     writeFileSync(join(dir, 'vlm/tokenizer.json'), tokBytes);
@@ -99,7 +100,8 @@ export async function convertLlmSegVlm(
         say({ step: 'writing head.safetensors (text_hidden_fcs)' });
         const headBytes = headSafetensors(ck, file);
         writeFileSync(join(dir, 'head.safetensors'), headBytes);
-        const h = headNames(ck), fc2 = h.get('text_hidden_fcs.0.2.weight');
+        const h = headNames(ck),
+          fc2 = h.get('text_hidden_fcs.0.2.weight');
         if (!fc2) throw new HrsegError('MODEL_FILE', `${file}: text_hidden_fcs.0.2 is missing: not a LISA checkpoint`);
         record('head', 'head.safetensors', headBytes.length, { hiddenSize: fc2.shape[1], out: fc2.shape[0], tensors: h.size }, file, precisionOf(fc2.dtype));
       }

@@ -65,21 +65,26 @@ export function mergeLora(ck: Checkpoint, alpha = 16): { checkpoint: Checkpoint;
     B.expectShape([out, r]);
     rank = Math.max(rank, r);
     const scale = alpha / r;
-    merged.set(`${module}.weight`, computedTensor(`${module}.weight`, [out, inDim], () => {
-      const w = W.float32(), a = A.float32(), b = B.float32();
-      const res = new Float32Array(out * inDim);
-      const row = new Float64Array(inDim);
-      for (let o = 0; o < out; o++) {
-        row.fill(0);
-        for (let k = 0; k < r; k++) {
-          const bk = b[o * r + k];
-          if (bk === 0) continue;
-          for (let i = 0; i < inDim; i++) row[i] += bk * a[k * inDim + i];
+    merged.set(
+      `${module}.weight`,
+      computedTensor(`${module}.weight`, [out, inDim], () => {
+        const w = W.float32(),
+          a = A.float32(),
+          b = B.float32();
+        const res = new Float32Array(out * inDim);
+        const row = new Float64Array(inDim);
+        for (let o = 0; o < out; o++) {
+          row.fill(0);
+          for (let k = 0; k < r; k++) {
+            const bk = b[o * r + k];
+            if (bk === 0) continue;
+            for (let i = 0; i < inDim; i++) row[i] += bk * a[k * inDim + i];
+          }
+          for (let i = 0; i < inDim; i++) res[o * inDim + i] = w[o * inDim + i] + scale * row[i];
         }
-        for (let i = 0; i < inDim; i++) res[o * inDim + i] = w[o * inDim + i] + scale * row[i];
-      }
-      return res;
-    }));
+        return res;
+      }),
+    );
   }
   for (const k of keys) {
     if (loraRe.test(k)) continue;
@@ -90,7 +95,13 @@ export function mergeLora(ck: Checkpoint, alpha = 16): { checkpoint: Checkpoint;
   }
   for (const [k, t] of merged) tensors.set(k, t);
   return {
-    checkpoint: new TensorMap(ck.path, ck.format, tensors, [{ name: ck.path, size: 0, bytes: () => new Uint8Array(0), release: () => {}, close: () => ck.close() }], ck.metadata),
+    checkpoint: new TensorMap(
+      ck.path,
+      ck.format,
+      tensors,
+      [{ name: ck.path, size: 0, bytes: () => new Uint8Array(0), release: () => {}, close: () => ck.close() }],
+      ck.metadata,
+    ),
     lora: { pairs: pairs.size, rank, alpha },
   };
 }

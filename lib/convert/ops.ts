@@ -15,7 +15,13 @@ const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.by
 export function f32Init(g: GraphBuilder, name: string, t: CheckpointTensor, dims: number[]): string {
   const n = dims.reduce((a, b) => a * b, 1);
   if (t.numel !== n) t.expectShape(dims); // throws, naming both shapes
-  return g.tensor(name, 'float', dims, () => bytesOf(t.float32()), () => t.release());
+  return g.tensor(
+    name,
+    'float',
+    dims,
+    () => bytesOf(t.float32()),
+    () => t.release(),
+  );
 }
 
 /**
@@ -23,7 +29,13 @@ export function f32Init(g: GraphBuilder, name: string, t: CheckpointTensor, dims
  * checkpoint tensor (shape checked now) or several stacked along `out` (q, k, v), whose pages (and
  * any computed copy, e.g. a LoRA merge) are let go as soon as the transpose is made; or a getter.
  */
-export function linearT(g: GraphBuilder, name: string, weight: CheckpointTensor | CheckpointTensor[] | (() => Float32Array), out: number, inDim: number): string {
+export function linearT(
+  g: GraphBuilder,
+  name: string,
+  weight: CheckpointTensor | CheckpointTensor[] | (() => Float32Array),
+  out: number,
+  inDim: number,
+): string {
   let read: () => Float32Array;
   if (typeof weight === 'function') read = weight;
   else {

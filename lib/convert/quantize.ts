@@ -77,7 +77,8 @@ export function blockOf(options: QuantizeOptions, inDim: number): number {
  */
 export function quantizeLinear(w: Float32Array, outDim: number, inDim: number, options: QuantizeOptions): QuantizedWeight {
   const { bits } = options;
-  const B = blockOf(options, inDim), asymmetric = options.asymmetric ?? false;
+  const B = blockOf(options, inDim),
+    asymmetric = options.asymmetric ?? false;
   if (bits !== 4 && bits !== 8) throw new HrsegError('INVALID_ARGUMENT', `quantize: bits must be 4 or 8, got ${bits}`);
   if (!Number.isInteger(B) || B < 2 || inDim % B !== 0)
     throw new HrsegError('INVALID_ARGUMENT', `quantize: block size ${B} does not divide the input dimension ${inDim}`);
@@ -104,9 +105,18 @@ export function dequantizeLinear(q: QuantizedWeight): Float32Array {
  * The DequantizeLinear of a weight quantized on demand (when the graph is written, once, the
  * weight's pages let go after): returns the name of Wᵀ [in, out] in float, ready for MatMul.
  */
-export function quantizedWeight(g: GraphBuilder, name: string, read: () => Float32Array, outDim: number, inDim: number, options: QuantizeOptions, release?: () => void): string {
+export function quantizedWeight(
+  g: GraphBuilder,
+  name: string,
+  read: () => Float32Array,
+  outDim: number,
+  inDim: number,
+  options: QuantizeOptions,
+  release?: () => void,
+): string {
   const channel = options.blockSize === 'channel';
-  const B = blockOf(options, inDim), asym = options.asymmetric ?? false;
+  const B = blockOf(options, inDim),
+    asym = options.asymmetric ?? false;
   if (inDim % B !== 0) throw new HrsegError('INVALID_ARGUMENT', `quantize: block size ${B} does not divide ${name}'s input dimension ${inDim}`);
   let cached: QuantizedWeight | undefined;
   let pending = asym ? 3 : 2;

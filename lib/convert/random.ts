@@ -9,7 +9,17 @@ import type { ByteSource } from '../checkpoint/source.js';
 import { openCheckpoint } from '../checkpoint/index.js';
 import { CheckpointTensor, TensorMap, type Checkpoint } from '../checkpoint/tensor.js';
 
-export const RANDOM_ARCHS = ['sam-vit-b', 'sam-vit-l', 'sam-vit-h', 'dinov2-vits14', 'dinov2-vitb14', 'dinov2-vitl14', 'dinov2-vitg14', 'dinov2-vitl14-reg', 'llm-seg-7b'] as const;
+export const RANDOM_ARCHS = [
+  'sam-vit-b',
+  'sam-vit-l',
+  'sam-vit-h',
+  'dinov2-vits14',
+  'dinov2-vitb14',
+  'dinov2-vitl14',
+  'dinov2-vitg14',
+  'dinov2-vitl14-reg',
+  'llm-seg-7b',
+] as const;
 export type RandomArch = (typeof RANDOM_ARCHS)[number];
 
 type Kind = 'weight' | 'bias' | 'norm' | 'small';
@@ -77,7 +87,9 @@ const DINO = {
 
 /** SAM (build_sam.py): image encoder at 1024 (14² windows), prompt encoder, mask decoder. */
 function sam(b: Builder, spec: { dim: number; depth: number; global: readonly number[] }): void {
-  const { dim: D } = spec, hd = 64, G = 64;
+  const { dim: D } = spec,
+    hd = 64,
+    G = 64;
   b.add('image_encoder.patch_embed.proj.weight', [D, 3, 16, 16]);
   b.add('image_encoder.patch_embed.proj.bias', [D], 'bias');
   b.add('image_encoder.pos_embed', [1, G, G, D], 'small');
@@ -188,7 +200,8 @@ function llama(b: Builder, spec: { hidden: number; intermediate: number; layers:
 
 /** CLIP's vision tower (transformers' names), as LLaVA nests it, and LLaVA v1's linear projector. */
 function clipVision(b: Builder, spec: { dim: number; depth: number; patch: number; size: number; hidden: number }): void {
-  const { dim: D } = spec, p = 'model.vision_tower.vision_tower.vision_model.';
+  const { dim: D } = spec,
+    p = 'model.vision_tower.vision_tower.vision_model.';
   b.add(`${p}embeddings.class_embedding`, [D], 'small');
   b.add(`${p}embeddings.patch_embedding.weight`, [D, 3, spec.patch, spec.patch]);
   b.add(`${p}embeddings.position_embedding.weight`, [1 + (spec.size / spec.patch) ** 2, D], 'small');
@@ -265,7 +278,15 @@ export function randomTokenizerJson(size = 32000): Record<string, unknown> {
     truncation: null,
     padding: null,
     post_processor: null,
-    added_tokens: ['<unk>', '<s>', '</s>'].map((content, id) => ({ id, content, special: true, single_word: false, lstrip: false, rstrip: false, normalized: false })),
+    added_tokens: ['<unk>', '<s>', '</s>'].map((content, id) => ({
+      id,
+      content,
+      special: true,
+      single_word: false,
+      lstrip: false,
+      rstrip: false,
+      normalized: false,
+    })),
     normalizer: { type: 'Lowercase' },
     pre_tokenizer: { type: 'BertPreTokenizer' },
     decoder: { type: 'WordPiece', prefix: '##', cleanup: true },

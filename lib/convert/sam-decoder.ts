@@ -57,7 +57,8 @@ export function hfSamName(official: string): string {
 
 export function buildSamDecoder(ck: Checkpoint, options: SamDecoderOptions = {}): { graph: GraphBuilder; dim: number; depth: number } {
   const keys = ck.keys();
-  const OFFICIAL_GAUSS = 'prompt_encoder.pe_layer.positional_encoding_gaussian_matrix', HF_GAUSS = 'shared_image_embedding.positional_embedding';
+  const OFFICIAL_GAUSS = 'prompt_encoder.pe_layer.positional_encoding_gaussian_matrix',
+    HF_GAUSS = 'shared_image_embedding.positional_embedding';
   const official = keys.find((k) => k.endsWith(OFFICIAL_GAUSS));
   const hf = official ? undefined : keys.find((k) => k.endsWith(HF_GAUSS));
   if (!official && !hf) throw new HrsegError('MODEL_FILE', `${ck.path}: no ${OFFICIAL_GAUSS} (or ${HF_GAUSS}): not a SAM checkpoint`);
@@ -72,7 +73,9 @@ export function buildSamDecoder(ck: Checkpoint, options: SamDecoderOptions = {})
     const m = new RegExp(`^${root.replace(/\./g, '\\.')}mask_decoder\\.transformer\\.layers\\.(\\d+)\\.`).exec(k);
     if (m) depth = Math.max(depth, Number(m[1]) + 1);
   }
-  const G = options.grid ?? 64, S = 16 * G, HW = G * G;
+  const G = options.grid ?? 64,
+    S = 16 * G,
+    HW = G * G;
   const F = pe('pe_layer.positional_encoding_gaussian_matrix').expectShape([2, C / 2]);
   const heads = options.heads ?? 8; // build_sam.py's TwoWayTransformer; the attention width is read per layer
   const g = new GraphBuilder();
@@ -83,7 +86,11 @@ export function buildSamDecoder(ck: Checkpoint, options: SamDecoderOptions = {})
   const multimask = options.multimask ?? true;
 
   // ---- the decoder's tokens and image ----
-  const out = g.op('Concat', [f32Init(g, 'md.iou_token', md('iou_token.weight'), [1, C]), f32Init(g, 'md.mask_tokens', md('mask_tokens.weight'), [tokens, C])], { axis: 0 });
+  const out = g.op(
+    'Concat',
+    [f32Init(g, 'md.iou_token', md('iou_token.weight'), [1, C]), f32Init(g, 'md.mask_tokens', md('mask_tokens.weight'), [tokens, C])],
+    { axis: 0 },
+  );
   const outTokens = g.op('Expand', [g.op('Unsqueeze', [out, g.int64('ax0', [0])]), g.op('Concat', [batch, g.int64('shape_tC', [tokens + 1, C])], { axis: 0 })]);
   const queryPe = g.op('Concat', [outTokens, sparse], { axis: 1 }); // point_embedding [B, T, C]
   const noMask = pe('no_mask_embed.weight').expectShape([1, C]);
@@ -93,11 +100,14 @@ export function buildSamDecoder(ck: Checkpoint, options: SamDecoderOptions = {})
 
   const attention = (name: string, q: string, k: string, v: string) => {
     const p = (n: string) => md(`${name}.${n}`);
-    const I = p('q_proj.weight').shape[0], hd = I / heads;
+    const I = p('q_proj.weight').shape[0],
+      hd = I / heads;
     const lin = (x: string, n: string, out: number, inDim: number) =>
       addBias(g, g.op('MatMul', [x, linearT(g, `${name}.${n}.T`, p(`${n}.weight`), out, inDim)]), f32Init(g, `${name}.${n}.bias`, p(`${n}.bias`), [out]));
     const split = (x: string) => g.op('Transpose', [g.op('Reshape', [x, g.int64(g.tmp('heads'), [0, 0, heads, hd])])], { perm: [0, 2, 1, 3] });
-    const qh = split(lin(q, 'q_proj', I, C)), kh = split(lin(k, 'k_proj', I, C)), vh = split(lin(v, 'v_proj', I, C));
+    const qh = split(lin(q, 'q_proj', I, C)),
+      kh = split(lin(k, 'k_proj', I, C)),
+      vh = split(lin(v, 'v_proj', I, C));
     const scores = g.op('Div', [g.op('MatMul', [qh, g.op('Transpose', [kh], { perm: [0, 1, 3, 2] })]), g.float(g.tmp('sqrt_hd'), [], [Math.sqrt(hd)])]);
     const ctx = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), vh]);
     const merged = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), g.int64(g.tmp('merge'), [0, 0, I])]);
@@ -108,42 +118,85 @@ export function buildSamDecoder(ck: Checkpoint, options: SamDecoderOptions = {})
   let queries = queryPe;
   for (let i = 0; i < depth; i++) {
     const L = `transformer.layers.${i}`;
-    if (i === 0) queries = attention(`${L}.self_attn`, queries, queries, queries); // skip_first_layer_pe: no residual
+    if (i === 0)
+      queries = attention(`${L}.self_attn`, queries, queries, queries); // skip_first_layer_pe: no residual
     else {
       const q = g.op('Add', [queries, queryPe]);
       queries = g.op('Add', [queries, attention(`${L}.self_attn`, q, q, queries)]);
     }
     queries = norm(queries, `${L}.norm1`);
-    let q = g.op('Add', [queries, queryPe]), k = g.op('Add', [keysT, keyPe]);
+    let q = g.op('Add', [queries, queryPe]),
+      k = g.op('Add', [keysT, keyPe]);
     queries = norm(g.op('Add', [queries, attention(`${L}.cross_attn_token_to_image`, q, k, keysT)]), `${L}.norm2`);
     const mlpDim = md(`${L}.mlp.lin1.weight`).shape[0];
-    const h1 = g.op('Relu', [addBias(g, g.op('MatMul', [queries, linearT(g, `${L}.mlp.lin1.T`, md(`${L}.mlp.lin1.weight`), mlpDim, C)]), f32Init(g, `${L}.mlp.lin1.bias`, md(`${L}.mlp.lin1.bias`), [mlpDim]))]);
-    const h2 = addBias(g, g.op('MatMul', [h1, linearT(g, `${L}.mlp.lin2.T`, md(`${L}.mlp.lin2.weight`), C, mlpDim)]), f32Init(g, `${L}.mlp.lin2.bias`, md(`${L}.mlp.lin2.bias`), [C]));
+    const h1 = g.op('Relu', [
+      addBias(
+        g,
+        g.op('MatMul', [queries, linearT(g, `${L}.mlp.lin1.T`, md(`${L}.mlp.lin1.weight`), mlpDim, C)]),
+        f32Init(g, `${L}.mlp.lin1.bias`, md(`${L}.mlp.lin1.bias`), [mlpDim]),
+      ),
+    ]);
+    const h2 = addBias(
+      g,
+      g.op('MatMul', [h1, linearT(g, `${L}.mlp.lin2.T`, md(`${L}.mlp.lin2.weight`), C, mlpDim)]),
+      f32Init(g, `${L}.mlp.lin2.bias`, md(`${L}.mlp.lin2.bias`), [C]),
+    );
     queries = norm(g.op('Add', [queries, h2]), `${L}.norm3`);
     q = g.op('Add', [queries, queryPe]);
     k = g.op('Add', [keysT, keyPe]);
     keysT = norm(g.op('Add', [keysT, attention(`${L}.cross_attn_image_to_token`, k, q, queries)]), `${L}.norm4`);
   }
-  const qf = g.op('Add', [queries, queryPe]), kf = g.op('Add', [keysT, keyPe]);
+  const qf = g.op('Add', [queries, queryPe]),
+    kf = g.op('Add', [keysT, keyPe]);
   queries = norm(g.op('Add', [queries, attention('transformer.final_attn_token_to_image', qf, kf, keysT)]), 'transformer.norm_final_attn');
 
   // ---- outputs: upscaled image features, hypernetwork masks, IoU ----
   const src = g.op('Reshape', [g.op('Transpose', [keysT], { perm: [0, 2, 1] }), g.op('Concat', [batch, g.int64('shape_CGG', [C, G, G])], { axis: 0 })]); // [B, C, G, G]
-  const C4 = C / 4, C8 = C / 8;
-  const up1 = g.op('ConvTranspose', [src, f32Init(g, 'md.up0.weight', md('output_upscaling.0.weight'), [C, C4, 2, 2]), f32Init(g, 'md.up0.bias', md('output_upscaling.0.bias'), [C4])], { kernel_shape: [2, 2], strides: [2, 2] });
-  const ln = g.op('Transpose', [layerNorm(g, g.op('Transpose', [up1], { perm: [0, 2, 3, 1] }), 'md.up1', md('output_upscaling.1.weight'), md('output_upscaling.1.bias'), C4, 1e-6)], { perm: [0, 3, 1, 2] });
-  const up2 = gelu(g, g.op('ConvTranspose', [gelu(g, ln), f32Init(g, 'md.up3.weight', md('output_upscaling.3.weight'), [C4, C8, 2, 2]), f32Init(g, 'md.up3.bias', md('output_upscaling.3.bias'), [C8])], { kernel_shape: [2, 2], strides: [2, 2] }));
+  const C4 = C / 4,
+    C8 = C / 8;
+  const up1 = g.op(
+    'ConvTranspose',
+    [src, f32Init(g, 'md.up0.weight', md('output_upscaling.0.weight'), [C, C4, 2, 2]), f32Init(g, 'md.up0.bias', md('output_upscaling.0.bias'), [C4])],
+    { kernel_shape: [2, 2], strides: [2, 2] },
+  );
+  const ln = g.op(
+    'Transpose',
+    [layerNorm(g, g.op('Transpose', [up1], { perm: [0, 2, 3, 1] }), 'md.up1', md('output_upscaling.1.weight'), md('output_upscaling.1.bias'), C4, 1e-6)],
+    { perm: [0, 3, 1, 2] },
+  );
+  const up2 = gelu(
+    g,
+    g.op(
+      'ConvTranspose',
+      [
+        gelu(g, ln),
+        f32Init(g, 'md.up3.weight', md('output_upscaling.3.weight'), [C4, C8, 2, 2]),
+        f32Init(g, 'md.up3.bias', md('output_upscaling.3.bias'), [C8]),
+      ],
+      { kernel_shape: [2, 2], strides: [2, 2] },
+    ),
+  );
   const mlp3 = (x: string, name: string, dims: number[]) => {
     let h = x;
     for (let l = 0; l < dims.length - 1; l++) {
       const w: CheckpointTensor = md(`${name}.layers.${l}.weight`).expectShape([dims[l + 1], dims[l]]);
-      h = addBias(g, g.op('MatMul', [h, linearT(g, `${name}.${l}.T`, w, dims[l + 1], dims[l])]), f32Init(g, `${name}.${l}.bias`, md(`${name}.layers.${l}.bias`), [dims[l + 1]]));
+      h = addBias(
+        g,
+        g.op('MatMul', [h, linearT(g, `${name}.${l}.T`, w, dims[l + 1], dims[l])]),
+        f32Init(g, `${name}.${l}.bias`, md(`${name}.layers.${l}.bias`), [dims[l + 1]]),
+      );
       if (l < dims.length - 2) h = g.op('Relu', [h]);
     }
     return h;
   };
   const token = (i: number) => g.op('Gather', [queries, g.int64(g.tmp('tok'), [i], [])], { axis: 1 }); // [B, C]
-  const hyper = g.op('Concat', Array.from({ length: tokens }, (_, i) => g.op('Unsqueeze', [mlp3(token(1 + i), `output_hypernetworks_mlps.${i}`, [C, C, C, C8]), g.int64(g.tmp('ax1'), [1])])), { axis: 1 }); // [B, tokens, C8]
+  const hyper = g.op(
+    'Concat',
+    Array.from({ length: tokens }, (_, i) =>
+      g.op('Unsqueeze', [mlp3(token(1 + i), `output_hypernetworks_mlps.${i}`, [C, C, C, C8]), g.int64(g.tmp('ax1'), [1])]),
+    ),
+    { axis: 1 },
+  ); // [B, tokens, C8]
   const upFlat = g.op('Reshape', [up2, g.op('Concat', [batch, g.int64('shape_up', [C8, 16 * HW])], { axis: 0 })]);
   const masks = g.op('Reshape', [g.op('MatMul', [hyper, upFlat]), g.op('Concat', [batch, g.int64('shape_masks', [tokens, 4 * G, 4 * G])], { axis: 0 })]);
   const iouHidden = md('iou_prediction_head.layers.0.weight').shape[0];
@@ -178,7 +231,11 @@ function pointPrompt(g: GraphBuilder, C: number, S: number, F: CheckpointTensor,
     g.op('Add', [pointPe, g.op('Mul', [is(0), emb('pe.point0', 'point_embeddings.0.weight')])]),
     g.op('Mul', [is(1), emb('pe.point1', 'point_embeddings.1.weight')]),
   ]);
-  const user = g.op('Where', [g.op('Equal', [lab, g.float('minus_one', [], [-1])]), g.op('Add', [g.op('Mul', [pointPe, g.float('zero_f', [], [0])]), notAPoint]), labelled]);
+  const user = g.op('Where', [
+    g.op('Equal', [lab, g.float('minus_one', [], [-1])]),
+    g.op('Add', [g.op('Mul', [pointPe, g.float('zero_f', [], [0])]), notAPoint]),
+    labelled,
+  ]);
   const batch = g.op('Gather', [g.op('Shape', [coords]), g.int64('zero', [0])], { axis: 0 });
   const padTok = g.op('Expand', [notAPoint, g.op('Concat', [batch, g.int64('shape_1C', [1, C])], { axis: 0 })]); // the padding point
   return { sparse: g.op('Concat', [user, padTok], { axis: 1 }), batch }; // [B, 2, C]
@@ -195,7 +252,8 @@ function densePe(gauss: Float32Array, half: number, G: number): Float32Array {
   const out = new Float32Array(G * G * 2 * half);
   for (let y = 0; y < G; y++)
     for (let x = 0; x < G; x++) {
-      const cx = (2 * (x + 0.5)) / G - 1, cy = (2 * (y + 0.5)) / G - 1;
+      const cx = (2 * (x + 0.5)) / G - 1,
+        cy = (2 * (y + 0.5)) / G - 1;
       const o = (y * G + x) * 2 * half;
       for (let f = 0; f < half; f++) {
         const v = 2 * Math.PI * (cx * gauss[f] + cy * gauss[half + f]);

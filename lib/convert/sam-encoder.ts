@@ -32,20 +32,47 @@ export interface SamEncoderArch {
 
 const NAMES = {
   official: {
-    patchW: 'patch_embed.proj.weight', patchB: 'patch_embed.proj.bias', pos: 'pos_embed', block: 'blocks',
-    norm1: 'norm1', norm2: 'norm2', qkv: 'attn.qkv', proj: 'attn.proj', relH: 'attn.rel_pos_h', relW: 'attn.rel_pos_w',
-    lin1: 'mlp.lin1', lin2: 'mlp.lin2', conv1: 'neck.0.weight', ln1: 'neck.1', conv2: 'neck.2.weight', ln2: 'neck.3',
+    patchW: 'patch_embed.proj.weight',
+    patchB: 'patch_embed.proj.bias',
+    pos: 'pos_embed',
+    block: 'blocks',
+    norm1: 'norm1',
+    norm2: 'norm2',
+    qkv: 'attn.qkv',
+    proj: 'attn.proj',
+    relH: 'attn.rel_pos_h',
+    relW: 'attn.rel_pos_w',
+    lin1: 'mlp.lin1',
+    lin2: 'mlp.lin2',
+    conv1: 'neck.0.weight',
+    ln1: 'neck.1',
+    conv2: 'neck.2.weight',
+    ln2: 'neck.3',
   },
   hf: {
-    patchW: 'patch_embed.projection.weight', patchB: 'patch_embed.projection.bias', pos: 'pos_embed', block: 'layers',
-    norm1: 'layer_norm1', norm2: 'layer_norm2', qkv: 'attn.qkv', proj: 'attn.proj', relH: 'attn.rel_pos_h', relW: 'attn.rel_pos_w',
-    lin1: 'mlp.lin1', lin2: 'mlp.lin2', conv1: 'neck.conv1.weight', ln1: 'neck.layer_norm1', conv2: 'neck.conv2.weight', ln2: 'neck.layer_norm2',
+    patchW: 'patch_embed.projection.weight',
+    patchB: 'patch_embed.projection.bias',
+    pos: 'pos_embed',
+    block: 'layers',
+    norm1: 'layer_norm1',
+    norm2: 'layer_norm2',
+    qkv: 'attn.qkv',
+    proj: 'attn.proj',
+    relH: 'attn.rel_pos_h',
+    relW: 'attn.rel_pos_w',
+    lin1: 'mlp.lin1',
+    lin2: 'mlp.lin2',
+    conv1: 'neck.conv1.weight',
+    ln1: 'neck.layer_norm1',
+    conv2: 'neck.conv2.weight',
+    ln2: 'neck.layer_norm2',
   },
 } as const;
 
 export function samEncoderArch(ck: Checkpoint): SamEncoderArch {
   const keys = ck.keys();
-  let naming: 'official' | 'hf' | undefined, prefix = '';
+  let naming: 'official' | 'hf' | undefined,
+    prefix = '';
   for (const k of keys) {
     const m = /^(.*?)(image_encoder|vision_encoder)\.pos_embed$/.exec(k);
     if (m) {
@@ -57,7 +84,8 @@ export function samEncoderArch(ck: Checkpoint): SamEncoderArch {
   if (!naming) throw new HrsegError('MODEL_FILE', `${ck.path}: no image_encoder.pos_embed or vision_encoder.pos_embed: not a SAM checkpoint`);
   const N = NAMES[naming];
   const pos = ck.get(prefix + N.pos);
-  if (pos.shape.length !== 4 || pos.shape[1] !== pos.shape[2]) throw new HrsegError('MODEL_FILE', `${pos.label} has shape [${pos.shape.join(', ')}], expected [1, G, G, C]`);
+  if (pos.shape.length !== 4 || pos.shape[1] !== pos.shape[2])
+    throw new HrsegError('MODEL_FILE', `${pos.label} has shape [${pos.shape.join(', ')}], expected [1, G, G, C]`);
   const [, grid, , dim] = pos.shape;
   const patch = ck.get(prefix + N.patchW).shape[2];
   let depth = 0;
@@ -75,7 +103,8 @@ export function samEncoderArch(ck: Checkpoint): SamEncoderArch {
     windows.push(L === 2 * grid - 1 ? 0 : (L + 1) / 2);
     if (!Number.isInteger(windows[i])) throw new HrsegError('MODEL_FILE', `${rel.label}: ${L} rows is no window's 2w − 1`);
   }
-  if (depth === 0 || dim % headDim !== 0) throw new HrsegError('MODEL_FILE', `${ck.path}: SAM encoder without blocks, or width ${dim} not a multiple of the head size ${headDim}`);
+  if (depth === 0 || dim % headDim !== 0)
+    throw new HrsegError('MODEL_FILE', `${ck.path}: SAM encoder without blocks, or width ${dim} not a multiple of the head size ${headDim}`);
   const outChannels = ck.get(prefix + N.conv1).shape[0];
   const mlp = ck.get(`${prefix}${N.block}.0.${N.lin1}.weight`).shape[0];
   return { naming, prefix, dim, depth, heads: dim / headDim, patch, grid, windows, outChannels, mlp };
@@ -95,7 +124,8 @@ export function buildSamEncoder(ck: Checkpoint): { graph: GraphBuilder; arch: Sa
   const a = samEncoderArch(ck);
   const N = NAMES[a.naming];
   const { dim: C, grid: G, heads } = a;
-  const hd = C / heads, S = G * a.patch;
+  const hd = C / heads,
+    S = G * a.patch;
   const g = new GraphBuilder();
   const t = (n: string) => ck.get(a.prefix + n);
   const shape = (name: string, dims: number[]) => g.int64(name, dims);
@@ -110,14 +140,23 @@ export function buildSamEncoder(ck: Checkpoint): { graph: GraphBuilder; arch: Sa
     const p = `${N.block}.${i}.`;
     const name = `blocks.${i}`;
     const w = a.windows[i] || G; // a global block is one window of the whole grid
-    const Gp = Math.ceil(G / w) * w, nw = (Gp / w) ** 2, T = w * w;
+    const Gp = Math.ceil(G / w) * w,
+      nw = (Gp / w) ** 2,
+      T = w * w;
     let y = layerNorm(g, h, `${name}.norm1`, t(`${p}${N.norm1}.weight`), t(`${p}${N.norm1}.bias`), C, 1e-6);
     if (a.windows[i]) {
       if (Gp > G) y = g.op('Pad', [y, shape(`${name}.pads`, [0, 0, 0, 0, 0, Gp - G, Gp - G, 0])]);
-      y = g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [y, shape(`${name}.win0`, [1, Gp / w, w, Gp / w, w, C])])], { perm: [0, 1, 3, 2, 4, 5] }), shape(`${name}.win1`, [nw, w, w, C])]);
+      y = g.op('Reshape', [
+        g.op('Transpose', [g.op('Reshape', [y, shape(`${name}.win0`, [1, Gp / w, w, Gp / w, w, C])])], { perm: [0, 1, 3, 2, 4, 5] }),
+        shape(`${name}.win1`, [nw, w, w, C]),
+      ]);
     }
     const qkvW = t(`${p}${N.qkv}.weight`).expectShape([3 * C, C]);
-    const qkv = addBias(g, g.op('MatMul', [y, linearT(g, `${name}.qkv.weightT`, qkvW, 3 * C, C)]), ck.has(`${a.prefix}${p}${N.qkv}.bias`) ? f32Init(g, `${name}.qkv.bias`, t(`${p}${N.qkv}.bias`), [3 * C]) : undefined);
+    const qkv = addBias(
+      g,
+      g.op('MatMul', [y, linearT(g, `${name}.qkv.weightT`, qkvW, 3 * C, C)]),
+      ck.has(`${a.prefix}${p}${N.qkv}.bias`) ? f32Init(g, `${name}.qkv.bias`, t(`${p}${N.qkv}.bias`), [3 * C]) : undefined,
+    );
     const parts = g.op('Transpose', [g.op('Reshape', [qkv, shape(`${name}.qkvshape`, [nw, T, 3, heads, hd])])], { perm: [2, 0, 3, 1, 4] }); // [3, nw, heads, T, hd]
     const part = (k: number) => g.op('Gather', [parts, g.int64(`${name}.idx${k}`, [k], [])], { axis: 0 });
     const q = part(0);
@@ -125,20 +164,47 @@ export function buildSamEncoder(ck: Checkpoint): { graph: GraphBuilder; arch: Sa
     // Decomposed relative positions from the unscaled q: rel_h[b,i,j,k] = q[b,i,j]·Rh[i,k], rel_w[b,i,j,l] = q[b,i,j]·Rw[j,l].
     const rq = g.op('Reshape', [q, shape(`${name}.rq`, [nw * heads, w, w, hd])]);
     const relH = g.op('MatMul', [rq, g.tensor(`${name}.relH`, 'float', [w, hd, w], () => new Uint8Array(relTable(t(`${p}${N.relH}`), w, hd).buffer))]); // [X, w, w, kh]
-    const relW = g.op('Transpose', [g.op('MatMul', [g.op('Transpose', [rq], { perm: [0, 2, 1, 3] }), g.tensor(`${name}.relW`, 'float', [w, hd, w], () => new Uint8Array(relTable(t(`${p}${N.relW}`), w, hd).buffer))])], { perm: [0, 2, 1, 3] }); // [X, w, w, kw]
+    const relW = g.op(
+      'Transpose',
+      [
+        g.op('MatMul', [
+          g.op('Transpose', [rq], { perm: [0, 2, 1, 3] }),
+          g.tensor(`${name}.relW`, 'float', [w, hd, w], () => new Uint8Array(relTable(t(`${p}${N.relW}`), w, hd).buffer)),
+        ]),
+      ],
+      { perm: [0, 2, 1, 3] },
+    ); // [X, w, w, kw]
     const a5 = g.op('Reshape', [attn, shape(`${name}.a5`, [nw * heads, w, w, w, w])]);
-    const withRel = g.op('Add', [g.op('Add', [a5, g.op('Unsqueeze', [relH, g.int64(`${name}.ax4`, [4])])]), g.op('Unsqueeze', [relW, g.int64(`${name}.ax3`, [3])])]);
+    const withRel = g.op('Add', [
+      g.op('Add', [a5, g.op('Unsqueeze', [relH, g.int64(`${name}.ax4`, [4])])]),
+      g.op('Unsqueeze', [relW, g.int64(`${name}.ax3`, [3])]),
+    ]);
     attn = g.op('Softmax', [g.op('Reshape', [withRel, shape(`${name}.a4`, [nw, heads, T, T])])], { axis: -1 });
     const ctx = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [attn, part(2)])], { perm: [0, 2, 1, 3] }), shape(`${name}.ctx`, [nw, w, w, C])]);
-    let o = addBias(g, g.op('MatMul', [ctx, linearT(g, `${name}.proj.weightT`, t(`${p}${N.proj}.weight`), C, C)]), f32Init(g, `${name}.proj.bias`, t(`${p}${N.proj}.bias`), [C]));
+    let o = addBias(
+      g,
+      g.op('MatMul', [ctx, linearT(g, `${name}.proj.weightT`, t(`${p}${N.proj}.weight`), C, C)]),
+      f32Init(g, `${name}.proj.bias`, t(`${p}${N.proj}.bias`), [C]),
+    );
     if (a.windows[i]) {
-      o = g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [o, shape(`${name}.unwin0`, [1, Gp / w, Gp / w, w, w, C])])], { perm: [0, 1, 3, 2, 4, 5] }), shape(`${name}.unwin1`, [1, Gp, Gp, C])]);
+      o = g.op('Reshape', [
+        g.op('Transpose', [g.op('Reshape', [o, shape(`${name}.unwin0`, [1, Gp / w, Gp / w, w, w, C])])], { perm: [0, 1, 3, 2, 4, 5] }),
+        shape(`${name}.unwin1`, [1, Gp, Gp, C]),
+      ]);
       if (Gp > G) o = g.op('Slice', [o, g.int64(`${name}.crop0`, [0, 0]), g.int64(`${name}.crop1`, [G, G]), g.int64(`${name}.cropax`, [1, 2])]);
     }
     h = g.op('Add', [h, o]);
     const z = layerNorm(g, h, `${name}.norm2`, t(`${p}${N.norm2}.weight`), t(`${p}${N.norm2}.bias`), C, 1e-6);
-    const m1 = addBias(g, g.op('MatMul', [z, linearT(g, `${name}.lin1.weightT`, t(`${p}${N.lin1}.weight`), a.mlp, C)]), f32Init(g, `${name}.lin1.bias`, t(`${p}${N.lin1}.bias`), [a.mlp]));
-    const m2 = addBias(g, g.op('MatMul', [gelu(g, m1), linearT(g, `${name}.lin2.weightT`, t(`${p}${N.lin2}.weight`), C, a.mlp)]), f32Init(g, `${name}.lin2.bias`, t(`${p}${N.lin2}.bias`), [C]));
+    const m1 = addBias(
+      g,
+      g.op('MatMul', [z, linearT(g, `${name}.lin1.weightT`, t(`${p}${N.lin1}.weight`), a.mlp, C)]),
+      f32Init(g, `${name}.lin1.bias`, t(`${p}${N.lin1}.bias`), [a.mlp]),
+    );
+    const m2 = addBias(
+      g,
+      g.op('MatMul', [gelu(g, m1), linearT(g, `${name}.lin2.weightT`, t(`${p}${N.lin2}.weight`), C, a.mlp)]),
+      f32Init(g, `${name}.lin2.bias`, t(`${p}${N.lin2}.bias`), [C]),
+    );
     h = g.op('Add', [h, m2]);
   }
   // Neck: 1×1 conv, LayerNorm2d, 3×3 conv, LayerNorm2d; the norms over channels, done channel-last.

@@ -49,7 +49,8 @@ class Reader {
   }
 
   varint(): number {
-    let result = 0, shift = 0;
+    let result = 0,
+      shift = 0;
     for (;;) {
       if (this.#pos >= this.buf.length) this.fail('truncated varint');
       const b = this.buf[this.#pos++];
@@ -79,7 +80,8 @@ class Reader {
   fields(on: (field: number, wire: number) => boolean): void {
     while (!this.done) {
       const key = this.varint();
-      const field = Math.floor(key / 8), wire = key & 7;
+      const field = Math.floor(key / 8),
+        wire = key & 7;
       if (field === 0) this.fail('field number 0');
       if (on(field, wire)) continue;
       if (wire === 0) this.varint();
@@ -151,7 +153,8 @@ export function sentencePieceMerges(pieces: readonly string[]): [string, string]
     const chars = [...merged]; // splits fall between code points, as Python's str slicing
     const local: { l: string; r: string }[] = [];
     for (let k = 1; k < chars.length; k++) {
-      const l = chars.slice(0, k).join(''), r = chars.slice(k).join('');
+      const l = chars.slice(0, k).join(''),
+        r = chars.slice(k).join('');
       if (vocab.has(l) && vocab.has(r)) local.push({ l, r });
     }
     local.sort((a, b) => vocab.get(a.l)! - vocab.get(b.l)! || vocab.get(a.r)! - vocab.get(b.r)!);
@@ -167,7 +170,8 @@ export function sentencePieceToTokenizerJson(m: SentencePieceModel, what = 'toke
   const refuse = (why: string): never => {
     throw new HrsegError('INVALID_ARGUMENT', `${what}: ${why}; give the base model's tokenizer.json instead`);
   };
-  if (m.modelType !== 2) refuse(`a ${({ 1: 'unigram', 3: 'word', 4: 'char' } as Record<number, string>)[m.modelType] ?? `type ${m.modelType}`} model, not BPE (LLaMA's)`);
+  if (m.modelType !== 2)
+    refuse(`a ${({ 1: 'unigram', 3: 'word', 4: 'char' } as Record<number, string>)[m.modelType] ?? `type ${m.modelType}`} model, not BPE (LLaMA's)`);
   if (m.normalizer !== 'identity') refuse(`its normaliser is '${m.normalizer}', not LLaMA's 'identity'`);
   if (m.removeExtraWhitespaces) refuse('it collapses extra whitespace, which a tokenizer.json does not reproduce');
   const pieces = m.pieces.map((p) => p.piece);

@@ -28,10 +28,15 @@ interface TokenizerJson {
 }
 
 export function prepareTokenizer(source: string, rows: number): { json: TokenizerJson; config: Record<string, unknown>; added: string[] } {
-  if (source === RANDOM_TOKENIZER) return withAddedTokens(randomTokenizerJson() as TokenizerJson, { bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' }, rows, source);
+  if (source === RANDOM_TOKENIZER)
+    return withAddedTokens(randomTokenizerJson() as TokenizerJson, { bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' }, rows, source);
   const dir = existsSync(source) && statSync(source).isDirectory() ? source : undefined;
   // A folder: its tokenizer.json, else its sentencepiece tokenizer.model.
-  const file = dir ? (existsSync(join(dir, 'tokenizer.json')) || !existsSync(join(dir, 'tokenizer.model')) ? join(dir, 'tokenizer.json') : join(dir, 'tokenizer.model')) : source;
+  const file = dir
+    ? existsSync(join(dir, 'tokenizer.json')) || !existsSync(join(dir, 'tokenizer.model'))
+      ? join(dir, 'tokenizer.json')
+      : join(dir, 'tokenizer.model')
+    : source;
   let json: TokenizerJson;
   if (/\.model$/.test(file)) {
     // A sentencepiece model: converted as transformers' LlamaConverter would (sentencepiece.ts).
@@ -50,14 +55,21 @@ export function prepareTokenizer(source: string, rows: number): { json: Tokenize
     }
   }
   const configFile = join(dir ?? join(file, '..'), 'tokenizer_config.json');
-  const config = existsSync(configFile) ? (JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>) : { bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' };
+  const config = existsSync(configFile)
+    ? (JSON.parse(readFileSync(configFile, 'utf8')) as Record<string, unknown>)
+    : { bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' };
   return withAddedTokens(json, config, rows, file);
 }
 
 /** The tokenizer random packages get (`hrseg convert --random llm-seg-7b`): random.ts's WordPiece stand-in. */
 export const RANDOM_TOKENIZER = 'random:wordpiece-32000';
 
-function withAddedTokens(json: TokenizerJson, config: Record<string, unknown>, rows: number, file: string): { json: TokenizerJson; config: Record<string, unknown>; added: string[] } {
+function withAddedTokens(
+  json: TokenizerJson,
+  config: Record<string, unknown>,
+  rows: number,
+  file: string,
+): { json: TokenizerJson; config: Record<string, unknown>; added: string[] } {
   const vocab = json.model?.vocab;
   const ids = new Map<string, number>(Array.isArray(vocab) ? vocab.map(([t], i) => [t, i] as [string, number]) : Object.entries(vocab ?? {}));
   json.added_tokens ??= [];

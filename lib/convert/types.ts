@@ -69,7 +69,14 @@ export interface ConvertOptions {
   onProgress?: (event: { step: string; done?: number; total?: number }) => void;
 }
 
-export type WriteGraph = (key: string, rel: string, graph: GraphBuilder, source: string, arch: Record<string, unknown>, quantization?: Quantization) => Promise<void>;
+export type WriteGraph = (
+  key: string,
+  rel: string,
+  graph: GraphBuilder,
+  source: string,
+  arch: Record<string, unknown>,
+  quantization?: Quantization,
+) => Promise<void>;
 
 /** A component's weight-only quantization, as recorded in hrseg.json's components. */
 export interface Quantization {

@@ -74,16 +74,16 @@ export function checkContract(
   const contract = CONTRACTS[component];
   if (!contract) throw new HrsegError('INVALID_ARGUMENT', `unknown model component '${component}'`);
   const problems: string[] = [];
-  const symbols = new Map<string, { value: number; where: string }>(
-    Object.entries(bindings).map(([k, v]) => [k, { value: v, where: 'the manifest' }]),
-  );
+  const symbols = new Map<string, { value: number; where: string }>(Object.entries(bindings).map(([k, v]) => [k, { value: v, where: 'the manifest' }]));
   for (const side of ['inputs', 'outputs'] as const) {
     const kind = side === 'inputs' ? 'input' : 'output';
     const found = new Map(actual[side].map((t) => [t.name, t]));
     for (const want of contract[side]) {
       const got = found.get(want.name);
       if (!got) {
-        problems.push(`${kind} '${want.name}' is missing (expected ${want.dtype}${show(want.dims)}; the file has ${[...found.keys()].map((n) => `'${n}'`).join(', ') || 'none'})`);
+        problems.push(
+          `${kind} '${want.name}' is missing (expected ${want.dtype}${show(want.dims)}; the file has ${[...found.keys()].map((n) => `'${n}'`).join(', ') || 'none'})`,
+        );
         continue;
       }
       found.delete(want.name);
@@ -105,17 +105,12 @@ export function checkContract(
           return;
         }
         const prior = symbols.get(w);
-        if (prior && prior.value !== g)
-          problems.push(`${kind} '${want.name}': dim ${i} (${w}) is ${g}, but ${w} = ${prior.value} from ${prior.where}`);
+        if (prior && prior.value !== g) problems.push(`${kind} '${want.name}': dim ${i} (${w}) is ${g}, but ${w} = ${prior.value} from ${prior.where}`);
         else if (!prior) symbols.set(w, { value: g, where: `${kind} '${want.name}'` });
       });
     }
     for (const name of found.keys())
       if (!contract.extra?.test(name)) problems.push(`unexpected ${kind} '${name}' (the contract has ${contract[side].map((t) => `'${t.name}'`).join(', ')})`);
   }
-  if (problems.length > 0)
-    throw new HrsegError(
-      'MODEL_FILE',
-      `${file} does not match the ${component} contract:\n  - ${problems.join('\n  - ')}`,
-    );
+  if (problems.length > 0) throw new HrsegError('MODEL_FILE', `${file} does not match the ${component} contract:\n  - ${problems.join('\n  - ')}`);
 }

@@ -184,8 +184,7 @@ export class OnnxEngine implements Engine {
       const value = feeds[spec.name];
       if (!value) throw new HrsegError('INVALID_TENSOR', `${this.component}: input '${spec.name}' was not given`);
       const t = isEngineValue(value) ? await value.host() : value;
-      if (t.dtype !== spec.dtype)
-        throw new HrsegError('INVALID_TENSOR', `${this.component}: input '${spec.name}' must be ${spec.dtype}, got ${t.dtype}`);
+      if (t.dtype !== spec.dtype) throw new HrsegError('INVALID_TENSOR', `${this.component}: input '${spec.name}' must be ${spec.dtype}, got ${t.dtype}`);
       const bad = t.dims.length !== spec.dims.length || spec.dims.some((d, i) => typeof d === 'number' && d !== t.dims[i]);
       if (bad)
         throw new HrsegError(

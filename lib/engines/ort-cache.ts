@@ -60,10 +60,23 @@ export interface CacheEntry {
 }
 
 /** The entry for `file` under `options`, and whether it is already there. */
-export async function cacheEntry(dir: string, file: string, sessionKey: Record<string, unknown>): Promise<CacheEntry & { key: string; source: string; exists: boolean }> {
+export async function cacheEntry(
+  dir: string,
+  file: string,
+  sessionKey: Record<string, unknown>,
+): Promise<CacheEntry & { key: string; source: string; exists: boolean }> {
   const source = await realpath(file);
   const key = createHash('sha256')
-    .update(JSON.stringify({ source, model: await fileStamp(source), data: await fileStamp(`${source}.data`), ort: ort.env.versions.common, cpu: cpuSignature(), session: sessionKey }))
+    .update(
+      JSON.stringify({
+        source,
+        model: await fileStamp(source),
+        data: await fileStamp(`${source}.data`),
+        ort: ort.env.versions.common,
+        cpu: cpuSignature(),
+        session: sessionKey,
+      }),
+    )
     .digest('hex')
     .slice(0, 24);
   const entryDir = join(dir, key);

@@ -17,7 +17,10 @@ export async function selectEngineSource(device: string, pkg: ModelPackage): Pro
   if (device !== 'auto') {
     const provider = findProvider(device);
     if (!provider)
-      throw new HrsegError('INVALID_ARGUMENT', `device must be ${[...engineProviders().map((p) => `'${p.name}'`), "'auto'"].join(', ')}, got '${String(device)}'`);
+      throw new HrsegError(
+        'INVALID_ARGUMENT',
+        `device must be ${[...engineProviders().map((p) => `'${p.name}'`), "'auto'"].join(', ')}, got '${String(device)}'`,
+      );
     return { source: await provider.attach(pkg), reason: 'asked for' };
   }
   const passed: string[] = [];

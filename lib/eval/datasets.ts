@@ -51,9 +51,11 @@ export function reasonSegMask(shapes: readonly LabelmeShape[], width: number, he
 }
 
 async function imageSize(path: string): Promise<{ width: number; height: number }> {
-  const m = await sharp(path).metadata().catch((cause: unknown) => {
-    throw new HrsegError('INVALID_IMAGE', `${path}: ${(cause as Error).message}`, { cause });
-  });
+  const m = await sharp(path)
+    .metadata()
+    .catch((cause: unknown) => {
+      throw new HrsegError('INVALID_IMAGE', `${path}: ${(cause as Error).message}`, { cause });
+    });
   // EXIF-rotated JPEGs: the annotation is in the displayed orientation.
   const swap = (m.orientation ?? 1) >= 5;
   return { width: (swap ? m.height : m.width) ?? 0, height: (swap ? m.width : m.height) ?? 0 };

@@ -15,13 +15,14 @@ export interface SampleScore {
 
 /** `pred` 0/1 (nonzero = foreground), `gt` 0, 1 or 255 (ignore), same size. */
 export function scoreSample(pred: Uint8Array, gt: Uint8Array): SampleScore {
-  if (pred.length !== gt.length)
-    throw new HrsegError('INVALID_ARGUMENT', `prediction has ${pred.length} pixels, ground truth ${gt.length}`);
-  let intersection = 0, union = 0;
+  if (pred.length !== gt.length) throw new HrsegError('INVALID_ARGUMENT', `prediction has ${pred.length} pixels, ground truth ${gt.length}`);
+  let intersection = 0,
+    union = 0;
   for (let i = 0; i < gt.length; i++) {
     const g = gt[i];
     if (g === IGNORE) continue;
-    const p = pred[i] !== 0, t = g !== 0;
+    const p = pred[i] !== 0,
+      t = g !== 0;
     if (p && t) intersection++;
     if (p || t) union++;
   }
@@ -35,7 +36,9 @@ export interface Aggregate {
 }
 
 export function aggregate(scores: readonly SampleScore[]): Aggregate {
-  let sumIoU = 0, I = 0, U = 0;
+  let sumIoU = 0,
+    I = 0,
+    U = 0;
   for (const s of scores) {
     sumIoU += s.iou;
     I += s.intersection;

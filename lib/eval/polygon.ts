@@ -12,11 +12,13 @@ export function fillPolygon(mask: Uint8Array, width: number, height: number, poi
     if (x >= 0 && x < width && y >= 0 && y < height) mask[y * width + x] = value;
   };
   const ys = pts.map((p) => p[1]);
-  const y0 = Math.max(0, Math.min(...ys)), y1 = Math.min(height - 1, Math.max(...ys));
+  const y0 = Math.max(0, Math.min(...ys)),
+    y1 = Math.min(height - 1, Math.max(...ys));
   for (let y = y0; y <= y1; y++) {
     const xs: number[] = [];
     for (let i = 0; i < n; i++) {
-      const [ax, ay] = pts[i], [bx, by] = pts[(i + 1) % n];
+      const [ax, ay] = pts[i],
+        [bx, by] = pts[(i + 1) % n];
       if (ay === by) continue;
       // Half-open in y so a vertex shared by two edges is counted once.
       if ((y >= ay && y < by) || (y >= by && y < ay)) xs.push(ax + ((y - ay) * (bx - ax)) / (by - ay));
@@ -28,7 +30,10 @@ export function fillPolygon(mask: Uint8Array, width: number, height: number, poi
   for (let i = 0; i < n; i++) {
     let [x, y] = pts[i];
     const [bx, by] = pts[(i + 1) % n];
-    const dx = Math.abs(bx - x), dy = -Math.abs(by - y), sx = x < bx ? 1 : -1, sy = y < by ? 1 : -1;
+    const dx = Math.abs(bx - x),
+      dy = -Math.abs(by - y),
+      sx = x < bx ? 1 : -1,
+      sy = y < by ? 1 : -1;
     let err = dx + dy;
     for (;;) {
       set(x, y);
@@ -50,7 +55,8 @@ export function fillPolygon(mask: Uint8Array, width: number, height: number, poi
 export function polygonArea(points: readonly (readonly [number, number])[]): number {
   let a = 0;
   for (let i = 0; i < points.length; i++) {
-    const [x0, y0] = points[i], [x1, y1] = points[(i + 1) % points.length];
+    const [x0, y0] = points[i],
+      [x1, y1] = points[(i + 1) % points.length];
     a += x0 * y1 - x1 * y0;
   }
   return Math.abs(a) / 2;

@@ -34,7 +34,8 @@ export class TextProjection {
     try {
       const missing = NAMES.filter((n) => !ck.has(n));
       if (missing.length) throw new HrsegError('MODEL_FILE', `${file}: ${missing.join(', ')} missing (the lisa preset's head is text_hidden_fcs)`);
-      const H = ck.get(NAMES[0]).shape[1], out = ck.get(NAMES[2]).shape[0];
+      const H = ck.get(NAMES[0]).shape[1],
+        out = ck.get(NAMES[2]).shape[0];
       // Copies: the file is closed here, and a view into a mapping would not outlive it.
       const read = (n: (typeof NAMES)[number], shape: number[]) => Float32Array.from(ck.get(n).expectShape(shape).float32());
       return new TextProjection(read(NAMES[0], [H, H]), read(NAMES[1], [H]), read(NAMES[2], [out, H]), read(NAMES[3], [out]), H, out);
@@ -45,7 +46,8 @@ export class TextProjection {
 
   /** h [S, H] → t [S, out]. */
   project(h: Tensor<'float32'>): Tensor<'float32'> {
-    const H = this.hiddenSize, O = this.outSize;
+    const H = this.hiddenSize,
+      O = this.outSize;
     if (h.dims.length !== 2 || h.dims[1] !== H)
       throw new HrsegError('INVALID_TENSOR', `text_hidden_fcs: expected [n, ${H}] hidden states, got [${h.dims.join(', ')}]`);
     const S = h.dims[0];
@@ -90,8 +92,11 @@ export class LisaHead {
   /** One mask per row of `hSeg` ([S, H]), all prompting the same image embedding. */
   async masks(embedding: EngineInput, hSeg: Tensor<'float32'>, image: { width: number; height: number }, signal?: AbortSignal): Promise<LisaMasks> {
     const t = this.projection.project(hSeg);
-    const S = t.dims[0], D = t.dims[1], plane = image.width * image.height;
-    const logits = new Float32Array(S * plane), iou = new Float32Array(S);
+    const S = t.dims[0],
+      D = t.dims[1],
+      plane = image.width * image.height;
+    const logits = new Float32Array(S * plane),
+      iou = new Float32Array(S);
     // Each [SEG] its own batch item with a one-token sparse prompt, as LISA.py:411-420 calls it
     // (batch items are independent: chunking changes nothing).
     for (let s0 = 0; s0 < S; s0 += LISA_DECODER_BATCH) {

@@ -25,5 +25,9 @@ export function lisaMaskLogits(low: Tensor<'float32'>, image: { width: number; h
 
 /** The masks (1 where the logit is above 0), as LISA thresholds them (chat.py:231). */
 export function masksFromLogits(logits: Tensor<'float32'>): Tensor<'uint8'> {
-  return tensor('uint8', [...logits.dims], Uint8Array.from(logits.data, (v) => (v > 0 ? 1 : 0)));
+  return tensor(
+    'uint8',
+    [...logits.dims],
+    Uint8Array.from(logits.data, (v) => (v > 0 ? 1 : 0)),
+  );
 }

@@ -13,7 +13,8 @@ import type { Tensor } from '../tensor.js';
 import { squareView } from '../views.js';
 import type { LisaHead } from './head.js';
 
-export const noProposals = () => new HrsegError('INVALID_ARGUMENT', 'proposalMaxSide: the lisa preset makes no proposals (its SAM sees the image resized to 1024)');
+export const noProposals = () =>
+  new HrsegError('INVALID_ARGUMENT', 'proposalMaxSide: the lisa preset makes no proposals (its SAM sees the image resized to 1024)');
 
 export function lisaMethod(pkg: ModelPackage, samEncoder: Engine, lisa: LisaHead): Method {
   return {

@@ -172,7 +172,10 @@ export class GraphBuilder {
   }
 
   /** The declared inputs and outputs: name, element type and dims (numbers fixed, strings symbolic). */
-  signature(): { inputs: { name: string; type: ElemType | undefined; dims: (number | string)[] }[]; outputs: { name: string; type: ElemType | undefined; dims: (number | string)[] }[] } {
+  signature(): {
+    inputs: { name: string; type: ElemType | undefined; dims: (number | string)[] }[];
+    outputs: { name: string; type: ElemType | undefined; dims: (number | string)[] }[];
+  } {
     const sig = (v: ValueInfoProto) => ({
       name: v.name ?? '',
       type: elemTypeOf(v.type?.tensorType?.elemType ?? 0),
@@ -216,7 +219,8 @@ export class GraphBuilder {
    * tensors, so Ctrl-C and `signal` are heard during a write of many minutes.
    */
   async save(path: string, options: SaveOptions = {}): Promise<{ external: boolean; bytes: number }> {
-    const opset = options.opset ?? 17, producer = options.producer ?? 'hrseg';
+    const opset = options.opset ?? 17,
+      producer = options.producer ?? 'hrseg';
     const total = this.weightBytes;
     const external = options.externalData === true || (options.externalData !== false && total > EXTERNAL_DATA_THRESHOLD);
     if (!external) {
@@ -225,7 +229,8 @@ export class GraphBuilder {
       options.onProgress?.(total, total);
       return { external, bytes: bytes.length };
     }
-    const dataPath = `${path}.data`, location = basename(dataPath);
+    const dataPath = `${path}.data`,
+      location = basename(dataPath);
     const tmpData = `${dataPath}.partial`;
     const fd = openSync(tmpData, 'w');
     const inits: TensorProto[] = [];
@@ -247,7 +252,7 @@ export class GraphBuilder {
         const pad = (64 - (offset % 64)) % 64;
         if (pad) writeSync(fd, new Uint8Array(pad));
         offset += pad;
-        for (let p = 0; p < b.length; ) p += writeSync(fd, b, p, Math.min(b.length - p, 1 << 30));
+        for (let p = 0; p < b.length;) p += writeSync(fd, b, p, Math.min(b.length - p, 1 << 30));
         inits.push({
           name: i.name,
           dims: i.dims,
@@ -280,7 +285,7 @@ function writeWhole(path: string, bytes: Uint8Array): void {
   const tmp = `${path}.partial`;
   const fd = openSync(tmp, 'w');
   try {
-    for (let p = 0; p < bytes.length; ) p += writeSync(fd, bytes, p, bytes.length - p);
+    for (let p = 0; p < bytes.length;) p += writeSync(fd, bytes, p, bytes.length - p);
   } catch (e) {
     closeSync(fd);
     rmSync(tmp, { force: true });

@@ -20,7 +20,18 @@ export function checkPrecision(precision: string): asserts precision is Precisio
 
 /** Operators computed in float32 inside a typed graph. */
 export const KEEP_FLOAT32: ReadonlySet<string> = new Set([
-  'LayerNormalization', 'Softmax', 'ReduceMean', 'ReduceSum', 'ReduceMax', 'ReduceL2', 'Sin', 'Cos', 'Exp', 'Log', 'Pow', 'Sqrt',
+  'LayerNormalization',
+  'Softmax',
+  'ReduceMean',
+  'ReduceSum',
+  'ReduceMax',
+  'ReduceL2',
+  'Sin',
+  'Cos',
+  'Exp',
+  'Log',
+  'Pow',
+  'Sqrt',
   // Range has no float16/bfloat16 form in ONNX (and the index grids it makes want float32).
   'Range',
 ]);
@@ -41,15 +52,18 @@ export function floatToHalf(v: number): number {
   const f = new Float32Array([v]);
   const x = new Uint32Array(f.buffer)[0];
   const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff, mant = x & 0x7fffff;
+  const exp = (x >>> 23) & 0xff,
+    mant = x & 0x7fffff;
   if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
   const e = exp - 127 + 15;
   if (e >= 0x1f) return sign | 0x7c00;
   if (e <= 0) {
     if (e < -10) return sign;
-    const m = mant | 0x800000, shift = 14 - e;
+    const m = mant | 0x800000,
+      shift = 14 - e;
     let h = m >>> shift;
-    const rem = m & ((1 << shift) - 1), halfway = 1 << (shift - 1);
+    const rem = m & ((1 << shift) - 1),
+      halfway = 1 << (shift - 1);
     if (rem > halfway || (rem === halfway && h & 1)) h++;
     return sign | h;
   }
@@ -86,13 +100,33 @@ function inferTypes(g: GraphBuilder): Map<string, number> {
     const ins = (n.input ?? []).map((x) => types.get(x));
     let t: number | undefined;
     switch (n.opType) {
-      case 'Shape': case 'NonZero': case 'ArgMax': case 'ArgMin': t = ELEM_TYPES.int64.code; break;
-      case 'Equal': case 'Less': case 'Greater': case 'LessOrEqual': case 'GreaterOrEqual': case 'Not': case 'And': case 'Or': case 'Xor': case 'IsNaN': case 'IsInf':
+      case 'Shape':
+      case 'NonZero':
+      case 'ArgMax':
+      case 'ArgMin':
+        t = ELEM_TYPES.int64.code;
+        break;
+      case 'Equal':
+      case 'Less':
+      case 'Greater':
+      case 'LessOrEqual':
+      case 'GreaterOrEqual':
+      case 'Not':
+      case 'And':
+      case 'Or':
+      case 'Xor':
+      case 'IsNaN':
+      case 'IsInf':
         t = ELEM_TYPES.bool.code;
         break;
-      case 'Cast': t = attrInt(n, 'to'); break;
-      case 'Where': t = ins[1]; break;
-      default: t = ins.find((x) => x === FLOAT) ?? ins[0];
+      case 'Cast':
+        t = attrInt(n, 'to');
+        break;
+      case 'Where':
+        t = ins[1];
+        break;
+      default:
+        t = ins.find((x) => x === FLOAT) ?? ins[0];
     }
     for (const o of n.output ?? []) types.set(o, t ?? FLOAT);
   }
@@ -109,10 +143,17 @@ export function typedGraph(g: GraphBuilder, precision: Precision): GraphBuilder 
   const keep = (op: string) => KEEP_FLOAT32.has(op) || (precision === 'bf16' && NO_BF16_IN_OPSET17.has(op));
   let counter = 0;
   const fresh = (base: string) => `${base}__${precision}_${counter++}`;
-  const cast = (input: string, output: string, to: number) => ({ opType: 'Cast', input: [input], output: [output], name: fresh('Cast'), attribute: [{ name: 'to', type: 2, i: to }] });
+  const cast = (input: string, output: string, to: number) => ({
+    opType: 'Cast',
+    input: [input],
+    output: [output],
+    name: fresh('Cast'),
+    attribute: [{ name: 'to', type: 2, i: to }],
+  });
 
   // Which float initializers must stay float32 (read by a float32 operator or a float32-only input).
-  const keepRead = new Set<string>(), otherRead = new Set<string>();
+  const keepRead = new Set<string>(),
+    otherRead = new Set<string>();
   const initNames = new Set(inits.filter((i) => i.type === 'float').map((i) => i.name));
   for (const n of nodes)
     (n.input ?? []).forEach((x, k) => {
@@ -130,7 +171,14 @@ export function typedGraph(g: GraphBuilder, precision: Precision): GraphBuilder 
     if (otherRead.has(i.name) || !keepRead.has(i.name)) {
       const name = keepRead.has(i.name) ? `${i.name}__${precision}` : i.name;
       const bytes = i.bytes;
-      newInits.push({ name, type: target as ElemType, dims: i.dims, byteLength: i.byteLength / 2, bytes: () => convertBytes(bytes(), target), release: i.release });
+      newInits.push({
+        name,
+        type: target as ElemType,
+        dims: i.dims,
+        byteLength: i.byteLength / 2,
+        bytes: () => convertBytes(bytes(), target),
+        release: i.release,
+      });
     }
   }
   const typedInit = (x: string) => (keepRead.has(x) && otherRead.has(x) ? `${x}__${precision}` : x);

@@ -36,7 +36,8 @@ export async function dinoFeatures(
   withLocal = true,
   onDevice = false,
 ): Promise<DinoFeatures> {
-  const N = magnification, S = view.size;
+  const N = magnification,
+    S = view.size;
   const views = withLocal ? 1 + N * N : 1;
   const g = await squareView(image, view, { signal });
   let batch = g.tensor.data;
@@ -60,8 +61,7 @@ export async function dinoFeatures(
   for (let r = 0; r < N; r++)
     for (let c = 0; c < N; c++) {
       const crop = tokens.data.subarray((1 + r * N + c) * T * C, (2 + r * N + c) * T * C);
-      for (let i = 0; i < grid; i++)
-        local.set(crop.subarray(i * grid * C, (i + 1) * grid * C), ((r * grid + i) * nl + c * grid) * C);
+      for (let i = 0; i < grid; i++) local.set(crop.subarray(i * grid * C, (i + 1) * grid * C), ((r * grid + i) * nl + c * grid) * C);
     }
   return { global, local: tensor('float32', [nl * nl, C], local), views };
 }

@@ -32,7 +32,8 @@ function areaTaps(inSize: number, outSize: number): AreaTap[] {
   const scale = 1 / (outSize / inSize);
   const taps: AreaTap[] = [];
   for (let dx = 0; dx < outSize; dx++) {
-    const fsx1 = dx * scale, fsx2 = fsx1 + scale;
+    const fsx1 = dx * scale,
+      fsx2 = fsx1 + scale;
     const cell = Math.min(scale, inSize - fsx1);
     let sx2 = Math.floor(fsx2);
     let sx1 = Math.ceil(fsx1);
@@ -57,13 +58,16 @@ export function areaDownscale(image: RgbImage, width: number, height: number): R
   const { width: W, height: H, data } = image;
   if (width > W || height > H || width < 1 || height < 1)
     throw new HrsegError('INVALID_ARGUMENT', `areaDownscale: ${W}×${H} → ${width}×${height} is not a shrink`);
-  const xs = areaTaps(W, width), ys = areaTaps(H, height);
+  const xs = areaTaps(W, width),
+    ys = areaTaps(H, height);
   // Horizontal pass into float64 rows, then the vertical pass; separable as OpenCV's is.
   const rows = new Float64Array(H * width * 3);
   for (let y = 0; y < H; y++) {
-    const src = y * W * 3, dst = y * width * 3;
+    const src = y * W * 3,
+      dst = y * width * 3;
     for (const t of xs) {
-      const s = src + t.src * 3, d = dst + t.dst * 3;
+      const s = src + t.src * 3,
+        d = dst + t.dst * 3;
       rows[d] += data[s] * t.alpha;
       rows[d + 1] += data[s + 1] * t.alpha;
       rows[d + 2] += data[s + 2] * t.alpha;
@@ -71,7 +75,8 @@ export function areaDownscale(image: RgbImage, width: number, height: number): R
   }
   const acc = new Float64Array(height * width * 3);
   for (const t of ys) {
-    const s = t.src * width * 3, d = t.dst * width * 3;
+    const s = t.src * width * 3,
+      d = t.dst * width * 3;
     for (let i = 0; i < width * 3; i++) acc[d + i] += rows[s + i] * t.alpha;
   }
   const out = new Uint8Array(height * width * 3);
@@ -96,10 +101,12 @@ export function nearestIndices(inSize: number, outSize: number): Int32Array {
  * Output rows that read the same input row are copied, so an upscale costs one gather per input row.
  */
 export function resizeNearest(planes: Uint8Array, count: number, h: number, w: number, outH: number, outW: number): Uint8Array {
-  const ys = nearestIndices(h, outH), xs = nearestIndices(w, outW);
+  const ys = nearestIndices(h, outH),
+    xs = nearestIndices(w, outW);
   const out = new Uint8Array(count * outH * outW);
   for (let k = 0; k < count; k++) {
-    const src = k * h * w, dst = k * outH * outW;
+    const src = k * h * w,
+      dst = k * outH * outW;
     for (let y = 0; y < outH; y++) {
       const row = dst + y * outW;
       if (y > 0 && ys[y] === ys[y - 1]) {

@@ -9,7 +9,12 @@ import type { Masks, MaskStepOptions } from './method.js';
 import { resizeNearest } from './resize.js';
 import type { PreparedImage, ScoresEvent, SegmentPart } from './types.js';
 
-export async function* selectionStage(head: Head, prepared: PreparedImage, seg: Tensor<'float32'>, options: MaskStepOptions): AsyncGenerator<ScoresEvent, Masks> {
+export async function* selectionStage(
+  head: Head,
+  prepared: PreparedImage,
+  seg: Tensor<'float32'>,
+  options: MaskStepOptions,
+): AsyncGenerator<ScoresEvent, Masks> {
   const { width: W, height: H } = prepared;
   // The head's masks are at the proposals' size; nearest-resized to the image when SAM saw a
   // shrunk copy (the union of the chosen proposals resized back equals the resized union).

@@ -54,7 +54,13 @@ export function emptyProposals(width: number, height: number): Proposals {
 
 interface NativeMaskGeneratorApi {
   createMaskGenerator(config: MaskGeneratorConfig, geometry: MaskGeometry, device: 'cpu' | 'cuda'): unknown;
-  maskGeneratorAddBatch(h: unknown, logits: Tensor | { dtype: string; dims: readonly number[]; device: unknown }, iou: Tensor, points: Tensor, cancel: NativeCancelHandle): Promise<void>;
+  maskGeneratorAddBatch(
+    h: unknown,
+    logits: Tensor | { dtype: string; dims: readonly number[]; device: unknown },
+    iou: Tensor,
+    points: Tensor,
+    cancel: NativeCancelHandle,
+  ): Promise<void>;
   maskGeneratorFinish(h: unknown, cancel: NativeCancelHandle): Promise<Proposals>;
 }
 
@@ -69,7 +75,11 @@ export class MaskPostProcessor {
   private queue: Promise<unknown> = Promise.resolve();
 
   /** `device: 'cuda'` runs the pixel work on the GPU (each batch's logits are copied there once). */
-  constructor(config: Partial<MaskGeneratorConfig>, readonly geometry: MaskGeometry, options: { device?: 'cpu' | 'cuda' } = {}) {
+  constructor(
+    config: Partial<MaskGeneratorConfig>,
+    readonly geometry: MaskGeometry,
+    options: { device?: 'cpu' | 'cuda' } = {},
+  ) {
     const c = resolveMaskGeneratorConfig(config);
     for (const k of ['low', 'frame', 'height', 'width'] as const)
       if (!Number.isInteger(geometry[k]) || geometry[k] < 1)
@@ -82,7 +92,12 @@ export class MaskPostProcessor {
    * it settles. With `device: 'cuda'` the logits may also be a TensorRT decoder's native device
    * tensor (EngineValue.deviceTensor), read in place on the GPU.
    */
-  addBatch(logits: Tensor<'float32'> | { dtype: string; dims: readonly number[]; device: unknown }, iou: Tensor<'float32'>, points: Tensor<'float32'>, signal?: AbortSignal): Promise<void> {
+  addBatch(
+    logits: Tensor<'float32'> | { dtype: string; dims: readonly number[]; device: unknown },
+    iou: Tensor<'float32'>,
+    points: Tensor<'float32'>,
+    signal?: AbortSignal,
+  ): Promise<void> {
     const run = this.queue.then(() => runCancellable(signal, (c) => api().maskGeneratorAddBatch(this.handle, logits, iou, points, c)));
     this.queue = run.catch(() => undefined);
     return run;
@@ -105,11 +120,7 @@ export interface ProposalOptions {
 }
 
 /** SAM's automatic mask generator over an image with the package's encoder and decoder engines. */
-export async function generateProposals(
-  image: RgbImage,
-  engines: { encoder: Engine; decoder: Engine },
-  options: ProposalOptions = {},
-): Promise<Proposals> {
+export async function generateProposals(image: RgbImage, engines: { encoder: Engine; decoder: Engine }, options: ProposalOptions = {}): Promise<Proposals> {
   const config = resolveMaskGeneratorConfig(options.config);
   const { signal } = options;
   const view = await squareView(image, SAM_VIEW, { signal });

@@ -112,7 +112,13 @@ function disconnectSignal(res: ServerResponse): AbortSignal {
 
 function preparedBytes(p: PreparedImage): number {
   const f = p.features;
-  const arrays = [p.proposals.masks.data, p.vlm.embeddings.data, p.vlm.lastHidden, ...(f ? [f.region.data, f.hybrid.data, f.mHrp.data, f.mHre.data] : []), ...(p.samEmbedding ? [p.samEmbedding.data] : [])];
+  const arrays = [
+    p.proposals.masks.data,
+    p.vlm.embeddings.data,
+    p.vlm.lastHidden,
+    ...(f ? [f.region.data, f.hybrid.data, f.mHrp.data, f.mHre.data] : []),
+    ...(p.samEmbedding ? [p.samEmbedding.data] : []),
+  ];
   return arrays.reduce((n, a) => n + a.byteLength, 0);
 }
 
@@ -145,7 +151,10 @@ async function resultBody(result: SegmentResult, prepared: PreparedImage, outlin
 export async function serve(options: ServeOptions): Promise<RunningServer> {
   const maxUpload = options.maxUploadBytes ?? 32 * 2 ** 20;
   const cacheBytes = options.cacheBytes ?? 2 ** 30;
-  for (const [v, what] of [[maxUpload, 'maxUploadBytes'], [cacheBytes, 'cacheBytes']] as const)
+  for (const [v, what] of [
+    [maxUpload, 'maxUploadBytes'],
+    [cacheBytes, 'cacheBytes'],
+  ] as const)
     if (!Number.isInteger(v) || v < 1) throw new HrsegError('INVALID_ARGUMENT', `${what} must be a positive integer, got ${v}`);
   const pkg = await readPackage(options.model);
   const segmenter = await createSegmenter({ model: options.model, device: options.device, maxPixels: options.maxPixels, signal: options.signal });
@@ -177,16 +186,23 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       if (e instanceof HttpError) throw e;
       throw new HttpError(400, 'BAD_JSON', 'the body must be JSON: { "instruction": "…" }');
     }
-    if (typeof body.instruction !== 'string' || body.instruction.trim() === '') throw new HttpError(400, 'INVALID_ARGUMENT', 'instruction must be a non-empty string');
-    if (body.form !== undefined && !QUERY_FORMS.includes(body.form as QueryForm)) throw new HttpError(400, 'INVALID_ARGUMENT', `form must be one of ${QUERY_FORMS.join(', ')}`);
-    if (body.mode !== undefined && body.mode !== 'generate' && body.mode !== 'teacher-forced') throw new HttpError(400, 'INVALID_ARGUMENT', "mode must be 'generate' or 'teacher-forced'");
+    if (typeof body.instruction !== 'string' || body.instruction.trim() === '')
+      throw new HttpError(400, 'INVALID_ARGUMENT', 'instruction must be a non-empty string');
+    if (body.form !== undefined && !QUERY_FORMS.includes(body.form as QueryForm))
+      throw new HttpError(400, 'INVALID_ARGUMENT', `form must be one of ${QUERY_FORMS.join(', ')}`);
+    if (body.mode !== undefined && body.mode !== 'generate' && body.mode !== 'teacher-forced')
+      throw new HttpError(400, 'INVALID_ARGUMENT', "mode must be 'generate' or 'teacher-forced'");
     const held = cache.acquire(id);
     if (!held) throw new HttpError(404, 'UNKNOWN_IMAGE', `no prepared image ${id} (it may have been evicted: upload it again)`);
     const signal = disconnectSignal(res);
     res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive' });
     const send = (event: string, data: unknown) => res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
     try {
-      for await (const e of segmenter.segmentStream(held.value, body.instruction, { signal, form: body.form as QueryForm | undefined, mode: body.mode as 'generate' | 'teacher-forced' | undefined })) {
+      for await (const e of segmenter.segmentStream(held.value, body.instruction, {
+        signal,
+        form: body.form as QueryForm | undefined,
+        mode: body.mode as 'generate' | 'teacher-forced' | undefined,
+      })) {
         if (signal.aborted) break;
         if (e.type === 'token') send('token', { id: e.id, text: e.text });
         else if (e.type === 'scores') send('scores', { segment: e.segment, chosen: e.chosen, fallback: e.fallback });

@@ -21,10 +21,7 @@ import { readPackage, type ModelPackage } from '../package/manifest.js';
 import { runtimeInfo } from '../runtime.js';
 import { openCheckpoint } from '../checkpoint/index.js';
 import { HEAD_GRAPH_OPSET, checkpointHeadWeights, headImageGraph, headInstructionGraph } from './head-graph.js';
-import {
-  SIDECAR_FILE, SIDECAR_VERSION, engineDirName, fileSignature, readSidecar, sidecarDifferences,
-  type EngineTarget, type Sidecar,
-} from './sidecar.js';
+import { SIDECAR_FILE, SIDECAR_VERSION, engineDirName, fileSignature, readSidecar, sidecarDifferences, type EngineTarget, type Sidecar } from './sidecar.js';
 import { engineSpecs, planFile, type EngineSpec, type SpecOptions } from './specs.js';
 
 export interface BuildEnginesOptions extends SpecOptions {
@@ -67,7 +64,10 @@ export function engineTarget(precision: Precision, gpu = 0, info = runtimeInfo()
   if (!trt.loadable || !trt.version) throw new HrsegError('DEVICE_UNAVAILABLE', `TensorRT is not available: ${trt.reason ?? 'unknown reason'}`);
   const device = info.cuda.devices.find((d) => d.index === gpu);
   if (!device)
-    throw new HrsegError('DEVICE_UNAVAILABLE', `GPU ${gpu} is not available: ${info.cuda.reason ?? `this machine has ${info.cuda.devices.length} CUDA device(s)`}`);
+    throw new HrsegError(
+      'DEVICE_UNAVAILABLE',
+      `GPU ${gpu} is not available: ${info.cuda.reason ?? `this machine has ${info.cuda.devices.length} CUDA device(s)`}`,
+    );
   const uuid = callNative(() => native().trtDeviceUuid(gpu));
   return { gpu: { name: device.name, computeCapability: device.computeCapability, uuid }, tensorrt: trt.version, precision, hrseg: info.version };
 }
@@ -96,13 +96,18 @@ async function onnxFor(pkg: ModelPackage, spec: EngineSpec, precision: Precision
   const has = ((key && pkg.manifest.components?.[key]?.precision) as Precision | undefined) ?? 'fp32';
   if (has === precision) return source;
   if (has !== 'fp32')
-    throw new HrsegError('INVALID_ARGUMENT', `${spec.source} is ${has}; an ${precision} engine needs an fp32 source to convert from (or build with --precision ${has})`);
+    throw new HrsegError(
+      'INVALID_ARGUMENT',
+      `${spec.source} is ${has}; an ${precision} engine needs an fp32 source to convert from (or build with --precision ${has})`,
+    );
   const bytes = await readFile(source);
   let g: GraphBuilder;
   try {
     g = GraphBuilder.decode(bytes);
   } catch (cause) {
-    throw new HrsegError('INVALID_ARGUMENT', `${spec.source}: ${(cause as Error).message}; convert the package with --precision ${precision} instead`, { cause });
+    throw new HrsegError('INVALID_ARGUMENT', `${spec.source}: ${(cause as Error).message}; convert the package with --precision ${precision} instead`, {
+      cause,
+    });
   }
   const file = join(dir, 'onnx', `${spec.component.replace(/\//g, '-')}.${precision}.onnx`);
   await mkdir(join(dir, 'onnx'), { recursive: true });
@@ -119,7 +124,8 @@ export async function buildEngines(options: BuildEnginesOptions): Promise<BuildE
   let specs = await engineSpecs(pkg, options);
   if (options.components) {
     const unknown = options.components.filter((c) => !specs.some((s) => s.component === c));
-    if (unknown.length) throw new HrsegError('INVALID_ARGUMENT', `unknown components ${unknown.join(', ')} (known: ${specs.map((s) => s.component).join(', ')})`);
+    if (unknown.length)
+      throw new HrsegError('INVALID_ARGUMENT', `unknown components ${unknown.join(', ')} (known: ${specs.map((s) => s.component).join(', ')})`);
     specs = specs.filter((s) => options.components!.includes(s.component));
   }
   const info = runtimeInfo();
@@ -139,8 +145,12 @@ export async function buildEngines(options: BuildEnginesOptions): Promise<BuildE
     const record = sidecar.engines[spec.component];
     const plan = planFile(spec.component);
     // Reused when the check a segmenter makes before opening it passes and the profiles are the same.
-    if (!options.force && record && JSON.stringify(record.profiles) === JSON.stringify(spec.profiles) &&
-        (await sidecarDifferences(dir, sidecar, target, pkg.dir, [spec.component])).length === 0) {
+    if (
+      !options.force &&
+      record &&
+      JSON.stringify(record.profiles) === JSON.stringify(spec.profiles) &&
+      (await sidecarDifferences(dir, sidecar, target, pkg.dir, [spec.component])).length === 0
+    ) {
       options.onProgress?.({ ...base, state: 'reused' });
       result.reused.push(spec.component);
       continue;
@@ -152,18 +162,20 @@ export async function buildEngines(options: BuildEnginesOptions): Promise<BuildE
     options.signal?.addEventListener('abort', onAbort);
     const t0 = performance.now();
     try {
-      await awaitNative(native().trtBuild(
-        {
-          onnx: onnxFile,
-          plan: join(dir, plan),
-          timingCache: join(dir, 'timing.cache'),
-          device: gpu,
-          ...(options.workspaceMiB ? { workspaceBytes: options.workspaceMiB * 2 ** 20 } : {}),
-          profiles: spec.profiles,
-        },
-        (phase, step, steps, depth) => options.onProgress?.({ ...base, state: 'building', phase, step, steps, depth }),
-        cancel,
-      ));
+      await awaitNative(
+        native().trtBuild(
+          {
+            onnx: onnxFile,
+            plan: join(dir, plan),
+            timingCache: join(dir, 'timing.cache'),
+            device: gpu,
+            ...(options.workspaceMiB ? { workspaceBytes: options.workspaceMiB * 2 ** 20 } : {}),
+            profiles: spec.profiles,
+          },
+          (phase, step, steps, depth) => options.onProgress?.({ ...base, state: 'building', phase, step, steps, depth }),
+          cancel,
+        ),
+      );
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
     }

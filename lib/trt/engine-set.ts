@@ -41,8 +41,14 @@ export async function findEngines(
     if (!sidecar) continue;
     const diff = await sidecarDifferences(dir, sidecar, target, packageDir, components);
     if (diff.length)
-      throw new HrsegError('ENGINE_MISMATCH', `the engines in ${dir} do not fit this machine or package:\n  - ${diff.join('\n  - ')}\nrebuild with: ${rebuild}`);
-    const cached = (sidecar.engines['vlm/decoder']?.profiles ?? []).flat().filter((p) => p.name === 'past.0.key').map((p) => p.max[2] + 1);
+      throw new HrsegError(
+        'ENGINE_MISMATCH',
+        `the engines in ${dir} do not fit this machine or package:\n  - ${diff.join('\n  - ')}\nrebuild with: ${rebuild}`,
+      );
+    const cached = (sidecar.engines['vlm/decoder']?.profiles ?? [])
+      .flat()
+      .filter((p) => p.name === 'past.0.key')
+      .map((p) => p.max[2] + 1);
     return { dir, precision, sidecar, plan: (c) => join(dir, planFile(c)), ...(cached.length ? { context: Math.max(...cached) } : {}) };
   }
   const present = await readdir(join(packageDir, 'engines')).catch(() => [] as string[]);

@@ -90,10 +90,11 @@ class HeadOps {
 
   /** Multi-head attention over 2-D rows: q from xq [m, ·], k and v from xk, xv [n, ·]. */
   attention(xq: string, xk: string, xv: string, heads: number, name: string): string {
-    const D = this.width(`${name}.q_proj`), Dv = this.width(`${name}.v_proj`);
-    const dh = D / heads, dvh = Dv / heads;
-    const split = (x: string, size: number, perm: number[]) =>
-      this.g.op('Transpose', [this.g.op('Reshape', [x, this.shape([-1, heads, size])])], { perm });
+    const D = this.width(`${name}.q_proj`),
+      Dv = this.width(`${name}.v_proj`);
+    const dh = D / heads,
+      dvh = Dv / heads;
+    const split = (x: string, size: number, perm: number[]) => this.g.op('Transpose', [this.g.op('Reshape', [x, this.shape([-1, heads, size])])], { perm });
     const q = split(this.linear(xq, `${name}.q_proj`), dh, [1, 0, 2]); // [h, m, dh]
     const kT = split(this.linear(xk, `${name}.k_proj`), dh, [1, 2, 0]); // [h, dh, n]
     const v = split(this.linear(xv, `${name}.v_proj`), dvh, [1, 0, 2]); // [h, n, dvh]
@@ -125,7 +126,11 @@ class HeadOps {
 function resizeMatrix(g: GraphBuilder, o: HeadOps, side: string, P: number, mode: HeadConfig['maskResize']): string {
   const S = g.op('Cast', [g.op('Squeeze', [side, g.int64(g.tmp('ax'), [0])])], { to: 1 });
   const j = g.op('Unsqueeze', [g.op('Range', [o.scalar(0), S, o.scalar(1)]), g.int64(g.tmp('ax'), [0])]); // [1, S]
-  const out = o.constant(g.tmp('o'), [P, 1], Float32Array.from({ length: P }, (_, i) => i));
+  const out = o.constant(
+    g.tmp('o'),
+    [P, 1],
+    Float32Array.from({ length: P }, (_, i) => i),
+  );
   const scale = g.op('Div', [S, o.scalar(P)]);
   let a: string;
   if (mode === 'area') {
@@ -160,7 +165,13 @@ export function headImageGraph(w: HeadWeights, c: HeadConfig, options: HeadGraph
     const v = o.linear(xl, 'hrp.region_attn.v_proj');
     if (options.plugins) {
       const kv = g.op('Concat', [k, v], { axis: 1 });
-      g.op('RegionAttention', [q, kv, xg], { magnification: N, gamma: { float: c.gamma }, plugin_namespace: 'hrseg', plugin_version: '1' }, ['region', 'hybrid'], 'hrseg');
+      g.op(
+        'RegionAttention',
+        [q, kv, xg],
+        { magnification: N, gamma: { float: c.gamma }, plugin_namespace: 'hrseg', plugin_version: '1' },
+        ['region', 'hybrid'],
+        'hrseg',
+      );
       fr = 'region';
       fh = 'hybrid';
     } else {
@@ -185,13 +196,20 @@ export function headImageGraph(w: HeadWeights, c: HeadConfig, options: HeadGraph
     // and a uint8 network input may only feed a Cast: the masks go to MaskPooling as fp16, exact
     // for 0/1 and half the bytes of fp32 (at K 50 and 2048², 400 MiB beside the 200 MiB input).
     const masksHalf = g.op('Cast', [masks], { to: 10 }, ['masks_f16']);
-    m = g.op('MaskPooling', [masksHalf, pooled], { pool_size: P, mask_resize: c.maskResize, plugin_namespace: 'hrseg', plugin_version: '1' }, ['mHrp'], 'hrseg');
+    m = g.op(
+      'MaskPooling',
+      [masksHalf, pooled],
+      { pool_size: P, mask_resize: c.maskResize, plugin_namespace: 'hrseg', plugin_version: '1' },
+      ['mHrp'],
+      'hrseg',
+    );
   } else {
     // w_k = A_H · M_k · A_Wᵀ, with A the [P, S] resize matrix of the zero-padded square frame
     // (S = max(H, W)) built in the graph from its definition, its columns cut to the image's extent.
     const shape = g.op('Shape', [masks]);
     const dim = (i: number) => g.op('Slice', [shape, g.int64(g.tmp('s'), [i]), g.int64(g.tmp('e'), [i + 1])]);
-    const h = dim(1), wd = dim(2);
+    const h = dim(1),
+      wd = dim(2);
     const side = g.op('Max', [h, wd]);
     const A = resizeMatrix(g, o, side, P, c.maskResize);
     const cols = (n: string) => g.op('Slice', [A, g.int64(g.tmp('s'), [0]), n, g.int64(g.tmp('ax'), [1])]);
@@ -240,7 +258,8 @@ export function headInstructionGraph(w: HeadWeights, c: HeadConfig): GraphBuilde
   const e = g.op('Identity', [o.linear(o.relu(o.linear(q, 'embed_head.layers.0')), 'embed_head.layers.1')], {}, ['embeddings']);
   g.output('embeddings', 'float', ['K', d]);
   // cos(t, e_k) with torch.cosine_similarity's floor of 1e-8 on each norm.
-  const norm = (x: string) => g.op('Max', [g.op('Sqrt', [g.op('ReduceSum', [g.op('Mul', [x, x]), g.int64(g.tmp('axis'), [1])], { keepdims: 1 })]), o.scalar(1e-8)]);
+  const norm = (x: string) =>
+    g.op('Max', [g.op('Sqrt', [g.op('ReduceSum', [g.op('Mul', [x, x]), g.int64(g.tmp('axis'), [1])], { keepdims: 1 })]), o.scalar(1e-8)]);
   const dot = g.op('MatMul', [e, g.op('Transpose', [t], { perm: [1, 0] })]); // [K, 1]
   const sim = g.op('Div', [dot, g.op('Mul', [norm(e), norm(t)])]);
   g.op('Reshape', [sim, o.shape([-1])], {}, ['similarity']);

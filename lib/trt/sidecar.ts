@@ -58,7 +58,11 @@ export interface Sidecar extends EngineTarget {
 
 /** e.g. "nvidia-h200-sm90-trt11.1.0-fp16": one folder per (GPU, TensorRT, precision). */
 export function engineDirName(t: Pick<EngineTarget, 'gpu' | 'tensorrt' | 'precision'>): string {
-  const gpu = t.gpu.name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '') || 'gpu';
+  const gpu =
+    t.gpu.name
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '-')
+      .replace(/^-|-$/g, '') || 'gpu';
   return `${gpu}-sm${t.gpu.computeCapability.replace('.', '')}-trt${t.tensorrt}-${t.precision}`;
 }
 
@@ -93,9 +97,16 @@ export async function readSidecar(dir: string, rebuild: string): Promise<Sidecar
     throw new HrsegError('ENGINE_MISMATCH', `${path} is not valid JSON (an interrupted build?); rebuild with: ${rebuild}`);
   }
   const ok =
-    s && typeof s === 'object' && typeof s.version === 'number' && typeof s.tensorrt === 'string' && typeof s.hrseg === 'string' &&
-    typeof s.precision === 'string' && typeof s.gpu?.name === 'string' && typeof s.gpu?.computeCapability === 'string' &&
-    s.engines && typeof s.engines === 'object';
+    s &&
+    typeof s === 'object' &&
+    typeof s.version === 'number' &&
+    typeof s.tensorrt === 'string' &&
+    typeof s.hrseg === 'string' &&
+    typeof s.precision === 'string' &&
+    typeof s.gpu?.name === 'string' &&
+    typeof s.gpu?.computeCapability === 'string' &&
+    s.engines &&
+    typeof s.engines === 'object';
   if (!ok) throw new HrsegError('ENGINE_MISMATCH', `${path} is not an hrseg engine sidecar; rebuild with: ${rebuild}`);
   if (s.version > SIDECAR_VERSION)
     throw new HrsegError('ENGINE_MISMATCH', `${path} was written by a newer hrseg (sidecar version ${s.version}); rebuild with: ${rebuild}`);

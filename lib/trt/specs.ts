@@ -65,7 +65,9 @@ export async function onnxInputs(file: string): Promise<{ name: string; dims: (n
 
 export async function engineSpecs(pkg: ModelPackage, options: SpecOptions = {}): Promise<EngineSpec[]> {
   const rel = (abs: string) => abs.slice(pkg.dir.length + 1);
-  const S = pkg.views.sam.size, D = pkg.views.dino.size, s = pkg.views.clip.size;
+  const S = pkg.views.sam.size,
+    D = pkg.views.dino.size,
+    s = pkg.views.clip.size;
   const B = pkg.proposals.pointsPerBatch;
   const h = pkg.head;
   const maxViews = h.hrp ? 1 + h.magnification ** 2 : 1;
@@ -73,7 +75,8 @@ export async function engineSpecs(pkg: ModelPackage, options: SpecOptions = {}):
   const maxSide = options.maxMaskSide ?? 2048;
   const ctx = options.context ?? 2048;
   if (!Number.isInteger(ctx) || ctx < 2) throw new HrsegError('INVALID_ARGUMENT', `context must be an integer ≥ 2, got ${ctx}`);
-  const G = h.globalGrid ** 2, L = (h.magnification * h.globalGrid) ** 2;
+  const G = h.globalGrid ** 2,
+    L = (h.magnification * h.globalGrid) ** 2;
   const maxSeg = LISA_DECODER_BATCH; // the runtime decodes [SEG]s in chunks of this many
   const lisa = !usesProposals(pkg.preset);
   // The decoder's cache inputs: [1, heads, P, headDim], from the file (or the manifest when symbolic).
@@ -119,13 +122,19 @@ export async function engineSpecs(pkg: ModelPackage, options: SpecOptions = {}):
     'sam/decoder': () => ({
       component: 'sam/decoder',
       source: rel(pkg.files.samDecoder),
-      profiles: [[
-        fixed('image_embeddings', [1, 256, 64, 64]),
-        { name: 'point_coords', min: [1, 1, 2], opt: [B, 1, 2], max: [B, 1, 2] },
-        { name: 'point_labels', min: [1, 1], opt: [B, 1], max: [B, 1] },
-      ]],
+      profiles: [
+        [
+          fixed('image_embeddings', [1, 256, 64, 64]),
+          { name: 'point_coords', min: [1, 1, 2], opt: [B, 1, 2], max: [B, 1, 2] },
+          { name: 'point_labels', min: [1, 1], opt: [B, 1], max: [B, 1] },
+        ],
+      ],
     }),
-    'dino/encoder': () => ({ component: 'dino/encoder', source: rel(pkg.files.dinoEncoder), profiles: [[{ name: 'pixel_values', min: [1, 3, D, D], opt: [maxViews, 3, D, D], max: [maxViews, 3, D, D] }]] }),
+    'dino/encoder': () => ({
+      component: 'dino/encoder',
+      source: rel(pkg.files.dinoEncoder),
+      profiles: [[{ name: 'pixel_values', min: [1, 3, D, D], opt: [maxViews, 3, D, D], max: [maxViews, 3, D, D] }]],
+    }),
     'vlm/vision': () => ({ component: 'vlm/vision', source: rel(pkg.files.vlmVision), profiles: [[fixed('pixel_values', [1, 3, s, s])]] }),
     'vlm/decoder': () => ({ component: 'vlm/decoder', source: rel(pkg.files.vlmDecoder), profiles: [decode, extend] }),
   };

@@ -92,7 +92,8 @@ export interface VlmAnswer {
 }
 
 function argmax(a: Float32Array, offset: number, n: number): number {
-  let best = 0, value = -Infinity;
+  let best = 0,
+    value = -Infinity;
   for (let i = 0; i < n; i++)
     if (a[offset + i] > value) {
       value = a[offset + i];
@@ -281,8 +282,7 @@ export class VlmRunner {
   private chunks(query: string, form: QueryForm, answer?: string): [string, string] {
     const prompt = renderPrompt(this.config.template, query, form, answer);
     const parts = prompt.split(this.config.template.imageToken);
-    if (parts.length !== 2)
-      throw new HrsegError('INVALID_ARGUMENT', `the prompt must hold the image placeholder exactly once (found ${parts.length - 1})`);
+    if (parts.length !== 2) throw new HrsegError('INVALID_ARGUMENT', `the prompt must hold the image placeholder exactly once (found ${parts.length - 1})`);
     return [parts[0], parts[1]];
   }
 
@@ -292,8 +292,7 @@ export class VlmRunner {
   private prefixIds(): number[] {
     if (!this.#prefixIds) {
       const [before] = this.chunks('\u0000probe\u0000', 'sentence');
-      if (before.includes('\u0000probe\u0000'))
-        throw new HrsegError('INVALID_ARGUMENT', 'template: the instruction must come after the image placeholder');
+      if (before.includes('\u0000probe\u0000')) throw new HrsegError('INVALID_ARGUMENT', 'template: the instruction must come after the image placeholder');
       this.#prefixIds = [this.ids.bos, ...this.tokenizer.encode(before)];
     }
     return this.#prefixIds;
@@ -326,8 +325,7 @@ export class VlmRunner {
       throw e;
     }
     const present: Record<string, EngineValue> = {};
-    for (let l = 0; l < this.layers; l++)
-      for (const kind of ['key', 'value']) present[`past.${l}.${kind}`] = out[`present.${l}.${kind}`];
+    for (let l = 0; l < this.layers; l++) for (const kind of ['key', 'value']) present[`past.${l}.${kind}`] = out[`present.${l}.${kind}`];
     try {
       return {
         logits: (await out.logits.host()) as Tensor<'float32'>,
@@ -363,8 +361,10 @@ export class VlmRunner {
     const before = this.embeddings.gather(this.prefixIds());
     const embeds = concat([before, img], this.hiddenSize);
     const r = await this.step(embeds, 0, this.emptyPast(), options.signal, true);
-    const H = this.hiddenSize, n = embeds.dims[1];
-    const kv = this.#kv, set = r.set;
+    const H = this.hiddenSize,
+      n = embeds.dims[1];
+    const kv = this.#kv,
+      set = r.set;
     const ctx: VlmContext = {
       length: n,
       past: r.present,
@@ -431,7 +431,8 @@ export class VlmRunner {
       // Incremental detokenisation (as text-generation-inference does it): decode only a short window
       // [prefixOffset, end) and emit what it adds over [prefixOffset, readOffset). Decoding the whole
       // answer each step would make the loop quadratic in the answer length.
-      let prefixOffset = 0, readOffset = 0;
+      let prefixOffset = 0,
+        readOffset = 0;
       let text = '';
       let stop: VlmAnswer['stop'] = 'limit';
       for (;;) {
@@ -460,7 +461,7 @@ export class VlmRunner {
         if (signal?.aborted) throw abortError(signal);
         const previous = r.present;
         r = await timed(this.step(this.embeddings.gather([id]), position, previous, signal));
-        release(previous);  // read by this step; its scratch set is the next step's output
+        release(previous); // read by this step; its scratch set is the next step's output
         position += 1;
       }
       const tEnd = performance.now();

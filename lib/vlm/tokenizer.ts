@@ -53,10 +53,7 @@ export class VlmTokenizer {
     if (id === undefined) throw new HrsegError('MODEL_FILE', `${this.file}: the tokenizer has no token '${token}'`);
     const ids = this.encode(token);
     if (ids.length !== 1 || ids[0] !== id)
-      throw new HrsegError(
-        'MODEL_FILE',
-        `${this.file}: '${token}' does not encode as one token (got [${ids.join(', ')}]); add it as an added/special token`,
-      );
+      throw new HrsegError('MODEL_FILE', `${this.file}: '${token}' does not encode as one token (got [${ids.join(', ')}]); add it as an added/special token`);
     return id;
   }
 

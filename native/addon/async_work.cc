@@ -66,9 +66,9 @@ void PromiseWorker::OnError(const Napi::Error& error) {
 }
 
 Napi::Function CancelHandle::Define(Napi::Env env) {
-  return DefineClass(env, "CancelHandle",
-                     {InstanceMethod<&CancelHandle::Cancel>("cancel"),
-                      InstanceAccessor<&CancelHandle::Cancelled>("cancelled")});
+  return DefineClass(
+      env, "CancelHandle",
+      {InstanceMethod<&CancelHandle::Cancel>("cancel"), InstanceAccessor<&CancelHandle::Cancelled>("cancelled")});
 }
 
 CancelHandle::CancelHandle(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CancelHandle>(info) {

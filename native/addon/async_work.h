@@ -15,8 +15,8 @@ namespace hrseg::addon {
 
 class PromiseWorker : public Napi::AsyncWorker {
  public:
-  using Work = std::function<void()>;                      // worker thread; may throw
-  using Finish = std::function<Napi::Value(Napi::Env)>;     // JS thread; builds the result
+  using Work = std::function<void()>;                    // worker thread; may throw
+  using Finish = std::function<Napi::Value(Napi::Env)>;  // JS thread; builds the result
 
   // Queues the work and returns the Promise. `keep` holds JS objects alive until completion.
   static Napi::Promise Start(Napi::Env env, Work work, Finish finish,

@@ -38,7 +38,8 @@ Napi::Value gather(const Napi::CallbackInfo& info) {
   std::vector<int64_t> ids(a.Length());
   for (uint32_t i = 0; i < a.Length(); ++i) {
     Napi::Value v = a.Get(i);
-    if (!v.IsNumber()) throw_error(env, "INVALID_ARGUMENT", "token ids must be integers (at index " + std::to_string(i) + ")");
+    if (!v.IsNumber())
+      throw_error(env, "INVALID_ARGUMENT", "token ids must be integers (at index " + std::to_string(i) + ")");
     ids[i] = v.As<Napi::Number>().Int64Value();
   }
   return guard(env, [&]() -> Napi::Value {

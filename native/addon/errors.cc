@@ -8,8 +8,6 @@ Napi::Error make_error(Napi::Env env, const char* code, const std::string& messa
   return err;
 }
 
-void throw_error(Napi::Env env, const char* code, const std::string& message) {
-  throw make_error(env, code, message);
-}
+void throw_error(Napi::Env env, const char* code, const std::string& message) { throw make_error(env, code, message); }
 
 }  // namespace hrseg::addon

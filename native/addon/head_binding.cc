@@ -261,7 +261,8 @@ Napi::Value image_step(const Napi::CallbackInfo& info) {
         env,
         [gpu, source, vfg, vfl, vm, token, device_image] {
           token->check();
-          *device_image = gpu->image_step(vfg.as<float>(), vfl.as<float>(), vm.as<uint8_t>(), vm.dims[0], vm.dims[1], vm.dims[2]);
+          *device_image =
+              gpu->image_step(vfg.as<float>(), vfl.as<float>(), vm.as<uint8_t>(), vm.dims[0], vm.dims[1], vm.dims[2]);
         },
         [device_image](Napi::Env e) -> Napi::Value { return device_image_to_js(e, device_image); },
         {fg.keep_alive, fl.keep_alive, masks.keep_alive});
@@ -286,12 +287,13 @@ Napi::Value image_step_device(const Napi::CallbackInfo& info) {
 #ifdef HRSEG_WITH_CUDA
   auto gpu = h->gpu;
   auto source = h->source;
-  if (!gpu) throw_error(env, "INVALID_ARGUMENT", "DINOv2 tokens on the device need the GPU head (device 'cuda' or 'tensorrt')");
+  if (!gpu)
+    throw_error(env, "INVALID_ARGUMENT", "DINOv2 tokens on the device need the GPU head (device 'cuda' or 'tensorrt')");
   const HeadConfig& c = h->config();
   if (!info[1].IsObject()) throw_error(env, "INVALID_ARGUMENT", "headImageStepDevice: a device value is required");
   Dims dims;
-  const auto* tokens = static_cast<const float*>(
-      device_tensor_data(env, info[1].As<Napi::Object>(), DType::F32, {-1, c.global_grid * c.global_grid, c.feature_dim}, &dims));
+  const auto* tokens = static_cast<const float*>(device_tensor_data(
+      env, info[1].As<Napi::Object>(), DType::F32, {-1, c.global_grid * c.global_grid, c.feature_dim}, &dims));
   auto tokens_keep = std::make_shared<Napi::ObjectReference>(Napi::Persistent(info[1].As<Napi::Object>()));
   auto masks = borrow_proposals(env, info[2]);
   auto token = cancel_token_arg(env, info[3]);
@@ -302,7 +304,8 @@ Napi::Value image_step_device(const Napi::CallbackInfo& info) {
       env,
       [gpu, source, tokens, views, vm, token, device_image] {
         token->check();
-        *device_image = gpu->image_step_from_tokens(tokens, views, vm.as<uint8_t>(), vm.dims[0], vm.dims[1], vm.dims[2]);
+        *device_image =
+            gpu->image_step_from_tokens(tokens, views, vm.as<uint8_t>(), vm.dims[0], vm.dims[1], vm.dims[2]);
       },
       [device_image](Napi::Env e) -> Napi::Value { return device_image_to_js(e, device_image); },
       {tokens_keep, masks.keep_alive});
@@ -339,17 +342,21 @@ Napi::Value instruction_step(const Napi::CallbackInfo& info) {
   std::shared_ptr<cuda::DeviceImage> device_image;
   if (gpu) {
     if (!info[6].IsExternal())
-      throw_error(env, "INVALID_ARGUMENT", "this image was prepared by a CPU head; a CUDA head needs its own image step");
+      throw_error(env, "INVALID_ARGUMENT",
+                  "this image was prepared by a CPU head; a CUDA head needs its own image step");
     device_image = *info[6].As<Napi::External<std::shared_ptr<cuda::DeviceImage>>>().Data();
     if (!device_image)
-      throw_error(env, "INVALID_ARGUMENT", "this image's device state has been released (PreparedImage.release or the head's dispose): prepare it again");
+      throw_error(env, "INVALID_ARGUMENT",
+                  "this image's device state has been released (PreparedImage.release or the head's dispose): prepare "
+                  "it again");
   }
 #endif
   return PromiseWorker::Start(
       env,
       [head, source, vm, vh, vk, sel, token, result
 #ifdef HRSEG_WITH_CUDA
-       , gpu, device_image
+       ,
+       gpu, device_image
 #endif
   ] {
 #ifdef HRSEG_WITH_CUDA

@@ -52,8 +52,9 @@ Napi::Value map_view(const Napi::CallbackInfo& info) {
   const Handle& file = unwrap(env, info[0]);
   const uint64_t offset = position(env, info[1], "offset"), length = position(env, info[2], "length");
   if (offset > file->size() || length > file->size() - offset)
-    throw_error(env, "MODEL_FILE", file->path() + ": bytes " + std::to_string(offset) + ".." + std::to_string(offset + length) +
-                                       " lie outside the file (" + std::to_string(file->size()) + " bytes)");
+    throw_error(env, "MODEL_FILE",
+                file->path() + ": bytes " + std::to_string(offset) + ".." + std::to_string(offset + length) +
+                    " lie outside the file (" + std::to_string(file->size()) + " bytes)");
   if (length == 0) return Napi::ArrayBuffer::New(env, 0);
   const uint8_t* data = file->data() + offset;
   if (external_buffers_enabled()) {

@@ -97,7 +97,8 @@ Napi::Value add_batch(const Napi::CallbackInfo& info) {
   const void* device_logits = nullptr;
   if (on_device) {
 #ifdef HRSEG_WITH_CUDA
-    if (!handle->gpu) throw_error(env, "INVALID_ARGUMENT", "device logits need the CUDA mask generator (device 'cuda')");
+    if (!handle->gpu)
+      throw_error(env, "INVALID_ARGUMENT", "device logits need the CUDA mask generator (device 'cuda')");
 #endif
     Dims dims;
     device_logits = device_tensor_data(env, info[1].As<Napi::Object>(), DType::F32, {-1, -1, low, low}, &dims);
@@ -130,7 +131,8 @@ Napi::Value add_batch(const Napi::CallbackInfo& info) {
 #ifdef HRSEG_WITH_CUDA
         if (handle->gpu) {
           if (device_logits) {
-            handle->gpu->add_batch(static_cast<const float*>(device_logits), vi.as<float>(), vp.as<float>(), vl.dims[0], vl.dims[1]);
+            handle->gpu->add_batch(static_cast<const float*>(device_logits), vi.as<float>(), vp.as<float>(), vl.dims[0],
+                                   vl.dims[1]);
             return;
           }
           auto logits = cuda::to_device(vl.as<float>(), static_cast<size_t>(vl.numel()));

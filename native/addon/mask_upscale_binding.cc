@@ -21,12 +21,15 @@ int64_t size_arg(const Napi::CallbackInfo& info, size_t i, const char* name) {
 Napi::Value upscale(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   auto low = borrow_tensor(env, info[0], "low");
-  const int64_t frame = size_arg(info, 1, "frame"), height = size_arg(info, 2, "height"), width = size_arg(info, 3, "width");
+  const int64_t frame = size_arg(info, 1, "frame"), height = size_arg(info, 2, "height"),
+                width = size_arg(info, 3, "width");
   return guard(env, [&]() -> Napi::Value {
     expect_tensor(low.view, "low", DType::F32, {-1, -1, -1});
     const int64_t n = low.view.dims[0], L = low.view.dims[1];
-    if (low.view.dims[2] != L) throw Error(ErrorCode::InvalidArgument, "low: the low-resolution logits must be square [n, L, L]");
-    if (height * width > (int64_t{1} << 28)) throw Error(ErrorCode::InvalidArgument, "upscaleMaskLogits: the output is over 2^28 pixels");
+    if (low.view.dims[2] != L)
+      throw Error(ErrorCode::InvalidArgument, "low: the low-resolution logits must be square [n, L, L]");
+    if (height * width > (int64_t{1} << 28))
+      throw Error(ErrorCode::InvalidArgument, "upscaleMaskLogits: the output is over 2^28 pixels");
     Tensor out(DType::F32, {n, height, width});
     upscale_mask_logits(low.view.as<float>(), n, L, frame, height, width, out.as<float>());
     return tensor_to_js(env, std::move(out));

@@ -18,7 +18,8 @@ Napi::Value quantize_blockwise_js(const Napi::CallbackInfo& info) {
   if (!info[0].IsTypedArray() || info[0].As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
     throw_error(env, "INVALID_ARGUMENT", "quantizeBlockwise: weights must be a Float32Array");
   for (size_t i = 1; i <= 4; ++i)
-    if (!info[i].IsNumber()) throw_error(env, "INVALID_ARGUMENT", "quantizeBlockwise: out, in, bits and block must be numbers");
+    if (!info[i].IsNumber())
+      throw_error(env, "INVALID_ARGUMENT", "quantizeBlockwise: out, in, bits and block must be numbers");
   auto w = info[0].As<Napi::Float32Array>();
   const int64_t out = info[1].As<Napi::Number>().Int64Value(), in = info[2].As<Napi::Number>().Int64Value();
   BlockQuantOptions o;
@@ -27,9 +28,13 @@ Napi::Value quantize_blockwise_js(const Napi::CallbackInfo& info) {
   o.asymmetric = info[5].ToBoolean();
   o.clip_search = info[6].IsUndefined() ? true : info[6].ToBoolean().Value();
   if (out < 1 || in < 1 || static_cast<int64_t>(w.ElementLength()) != out * in)
-    throw_error(env, "INVALID_ARGUMENT", "quantizeBlockwise: " + std::to_string(w.ElementLength()) + " weights for " + std::to_string(out) + "×" + std::to_string(in));
+    throw_error(env, "INVALID_ARGUMENT",
+                "quantizeBlockwise: " + std::to_string(w.ElementLength()) + " weights for " + std::to_string(out) +
+                    "×" + std::to_string(in));
   return guard(env, [&]() -> Napi::Value {
-    if (o.block < 2 || in % o.block != 0) throw Error(ErrorCode::InvalidArgument, "quantize: block size " + std::to_string(o.block) + " does not divide the input dimension " + std::to_string(in));
+    if (o.block < 2 || in % o.block != 0)
+      throw Error(ErrorCode::InvalidArgument, "quantize: block size " + std::to_string(o.block) +
+                                                  " does not divide the input dimension " + std::to_string(in));
     const int64_t n = out * in, nb = (in / o.block) * out;
     const auto packed = [&](int64_t count) { return static_cast<size_t>(o.bits == 8 ? count : (count + 1) / 2); };
     auto codes = Napi::Uint8Array::New(env, packed(n));  // zero-filled by V8

@@ -24,7 +24,8 @@ Napi::Value encode(const Napi::CallbackInfo& info) {
 
 Napi::Value decode(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsNumber() || !info[1].IsNumber()) throw_error(env, "INVALID_ARGUMENT", "RLE: size must be [height, width]");
+  if (!info[0].IsNumber() || !info[1].IsNumber())
+    throw_error(env, "INVALID_ARGUMENT", "RLE: size must be [height, width]");
   const int64_t H = info[0].As<Napi::Number>().Int64Value(), W = info[1].As<Napi::Number>().Int64Value();
   if (H < 0 || W < 0 || H * W > (int64_t{1} << 32)) throw_error(env, "INVALID_ARGUMENT", "RLE: bad size");
   return guard(env, [&]() -> Napi::Value {
@@ -37,7 +38,8 @@ Napi::Value decode(const Napi::CallbackInfo& info) {
         Napi::Value v = a.Get(i);
         const double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1.0;
         if (!(d >= 0 && d <= 4294967295.0 && d == static_cast<double>(static_cast<uint32_t>(d))))
-          throw Error(ErrorCode::InvalidArgument, "RLE: counts must be non-negative integers (at index " + std::to_string(i) + ")");
+          throw Error(ErrorCode::InvalidArgument,
+                      "RLE: counts must be non-negative integers (at index " + std::to_string(i) + ")");
         counts.push_back(static_cast<uint32_t>(d));
       }
     } else {

@@ -12,9 +12,7 @@ namespace hrseg::addon {
 
 namespace {
 
-std::string cuda_version_string(int v) {
-  return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10);
-}
+std::string cuda_version_string(int v) { return std::to_string(v / 1000) + "." + std::to_string((v % 1000) / 10); }
 
 Napi::Object cuda_info(Napi::Env env) {
   Napi::Object cuda = Napi::Object::New(env);
@@ -32,8 +30,8 @@ Napi::Object cuda_info(Napi::Env env) {
   }
   cuda.Set("available", !q.devices.empty());
   cuda.Set("devices", devices);
-  cuda.Set("driverVersion", q.driver_version ? Napi::Value(Napi::String::New(env, cuda_version_string(q.driver_version)))
-                                             : env.Null());
+  cuda.Set("driverVersion",
+           q.driver_version ? Napi::Value(Napi::String::New(env, cuda_version_string(q.driver_version))) : env.Null());
   cuda.Set("runtimeVersion", cuda_version_string(q.runtime_version));
   cuda.Set("reason", q.reason.empty() ? env.Null() : Napi::Value(Napi::String::New(env, q.reason)));
 #else
@@ -75,7 +73,8 @@ Napi::Value runtime_info(const Napi::CallbackInfo& info) {
   // majors. Without the layer, the probe still says which TensorRT is installed.
   const TrtBackend& backend = trt_backend();
   Napi::Object t = Napi::Object::New(env);
-  t.Set("backend", backend.backend_path.empty() ? env.Null() : Napi::Value(Napi::String::New(env, backend.backend_path)));
+  t.Set("backend",
+        backend.backend_path.empty() ? env.Null() : Napi::Value(Napi::String::New(env, backend.backend_path)));
   if (backend.api) {
     const int32_t v = backend.api->version();
     t.Set("loadable", true);

@@ -16,18 +16,30 @@ std::atomic<bool> g_external_buffers{true};
 
 const char* typed_array_name(napi_typedarray_type t) {
   switch (t) {
-    case napi_int8_array: return "Int8Array";
-    case napi_uint8_array: return "Uint8Array";
-    case napi_uint8_clamped_array: return "Uint8ClampedArray";
-    case napi_int16_array: return "Int16Array";
-    case napi_uint16_array: return "Uint16Array";
-    case napi_int32_array: return "Int32Array";
-    case napi_uint32_array: return "Uint32Array";
-    case napi_float32_array: return "Float32Array";
-    case napi_float64_array: return "Float64Array";
-    case napi_bigint64_array: return "BigInt64Array";
-    case napi_biguint64_array: return "BigUint64Array";
-    default: return "a typed array";
+    case napi_int8_array:
+      return "Int8Array";
+    case napi_uint8_array:
+      return "Uint8Array";
+    case napi_uint8_clamped_array:
+      return "Uint8ClampedArray";
+    case napi_int16_array:
+      return "Int16Array";
+    case napi_uint16_array:
+      return "Uint16Array";
+    case napi_int32_array:
+      return "Int32Array";
+    case napi_uint32_array:
+      return "Uint32Array";
+    case napi_float32_array:
+      return "Float32Array";
+    case napi_float64_array:
+      return "Float64Array";
+    case napi_bigint64_array:
+      return "BigInt64Array";
+    case napi_biguint64_array:
+      return "BigUint64Array";
+    default:
+      return "a typed array";
   }
 }
 
@@ -35,13 +47,18 @@ const char* typed_array_name(napi_typedarray_type t) {
 // accept a Uint8Array of raw bytes for any dtype, e.g. a Buffer read from a file).
 napi_typedarray_type native_array_type(DType d) {
   switch (d) {
-    case DType::F32: return napi_float32_array;
+    case DType::F32:
+      return napi_float32_array;
     case DType::F16:
-    case DType::BF16: return napi_uint16_array;
-    case DType::I32: return napi_int32_array;
-    case DType::I64: return napi_bigint64_array;
+    case DType::BF16:
+      return napi_uint16_array;
+    case DType::I32:
+      return napi_int32_array;
+    case DType::I64:
+      return napi_bigint64_array;
     case DType::U8:
-    case DType::Bool: return napi_uint8_array;
+    case DType::Bool:
+      return napi_uint8_array;
   }
   return napi_uint8_array;
 }
@@ -162,7 +179,8 @@ Napi::Object tensor_to_js(Napi::Env env, Tensor&& tensor) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("dtype", Napi::String::New(env, dtype_name(tensor.dtype)));
   Napi::Array dims = Napi::Array::New(env, tensor.dims.size());
-  for (size_t i = 0; i < tensor.dims.size(); ++i) dims.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(tensor.dims[i])));
+  for (size_t i = 0; i < tensor.dims.size(); ++i)
+    dims.Set(static_cast<uint32_t>(i), Napi::Number::New(env, static_cast<double>(tensor.dims[i])));
   out.Set("dims", dims);
   out.Set("data", Napi::Value(env, typed));
   return out;

@@ -100,13 +100,23 @@ Napi::Value fill(const Napi::CallbackInfo& info) {
         *result = Tensor(dt, dims);
         const int64_t n = result->numel();
         switch (dt) {
-          case DType::F32: for (int64_t i = 0; i < n; ++i) result->as<float>()[i] = static_cast<float>(value); break;
-          case DType::I32: for (int64_t i = 0; i < n; ++i) result->as<int32_t>()[i] = static_cast<int32_t>(value); break;
-          case DType::I64: for (int64_t i = 0; i < n; ++i) result->as<int64_t>()[i] = static_cast<int64_t>(value); break;
+          case DType::F32:
+            for (int64_t i = 0; i < n; ++i) result->as<float>()[i] = static_cast<float>(value);
+            break;
+          case DType::I32:
+            for (int64_t i = 0; i < n; ++i) result->as<int32_t>()[i] = static_cast<int32_t>(value);
+            break;
+          case DType::I64:
+            for (int64_t i = 0; i < n; ++i) result->as<int64_t>()[i] = static_cast<int64_t>(value);
+            break;
           case DType::U8:
-          case DType::Bool: for (int64_t i = 0; i < n; ++i) result->as<uint8_t>()[i] = static_cast<uint8_t>(value); break;
+          case DType::Bool:
+            for (int64_t i = 0; i < n; ++i) result->as<uint8_t>()[i] = static_cast<uint8_t>(value);
+            break;
           case DType::F16:
-          case DType::BF16: for (int64_t i = 0; i < n; ++i) result->as<uint16_t>()[i] = static_cast<uint16_t>(value); break;
+          case DType::BF16:
+            for (int64_t i = 0; i < n; ++i) result->as<uint16_t>()[i] = static_cast<uint16_t>(value);
+            break;
         }
       },
       [result](Napi::Env e) -> Napi::Value { return tensor_to_js(e, std::move(*result)); });

@@ -27,7 +27,9 @@ const TrtBackend& trt_backend() {
   std::lock_guard<std::mutex> lock(mutex);
   if (backend.api) return backend;
 #ifndef HRSEG_WITH_TENSORRT
-  backend.reason = "this binary was built without the TensorRT layer (no TensorRT headers at build time; set TENSORRT_ROOT and rebuild)";
+  backend.reason =
+      "this binary was built without the TensorRT layer (no TensorRT headers at build time; set TENSORRT_ROOT and "
+      "rebuild)";
   return backend;
 #else
   backend.backend_path = addon_directory() + "/libhrseg_trt.so";
@@ -35,7 +37,8 @@ const TrtBackend& trt_backend() {
   if (!handle) handle = dlopen(backend.backend_path.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!handle) {
     const char* e = dlerror();
-    backend.reason = "the TensorRT layer (" + backend.backend_path + ") could not be loaded: " + (e ? e : "unknown error");
+    backend.reason =
+        "the TensorRT layer (" + backend.backend_path + ") could not be loaded: " + (e ? e : "unknown error");
     return backend;
   }
   auto get = reinterpret_cast<hrseg_trt_get_api_fn>(dlsym(handle, "hrseg_trt_get_api"));
@@ -58,13 +61,20 @@ const TrtBackend& trt_backend() {
 
 const char* trt_status_code(int32_t status) {
   switch (status) {
-    case HRSEG_TRT_UNAVAILABLE: return "DEVICE_UNAVAILABLE";
-    case HRSEG_TRT_INVALID: return "INVALID_ARGUMENT";
-    case HRSEG_TRT_BUILD_FAILED: return "ENGINE_BUILD_FAILED";
-    case HRSEG_TRT_OUT_OF_MEMORY: return "OUT_OF_MEMORY";
-    case HRSEG_TRT_IO: return "MODEL_FILE";
-    case HRSEG_TRT_CANCELLED: return "ABORTED";
-    default: return "INTERNAL";
+    case HRSEG_TRT_UNAVAILABLE:
+      return "DEVICE_UNAVAILABLE";
+    case HRSEG_TRT_INVALID:
+      return "INVALID_ARGUMENT";
+    case HRSEG_TRT_BUILD_FAILED:
+      return "ENGINE_BUILD_FAILED";
+    case HRSEG_TRT_OUT_OF_MEMORY:
+      return "OUT_OF_MEMORY";
+    case HRSEG_TRT_IO:
+      return "MODEL_FILE";
+    case HRSEG_TRT_CANCELLED:
+      return "ABORTED";
+    default:
+      return "INTERNAL";
   }
 }
 

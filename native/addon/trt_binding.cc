@@ -28,27 +28,43 @@ void check(int32_t status, const char* err) {
 
 int32_t to_trt_dtype(DType t) {
   switch (t) {
-    case DType::F32: return HRSEG_TRT_F32;
-    case DType::F16: return HRSEG_TRT_F16;
-    case DType::BF16: return HRSEG_TRT_BF16;
-    case DType::I32: return HRSEG_TRT_I32;
-    case DType::I64: return HRSEG_TRT_I64;
-    case DType::U8: return HRSEG_TRT_U8;
-    case DType::Bool: return HRSEG_TRT_BOOL;
+    case DType::F32:
+      return HRSEG_TRT_F32;
+    case DType::F16:
+      return HRSEG_TRT_F16;
+    case DType::BF16:
+      return HRSEG_TRT_BF16;
+    case DType::I32:
+      return HRSEG_TRT_I32;
+    case DType::I64:
+      return HRSEG_TRT_I64;
+    case DType::U8:
+      return HRSEG_TRT_U8;
+    case DType::Bool:
+      return HRSEG_TRT_BOOL;
   }
   return -1;
 }
 
 DType from_trt_dtype(int32_t t) {
   switch (t) {
-    case HRSEG_TRT_F32: return DType::F32;
-    case HRSEG_TRT_F16: return DType::F16;
-    case HRSEG_TRT_BF16: return DType::BF16;
-    case HRSEG_TRT_I32: return DType::I32;
-    case HRSEG_TRT_I64: return DType::I64;
-    case HRSEG_TRT_U8: return DType::U8;
-    case HRSEG_TRT_BOOL: return DType::Bool;
-    default: throw CodedError("INVALID_TENSOR", "the engine uses tensor type " + std::to_string(t) + ", which hrseg does not read");
+    case HRSEG_TRT_F32:
+      return DType::F32;
+    case HRSEG_TRT_F16:
+      return DType::F16;
+    case HRSEG_TRT_BF16:
+      return DType::BF16;
+    case HRSEG_TRT_I32:
+      return DType::I32;
+    case HRSEG_TRT_I64:
+      return DType::I64;
+    case HRSEG_TRT_U8:
+      return DType::U8;
+    case HRSEG_TRT_BOOL:
+      return DType::Bool;
+    default:
+      throw CodedError("INVALID_TENSOR",
+                       "the engine uses tensor type " + std::to_string(t) + ", which hrseg does not read");
   }
 }
 
@@ -59,7 +75,8 @@ std::vector<int64_t> int_list(Napi::Env env, Napi::Value v, const std::string& w
   std::vector<int64_t> out;
   for (uint32_t i = 0; i < a.Length(); ++i) {
     Napi::Value x = a.Get(i);
-    if (!x.IsNumber() || x.As<Napi::Number>().DoubleValue() < 0) throw_error(env, "INVALID_ARGUMENT", what + " must hold non-negative integers");
+    if (!x.IsNumber() || x.As<Napi::Number>().DoubleValue() < 0)
+      throw_error(env, "INVALID_ARGUMENT", what + " must hold non-negative integers");
     out.push_back(x.As<Napi::Number>().Int64Value());
   }
   return out;
@@ -92,8 +109,9 @@ int32_t on_progress(void* user, const char* phase, int32_t step, int32_t steps, 
       auto* ev = new ProgressEvent{phase ? phase : "", step, steps, depth};
       const napi_status s = job->progress.NonBlockingCall(ev, [](Napi::Env env, Napi::Function fn, ProgressEvent* e) {
         std::unique_ptr<ProgressEvent> owned(e);
-        if (env && fn) fn.Call({Napi::String::New(env, e->phase), Napi::Number::New(env, e->step),
-                                Napi::Number::New(env, e->steps), Napi::Number::New(env, e->depth)});
+        if (env && fn)
+          fn.Call({Napi::String::New(env, e->phase), Napi::Number::New(env, e->step), Napi::Number::New(env, e->steps),
+                   Napi::Number::New(env, e->depth)});
       });
       if (s != napi_ok) delete ev;
     }
@@ -116,7 +134,8 @@ Napi::Value build(const Napi::CallbackInfo& info) {
     job->plan = o.Get("plan").As<Napi::String>();
     if (o.Get("timingCache").IsString()) job->cache = o.Get("timingCache").As<Napi::String>();
     if (o.Get("device").IsNumber()) job->device = o.Get("device").As<Napi::Number>().Int32Value();
-    if (o.Get("workspaceBytes").IsNumber()) job->workspace = static_cast<uint64_t>(o.Get("workspaceBytes").As<Napi::Number>().DoubleValue());
+    if (o.Get("workspaceBytes").IsNumber())
+      job->workspace = static_cast<uint64_t>(o.Get("workspaceBytes").As<Napi::Number>().DoubleValue());
     if (o.Get("optimizationLevel").IsNumber()) job->level = o.Get("optimizationLevel").As<Napi::Number>().Int32Value();
     Napi::Value profiles = o.Get("profiles");
     if (!profiles.IsArray()) throw_error(env, "INVALID_ARGUMENT", "trtBuild: `profiles` must be an array");
@@ -134,7 +153,8 @@ Napi::Value build(const Napi::CallbackInfo& info) {
         const std::string what = "profile " + std::to_string(p) + " input '" + job->names[p][i] + "'";
         auto mn = int_list(env, in.Get("min"), what + " min"), op = int_list(env, in.Get("opt"), what + " opt"),
              mx = int_list(env, in.Get("max"), what + " max");
-        if (mn.size() != op.size() || mn.size() != mx.size()) throw_error(env, "INVALID_ARGUMENT", what + ": min, opt and max differ in rank");
+        if (mn.size() != op.size() || mn.size() != mx.size())
+          throw_error(env, "INVALID_ARGUMENT", what + ": min, opt and max differ in rank");
         hrseg_trt_profile_dims d{};
         d.name = job->names[p][i].c_str();
         d.nb_dims = static_cast<int32_t>(mn.size());
@@ -144,7 +164,8 @@ Napi::Value build(const Napi::CallbackInfo& info) {
     }
     for (auto& d : job->dims) job->profiles.push_back({d.data(), static_cast<int32_t>(d.size())});
     if (info.Length() > 1 && info[1].IsFunction()) {
-      job->progress = Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "hrseg-trt-build-progress", 0, 1);
+      job->progress =
+          Napi::ThreadSafeFunction::New(env, info[1].As<Napi::Function>(), "hrseg-trt-build-progress", 0, 1);
       job->has_progress = true;
     }
     job->cancel = cancel_token_arg(env, info.Length() > 2 ? info[2] : env.Undefined());
@@ -232,7 +253,8 @@ Napi::Value open(const Napi::CallbackInfo& info) {
         },
         [holder](Napi::Env env) -> Napi::Value {
           Napi::Object out = io_info(env, *holder->api, holder->engine);
-          out.Set("handle", Napi::External<HolderRef>::New(env, new HolderRef(holder), [](Napi::Env, HolderRef* r) { delete r; }));
+          out.Set("handle", Napi::External<HolderRef>::New(env, new HolderRef(holder),
+                                                           [](Napi::Env, HolderRef* r) { delete r; }));
           return out;
         });
   });
@@ -283,7 +305,9 @@ DeviceView device_view(Napi::Env env, Napi::Object o, const std::string& what) {
   v.dims = dims_of(env, o.Get("dims"), what);
   const size_t bytes = static_cast<size_t>(element_count(v.dims)) * dtype_size(v.dtype);
   if (bytes > v.ref->capacity)
-    throw_error(env, "INVALID_TENSOR", what + ": " + std::to_string(bytes) + " bytes do not fit its device buffer of " + std::to_string(v.ref->capacity));
+    throw_error(env, "INVALID_TENSOR",
+                what + ": " + std::to_string(bytes) + " bytes do not fit its device buffer of " +
+                    std::to_string(v.ref->capacity));
   return v;
 }
 
@@ -291,7 +315,8 @@ Napi::Object device_value_to_js(Napi::Env env, DType dtype, const Dims& dims, De
   Napi::Object o = Napi::Object::New(env);
   o.Set("dtype", dtype_name(dtype));
   Napi::Array a = Napi::Array::New(env);
-  for (size_t k = 0; k < dims.size(); ++k) a.Set(static_cast<uint32_t>(k), Napi::Number::New(env, static_cast<double>(dims[k])));
+  for (size_t k = 0; k < dims.size(); ++k)
+    a.Set(static_cast<uint32_t>(k), Napi::Number::New(env, static_cast<double>(dims[k])));
   o.Set("dims", a);
   o.Set("device", device_external(env, std::move(ref)));
   return o;
@@ -328,7 +353,8 @@ Napi::Value run_device(const Napi::CallbackInfo& info) {
         for (size_t k = 0; k < b.view.dims.size() && k < HRSEG_TRT_MAX_DIMS; ++k) v.dims[k] = b.view.dims[k];
         keep.push_back(b.keep_alive);
       }
-      if (v.nb_dims > HRSEG_TRT_MAX_DIMS) throw_error(env, "INVALID_TENSOR", "input '" + names->back() + "' has too many dimensions");
+      if (v.nb_dims > HRSEG_TRT_MAX_DIMS)
+        throw_error(env, "INVALID_TENSOR", "input '" + names->back() + "' has too many dimensions");
       values->push_back(v);
     }
     // Outputs: every output of the engine, into a given buffer or a new one.
@@ -354,8 +380,8 @@ Napi::Value run_device(const Napi::CallbackInfo& info) {
         [holder, names, values, held, outputs] {
           std::lock_guard<std::mutex> lock(holder->run_mutex);
           char err[4096] = {0};
-          check(holder->api->run_device(holder->engine, values->data(), static_cast<int32_t>(values->size()), outputs->data(),
-                                        static_cast<int32_t>(outputs->size()), err, sizeof err),
+          check(holder->api->run_device(holder->engine, values->data(), static_cast<int32_t>(values->size()),
+                                        outputs->data(), static_cast<int32_t>(outputs->size()), err, sizeof err),
                 err);
         },
         [holder, outputs, out_refs](Napi::Env env) -> Napi::Value {
@@ -380,7 +406,8 @@ Napi::Value device_alloc(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   return guard(env, [&]() -> Napi::Value {
     const hrseg_trt_api& api = require_api();
-    if (!info[0].IsNumber() || info[0].As<Napi::Number>().DoubleValue() < 0) throw_error(env, "INVALID_ARGUMENT", "trtDeviceAlloc: bytes must be ≥ 0");
+    if (!info[0].IsNumber() || info[0].As<Napi::Number>().DoubleValue() < 0)
+      throw_error(env, "INVALID_ARGUMENT", "trtDeviceAlloc: bytes must be ≥ 0");
     auto ref = std::make_shared<DeviceBufferRef>();
     ref->api = &api;
     ref->capacity = static_cast<size_t>(info[0].As<Napi::Number>().DoubleValue());
@@ -415,7 +442,9 @@ Napi::Value device_uuid(const Napi::CallbackInfo& info) {
   return guard(env, [&]() -> Napi::Value {
     const hrseg_trt_api& api = require_api();
     char uuid[40] = {0}, err[512] = {0};
-    check(api.device_uuid(info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0, uuid, sizeof uuid, err, sizeof err), err);
+    check(api.device_uuid(info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0, uuid, sizeof uuid, err,
+                          sizeof err),
+          err);
     return Napi::String::New(env, uuid);
   });
 }
@@ -449,7 +478,8 @@ const void* device_tensor_data(Napi::Env env, Napi::Object value, DType dtype, c
   if (d.dtype != dtype) throw_error(env, "INVALID_TENSOR", std::string("device tensor must be ") + dtype_name(dtype));
   if (d.dims.size() != expected.size()) throw_error(env, "INVALID_TENSOR", "device tensor has the wrong rank");
   for (size_t k = 0; k < expected.size(); ++k)
-    if (expected[k] >= 0 && d.dims[k] != expected[k]) throw_error(env, "INVALID_TENSOR", "device tensor has the wrong shape");
+    if (expected[k] >= 0 && d.dims[k] != expected[k])
+      throw_error(env, "INVALID_TENSOR", "device tensor has the wrong shape");
   *dims = d.dims;
   // The pointer stays valid while the JS value is reachable; callers keep a reference to it.
   return d.ref->ptr;

@@ -44,14 +44,21 @@ ViewSpec parse_spec(Napi::Env env, Napi::Value value) {
   Napi::Object o = value.As<Napi::Object>();
   ViewSpec s;
   const std::string kind = o.Get("kind").ToString().Utf8Value();
-  if (kind == "square") s.kind = Kind::Square;
-  else if (kind == "tiled") s.kind = Kind::Tiled;
-  else if (kind == "center-crop") s.kind = Kind::CenterCrop;
-  else throw_error(env, "INVALID_ARGUMENT", "view: kind must be square, tiled or center-crop");
+  if (kind == "square")
+    s.kind = Kind::Square;
+  else if (kind == "tiled")
+    s.kind = Kind::Tiled;
+  else if (kind == "center-crop")
+    s.kind = Kind::CenterCrop;
+  else
+    throw_error(env, "INVALID_ARGUMENT", "view: kind must be square, tiled or center-crop");
   const std::string filter = o.Get("filter").ToString().Utf8Value();
-  if (filter == "bilinear") s.filter = Filter::BilinearAntialias;
-  else if (filter == "bicubic") s.filter = Filter::BicubicAntialias;
-  else throw_error(env, "INVALID_ARGUMENT", "view: filter must be bilinear or bicubic");
+  if (filter == "bilinear")
+    s.filter = Filter::BilinearAntialias;
+  else if (filter == "bicubic")
+    s.filter = Filter::BicubicAntialias;
+  else
+    throw_error(env, "INVALID_ARGUMENT", "view: filter must be bilinear or bicubic");
   s.round8 = o.Get("roundTo8Bits").ToBoolean();
   s.size = static_cast<int64_t>(number_field(env, o, "size"));
   if (s.kind == Kind::Tiled) s.n = static_cast<int64_t>(number_field(env, o, "magnification"));
@@ -87,7 +94,9 @@ Napi::Value make_view(const Napi::CallbackInfo& info) {
                                          &result->content_w, spec.round8);
             result->tensor.dims.insert(result->tensor.dims.begin(), 1);
             break;
-          case Kind::Tiled: result->tensor = tiled_view(img, spec.size, spec.n, spec.norm, spec.filter, token.get()); break;
+          case Kind::Tiled:
+            result->tensor = tiled_view(img, spec.size, spec.n, spec.norm, spec.filter, token.get());
+            break;
           case Kind::CenterCrop:
             result->tensor = center_crop_view(img, spec.size, spec.norm, spec.filter, token.get(), spec.round8);
             result->tensor.dims.insert(result->tensor.dims.begin(), 1);

@@ -152,10 +152,12 @@ int main(int argc, char** argv) {
   };
   ms = time_ms(region);
   const double region_flop = 2.0 * ng * ng * d * d + 2.0 * nl * nl * d * 2 * d + 4.0 * ng * ng * N * N * d;
-  rows.push_back({"region attention (q, k, v GEMMs + fused window softmax + mix)", "GFLOP/s", ms, region_flop / (ms * 1e-3) / 1e9, fma_peak});
+  rows.push_back({"region attention (q, k, v GEMMs + fused window softmax + mix)", "GFLOP/s", ms,
+                  region_flop / (ms * 1e-3) / 1e9, fma_peak});
 
   // The default maskResize (bilinear-antialias); the tables are built once per image size.
-  const cuda::DeviceResizeTables tables = cuda::upload_resize_tables(MaskResizer(MaskResize::BilinearAntialias, H, W, P), nullptr);
+  const cuda::DeviceResizeTables tables =
+      cuda::upload_resize_tables(MaskResizer(MaskResize::BilinearAntialias, H, W, P), nullptr);
   auto pooling = [&] {
     cuda::resize_weights(masks.get(), K, H, W, P, tables.y.taps(), tables.x.taps(), aw.get(), nullptr);
     cuda::mask_pool_pulled_back(aw.get(), K, P, fh.get(), ng, d, scratch.get(), mhrp.get(), nullptr);
@@ -174,7 +176,8 @@ int main(int argc, char** argv) {
   };
   ms = time_ms(hre);
   const double hre_flop = L * (2.0 * K * d * d + 4.0 * ng * ng * d * d + 4.0 * K * ng * ng * d);
-  rows.push_back({"HRE (2 cross-attention layers over 1369 tokens)", "GFLOP/s", ms, hre_flop / (ms * 1e-3) / 1e9, fma_peak});
+  rows.push_back(
+      {"HRE (2 cross-attention layers over 1369 tokens)", "GFLOP/s", ms, hre_flop / (ms * 1e-3) / 1e9, fma_peak});
 
   ms = time_ms([&] {
     input_proj();
@@ -182,7 +185,8 @@ int main(int argc, char** argv) {
     pooling();
     hre();
   });
-  rows.push_back({"head image step, fp32 (all of the above)", "GFLOP/s", ms, (proj_flop + region_flop + hre_flop) / (ms * 1e-3) / 1e9, fma_peak});
+  rows.push_back({"head image step, fp32 (all of the above)", "GFLOP/s", ms,
+                  (proj_flop + region_flop + hre_flop) / (ms * 1e-3) / 1e9, fma_peak});
 
   // ---- the whole head through HeadCuda, host inputs and outputs included ----
   {
@@ -193,9 +197,11 @@ int main(int argc, char** argv) {
     auto hfg = check::uniform(ng * ng * C), hfl = check::uniform(nl * nl * C), hseg = check::uniform(hc.hidden_size);
     cuda::DeviceImage img;
     ms = time_ms([&] { img = head.image_step(hfg.data(), hfl.data(), masks_h.data(), K, H, W); }, 10);
-    rows.push_back({"HeadCuda image step (incl. 39 MB of inputs to the device)", "GFLOP/s", ms, (proj_flop + region_flop + hre_flop) / (ms * 1e-3) / 1e9, fma_peak});
+    rows.push_back({"HeadCuda image step (incl. 39 MB of inputs to the device)", "GFLOP/s", ms,
+                    (proj_flop + region_flop + hre_flop) / (ms * 1e-3) / 1e9, fma_peak});
     ms = time_ms([&] { head.instruction_step(img, hseg.data(), 1, {}); }, 10);
-    rows.push_back({"HeadCuda instruction step (fusion, heads, selection, mask)", "GB/s", ms, double(H * W) / (ms * 1e-3) / 1e9, bw});
+    rows.push_back({"HeadCuda instruction step (fusion, heads, selection, mask)", "GB/s", ms,
+                    double(H * W) / (ms * 1e-3) / 1e9, bw});
   }
 
   // ---- mask generator post-processing: 1024 prompts x 3 masks, 1024x1024 image ----
@@ -210,24 +216,29 @@ int main(int argc, char** argv) {
         [&] {
           cuda::MaskGeneratorCuda gen(cfg, geo);
           for (int64_t b = 0; b < prompts; b += batch)
-            gen.add_batch(logits.get() + b * per * low * low, data.iou.data() + b * per, data.points.data() + b * 2, batch, per);
+            gen.add_batch(logits.get() + b * per * low * low, data.iou.data() + b * per, data.points.data() + b * 2,
+                          batch, per);
           kept = gen.finish().masks.dims[0];
         },
         5);
-    rows.push_back({"AMG post-processing (1024 prompts x 3, 1024x1024)", "GB/s", ms, double(data.logits.size() * 4) / (ms * 1e-3) / 1e9, bw});
+    rows.push_back({"AMG post-processing (1024 prompts x 3, 1024x1024)", "GB/s", ms,
+                    double(data.logits.size() * 4) / (ms * 1e-3) / 1e9, bw});
     std::printf("  (AMG kept %lld proposals)\n", static_cast<long long>(kept));
   }
 
   std::printf("%-66s %10s %14s %10s\n", "operation", "ms", "achieved", "of ceiling");
   for (const Row& r : rows)
-    std::printf("%-66s %10.4f %9.1f %-5s %9.1f%%\n", r.op.c_str(), r.ms, r.achieved, r.unit.c_str(), 100.0 * r.achieved / r.ceiling);
+    std::printf("%-66s %10.4f %9.1f %-5s %9.1f%%\n", r.op.c_str(), r.ms, r.achieved, r.unit.c_str(),
+                100.0 * r.achieved / r.ceiling);
   if (argc > 1) {
     FILE* f = std::fopen(argv[1], "w");
     if (!f) return 1;
-    std::fprintf(f, "{\"device\": \"%s\", \"copy_gbs\": %.1f, \"fma_gflops\": %.1f, \"tc_gflops\": %.1f, \"ops\": [", dev.name.c_str(), bw, fma_peak, tc_peak);
+    std::fprintf(f, "{\"device\": \"%s\", \"copy_gbs\": %.1f, \"fma_gflops\": %.1f, \"tc_gflops\": %.1f, \"ops\": [",
+                 dev.name.c_str(), bw, fma_peak, tc_peak);
     for (size_t i = 0; i < rows.size(); ++i)
-      std::fprintf(f, "%s{\"op\": \"%s\", \"ms\": %.5f, \"achieved\": %.2f, \"unit\": \"%s\", \"ceiling\": %.2f}", i ? ", " : "", rows[i].op.c_str(),
-                   rows[i].ms, rows[i].achieved, rows[i].unit.c_str(), rows[i].ceiling);
+      std::fprintf(f, "%s{\"op\": \"%s\", \"ms\": %.5f, \"achieved\": %.2f, \"unit\": \"%s\", \"ceiling\": %.2f}",
+                   i ? ", " : "", rows[i].op.c_str(), rows[i].ms, rows[i].achieved, rows[i].unit.c_str(),
+                   rows[i].ceiling);
     std::fprintf(f, "]}\n");
     std::fclose(f);
   }

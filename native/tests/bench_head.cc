@@ -85,15 +85,15 @@ int main(int argc, char** argv) {
   const double nominal = 2.0 * (ng * ng + nl * nl) * C * d + 2.0 * ng * ng * d * d + 2.0 * nl * nl * d * 2 * d +
                          4.0 * ng * ng * NN * d + 2.0 * K * ng * ng * d +
                          c.hre_layers * (2.0 * K * d * d + 4.0 * ng * ng * d * d + 4.0 * K * ng * ng * d);
-  const double executed = 2.0 * ng * ng * C * d       // X_g
-                          + 2.0 * ng * ng * d * C      // region query carried to the raw features
-                          + 4.0 * ng * ng * NN * C     // scores and weighted means over raw features
-                          + 2.0 * ng * ng * C * d      // region values, projected once
-                          + 2.0 * K * ng * ng * d      // pooling, G·F_h
+  const double executed = 2.0 * ng * ng * C * d     // X_g
+                          + 2.0 * ng * ng * d * C   // region query carried to the raw features
+                          + 4.0 * ng * ng * NN * C  // scores and weighted means over raw features
+                          + 2.0 * ng * ng * C * d   // region values, projected once
+                          + 2.0 * K * ng * ng * d   // pooling, G·F_h
                           + c.hre_layers * (2.0 * K * d * h * d + 4.0 * K * ng * ng * d * h + 2.0 * K * d * d * h);
   auto row = [&](const char* what, double ms, double pk) {
-    std::printf("%-34s %8.2f ms  executed %6.1f GFLOP/s = %5.1f %% of peak | SPEC-equivalent %6.1f GFLOP/s\n", what,
-                ms, executed / ms / 1e6, 100 * executed / ms / 1e6 / (pk / 1e9), nominal / ms / 1e6);
+    std::printf("%-34s %8.2f ms  executed %6.1f GFLOP/s = %5.1f %% of peak | SPEC-equivalent %6.1f GFLOP/s\n", what, ms,
+                executed / ms / 1e6, 100 * executed / ms / 1e6 / (pk / 1e9), nominal / ms / 1e6);
   };
   std::printf("threads %d, kernel %s, fp32 FMA peak %.1f GFLOP/s (median of %d bursts), best %.1f\n", num_threads(),
               linear_kernel_name(), peak / 1e9, iters, peak_best / 1e9);

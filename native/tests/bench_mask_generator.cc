@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
               static_cast<long long>(p.evaluated), static_cast<long long>(p.passed_iou),
               static_cast<long long>(p.passed_stability), static_cast<long long>(p.after_nms),
               static_cast<long long>(p.masks.dims[0]));
-  std::printf("  median %.1f ms (min %.1f, max %.1f, %d runs)\n", times[times.size() / 2], times.front(), times.back(), iters);
+  std::printf("  median %.1f ms (min %.1f, max %.1f, %d runs)\n", times[times.size() / 2], times.front(), times.back(),
+              iters);
   return 0;
 }

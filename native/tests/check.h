@@ -83,32 +83,42 @@ inline int run_all() {
 
 #define CHECK_CONCAT2(a, b) a##b
 #define CHECK_CONCAT(a, b) CHECK_CONCAT2(a, b)
-#define TEST(name)                                                                           \
-  static void CHECK_CONCAT(test_fn_, __LINE__)();                                            \
+#define TEST(name)                                                                                   \
+  static void CHECK_CONCAT(test_fn_, __LINE__)();                                                    \
   static check::Registrar CHECK_CONCAT(test_reg_, __LINE__)(name, CHECK_CONCAT(test_fn_, __LINE__)); \
   static void CHECK_CONCAT(test_fn_, __LINE__)()
 
-#define CHECK(cond) \
-  do { if (!(cond)) check::record(__FILE__, __LINE__, "CHECK(" #cond ") failed"); } while (0)
+#define CHECK(cond)                                                            \
+  do {                                                                         \
+    if (!(cond)) check::record(__FILE__, __LINE__, "CHECK(" #cond ") failed"); \
+  } while (0)
 
-#define CHECK_EQ(a, b)                                                                    \
-  do {                                                                                    \
-    auto _va = (a); auto _vb = (b);                                                       \
-    if (!(_va == _vb)) {                                                                  \
-      std::ostringstream _s; _s << "CHECK_EQ(" #a ", " #b ") failed: " << _va << " vs " << _vb; \
-      check::record(__FILE__, __LINE__, _s.str());                                        \
-    }                                                                                     \
+#define CHECK_EQ(a, b)                                                   \
+  do {                                                                   \
+    auto _va = (a);                                                      \
+    auto _vb = (b);                                                      \
+    if (!(_va == _vb)) {                                                 \
+      std::ostringstream _s;                                             \
+      _s << "CHECK_EQ(" #a ", " #b ") failed: " << _va << " vs " << _vb; \
+      check::record(__FILE__, __LINE__, _s.str());                       \
+    }                                                                    \
   } while (0)
 
 // Expects `stmt` to throw an exception of type `type`.
-#define CHECK_THROWS(type, stmt)                                                          \
-  do {                                                                                    \
-    bool _thrown = false;                                                                 \
-    try { stmt; } catch (const type&) { _thrown = true; } catch (...) {}                  \
-    if (!_thrown) check::record(__FILE__, __LINE__, "expected " #type " from " #stmt);     \
+#define CHECK_THROWS(type, stmt)                                                       \
+  do {                                                                                 \
+    bool _thrown = false;                                                              \
+    try {                                                                              \
+      stmt;                                                                            \
+    } catch (const type&) {                                                            \
+      _thrown = true;                                                                  \
+    } catch (...) {                                                                    \
+    }                                                                                  \
+    if (!_thrown) check::record(__FILE__, __LINE__, "expected " #type " from " #stmt); \
   } while (0)
 
-#define SKIP(reason) throw check::Skip{reason}
+#define SKIP(reason) \
+  throw check::Skip { reason }
 
 #define TEST_MAIN() \
   int main() { return check::run_all(); }

@@ -19,9 +19,12 @@ constexpr Format16 kHalf{10, 5}, kBFloat16{7, 8};
 inline double decode16(uint16_t bits, Format16 f) {
   const int sign = bits >> 15, e = (bits >> f.mantissa) & ((1 << f.exponent) - 1), m = bits & ((1 << f.mantissa) - 1);
   double v;
-  if (e == (1 << f.exponent) - 1) v = m ? NAN : INFINITY;
-  else if (e == 0) v = std::ldexp(m, f.emin() - f.mantissa);
-  else v = std::ldexp(1.0 + std::ldexp(m, -f.mantissa), e - f.bias());
+  if (e == (1 << f.exponent) - 1)
+    v = m ? NAN : INFINITY;
+  else if (e == 0)
+    v = std::ldexp(m, f.emin() - f.mantissa);
+  else
+    v = std::ldexp(1.0 + std::ldexp(m, -f.mantissa), e - f.bias());
   return sign ? -v : v;
 }
 

@@ -42,7 +42,8 @@ inline std::vector<uint8_t> encode_safetensors(const std::map<std::string, Named
 inline std::map<std::string, NamedTensor> random_head_weights(const hrseg::HeadConfig& c) {
   std::map<std::string, NamedTensor> w;
   auto lin = [&](const std::string& name, int64_t out, int64_t in) {
-    w[name + ".weight"] = {{out, in}, uniform(static_cast<size_t>(out * in), -1.5f / std::sqrt(float(in)), 1.5f / std::sqrt(float(in)))};
+    w[name + ".weight"] = {
+        {out, in}, uniform(static_cast<size_t>(out * in), -1.5f / std::sqrt(float(in)), 1.5f / std::sqrt(float(in)))};
     w[name + ".bias"] = {{out}, uniform(static_cast<size_t>(out), -0.3f, 0.3f)};
   };
   auto norm = [&](const std::string& name) {

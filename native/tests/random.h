@@ -39,7 +39,8 @@ template <typename A, typename B>
 double rel_error(const A& a, const B& b) {
   double err = 0, scale = 1;
   for (size_t i = 0; i < b.size(); ++i) scale = std::max(scale, std::abs(static_cast<double>(b[i])));
-  for (size_t i = 0; i < b.size(); ++i) err = std::max(err, std::abs(static_cast<double>(a[i]) - static_cast<double>(b[i])));
+  for (size_t i = 0; i < b.size(); ++i)
+    err = std::max(err, std::abs(static_cast<double>(a[i]) - static_cast<double>(b[i])));
   return err / scale;
 }
 

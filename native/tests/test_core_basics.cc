@@ -58,7 +58,10 @@ TEST("scratch blocks are aligned, reused by the next request of the same size, a
   }
   for (int i = 1; i <= 40; ++i) auto big = scratch<float>(static_cast<size_t>(i) * 100000);
   CHECK(scratch_cached_bytes() <= (16u << 20));
-  { auto small = scratch<uint8_t>(10); small[9] = 1; }  // small requests bypass the cache
+  {
+    auto small = scratch<uint8_t>(10);
+    small[9] = 1;
+  }  // small requests bypass the cache
 }
 
 TEST("expect_tensor names the tensor and both shapes") {

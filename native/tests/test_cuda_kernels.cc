@@ -58,8 +58,8 @@ std::vector<float> cpu_linear(const std::vector<float>& x, int64_t rows, const s
 
 // The head at a size the simulated GPU runs in seconds (other fields as `c` has them).
 HeadConfig small_head(HeadConfig c) {
-  c.feature_dim = 64, c.dim = 32, c.global_grid = 9, c.magnification = 3, c.hidden_size = 48, c.fusion_mlp_dim = 40, c.embed_hidden = 24,
-  c.iop_hidden = 8, c.pool_size = 40, c.hre_heads = 2;
+  c.feature_dim = 64, c.dim = 32, c.global_grid = 9, c.magnification = 3, c.hidden_size = 48, c.fusion_mlp_dim = 40,
+  c.embed_hidden = 24, c.iop_hidden = 8, c.pool_size = 40, c.hre_heads = 2;
   return c;
 }
 
@@ -78,7 +78,8 @@ std::vector<uint8_t> random_masks(int64_t K, int64_t H, int64_t W) {
 
 TEST("gemm fp32 equals the CPU linear layer (ragged shapes, bias, ReLU)") {
   check::require_gpu();
-  const int64_t shapes[][3] = {GPU_ONLY({50, 256, 256}, {1369, 1024, 256}) {1, 1, 1}, {7, 13, 5}, {64, 16, 64}, {65, 129, 63}, {129, 17, 65}};
+  const int64_t shapes[][3] = {
+      GPU_ONLY({50, 256, 256}, {1369, 1024, 256}){1, 1, 1}, {7, 13, 5}, {64, 16, 64}, {65, 129, 63}, {129, 17, 65}};
   for (const auto& s : shapes) {
     const int64_t rows = s[0], in = s[1], out = s[2];
     auto x = check::uniform(rows * in), w = check::uniform(out * in), b = check::uniform(out);
@@ -89,14 +90,16 @@ TEST("gemm fp32 equals the CPU linear layer (ragged shapes, bias, ReLU)") {
       cuda::gemm_f32(dx.get(), rows, in, dw.get(), db.get(), out, dy.get(), relu, nullptr);
       const double e = rel_err(download(dy), ref);
       CHECK(e < 1e-5);
-      if (e >= 1e-5) std::fprintf(stderr, "  gemm_f32 %lldx%lldx%lld: %g\n", (long long)rows, (long long)in, (long long)out, e);
+      if (e >= 1e-5)
+        std::fprintf(stderr, "  gemm_f32 %lldx%lldx%lld: %g\n", (long long)rows, (long long)in, (long long)out, e);
     }
   }
 }
 
 TEST("gemm on tensor cores (fp16, bf16) within 1e-2 of fp32") {
   check::require_gpu();
-  const int64_t shapes[][3] = {GPU_ONLY({50, 256, 256}, {1369, 1024, 256}, {100, 4096, 256}) {1, 16, 16}, {7, 13, 5}, {64, 32, 64}, {65, 33, 70}};
+  const int64_t shapes[][3] = {
+      GPU_ONLY({50, 256, 256}, {1369, 1024, 256}, {100, 4096, 256}){1, 16, 16}, {7, 13, 5}, {64, 32, 64}, {65, 33, 70}};
   for (const auto& s : shapes) {
     const int64_t rows = s[0], in = s[1], out = s[2];
     auto x = check::uniform(rows * in), w = check::uniform(out * in), b = check::uniform(out);
@@ -110,19 +113,22 @@ TEST("gemm on tensor cores (fp16, bf16) within 1e-2 of fp32") {
       cuda::gemm_tc(hx.get(), rows, in, hw.get(), db.get(), out, dy.get(), type, false, nullptr);
       const double e = rel_err(download(dy), ref);
       CHECK(e < 1e-2);
-      if (e >= 1e-2) std::fprintf(stderr, "  gemm_tc %s %lldx%lldx%lld: %g\n", type == cuda::Half16::F16 ? "f16" : "bf16", (long long)rows, (long long)in, (long long)out, e);
+      if (e >= 1e-2)
+        std::fprintf(stderr, "  gemm_tc %s %lldx%lldx%lld: %g\n", type == cuda::Half16::F16 ? "f16" : "bf16",
+                     (long long)rows, (long long)in, (long long)out, e);
     }
   }
 }
 
 TEST("region attention fused with the γ-mix equals the CPU") {
   check::require_gpu();
-  const int64_t cases[][3] = {GPU_ONLY({37, 2, 256}) {5, 3, 16}, {6, 4, 40}, {4, 2, 256}, {3, 1, 8}};
+  const int64_t cases[][3] = {GPU_ONLY({37, 2, 256}){5, 3, 16}, {6, 4, 40}, {4, 2, 256}, {3, 1, 8}};
   for (const auto& c : cases) {
     const int64_t ng = c[0], N = c[1], d = c[2], nl = N * ng;
     const float gamma = 0.8f;
     auto xg = check::uniform(ng * ng * d), xl = check::uniform(nl * nl * d);
-    auto wq = check::uniform(d * d, -0.2f, 0.2f), bq = check::uniform(d), wkv = check::uniform(2 * d * d, -0.2f, 0.2f), bkv = check::uniform(2 * d);
+    auto wq = check::uniform(d * d, -0.2f, 0.2f), bq = check::uniform(d), wkv = check::uniform(2 * d * d, -0.2f, 0.2f),
+         bkv = check::uniform(2 * d);
     std::vector<float> fr(ng * ng * d), fh(ng * ng * d);
     region_attention(xg.data(), xl.data(), ng, N, d, PackedWeight(wq.data(), bq.data(), d, d),
                      PackedWeight(wkv.data(), bkv.data(), 2 * d, d), fr.data());
@@ -140,7 +146,12 @@ TEST("region attention fused with the γ-mix equals the CPU") {
 
 TEST("attention (projections + core + output projection) equals the CPU, 1 and 8 heads") {
   check::require_gpu();
-  const int64_t cases[][4] = {GPU_ONLY({50, 1369, 256, 1}) {7, 50, 64, 8}, {50, 1, 256, 8}, {1, 50, 256, 8}, {3, 200, 64, 2}, {1, 1, 16, 1}, {2, 33, 16, 2}};
+  const int64_t cases[][4] = {GPU_ONLY({50, 1369, 256, 1}){7, 50, 64, 8},
+                              {50, 1, 256, 8},
+                              {1, 50, 256, 8},
+                              {3, 200, 64, 2},
+                              {1, 1, 16, 1},
+                              {2, 33, 16, 2}};
   for (const auto& c : cases) {
     const int64_t m = c[0], n = c[1], d = c[2], heads = c[3];
     auto xq = check::uniform(m * d), xk = check::uniform(n * d), xv = check::uniform(n * d);
@@ -224,7 +235,8 @@ TEST("add + LayerNorm equals the CPU") {
   check::require_gpu();
   for (int64_t d : {1, 16, 1000, 256}) {
     const int64_t rows = check::randint(1, 60);
-    auto x = check::uniform(rows * d, -3, 3), a = check::uniform(rows * d), g = check::uniform(d), b = check::uniform(d);
+    auto x = check::uniform(rows * d, -3, 3), a = check::uniform(rows * d), g = check::uniform(d),
+         b = check::uniform(d);
     auto ref = x;
     add_layer_norm(ref.data(), a.data(), rows, d, g.data(), b.data());
     auto dx = upload(x), da = upload(a), dg = upload(g), dbeta = upload(b);
@@ -235,28 +247,32 @@ TEST("add + LayerNorm equals the CPU") {
 
 TEST("mask pooling (both maskResize forms, pulled back) equals the CPU, K = 1, 7, 50, non-square images") {
   check::require_gpu();
-  const int64_t cases[][5] = {GPU_ONLY({7, 120, 90, 37, 256}, {50, 768, 1024, 37, 256}, {50, 1024, 683, 64, 256}) {1, 37, 53, 37, 256}, {3, 64, 64, 5, 16}, {4, 70, 33, 9, 64}, {2, 9, 13, 4, 24}};
+  const int64_t cases[][5] = {
+      GPU_ONLY({7, 120, 90, 37, 256}, {50, 768, 1024, 37, 256}, {50, 1024, 683, 64, 256}){1, 37, 53, 37, 256},
+      {3, 64, 64, 5, 16},
+      {4, 70, 33, 9, 64},
+      {2, 9, 13, 4, 24}};
   for (MaskResize mode : {MaskResize::BilinearAntialias, MaskResize::Area})
-  for (const auto& c : cases) {
-    const int64_t K = c[0], H = c[1], W = c[2], ng = c[3], P = c[4], d = 64;
-    auto masks = random_masks(K, H, W);
-    auto src = check::uniform(ng * ng * d);
-    std::vector<float> ref(K * d), wref(P * P);
-    mask_pool(masks.data(), K, H, W, src.data(), ng, d, P, mode, true, ref.data());
-    auto dm = upload(masks);
-    auto ds = upload(src);
-    auto dw = poisoned<float>(K * P * P);
-    const MaskResizer resizer(mode, H, W, P);
-    const cuda::DeviceResizeTables tables = cuda::upload_resize_tables(resizer, nullptr);
-    cuda::resize_weights(dm.get(), K, H, W, P, tables.y.taps(), tables.x.taps(), dw.get(), nullptr);
-    auto w = download(dw);
-    resizer.weights(masks.data(), wref.data());  // the first proposal, exactly
-    CHECK(std::memcmp(w.data(), wref.data(), P * P * sizeof(float)) == 0);
-    cuda::DeviceBuffer<float> scratch(K * (2 * P * ng + ng * ng));
-    auto dout = poisoned<float>(K * d);
-    cuda::mask_pool_pulled_back(dw.get(), K, P, ds.get(), ng, d, scratch.get(), dout.get(), nullptr);
-    CHECK(rel_err(download(dout), ref) < 1e-5);
-  }
+    for (const auto& c : cases) {
+      const int64_t K = c[0], H = c[1], W = c[2], ng = c[3], P = c[4], d = 64;
+      auto masks = random_masks(K, H, W);
+      auto src = check::uniform(ng * ng * d);
+      std::vector<float> ref(K * d), wref(P * P);
+      mask_pool(masks.data(), K, H, W, src.data(), ng, d, P, mode, true, ref.data());
+      auto dm = upload(masks);
+      auto ds = upload(src);
+      auto dw = poisoned<float>(K * P * P);
+      const MaskResizer resizer(mode, H, W, P);
+      const cuda::DeviceResizeTables tables = cuda::upload_resize_tables(resizer, nullptr);
+      cuda::resize_weights(dm.get(), K, H, W, P, tables.y.taps(), tables.x.taps(), dw.get(), nullptr);
+      auto w = download(dw);
+      resizer.weights(masks.data(), wref.data());  // the first proposal, exactly
+      CHECK(std::memcmp(w.data(), wref.data(), P * P * sizeof(float)) == 0);
+      cuda::DeviceBuffer<float> scratch(K * (2 * P * ng + ng * ng));
+      auto dout = poisoned<float>(K * d);
+      cuda::mask_pool_pulled_back(dw.get(), K, P, ds.get(), ng, d, scratch.get(), dout.get(), nullptr);
+      CHECK(rel_err(download(dout), ref) < 1e-5);
+    }
 }
 
 TEST("cosine, sigmoid and the union of chosen masks equal the CPU") {
@@ -264,7 +280,8 @@ TEST("cosine, sigmoid and the union of chosen masks equal the CPU") {
   const int64_t K = 13, d = 256, H = 31, W = 17;
   auto t = check::uniform(d), e = check::uniform(K * d), x = check::uniform(K, -8, 8);
   std::vector<float> cos_ref(K), sig_ref(K);
-  for (int64_t k = 0; k < K; ++k) cos_ref[k] = cosine(t.data(), e.data() + k * d, d), sig_ref[k] = 1.0f / (1.0f + std::exp(-x[k]));
+  for (int64_t k = 0; k < K; ++k)
+    cos_ref[k] = cosine(t.data(), e.data() + k * d, d), sig_ref[k] = 1.0f / (1.0f + std::exp(-x[k]));
   auto dt = upload(t), de = upload(e), dx = upload(x);
   auto dcos = poisoned<float>(K), dsig = poisoned<float>(K);
   cuda::cosine_rows(dt.get(), 1, de.get(), K, d, dcos.get(), nullptr);
@@ -284,9 +301,16 @@ TEST("cosine, sigmoid and the union of chosen masks equal the CPU") {
 
 TEST("mask generator on the GPU equals the CPU generator exactly (proposals, masks, boxes, scores)") {
   check::require_gpu();
-  const int64_t geos[][4] = {GPU_ONLY({256, 1024, 768, 1024}, {256, 1024, 1024, 1024}) {16, 64, 37, 53}, {8, 32, 1, 5}, {64, 256, 90, 130}, {8, 32, 50, 37}};
+  const int64_t geos[][4] = {GPU_ONLY({256, 1024, 768, 1024}, {256, 1024, 1024, 1024}){16, 64, 37, 53},
+                             {8, 32, 1, 5},
+                             {64, 256, 90, 130},
+                             {8, 32, 50, 37}};
   for (const auto& g : geos) {
-    const int64_t low = g[0], frame = g[1], H = g[2], W = g[3], prompts = low >= 256 ? 128 : low >= 64 ? 16 : 12, per = 3;
+    const int64_t low = g[0], frame = g[1], H = g[2], W = g[3],
+                  prompts = low >= 256  ? 128
+                            : low >= 64 ? 16
+                                        : 12,
+                  per = 3;
     auto data = check::sam_like_logits(prompts, per, low, low * 3 / 4, W, H, check::test_seed() + H);
     MaskGeneratorConfig cfg;
     if (low < 256) cfg.stability_threshold = 0.5, cfg.pred_iou_threshold = 0.7;
@@ -296,7 +320,8 @@ TEST("mask generator on the GPU equals the CPU generator exactly (proposals, mas
     const int64_t batch = 4, plane = low * low;
     for (int64_t b = 0; b < prompts; b += batch) {
       const int64_t nb = std::min(batch, prompts - b);
-      cpu.add_batch(data.logits.data() + b * per * plane, data.iou.data() + b * per, data.points.data() + b * 2, nb, per);
+      cpu.add_batch(data.logits.data() + b * per * plane, data.iou.data() + b * per, data.points.data() + b * 2, nb,
+                    per);
       std::vector<float> slice(data.logits.begin() + b * per * plane, data.logits.begin() + (b + nb) * per * plane);
       auto d = upload(slice);
       gpu.add_batch(d.get(), data.iou.data() + b * per, data.points.data() + b * 2, nb, per);
@@ -347,7 +372,8 @@ TEST("greedy NMS in bands of rows keeps what box_nms keeps (band edges, ragged n
     // One band, 64-row bands (the smallest), 128- and 192-row bands (bands ending mid-matrix, and
     // later bands of several tiles).
     const int64_t words = (n + 63) / 64;
-    for (size_t band_bytes : {std::numeric_limits<size_t>::max(), size_t(1), size_t(128 * words * 8), size_t(192 * words * 8)}) {
+    for (size_t band_bytes :
+         {std::numeric_limits<size_t>::max(), size_t(1), size_t(128 * words * 8), size_t(192 * words * 8)}) {
       const std::vector<int64_t> got = cuda::greedy_nms(d.get(), n, 0.5, nullptr, band_bytes);
       CHECK(got == want);
     }
@@ -405,8 +431,10 @@ TEST("past the grid's y limit: more masks in one batch, drawn and pooled, than a
   auto dalt = upload(alternating);
   auto dwhich = upload(which);
   auto dmasks = poisoned<uint8_t>(K);
-  cuda::amg_masks(dalt.get(), 1, dwhich.get(), K, {rf.get(), rc.get(), rw.get(), static_cast<int32_t>(map.rows.max_taps)},
-                  {cf.get(), cc.get(), cw.get(), static_cast<int32_t>(map.cols.max_taps)}, 1, 1, cfg.mask_threshold, dmasks.get(), nullptr);
+  cuda::amg_masks(dalt.get(), 1, dwhich.get(), K,
+                  {rf.get(), rc.get(), rw.get(), static_cast<int32_t>(map.rows.max_taps)},
+                  {cf.get(), cc.get(), cw.get(), static_cast<int32_t>(map.cols.max_taps)}, 1, 1, cfg.mask_threshold,
+                  dmasks.get(), nullptr);
   const std::vector<uint8_t> drawn = download(dmasks);
   int64_t wrong = 0;
   for (int64_t k = 0; k < K; ++k) wrong += drawn[k] != (K - 1 - k) % 2;
@@ -446,7 +474,8 @@ TEST("the whole head on the GPU equals the CPU head (image step, instruction ste
     cuda::HeadCuda gpu(st, c);
     if (kSim && rep == 3) c.global_grid = 11;
     const bool small = rep == 1 || kSim;
-    const int64_t ng = c.global_grid, nl = c.magnification * ng, K = small ? 7 : 50, H = small ? 45 : 768, W = small ? 61 : 1024;
+    const int64_t ng = c.global_grid, nl = c.magnification * ng, K = small ? 7 : 50, H = small ? 45 : 768,
+                  W = small ? 61 : 1024;
     auto fg = check::uniform(ng * ng * c.feature_dim), fl = check::uniform(c.hrp ? nl * nl * c.feature_dim : 0);
     const float* local = c.hrp ? fl.data() : nullptr;  // no local view at all without HRP
     auto masks = check::random_masks(K, H, W);
@@ -464,7 +493,8 @@ TEST("the whole head on the GPU equals the CPU head (image step, instruction ste
     CHECK(rel_err(vec(y.similarity), vec(x.similarity)) < 1e-5);
     CHECK(rel_err(vec(y.iop), vec(x.iop)) < 1e-5);
     CHECK(y.selections.size() == x.selections.size());
-    for (size_t i = 0; i < x.selections.size() && i < y.selections.size(); ++i) CHECK(y.selections[i].chosen == x.selections[i].chosen);
+    for (size_t i = 0; i < x.selections.size() && i < y.selections.size(); ++i)
+      CHECK(y.selections[i].chosen == x.selections[i].chosen);
     CHECK(std::memcmp(y.masks.as<uint8_t>(), x.masks.as<uint8_t>(), 2 * H * W) == 0);
     // From DINOv2's tokens left on the device (views: global, then the crops as dino.ts lays them
     // out): the same features, stitched on the GPU.
@@ -595,12 +625,14 @@ int64_t fail_allocations(const char* what, Steps run, int64_t sample = 0) {
     run(step);
     failing.reset();
     if (failures != 1)
-      check::record(__FILE__, __LINE__, std::string(what) + ": failing allocation " + std::to_string(k) + " of " + std::to_string(n) +
-                                            " made " + std::to_string(failures) + " steps fail, not 1");
+      check::record(__FILE__, __LINE__,
+                    std::string(what) + ": failing allocation " + std::to_string(k) + " of " + std::to_string(n) +
+                        " made " + std::to_string(failures) + " steps fail, not 1");
     cuda::default_pool().trim();
     if (const size_t after = cudasim::device_bytes_in_use(); after != before)
-      check::record(__FILE__, __LINE__, std::string(what) + ": failing allocation " + std::to_string(k) + " leaves " +
-                                            std::to_string(after) + " bytes allocated, not " + std::to_string(before));
+      check::record(__FILE__, __LINE__,
+                    std::string(what) + ": failing allocation " + std::to_string(k) + " leaves " +
+                        std::to_string(after) + " bytes allocated, not " + std::to_string(before));
   }
   return n;
 #else
@@ -627,7 +659,10 @@ TEST("out of device memory at an allocation: OutOfMemory, the step retried gives
     cuda::DeviceBuffer<float> logits;  // the decoder's output, on the device as the pipeline leaves it
     step([&] { logits = upload(data.logits); });
     for (int64_t b = 0; b < prompts; b += batch)
-      step([&] { gpu->add_batch(logits.get() + b * per * plane, data.iou.data() + b * per, data.points.data() + b * 2, batch, per); });
+      step([&] {
+        gpu->add_batch(logits.get() + b * per * plane, data.iou.data() + b * per, data.points.data() + b * 2, batch,
+                       per);
+      });
     Proposals p;
     step([&] { p = gpu->finish(); });
     return p;
@@ -651,7 +686,8 @@ TEST("out of device memory at an allocation: OutOfMemory, the step retried gives
   auto bytes = check::encode_safetensors(check::random_head_weights(c));
   auto st = SafeTensors::borrow(bytes.data(), bytes.size(), "random head");
   const int64_t K = 5, h = 23, w = 31, ng = c.global_grid, nl = c.magnification * ng;
-  auto fg = check::uniform(ng * ng * c.feature_dim), fl = check::uniform(nl * nl * c.feature_dim), hseg = check::uniform(2 * c.hidden_size);
+  auto fg = check::uniform(ng * ng * c.feature_dim), fl = check::uniform(nl * nl * c.feature_dim),
+       hseg = check::uniform(2 * c.hidden_size);
   auto masks = check::random_masks(K, h, w);
   auto vec = [](const Tensor& t) { return std::vector<float>(t.as<float>(), t.as<float>() + t.numel()); };
   // Construction alone (the weights' uploads), then the image and instruction steps of a head made
@@ -667,13 +703,17 @@ TEST("out of device memory at an allocation: OutOfMemory, the step retried gives
     step([&] { image = gpu.image_step(fg.data(), fl.data(), masks.data(), K, h, w); });
     InstructionOutput out;
     step([&] { out = gpu.instruction_step(image, hseg.data(), 2, {}); });
-    return std::make_tuple(vec(image.host.m_hre), vec(out.similarity), std::vector<uint8_t>(out.masks.as<uint8_t>(), out.masks.as<uint8_t>() + out.masks.numel()));
+    return std::make_tuple(vec(image.host.m_hre), vec(out.similarity),
+                           std::vector<uint8_t>(out.masks.as<uint8_t>(), out.masks.as<uint8_t>() + out.masks.numel()));
   };
   const auto expected = head([](auto&& fn) { fn(); });
-  const int64_t head_allocations = fail_allocations("head steps", [&](auto&& step) { CHECK(head(step) == expected); }, 6);
+  const int64_t head_allocations =
+      fail_allocations("head steps", [&](auto&& step) { CHECK(head(step) == expected); }, 6);
   CHECK(head_allocations > 3);
-  std::printf("     (failed: each of the mask generator's %lld allocations and of the head's construction's %lld, 8 of its steps' %lld)\n",
-              (long long)gen_allocations, (long long)ctor_allocations, (long long)head_allocations);
+  std::printf(
+      "     (failed: each of the mask generator's %lld allocations and of the head's construction's %lld, 8 of its "
+      "steps' %lld)\n",
+      (long long)gen_allocations, (long long)ctor_allocations, (long long)head_allocations);
 #endif
 }
 #endif  // HRSEG_RACECHECK
@@ -685,11 +725,13 @@ TEST("the plugins' casts: widen, narrow (nearest even) and threshold equal a flo
     std::vector<float> x(n);
     for (int64_t i = 0; i < n; ++i) {
       uint32_t bits = static_cast<uint32_t>(check::randint(0, 0x7f7fffff)) ^ (check::randint(0, 1) ? 0x80000000u : 0);
-      if (i % 3 == 0) bits = static_cast<uint32_t>(check::randint(0x33000000, 0x47800000)) & ~0xfffu;  // half's range, near ties
+      if (i % 3 == 0)
+        bits = static_cast<uint32_t>(check::randint(0x33000000, 0x47800000)) & ~0xfffu;  // half's range, near ties
       std::memcpy(&x[i], &bits, 4);
     }
     auto dx = upload(x);
-    for (auto [type, format] : {std::pair{cuda::ElementType::Float16, check::kHalf}, std::pair{cuda::ElementType::BFloat16, check::kBFloat16}}) {
+    for (auto [type, format] : {std::pair{cuda::ElementType::Float16, check::kHalf},
+                                std::pair{cuda::ElementType::BFloat16, check::kBFloat16}}) {
       auto d16 = poisoned<uint16_t>(n);
       cuda::narrow_from_float(dx.get(), n, type, d16.get(), nullptr);
       auto h16 = download(d16);
@@ -704,7 +746,9 @@ TEST("the plugins' casts: widen, narrow (nearest even) and threshold equal a flo
       cuda::widen_to_float(d16.get(), type, n, dw.get(), nullptr);
       auto w = download(dw);
       bad = 0;
-      for (int64_t i = 0; i < n; ++i) bad += !(double(w[i]) == check::decode16(h16[i], format) || (std::isnan(w[i]) && std::isnan(check::decode16(h16[i], format))));
+      for (int64_t i = 0; i < n; ++i)
+        bad += !(double(w[i]) == check::decode16(h16[i], format) ||
+                 (std::isnan(w[i]) && std::isnan(check::decode16(h16[i], format))));
       CHECK_EQ(bad, int64_t(0));
       // Threshold at 0.5 on 0/1 masks carried in the type (and values around 0.5).
       std::vector<float> m(n);

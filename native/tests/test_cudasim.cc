@@ -154,7 +154,8 @@ TEST("3-D grids and blocks: every (block, thread) runs once with its own coordin
 TEST("warp shuffles move values as CUDA defines (down, up, xor, indexed with width 16)") {
   std::vector<int> in(32);
   for (int i = 0; i < 32; ++i) in[i] = 100 + i * i;
-  int *din = device<int>(32), *d1 = device<int>(32), *d2 = device<int>(32), *d3 = device<int>(32), *d4 = device<int>(32);
+  int *din = device<int>(32), *d1 = device<int>(32), *d2 = device<int>(32), *d3 = device<int>(32),
+      *d4 = device<int>(32);
   cudaMemcpy(din, in.data(), 128, cudaMemcpyHostToDevice);
   HRSEG_LAUNCH(shuffles, 1, 32, 0, nullptr)(din, d1, d2, d3, d4);
   auto down = host(d1, 32), up = host(d2, 32), xr = host(d3, 32), bc = host(d4, 32);
@@ -183,7 +184,9 @@ TEST("atomics are atomic across blocks and threads (float and int)") {
   cudaFree(din), cudaFree(total), cudaFree(count);
 }
 
-TEST("dynamic shared memory: the bytes asked for, per block; over 48 KiB only with the attribute, never over the device's") {
+TEST(
+    "dynamic shared memory: the bytes asked for, per block; over 48 KiB only with the attribute, never over the "
+    "device's") {
   float* d = device<float>(64);
   HRSEG_LAUNCH(dynamic_smem, 1, 64, 64 * sizeof(float), nullptr)(d);
   CHECK(cudaGetLastError() == cudaSuccess);
@@ -196,7 +199,8 @@ TEST("dynamic shared memory: the bytes asked for, per block; over 48 KiB only wi
   CHECK(cudaGetLastError() == cudaSuccess);
   cudaDeviceProp p{};
   cudaGetDeviceProperties(&p, 0);
-  CHECK(cudaFuncSetAttribute(dynamic_smem, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(p.sharedMemPerBlockOptin) + 1) == cudaErrorInvalidValue);
+  CHECK(cudaFuncSetAttribute(dynamic_smem, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             static_cast<int>(p.sharedMemPerBlockOptin) + 1) == cudaErrorInvalidValue);
   cudaGetLastError();
   cudaDeviceSynchronize();
   cudaFree(d);
@@ -237,8 +241,9 @@ TEST("launch limits of the simulated H100: threads per block, block and grid dim
 }
 
 TEST("half and bfloat16 conversions round to nearest even, as CUDA's, on edge cases and random floats") {
-  std::vector<float> xs = {0.0f, -0.0f, 1.0f, 65504.0f, 65519.99f, 65520.0f, 1e-8f, 5.9604645e-8f, 2.9802322e-8f, 2.9802326e-8f,
-                           6.1035156e-5f, 6.1035152e-5f, 1.0009766f, 1.0004883f, 3.0e38f, -3.3895314e38f, INFINITY, -INFINITY};
+  std::vector<float> xs = {0.0f,       -0.0f,         1.0f,          65504.0f,       65519.99f,     65520.0f,
+                           1e-8f,      5.9604645e-8f, 2.9802322e-8f, 2.9802326e-8f,  6.1035156e-5f, 6.1035152e-5f,
+                           1.0009766f, 1.0004883f,    3.0e38f,       -3.3895314e38f, INFINITY,      -INFINITY};
   for (int i = 0; i < 200000; ++i) {
     uint32_t bits = static_cast<uint32_t>(check::randint(0, 0x7fffffff)) ^ (check::randint(0, 1) ? 0x80000000u : 0);
     float f;
@@ -256,7 +261,8 @@ TEST("half and bfloat16 conversions round to nearest even, as CUDA's, on edge ca
   CHECK_EQ(bad_b, 0);
   // Every half and bfloat16 decodes exactly.
   for (uint32_t v = 0; v < 65536; ++v) {
-    const double wh = check::decode16(static_cast<uint16_t>(v), check::kHalf), wb = check::decode16(static_cast<uint16_t>(v), check::kBFloat16);
+    const double wh = check::decode16(static_cast<uint16_t>(v), check::kHalf),
+                 wb = check::decode16(static_cast<uint16_t>(v), check::kBFloat16);
     const float h = __half2float(__ushort_as_half(static_cast<unsigned short>(v)));
     __nv_bfloat16 b;
     std::memcpy(&b, &v, 2);
@@ -288,7 +294,8 @@ TEST("wmma: a 16×16×16 tile equals the float64 product; a misaligned pointer o
     HRSEG_LAUNCH(wmma_tile, 1, 32, 0, nullptr)(da + 1, db, dc, 16);
     cudaDeviceSynchronize();
   });
-  CHECK(o.aborted && has(o.err, "kernel wmma_tile, block (0,0,0), thread (0,0,0)") && has(o.err, "not 256-bit aligned"));
+  CHECK(o.aborted && has(o.err, "kernel wmma_tile, block (0,0,0), thread (0,0,0)") &&
+        has(o.err, "not 256-bit aligned"));
   o = in_child([&] {
     HRSEG_LAUNCH(wmma_tile, 1, 32, 0, nullptr)(da, db, dc, 12);
     cudaDeviceSynchronize();
@@ -303,7 +310,8 @@ TEST("barrier divergence is a fault naming kernel, block and thread: an early ex
     HRSEG_LAUNCH(early_exit_then_barrier, 2, 64, 0, nullptr)(d);
     cudaDeviceSynchronize();
   });
-  CHECK(o.aborted && has(o.err, "kernel early_exit_then_barrier, block (0,0,0), thread (5,0,0)") && has(o.err, "exited while others wait at __syncthreads"));
+  CHECK(o.aborted && has(o.err, "kernel early_exit_then_barrier, block (0,0,0), thread (5,0,0)") &&
+        has(o.err, "exited while others wait at __syncthreads"));
   o = in_child([&] {
     HRSEG_LAUNCH(two_barriers, 1, 64, 0, nullptr)(d);
     cudaDeviceSynchronize();
@@ -318,23 +326,28 @@ TEST("a shuffle whose mask names a lane that has exited is a fault") {
     HRSEG_LAUNCH(shuffle_missing_lane, 1, 32, 0, nullptr)(d);
     cudaDeviceSynchronize();
   });
-  CHECK(o.aborted && has(o.err, "kernel shuffle_missing_lane, block (0,0,0)") && has(o.err, "__shfl_down_sync") && has(o.err, "lane 31"));
+  CHECK(o.aborted && has(o.err, "kernel shuffle_missing_lane, block (0,0,0)") && has(o.err, "__shfl_down_sync") &&
+        has(o.err, "lane 31"));
   cudaFree(d);
 }
 
-TEST("out of bounds: past a device allocation, past a shared array, after a free: AddressSanitizer names the kernel, block and thread") {
+TEST(
+    "out of bounds: past a device allocation, past a shared array, after a free: AddressSanitizer names the kernel, "
+    "block and thread") {
   auto o = in_child([] {
     float* d = device<float>(64);
     HRSEG_LAUNCH(write_past_end, 1, 1, 0, nullptr)(d, 64);
     cudaDeviceSynchronize();
   });
-  CHECK(o.aborted && has(o.err, "heap-buffer-overflow") && has(o.err, "made by kernel write_past_end, block (0,0,0), thread (0,0,0)"));
+  CHECK(o.aborted && has(o.err, "heap-buffer-overflow") &&
+        has(o.err, "made by kernel write_past_end, block (0,0,0), thread (0,0,0)"));
   o = in_child([] {
     int* d = device<int>(32);
     HRSEG_LAUNCH(shared_one_short, 1, 32, 0, nullptr)(d);
     cudaDeviceSynchronize();
   });
-  CHECK(o.aborted && has(o.err, "global-buffer-overflow") && has(o.err, "made by kernel shared_one_short, block (0,0,0), thread (31,0,0)"));
+  CHECK(o.aborted && has(o.err, "global-buffer-overflow") &&
+        has(o.err, "made by kernel shared_one_short, block (0,0,0), thread (31,0,0)"));
   o = in_child([] {
     float* in = device<float>(16);
     float* out = device<float>(16);
@@ -417,7 +430,9 @@ TEST("the device pool is stream-ordered: a block released under queued work is n
   cudaStreamDestroy(s);
 }
 
-TEST("running out of device memory: every allocation after k more succeed fails, or the device's memory is what CUDASIM_DEVICE_MEMORY says") {
+TEST(
+    "running out of device memory: every allocation after k more succeed fails, or the device's memory is what "
+    "CUDASIM_DEVICE_MEMORY says") {
   const size_t base = cudasim::device_bytes_in_use();
   void *a = nullptr, *b = nullptr, *c = nullptr;
   CHECK_EQ(cudasim::fail_allocations_after(2), int64_t(-1));

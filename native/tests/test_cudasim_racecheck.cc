@@ -41,18 +41,24 @@ void run(K kernel, int threads) {
 
 }  // namespace
 
-TEST("a shared tile read before the barrier is a race naming kernel, block, threads and array; with __syncthreads it is none") {
-  auto racy = check::in_child([] { run([](const int* i, int* o) { HRSEG_LAUNCH(reverse_tile<false>, 1, 64, 0, nullptr)(i, o); }, 64); });
-  CHECK(racy.aborted && check::has(racy.err, "ThreadSanitizer: data race") && check::has(racy.err, "kernel reverse_tile<false>, block (0,0,0), thread (") &&
-        check::has(racy.err, "tile"));
-  auto clean = check::in_child([] { run([](const int* i, int* o) { HRSEG_LAUNCH(reverse_tile<true>, 1, 64, 0, nullptr)(i, o); }, 64); });
+TEST(
+    "a shared tile read before the barrier is a race naming kernel, block, threads and array; with __syncthreads it is "
+    "none") {
+  auto racy = check::in_child(
+      [] { run([](const int* i, int* o) { HRSEG_LAUNCH(reverse_tile<false>, 1, 64, 0, nullptr)(i, o); }, 64); });
+  CHECK(racy.aborted && check::has(racy.err, "ThreadSanitizer: data race") &&
+        check::has(racy.err, "kernel reverse_tile<false>, block (0,0,0), thread (") && check::has(racy.err, "tile"));
+  auto clean = check::in_child(
+      [] { run([](const int* i, int* o) { HRSEG_LAUNCH(reverse_tile<true>, 1, 64, 0, nullptr)(i, o); }, 64); });
   CHECK(!clean.aborted && clean.err.find("data race") == std::string::npos);
 }
 
 TEST("lanes exchanging through shared memory race without __syncwarp, not with it") {
-  auto racy = check::in_child([] { run([](const int*, int* o) { HRSEG_LAUNCH(warp_exchange<false>, 1, 32, 0, nullptr)(o); }, 32); });
+  auto racy = check::in_child(
+      [] { run([](const int*, int* o) { HRSEG_LAUNCH(warp_exchange<false>, 1, 32, 0, nullptr)(o); }, 32); });
   CHECK(racy.aborted && check::has(racy.err, "kernel warp_exchange<false>, block (0,0,0)"));
-  auto clean = check::in_child([] { run([](const int*, int* o) { HRSEG_LAUNCH(warp_exchange<true>, 1, 32, 0, nullptr)(o); }, 32); });
+  auto clean = check::in_child(
+      [] { run([](const int*, int* o) { HRSEG_LAUNCH(warp_exchange<true>, 1, 32, 0, nullptr)(o); }, 32); });
   CHECK(!clean.aborted && clean.err.find("data race") == std::string::npos);
 }
 

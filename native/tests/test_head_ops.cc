@@ -15,7 +15,8 @@
 
 using namespace hrseg;
 
-static std::vector<double> ref_linear(const std::vector<float>& x, int64_t rows, const std::vector<float>& w, int64_t out, int64_t in) {
+static std::vector<double> ref_linear(const std::vector<float>& x, int64_t rows, const std::vector<float>& w,
+                                      int64_t out, int64_t in) {
   std::vector<double> y(rows * out, 0.0);
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t o = 0; o < out; ++o)
@@ -35,8 +36,7 @@ static std::vector<double> ref_affine(const std::vector<float>& x, int64_t rows,
 // Multi-head attention of the definition in float64 from projected q [m, D], k and v [n, D]:
 // per head, softmax(q·kᵀ/√dₕ)·v; the heads' outputs side by side, rounded once to float.
 static std::vector<float> ref_attention(const std::vector<double>& q, const std::vector<double>& k,
-                                        const std::vector<double>& v, int64_t m, int64_t n, int64_t D,
-                                        int64_t heads) {
+                                        const std::vector<double>& v, int64_t m, int64_t n, int64_t D, int64_t heads) {
   const int64_t dh = D / heads;
   std::vector<float> ctx(m * D);
   for (int64_t i = 0; i < m; ++i)
@@ -155,7 +155,8 @@ TEST("at SPEC's default shapes the folded image step agrees with the definition'
     AttentionWeights w;
     w.q = lin(p + ".attn.q_proj", d, d), w.k = lin(p + ".attn.k_proj", d, d), w.v = lin(p + ".attn.v_proj", d, d);
     attention(w, m.data(), K, fh.data(), fh.data(), ng * ng, a.data());
-    add_layer_norm(m.data(), a.data(), K, d, weights[p + ".norm.weight"].data.data(), weights[p + ".norm.bias"].data.data());
+    add_layer_norm(m.data(), a.data(), K, d, weights[p + ".norm.weight"].data.data(),
+                   weights[p + ".norm.bias"].data.data());
   }
   CHECK(check::rel_error(std::vector<float>(got.m_hre.as<float>(), got.m_hre.as<float>() + m.size()), m) < 1e-5);
 }
@@ -175,7 +176,8 @@ static std::vector<double> ref_resize_matrix(MaskResize mode, int64_t S, int64_t
         const int64_t lo = (o * S) / P, hi = ((o + 1) * S + P - 1) / P;
         v = (j >= lo && j < hi) ? 1.0 : 0.0;
       } else {
-        const double t = std::fabs((static_cast<double>(j) + 0.5 - s * (static_cast<double>(o) + 0.5)) / std::max(s, 1.0));
+        const double t =
+            std::fabs((static_cast<double>(j) + 0.5 - s * (static_cast<double>(o) + 0.5)) / std::max(s, 1.0));
         v = std::max(0.0, 1.0 - t);
       }
       a[o * S + j] = v;
@@ -207,7 +209,7 @@ static const char* resize_name(MaskResize m) { return m == MaskResize::Area ? "a
 // Sizes that exercise each regime: integer and non-integer downscales, upscales (where antialias
 // is plain bilinear), equal sizes, non-square frames, and 1-pixel masks.
 static const int64_t kResizeCases[][3] = {
-    {64, 64, 16}, {64, 48, 16}, {40, 64, 16}, {37, 53, 16}, {53, 37, 11}, {30, 45, 7},  {9, 13, 24},
+    {64, 64, 16}, {64, 48, 16}, {40, 64, 16}, {37, 53, 16}, {53, 37, 11}, {30, 45, 7}, {9, 13, 24},
     {13, 9, 31},  {16, 16, 16}, {1, 1, 5},    {1, 7, 3},    {7, 1, 4},    {25, 31, 1}, {100, 3, 9},
 };
 
@@ -244,7 +246,8 @@ TEST("bilinear-antialias on an upscale is plain bilinear (align_corners = false)
     const int64_t S = sp.first, P = sp.second;
     const ResizeAxis a = resize_axis(MaskResize::BilinearAntialias, S, P, S);
     for (int64_t o = 0; o < P; ++o) {
-      const double src = std::max(0.0, (static_cast<double>(o) + 0.5) * static_cast<double>(S) / static_cast<double>(P) - 0.5);
+      const double src =
+          std::max(0.0, (static_cast<double>(o) + 0.5) * static_cast<double>(S) / static_cast<double>(P) - 0.5);
       const int64_t i0 = std::min<int64_t>(static_cast<int64_t>(src), S - 1), i1 = std::min<int64_t>(i0 + 1, S - 1);
       std::vector<double> want(static_cast<size_t>(S), 0.0), got(static_cast<size_t>(S), 0.0);
       want[i0] += 1.0 - (src - static_cast<double>(i0));
@@ -318,7 +321,8 @@ TEST("mask pooling: pulled-back and direct forms equal the float64 definition, e
             coord(y, y0, y1, ly), coord(x, x0, x1, lx);
             for (int64_t e = 0; e < d; ++e) {
               auto at = [&](int64_t i, int64_t j) { return static_cast<double>(src[(i * ng + j) * d + e]); };
-              const double u = (1 - ly) * ((1 - lx) * at(y0, x0) + lx * at(y0, x1)) + ly * ((1 - lx) * at(y1, x0) + lx * at(y1, x1));
+              const double u =
+                  (1 - ly) * ((1 - lx) * at(y0, x0) + lx * at(y0, x1)) + ly * ((1 - lx) * at(y1, x0) + lx * at(y1, x1));
               want[k * d + e] += w[y * P + x] * u;
             }
           }
@@ -390,7 +394,8 @@ TEST("add_layer_norm normalises x + a with affine parameters") {
     mean /= d;
     for (int64_t e = 0; e < d; ++e) var += std::pow(double(x[r * d + e]) + a[r * d + e] - mean, 2);
     var /= d;
-    for (int64_t e = 0; e < d; ++e) want[r * d + e] = (double(x[r * d + e]) + a[r * d + e] - mean) / std::sqrt(var + 1e-5) * g[e] + b[e];
+    for (int64_t e = 0; e < d; ++e)
+      want[r * d + e] = (double(x[r * d + e]) + a[r * d + e] - mean) / std::sqrt(var + 1e-5) * g[e] + b[e];
   }
   add_layer_norm(x.data(), a.data(), rows, d, g.data(), b.data());
   CHECK(check::rel_error(x, want) < 1e-5);
@@ -399,7 +404,9 @@ TEST("add_layer_norm normalises x + a with affine parameters") {
 TEST("selection strategies, ties, fallback and the union of masks") {
   const float sim[] = {0.1f, 0.9f, 0.5f, 0.9f, -0.2f};
   const float iop[] = {0.95f, 0.2f, 0.8f, 0.6f, 0.99f};
-  auto sel = [&](Strategy s, int64_t k, float tau) { return select_proposals(sim, iop, 5, s, k, tau, Fallback::Top1Sim); };
+  auto sel = [&](Strategy s, int64_t k, float tau) {
+    return select_proposals(sim, iop, 5, s, k, tau, Fallback::Top1Sim);
+  };
   CHECK(sel(Strategy::Top1Sim, 1, 0.7f).chosen == std::vector<int64_t>{1});  // tie: lower index
   CHECK(sel(Strategy::Top1Iop, 1, 0.7f).chosen == std::vector<int64_t>{4});
   CHECK(sel(Strategy::IopThreshold, 1, 0.7f).chosen == (std::vector<int64_t>{0, 2, 4}));
@@ -414,8 +421,10 @@ TEST("selection strategies, ties, fallback and the union of masks") {
   auto none = select_proposals(sim, iop, 5, Strategy::TopkSimIop, 2, 0.7f, Fallback::None);
   CHECK(none.chosen.empty() && !none.fallback);
   // τ exactly equal to a score is not above it (strict): 0.8f passes τ 0.79, not τ 0.8.
-  CHECK(select_proposals(sim, iop, 5, Strategy::IopThreshold, 1, 0.8f, Fallback::None).chosen == (std::vector<int64_t>{0, 4}));
-  CHECK(select_proposals(sim, iop, 5, Strategy::IopThreshold, 1, 0.79f, Fallback::None).chosen == (std::vector<int64_t>{0, 2, 4}));
+  CHECK(select_proposals(sim, iop, 5, Strategy::IopThreshold, 1, 0.8f, Fallback::None).chosen ==
+        (std::vector<int64_t>{0, 4}));
+  CHECK(select_proposals(sim, iop, 5, Strategy::IopThreshold, 1, 0.79f, Fallback::None).chosen ==
+        (std::vector<int64_t>{0, 2, 4}));
   CHECK(select_proposals(sim, iop, 5, Strategy::IopThreshold, 1, 0.99f, Fallback::None).chosen.empty());
   auto top = select_proposals(sim, iop, 5, Strategy::IopThreshold, 1, 0.99f, Fallback::Top1Sim);
   CHECK(top.fallback && top.chosen == std::vector<int64_t>{1});  // sim tie 1 and 3: the lower index

@@ -21,7 +21,8 @@ static std::vector<double> reference(const std::vector<float>& x, int64_t rows, 
 }
 
 TEST("linear matches a float64 reference at ragged shapes, both kernels") {
-  const int64_t shapes[][3] = {{1, 1, 1}, {7, 5, 3}, {6, 16, 256}, {97, 33, 300}, {13, 257, 517}, {200, 64, 1024}, {1, 300, 40}};
+  const int64_t shapes[][3] = {{1, 1, 1},      {7, 5, 3},       {6, 16, 256}, {97, 33, 300},
+                               {13, 257, 517}, {200, 64, 1024}, {1, 300, 40}};
   for (bool generic : {false, true}) {
     force_generic_kernel(generic);
     for (auto& s : shapes) {
@@ -57,7 +58,8 @@ TEST("16-bit weights (BF16, F16, read unaligned) give exactly the products of th
             bits[i] = static_cast<uint16_t>(f >> 16);
             wide[i] = bf16_bits_to_float(bits[i]);
           } else {
-            const uint16_t exponent = static_cast<uint16_t>(v[i] * 30.99f), mantissa = static_cast<uint16_t>(check::randint(0, 1023));
+            const uint16_t exponent = static_cast<uint16_t>(v[i] * 30.99f),
+                           mantissa = static_cast<uint16_t>(check::randint(0, 1023));
             bits[i] = static_cast<uint16_t>((u[i] < 0 ? 0x8000 : 0) | (exponent << 10) | mantissa);
             wide[i] = f16_bits_to_float(bits[i]);
           }

@@ -21,7 +21,8 @@ namespace {
 // Two-stage dense upsampling: low → frame (2-D, torch bilinear), crop, → H × W.
 std::vector<double> dense(const float* L, int64_t low, int64_t frame, int64_t H, int64_t W) {
   const int64_t longest = std::max(H, W);
-  const int64_t ch = std::max<int64_t>(1, scaled_side(H, longest, frame)), cw = std::max<int64_t>(1, scaled_side(W, longest, frame));
+  const int64_t ch = std::max<int64_t>(1, scaled_side(H, longest, frame)),
+                cw = std::max<int64_t>(1, scaled_side(W, longest, frame));
   auto resize = [](const std::vector<double>& in, int64_t ih, int64_t iw, int64_t oh, int64_t ow) {
     const Taps ty = resample_taps(ih, oh, Filter::BilinearTorch), tx = resample_taps(iw, ow, Filter::BilinearTorch);
     std::vector<double> out(oh * ow, 0.0);
@@ -46,8 +47,8 @@ std::vector<double> dense(const float* L, int64_t low, int64_t frame, int64_t H,
 }  // namespace
 
 TEST("proposals equal a dense evaluation of every mask, over many geometries") {
-  const int64_t geos[][4] = {{8, 32, 20, 27}, {8, 32, 50, 37}, {8, 32, 1, 5}, {6, 24, 1, 1}, {8, 32, 31, 19},
-                             {16, 64, 48, 64}, {8, 32, 5, 1}, {4, 16, 40, 3}, {8, 32, 32, 32}, {12, 40, 23, 61}};
+  const int64_t geos[][4] = {{8, 32, 20, 27},  {8, 32, 50, 37}, {8, 32, 1, 5},  {6, 24, 1, 1},   {8, 32, 31, 19},
+                             {16, 64, 48, 64}, {8, 32, 5, 1},   {4, 16, 40, 3}, {8, 32, 32, 32}, {12, 40, 23, 61}};
   for (int rep = 0; rep < 3; ++rep)
     for (const auto& g : geos) {
       const int64_t low = g[0], frame = g[1], H = g[2], W = g[3], prompts = 9, per = 3;
@@ -58,7 +59,8 @@ TEST("proposals equal a dense evaluation of every mask, over many geometries") {
       MaskGeometry geo{low, frame, H, W};
       MaskGenerator gen(cfg, geo);
       gen.add_batch(d.logits.data(), d.iou.data(), d.points.data(), 4, per);
-      gen.add_batch(d.logits.data() + 4 * per * low * low, d.iou.data() + 4 * per, d.points.data() + 8, prompts - 4, per);
+      gen.add_batch(d.logits.data() + 4 * per * low * low, d.iou.data() + 4 * per, d.points.data() + 8, prompts - 4,
+                    per);
       Proposals p = gen.finish();
       // Dense: per candidate, stability and mask.
       struct C {

@@ -47,7 +47,7 @@ TEST("bad input is an error, not a crash") {
   std::vector<uint8_t> m(6);
   CHECK_THROWS(Error, rle_decode({2, 1}, 2, 3, m.data()));
   CHECK_THROWS(Error, rle_from_string("\x7f"));
-  CHECK_THROWS(Error, rle_from_string("P"));  // ends inside a count
+  CHECK_THROWS(Error, rle_from_string("P"));   // ends inside a count
   CHECK_THROWS(Error, rle_from_string("1N"));  // no base two back yet: only the fourth count may be negative-relative
 }
 

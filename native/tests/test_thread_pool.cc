@@ -49,8 +49,8 @@ TEST("results are identical for any thread count") {
 TEST("an exception in a chunk reaches the caller and the pool stays usable") {
   set_num_threads(4);
   CHECK_THROWS(std::runtime_error, parallel_for(0, 100, 1, [](int64_t b, int64_t) {
-    if (b == 37) throw std::runtime_error("chunk 37");
-  }));
+                 if (b == 37) throw std::runtime_error("chunk 37");
+               }));
   std::atomic<int64_t> n{0};
   parallel_for(0, 100, 1, [&](int64_t b, int64_t e) { n += e - b; });
   CHECK_EQ(n.load(), 100);

@@ -66,7 +66,8 @@ TEST("build, open and run refuse cleanly while TensorRT is not loaded") {
   CHECK_EQ(api()->open(nullptr, 0, &e, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
   CHECK_EQ(api()->open("", 0, &e, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
   CHECK(std::string(api()->cannot_build()).find("not loaded") != std::string::npos);
-  CHECK_EQ(api()->run_device(nullptr, nullptr, 0, nullptr, 0, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
+  CHECK_EQ(api()->run_device(nullptr, nullptr, 0, nullptr, 0, err, sizeof err),
+           static_cast<int32_t>(HRSEG_TRT_INVALID));
   CHECK_EQ(api()->io_count(nullptr), 0);
   // A tiny error buffer is still NUL-terminated.
   char tiny[4] = {'x', 'x', 'x', 'x'};
@@ -77,7 +78,8 @@ TEST("build, open and run refuse cleanly while TensorRT is not loaded") {
 TEST("the device entries answer with a status on a machine without a GPU, never a crash") {
   if (!api()) SKIP("libhrseg_trt.so did not load");
   char err[512] = {0};
-  CHECK_EQ(api()->run_device(nullptr, nullptr, 0, nullptr, 0, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
+  CHECK_EQ(api()->run_device(nullptr, nullptr, 0, nullptr, 0, err, sizeof err),
+           static_cast<int32_t>(HRSEG_TRT_INVALID));
   void* p = nullptr;
   CHECK_EQ(api()->device_alloc(16, 0, nullptr, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
   const int32_t a = api()->device_alloc(16, 0, &p, err, sizeof err);
@@ -96,8 +98,10 @@ TEST("the device entries answer with a status on a machine without a GPU, never 
   CHECK_EQ(api()->device_uuid(0, uuid, sizeof uuid, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_INVALID));
   char full[40];
   const int32_t u = api()->device_uuid(0, full, sizeof full, err, sizeof err);
-  if (u == HRSEG_TRT_OK) CHECK_EQ(std::string(full).size(), size_t(32));
-  else CHECK_EQ(u, static_cast<int32_t>(HRSEG_TRT_UNAVAILABLE));
+  if (u == HRSEG_TRT_OK)
+    CHECK_EQ(std::string(full).size(), size_t(32));
+  else
+    CHECK_EQ(u, static_cast<int32_t>(HRSEG_TRT_UNAVAILABLE));
 }
 
 TEST_MAIN()

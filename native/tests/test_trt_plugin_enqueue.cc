@@ -39,7 +39,9 @@ DynamicPluginTensorDesc ddesc(const PluginTensorDesc& t) {
 
 // Host floats as the device holds them in `type` (16-bit types rounded to nearest even).
 std::vector<uint8_t> encode(const std::vector<float>& x, DataType type) {
-  if (type == DataType::kFLOAT) return std::vector<uint8_t>(reinterpret_cast<const uint8_t*>(x.data()), reinterpret_cast<const uint8_t*>(x.data()) + 4 * x.size());
+  if (type == DataType::kFLOAT)
+    return std::vector<uint8_t>(reinterpret_cast<const uint8_t*>(x.data()),
+                                reinterpret_cast<const uint8_t*>(x.data()) + 4 * x.size());
   const auto f = type == DataType::kHALF ? check::kHalf : check::kBFloat16;
   std::vector<uint8_t> out(2 * x.size());
   for (size_t i = 0; i < x.size(); ++i) {
@@ -115,27 +117,36 @@ TEST("RegionAttention's enqueue equals a float64 region attention with the γ-mi
       }
       const PluginTensorDesc in[3] = {tdesc(type, {G, d}), tdesc(type, {L, 2 * d}), tdesc(type, {G, d})};
       const PluginTensorDesc out[2] = {tdesc(type, {G, d}), tdesc(type, {G, d})};
-      const DynamicPluginTensorDesc din[3] = {ddesc(in[0]), ddesc(in[1]), ddesc(in[2])}, dout[2] = {ddesc(out[0]), ddesc(out[1])};
+      const DynamicPluginTensorDesc din[3] = {ddesc(in[0]), ddesc(in[1]), ddesc(in[2])},
+                                    dout[2] = {ddesc(out[0]), ddesc(out[1])};
       CHECK_EQ(plugin.onShapeChange(in, 3, out, 2), 0);
       const size_t ws = plugin.getWorkspaceSize(din, 3, dout, 2);
       const size_t esz = type == DataType::kFLOAT ? 4 : 2;
-      auto dq = check::upload(encode(q, type)), dkv = check::upload(encode(kv, type)), dxg = check::upload(encode(xg, type));
+      auto dq = check::upload(encode(q, type)), dkv = check::upload(encode(kv, type)),
+           dxg = check::upload(encode(xg, type));
       auto dfr = check::poisoned<uint8_t>(G * d * esz), dfh = check::poisoned<uint8_t>(G * d * esz);
       hrseg::cuda::DeviceBuffer<uint8_t> workspace(ws);
       const void* inputs[3] = {dq.get(), dkv.get(), dxg.get()};
       void* outputs[2] = {dfr.get(), dfh.get()};
       CHECK_EQ(plugin.enqueue(in, out, inputs, outputs, workspace.get(), nullptr), 0);
-      const double e1 = rel_err(decode(check::download(dfr), type), fr), e2 = rel_err(decode(check::download(dfh), type), fh);
+      const double e1 = rel_err(decode(check::download(dfr), type), fr),
+                   e2 = rel_err(decode(check::download(dfh), type), fh);
       CHECK(e1 < tolerance(type) && e2 < tolerance(type));
-      if (!(e1 < tolerance(type) && e2 < tolerance(type))) std::fprintf(stderr, "  %s ng %lld: %g %g\n", name(type), (long long)ng, e1, e2);
+      if (!(e1 < tolerance(type) && e2 < tolerance(type)))
+        std::fprintf(stderr, "  %s ng %lld: %g %g\n", name(type), (long long)ng, e1, e2);
     }
   }
 }
 
-TEST("MaskPooling's enqueue equals native/core's mask pooling (fp32, fp16, bf16 features; masks as floats); K = 0 writes nothing") {
+TEST(
+    "MaskPooling's enqueue equals native/core's mask pooling (fp32, fp16, bf16 features; masks as floats); K = 0 "
+    "writes nothing") {
   check::require_gpu();
   for (auto mode : {hrseg::MaskResize::BilinearAntialias, hrseg::MaskResize::Area})
-    for (auto [K, H, W, ng, d, P] : {std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>{3, 20, 27, 4, 16, 24}, {0, 9, 13, 3, 8, 16}, {2, 40, 17, 5, 12, 32}}) {
+    for (auto [K, H, W, ng, d, P] :
+         {std::tuple<int64_t, int64_t, int64_t, int64_t, int64_t, int64_t>{3, 20, 27, 4, 16, 24},
+          {0, 9, 13, 3, 8, 16},
+          {2, 40, 17, 5, 12, 32}}) {
       MaskPoolingPlugin plugin(MaskPoolingParams{static_cast<int32_t>(P), mode});
       const int64_t G = ng * ng;
       std::vector<uint8_t> masks(K * H * W);

@@ -30,9 +30,18 @@ struct Fields {
   std::deque<std::string> texts;
   std::vector<PluginField> list;
   PluginFieldCollection fc{};
-  Fields& i32(const char* n, int32_t v) { list.emplace_back(n, &ints.emplace_back(v), PluginFieldType::kINT32, 1); return *this; }
-  Fields& i64(const char* n, int64_t v) { list.emplace_back(n, &longs.emplace_back(v), PluginFieldType::kINT64, 1); return *this; }
-  Fields& f32(const char* n, float v) { list.emplace_back(n, &floats.emplace_back(v), PluginFieldType::kFLOAT32, 1); return *this; }
+  Fields& i32(const char* n, int32_t v) {
+    list.emplace_back(n, &ints.emplace_back(v), PluginFieldType::kINT32, 1);
+    return *this;
+  }
+  Fields& i64(const char* n, int64_t v) {
+    list.emplace_back(n, &longs.emplace_back(v), PluginFieldType::kINT64, 1);
+    return *this;
+  }
+  Fields& f32(const char* n, float v) {
+    list.emplace_back(n, &floats.emplace_back(v), PluginFieldType::kFLOAT32, 1);
+    return *this;
+  }
   Fields& str(const char* n, const std::string& v, bool count_nul) {
     const std::string& s = texts.emplace_back(v);
     list.emplace_back(n, s.c_str(), PluginFieldType::kCHAR, static_cast<int32_t>(s.size() + (count_nul ? 1 : 0)));
@@ -68,8 +77,8 @@ DynamicPluginTensorDesc desc(DataType t, std::initializer_list<int64_t> dims) {
   return d;
 }
 
-const DataType kAllTypes[] = {DataType::kFLOAT, DataType::kHALF, DataType::kINT8, DataType::kINT32, DataType::kBOOL,
-                              DataType::kUINT8, DataType::kBF16, DataType::kINT64};
+const DataType kAllTypes[] = {DataType::kFLOAT, DataType::kHALF,  DataType::kINT8, DataType::kINT32,
+                              DataType::kBOOL,  DataType::kUINT8, DataType::kBF16, DataType::kINT64};
 
 }  // namespace
 
@@ -222,7 +231,8 @@ TEST("format table: RegionAttention takes one float type throughout, linear only
     for (auto& d : io) d = desc(t, {16, 8});
     if (ra.supportsFormatCombination(0, io, 3, 2)) accepted.insert(static_cast<int>(t));
   }
-  CHECK(accepted == (std::set<int>{static_cast<int>(DataType::kFLOAT), static_cast<int>(DataType::kHALF), static_cast<int>(DataType::kBF16)}));
+  CHECK(accepted == (std::set<int>{static_cast<int>(DataType::kFLOAT), static_cast<int>(DataType::kHALF),
+                                   static_cast<int>(DataType::kBF16)}));
   DynamicPluginTensorDesc mixed[5];
   for (auto& d : mixed) d = desc(DataType::kHALF, {16, 8});
   mixed[3].desc.type = DataType::kFLOAT;
@@ -232,7 +242,9 @@ TEST("format table: RegionAttention takes one float type throughout, linear only
   CHECK(!ra.supportsFormatCombination(4, mixed, 3, 2));
 }
 
-TEST("format table: MaskPooling takes float masks only (TensorRT gives plugins no uint8 or bool), float features, output like features") {
+TEST(
+    "format table: MaskPooling takes float masks only (TensorRT gives plugins no uint8 or bool), float features, "
+    "output like features") {
   MaskPoolingPlugin mp({8, hrseg::MaskResize::BilinearAntialias});
   std::set<int> masks, features;
   for (DataType t : kAllTypes) {
@@ -240,10 +252,12 @@ TEST("format table: MaskPooling takes float masks only (TensorRT gives plugins n
     if (mp.supportsFormatCombination(0, io, 2, 1)) masks.insert(static_cast<int>(t));
     if (mp.supportsFormatCombination(1, io, 2, 1)) features.insert(static_cast<int>(t));
   }
-  const std::set<int> floats{static_cast<int>(DataType::kFLOAT), static_cast<int>(DataType::kHALF), static_cast<int>(DataType::kBF16)};
+  const std::set<int> floats{static_cast<int>(DataType::kFLOAT), static_cast<int>(DataType::kHALF),
+                             static_cast<int>(DataType::kBF16)};
   CHECK(masks == floats);
   CHECK(features == floats);
-  DynamicPluginTensorDesc io[3] = {desc(DataType::kHALF, {2, 4, 4}), desc(DataType::kBF16, {16, 8}), desc(DataType::kFLOAT, {2, 8})};
+  DynamicPluginTensorDesc io[3] = {desc(DataType::kHALF, {2, 4, 4}), desc(DataType::kBF16, {16, 8}),
+                                   desc(DataType::kFLOAT, {2, 8})};
   CHECK(!mp.supportsFormatCombination(2, io, 2, 1));
   io[2].desc.type = DataType::kBF16;
   CHECK(mp.supportsFormatCombination(2, io, 2, 1));
@@ -275,7 +289,9 @@ TEST("clone and attachToContext give independent plugins with the same fields an
   CHECK(static_cast<MaskPoolingPlugin*>(m.get())->params().mask_resize == hrseg::MaskResize::Area);
 }
 
-TEST("a configured MaskPooling's clone is configured too: onShapeChange's tables travel with clone and attachToContext") {
+TEST(
+    "a configured MaskPooling's clone is configured too: onShapeChange's tables travel with clone and "
+    "attachToContext") {
   MaskPoolingPlugin mp({32, hrseg::MaskResize::BilinearAntialias});
   CHECK(!mp.configured_for(5, 7));
   PluginTensorDesc in[2] = {desc(DataType::kHALF, {2, 5, 7}).desc, desc(DataType::kFLOAT, {16, 8}).desc};
@@ -314,15 +330,16 @@ TEST("MaskPooling's workspace covers every buffer its enqueue carves") {
 TEST("the resize tables' workspace bound holds for every mode and shape, extreme ratios included") {
   std::mt19937 rng(20261207);
   std::uniform_int_distribution<int64_t> side(1, 2048), pool(1, 512);
-  std::vector<std::array<int64_t, 3>> shapes = {{1, 2048, 256}, {2048, 1, 256}, {2048, 2048, 1}, {3, 5, 4096}, {1, 1, 1}, {2048, 2047, 256}};
+  std::vector<std::array<int64_t, 3>> shapes = {{1, 2048, 256}, {2048, 1, 256}, {2048, 2048, 1},
+                                                {3, 5, 4096},   {1, 1, 1},      {2048, 2047, 256}};
   for (int i = 0; i < 200; ++i) shapes.push_back({side(rng), side(rng), pool(rng)});
   for (auto mode : {hrseg::MaskResize::BilinearAntialias, hrseg::MaskResize::Area})
     for (const auto& [H, W, P] : shapes) {
       const hrseg::MaskResizer r(mode, H, W, P);
       if (resize_tables_bytes(r) > resize_tables_bound(H, W, P)) {
         CHECK(false);
-        std::fprintf(stderr, "  bound exceeded at H %lld W %lld P %lld\n", static_cast<long long>(H), static_cast<long long>(W),
-                     static_cast<long long>(P));
+        std::fprintf(stderr, "  bound exceeded at H %lld W %lld P %lld\n", static_cast<long long>(H),
+                     static_cast<long long>(W), static_cast<long long>(P));
         return;
       }
     }
@@ -367,7 +384,8 @@ TEST("libhrseg_trt_plugins.so exports getCreators and setLoggerFinder, and logs 
   f.i32("pool_size", 0);
   for (int32_t i = 0; i < n; ++i) {
     auto* c = static_cast<IPluginCreatorV3One*>(creators[i]);
-    if (std::string(c->getPluginName()) == "MaskPooling") CHECK(c->createPlugin("mp", f.get(), TensorRTPhase::kBUILD) == nullptr);
+    if (std::string(c->getPluginName()) == "MaskPooling")
+      CHECK(c->createPlugin("mp", f.get(), TensorRTPhase::kBUILD) == nullptr);
   }
   CHECK(contains(finder.logger.last, "'pool_size'"));
 }

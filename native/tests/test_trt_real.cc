@@ -40,7 +40,8 @@ constexpr const char* kLean = "libnvinfer_lean.so.11";
 std::string libs_dir() {
   if (const char* d = std::getenv("HRSEG_TENSORRT_LIBS"); d && *d) return d;
   const char* cache = std::getenv("XDG_CACHE_HOME");
-  const std::string base = cache && *cache ? cache : std::string(std::getenv("HOME") ? std::getenv("HOME") : "") + "/.cache";
+  const std::string base =
+      cache && *cache ? cache : std::string(std::getenv("HOME") ? std::getenv("HOME") : "") + "/.cache";
   return base + "/hrseg/tensorrt-lean-11.1.0.106";
 }
 
@@ -75,7 +76,8 @@ int run_child(const char* name, const std::map<std::string, std::string>& env) {
 
 // A file of `bytes` that holds no data (a sparse file): a plan too large for a JS Buffer.
 std::string sparse_file(const std::string& name, off_t bytes) {
-  const std::string path = (fs::temp_directory_path() / ("hrseg-trt-real-" + std::to_string(getpid()) + "-" + name)).string();
+  const std::string path =
+      (fs::temp_directory_path() / ("hrseg-trt-real-" + std::to_string(getpid()) + "-" + name)).string();
   const int fd = ::open(path.c_str(), O_CREAT | O_TRUNC | O_WRONLY, 0644);
   if (fd < 0 || ftruncate(fd, bytes) != 0) check::record(__FILE__, __LINE__, "cannot make " + path);
   if (fd >= 0) ::close(fd);
@@ -92,7 +94,8 @@ nvinfer1::IPluginCreatorV3One* real_creator(nvinfer1::IPluginRegistry& r, const 
 class SwappedCreator : public nvinfer1::IVersionedInterface {
  public:
   nvinfer1::InterfaceInfo getInterfaceInfo() const noexcept override { return {"PLUGIN CREATOR_V3ONE", 1, 0}; }
-  virtual nvinfer1::IPluginV3* createPlugin(const char*, const nvinfer1::PluginFieldCollection*, nvinfer1::TensorRTPhase) noexcept {
+  virtual nvinfer1::IPluginV3* createPlugin(const char*, const nvinfer1::PluginFieldCollection*,
+                                            nvinfer1::TensorRTPhase) noexcept {
     return nullptr;
   }
   virtual const nvinfer1::PluginFieldCollection* getFieldNames() noexcept { return &fields_; }
@@ -135,7 +138,9 @@ TEST("library candidates: $TENSORRT_ROOT/lib, then $TENSORRT_ROOT itself (a whee
   CHECK_EQ(library_candidates("libnvinfer.so.11", nullptr).size(), size_t(1));
 }
 
-TEST("a plan file is mapped, not read: 3 GiB (past a JS Buffer's 2 GiB) maps; missing, empty and folder plans are refused") {
+TEST(
+    "a plan file is mapped, not read: 3 GiB (past a JS Buffer's 2 GiB) maps; missing, empty and folder plans are "
+    "refused") {
   const std::string big = sparse_file("big.plan", off_t(3) << 30);
   {
     const auto plan = map_plan(big);
@@ -156,7 +161,9 @@ TEST("a plan file is mapped, not read: 3 GiB (past a JS Buffer's 2 GiB) maps; mi
   CHECK_THROWS(Failure, map_plan(fs::temp_directory_path().string()));
 }
 
-TEST("the real libnvinfer_lean.so.11 loads through TENSORRT_ROOT alone (a wheel's folder, no lib/): its version and every runtime entry point") {
+TEST(
+    "the real libnvinfer_lean.so.11 loads through TENSORRT_ROOT alone (a wheel's folder, no lib/): its version and "
+    "every runtime entry point") {
   const std::string dir = require_libs();
   const RuntimeLibrary lib = open_runtime_library(kLean, dir.c_str());
   CHECK_EQ(lib.version, 110100);
@@ -194,7 +201,9 @@ TEST("the logger check sees the ABI: a logger with log() one slot late never rec
   CHECK(shifted.logged.empty());
 }
 
-TEST("hrseg's creators in the real global registry: found by name, version and namespace, as seven builds in one process would look them up") {
+TEST(
+    "hrseg's creators in the real global registry: found by name, version and namespace, as seven builds in one "
+    "process would look them up") {
   const RuntimeLibrary lib = open_runtime_library(kLean, require_libs().c_str());
   nvinfer1::IPluginRegistry& registry = *lib.plugin_registry();
   int32_t n = 0;
@@ -214,7 +223,8 @@ TEST("hrseg's creators in the real global registry: found by name, version and n
   nvinfer1::IPluginV3* p = creator->createPlugin("pool", &fc, nvinfer1::TensorRTPhase::kBUILD);
   CHECK(p != nullptr);
   if (p) {
-    auto* core = static_cast<nvinfer1::IPluginV3OneCore*>(p->getCapabilityInterface(nvinfer1::PluginCapabilityType::kCORE));
+    auto* core =
+        static_cast<nvinfer1::IPluginV3OneCore*>(p->getCapabilityInterface(nvinfer1::PluginCapabilityType::kCORE));
     CHECK_EQ(std::string(core->getPluginName()), std::string(plugin::kMaskPoolingName));
     delete p;
   }
@@ -233,7 +243,9 @@ TEST("the lookup sees the ABI: a creator with a swapped vtable is filed under it
   CHECK(registry.deregisterCreator(as_creator));
 }
 
-TEST("IErrorRecorder: the real registry reports a failed loadLibrary into hrseg's recorder, with TensorRT's code and words") {
+TEST(
+    "IErrorRecorder: the real registry reports a failed loadLibrary into hrseg's recorder, with TensorRT's code and "
+    "words") {
   const RuntimeLibrary lib = open_runtime_library(kLean, require_libs().c_str());
   nvinfer1::IPluginRegistry& registry = *lib.plugin_registry();
   nvinfer1::IErrorRecorder& recorder = process_error_recorder();
@@ -253,12 +265,16 @@ TEST("IErrorRecorder: the real registry reports a failed loadLibrary into hrseg'
   registry.setErrorRecorder(nullptr);
 }
 
-TEST("libhrseg_trt_plugins.so through the real registry's loadLibrary: its entry points called, its creators found and usable") {
+TEST(
+    "libhrseg_trt_plugins.so through the real registry's loadLibrary: its entry points called, its creators found and "
+    "usable") {
   const std::string dir = require_libs();
   CHECK_EQ(run_child("load-library", {{"HRSEG_TENSORRT_LIBS", dir}}), 0);
 }
 
-TEST("the layer's C table over the real runtime (TENSORRT_ROOT/lib/libnvinfer.so.11 is the lean runtime): loads, says it cannot build, and maps a 3 GiB plan before refusing for want of a GPU") {
+TEST(
+    "the layer's C table over the real runtime (TENSORRT_ROOT/lib/libnvinfer.so.11 is the lean runtime): loads, says "
+    "it cannot build, and maps a 3 GiB plan before refusing for want of a GPU") {
   const std::string dir = require_libs();
   const fs::path root = fs::temp_directory_path() / ("hrseg-trt-root-" + std::to_string(getpid()));
   fs::create_directories(root / "lib");

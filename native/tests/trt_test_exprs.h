@@ -34,12 +34,18 @@ class Builder final : public nvinfer1::IExprBuilder, public nvinfer1::apiv::VExp
     if (x.constant && y.constant) {
       using O = nvinfer1::DimensionOperation;
       switch (op) {
-        case O::kSUM: return constant_expr(x.value + y.value);
-        case O::kPROD: return constant_expr(x.value * y.value);
-        case O::kSUB: return constant_expr(x.value - y.value);
-        case O::kFLOOR_DIV: return constant_expr(x.value / y.value);
-        case O::kCEIL_DIV: return constant_expr((x.value + y.value - 1) / y.value);
-        default: break;
+        case O::kSUM:
+          return constant_expr(x.value + y.value);
+        case O::kPROD:
+          return constant_expr(x.value * y.value);
+        case O::kSUB:
+          return constant_expr(x.value - y.value);
+        case O::kFLOOR_DIV:
+          return constant_expr(x.value / y.value);
+        case O::kCEIL_DIV:
+          return constant_expr((x.value + y.value - 1) / y.value);
+        default:
+          break;
       }
     }
     return symbol("(" + x.name + " op" + std::to_string(static_cast<int>(op)) + " " + y.name + ")");

@@ -29,7 +29,8 @@ import { OnnxEngine } from '../../lib/engines/onnx-runtime.js';
 import type { EngineInput } from '../../lib/engines/types.js';
 import { tensor } from '../../lib/tensor.js';
 
-const PREFILL = 300, DECODE = 16;
+const PREFILL = 300,
+  DECODE = 16;
 
 interface Config {
   name: string;
@@ -51,7 +52,8 @@ const CONFIGS: Config[] = [
   { name: '32 layers (7B), int4, no CPU cache', layers: 32, bits: 4, cache: false, group: '7b' },
 ];
 
-const modelFile = (cache: string, c: Config) => join(cache, `llama7b-${c.layers}l-${c.bits === 4 ? 'int4-b32' : c.bits === 8 ? 'int8-channel' : 'fp32'}`, 'decoder.onnx');
+const modelFile = (cache: string, c: Config) =>
+  join(cache, `llama7b-${c.layers}l-${c.bits === 4 ? 'int4-b32' : c.bits === 8 ? 'int8-channel' : 'fp32'}`, 'decoder.onnx');
 
 async function build(file: string, c: Config): Promise<number> {
   const t0 = performance.now();
@@ -82,7 +84,9 @@ async function measure(file: string, cache: boolean): Promise<void> {
   const t0 = performance.now();
   const engine = await OnnxEngine.load(file, 'vlm/decoder', { bindings: { H: 4096 }, ...(cache ? {} : { cpuCache: false as const }) });
   const loadS = (performance.now() - t0) / 1000;
-  const H = 4096, kv = 32, hd = 128;
+  const H = 4096,
+    kv = 32,
+    hd = 128;
   const layers = engine.inputs.filter((i) => /^past\.\d+\.key$/.test(i.name)).length;
   let state = 7;
   const embeds = (n: number) => Float32Array.from({ length: n * H }, () => ((state = (state * 1664525 + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 0.04);
@@ -90,7 +94,11 @@ async function measure(file: string, cache: boolean): Promise<void> {
   const run = async (n: number, start: number, past?: Record<string, EngineInput>) => {
     const feeds: Record<string, EngineInput> = {
       inputs_embeds: tensor('float32', [1, n, H], embeds(n)),
-      position_ids: tensor('int64', [1, n], BigInt64Array.from({ length: n }, (_, i) => BigInt(start + i))),
+      position_ids: tensor(
+        'int64',
+        [1, n],
+        BigInt64Array.from({ length: n }, (_, i) => BigInt(start + i)),
+      ),
     };
     for (let l = 0; l < layers; l++) for (const k of ['key', 'value']) feeds[`past.${l}.${k}`] = past?.[`past.${l}.${k}`] ?? empty;
     const out = await engine.run(feeds);
@@ -116,7 +124,9 @@ async function measure(file: string, cache: boolean): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { child: { type: 'string' }, 'no-cpu-cache': { type: 'boolean' }, only: { type: 'string' }, cache: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: { child: { type: 'string' }, 'no-cpu-cache': { type: 'boolean' }, only: { type: 'string' }, cache: { type: 'string' } },
+  });
   if (values.child) return measure(values.child, !values['no-cpu-cache']);
   const cache = values.cache ?? join(homedir(), '.cache', 'hrseg', 'bench-decoder');
   const rows: string[][] = [];
@@ -149,18 +159,31 @@ async function main(): Promise<void> {
     const m = JSON.parse(line) as { loadS: number; prefillS: number; stepMs: number; tokensPerS: number; rssGiB: number; anonGiB: number; cache: string };
     // Cached rows must have loaded from the cache: anything else would measure the wrong thing.
     if ((c.cache !== false) !== (m.cache === 'hit')) throw new Error(`${c.name}: the CPU model cache says '${m.cache}'`);
-    rows.push([c.name, `${m.rssGiB.toFixed(2)} (${m.anonGiB.toFixed(2)})`, m.loadS.toFixed(1), m.prefillS.toFixed(2), m.stepMs.toFixed(0), m.tokensPerS.toFixed(2), built]);
+    rows.push([
+      c.name,
+      `${m.rssGiB.toFixed(2)} (${m.anonGiB.toFixed(2)})`,
+      m.loadS.toFixed(1),
+      m.prefillS.toFixed(2),
+      m.stepMs.toFixed(0),
+      m.tokensPerS.toFixed(2),
+      built,
+    ]);
   }
   const base = rows.find((r) => r[0] === '4 layers, float32');
   console.log(`\nLLaMA-7B-shaped decoder, onnxruntime-node ${ort.env.versions.common} CPU, prefill ${PREFILL} tokens, decode median of ${DECODE} steps\n`);
-  console.log('| model | peak RSS GiB (anonymous at the end) | load s | prefill s | decode ms/token | tokens/s | vs 4-layer float32 (prefill, decode) | built in |');
+  console.log(
+    '| model | peak RSS GiB (anonymous at the end) | load s | prefill s | decode ms/token | tokens/s | vs 4-layer float32 (prefill, decode) | built in |',
+  );
   console.log('|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     if (r.length < 7) {
       console.log(`| ${r[0]} | ${r[1]} | | | | | | |`);
       continue;
     }
-    const ratio = base && base.length === 7 && r[0].startsWith('4 layers') ? `${(Number(base[3]) / Number(r[3])).toFixed(2)}×, ${(Number(base[4]) / Number(r[4])).toFixed(2)}×` : '';
+    const ratio =
+      base && base.length === 7 && r[0].startsWith('4 layers')
+        ? `${(Number(base[3]) / Number(r[3])).toFixed(2)}×, ${(Number(base[4]) / Number(r[4])).toFixed(2)}×`
+        : '';
     console.log(`| ${r.slice(0, 6).join(' | ')} | ${ratio} | ${r[6]} |`);
   }
 }

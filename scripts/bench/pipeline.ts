@@ -32,9 +32,11 @@ import { tensor } from '../../lib/tensor.js';
 
 /** A 1024×768 RGB image with the structure of a photo: smooth gradients, overlapping shapes, texture. */
 async function photo(): Promise<Buffer> {
-  const W = 1024, H = 768, px = Buffer.alloc(W * H * 3);
+  const W = 1024,
+    H = 768,
+    px = Buffer.alloc(W * H * 3);
   let s = 1;
-  const rnd = () => ((s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32);
+  const rnd = () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
   const blobs = Array.from({ length: 12 }, () => ({ x: rnd() * W, y: rnd() * H, r: 60 + rnd() * 200, c: [rnd() * 255, rnd() * 255, rnd() * 255] }));
   for (let y = 0; y < H; y++)
     for (let x = 0; x < W; x++) {
@@ -43,7 +45,9 @@ async function photo(): Promise<Buffer> {
       const n = (rnd() - 0.5) * 16;
       for (let k = 0; k < 3; k++) px[(y * W + x) * 3 + k] = Math.max(0, Math.min(255, c[k] + n));
     }
-  return sharp(px, { raw: { width: W, height: H, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
+  return sharp(px, { raw: { width: W, height: H, channels: 3 } })
+    .jpeg({ quality: 90 })
+    .toBuffer();
 }
 
 async function measure(model: string, imageFile?: string): Promise<void> {
@@ -58,7 +62,9 @@ async function measure(model: string, imageFile?: string): Promise<void> {
     const rssPrepared = rss();
     const question = 'What in this picture would you use to cut a cake? Please output the segmentation mask.';
     const forced = await segmenter.segment(prepared, question, { mode: 'teacher-forced' });
-    let first = 0, last = 0, tokens = 0;
+    let first = 0,
+      last = 0,
+      tokens = 0;
     const tAsk = performance.now();
     let timings: Record<string, number> = {};
     for await (const e of segmenter.segmentStream(prepared, question, { mode: 'generate', maxNewTokens: 16 })) {
@@ -71,7 +77,11 @@ async function measure(model: string, imageFile?: string): Promise<void> {
     const decodeMs = tokens > 1 ? (last - tAsk - first) / (tokens - 1) : NaN;
     // The selection on a random h_seg (a random model rarely says [SEG]).
     const hidden = segmenter.model.head.hiddenSize;
-    const seg = tensor('float32', [1, hidden], Float32Array.from({ length: hidden }, (_, i) => Math.sin(i)));
+    const seg = tensor(
+      'float32',
+      [1, hidden],
+      Float32Array.from({ length: hidden }, (_, i) => Math.sin(i)),
+    );
     const tSel = performance.now();
     const head = (segmenter as unknown as { method: { head: { instructionStep(f: unknown, s: unknown, o: object): Promise<unknown> } } }).method.head;
     await head.instructionStep(prepared.features, seg, {});
@@ -106,7 +116,14 @@ async function main(): Promise<void> {
   if (!existsSync(join(model, MANIFEST_FILE))) {
     const t0 = performance.now();
     process.stderr.write(`converting --random llm-seg-7b${q === 'none' ? '' : ` --quantize ${q}`} into ${model} (once) …\n`);
-    await convert({ llmseg: 'random:llm-seg-7b', sam: 'random:sam-vit-h', out: model, force: true, ...(q === 'none' ? {} : { quantize: q }), onProgress: (e) => e.done === undefined && process.stderr.write(`  ${e.step}\n`) });
+    await convert({
+      llmseg: 'random:llm-seg-7b',
+      sam: 'random:sam-vit-h',
+      out: model,
+      force: true,
+      ...(q === 'none' ? {} : { quantize: q }),
+      onProgress: (e) => e.done === undefined && process.stderr.write(`  ${e.step}\n`),
+    });
     process.stderr.write(`converted in ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
   }
   // Random SAM weights fail SAM's quality filters: off for random packages (see the top).
@@ -116,12 +133,18 @@ async function main(): Promise<void> {
     writeFileSync(join(model, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
   }
   process.stderr.write('segmenting …\n');
-  const r = spawnSync(process.execPath, [...process.execArgv, import.meta.filename, '--child', model, ...(values.image ? ['--image', values.image] : [])], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const r = spawnSync(process.execPath, [...process.execArgv, import.meta.filename, '--child', model, ...(values.image ? ['--image', values.image] : [])], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   if (r.status !== 0 || !line.startsWith('{')) throw new Error(`the measuring process failed (exit ${r.status}${r.signal ? `, ${r.signal}` : ''})`);
   const m = JSON.parse(line) as Record<string, number>;
   const s = (ms: number) => (ms / 1000).toFixed(2);
-  const stages = Object.entries(m).filter(([k]) => !['load', 'forced', 'firstToken', 'tokens', 'decodeMs', 'generated', 'selection', 'proposalCount', 'rssLoaded', 'rssPrepared', 'rssPeak'].includes(k));
+  const stages = Object.entries(m).filter(
+    ([k]) =>
+      !['load', 'forced', 'firstToken', 'tokens', 'decodeMs', 'generated', 'selection', 'proposalCount', 'rssLoaded', 'rssPrepared', 'rssPeak'].includes(k),
+  );
   const imageTotal = stages.reduce((a, [, v]) => a + v, 0);
   console.log(`\nLLM-Seg-7B architecture, random weights, LLaMA ${q}, 1024×768, CPU (${m.proposalCount} proposals)\n`);
   console.log('| stage | seconds | share of one segment() (teacher-forced, as the preset) |');
@@ -133,7 +156,9 @@ async function main(): Promise<void> {
   console.log(`| reasoning, generate: prefill to the first token | ${s(m.firstToken)} | |`);
   console.log(`| reasoning, generate: each further token | ${s(m.decodeMs)} (${m.tokens} tokens) | |`);
   console.log(`| selection (head instruction step) | ${s(m.selection)} | ${((100 * m.selection) / total).toFixed(0)} % |`);
-  console.log(`\npeak RSS: ${m.rssLoaded.toFixed(2)} GiB after load, ${m.rssPrepared.toFixed(2)} GiB after the image stages, ${m.rssPeak.toFixed(2)} GiB at the end`);
+  console.log(
+    `\npeak RSS: ${m.rssLoaded.toFixed(2)} GiB after load, ${m.rssPrepared.toFixed(2)} GiB after the image stages, ${m.rssPeak.toFixed(2)} GiB at the end`,
+  );
 }
 
 await main();

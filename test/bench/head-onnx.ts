@@ -46,7 +46,10 @@ export function imageStepOnnx(w: Weights, c: HeadConfig, K: number, S: number): 
       ? g.op('AveragePool', [masks], { kernel_shape: [S / P, S / P], strides: [S / P, S / P] })
       : g.op('Resize', [masks, '', '', shape([K, 1, P, P])], { mode: 'linear', coordinate_transformation_mode: 'half_pixel', antialias: 1 });
   const wts = g.op('Reshape', [resized, shape([K, P * P])]);
-  const grid = g.op('Reshape', [g.op('Transpose', [g.op('Reshape', [c.poolSource === 'hybrid' ? fh : fr, shape([ng, ng, d])])], { perm: [2, 0, 1] }), shape([1, d, ng, ng])]);
+  const grid = g.op('Reshape', [
+    g.op('Transpose', [g.op('Reshape', [c.poolSource === 'hybrid' ? fh : fr, shape([ng, ng, d])])], { perm: [2, 0, 1] }),
+    shape([1, d, ng, ng]),
+  ]);
   const up = g.op('Resize', [grid, '', '', shape([1, d, P, P])], { mode: 'linear', coordinate_transformation_mode: 'half_pixel' });
   const upT = g.op('Transpose', [g.op('Reshape', [up, shape([d, P * P])])], { perm: [1, 0] });
   const num = g.op('MatMul', [wts, upT]);
@@ -62,7 +65,10 @@ export function imageStepOnnx(w: Weights, c: HeadConfig, K: number, S: number): 
     const vl = gemm(fh, `${p}.attn.v_proj`, d);
     const s = g.op('Mul', [g.op('MatMul', [ql, g.op('Transpose', [kl], { perm: [1, 0] })]), scale]);
     const a = g.op('MatMul', [g.op('Softmax', [s], { axis: -1 }), vl]);
-    m = g.op('LayerNormalization', [g.op('Add', [m, a]), weight(`${p}.norm`), g.float(`${p}.norm.bias`, [d], w[`${p}.norm.bias`].data)], { axis: -1, epsilon: 1e-5 });
+    m = g.op('LayerNormalization', [g.op('Add', [m, a]), weight(`${p}.norm`), g.float(`${p}.norm.bias`, [d], w[`${p}.norm.bias`].data)], {
+      axis: -1,
+      epsilon: 1e-5,
+    });
   }
   g.op('Identity', [m], {}, ['mHre']);
   g.output('mHre', 'float', [K, d]);

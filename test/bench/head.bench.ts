@@ -37,8 +37,13 @@ it('head at default shapes: native vs peak vs onnxruntime', async () => {
   const w = randomHeadWeights(rng, c);
   const head = await Head.load(encodeSafetensors(toStored(w)), c);
   const { globalGrid: ng, magnification: N, dim: d, featureDim: C } = c;
-  const nl = N * ng, K = 50, H = 768, W = 1024, S = Math.max(H, W);
-  const fg = uniform(rng, ng * ng * C), fl = uniform(rng, nl * nl * C);
+  const nl = N * ng,
+    K = 50,
+    H = 768,
+    W = 1024,
+    S = Math.max(H, W);
+  const fg = uniform(rng, ng * ng * C),
+    fl = uniform(rng, nl * nl * C);
   const masks = randomProposals(rng, K, H, W);
   const input = {
     globalFeatures: tensor('float32', [ng * ng, C], fg),
@@ -57,8 +62,10 @@ it('head at default shapes: native vs peak vs onnxruntime', async () => {
   }
   times.sort((a, b) => a - b);
   peaks.sort((a, b) => a - b);
-  const tImage = times[Math.floor(times.length / 2)], tBest = times[0];
-  const peak = peaks[Math.floor(peaks.length / 2)], peakBest = peaks[peaks.length - 1];
+  const tImage = times[Math.floor(times.length / 2)],
+    tBest = times[0];
+  const peak = peaks[Math.floor(peaks.length / 2)],
+    peakBest = peaks[peaks.length - 1];
   const tInstr = await median(() => head.instructionStep(image, hSeg));
   // The llm-seg preset's image step (SPEC section 11): one 64² view, no HRP, no HRE.
   const lc = resolveHeadConfig({ globalGrid: 64, hrp: false, hreLayers: 0 });
@@ -71,7 +78,8 @@ it('head at default shapes: native vs peak vs onnxruntime', async () => {
   const h = c.hreHeads;
   const nominal =
     2 * (ng * ng + nl * nl) * C * d + // input projection
-    2 * ng * ng * d * d + 2 * nl * nl * d * 2 * d + // region q, k, v
+    2 * ng * ng * d * d +
+    2 * nl * nl * d * 2 * d + // region q, k, v
     4 * ng * ng * N * N * d + // region scores and weighted sums
     2 * K * ng * ng * d + // pooling product
     c.hreLayers * (2 * K * d * d + 4 * ng * ng * d * d + 4 * K * ng * ng * d); // HRE
@@ -94,9 +102,7 @@ it('head at default shapes: native vs peak vs onnxruntime', async () => {
     graphOptimizationLevel: 'all',
   });
   const padded = new Float32Array(K * S * S);
-  for (let k = 0; k < K; k++)
-    for (let y = 0; y < H; y++)
-      for (let x = 0; x < W; x++) padded[k * S * S + y * S + x] = masks[k * H * W + y * W + x];
+  for (let k = 0; k < K; k++) for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) padded[k * S * S + y * S + x] = masks[k * H * W + y * W + x];
   const feeds = {
     fg: new ort.Tensor('float32', fg, [ng * ng, C]),
     fl: new ort.Tensor('float32', fl, [nl * nl, C]),
@@ -107,10 +113,19 @@ it('head at default shapes: native vs peak vs onnxruntime', async () => {
   const tOrt = await median(() => session.run(feeds), Math.max(3, Math.floor(ITER / 2)));
 
   const rows = [
-    ['machine', `${threads} threads, kernel ${info.cpuKernel ?? '?'}, fp32 FMA peak ${(peak / 1e9).toFixed(1)} GFLOP/s (median of ${ITER} bursts; best ${(peakBest / 1e9).toFixed(1)})`],
+    [
+      'machine',
+      `${threads} threads, kernel ${info.cpuKernel ?? '?'}, fp32 FMA peak ${(peak / 1e9).toFixed(1)} GFLOP/s (median of ${ITER} bursts; best ${(peakBest / 1e9).toFixed(1)})`,
+    ],
     ['image step FLOPs', `SPEC definition ${(nominal / 1e9).toFixed(2)} G, executed ${(executed / 1e9).toFixed(2)} G`],
-    ['image step (HRP + HRE), median', `${tImage.toFixed(2)} ms: executed ${rate(executed, tImage).toFixed(1)} GFLOP/s = ${pct(executed, tImage, peak)} % of peak; SPEC-equivalent ${rate(nominal, tImage).toFixed(1)} GFLOP/s = ${pct(nominal, tImage, peak)} %`],
-    ['image step, best run', `${tBest.toFixed(2)} ms: executed ${pct(executed, tBest, peakBest)} % of peak; SPEC-equivalent ${pct(nominal, tBest, peakBest)} %`],
+    [
+      'image step (HRP + HRE), median',
+      `${tImage.toFixed(2)} ms: executed ${rate(executed, tImage).toFixed(1)} GFLOP/s = ${pct(executed, tImage, peak)} % of peak; SPEC-equivalent ${rate(nominal, tImage).toFixed(1)} GFLOP/s = ${pct(nominal, tImage, peak)} %`,
+    ],
+    [
+      'image step, best run',
+      `${tBest.toFixed(2)} ms: executed ${pct(executed, tBest, peakBest)} % of peak; SPEC-equivalent ${pct(nominal, tBest, peakBest)} %`,
+    ],
     ['instruction step (text proj, fusion, heads, selection, mask)', `${tInstr.toFixed(2)} ms`],
     ['image step, llm-seg preset (n_g 64, no HRP/HRE), median', `${tLlm.toFixed(2)} ms`],
     ['onnxruntime-node image step (baseline)', `${tOrt.toFixed(2)} ms`],

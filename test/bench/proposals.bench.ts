@@ -20,13 +20,23 @@ const REF_MASKS = Number(process.env.HRSEG_BENCH_REF_MASKS ?? 48);
 
 it('mask generator post-processing: 1024 prompts × 3 masks, 1024×768', async () => {
   const rng = makeRng(11);
-  const low = 256, frame = 1024, H = 768, W = 1024, prompts = 1024, perPrompt = 3, batch = 64;
+  const low = 256,
+    frame = 1024,
+    H = 768,
+    W = 1024,
+    prompts = 1024,
+    perPrompt = 3,
+    batch = 64;
   const n = prompts * perPrompt;
   const logits = new Float32Array(n * low * low);
   const iou = new Float32Array(n);
   for (let m = 0; m < n; m++) {
     // An ellipse in the content area (rows < 192 of 256: the image is 4:3 in a square frame).
-    const cx = rng() * low, cy = rng() * 192, rx = 4 + rng() * 80, ry = 4 + rng() * 60, slope = 4 + rng() * 16;
+    const cx = rng() * low,
+      cy = rng() * 192,
+      rx = 4 + rng() * 80,
+      ry = 4 + rng() * 60,
+      slope = 4 + rng() * 16;
     const plane = logits.subarray(m * low * low, (m + 1) * low * low);
     for (let y = 0; y < low; y++)
       for (let x = 0; x < low; x++) {
@@ -61,7 +71,8 @@ it('mask generator post-processing: 1024 prompts × 3 masks, 1024×768', async (
 
   // The plain reference on a random subset of masks, scaled to all of them.
   const pick = Array.from({ length: REF_MASKS }, () => Math.floor(rng() * n));
-  const subLogits = new Float32Array(REF_MASKS * low * low), subIou = new Float32Array(REF_MASKS);
+  const subLogits = new Float32Array(REF_MASKS * low * low),
+    subIou = new Float32Array(REF_MASKS);
   pick.forEach((m, i) => {
     subLogits.set(logits.subarray(m * low * low, (m + 1) * low * low), i * low * low);
     subIou[i] = iou[m];
@@ -75,7 +86,10 @@ it('mask generator post-processing: 1024 prompts × 3 masks, 1024×768', async (
   const c = result.counts;
   const rows = [
     ['machine', `${info.cpuThreads} threads`],
-    ['masks: evaluated / passed IoU / passed stability / after NMS / kept', `${c.evaluated} / ${c.passedIou} / ${c.passedStability} / ${c.afterNms} / ${result.masks.dims[0]}`],
+    [
+      'masks: evaluated / passed IoU / passed stability / after NMS / kept',
+      `${c.evaluated} / ${c.passedIou} / ${c.passedStability} / ${c.afterNms} / ${result.masks.dims[0]}`,
+    ],
     ['native post-processing (median of ' + ITER + ')', `${tNative.toFixed(1)} ms`],
     [`plain full-resolution reference (${REF_MASKS} masks timed, scaled to ${n})`, `${(tRef / 1000).toFixed(1)} s`],
     ['native speed-up over the reference', `${(tRef / tNative).toFixed(0)}x`],

@@ -28,7 +28,11 @@ const skip = process.env.HRSEG_BENCH_VISION === '0';
 
 /** SAM image encoder FLOPs (ViT: D, depth, 14² windows on a 64² grid padded to 70², global blocks). */
 function samEncoderFlops(D: number, depth: number, globals: number): number {
-  const G = 64, w = 14, Gp = 70, nw = (Gp / w) ** 2, T = w * w;
+  const G = 64,
+    w = 14,
+    Gp = 70,
+    nw = (Gp / w) ** 2,
+    T = w * w;
   const dense = (N: number) => 2 * N * D * (3 * D + D + 8 * D); // qkv, proj, MLP 4×
   let f = 2 * G * G * D * 3 * 256; // patch embedding
   for (let i = 0; i < depth; i++)
@@ -39,7 +43,9 @@ function samEncoderFlops(D: number, depth: number, globals: number): number {
 
 /** SAM decoder FLOPs for B prompts (main terms: the image-side projections, upscaling, masks). */
 function samDecoderFlops(B: number): number {
-  const HW = 4096, C = 256, I = 128;
+  const HW = 4096,
+    C = 256,
+    I = 128;
   const perLayer = 2 * B * HW * C * I * 2 + 2 * B * HW * C * I + 2 * B * HW * I * C; // token→image k, v; image→token q, out
   const final = 2 * B * HW * C * I * 2;
   const up = 2 * B * HW * C * 64 * 4 + 2 * B * 4 * HW * 64 * 32 * 4;
@@ -52,42 +58,78 @@ function dinoFlops(V: number, T: number, D: number, depth: number): number {
   return V * (2 * (T - 1) * D * 588 + depth * (2 * T * D * 12 * D + 4 * T * T * D));
 }
 
-it.skipIf(skip)('vision backbones at real sizes (random weights) on this CPU', async () => {
-  const threads = runtimeInfo().cpuThreads;
-  const dir = mkdtempSync(join(tmpdir(), 'hrseg-vision-bench-'));
-  const rss = () => process.resourceUsage().maxRSS / 2 ** 20; // GiB (maxRSS is in KiB)
-  const rows: [string, string][] = [];
-  try {
-    const t0 = performance.now();
-    await convert({ sam: 'random:sam-vit-h', dino: 'random:dinov2-vitl14', out: join(dir, 'pkg') });
-    rows.push(['hrseg convert --random sam-vit-h,dinov2-vitl14 (3.6 GB)', `${((performance.now() - t0) / 1000).toFixed(1)} s, peak RSS so far ${rss().toFixed(2)} GiB`]);
-    const peak = await native()._testing.fmaPeak(threads, 0.3);
-    const options: ort.InferenceSession.SessionOptions = { graphOptimizationLevel: 'all', intraOpNumThreads: threads, interOpNumThreads: 1, executionMode: 'sequential' };
-    const rng = makeRng(3);
-    const stage = async (name: string, file: string, feeds: Record<string, ort.Tensor>, flops: number) => {
-      const s = await ort.InferenceSession.create(join(dir, 'pkg', file), options);
-      await s.run(feeds); // warm-up
-      const times: number[] = [];
-      for (let i = 0; i < RUNS; i++) {
-        const t = performance.now();
-        await s.run(feeds);
-        times.push(performance.now() - t);
-      }
-      await s.release();
-      const ms = times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
-      const rate = flops / (ms / 1000) / 1e9;
-      rows.push([name, `${(ms / 1000).toFixed(2)} s, ${(flops / 1e12).toFixed(2)} TFLOP, ${rate.toFixed(1)} GFLOP/s = ${((100 * rate * 1e9) / peak).toFixed(1)} % of peak, peak RSS ${rss().toFixed(2)} GiB`]);
-    };
-    await stage('SAM ViT-H image encoder, 1024²', 'sam/encoder.onnx', { image: new ort.Tensor('float32', uniform(rng, 3 * 1024 * 1024, 2), [1, 3, 1024, 1024]) }, samEncoderFlops(1280, 32, 4));
-    await stage('SAM decoder, 64 point prompts', 'sam/decoder.onnx', {
-      image_embeddings: new ort.Tensor('float32', uniform(rng, 256 * 64 * 64), [1, 256, 64, 64]),
-      point_coords: new ort.Tensor('float32', uniform(rng, 128, 512).map((v) => v + 512), [64, 1, 2]),
-      point_labels: new ort.Tensor('float32', new Float32Array(64).fill(1), [64, 1]),
-    }, samDecoderFlops(64));
-    await stage('DINOv2 ViT-L/14, 5 views of 518² (global + 2² crops)', 'dino/encoder.onnx', { pixel_values: new ort.Tensor('float32', uniform(rng, 5 * 3 * 518 * 518, 2), [5, 3, 518, 518]) }, dinoFlops(5, 1370, 1024, 24));
-    console.log(`\nvision backbones on this CPU: ${threads} threads, fp32 FMA peak ${(peak / 1e9).toFixed(1)} GFLOP/s, median of ${RUNS} runs after a warm-up`);
-    for (const [k, v] of rows) console.log(`  ${k.padEnd(58)} ${v}`);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}, 3_600_000);
+it.skipIf(skip)(
+  'vision backbones at real sizes (random weights) on this CPU',
+  async () => {
+    const threads = runtimeInfo().cpuThreads;
+    const dir = mkdtempSync(join(tmpdir(), 'hrseg-vision-bench-'));
+    const rss = () => process.resourceUsage().maxRSS / 2 ** 20; // GiB (maxRSS is in KiB)
+    const rows: [string, string][] = [];
+    try {
+      const t0 = performance.now();
+      await convert({ sam: 'random:sam-vit-h', dino: 'random:dinov2-vitl14', out: join(dir, 'pkg') });
+      rows.push([
+        'hrseg convert --random sam-vit-h,dinov2-vitl14 (3.6 GB)',
+        `${((performance.now() - t0) / 1000).toFixed(1)} s, peak RSS so far ${rss().toFixed(2)} GiB`,
+      ]);
+      const peak = await native()._testing.fmaPeak(threads, 0.3);
+      const options: ort.InferenceSession.SessionOptions = {
+        graphOptimizationLevel: 'all',
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+      };
+      const rng = makeRng(3);
+      const stage = async (name: string, file: string, feeds: Record<string, ort.Tensor>, flops: number) => {
+        const s = await ort.InferenceSession.create(join(dir, 'pkg', file), options);
+        await s.run(feeds); // warm-up
+        const times: number[] = [];
+        for (let i = 0; i < RUNS; i++) {
+          const t = performance.now();
+          await s.run(feeds);
+          times.push(performance.now() - t);
+        }
+        await s.release();
+        const ms = times.sort((a, b) => a - b)[Math.floor(times.length / 2)];
+        const rate = flops / (ms / 1000) / 1e9;
+        rows.push([
+          name,
+          `${(ms / 1000).toFixed(2)} s, ${(flops / 1e12).toFixed(2)} TFLOP, ${rate.toFixed(1)} GFLOP/s = ${((100 * rate * 1e9) / peak).toFixed(1)} % of peak, peak RSS ${rss().toFixed(2)} GiB`,
+        ]);
+      };
+      await stage(
+        'SAM ViT-H image encoder, 1024²',
+        'sam/encoder.onnx',
+        { image: new ort.Tensor('float32', uniform(rng, 3 * 1024 * 1024, 2), [1, 3, 1024, 1024]) },
+        samEncoderFlops(1280, 32, 4),
+      );
+      await stage(
+        'SAM decoder, 64 point prompts',
+        'sam/decoder.onnx',
+        {
+          image_embeddings: new ort.Tensor('float32', uniform(rng, 256 * 64 * 64), [1, 256, 64, 64]),
+          point_coords: new ort.Tensor(
+            'float32',
+            uniform(rng, 128, 512).map((v) => v + 512),
+            [64, 1, 2],
+          ),
+          point_labels: new ort.Tensor('float32', new Float32Array(64).fill(1), [64, 1]),
+        },
+        samDecoderFlops(64),
+      );
+      await stage(
+        'DINOv2 ViT-L/14, 5 views of 518² (global + 2² crops)',
+        'dino/encoder.onnx',
+        { pixel_values: new ort.Tensor('float32', uniform(rng, 5 * 3 * 518 * 518, 2), [5, 3, 518, 518]) },
+        dinoFlops(5, 1370, 1024, 24),
+      );
+      console.log(
+        `\nvision backbones on this CPU: ${threads} threads, fp32 FMA peak ${(peak / 1e9).toFixed(1)} GFLOP/s, median of ${RUNS} runs after a warm-up`,
+      );
+      for (const [k, v] of rows) console.log(`  ${k.padEnd(58)} ${v}`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  },
+  3_600_000,
+);

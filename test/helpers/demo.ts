@@ -15,9 +15,11 @@ export function demoPackage(variant: 'hrseg' | 'llm-seg' | 'lisa' = 'hrseg'): st
 export const demoScene = () => rectangleScene(640, 480, DEMO_RECTS);
 
 export function maskIoU(a: Uint8Array, b: Uint8Array): number {
-  let i = 0, u = 0;
+  let i = 0,
+    u = 0;
   for (let p = 0; p < a.length; p++) {
-    const x = a[p] !== 0, y = b[p] !== 0;
+    const x = a[p] !== 0,
+      y = b[p] !== 0;
     if (x && y) i++;
     if (x || y) u++;
   }

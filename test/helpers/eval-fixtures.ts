@@ -33,8 +33,12 @@ const poly = (x: number, y: number, w: number, h: number) => [
 
 export async function writeReasonSeg(dir: string): Promise<void> {
   mkdirSync(dir, { recursive: true });
-  const png = await sharp(demoScene().rgb, { raw: { width: 640, height: 480, channels: 3 } }).png().toBuffer();
-  const r = rect('red'), g = rect('green'), y = rect('yellow');
+  const png = await sharp(demoScene().rgb, { raw: { width: 640, height: 480, channels: 3 } })
+    .png()
+    .toBuffer();
+  const r = rect('red'),
+    g = rect('green'),
+    y = rect('yellow');
   const write = (name: string, text: string, shapes: { label: string; points: number[][] }[]) => {
     writeFileSync(join(dir, `${name}.png`), png); // lossless, so the expected numbers are exact
     writeFileSync(join(dir, `${name}.json`), JSON.stringify({ text: [text], is_sentence: false, shapes }));
@@ -52,11 +56,21 @@ export async function writeReasonSeg(dir: string): Promise<void> {
 export async function writeLlmSeg40k(dir: string): Promise<string> {
   mkdirSync(dir, { recursive: true });
   const scene = demoScene();
-  writeFileSync(join(dir, 'scene.png'), await sharp(scene.rgb, { raw: { width: 640, height: 480, channels: 3 } }).png().toBuffer());
+  writeFileSync(
+    join(dir, 'scene.png'),
+    await sharp(scene.rgb, { raw: { width: 640, height: 480, channels: 3 } })
+      .png()
+      .toBuffer(),
+  );
   const blue = scene.regions.find((x) => x.name === 'blue')!.mask;
   const yellow = scene.regions.find((x) => x.name === 'yellow')!.mask;
   const grey = new Uint8Array(yellow.length).map((_, i) => (yellow[i] ? 255 : 0));
-  writeFileSync(join(dir, 'yellow.png'), await sharp(grey, { raw: { width: 640, height: 480, channels: 1 } }).png().toBuffer());
+  writeFileSync(
+    join(dir, 'yellow.png'),
+    await sharp(grey, { raw: { width: 640, height: 480, channels: 1 } })
+      .png()
+      .toBuffer(),
+  );
   const json = join(dir, 'llmseg40k_val.json');
   writeFileSync(
     json,

@@ -3,7 +3,11 @@ import type { HeadConfig } from '../../lib/head.js';
 import { uniform } from './random.js';
 import type { Weights } from '../reference/head-reference.js';
 
-export function randomHeadWeights(rng: () => number, c: HeadConfig, opts: { biases?: 'all' | 'some' | 'none'; hreOut?: boolean; fusionInternal?: number } = {}): Weights {
+export function randomHeadWeights(
+  rng: () => number,
+  c: HeadConfig,
+  opts: { biases?: 'all' | 'some' | 'none'; hreOut?: boolean; fusionInternal?: number } = {},
+): Weights {
   const w: Weights = {};
   const biases = opts.biases ?? 'some';
   const lin = (name: string, out: number, inDim: number, forceBias = false) => {
@@ -65,11 +69,15 @@ export function randomProposals(rng: () => number, K: number, H: number, W: numb
       m.fill(1, 0, H * W);
       continue;
     }
-    const cy = rng() * H, cx = rng() * W, ry = 1 + rng() * H * 0.5, rx = 1 + rng() * W * 0.5;
+    const cy = rng() * H,
+      cx = rng() * W,
+      ry = 1 + rng() * H * 0.5,
+      rx = 1 + rng() * W * 0.5;
     const disc = rng() < 0.5;
     for (let y = 0; y < H; y++)
       for (let x = 0; x < W; x++) {
-        const dy = (y - cy) / ry, dx = (x - cx) / rx;
+        const dy = (y - cy) / ry,
+          dx = (x - cx) / rx;
         const inside = disc ? dy * dy + dx * dx <= 1 : Math.abs(dy) <= 1 && Math.abs(dx) <= 1;
         if (inside) m[k * H * W + y * W + x] = 1;
       }

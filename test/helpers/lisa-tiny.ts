@@ -74,7 +74,8 @@ export function portableValues(name: string, numel: number, kind: Exclude<LisaWe
 
 /** float32 → bf16 bits, round to nearest even (finite values), as torch's .to(torch.bfloat16). */
 export function bf16FromF32(v: Float32Array): Uint16Array {
-  const bits = new Uint32Array(v.buffer, v.byteOffset, v.length), out = new Uint16Array(v.length);
+  const bits = new Uint32Array(v.buffer, v.byteOffset, v.length),
+    out = new Uint16Array(v.length);
   for (let i = 0; i < v.length; i++) {
     const b = bits[i];
     out[i] = Math.floor((b + 0x7fff + ((b >>> 16) & 1)) / 65536);
@@ -86,7 +87,8 @@ const numelOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
 
 /** Every tensor of the tiny checkpoint (LISA folder and CLIP folder), name → stored dtype, shape and data. */
 export function lisaTinyTensors(meta: { weights: LisaWeights }): Record<string, LisaTinyTensor> {
-  const w = meta.weights, out: Record<string, LisaTinyTensor> = {};
+  const w = meta.weights,
+    out: Record<string, LisaTinyTensor> = {};
   for (const t of w.tensors) {
     if (t.name in out) throw new Error(`${t.name}: twice in the weights section`);
     const numel = numelOf(t.shape);
@@ -120,7 +122,8 @@ export function storedBytes(t: LisaTinyTensor): Uint8Array {
  * tokenizer.model copied from `repoRoot`. Returns the written files (model-folder relative path → absolute path).
  */
 export function writeLisaTiny(meta: { weights: LisaWeights }, dir: string, repoRoot: string, tensors = lisaTinyTensors(meta)): Record<string, string> {
-  const w = meta.weights, written: Record<string, string> = {};
+  const w = meta.weights,
+    written: Record<string, string> = {};
   const put = (rel: string, data: string | Uint8Array) => {
     const p = join(dir, rel);
     mkdirSync(dirname(p), { recursive: true });
@@ -145,7 +148,11 @@ export function writeLisaTiny(meta: { weights: LisaWeights }, dir: string, repoR
       }
     }
   }
-  const sortedMap = Object.fromEntries(Object.keys(weightMap).sort().map((k) => [k, weightMap[k]]));
+  const sortedMap = Object.fromEntries(
+    Object.keys(weightMap)
+      .sort()
+      .map((k) => [k, weightMap[k]]),
+  );
   put('model.safetensors.index.json', JSON.stringify({ metadata: { total_size: totalSize }, weight_map: sortedMap }, null, 2) + '\n');
   for (const [rel, text] of Object.entries(w.text_files)) put(rel, text);
   for (const [rel, src] of Object.entries(w.copied_files)) {

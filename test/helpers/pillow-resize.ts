@@ -29,9 +29,11 @@ function coefficients(inSize: number, outSize: number, filter: Filter): { ksize:
   const filterscale = Math.max(scale, 1);
   const support = s * filterscale;
   const ksize = Math.ceil(support) * 2 + 1;
-  const bounds: number[] = [], kk = new Array<number>(outSize * ksize).fill(0);
+  const bounds: number[] = [],
+    kk = new Array<number>(outSize * ksize).fill(0);
   for (let xx = 0; xx < outSize; xx++) {
-    const center = (xx + 0.5) * scale, ss = 1 / filterscale;
+    const center = (xx + 0.5) * scale,
+      ss = 1 / filterscale;
     const xmin = Math.max(0, Math.trunc(center - support + 0.5));
     const xmax = Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin;
     let ww = 0;
@@ -48,9 +50,13 @@ const clip8 = (v: number) => (v >= 256 * 2 ** PRECISION_BITS ? 255 : v <= 0 ? 0 
 
 /** RGB uint8 [h, w, 3] → [H, W, 3], as Pillow's Image.resize((W, H), filter). */
 export function pillowResize(src: Uint8Array, h: number, w: number, H: number, W: number, filter: Filter): Uint8Array {
-  const horiz = coefficients(w, W, filter), vert = coefficients(h, H, filter);
-  const needH = W !== w, needV = H !== h;
-  let img = src, rows = h, first = 0;
+  const horiz = coefficients(w, W, filter),
+    vert = coefficients(h, H, filter);
+  const needH = W !== w,
+    needV = H !== h;
+  let img = src,
+    rows = h,
+    first = 0;
   if (needH) {
     first = vert.bounds[0];
     const last = vert.bounds[2 * H - 2] + vert.bounds[2 * H - 1];
@@ -59,7 +65,8 @@ export function pillowResize(src: Uint8Array, h: number, w: number, H: number, W
     const tmp = new Uint8Array(rows * W * 3);
     for (let y = 0; y < rows; y++)
       for (let x = 0; x < W; x++) {
-        const xmin = horiz.bounds[2 * x], n = horiz.bounds[2 * x + 1];
+        const xmin = horiz.bounds[2 * x],
+          n = horiz.bounds[2 * x + 1];
         for (let c = 0; c < 3; c++) {
           let ss = 2 ** (PRECISION_BITS - 1);
           for (let k = 0; k < n; k++) ss += src[((y + first) * w + xmin + k) * 3 + c] * horiz.kk[x * horiz.ksize + k];
@@ -69,9 +76,11 @@ export function pillowResize(src: Uint8Array, h: number, w: number, H: number, W
     img = tmp;
   }
   if (!needV) return needH ? img : Uint8Array.from(src);
-  const width = needH ? W : w, out = new Uint8Array(H * width * 3);
+  const width = needH ? W : w,
+    out = new Uint8Array(H * width * 3);
   for (let y = 0; y < H; y++) {
-    const ymin = vert.bounds[2 * y] - (needH ? first : 0), n = vert.bounds[2 * y + 1];
+    const ymin = vert.bounds[2 * y] - (needH ? first : 0),
+      n = vert.bounds[2 * y + 1];
     for (let x = 0; x < width; x++)
       for (let c = 0; c < 3; c++) {
         let ss = 2 ** (PRECISION_BITS - 1);

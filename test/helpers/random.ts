@@ -33,7 +33,8 @@ export function heavy(rng: () => number, n: number, scale: number): Float32Array
 /** max |a − b| / max(max |b|, tiny): the error relative to the reference's scale. */
 export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   if (a.length !== b.length) return Infinity;
-  let err = 0, scale = 1e-30;
+  let err = 0,
+    scale = 1e-30;
   for (let i = 0; i < b.length; i++) {
     scale = Math.max(scale, Math.abs(b[i]));
     const e = Math.abs(a[i] - b[i]);

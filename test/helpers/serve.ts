@@ -16,6 +16,9 @@ export function parseSse(text: string): Sse[] {
 
 /** A PNG data URL's pixels, one byte per pixel (0/1). */
 export async function maskOf(url: string): Promise<{ mask: Uint8Array; width: number; height: number }> {
-  const { data, info } = await sharp(Buffer.from(url.split(',')[1], 'base64')).greyscale().raw().toBuffer({ resolveWithObject: true });
+  const { data, info } = await sharp(Buffer.from(url.split(',')[1], 'base64'))
+    .greyscale()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
   return { mask: Uint8Array.from(data, (v) => (v > 127 ? 1 : 0)), width: info.width, height: info.height };
 }

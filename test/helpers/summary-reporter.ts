@@ -19,7 +19,8 @@ export default class SummaryReporter implements Reporter {
         if (/simulated GPU/.test(t.fullName) && (state === 'passed' || state === 'failed')) simulated++;
         if (state === 'passed') passed++;
         else if (state === 'failed') failed++;
-        else if (state === 'pending') notRun++; // its worker died before it ran (a native crash)
+        else if (state === 'pending')
+          notRun++; // its worker died before it ran (a native crash)
         else if (state === 'skipped') skipped.push(`${m.moduleId.replace(/^.*\/test\//, 'test/')} > ${t.fullName}`);
       }
     }

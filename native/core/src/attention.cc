@@ -68,8 +68,10 @@ void attention(const AttentionWeights& w, const float* xq, int64_t m, const floa
     for (int64_t i = 0; i < m; ++i)
       for (int64_t e = 0; e < dvh; ++e) ctx[i * Dv + hd * dvh + e] = ch[i * dvh + e];
   }
-  if (w.out.empty()) std::copy(ctx.begin(), ctx.end(), out);
-  else linear(ctx.data(), m, w.out, out);
+  if (w.out.empty())
+    std::copy(ctx.begin(), ctx.end(), out);
+  else
+    linear(ctx.data(), m, w.out, out);
 }
 
 FoldedAttention fold_attention(const Affine64& q, const Affine64& k, const Affine64& v, const Affine64* out,
@@ -82,7 +84,8 @@ FoldedAttention fold_attention(const Affine64& q, const Affine64& k, const Affin
   query.out = heads * k.in, query.in = q.in;
   const double scale = 1.0 / std::sqrt(static_cast<double>(dh));
   for (int64_t hd = 0; hd < heads; ++hd) {
-    const Affine64 qk = scaled(then(rows(q, hd * dh, (hd + 1) * dh), transposed(rows(k, hd * dh, (hd + 1) * dh))), scale);
+    const Affine64 qk =
+        scaled(then(rows(q, hd * dh, (hd + 1) * dh), transposed(rows(k, hd * dh, (hd + 1) * dh))), scale);
     query.w.insert(query.w.end(), qk.w.begin(), qk.w.end());
     query.b.insert(query.b.end(), qk.b.begin(), qk.b.end());
   }
@@ -109,8 +112,10 @@ void attention_folded(const FoldedAttention& w, const float* xq, int64_t m, cons
     for (int64_t i = 0; i < m; ++i)
       for (int64_t e = 0; e < dvh; ++e) ctx[i * Dv + hd * dvh + e] = v[i * Dv + hd * dvh + e];
   }
-  if (w.out.empty()) std::copy(ctx.begin(), ctx.end(), out);
-  else linear(ctx.data(), m, w.out, out);
+  if (w.out.empty())
+    std::copy(ctx.begin(), ctx.end(), out);
+  else
+    linear(ctx.data(), m, w.out, out);
 }
 
 void add_layer_norm(float* x, const float* a, int64_t rows, int64_t d, const float* gamma, const float* beta) {

@@ -12,9 +12,8 @@ struct DTypeInfo {
   size_t size;
 };
 constexpr DTypeInfo kTypes[] = {
-    {DType::F32, "float32", 4}, {DType::F16, "float16", 2}, {DType::BF16, "bfloat16", 2},
-    {DType::I32, "int32", 4},   {DType::I64, "int64", 8},   {DType::U8, "uint8", 1},
-    {DType::Bool, "bool", 1},
+    {DType::F32, "float32", 4}, {DType::F16, "float16", 2}, {DType::BF16, "bfloat16", 2}, {DType::I32, "int32", 4},
+    {DType::I64, "int64", 8},   {DType::U8, "uint8", 1},    {DType::Bool, "bool", 1},
 };
 }  // namespace
 
@@ -30,9 +29,12 @@ std::optional<DType> dtype_from_name(std::string_view name) noexcept {
 float f16_bits_to_float(uint16_t h) noexcept {
   const uint32_t sign = (h >> 15) & 1, exp = (h >> 10) & 0x1F, mant = h & 0x3FF;
   float v;
-  if (exp == 0) v = std::ldexp(static_cast<float>(mant), -24);
-  else if (exp == 31) v = mant ? NAN : INFINITY;
-  else v = std::ldexp(static_cast<float>(mant | 0x400), static_cast<int>(exp) - 25);
+  if (exp == 0)
+    v = std::ldexp(static_cast<float>(mant), -24);
+  else if (exp == 31)
+    v = mant ? NAN : INFINITY;
+  else
+    v = std::ldexp(static_cast<float>(mant | 0x400), static_cast<int>(exp) - 25);
   return sign ? -v : v;
 }
 

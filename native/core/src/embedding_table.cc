@@ -23,10 +23,11 @@ EmbeddingTable::EmbeddingTable(std::shared_ptr<SafeTensors> file, const std::str
     throw Error(ErrorCode::ModelFile, file_->label() + ": tensor '" + chosen + "' not found");
   const SafeTensors::Entry& e = it->second;
   if (e.shape.size() != 2)
-    throw Error(ErrorCode::ModelFile, file_->label() + ": tensor '" + chosen + "' has shape " + dims_to_string(e.shape) +
-                                          ", expected [vocab, hidden]");
+    throw Error(ErrorCode::ModelFile, file_->label() + ": tensor '" + chosen + "' has shape " +
+                                          dims_to_string(e.shape) + ", expected [vocab, hidden]");
   if (e.dtype != "F32" && e.dtype != "F16" && e.dtype != "BF16")
-    throw Error(ErrorCode::ModelFile, file_->label() + ": tensor '" + chosen + "' is " + e.dtype + "; expected F32, F16 or BF16");
+    throw Error(ErrorCode::ModelFile,
+                file_->label() + ": tensor '" + chosen + "' is " + e.dtype + "; expected F32, F16 or BF16");
   name_ = chosen;
   dtype_ = e.dtype;
   vocab_ = e.shape[0];
@@ -37,8 +38,9 @@ EmbeddingTable::EmbeddingTable(std::shared_ptr<SafeTensors> file, const std::str
 void EmbeddingTable::gather(const int64_t* ids, int64_t n, float* out) const {
   for (int64_t i = 0; i < n; ++i)
     if (ids[i] < 0 || ids[i] >= vocab_)
-      throw Error(ErrorCode::InvalidArgument, "token id " + std::to_string(ids[i]) + " at position " + std::to_string(i) +
-                                                  " is outside the embedding table (vocab " + std::to_string(vocab_) + ")");
+      throw Error(ErrorCode::InvalidArgument, "token id " + std::to_string(ids[i]) + " at position " +
+                                                  std::to_string(i) + " is outside the embedding table (vocab " +
+                                                  std::to_string(vocab_) + ")");
   for (int64_t i = 0; i < n; ++i) {
     float* dst = out + i * dim_;
     if (dtype_ == "F32") {

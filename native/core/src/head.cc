@@ -100,8 +100,9 @@ Head::Head(std::shared_ptr<SafeTensors> weights, HeadConfig config) : st_(std::m
   const Affine64 input_proj = load_affine("hrp.input_proj", d, c.feature_dim);
   input_proj_ = pack(input_proj);
   if (c.hrp)
-    region_ = fold_region_attention(input_proj, load_affine("hrp.region_attn.q_proj", d, d),
-                                    load_affine("hrp.region_attn.k_proj", d, d), load_affine("hrp.region_attn.v_proj", d, d));
+    region_ =
+        fold_region_attention(input_proj, load_affine("hrp.region_attn.q_proj", d, d),
+                              load_affine("hrp.region_attn.k_proj", d, d), load_affine("hrp.region_attn.v_proj", d, d));
   for (int64_t l = 0; l < c.hre_layers; ++l) {
     const std::string p = "hre.layers." + std::to_string(l);
     hre_attn_.push_back(load_folded_attention(p + ".attn", c.hre_heads));
@@ -131,8 +132,8 @@ Head::Head(std::shared_ptr<SafeTensors> weights, HeadConfig config) : st_(std::m
   embed1_ = load_linear("embed_head.layers.1", d, c.embed_hidden);
 }
 
-ImageFeatures Head::image_step(const float* fg, const float* fl, const uint8_t* masks, int64_t K, int64_t H,
-                               int64_t W, const CancelToken* cancel) const {
+ImageFeatures Head::image_step(const float* fg, const float* fl, const uint8_t* masks, int64_t K, int64_t H, int64_t W,
+                               const CancelToken* cancel) const {
   const HeadConfig& c = config_;
   const int64_t d = c.dim, ng = c.global_grid;
   require(K >= 0 && H > 0 && W > 0, "proposals: need K >= 0 masks of positive height and width");
@@ -154,17 +155,16 @@ ImageFeatures Head::image_step(const float* fg, const float* fl, const uint8_t* 
     std::memcpy(out.hybrid.as<float>(), xg.get(), sizeof(float) * ng * ng * d);  // F_h = X_g (LLM-Seg)
   }
   out.m_hrp = Tensor(DType::F32, {K, d});
-  mask_pool(masks, K, H, W, (c.pool_hybrid ? out.hybrid : out.region).as<float>(), ng, d, c.pool_size,
-            c.mask_resize, c.pool_pulled_back, out.m_hrp.as<float>());
+  mask_pool(masks, K, H, W, (c.pool_hybrid ? out.hybrid : out.region).as<float>(), ng, d, c.pool_size, c.mask_resize,
+            c.pool_pulled_back, out.m_hrp.as<float>());
   timer.lap("mask pooling");
   check_cancel(cancel);
   out.m_hre = Tensor(DType::F32, {K, d});
   if (K > 0) std::memcpy(out.m_hre.as<float>(), out.m_hrp.as<float>(), sizeof(float) * K * d);
   std::vector<float> a(static_cast<size_t>(K * d));
   // F_h is every layer's key/value source: packed once as the right operand of Σ p·F_h.
-  const PackedWeight hybrid = K > 0 && !hre_attn_.empty()
-                                  ? PackedWeight(out.hybrid.as<float>(), d, ng * ng, 1, d)
-                                  : PackedWeight();
+  const PackedWeight hybrid =
+      K > 0 && !hre_attn_.empty() ? PackedWeight(out.hybrid.as<float>(), d, ng * ng, 1, d) : PackedWeight();
   for (size_t l = 0; l < hre_attn_.size() && K > 0; ++l) {
     attention_folded(hre_attn_[l], out.m_hre.as<float>(), K, out.hybrid.as<float>(), hybrid, ng * ng, a.data());
     add_layer_norm(out.m_hre.as<float>(), a.data(), K, d, hre_norm_[l].weight, hre_norm_[l].bias);

@@ -48,7 +48,10 @@ class Parser {
     if (c == '{') {
       v.kind = Value::Kind::Object;
       ++pos_;
-      if (peek() == '}') { ++pos_; return v; }
+      if (peek() == '}') {
+        ++pos_;
+        return v;
+      }
       for (;;) {
         if (peek() != '"') error("expected a key");
         std::string key = string();
@@ -64,7 +67,10 @@ class Parser {
     if (c == '[') {
       v.kind = Value::Kind::Array;
       ++pos_;
-      if (peek() == ']') { ++pos_; return v; }
+      if (peek() == ']') {
+        ++pos_;
+        return v;
+      }
       for (;;) {
         v.array.push_back(value(depth + 1));
         char n = peek();
@@ -78,9 +84,21 @@ class Parser {
       v.string = string();
       return v;
     }
-    if (c == 't') { literal("true"); v.kind = Value::Kind::Bool; v.boolean = true; return v; }
-    if (c == 'f') { literal("false"); v.kind = Value::Kind::Bool; return v; }
-    if (c == 'n') { literal("null"); return v; }
+    if (c == 't') {
+      literal("true");
+      v.kind = Value::Kind::Bool;
+      v.boolean = true;
+      return v;
+    }
+    if (c == 'f') {
+      literal("false");
+      v.kind = Value::Kind::Bool;
+      return v;
+    }
+    if (c == 'n') {
+      literal("null");
+      return v;
+    }
     if (c == '-' || (c >= '0' && c <= '9')) {
       size_t start = pos_;
       while (pos_ < s_.size() && std::string_view("+-0123456789.eE").find(s_[pos_]) != std::string_view::npos) ++pos_;
@@ -101,29 +119,56 @@ class Parser {
       char c = s_[pos_++];
       if (c == '"') return out;
       if (static_cast<unsigned char>(c) < 0x20) error("control character in string");
-      if (c != '\\') { out.push_back(c); continue; }
+      if (c != '\\') {
+        out.push_back(c);
+        continue;
+      }
       if (pos_ >= s_.size()) break;
       char e = s_[pos_++];
       switch (e) {
-        case '"': out.push_back('"'); break;
-        case '\\': out.push_back('\\'); break;
-        case '/': out.push_back('/'); break;
-        case 'b': out.push_back('\b'); break;
-        case 'f': out.push_back('\f'); break;
-        case 'n': out.push_back('\n'); break;
-        case 'r': out.push_back('\r'); break;
-        case 't': out.push_back('\t'); break;
+        case '"':
+          out.push_back('"');
+          break;
+        case '\\':
+          out.push_back('\\');
+          break;
+        case '/':
+          out.push_back('/');
+          break;
+        case 'b':
+          out.push_back('\b');
+          break;
+        case 'f':
+          out.push_back('\f');
+          break;
+        case 'n':
+          out.push_back('\n');
+          break;
+        case 'r':
+          out.push_back('\r');
+          break;
+        case 't':
+          out.push_back('\t');
+          break;
         case 'u': {
           if (pos_ + 4 > s_.size()) error("bad \\u escape");
           unsigned cp = std::stoul(std::string(s_.substr(pos_, 4)), nullptr, 16);
           pos_ += 4;
           // Names in headers are ASCII in practice; encode the BMP code point as UTF-8.
-          if (cp < 0x80) out.push_back(static_cast<char>(cp));
-          else if (cp < 0x800) { out.push_back(static_cast<char>(0xC0 | (cp >> 6))); out.push_back(static_cast<char>(0x80 | (cp & 0x3F))); }
-          else { out.push_back(static_cast<char>(0xE0 | (cp >> 12))); out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F))); out.push_back(static_cast<char>(0x80 | (cp & 0x3F))); }
+          if (cp < 0x80)
+            out.push_back(static_cast<char>(cp));
+          else if (cp < 0x800) {
+            out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+          } else {
+            out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+            out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+            out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+          }
           break;
         }
-        default: error("bad escape");
+        default:
+          error("bad escape");
       }
     }
     error("unterminated string");

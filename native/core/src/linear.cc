@@ -19,10 +19,10 @@ using kernels::kMR;
 using kernels::kNR;
 static_assert(PackedWeight::kPanel == kNR, "panel width must match the micro-kernel");
 
-constexpr int64_t kKC = 256;          // depth of one pass: a B panel slice (16 KiB) stays in L1
-constexpr int64_t kMC = 96;           // rows per tile: its A block (96 x kc, 96 KiB) stays in L2
-constexpr int64_t kPanelsPerTile = 16; // 256 output columns per tile: A is read from memory once for d = 256
-constexpr double kSerialFlops = 2e6;   // below this, linear() does not use the pool
+constexpr int64_t kKC = 256;            // depth of one pass: a B panel slice (16 KiB) stays in L1
+constexpr int64_t kMC = 96;             // rows per tile: its A block (96 x kc, 96 KiB) stays in L2
+constexpr int64_t kPanelsPerTile = 16;  // 256 output columns per tile: A is read from memory once for d = 256
+constexpr double kSerialFlops = 2e6;    // below this, linear() does not use the pool
 constexpr int64_t kTilesPerThread = 4;  // fewer tiles than this per thread: narrow them (see linear())
 
 std::atomic<bool> g_force_generic{false};
@@ -103,7 +103,8 @@ PackedWeight PackedWeight::from_stored(const void* w, DType dtype, const float* 
       wide[i] = f16_bits_to_float(h);
     }
   } else {
-    fail(ErrorCode::InvalidArgument, std::string("PackedWeight: weights must be F32, F16 or BF16, not ") + dtype_name(dtype));
+    fail(ErrorCode::InvalidArgument,
+         std::string("PackedWeight: weights must be F32, F16 or BF16, not ") + dtype_name(dtype));
   }
   return PackedWeight(wide.data(), bias, out, in);
 }
@@ -115,7 +116,8 @@ float PackedWeight::at(int64_t o, int64_t i) const {
 }
 
 PackedWeight PackedWeight::stack(const PackedWeight& a, const PackedWeight& b) {
-  if (a.in() != b.in()) fail(ErrorCode::InvalidArgument, "PackedWeight::stack: the weights read inputs of different widths");
+  if (a.in() != b.in())
+    fail(ErrorCode::InvalidArgument, "PackedWeight::stack: the weights read inputs of different widths");
   // Unpack both to [out, in] rows and pack once: the panels of `b` need not start on a panel edge.
   const int64_t in = a.in(), out = a.out() + b.out();
   std::vector<float> rows(static_cast<size_t>(out * in)), bias(static_cast<size_t>(out), 0.0f);
@@ -184,7 +186,8 @@ void run_tile(const Tiling& tl, int64_t t, kernels::MicroKernel micro, const flo
       // (F16 panels exist only where F16C does: from_stored widens them otherwise.)
       if (rows == 1 && micro == kernels::micro_avx2) {
         const int64_t off = (p * K + kc0) * kNR;
-        if (w.panels()) kernels::row_avx2(x + kc0, w.panels() + off, kc, y + p * kNR, cols, kc0 > 0);
+        if (w.panels())
+          kernels::row_avx2(x + kc0, w.panels() + off, kc, y + p * kNR, cols, kc0 > 0);
         else
           kernels::row_half_avx2(x + kc0, w.half_panels() + off, w.storage() == DType::BF16, kc, y + p * kNR, cols,
                                  kc0 > 0);
@@ -235,9 +238,7 @@ void linear_serial(const float* x, int64_t rows, const PackedWeight& w, float* y
   for (int64_t t = 0; t < tl.count(); ++t) run_tile(tl, t, micro, x, rows, ldx, w, y);
 }
 
-const char* linear_kernel_name() noexcept {
-  return pick_kernel() == kernels::micro_generic ? "generic" : "avx2-fma";
-}
+const char* linear_kernel_name() noexcept { return pick_kernel() == kernels::micro_generic ? "generic" : "avx2-fma"; }
 
 void force_generic_kernel(bool force) noexcept { g_force_generic.store(force); }
 

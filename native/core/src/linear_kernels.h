@@ -12,14 +12,14 @@ constexpr int kNR = 16;
 
 // c: row stride ldc; reads and writes only `rows` (1..6) rows and `cols` (<= 16) columns;
 // accumulate adds to c instead of overwriting it.
-using MicroKernel = void (*)(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc,
-                             int rows, int cols, bool accumulate);
+using MicroKernel = void (*)(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc, int rows,
+                             int cols, bool accumulate);
 
-void micro_generic(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc, int rows,
-                   int cols, bool accumulate);
+void micro_generic(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc, int rows, int cols,
+                   bool accumulate);
 #if defined(__x86_64__)
-void micro_avx2(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc, int rows,
-                int cols, bool accumulate);
+void micro_avx2(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc, int rows, int cols,
+                bool accumulate);
 double fma_loop_avx2(int64_t iterations);
 #endif
 double fma_loop_generic(int64_t iterations);

@@ -6,8 +6,8 @@
 
 namespace hrseg::kernels {
 
-void micro_avx2(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc, int rows,
-                int cols, bool accumulate) {
+void micro_avx2(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc, int rows, int cols,
+                bool accumulate) {
   // Rows past `rows` repeat the last real row: they are computed and dropped, never read out of bounds.
   const float* a0 = a;
   const float* a1 = a + (rows > 1 ? 1 : 0) * lda;
@@ -25,21 +25,39 @@ void micro_avx2(const float* a, int64_t lda, const float* b, int64_t kc, float* 
     const __m256 b0 = _mm256_loadu_ps(b);
     const __m256 b1 = _mm256_loadu_ps(b + 8);
     __m256 av;
-    av = _mm256_broadcast_ss(a0 + k); c00 = _mm256_fmadd_ps(av, b0, c00); c01 = _mm256_fmadd_ps(av, b1, c01);
-    av = _mm256_broadcast_ss(a1 + k); c10 = _mm256_fmadd_ps(av, b0, c10); c11 = _mm256_fmadd_ps(av, b1, c11);
-    av = _mm256_broadcast_ss(a2 + k); c20 = _mm256_fmadd_ps(av, b0, c20); c21 = _mm256_fmadd_ps(av, b1, c21);
-    av = _mm256_broadcast_ss(a3 + k); c30 = _mm256_fmadd_ps(av, b0, c30); c31 = _mm256_fmadd_ps(av, b1, c31);
-    av = _mm256_broadcast_ss(a4 + k); c40 = _mm256_fmadd_ps(av, b0, c40); c41 = _mm256_fmadd_ps(av, b1, c41);
-    av = _mm256_broadcast_ss(a5 + k); c50 = _mm256_fmadd_ps(av, b0, c50); c51 = _mm256_fmadd_ps(av, b1, c51);
+    av = _mm256_broadcast_ss(a0 + k);
+    c00 = _mm256_fmadd_ps(av, b0, c00);
+    c01 = _mm256_fmadd_ps(av, b1, c01);
+    av = _mm256_broadcast_ss(a1 + k);
+    c10 = _mm256_fmadd_ps(av, b0, c10);
+    c11 = _mm256_fmadd_ps(av, b1, c11);
+    av = _mm256_broadcast_ss(a2 + k);
+    c20 = _mm256_fmadd_ps(av, b0, c20);
+    c21 = _mm256_fmadd_ps(av, b1, c21);
+    av = _mm256_broadcast_ss(a3 + k);
+    c30 = _mm256_fmadd_ps(av, b0, c30);
+    c31 = _mm256_fmadd_ps(av, b1, c31);
+    av = _mm256_broadcast_ss(a4 + k);
+    c40 = _mm256_fmadd_ps(av, b0, c40);
+    c41 = _mm256_fmadd_ps(av, b1, c41);
+    av = _mm256_broadcast_ss(a5 + k);
+    c50 = _mm256_fmadd_ps(av, b0, c50);
+    c51 = _mm256_fmadd_ps(av, b1, c51);
     b += kNR;
   }
   alignas(32) float tile[kMR][kNR];
-  _mm256_store_ps(tile[0], c00); _mm256_store_ps(tile[0] + 8, c01);
-  _mm256_store_ps(tile[1], c10); _mm256_store_ps(tile[1] + 8, c11);
-  _mm256_store_ps(tile[2], c20); _mm256_store_ps(tile[2] + 8, c21);
-  _mm256_store_ps(tile[3], c30); _mm256_store_ps(tile[3] + 8, c31);
-  _mm256_store_ps(tile[4], c40); _mm256_store_ps(tile[4] + 8, c41);
-  _mm256_store_ps(tile[5], c50); _mm256_store_ps(tile[5] + 8, c51);
+  _mm256_store_ps(tile[0], c00);
+  _mm256_store_ps(tile[0] + 8, c01);
+  _mm256_store_ps(tile[1], c10);
+  _mm256_store_ps(tile[1] + 8, c11);
+  _mm256_store_ps(tile[2], c20);
+  _mm256_store_ps(tile[2] + 8, c21);
+  _mm256_store_ps(tile[3], c30);
+  _mm256_store_ps(tile[3] + 8, c31);
+  _mm256_store_ps(tile[4], c40);
+  _mm256_store_ps(tile[4] + 8, c41);
+  _mm256_store_ps(tile[5], c50);
+  _mm256_store_ps(tile[5] + 8, c51);
   if (rows == kMR && cols == kNR) {
     for (int i = 0; i < kMR; ++i) {
       float* ci = c + i * ldc;
@@ -130,10 +148,18 @@ double fma_loop_avx2(int64_t iterations) {
   __m256 r0 = _mm256_set1_ps(1), r1 = r0, r2 = r0, r3 = r0, r4 = r0, r5 = r0, r6 = r0, r7 = r0, r8 = r0, r9 = r0,
          r10 = r0, r11 = r0;
   for (int64_t i = 0; i < iterations; ++i) {
-    r0 = _mm256_fmadd_ps(r0, m, add); r1 = _mm256_fmadd_ps(r1, m, add); r2 = _mm256_fmadd_ps(r2, m, add);
-    r3 = _mm256_fmadd_ps(r3, m, add); r4 = _mm256_fmadd_ps(r4, m, add); r5 = _mm256_fmadd_ps(r5, m, add);
-    r6 = _mm256_fmadd_ps(r6, m, add); r7 = _mm256_fmadd_ps(r7, m, add); r8 = _mm256_fmadd_ps(r8, m, add);
-    r9 = _mm256_fmadd_ps(r9, m, add); r10 = _mm256_fmadd_ps(r10, m, add); r11 = _mm256_fmadd_ps(r11, m, add);
+    r0 = _mm256_fmadd_ps(r0, m, add);
+    r1 = _mm256_fmadd_ps(r1, m, add);
+    r2 = _mm256_fmadd_ps(r2, m, add);
+    r3 = _mm256_fmadd_ps(r3, m, add);
+    r4 = _mm256_fmadd_ps(r4, m, add);
+    r5 = _mm256_fmadd_ps(r5, m, add);
+    r6 = _mm256_fmadd_ps(r6, m, add);
+    r7 = _mm256_fmadd_ps(r7, m, add);
+    r8 = _mm256_fmadd_ps(r8, m, add);
+    r9 = _mm256_fmadd_ps(r9, m, add);
+    r10 = _mm256_fmadd_ps(r10, m, add);
+    r11 = _mm256_fmadd_ps(r11, m, add);
   }
   __m256 s = _mm256_add_ps(_mm256_add_ps(_mm256_add_ps(r0, r1), _mm256_add_ps(r2, r3)),
                            _mm256_add_ps(_mm256_add_ps(r4, r5), _mm256_add_ps(r6, r7)));

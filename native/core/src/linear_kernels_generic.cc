@@ -4,8 +4,8 @@
 
 namespace hrseg::kernels {
 
-void micro_generic(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc, int rows,
-                   int cols, bool accumulate) {
+void micro_generic(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc, int rows, int cols,
+                   bool accumulate) {
   float acc[kMR][kNR] = {};
   for (int64_t k = 0; k < kc; ++k) {
     const float* bk = b + k * kNR;

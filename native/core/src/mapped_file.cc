@@ -15,7 +15,7 @@ namespace hrseg {
 std::shared_ptr<const MappedFile> MappedFile::open(const std::string& path) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) fail(ErrorCode::ModelFile, path + ": cannot open (" + std::strerror(errno) + ")");
-  struct stat st {};
+  struct stat st{};
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     ::close(fd);
     fail(ErrorCode::ModelFile, path + ": not a regular file");

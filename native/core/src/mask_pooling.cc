@@ -64,8 +64,6 @@ Extent row_extent(const uint8_t* r, int64_t n) {
   return {x0, x1};
 }
 
-
-
 constexpr uint64_t kOnes = 0x0101010101010101ULL, kHighs = 0x8080808080808080ULL;
 
 // The first byte at or after x (before end) that is zero, or non-zero: eight bytes per test inside

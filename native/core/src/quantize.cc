@@ -29,12 +29,14 @@ void put(uint8_t* packed, int64_t k, int bits, int v) {
 
 }  // namespace
 
-void quantize_blockwise(const float* w, int64_t out, int64_t in, const BlockQuantOptions& o, uint8_t* codes, float* scales,
-                        uint8_t* zero_points) {
-  if (o.bits != 4 && o.bits != 8) throw Error(ErrorCode::InvalidArgument, "quantize: bits must be 4 or 8, got " + std::to_string(o.bits));
+void quantize_blockwise(const float* w, int64_t out, int64_t in, const BlockQuantOptions& o, uint8_t* codes,
+                        float* scales, uint8_t* zero_points) {
+  if (o.bits != 4 && o.bits != 8)
+    throw Error(ErrorCode::InvalidArgument, "quantize: bits must be 4 or 8, got " + std::to_string(o.bits));
   const int64_t B = o.block;
   if (B < 2 || in % B != 0)
-    throw Error(ErrorCode::InvalidArgument, "quantize: block size " + std::to_string(B) + " does not divide the input dimension " + std::to_string(in));
+    throw Error(ErrorCode::InvalidArgument, "quantize: block size " + std::to_string(B) +
+                                                " does not divide the input dimension " + std::to_string(in));
   if (o.asymmetric && !zero_points) throw Error(ErrorCode::Internal, "quantize: asymmetric needs zero points");
   const int64_t nb = in / B;
   const double qmax = o.asymmetric ? (1 << o.bits) - 1 : (1 << (o.bits - 1)) - 1;
@@ -53,7 +55,8 @@ void quantize_blockwise(const float* w, int64_t out, int64_t in, const BlockQuan
         double best_s = 1, best_z = 0, best_err = std::numeric_limits<double>::infinity();
         for (int k = 0; k < ratios; ++k) {
           const double ratio = kClipRatios[k];
-          double s = o.asymmetric ? static_cast<float>(((mx - mn) * ratio) / qmax) : static_cast<float>((std::max(std::fabs(mn), std::fabs(mx)) * ratio) / qmax);
+          double s = o.asymmetric ? static_cast<float>(((mx - mn) * ratio) / qmax)
+                                  : static_cast<float>((std::max(std::fabs(mn), std::fabs(mx)) * ratio) / qmax);
           if (s == 0 || std::isnan(s)) s = 1;  // an all-zero block (the JS `|| 1`)
           const double z = o.asymmetric ? std::min(qmax, std::max(0.0, round_even((-mn * ratio) / s))) : 0;
           double err = 0;
@@ -67,7 +70,8 @@ void quantize_blockwise(const float* w, int64_t out, int64_t in, const BlockQuan
         scales[b * out + r] = static_cast<float>(best_s);
         if (o.asymmetric) zps[static_cast<size_t>(b * out + r)] = static_cast<uint8_t>(best_z);
         int8_t* c = rowCodes.data() + r * in + b * B;
-        for (int64_t i = 0; i < B; ++i) c[i] = static_cast<int8_t>(static_cast<int>(std::clamp(round_even(x[i] / best_s) + best_z, lo, qmax)));
+        for (int64_t i = 0; i < B; ++i)
+          c[i] = static_cast<int8_t>(static_cast<int>(std::clamp(round_even(x[i] / best_s) + best_z, lo, qmax)));
       }
   });
   // Pass 2, over input rows in tiles: the transpose, packed. Two rows share a byte when `out` is
@@ -77,7 +81,8 @@ void quantize_blockwise(const float* w, int64_t out, int64_t in, const BlockQuan
     constexpr int64_t T = 64;
     for (int64_t c0 = 0; c0 < out; c0 += T)
       for (int64_t i = i0; i < i1; ++i)
-        for (int64_t c = c0; c < std::min(out, c0 + T); ++c) put(codes, i * out + c, o.bits, rowCodes[static_cast<size_t>(c * in + i)]);
+        for (int64_t c = c0; c < std::min(out, c0 + T); ++c)
+          put(codes, i * out + c, o.bits, rowCodes[static_cast<size_t>(c * in + i)]);
   });
   if (o.asymmetric)
     for (int64_t k = 0; k < nb * out; ++k) put(zero_points, k, o.bits, zps[static_cast<size_t>(k)]);

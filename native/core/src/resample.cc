@@ -86,9 +86,12 @@ Taps resample_taps(int64_t in, int64_t out, Filter filter) {
     throw Error(ErrorCode::InvalidArgument,
                 "resample: sizes must be positive (in " + std::to_string(in) + ", out " + std::to_string(out) + ")");
   switch (filter) {
-    case Filter::BilinearTorch: return torch_bilinear_taps(in, out);
-    case Filter::BilinearAntialias: return antialias_taps(in, out, triangle, 1.0);
-    case Filter::BicubicAntialias: return antialias_taps(in, out, cubic, 2.0);
+    case Filter::BilinearTorch:
+      return torch_bilinear_taps(in, out);
+    case Filter::BilinearAntialias:
+      return antialias_taps(in, out, triangle, 1.0);
+    case Filter::BicubicAntialias:
+      return antialias_taps(in, out, cubic, 2.0);
   }
   throw Error(ErrorCode::InvalidArgument, "resample: unknown filter");
 }
@@ -101,7 +104,8 @@ int64_t scaled_side(int64_t side, int64_t longest, int64_t target) {
 
 Extent longest_side_extent(int64_t height, int64_t width, int64_t target) {
   const int64_t longest = std::max(height, width);
-  return {std::max<int64_t>(1, scaled_side(height, longest, target)), std::max<int64_t>(1, scaled_side(width, longest, target))};
+  return {std::max<int64_t>(1, scaled_side(height, longest, target)),
+          std::max<int64_t>(1, scaled_side(width, longest, target))};
 }
 
 }  // namespace hrseg

@@ -26,8 +26,8 @@ void rle_decode(const std::vector<uint32_t>& counts, int64_t H, int64_t W, uint8
   uint64_t total = 0;
   for (uint32_t c : counts) total += c;
   if (total != static_cast<uint64_t>(H * W))
-    fail(ErrorCode::InvalidArgument, "RLE counts cover " + std::to_string(total) + " pixels, the mask has " +
-                                         std::to_string(H * W));
+    fail(ErrorCode::InvalidArgument,
+         "RLE counts cover " + std::to_string(total) + " pixels, the mask has " + std::to_string(H * W));
   int64_t i = 0;
   uint8_t v = 0;
   for (uint32_t c : counts) {
@@ -65,7 +65,8 @@ std::vector<uint32_t> rle_from_string(const std::string& s) {
     while (more) {
       if (p >= s.size()) fail(ErrorCode::InvalidArgument, "RLE string ends inside a count");
       const int c = static_cast<unsigned char>(s[p]) - 48;
-      if (c < 0 || c > 63 || k > 12) fail(ErrorCode::InvalidArgument, "RLE string has an invalid character at " + std::to_string(p));
+      if (c < 0 || c > 63 || k > 12)
+        fail(ErrorCode::InvalidArgument, "RLE string has an invalid character at " + std::to_string(p));
       x |= static_cast<int64_t>(c & 0x1f) << (5 * k);
       more = (c & 0x20) != 0;
       ++p;
@@ -73,7 +74,8 @@ std::vector<uint32_t> rle_from_string(const std::string& s) {
       if (!more && (c & 0x10)) x |= static_cast<int64_t>(-1) * (int64_t{1} << (5 * k));
     }
     if (counts.size() > 2) x += counts[counts.size() - 2];
-    if (x < 0 || x > 0xffffffffLL) fail(ErrorCode::InvalidArgument, "RLE string decodes to a negative or oversized count");
+    if (x < 0 || x > 0xffffffffLL)
+      fail(ErrorCode::InvalidArgument, "RLE string decodes to a negative or oversized count");
     counts.push_back(static_cast<uint32_t>(x));
   }
   return counts;

@@ -42,7 +42,8 @@ std::shared_ptr<SafeTensors> SafeTensors::borrow(const void* data, size_t size, 
 
 void SafeTensors::parse() {
   auto bad = [&](const std::string& what) { fail(ErrorCode::ModelFile, label_ + ": " + what); };
-  if (size_ < 8) bad("truncated: " + std::to_string(size_) + " bytes, a safetensors file starts with an 8-byte header length");
+  if (size_ < 8)
+    bad("truncated: " + std::to_string(size_) + " bytes, a safetensors file starts with an 8-byte header length");
   uint64_t n = 0;
   for (int i = 7; i >= 0; --i) n = (n << 8) | base_[i];
   if (n > kMaxHeaderBytes)
@@ -63,7 +64,8 @@ void SafeTensors::parse() {
     const json::Value* dt = v.find("dtype");
     const json::Value* shape = v.find("shape");
     const json::Value* offs = v.find("data_offsets");
-    if (!dt || !dt->is_string() || !shape || !shape->is_array() || !offs || !offs->is_array() || offs->array.size() != 2)
+    if (!dt || !dt->is_string() || !shape || !shape->is_array() || !offs || !offs->is_array() ||
+        offs->array.size() != 2)
       bad("tensor '" + name + "': header entry needs dtype, shape and data_offsets [begin, end]");
     Entry e;
     e.dtype = dt->string;
@@ -80,10 +82,12 @@ void SafeTensors::parse() {
         bad("tensor '" + name + "': bad data_offsets");
     const double b = offs->array[0].number, en = offs->array[1].number;
     std::ostringstream range;
-    range << "tensor '" << name << "': data_offsets [" << static_cast<uint64_t>(b) << ", " << static_cast<uint64_t>(en) << ")";
+    range << "tensor '" << name << "': data_offsets [" << static_cast<uint64_t>(b) << ", " << static_cast<uint64_t>(en)
+          << ")";
     if (b > en) bad(range.str() + " end before begin");
     if (en > static_cast<double>(data_size_))
-      bad(range.str() + " run past the data section (" + std::to_string(data_size_) + " bytes): the file is truncated or the header lies");
+      bad(range.str() + " run past the data section (" + std::to_string(data_size_) +
+          " bytes): the file is truncated or the header lies");
     if (en - b != count * static_cast<double>(elem))
       bad(range.str() + " hold " + std::to_string(static_cast<uint64_t>(en - b)) + " bytes, but " + e.dtype +
           dims_to_string(e.shape) + " needs " + std::to_string(static_cast<uint64_t>(count * elem)));
@@ -101,7 +105,8 @@ const Dims& SafeTensors::shape(const std::string& name) const {
 
 const float* SafeTensors::materialise(const std::string& name, const Entry& e) const {
   const uint8_t* p = data_ + e.begin;
-  if (e.dtype == "F32" && reinterpret_cast<uintptr_t>(p) % alignof(float) == 0) return reinterpret_cast<const float*>(p);
+  if (e.dtype == "F32" && reinterpret_cast<uintptr_t>(p) % alignof(float) == 0)
+    return reinterpret_cast<const float*>(p);
   auto found = converted_.find(name);
   if (found != converted_.end()) return found->second.data();
   const size_t n = (e.end - e.begin) / stored_size(e.dtype);
@@ -140,17 +145,26 @@ const float* SafeTensors::f32_optional(const std::string& name, const Dims& shap
 
 const uint8_t* SafeTensors::stored(const std::string& name, const Dims& shape, DType* dtype) const {
   const Entry* e = find_checked(name, shape);
-  if (!e) fail(ErrorCode::ModelFile, label_ + ": tensor '" + name + "' is missing (expected shape " + dims_to_string(shape) + ")");
-  if (e->dtype == "F32") *dtype = DType::F32;
-  else if (e->dtype == "F16") *dtype = DType::F16;
-  else if (e->dtype == "BF16") *dtype = DType::BF16;
-  else fail(ErrorCode::ModelFile, label_ + ": tensor '" + name + "' is " + e->dtype + "; weights must be F32, F16 or BF16");
+  if (!e)
+    fail(ErrorCode::ModelFile,
+         label_ + ": tensor '" + name + "' is missing (expected shape " + dims_to_string(shape) + ")");
+  if (e->dtype == "F32")
+    *dtype = DType::F32;
+  else if (e->dtype == "F16")
+    *dtype = DType::F16;
+  else if (e->dtype == "BF16")
+    *dtype = DType::BF16;
+  else
+    fail(ErrorCode::ModelFile,
+         label_ + ": tensor '" + name + "' is " + e->dtype + "; weights must be F32, F16 or BF16");
   return data_ + e->begin;
 }
 
 const float* SafeTensors::f32(const std::string& name, const Dims& shape) const {
   const float* p = f32_optional(name, shape);
-  if (!p) fail(ErrorCode::ModelFile, label_ + ": tensor '" + name + "' is missing (expected shape " + dims_to_string(shape) + ")");
+  if (!p)
+    fail(ErrorCode::ModelFile,
+         label_ + ": tensor '" + name + "' is missing (expected shape " + dims_to_string(shape) + ")");
   return p;
 }
 

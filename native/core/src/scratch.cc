@@ -9,8 +9,8 @@ namespace hrseg {
 
 namespace {
 
-constexpr size_t kMinCached = 64 << 10;   // below this, malloc's own bins do well
-constexpr size_t kMaxCached = 16 << 20;   // per thread: a step's intermediates, not more
+constexpr size_t kMinCached = 64 << 10;  // below this, malloc's own bins do well
+constexpr size_t kMaxCached = 16 << 20;  // per thread: a step's intermediates, not more
 constexpr size_t kMaxBlocks = 8;
 constexpr std::align_val_t kAlign{64};
 

@@ -23,8 +23,12 @@ Selection select_proposals(const float* sim, const float* iop, int64_t K, Strate
   if (K <= 0) return s;
   const int64_t kk = std::min(std::max<int64_t>(k, 1), K);
   switch (strategy) {
-    case Strategy::Top1Sim: s.chosen = {ranked(sim, K)[0]}; break;
-    case Strategy::Top1Iop: s.chosen = {ranked(iop, K)[0]}; break;
+    case Strategy::Top1Sim:
+      s.chosen = {ranked(sim, K)[0]};
+      break;
+    case Strategy::Top1Iop:
+      s.chosen = {ranked(iop, K)[0]};
+      break;
     case Strategy::IopThreshold:
       for (int64_t i = 0; i < K; ++i)
         if (iop[i] > tau) s.chosen.push_back(i);

@@ -25,8 +25,7 @@ Tensor::Tensor(DType dtype_, Dims dims_)
 
 void expect_tensor(const TensorView& view, const char* what, DType dtype, const Dims& expected) {
   bool ok = view.dtype == dtype && view.dims.size() == expected.size();
-  for (size_t i = 0; ok && i < expected.size(); ++i)
-    ok = expected[i] < 0 || expected[i] == view.dims[i];
+  for (size_t i = 0; ok && i < expected.size(); ++i) ok = expected[i] < 0 || expected[i] == view.dims[i];
   if (!ok) {
     std::ostringstream s;
     s << what << ": expected " << dtype_name(dtype) << dims_to_string(expected) << " (-1 = any), got "

@@ -141,9 +141,7 @@ Pool& pool() {
 
 }  // namespace
 
-void parallel_for(int64_t begin, int64_t end, int64_t grain, const RangeFn& fn) {
-  pool().run(begin, end, grain, fn);
-}
+void parallel_for(int64_t begin, int64_t end, int64_t grain, const RangeFn& fn) { pool().run(begin, end, grain, fn); }
 
 int num_threads() noexcept { return pool().size(); }
 void set_num_threads(int n) { pool().set_size(n); }

@@ -14,13 +14,14 @@ namespace {
 
 void check_image(const Image8& image) {
   if (!image.rgb || image.height < 1 || image.width < 1)
-    throw Error(ErrorCode::InvalidArgument, "image: empty (" + std::to_string(image.height) + "×" +
-                                                std::to_string(image.width) + ")");
+    throw Error(ErrorCode::InvalidArgument,
+                "image: empty (" + std::to_string(image.height) + "×" + std::to_string(image.width) + ")");
 }
 
 void check_size(int64_t size, const char* what) {
   if (size < 1 || size > 16384)
-    throw Error(ErrorCode::InvalidArgument, std::string(what) + ": view size must be in [1, 16384], got " + std::to_string(size));
+    throw Error(ErrorCode::InvalidArgument,
+                std::string(what) + ": view size must be in [1, 16384], got " + std::to_string(size));
 }
 
 // Resizes to out_h × out_w, planar float [3, out_h, out_w] on the 0–255 scale. Rows first, then
@@ -84,7 +85,8 @@ struct FixedTaps {
 
 FixedTaps pillow_taps(int64_t in, int64_t out, Filter filter) {
   const bool cubic = filter == Filter::BicubicAntialias;
-  if (!cubic && filter != Filter::BilinearAntialias) throw Error(ErrorCode::InvalidArgument, "Pillow's resize: bilinear or bicubic");
+  if (!cubic && filter != Filter::BilinearAntialias)
+    throw Error(ErrorCode::InvalidArgument, "Pillow's resize: bilinear or bicubic");
   const auto f = [cubic](double x) {
     x = x < 0 ? -x : x;
     if (!cubic) return x < 1 ? 1 - x : 0.0;
@@ -113,7 +115,8 @@ FixedTaps pillow_taps(int64_t in, int64_t out, Filter filter) {
     for (int64_t x = 0; x < xmax; ++x) ww += w[x] = f((static_cast<double>(x + xmin) - center + 0.5) * ss);
     for (int64_t x = 0; x < xmax; ++x) {
       const double v = ww != 0 ? w[x] / ww : w[x];
-      t.k[o * t.ksize + x] = static_cast<int32_t>(v < 0 ? -0.5 + v * (1 << kPrecisionBits) : 0.5 + v * (1 << kPrecisionBits));
+      t.k[o * t.ksize + x] =
+          static_cast<int32_t>(v < 0 ? -0.5 + v * (1 << kPrecisionBits) : 0.5 + v * (1 << kPrecisionBits));
     }
     t.first[o] = xmin;
     t.count[o] = xmax;
@@ -128,7 +131,8 @@ inline uint8_t clip8(int64_t v) {
 }
 
 // resize_planar's Pillow-exact counterpart, on the 0–255 scale as floats.
-Tensor resize_planar_round8(const Image8& image, int64_t out_h, int64_t out_w, Filter filter, const CancelToken* cancel) {
+Tensor resize_planar_round8(const Image8& image, int64_t out_h, int64_t out_w, Filter filter,
+                            const CancelToken* cancel) {
   Tensor rgb = pillow_resize8(image, out_h, out_w, filter, cancel);
   Tensor out(DType::F32, {3, out_h, out_w});
   const uint8_t* s = rgb.as<uint8_t>();
@@ -200,7 +204,8 @@ Tensor pillow_resize8(const Image8& image, int64_t out_h, int64_t out_w, Filter 
     for (int64_t o = o0; o < o1; ++o)
       for (int64_t i = 0; i < out_w * 3; ++i) {
         int64_t acc = 1 << (kPrecisionBits - 1);
-        for (int64_t t = 0; t < ty.count[o]; ++t) acc += src[(ty.first[o] + t) * out_w * 3 + i] * static_cast<int64_t>(ty.k[o * ty.ksize + t]);
+        for (int64_t t = 0; t < ty.count[o]; ++t)
+          acc += src[(ty.first[o] + t) * out_w * 3 + i] * static_cast<int64_t>(ty.k[o * ty.ksize + t]);
         dst[o * out_w * 3 + i] = clip8(acc);
       }
   });
@@ -212,7 +217,8 @@ Tensor square_view(const Image8& image, int64_t size, const Normalize& norm, Fil
   check_image(image);
   check_size(size, "square view");
   const auto [rh, rw] = longest_side_extent(image.height, image.width, size);
-  Tensor resized = round8 ? resize_planar_round8(image, rh, rw, filter, cancel) : resize_planar(image, rh, rw, filter, cancel);
+  Tensor resized =
+      round8 ? resize_planar_round8(image, rh, rw, filter, cancel) : resize_planar(image, rh, rw, filter, cancel);
   Tensor out(DType::F32, {3, size, size});
   normalised_window(resized, 0, 0, size, norm, out.as<float>());
   if (content_h) *content_h = rh;
@@ -224,7 +230,8 @@ Tensor tiled_view(const Image8& image, int64_t size, int64_t n, const Normalize&
                   const CancelToken* cancel) {
   check_image(image);
   check_size(size, "tiled view");
-  if (n < 1 || n > 8) throw Error(ErrorCode::InvalidArgument, "tiled view: magnification must be in [1, 8], got " + std::to_string(n));
+  if (n < 1 || n > 8)
+    throw Error(ErrorCode::InvalidArgument, "tiled view: magnification must be in [1, 8], got " + std::to_string(n));
   const int64_t big = n * size;
   const auto [rh, rw] = longest_side_extent(image.height, image.width, big);
   Tensor resized = resize_planar(image, rh, rw, filter, cancel);
@@ -243,7 +250,8 @@ Tensor center_crop_view(const Image8& image, int64_t size, const Normalize& norm
   const int64_t other = std::max<int64_t>(size, static_cast<int64_t>(static_cast<double>(size) * longest / shortest));
   const int64_t rh = image.height <= image.width ? size : other;
   const int64_t rw = image.height <= image.width ? other : size;
-  Tensor resized = round8 ? resize_planar_round8(image, rh, rw, filter, cancel) : resize_planar(image, rh, rw, filter, cancel);
+  Tensor resized =
+      round8 ? resize_planar_round8(image, rh, rw, filter, cancel) : resize_planar(image, rh, rw, filter, cancel);
   Tensor out(DType::F32, {3, size, size});
   normalised_window(resized, (rh - size) / 2, (rw - size) / 2, size, norm, out.as<float>());
   return out;

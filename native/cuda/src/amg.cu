@@ -26,7 +26,8 @@ __device__ inline double pixel(const float* __restrict__ L, int low, const Devic
   double v = 0.0;
   for (int j = 0; j < nx; ++j) {
     double line = 0.0;
-    for (int i = 0; i < ny; ++i) line = __dadd_rn(line, __dmul_rn(wy[i], static_cast<double>(L[(fy + i) * low + fx + j])));
+    for (int i = 0; i < ny; ++i)
+      line = __dadd_rn(line, __dmul_rn(wy[i], static_cast<double>(L[(fy + i) * low + fx + j])));
     v = __dadd_rn(v, __dmul_rn(wx[j], line));
   }
   return v;
@@ -92,7 +93,8 @@ __global__ void masks_kernel(const float* __restrict__ logits, int low, const in
 
 // In float64 like hrseg::box_iou, so that a pair at the threshold is decided the same way.
 __device__ inline double iou(const float* a, const float* b) {
-  const double area_a = (double(a[2]) - a[0]) * (double(a[3]) - a[1]), area_b = (double(b[2]) - b[0]) * (double(b[3]) - b[1]);
+  const double area_a = (double(a[2]) - a[0]) * (double(a[3]) - a[1]),
+               area_b = (double(b[2]) - b[0]) * (double(b[3]) - b[1]);
   const double w = fmax(0.0, double(fminf(a[2], b[2])) - fmaxf(a[0], b[0]));
   const double h = fmax(0.0, double(fminf(a[3], b[3])) - fmaxf(a[1], b[1]));
   const double inter = w * h, uni = area_a + area_b - inter;
@@ -127,13 +129,14 @@ __global__ void nms_kernel(const float* __restrict__ boxes, int n, int tile0, in
 void amg_stats(const float* logits, int64_t low, const int32_t* which, int64_t n, DeviceAxis rows, DeviceAxis cols,
                int64_t H, int64_t W, double t, double o, int32_t* counts, int32_t* boxes, cudaStream_t stream) {
   if (n == 0) return;
-  HRSEG_LAUNCH(init_stats_kernel, static_cast<unsigned>((n + 127) / 128), 128, 0, stream)(counts, boxes, static_cast<int>(n));
+  HRSEG_LAUNCH(init_stats_kernel, static_cast<unsigned>((n + 127) / 128), 128, 0, stream)(counts, boxes,
+                                                                                          static_cast<int>(n));
   HRSEG_CUDA_LAUNCHED("amg_init");
   const unsigned bands = static_cast<unsigned>((H + kRowsPerBlock - 1) / kRowsPerBlock);
   in_grid_y_slices(n, [&](int64_t m0, unsigned count) {
-    HRSEG_LAUNCH(stats_kernel, dim3(bands, count), 256, 0, stream)(logits, static_cast<int>(low), which + m0, rows, cols,
-                                                                 static_cast<int>(H), static_cast<int>(W), t, o,
-                                                                 counts + m0 * 3, boxes + m0 * 4);
+    HRSEG_LAUNCH(stats_kernel, dim3(bands, count), 256, 0, stream)(logits, static_cast<int>(low), which + m0, rows,
+                                                                   cols, static_cast<int>(H), static_cast<int>(W), t, o,
+                                                                   counts + m0 * 3, boxes + m0 * 4);
     HRSEG_CUDA_LAUNCHED("amg_stats");
   });
 }
@@ -143,25 +146,28 @@ void amg_masks(const float* logits, int64_t low, const int32_t* which, int64_t K
   if (K == 0) return;
   const unsigned bands = static_cast<unsigned>((H + kRowsPerBlock - 1) / kRowsPerBlock);
   in_grid_y_slices(K, [&](int64_t k0, unsigned count) {
-    HRSEG_LAUNCH(masks_kernel, dim3(bands, count), 256, 0, stream)(logits, static_cast<int>(low), which + k0, rows, cols,
-                                                                 static_cast<int>(H), static_cast<int>(W), t,
-                                                                 out + k0 * H * W);
+    HRSEG_LAUNCH(masks_kernel, dim3(bands, count), 256, 0, stream)(logits, static_cast<int>(low), which + k0, rows,
+                                                                   cols, static_cast<int>(H), static_cast<int>(W), t,
+                                                                   out + k0 * H * W);
     HRSEG_CUDA_LAUNCHED("amg_masks");
   });
 }
 
 void nms_bitmask(const float* boxes, int64_t n, int64_t row0, int64_t rows, double threshold, uint64_t* mask,
                  cudaStream_t stream) {
-  if (n > (int64_t{1} << 30)) throw Error(ErrorCode::InvalidArgument, "nms_bitmask: " + std::to_string(n) + " boxes, over 2^30");
+  if (n > (int64_t{1} << 30))
+    throw Error(ErrorCode::InvalidArgument, "nms_bitmask: " + std::to_string(n) + " boxes, over 2^30");
   if (row0 % 64 != 0 || row0 < 0 || rows < 0 || row0 + rows > n)
-    throw Error(ErrorCode::InvalidArgument, "nms_bitmask: rows " + std::to_string(row0) + " … " + std::to_string(row0 + rows) +
-                                                " of " + std::to_string(n) + " (the band must start at a multiple of 64)");
+    throw Error(ErrorCode::InvalidArgument, "nms_bitmask: rows " + std::to_string(row0) + " … " +
+                                                std::to_string(row0 + rows) + " of " + std::to_string(n) +
+                                                " (the band must start at a multiple of 64)");
   if (rows == 0) return;
   const int64_t words = (n + 63) / 64, tiles = (rows + 63) / 64;
   HRSEG_CUDA_CHECK(cudaMemsetAsync(mask, 0, static_cast<size_t>(rows * words) * sizeof(uint64_t), stream));
   in_grid_y_slices(tiles, [&](int64_t t0, unsigned count) {
     HRSEG_LAUNCH(nms_kernel, dim3(static_cast<unsigned>(words), count), 64, 0, stream)(
-        boxes, static_cast<int>(n), static_cast<int>(row0 / 64 + t0), static_cast<int>(row0 + rows), threshold, mask + t0 * 64 * words);
+        boxes, static_cast<int>(n), static_cast<int>(row0 / 64 + t0), static_cast<int>(row0 + rows), threshold,
+        mask + t0 * 64 * words);
     HRSEG_CUDA_LAUNCHED("nms_bitmask");
   });
 }

@@ -18,8 +18,8 @@ __global__ void attention_kernel(const float* __restrict__ q, int qs, const floa
                                  const float* __restrict__ v, int vs, int n, int dh, int dvh, int heads,
                                  float* __restrict__ ctx, int cs) {
   HRSEG_DYNAMIC_SHARED(float, smem);
-  float* scores = smem;         // n
-  float* qh = smem + n;         // dh
+  float* scores = smem;  // n
+  float* qh = smem + n;  // dh
   __shared__ float red[kStaticSmem / sizeof(float)];
   const int i = blockIdx.x / heads, h = blockIdx.x % heads;
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = blockDim.x / 32;
@@ -70,9 +70,7 @@ __global__ void add_layer_norm_kernel(float* __restrict__ x, const float* __rest
 
 }  // namespace
 
-int64_t attention_max_keys(int64_t dh) {
-  return static_cast<int64_t>((96 * 1024 - kStaticSmem) / sizeof(float)) - dh;
-}
+int64_t attention_max_keys(int64_t dh) { return static_cast<int64_t>((96 * 1024 - kStaticSmem) / sizeof(float)) - dh; }
 
 void attention_core(const float* q, int64_t qs, const float* k, int64_t ks, const float* v, int64_t vs, int64_t m,
                     int64_t n, int64_t D, int64_t Dv, int64_t heads, float* ctx, cudaStream_t stream) {
@@ -85,7 +83,8 @@ void attention_core(const float* q, int64_t qs, const float* k, int64_t ks, cons
   // Static and dynamic shared memory together over 48 KiB need the attribute (the static part
   // alone made a launch between 48 KiB − 128 and 48 KiB of dynamic memory fail).
   if (smem + kStaticSmem > 48 * 1024)
-    HRSEG_CUDA_CHECK(cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
+    HRSEG_CUDA_CHECK(
+        cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(smem)));
   HRSEG_LAUNCH(attention_kernel, static_cast<unsigned>(m * heads), 128, smem, stream)(
       q, static_cast<int>(qs), k, static_cast<int>(ks), v, static_cast<int>(vs), static_cast<int>(n),
       static_cast<int>(dh), static_cast<int>(dvh), static_cast<int>(heads), ctx, static_cast<int>(Dv));
@@ -95,7 +94,8 @@ void attention_core(const float* q, int64_t qs, const float* k, int64_t ks, cons
 void add_layer_norm(float* x, const float* a, int64_t rows, int64_t d, const float* gamma, const float* beta,
                     cudaStream_t stream) {
   if (rows == 0) return;
-  HRSEG_LAUNCH(add_layer_norm_kernel, static_cast<unsigned>(rows), 256, 0, stream)(x, a, static_cast<int>(d), gamma, beta);
+  HRSEG_LAUNCH(add_layer_norm_kernel, static_cast<unsigned>(rows), 256, 0, stream)(x, a, static_cast<int>(d), gamma,
+                                                                                   beta);
   HRSEG_CUDA_LAUNCHED("add_layer_norm");
 }
 

@@ -37,7 +37,8 @@ void DevicePool::reclaim_locked() noexcept {
       ++i;
       continue;
     }
-    if (e != cudaSuccess) cudaGetLastError();  // a failed query: the block is not reused
+    if (e != cudaSuccess)
+      cudaGetLastError();  // a failed query: the block is not reused
     else {
       free_.emplace(p.size, p.ptr);
       HRSEG_POOL_POISON(p.ptr, p.size);
@@ -82,8 +83,10 @@ void DevicePool::release(void* ptr, cudaStream_t stream) noexcept {
   const size_t size = it->second;
   used_.erase(it);
   cudaEvent_t done = nullptr;
-  if (!events_.empty()) done = events_.back(), events_.pop_back();
-  else if (cudaEventCreateWithFlags(&done, cudaEventDisableTiming) != cudaSuccess) done = nullptr;
+  if (!events_.empty())
+    done = events_.back(), events_.pop_back();
+  else if (cudaEventCreateWithFlags(&done, cudaEventDisableTiming) != cudaSuccess)
+    done = nullptr;
   if (done && cudaEventRecord(done, stream) == cudaSuccess) {
     pending_.push_back(Pending{size, ptr, done});
     return;

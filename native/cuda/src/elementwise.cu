@@ -34,9 +34,10 @@ __global__ void sigmoid_kernel(const float* __restrict__ x, int64_t n, float* __
   if (i < n) out[i] = 1.0f / (1.0f + expf(-x[i]));
 }
 
-__global__ void union_kernel(const uint8_t* __restrict__ masks, int64_t hw, const int32_t* __restrict__ chosen, int count,
-                             uint8_t* __restrict__ out) {
-  for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < hw; p += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+__global__ void union_kernel(const uint8_t* __restrict__ masks, int64_t hw, const int32_t* __restrict__ chosen,
+                             int count, uint8_t* __restrict__ out) {
+  for (int64_t p = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; p < hw;
+       p += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     uint8_t v = 0;
     for (int c = 0; c < count; ++c) v |= masks[chosen[c] * hw + p] != 0;
     out[p] = v;
@@ -58,14 +59,16 @@ __global__ void stitch_kernel(const float* __restrict__ tiles, int N, int g, int
 
 void stitch_tiles(const float* tiles, int64_t N, int64_t grid, int64_t C, float* local, cudaStream_t stream) {
   if (N <= 0 || grid <= 0 || C <= 0) return;
-  HRSEG_LAUNCH(stitch_kernel, static_cast<unsigned>(N * grid), 256, 0, stream)(tiles, static_cast<int>(N), static_cast<int>(grid),
-                                                                      static_cast<int>(C), local);
+  HRSEG_LAUNCH(stitch_kernel, static_cast<unsigned>(N * grid), 256, 0, stream)(
+      tiles, static_cast<int>(N), static_cast<int>(grid), static_cast<int>(C), local);
   HRSEG_CUDA_LAUNCHED("stitch_tiles");
 }
 
-void cosine_rows(const float* a, int64_t a_rows, const float* b, int64_t rows, int64_t d, float* out, cudaStream_t stream) {
+void cosine_rows(const float* a, int64_t a_rows, const float* b, int64_t rows, int64_t d, float* out,
+                 cudaStream_t stream) {
   if (rows == 0) return;
-  HRSEG_LAUNCH(cosine_kernel, static_cast<unsigned>(rows), 128, 0, stream)(a, static_cast<int>(a_rows), b, static_cast<int>(d), out);
+  HRSEG_LAUNCH(cosine_kernel, static_cast<unsigned>(rows), 128, 0, stream)(a, static_cast<int>(a_rows), b,
+                                                                           static_cast<int>(d), out);
   HRSEG_CUDA_LAUNCHED("cosine_rows");
 }
 
@@ -75,7 +78,8 @@ void sigmoid(const float* x, int64_t n, float* out, cudaStream_t stream) {
   HRSEG_CUDA_LAUNCHED("sigmoid");
 }
 
-void union_masks(const uint8_t* masks, int64_t hw, const int32_t* chosen, int64_t count, uint8_t* out, cudaStream_t stream) {
+void union_masks(const uint8_t* masks, int64_t hw, const int32_t* chosen, int64_t count, uint8_t* out,
+                 cudaStream_t stream) {
   if (hw == 0) return;
   const unsigned blocks = static_cast<unsigned>(std::min<int64_t>((hw + 255) / 256, 8192));
   HRSEG_LAUNCH(union_kernel, blocks, 256, 0, stream)(masks, hw, chosen, static_cast<int>(count), out);

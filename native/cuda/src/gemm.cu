@@ -99,7 +99,8 @@ __global__ void gemm_tc_kernel(const T* __restrict__ x, int rows, int in, const 
 #pragma unroll
   for (int i = 0; i < 2; ++i)
 #pragma unroll
-    for (int j = 0; j < 2; ++j) wmma::store_matrix_sync(&cs[warp][i * 16][j * 16], acc[i][j], 32 + 4, wmma::mem_row_major);
+    for (int j = 0; j < 2; ++j)
+      wmma::store_matrix_sync(&cs[warp][i * 16][j * 16], acc[i][j], 32 + 4, wmma::mem_row_major);
   __syncwarp();
   for (int l = lane; l < 32 * 32; l += 32) {
     const int r = row0 + wr * 32 + l / 32, c = col0 + wc * 32 + l % 32;
@@ -110,12 +111,14 @@ __global__ void gemm_tc_kernel(const T* __restrict__ x, int rows, int in, const 
 }
 
 __global__ void to_half_kernel(const float* __restrict__ src, __half* __restrict__ dst, int64_t n) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n; i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
     dst[i] = __float2half_rn(src[i]);
 }
 
 __global__ void to_bf16_kernel(const float* __restrict__ src, __nv_bfloat16* __restrict__ dst, int64_t n) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n; i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
     dst[i] = __float2bfloat16_rn(src[i]);
 }
 
@@ -128,8 +131,8 @@ dim3 grid_for(int64_t rows, int64_t out) {
 void gemm_f32(const float* x, int64_t rows, int64_t in, const float* w, const float* bias, int64_t out, float* y,
               bool relu, cudaStream_t stream) {
   if (rows == 0 || out == 0) return;
-  HRSEG_LAUNCH(gemm_f32_kernel, grid_for(rows, out), 256, 0, stream)(x, static_cast<int>(rows), static_cast<int>(in), w, bias,
-                                                          static_cast<int>(out), y, relu);
+  HRSEG_LAUNCH(gemm_f32_kernel, grid_for(rows, out), 256, 0, stream)(x, static_cast<int>(rows), static_cast<int>(in), w,
+                                                                     bias, static_cast<int>(out), y, relu);
   HRSEG_CUDA_LAUNCHED("gemm_f32");
 }
 
@@ -138,8 +141,8 @@ void gemm_tc(const void* x, int64_t rows, int64_t in, const void* w, const float
   if (rows == 0 || out == 0) return;
   const int r = static_cast<int>(rows), i = static_cast<int>(in), o = static_cast<int>(out);
   if (type == Half16::F16)
-    HRSEG_LAUNCH(gemm_tc_kernel<__half>, grid_for(rows, out), 128, 0, stream)(static_cast<const __half*>(x), r, i,
-                                                                     static_cast<const __half*>(w), bias, o, y, relu);
+    HRSEG_LAUNCH(gemm_tc_kernel<__half>, grid_for(rows, out), 128, 0, stream)(
+        static_cast<const __half*>(x), r, i, static_cast<const __half*>(w), bias, o, y, relu);
   else
     HRSEG_LAUNCH(gemm_tc_kernel<__nv_bfloat16>, grid_for(rows, out), 128, 0, stream)(
         static_cast<const __nv_bfloat16*>(x), r, i, static_cast<const __nv_bfloat16*>(w), bias, o, y, relu);
@@ -149,8 +152,10 @@ void gemm_tc(const void* x, int64_t rows, int64_t in, const void* w, const float
 void to_half16(const float* src, void* dst, int64_t n, Half16 type, cudaStream_t stream) {
   if (n == 0) return;
   const int blocks = static_cast<int>(std::min<int64_t>((n + 255) / 256, 4096));
-  if (type == Half16::F16) HRSEG_LAUNCH(to_half_kernel, blocks, 256, 0, stream)(src, static_cast<__half*>(dst), n);
-  else HRSEG_LAUNCH(to_bf16_kernel, blocks, 256, 0, stream)(src, static_cast<__nv_bfloat16*>(dst), n);
+  if (type == Half16::F16)
+    HRSEG_LAUNCH(to_half_kernel, blocks, 256, 0, stream)(src, static_cast<__half*>(dst), n);
+  else
+    HRSEG_LAUNCH(to_bf16_kernel, blocks, 256, 0, stream)(src, static_cast<__nv_bfloat16*>(dst), n);
   HRSEG_CUDA_LAUNCHED("to_half16");
 }
 

@@ -8,7 +8,8 @@
 
 namespace hrseg::cuda {
 
-std::vector<int64_t> greedy_nms(const float* boxes, int64_t n, double threshold, cudaStream_t stream, size_t band_bytes) {
+std::vector<int64_t> greedy_nms(const float* boxes, int64_t n, double threshold, cudaStream_t stream,
+                                size_t band_bytes) {
   std::vector<int64_t> kept;
   if (n <= 0) return kept;
   const int64_t words = (n + 63) / 64, row_bytes = words * static_cast<int64_t>(sizeof(uint64_t));
@@ -20,7 +21,8 @@ std::vector<int64_t> greedy_nms(const float* boxes, int64_t n, double threshold,
   for (int64_t row0 = 0; row0 < n; row0 += band) {
     const int64_t rows = std::min(band, n - row0);
     nms_bitmask(boxes, n, row0, rows, threshold, d_bits.get(), stream);
-    HRSEG_CUDA_CHECK(cudaMemcpyAsync(bits.data(), d_bits.get(), static_cast<size_t>(rows * row_bytes), cudaMemcpyDeviceToHost, stream));
+    HRSEG_CUDA_CHECK(cudaMemcpyAsync(bits.data(), d_bits.get(), static_cast<size_t>(rows * row_bytes),
+                                     cudaMemcpyDeviceToHost, stream));
     HRSEG_CUDA_CHECK(cudaStreamSynchronize(stream));
     for (int64_t r = 0; r < rows; ++r) {
       const int64_t i = row0 + r;

@@ -45,9 +45,9 @@ struct DFusion {
 }  // namespace
 
 struct DeviceImageState {
-  PoolHold hold;               // first: outlives the buffers below
-  DeviceBuffer<float> m_hre;   // [K, d]
-  DeviceBuffer<uint8_t> masks; // [K, H, W]
+  PoolHold hold;                // first: outlives the buffers below
+  DeviceBuffer<float> m_hre;    // [K, d]
+  DeviceBuffer<uint8_t> masks;  // [K, H, W]
 };
 
 struct HeadCuda::Impl {
@@ -81,7 +81,8 @@ struct HeadCuda::Impl {
 
   DLinear linear(const std::string& prefix, int64_t out, int64_t in) {
     const std::string wname = prefix + ".weight";
-    const float* w = st->has(wname) && st->shape(wname).size() == 4 ? st->f32(wname, {out, in, 1, 1}) : st->f32(wname, {out, in});
+    const float* w =
+        st->has(wname) && st->shape(wname).size() == 4 ? st->f32(wname, {out, in, 1, 1}) : st->f32(wname, {out, in});
     const float* b = st->f32_optional(prefix + ".bias", {out});
     DLinear l;
     l.out = out;
@@ -119,11 +120,13 @@ struct HeadCuda::Impl {
   }
 
   DNorm norm(const std::string& prefix) {
-    return DNorm{to_device(st->f32(prefix + ".weight", {c.dim}), c.dim, stream), to_device(st->f32(prefix + ".bias", {c.dim}), c.dim, stream)};
+    return DNorm{to_device(st->f32(prefix + ".weight", {c.dim}), c.dim, stream),
+                 to_device(st->f32(prefix + ".bias", {c.dim}), c.dim, stream)};
   }
 
   // out [m, d] = Attention(xq [m, d], xk [n, d], xv [n, d]).
-  void attend(const DAttention& a, const float* xq, int64_t m, const float* xk, const float* xv, int64_t n, float* out) const {
+  void attend(const DAttention& a, const float* xq, int64_t m, const float* xk, const float* xv, int64_t n,
+              float* out) const {
     if (m == 0) return;
     const int64_t D = a.q.out, Dv = a.v.out;
     DeviceBuffer<float> q(m * D, stream), k(n * D, stream), v(n * Dv, stream), ctx(m * Dv, stream);
@@ -138,7 +141,8 @@ struct HeadCuda::Impl {
 HeadCuda::HeadCuda(std::shared_ptr<SafeTensors> weights, HeadConfig config) : impl_(std::make_unique<Impl>()) {
   validate_head_config(config);
   if (!config.pool_pulled_back)
-    throw Error(ErrorCode::InvalidArgument, "maskPooling 'direct' runs on the CPU only; the GPU uses the pulled-back form");
+    throw Error(ErrorCode::InvalidArgument,
+                "maskPooling 'direct' runs on the CPU only; the GPU uses the pulled-back form");
   Impl& m = *impl_;
   HRSEG_CUDA_CHECK(cudaStreamCreate(&m.stream));
   HRSEG_CUDA_CHECK(cudaStreamCreate(&m.side));
@@ -153,7 +157,8 @@ HeadCuda::HeadCuda(std::shared_ptr<SafeTensors> weights, HeadConfig config) : im
     std::memcpy(kv.data(), m.st->f32("hrp.region_attn.k_proj.weight", {d, d}), sizeof(float) * d * d);
     std::memcpy(kv.data() + d * d, m.st->f32("hrp.region_attn.v_proj.weight", {d, d}), sizeof(float) * d * d);
     if (const float* kb = m.st->f32_optional("hrp.region_attn.k_proj.bias", {d})) std::copy(kb, kb + d, kvb.begin());
-    if (const float* vb = m.st->f32_optional("hrp.region_attn.v_proj.bias", {d})) std::copy(vb, vb + d, kvb.begin() + d);
+    if (const float* vb = m.st->f32_optional("hrp.region_attn.v_proj.bias", {d}))
+      std::copy(vb, vb + d, kvb.begin() + d);
     m.region_kv.out = 2 * d;
     m.region_kv.in = d;
     m.region_kv.w = to_device(kv.data(), kv.size(), m.stream);
@@ -205,9 +210,10 @@ DeviceImage HeadCuda::image_step_from_tokens(const float* device_tokens, int64_t
   const HeadConfig& c = impl_->c;
   const int64_t want = c.hrp ? 1 + c.magnification * c.magnification : 1;
   if (views != want)
-    throw Error(ErrorCode::InvalidTensor, "DINOv2 tokens: " + std::to_string(views) + " views, the head needs " + std::to_string(want));
-  return image_step_impl(device_tokens, c.hrp ? device_tokens + c.global_grid * c.global_grid * c.feature_dim : nullptr, true,
-                         masks, K, H, W);
+    throw Error(ErrorCode::InvalidTensor,
+                "DINOv2 tokens: " + std::to_string(views) + " views, the head needs " + std::to_string(want));
+  return image_step_impl(device_tokens, c.hrp ? device_tokens + c.global_grid * c.global_grid * c.feature_dim : nullptr,
+                         true, masks, K, H, W);
 }
 
 // fg, fl: host features, or (on_device) the global tokens and the crops' tokens in device memory.
@@ -217,14 +223,17 @@ DeviceImage HeadCuda::image_step_impl(const float* fg, const float* fl, bool on_
   std::lock_guard<std::mutex> lock(m.mutex);
   const HeadConfig& c = m.c;
   const int64_t d = c.dim, ng = c.global_grid, N = c.magnification, nl = N * ng, P = c.pool_size;
-  if (K < 0 || H <= 0 || W <= 0) throw Error(ErrorCode::InvalidArgument, "proposals: need K >= 0 masks of positive height and width");
+  if (K < 0 || H <= 0 || W <= 0)
+    throw Error(ErrorCode::InvalidArgument, "proposals: need K >= 0 masks of positive height and width");
   // Checked before anything is queued: the instruction step's fusion attends over the K proposals
   // in one block, and an image it cannot answer must be refused here, not halfway through later.
   int64_t max_keys = INT64_MAX;
-  for (const DFusion& f : m.fusion) max_keys = std::min(max_keys, attention_max_keys(f.self_attn.q.out / f.self_attn.heads));
+  for (const DFusion& f : m.fusion)
+    max_keys = std::min(max_keys, attention_max_keys(f.self_attn.q.out / f.self_attn.heads));
   if (K > max_keys)
-    throw Error(ErrorCode::InvalidArgument, "proposals: " + std::to_string(K) + " masks, over the " + std::to_string(max_keys) +
-                                                " the GPU head attends over in one block (fewer proposals, or the CPU head)");
+    throw Error(ErrorCode::InvalidArgument,
+                "proposals: " + std::to_string(K) + " masks, over the " + std::to_string(max_keys) +
+                    " the GPU head attends over in one block (fewer proposals, or the CPU head)");
   cudaStream_t s = m.stream;
   auto state = std::make_shared<DeviceImageState>();
   // The side stream uploads the proposals and computes their pooling weights meanwhile; the
@@ -239,7 +248,8 @@ DeviceImage HeadCuda::image_step_impl(const float* fg, const float* fl, bool on_
   DeviceBuffer<float> xg(ng * ng * d, s), fr, fh(ng * ng * d, s);
   m.input_proj.run(on_device ? fg : dfg.get(), ng * ng, xg.get(), false, s);
   if (c.hrp) {
-    DeviceBuffer<float> dfl = on_device ? DeviceBuffer<float>(nl * nl * c.feature_dim, s) : to_device(fl, nl * nl * c.feature_dim, s);
+    DeviceBuffer<float> dfl =
+        on_device ? DeviceBuffer<float>(nl * nl * c.feature_dim, s) : to_device(fl, nl * nl * c.feature_dim, s);
     if (on_device) stitch_tiles(fl, N, ng, c.feature_dim, dfl.get(), s);
     DeviceBuffer<float> xl(nl * nl * d, s), q(ng * ng * d, s), kv(nl * nl * 2 * d, s);
     fr = DeviceBuffer<float>(ng * ng * d, s);
@@ -304,8 +314,9 @@ InstructionOutput HeadCuda::instruction_step(const DeviceImage& image, const flo
   m.text0.run(dh.get(), S, hidden.get(), true, s);
   m.text2.run(hidden.get(), S, text.get(), false, s);
   to_host(text, out.text.as<float>(), S * d, s);
-  DeviceBuffer<float> q(K * d, s), a(std::max<int64_t>(K, 1) * d, s), mlp_h(K * c.fusion_mlp_dim, s), mlp_o(K * d, s), token(d, s),
-      iop_h(K * c.iop_hidden, s), iop_logit(K, s), iop(K, s), emb_h(K * c.embed_hidden, s), emb(K * d, s), sim(K, s);
+  DeviceBuffer<float> q(K * d, s), a(std::max<int64_t>(K, 1) * d, s), mlp_h(K * c.fusion_mlp_dim, s), mlp_o(K * d, s),
+      token(d, s), iop_h(K * c.iop_hidden, s), iop_logit(K, s), iop(K, s), emb_h(K * c.embed_hidden, s), emb(K * d, s),
+      sim(K, s);
   DeviceBuffer<uint8_t> mask(H * W, s);
   for (int64_t si = 0; si < S; ++si) {
     const float* t = text.get() + si * d;

@@ -52,16 +52,19 @@ struct MaskGeneratorCuda::Impl {
   void reserve(int64_t more) {
     const int64_t plane = geo.low * geo.low;
     if (static_cast<size_t>((slots + more) * plane) <= store.size()) return;
-    const int64_t capacity = std::max<int64_t>(slots + more, 2 * static_cast<int64_t>(store.size() / std::max<int64_t>(plane, 1)));
+    const int64_t capacity =
+        std::max<int64_t>(slots + more, 2 * static_cast<int64_t>(store.size() / std::max<int64_t>(plane, 1)));
     DeviceBuffer<float> bigger(static_cast<size_t>(std::max<int64_t>(capacity, 64) * plane), stream);
     if (slots)
-      HRSEG_CUDA_CHECK(cudaMemcpyAsync(bigger.get(), store.get(), slots * plane * sizeof(float), cudaMemcpyDeviceToDevice, stream));
+      HRSEG_CUDA_CHECK(
+          cudaMemcpyAsync(bigger.get(), store.get(), slots * plane * sizeof(float), cudaMemcpyDeviceToDevice, stream));
     HRSEG_CUDA_CHECK(cudaStreamSynchronize(stream));
     store = std::move(bigger);
   }
 };
 
-MaskGeneratorCuda::MaskGeneratorCuda(const MaskGeneratorConfig& config, const MaskGeometry& geometry, cudaStream_t stream)
+MaskGeneratorCuda::MaskGeneratorCuda(const MaskGeneratorConfig& config, const MaskGeometry& geometry,
+                                     cudaStream_t stream)
     : impl_(std::make_unique<Impl>()) {
   MaskGenerator::validate(config, geometry);
   impl_->config = config;
@@ -83,7 +86,8 @@ void MaskGeneratorCuda::add_batch(const float* device_logits, const float* iou, 
   const int64_t t = static_cast<int64_t>(todo.size());
   std::vector<int32_t> counts(t * 3), boxes(t * 4);
   if (t > 0) {
-    DeviceBuffer<int32_t> which = to_device(todo.data(), todo.size(), m.stream), d_counts(t * 3, m.stream), d_boxes(t * 4, m.stream);
+    DeviceBuffer<int32_t> which = to_device(todo.data(), todo.size(), m.stream), d_counts(t * 3, m.stream),
+                          d_boxes(t * 4, m.stream);
     amg_stats(device_logits, m.geo.low, which.get(), t, m.rows->view(), m.cols->view(), m.geo.height, m.geo.width,
               m.config.mask_threshold, m.config.stability_offset, d_counts.get(), d_boxes.get(), m.stream);
     to_host(d_counts, counts.data(), counts.size(), m.stream);
@@ -104,8 +108,9 @@ void MaskGeneratorCuda::add_batch(const float* device_logits, const float* iou, 
     c.stability = stability;
     c.area = mid;
     c.source = m.prompts * masks_per_prompt + i;
-    c.box = mid > 0 ? Box{float(boxes[j * 4]), float(boxes[j * 4 + 1]), float(boxes[j * 4 + 2]), float(boxes[j * 4 + 3])}
-                    : Box{0, 0, 0, 0};
+    c.box = mid > 0
+                ? Box{float(boxes[j * 4]), float(boxes[j * 4 + 1]), float(boxes[j * 4 + 2]), float(boxes[j * 4 + 3])}
+                : Box{0, 0, 0, 0};
     c.px = points[(i / masks_per_prompt) * 2];
     c.py = points[(i / masks_per_prompt) * 2 + 1];
     keep.push_back(i);
@@ -115,8 +120,8 @@ void MaskGeneratorCuda::add_batch(const float* device_logits, const float* iou, 
   int64_t slot = m.slots;
   for (size_t k = 0; k < keep.size(); ++k) {
     fresh[k].slot = slot++;
-    HRSEG_CUDA_CHECK(cudaMemcpyAsync(m.store.get() + fresh[k].slot * plane, device_logits + keep[k] * plane, plane * sizeof(float),
-                                     cudaMemcpyDeviceToDevice, m.stream));
+    HRSEG_CUDA_CHECK(cudaMemcpyAsync(m.store.get() + fresh[k].slot * plane, device_logits + keep[k] * plane,
+                                     plane * sizeof(float), cudaMemcpyDeviceToDevice, m.stream));
   }
   HRSEG_CUDA_CHECK(cudaStreamSynchronize(m.stream));  // the caller may reuse its logits buffer now
   m.slots = slot;
@@ -132,11 +137,13 @@ Proposals MaskGeneratorCuda::finish() {
   // NMS: order by score (stable), then greedy_nms (suppression bits on the GPU in bands, the scan here).
   std::vector<int64_t> order(n);
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return m.candidates[a].iou > m.candidates[b].iou; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return m.candidates[a].iou > m.candidates[b].iou; });
   std::vector<int64_t> kept;
   if (n > 0) {
     std::vector<float> sorted(n * 4);
-    for (int64_t i = 0; i < n; ++i) std::copy(m.candidates[order[i]].box.begin(), m.candidates[order[i]].box.end(), &sorted[i * 4]);
+    for (int64_t i = 0; i < n; ++i)
+      std::copy(m.candidates[order[i]].box.begin(), m.candidates[order[i]].box.end(), &sorted[i * 4]);
     DeviceBuffer<float> d_boxes = to_device(sorted.data(), sorted.size(), m.stream);
     for (int64_t i : greedy_nms(d_boxes.get(), n, m.config.nms_iou_threshold, m.stream)) kept.push_back(order[i]);
   }

@@ -69,7 +69,8 @@ __device__ inline double pull(const float* row, int j, int P, int ng) {
 __global__ void pull_columns_kernel(const float* __restrict__ w, int P, int ng, double* __restrict__ t) {
   const int y = blockIdx.x, k = blockIdx.y;
   const float* row = w + (static_cast<int64_t>(k) * P + y) * P;
-  for (int j = threadIdx.x; j < ng; j += blockDim.x) t[(static_cast<int64_t>(k) * P + y) * ng + j] = pull(row, j, P, ng);
+  for (int j = threadIdx.x; j < ng; j += blockDim.x)
+    t[(static_cast<int64_t>(k) * P + y) * ng + j] = pull(row, j, P, ng);
 }
 
 // g[k, i, j] = Σ_y Uy[y, i]·t[k, y, j]: block per (i, k), thread per j. Also total[k] = Σ w.
@@ -129,12 +130,15 @@ void mask_pool_pulled_back(const float* w, int64_t K, int64_t P, const float* sr
   float* g = scratch + 2 * K * P * ng;
   const int n = static_cast<int>(ng), p = static_cast<int>(P);
   in_grid_y_slices(K, [&](int64_t k0, unsigned count) {
-    HRSEG_LAUNCH(pull_columns_kernel, dim3(static_cast<unsigned>(P), count), 64, 0, stream)(w + k0 * P * P, p, n, t + k0 * P * ng);
+    HRSEG_LAUNCH(pull_columns_kernel, dim3(static_cast<unsigned>(P), count), 64, 0, stream)(w + k0 * P * P, p, n,
+                                                                                            t + k0 * P * ng);
     HRSEG_CUDA_LAUNCHED("pull_columns");
-    HRSEG_LAUNCH(pull_rows_kernel, dim3(static_cast<unsigned>(ng), count), 64, 0, stream)(t + k0 * P * ng, p, n, g + k0 * ng * ng);
+    HRSEG_LAUNCH(pull_rows_kernel, dim3(static_cast<unsigned>(ng), count), 64, 0, stream)(t + k0 * P * ng, p, n,
+                                                                                          g + k0 * ng * ng);
     HRSEG_CUDA_LAUNCHED("pull_rows");
   });
-  HRSEG_LAUNCH(pooled_sum_kernel, static_cast<unsigned>(K), 256, 0, stream)(g, w, p, n * n, src, static_cast<int>(d), out);
+  HRSEG_LAUNCH(pooled_sum_kernel, static_cast<unsigned>(K), 256, 0, stream)(g, w, p, n * n, src, static_cast<int>(d),
+                                                                            out);
   HRSEG_CUDA_LAUNCHED("pooled_sum");
 }
 

@@ -56,9 +56,8 @@ void region_attention(const float* q, const float* kv, const float* xg, int64_t 
                       float* fr, float* fh, cudaStream_t stream) {
   if (N < 1 || N * N > kMaxWindow) throw Error(ErrorCode::InvalidArgument, "region attention: N must be in [1, 8]");
   if (ng == 0) return;
-  HRSEG_LAUNCH(region_attention_kernel, static_cast<unsigned>(ng * ng), 128, 0, stream)(q, kv, xg, static_cast<int>(ng),
-                                                                               static_cast<int>(N), static_cast<int>(d),
-                                                                               gamma, fr, fh);
+  HRSEG_LAUNCH(region_attention_kernel, static_cast<unsigned>(ng * ng), 128, 0, stream)(
+      q, kv, xg, static_cast<int>(ng), static_cast<int>(N), static_cast<int>(d), gamma, fr, fh);
   HRSEG_CUDA_LAUNCHED("region_attention");
 }
 

@@ -8,7 +8,7 @@ inline uint16_t float_to_bf16_bits(float f) {
   uint32_t x;
   std::memcpy(&x, &f, 4);
   if ((x & 0x7fffffffu) > 0x7f800000u) return 0x7fffu;  // NaN → CUDA's canonical NaN
-  x += 0x7fffu + ((x >> 16) & 1u);  // ties to even (overflow rounds to inf, as it should)
+  x += 0x7fffu + ((x >> 16) & 1u);                      // ties to even (overflow rounds to inf, as it should)
   return static_cast<uint16_t>(x >> 16);
 }
 inline float bf16_bits_to_float(uint16_t b) {

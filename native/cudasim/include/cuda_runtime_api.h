@@ -85,7 +85,8 @@ inline cudaError_t cudaMalloc(T** ptr, size_t bytes) {
 }
 cudaError_t cudaFree(void* ptr);
 cudaError_t cudaMemcpy(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind);
-cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind, cudaStream_t stream = nullptr);
+cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t stream = nullptr);
 cudaError_t cudaMemset(void* dst, int value, size_t bytes);
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t bytes, cudaStream_t stream = nullptr);
 cudaError_t cudaStreamCreate(cudaStream_t* stream);
@@ -132,7 +133,7 @@ int64_t fail_allocations_after(int64_t n);
 // The bytes of device memory allocated and not yet freed.
 size_t device_bytes_in_use();
 cudaError_t func_set_attribute(const void* kernel, cudaFuncAttribute attr, int value);
-}
+}  // namespace cudasim
 template <typename F>
 inline cudaError_t cudaFuncSetAttribute(F* kernel, cudaFuncAttribute attr, int value) {
   return cudasim::func_set_attribute(reinterpret_cast<const void*>(kernel), attr, value);

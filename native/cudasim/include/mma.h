@@ -28,18 +28,25 @@ namespace detail {
 template <typename Use, int M, int N, int K>
 struct tile_shape;
 template <int M, int N, int K>
-struct tile_shape<matrix_a, M, N, K> { static constexpr int rows = M, cols = K; };
+struct tile_shape<matrix_a, M, N, K> {
+  static constexpr int rows = M, cols = K;
+};
 template <int M, int N, int K>
-struct tile_shape<matrix_b, M, N, K> { static constexpr int rows = K, cols = N; };
+struct tile_shape<matrix_b, M, N, K> {
+  static constexpr int rows = K, cols = N;
+};
 template <int M, int N, int K>
-struct tile_shape<accumulator, M, N, K> { static constexpr int rows = M, cols = N; };
+struct tile_shape<accumulator, M, N, K> {
+  static constexpr int rows = M, cols = N;
+};
 
 inline void collective(const char* what, const char* file, int line) {
   ::cudasim::detail::warp_collective(::cudasim::detail::WarpOp::Wmma, 0xffffffffu, 0, 0, 32, file ? file : what, line);
 }
 template <typename T>
 inline void check_memory(const void* p, unsigned ldm, const char* what) {
-  if (reinterpret_cast<uintptr_t>(p) % 32 != 0) ::cudasim::detail::device_fault(what, "the pointer is not 256-bit aligned");
+  if (reinterpret_cast<uintptr_t>(p) % 32 != 0)
+    ::cudasim::detail::device_fault(what, "the pointer is not 256-bit aligned");
   if ((ldm * sizeof(T)) % 16 != 0) ::cudasim::detail::device_fault(what, "ldm is not a multiple of 16 bytes");
 }
 }  // namespace detail
@@ -70,7 +77,8 @@ inline void load_matrix_sync_at(fragment<Use, M, N, K, T, L>& f, const T* p, uns
 }
 
 template <int M, int N, int K, typename T>
-inline void load_matrix_sync_at(fragment<accumulator, M, N, K, T>& f, const T* p, unsigned ldm, layout_t layout, const char* file, int line) {
+inline void load_matrix_sync_at(fragment<accumulator, M, N, K, T>& f, const T* p, unsigned ldm, layout_t layout,
+                                const char* file, int line) {
   detail::collective("wmma::load_matrix_sync", file, line);
   detail::check_memory<T>(p, ldm, "wmma::load_matrix_sync");
   for (int r = 0; r < M; ++r)
@@ -78,7 +86,8 @@ inline void load_matrix_sync_at(fragment<accumulator, M, N, K, T>& f, const T* p
 }
 
 template <int M, int N, int K, typename T>
-inline void store_matrix_sync_at(T* p, const fragment<accumulator, M, N, K, T>& f, unsigned ldm, layout_t layout, const char* file, int line) {
+inline void store_matrix_sync_at(T* p, const fragment<accumulator, M, N, K, T>& f, unsigned ldm, layout_t layout,
+                                 const char* file, int line) {
   detail::collective("wmma::store_matrix_sync", file, line);
   detail::check_memory<T>(p, ldm, "wmma::store_matrix_sync");
   // Every lane holds the tile; one writes it (on the GPU each lane writes its own elements), so a

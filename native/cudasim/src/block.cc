@@ -98,8 +98,8 @@ constexpr size_t kStack = 256 * 1024;
 std::string where(const BlockState& b, const ThreadState* t) {
   char s[256];
   if (t)
-    std::snprintf(s, sizeof s, "kernel %s, block (%u,%u,%u), thread (%u,%u,%u)", b.kernel, b.idx.x, b.idx.y, b.idx.z, t->idx.x,
-                  t->idx.y, t->idx.z);
+    std::snprintf(s, sizeof s, "kernel %s, block (%u,%u,%u), thread (%u,%u,%u)", b.kernel, b.idx.x, b.idx.y, b.idx.z,
+                  t->idx.x, t->idx.y, t->idx.z);
   else
     std::snprintf(s, sizeof s, "kernel %s, block (%u,%u,%u)", b.kernel, b.idx.x, b.idx.y, b.idx.z);
   return s;
@@ -113,12 +113,18 @@ std::string site(const ThreadState& t) { return std::string(t.file ? t.file : "?
 
 const char* op_name(WarpOp op) {
   switch (op) {
-    case WarpOp::Shfl: return "__shfl_sync";
-    case WarpOp::ShflDown: return "__shfl_down_sync";
-    case WarpOp::ShflUp: return "__shfl_up_sync";
-    case WarpOp::ShflXor: return "__shfl_xor_sync";
-    case WarpOp::Sync: return "__syncwarp";
-    case WarpOp::Wmma: return "a wmma operation";
+    case WarpOp::Shfl:
+      return "__shfl_sync";
+    case WarpOp::ShflDown:
+      return "__shfl_down_sync";
+    case WarpOp::ShflUp:
+      return "__shfl_up_sync";
+    case WarpOp::ShflXor:
+      return "__shfl_xor_sync";
+    case WarpOp::Sync:
+      return "__syncwarp";
+    case WarpOp::Wmma:
+      return "a wmma operation";
   }
   return "?";
 }
@@ -254,14 +260,20 @@ bool try_warp(BlockState& b, int first, int warp_begin, int warp_end) {
     if (!(t0.mask >> lane & 1u)) continue;
     const int i = warp_begin + lane;
     if (i >= warp_end)
-      fault(b, &t0, std::string(op_name(t0.op)) + " at " + site(t0) + ": the mask names lane " + std::to_string(lane) + ", which the block does not have");
+      fault(b, &t0,
+            std::string(op_name(t0.op)) + " at " + site(t0) + ": the mask names lane " + std::to_string(lane) +
+                ", which the block does not have");
     ThreadState& u = b.threads[i];
     if (u.state == Wait::Exited)
-      fault(b, &t0, std::string(op_name(t0.op)) + " at " + site(t0) + ": lane " + std::to_string(lane) + " of its mask has exited");
+      fault(b, &t0,
+            std::string(op_name(t0.op)) + " at " + site(t0) + ": lane " + std::to_string(lane) +
+                " of its mask has exited");
     if (u.state != Wait::Warp) return false;
     if (u.op != t0.op || u.file != t0.file || u.line != t0.line || u.mask != t0.mask)
-      fault(b, &t0, std::string("divergent warp: ") + op_name(t0.op) + " at " + site(t0) + " while lane " + std::to_string(lane) + " is at " +
-                        op_name(u.op) + " at " + site(u) + " (masks " + std::to_string(t0.mask) + ", " + std::to_string(u.mask) + ")");
+      fault(b, &t0,
+            std::string("divergent warp: ") + op_name(t0.op) + " at " + site(t0) + " while lane " +
+                std::to_string(lane) + " is at " + op_name(u.op) + " at " + site(u) + " (masks " +
+                std::to_string(t0.mask) + ", " + std::to_string(u.mask) + ")");
   }
   if (!(t0.mask >> (first - warp_begin) & 1u))
     fault(b, &t0, std::string(op_name(t0.op)) + " at " + site(t0) + ": the calling lane is not in its own mask");
@@ -274,19 +286,28 @@ bool try_warp(BlockState& b, int first, int warp_begin, int warp_end) {
     const int base = lane & ~(width - 1), pos = lane - base;
     int src = lane;
     switch (u.op) {
-      case WarpOp::Shfl: src = base + (u.arg % width + width) % width; break;
-      case WarpOp::ShflDown: src = pos + u.arg < width ? lane + u.arg : lane; break;
-      case WarpOp::ShflUp: src = pos >= u.arg ? lane - u.arg : lane; break;
+      case WarpOp::Shfl:
+        src = base + (u.arg % width + width) % width;
+        break;
+      case WarpOp::ShflDown:
+        src = pos + u.arg < width ? lane + u.arg : lane;
+        break;
+      case WarpOp::ShflUp:
+        src = pos >= u.arg ? lane - u.arg : lane;
+        break;
       case WarpOp::ShflXor: {
         const int x = lane ^ u.arg;
         src = (x & ~(width - 1)) == base ? x : lane;
         break;
       }
       case WarpOp::Sync:
-      case WarpOp::Wmma: break;
+      case WarpOp::Wmma:
+        break;
     }
     if (!(t0.mask >> src & 1u))
-      fault(b, &u, std::string(op_name(u.op)) + " at " + site(u) + ": reads lane " + std::to_string(src) + ", which is not in the mask");
+      fault(b, &u,
+            std::string(op_name(u.op)) + " at " + site(u) + ": reads lane " + std::to_string(src) +
+                ", which is not in the mask");
     u.result = b.threads[warp_begin + src].value;
   }
   for (int lane = 0; lane < 32; ++lane)
@@ -311,16 +332,20 @@ bool resolve_barrier(BlockState& b) {
   for (auto& t : b.threads) {
     if (t.state == Wait::Exited) continue;
     if (t.state != Wait::Barrier) return false;
-    if (!first) first = &t;
+    if (!first)
+      first = &t;
     else if (t.file != first->file || t.line != first->line)
-      fault(b, &t, "barrier divergence: this thread waits at __syncthreads " + site(t) + ", thread (" + std::to_string(first->idx.x) + "," +
-                       std::to_string(first->idx.y) + "," + std::to_string(first->idx.z) + ") at " + site(*first));
+      fault(b, &t,
+            "barrier divergence: this thread waits at __syncthreads " + site(t) + ", thread (" +
+                std::to_string(first->idx.x) + "," + std::to_string(first->idx.y) + "," + std::to_string(first->idx.z) +
+                ") at " + site(*first));
   }
   if (!first) return false;
   if (!b.exited_in_phase.empty()) {
     const ThreadState& gone = b.threads[b.exited_in_phase.front()];
-    fault(b, &gone, "barrier divergence: this thread exited while others wait at __syncthreads " + site(*first) + " (" +
-                        std::to_string(b.exited_in_phase.size()) + " thread(s) exited)");
+    fault(b, &gone,
+          "barrier divergence: this thread exited while others wait at __syncthreads " + site(*first) + " (" +
+              std::to_string(b.exited_in_phase.size()) + " thread(s) exited)");
   }
   for (auto& t : b.threads)
     if (t.state == Wait::Barrier) t.state = Wait::Running;
@@ -331,13 +356,16 @@ bool resolve_barrier(BlockState& b) {
 [[noreturn]] void deadlock(BlockState& b) {
   for (auto& t : b.threads)
     if (t.state == Wait::Warp)
-      fault(b, &t, std::string("divergence: waits at ") + op_name(t.op) + " " + site(t) + " for lanes that are elsewhere (at a barrier or another operation)");
+      fault(b, &t,
+            std::string("divergence: waits at ") + op_name(t.op) + " " + site(t) +
+                " for lanes that are elsewhere (at a barrier or another operation)");
   fault(b, nullptr, "no thread can move (internal)");
 }
 
 }  // namespace
 
-void run_block(const char* kernel, uint3 block_idx, dim3 block_dim, dim3 grid_dim, void* dynamic_smem, const std::function<void()>& body) {
+void run_block(const char* kernel, uint3 block_idx, dim3 block_dim, dim3 grid_dim, void* dynamic_smem,
+               const std::function<void()>& body) {
   // The fibers are this host thread's: a block cannot run inside another (device code never
   // launches).
   if (tls_block) report_fault(std::string("kernel ") + kernel + " launched from inside a running block");
@@ -430,7 +458,8 @@ uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int 
   t->width = width;
   // __syncwarp orders memory among its lanes; shuffles and WMMA operations do not.
   const int w = t->linear / 32 % 32;
-  wait_here(Wait::Warp, file, line, op == WarpOp::Sync ? &tls_block->warp_sync[w][tls_block->warp_gen[w] & 1] : nullptr);
+  wait_here(Wait::Warp, file, line,
+            op == WarpOp::Sync ? &tls_block->warp_sync[w][tls_block->warp_gen[w] & 1] : nullptr);
   return t->result;
 }
 

@@ -13,6 +13,7 @@ namespace cudasim::detail {
 // "kernel K, block (x,y,z), thread (x,y,z)" while device code runs, else empty.
 std::string current_location();
 // Runs one block to completion (every thread a fiber; block.cc).
-void run_block(const char* kernel, uint3 block_idx, dim3 block_dim, dim3 grid_dim, void* dynamic_smem, const std::function<void()>& body);
+void run_block(const char* kernel, uint3 block_idx, dim3 block_dim, dim3 grid_dim, void* dynamic_smem,
+               const std::function<void()>& body);
 
 }  // namespace cudasim::detail

@@ -64,7 +64,7 @@ std::vector<CUstream_st*> streams{&legacy};
 int next_stream_id = 1;
 uint64_t next_seq = 1;
 std::map<uintptr_t, size_t> allocations;
-size_t live_bytes = 0;               // the sum of allocations
+size_t live_bytes = 0;                 // the sum of allocations
 int64_t allocations_before_fail = -1;  // cudasim::fail_allocations_after; -1: never
 std::map<const void*, int> max_dynamic_smem;
 thread_local cudaError_t last_error = cudaSuccess;
@@ -97,7 +97,8 @@ cudaDeviceProp make_props() {
   const bool a100 = which && std::strcmp(which, "a100") == 0;
   if (which && !a100 && std::strcmp(which, "h100") != 0)
     std::fprintf(stderr, "cudasim: CUDASIM_DEVICE=%s is not simulated (h100, a100); using h100\n", which);
-  std::snprintf(p.name, sizeof p.name, "%s", a100 ? "NVIDIA A100-SXM4-80GB (cudasim)" : "NVIDIA H100 80GB HBM3 (cudasim)");
+  std::snprintf(p.name, sizeof p.name, "%s",
+                a100 ? "NVIDIA A100-SXM4-80GB (cudasim)" : "NVIDIA H100 80GB HBM3 (cudasim)");
   p.totalGlobalMem = a100 ? 85031714816ull : 85520809984ull;
   p.sharedMemPerBlock = 48 * 1024;
   p.regsPerBlock = 65536;
@@ -153,7 +154,8 @@ void drain(Until until) {
   while (!until()) {
     std::shared_ptr<Op> pick;
     for (auto* s : streams)
-      if (!s->queue.empty() && runnable(*s->queue.front()) && (!pick || s->queue.front()->seq > pick->seq)) pick = s->queue.front();
+      if (!s->queue.empty() && runnable(*s->queue.front()) && (!pick || s->queue.front()->seq > pick->seq))
+        pick = s->queue.front();
     if (!pick) report_fault("queued work waits on work that can never run (an event recorded after the wait?)");
     pick->stream->queue.pop_front();
     pick->run();
@@ -201,7 +203,8 @@ bool device_range(const void* p, size_t n, std::string& why) {
     return false;
   }
   if (a + n > it->first + it->second) {
-    why = "runs " + std::to_string(a + n - it->first - it->second) + " bytes past the end of its allocation of " + std::to_string(it->second);
+    why = "runs " + std::to_string(a + n - it->first - it->second) + " bytes past the end of its allocation of " +
+          std::to_string(it->second);
     return false;
   }
   return true;
@@ -237,28 +240,31 @@ void report_fault(const std::string& message) {
   std::abort();
 }
 
-void launch(const void* kernel, const char* name, dim3 grid, dim3 block, size_t smem, cudaStream_t stream, std::function<void()> body) {
+void launch(const void* kernel, const char* name, dim3 grid, dim3 block, size_t smem, cudaStream_t stream,
+            std::function<void()> body) {
   std::lock_guard<std::recursive_mutex> lock(mu);
   const auto& p = props();
   const std::string k = std::string("launch of ") + name + ": ";
   const unsigned long long threads = 1ull * block.x * block.y * block.z;
   if (block.x == 0 || block.y == 0 || block.z == 0 || grid.x == 0 || grid.y == 0 || grid.z == 0)
     return void(fail(cudaErrorInvalidConfiguration, k + "a grid or block dimension is 0"));
-  if (block.x > unsigned(p.maxThreadsDim[0]) || block.y > unsigned(p.maxThreadsDim[1]) || block.z > unsigned(p.maxThreadsDim[2]) ||
-      threads > unsigned(p.maxThreadsPerBlock))
-    return void(fail(cudaErrorInvalidConfiguration, k + "block (" + std::to_string(block.x) + "," + std::to_string(block.y) + "," +
-                                                        std::to_string(block.z) + ") is over the device's limits (1024 threads; 1024, 1024, 64)"));
+  if (block.x > unsigned(p.maxThreadsDim[0]) || block.y > unsigned(p.maxThreadsDim[1]) ||
+      block.z > unsigned(p.maxThreadsDim[2]) || threads > unsigned(p.maxThreadsPerBlock))
+    return void(fail(cudaErrorInvalidConfiguration,
+                     k + "block (" + std::to_string(block.x) + "," + std::to_string(block.y) + "," +
+                         std::to_string(block.z) + ") is over the device's limits (1024 threads; 1024, 1024, 64)"));
   if (grid.x > unsigned(p.maxGridSize[0]) || grid.y > unsigned(p.maxGridSize[1]) || grid.z > unsigned(p.maxGridSize[2]))
-    return void(fail(cudaErrorInvalidConfiguration, k + "grid (" + std::to_string(grid.x) + "," + std::to_string(grid.y) + "," +
-                                                        std::to_string(grid.z) + ") is over the device's limits (" +
-                                                        std::to_string(p.maxGridSize[0]) + ", " + std::to_string(p.maxGridSize[1]) + ", " +
-                                                        std::to_string(p.maxGridSize[2]) + ")"));
+    return void(fail(cudaErrorInvalidConfiguration,
+                     k + "grid (" + std::to_string(grid.x) + "," + std::to_string(grid.y) + "," +
+                         std::to_string(grid.z) + ") is over the device's limits (" + std::to_string(p.maxGridSize[0]) +
+                         ", " + std::to_string(p.maxGridSize[1]) + ", " + std::to_string(p.maxGridSize[2]) + ")"));
   kernel_names[kernel] = name;
   auto attr = max_dynamic_smem.find(kernel);
   const size_t fixed = static_smem(name);
   if (attr == max_dynamic_smem.end() && fixed + smem > p.sharedMemPerBlock)
     return void(fail(cudaErrorInvalidValue, k + std::to_string(fixed) + " bytes of static and " + std::to_string(smem) +
-                                                " of dynamic shared memory, over the " + std::to_string(p.sharedMemPerBlock) +
+                                                " of dynamic shared memory, over the " +
+                                                std::to_string(p.sharedMemPerBlock) +
                                                 " a block gets without cudaFuncAttributeMaxDynamicSharedMemorySize"));
   if (attr != max_dynamic_smem.end() && smem > size_t(attr->second))
     return void(fail(cudaErrorInvalidValue, k + std::to_string(smem) + " bytes of dynamic shared memory, over the " +
@@ -292,9 +298,10 @@ cudaError_t func_set_attribute(const void* kernel, cudaFuncAttribute attr, int v
     auto named = kernel_names.find(kernel);
     const size_t fixed = named == kernel_names.end() ? 0 : static_smem(named->second);
     if (value < 0 || size_t(value) + fixed > props().sharedMemPerBlockOptin)
-      return fail(cudaErrorInvalidValue, "cudaFuncSetAttribute: " + std::to_string(value) + " bytes of dynamic shared memory" +
-                                             (fixed ? " (+" + std::to_string(fixed) + " static)" : "") + " is over the device's " +
-                                             std::to_string(props().sharedMemPerBlockOptin));
+      return fail(cudaErrorInvalidValue, "cudaFuncSetAttribute: " + std::to_string(value) +
+                                             " bytes of dynamic shared memory" +
+                                             (fixed ? " (+" + std::to_string(fixed) + " static)" : "") +
+                                             " is over the device's " + std::to_string(props().sharedMemPerBlockOptin));
     max_dynamic_smem[kernel] = value;
   }
   return cudaSuccess;
@@ -311,8 +318,9 @@ cudaError_t cudaMalloc(void** ptr, size_t bytes) {
   if (bytes == 0) return cudaSuccess;
   if (allocations_before_fail == 0) return last_error = cudaErrorMemoryAllocation;  // asked for: no message each time
   if (const size_t total = device_memory(); bytes > total || live_bytes > total - bytes)
-    return fail(cudaErrorMemoryAllocation, "cudaMalloc(" + std::to_string(bytes) + " bytes): out of memory (" + std::to_string(live_bytes) +
-                                               " of the device's " + std::to_string(total) + " bytes in use)");
+    return fail(cudaErrorMemoryAllocation, "cudaMalloc(" + std::to_string(bytes) + " bytes): out of memory (" +
+                                               std::to_string(live_bytes) + " of the device's " +
+                                               std::to_string(total) + " bytes in use)");
   void* p = nullptr;
   if (posix_memalign(&p, 256, bytes) != 0) return fail(cudaErrorMemoryAllocation, "cudaMalloc: out of (host) memory");
   std::memset(p, 0xFF, bytes);
@@ -328,7 +336,8 @@ cudaError_t cudaFree(void* ptr) {
   if (!ptr) return cudaSuccess;
   drain_all();  // cudaFree synchronises the device
   auto it = allocations.find(reinterpret_cast<uintptr_t>(ptr));
-  if (it == allocations.end()) return fail(cudaErrorInvalidValue, "cudaFree(" + hex(ptr) + "): not the start of a live allocation");
+  if (it == allocations.end())
+    return fail(cudaErrorInvalidValue, "cudaFree(" + hex(ptr) + "): not the start of a live allocation");
   live_bytes -= it->second;
   allocations.erase(it);
   std::free(ptr);
@@ -338,18 +347,24 @@ cudaError_t cudaFree(void* ptr) {
 cudaError_t cudaMemcpyAsync(void* dst, const void* src, size_t n, cudaMemcpyKind kind, cudaStream_t stream) {
   std::lock_guard<std::recursive_mutex> lock(mu);
   if (n == 0) return cudaSuccess;
-  if (kind == cudaMemcpyDefault) kind = is_device(dst) ? (is_device(src) ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
-                                                       : (is_device(src) ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
+  if (kind == cudaMemcpyDefault)
+    kind = is_device(dst) ? (is_device(src) ? cudaMemcpyDeviceToDevice : cudaMemcpyHostToDevice)
+                          : (is_device(src) ? cudaMemcpyDeviceToHost : cudaMemcpyHostToHost);
   std::string why;
   const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
   const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
-  if (dst_dev && !device_range(dst, n, why)) return fail(cudaErrorInvalidValue, "cudaMemcpy: destination " + hex(dst) + " " + why);
-  if (src_dev && !device_range(src, n, why)) return fail(cudaErrorInvalidValue, "cudaMemcpy: source " + hex(src) + " " + why);
-  if (!dst_dev && is_device(dst)) return fail(cudaErrorInvalidValue, "cudaMemcpy: the destination is device memory, the kind says host");
-  if (!src_dev && is_device(src)) return fail(cudaErrorInvalidValue, "cudaMemcpy: the source is device memory, the kind says host");
+  if (dst_dev && !device_range(dst, n, why))
+    return fail(cudaErrorInvalidValue, "cudaMemcpy: destination " + hex(dst) + " " + why);
+  if (src_dev && !device_range(src, n, why))
+    return fail(cudaErrorInvalidValue, "cudaMemcpy: source " + hex(src) + " " + why);
+  if (!dst_dev && is_device(dst))
+    return fail(cudaErrorInvalidValue, "cudaMemcpy: the destination is device memory, the kind says host");
+  if (!src_dev && is_device(src))
+    return fail(cudaErrorInvalidValue, "cudaMemcpy: the source is device memory, the kind says host");
   if (kind == cudaMemcpyHostToDevice) {
     // From pageable memory the source is staged now: the caller may reuse it at once.
-    auto staged = std::make_shared<std::vector<unsigned char>>(static_cast<const unsigned char*>(src), static_cast<const unsigned char*>(src) + n);
+    auto staged = std::make_shared<std::vector<unsigned char>>(static_cast<const unsigned char*>(src),
+                                                               static_cast<const unsigned char*>(src) + n);
     enqueue(stream, "copy to device", [dst, staged] { std::memcpy(dst, staged->data(), staged->size()); });
   } else if (kind == cudaMemcpyDeviceToHost) {
     // To pageable memory the call returns once the data is there.
@@ -398,7 +413,8 @@ cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWith
 cudaError_t cudaStreamDestroy(cudaStream_t stream) {
   std::lock_guard<std::recursive_mutex> lock(mu);
   auto it = std::find(streams.begin(), streams.end(), stream);
-  if (!stream || it == streams.end()) return fail(cudaErrorInvalidResourceHandle, "cudaStreamDestroy: not a live stream");
+  if (!stream || it == streams.end())
+    return fail(cudaErrorInvalidResourceHandle, "cudaStreamDestroy: not a live stream");
   // Its queued work still runs (as CUDA's does after a destroy).
   drain([stream] { return stream->queue.empty(); });
   streams.erase(it);
@@ -409,7 +425,8 @@ cudaError_t cudaStreamDestroy(cudaStream_t stream) {
 cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   std::lock_guard<std::recursive_mutex> lock(mu);
   CUstream_st* s = resolve(stream);
-  if (std::find(streams.begin(), streams.end(), s) == streams.end()) return fail(cudaErrorInvalidResourceHandle, "cudaStreamSynchronize: not a live stream");
+  if (std::find(streams.begin(), streams.end(), s) == streams.end())
+    return fail(cudaErrorInvalidResourceHandle, "cudaStreamSynchronize: not a live stream");
   drain([s] { return s->queue.empty(); });
   return cudaSuccess;
 }
@@ -463,7 +480,8 @@ cudaError_t cudaEventQuery(cudaEvent_t event) {
 
 cudaError_t cudaEventElapsedTime(float* ms, cudaEvent_t start, cudaEvent_t end) {
   if (!ms || !start || !end) return fail(cudaErrorInvalidValue, "cudaEventElapsedTime: null argument");
-  if ((start->flags | end->flags) & cudaEventDisableTiming) return fail(cudaErrorInvalidResourceHandle, "cudaEventElapsedTime: an event was created without timing");
+  if ((start->flags | end->flags) & cudaEventDisableTiming)
+    return fail(cudaErrorInvalidResourceHandle, "cudaEventElapsedTime: an event was created without timing");
   *ms = 0.0f;  // the simulator has no clock worth reporting
   return cudaSuccess;
 }
@@ -484,21 +502,36 @@ cudaError_t cudaPeekAtLastError() { return last_error; }
 
 const char* cudaGetErrorString(cudaError_t e) {
   switch (e) {
-    case cudaSuccess: return "no error";
-    case cudaErrorInvalidValue: return "invalid argument";
-    case cudaErrorMemoryAllocation: return "out of memory";
-    case cudaErrorInitializationError: return "initialization error";
-    case cudaErrorInvalidConfiguration: return "invalid configuration argument";
-    case cudaErrorInvalidDevicePointer: return "invalid device pointer";
-    case cudaErrorInvalidMemcpyDirection: return "invalid copy direction for memcpy";
-    case cudaErrorInsufficientDriver: return "CUDA driver version is insufficient for CUDA runtime version";
-    case cudaErrorNoDevice: return "no CUDA-capable device is detected";
-    case cudaErrorInvalidDevice: return "invalid device ordinal";
-    case cudaErrorInvalidResourceHandle: return "invalid resource handle";
-    case cudaErrorNotReady: return "device not ready";
-    case cudaErrorIllegalAddress: return "an illegal memory access was encountered";
-    case cudaErrorLaunchOutOfResources: return "too many resources requested for launch";
-    case cudaErrorLaunchFailure: return "unspecified launch failure";
+    case cudaSuccess:
+      return "no error";
+    case cudaErrorInvalidValue:
+      return "invalid argument";
+    case cudaErrorMemoryAllocation:
+      return "out of memory";
+    case cudaErrorInitializationError:
+      return "initialization error";
+    case cudaErrorInvalidConfiguration:
+      return "invalid configuration argument";
+    case cudaErrorInvalidDevicePointer:
+      return "invalid device pointer";
+    case cudaErrorInvalidMemcpyDirection:
+      return "invalid copy direction for memcpy";
+    case cudaErrorInsufficientDriver:
+      return "CUDA driver version is insufficient for CUDA runtime version";
+    case cudaErrorNoDevice:
+      return "no CUDA-capable device is detected";
+    case cudaErrorInvalidDevice:
+      return "invalid device ordinal";
+    case cudaErrorInvalidResourceHandle:
+      return "invalid resource handle";
+    case cudaErrorNotReady:
+      return "device not ready";
+    case cudaErrorIllegalAddress:
+      return "an illegal memory access was encountered";
+    case cudaErrorLaunchOutOfResources:
+      return "too many resources requested for launch";
+    case cudaErrorLaunchFailure:
+      return "unspecified launch failure";
   }
   return "unknown error";
 }
@@ -510,7 +543,8 @@ cudaError_t cudaGetDeviceCount(int* count) {
 }
 
 cudaError_t cudaSetDevice(int device) {
-  if (device != 0) return fail(cudaErrorInvalidDevice, "cudaSetDevice(" + std::to_string(device) + "): the simulator has one device");
+  if (device != 0)
+    return fail(cudaErrorInvalidDevice, "cudaSetDevice(" + std::to_string(device) + "): the simulator has one device");
   current_device = device;
   return cudaSuccess;
 }
@@ -523,7 +557,9 @@ cudaError_t cudaGetDevice(int* device) {
 
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   if (!prop) return fail(cudaErrorInvalidValue, "cudaGetDeviceProperties: null result pointer");
-  if (device != 0) return fail(cudaErrorInvalidDevice, "cudaGetDeviceProperties(" + std::to_string(device) + "): the simulator has one device");
+  if (device != 0)
+    return fail(cudaErrorInvalidDevice,
+                "cudaGetDeviceProperties(" + std::to_string(device) + "): the simulator has one device");
   *prop = props();
   prop->totalGlobalMem = device_memory();
   return cudaSuccess;
@@ -531,13 +567,22 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
 
 cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) {
   if (!value) return fail(cudaErrorInvalidValue, "cudaDeviceGetAttribute: null result pointer");
-  if (device != 0) return fail(cudaErrorInvalidDevice, "cudaDeviceGetAttribute(" + std::to_string(device) + "): the simulator has one device");
+  if (device != 0)
+    return fail(cudaErrorInvalidDevice,
+                "cudaDeviceGetAttribute(" + std::to_string(device) + "): the simulator has one device");
   switch (attr) {
-    case cudaDevAttrMaxGridDimX: *value = props().maxGridSize[0]; return cudaSuccess;
-    case cudaDevAttrMaxGridDimY: *value = props().maxGridSize[1]; return cudaSuccess;
-    case cudaDevAttrMaxGridDimZ: *value = props().maxGridSize[2]; return cudaSuccess;
+    case cudaDevAttrMaxGridDimX:
+      *value = props().maxGridSize[0];
+      return cudaSuccess;
+    case cudaDevAttrMaxGridDimY:
+      *value = props().maxGridSize[1];
+      return cudaSuccess;
+    case cudaDevAttrMaxGridDimZ:
+      *value = props().maxGridSize[2];
+      return cudaSuccess;
   }
-  return fail(cudaErrorInvalidValue, "cudaDeviceGetAttribute: attribute " + std::to_string(int(attr)) + " is not simulated");
+  return fail(cudaErrorInvalidValue,
+              "cudaDeviceGetAttribute: attribute " + std::to_string(int(attr)) + " is not simulated");
 }
 
 int cudasim::set_max_grid_y(int limit) {

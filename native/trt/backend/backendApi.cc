@@ -94,7 +94,8 @@ void api_close(hrseg_trt_engine* e) { delete e; }
 int32_t api_run_device(hrseg_trt_engine* e, const hrseg_trt_value* inputs, int32_t count, hrseg_trt_value* outputs,
                        int32_t output_count, char* err, size_t err_len) {
   return guarded(err, err_len, [&] {
-    if (!e || (count && !inputs) || (output_count && !outputs)) throw Failure(HRSEG_TRT_INVALID, "run_device: bad arguments");
+    if (!e || (count && !inputs) || (output_count && !outputs))
+      throw Failure(HRSEG_TRT_INVALID, "run_device: bad arguments");
     hrseg::trt::run_engine_device(*e, inputs, count, outputs, output_count);
   });
 }
@@ -140,11 +141,10 @@ int32_t api_device_uuid(int32_t device, char* uuid, size_t uuid_len, char* err, 
   });
 }
 
-const hrseg_trt_api kApi = {HRSEG_TRT_ABI_VERSION, api_load,      api_version,        api_library_path,
-                            api_cannot_build,
-                            api_build,             api_open,      api_io_count,       api_io_info,
-                            api_close,             api_run_device, api_device_alloc,  api_device_free,
-                            api_device_to_host,    api_device_uuid};
+const hrseg_trt_api kApi = {HRSEG_TRT_ABI_VERSION, api_load,           api_version,    api_library_path,
+                            api_cannot_build,      api_build,          api_open,       api_io_count,
+                            api_io_info,           api_close,          api_run_device, api_device_alloc,
+                            api_device_free,       api_device_to_host, api_device_uuid};
 
 }  // namespace
 

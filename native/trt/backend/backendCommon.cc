@@ -34,7 +34,8 @@ void register_plugins(nvinfer1::IPluginRegistry& registry) {
     // Refused: fine when a creator of the same name, version and namespace is already there.
     if (registry.getCreator(creator->getPluginName(), creator->getPluginVersion(), plugin::kNamespace)) continue;
     const std::string said = process_logger().since(mark);
-    missing += std::string(missing.empty() ? "" : "; ") + creator->getPluginName() + (said.empty() ? "" : " (" + said + ")");
+    missing +=
+        std::string(missing.empty() ? "" : "; ") + creator->getPluginName() + (said.empty() ? "" : " (" + said + ")");
   }
   if (!missing.empty()) throw Failure(HRSEG_TRT_RUNTIME, "TensorRT refused to register hrseg's plugins: " + missing);
   done = true;
@@ -44,8 +45,8 @@ namespace {
 
 // Whether TensorRT's words mean that CUDA itself is unusable here (no driver, no device).
 bool cuda_unavailable(const std::string& said) {
-  return said.find("CUDA initialization failure") != std::string::npos || said.find("no CUDA-capable device") != std::string::npos ||
-         said.find("CUDA driver") != std::string::npos;
+  return said.find("CUDA initialization failure") != std::string::npos ||
+         said.find("no CUDA-capable device") != std::string::npos || said.find("CUDA driver") != std::string::npos;
 }
 
 template <typename T>
@@ -79,10 +80,11 @@ void use_device(int32_t device) {
   int count = 0;
   cudaError_t e = cudaGetDeviceCount(&count);
   if (e != cudaSuccess || count == 0)
-    throw Failure(HRSEG_TRT_UNAVAILABLE, std::string("no CUDA device: ") + (e != cudaSuccess ? cudaGetErrorString(e) : "none found"));
+    throw Failure(HRSEG_TRT_UNAVAILABLE,
+                  std::string("no CUDA device: ") + (e != cudaSuccess ? cudaGetErrorString(e) : "none found"));
   if (device < 0 || device >= count)
-    throw Failure(HRSEG_TRT_INVALID, "GPU " + std::to_string(device) + " does not exist (this machine has " +
-                                          std::to_string(count) + ")");
+    throw Failure(HRSEG_TRT_INVALID,
+                  "GPU " + std::to_string(device) + " does not exist (this machine has " + std::to_string(count) + ")");
   e = cudaSetDevice(device);
   if (e != cudaSuccess) cuda_failure(e, "cudaSetDevice");
 }

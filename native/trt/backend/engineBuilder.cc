@@ -112,7 +112,8 @@ void write_file_atomically(const std::string& path, const void* data, size_t siz
 [[noreturn]] void build_failed(const std::string& what, uint64_t mark) {
   CollectingLogger& logger = process_logger();
   if (logger.reported(mark, nvinfer1::ErrorCode::kFAILED_ALLOCATION))
-    throw Failure(HRSEG_TRT_OUT_OF_MEMORY, what + ": TensorRT ran out of memory\nTensorRT said:\n" + logger.since(mark, false, true));
+    throw Failure(HRSEG_TRT_OUT_OF_MEMORY,
+                  what + ": TensorRT ran out of memory\nTensorRT said:\n" + logger.since(mark, false, true));
   const std::string log = logger.since(mark, false, true);
   throw Failure(HRSEG_TRT_BUILD_FAILED, what + (log.empty() ? "" : "\nTensorRT said:\n" + log));
 }
@@ -179,7 +180,8 @@ void build_engine(const hrseg_trt_build_options& o, const char* tensorrt_root) {
   Owned<nvinfer1::IHostMemory> plan(builder->buildSerializedNetwork(*network, *config));
   config->setProgressMonitor(nullptr);
   if (progress.cancelled()) throw Failure(HRSEG_TRT_CANCELLED, "the engine build was cancelled");
-  if (!plan || plan->size() == 0) build_failed(std::string("TensorRT could not build an engine from ") + o.onnx_path, mark);
+  if (!plan || plan->size() == 0)
+    build_failed(std::string("TensorRT could not build an engine from ") + o.onnx_path, mark);
   write_file_atomically(o.plan_path, plan->data(), plan->size());
   if (o.timing_cache_path) {
     if (const nvinfer1::ITimingCache* used = config->getTimingCache()) {

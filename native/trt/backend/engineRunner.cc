@@ -63,11 +63,20 @@ void* ensure(hrseg_trt_engine& e, size_t index, size_t bytes) {
 
 size_t element_size(int32_t dtype) {
   switch (dtype) {
-    case HRSEG_TRT_F32: case HRSEG_TRT_I32: return 4;
-    case HRSEG_TRT_F16: case HRSEG_TRT_BF16: return 2;
-    case HRSEG_TRT_I8: case HRSEG_TRT_U8: case HRSEG_TRT_BOOL: return 1;
-    case HRSEG_TRT_I64: return 8;
-    default: throw Failure(HRSEG_TRT_INVALID, "unsupported tensor type " + std::to_string(dtype));
+    case HRSEG_TRT_F32:
+    case HRSEG_TRT_I32:
+      return 4;
+    case HRSEG_TRT_F16:
+    case HRSEG_TRT_BF16:
+      return 2;
+    case HRSEG_TRT_I8:
+    case HRSEG_TRT_U8:
+    case HRSEG_TRT_BOOL:
+      return 1;
+    case HRSEG_TRT_I64:
+      return 8;
+    default:
+      throw Failure(HRSEG_TRT_INVALID, "unsupported tensor type " + std::to_string(dtype));
   }
 }
 
@@ -78,7 +87,8 @@ std::shared_ptr<const MappedFile> map_plan(const std::string& path) {
   } catch (const hrseg::Error& e) {
     throw Failure(HRSEG_TRT_IO, std::string("the engine plan ") + e.what());
   }
-  if (plan->size() == 0) throw Failure(HRSEG_TRT_IO, "the engine plan " + path + " is empty: rebuild it with hrseg build-engines");
+  if (plan->size() == 0)
+    throw Failure(HRSEG_TRT_IO, "the engine plan " + path + " is empty: rebuild it with hrseg build-engines");
   return plan;
 }
 
@@ -99,15 +109,18 @@ hrseg_trt_engine* open_engine(const char* plan_path, int32_t device) {
   e->engine.reset(e->runtime->deserializeCudaEngine(plan->data(), plan->size()));
   if (!e->engine) {
     if (logger.reported(mark, nvinfer1::ErrorCode::kFAILED_ALLOCATION))
-      throw Failure(HRSEG_TRT_OUT_OF_MEMORY, std::string("TensorRT ran out of memory deserialising ") + plan_path + ": " + logger.since(mark));
-    throw Failure(HRSEG_TRT_RUNTIME, std::string("TensorRT could not deserialise ") + plan_path + " (not a plan of this TensorRT " +
-                                         "release and GPU, or damaged; rebuild it with hrseg build-engines): " + logger.since(mark));
+      throw Failure(HRSEG_TRT_OUT_OF_MEMORY,
+                    std::string("TensorRT ran out of memory deserialising ") + plan_path + ": " + logger.since(mark));
+    throw Failure(HRSEG_TRT_RUNTIME,
+                  std::string("TensorRT could not deserialise ") + plan_path + " (not a plan of this TensorRT " +
+                      "release and GPU, or damaged; rebuild it with hrseg build-engines): " + logger.since(mark));
   }
   e->context.reset(e->engine->createExecutionContext());
   if (!e->context) {
     // TensorRT's CUDA runtime is not ours: its allocation failures reach us through the error
     // recorder, never through cudaGetLastError().
-    const int32_t status = logger.reported(mark, nvinfer1::ErrorCode::kFAILED_ALLOCATION) ? HRSEG_TRT_OUT_OF_MEMORY : HRSEG_TRT_RUNTIME;
+    const int32_t status =
+        logger.reported(mark, nvinfer1::ErrorCode::kFAILED_ALLOCATION) ? HRSEG_TRT_OUT_OF_MEMORY : HRSEG_TRT_RUNTIME;
     throw Failure(status, "TensorRT could not create an execution context: " + logger.since(mark));
   }
   // Created by hrseg's CUDA runtime and used by TensorRT's: a stream is a driver object of the
@@ -151,10 +164,11 @@ void bind_inputs(hrseg_trt_engine& e, const std::vector<InputRef>& inputs) {
   for (const InputRef& in : inputs) {
     size_t k = 0;
     while (k < e.io.size() && e.names[k] != in.name) ++k;
-    if (k == e.io.size() || !e.io[k].is_input) throw Failure(HRSEG_TRT_INVALID, std::string("the engine has no input '") + in.name + "'");
+    if (k == e.io.size() || !e.io[k].is_input)
+      throw Failure(HRSEG_TRT_INVALID, std::string("the engine has no input '") + in.name + "'");
     if (in.dtype != e.io[k].dtype)
-      throw Failure(HRSEG_TRT_INVALID, std::string("input '") + in.name + "' must have type " + std::to_string(e.io[k].dtype) +
-                                           ", got " + std::to_string(in.dtype));
+      throw Failure(HRSEG_TRT_INVALID, std::string("input '") + in.name + "' must have type " +
+                                           std::to_string(e.io[k].dtype) + ", got " + std::to_string(in.dtype));
     by_index[k] = &in;
   }
   for (size_t k = 0; k < e.io.size(); ++k)
@@ -188,7 +202,8 @@ void bind_inputs(hrseg_trt_engine& e, const std::vector<InputRef>& inputs) {
     void* dev = const_cast<void*>(t.data);
     if (!t.on_device) {
       dev = ensure(e, k, bytes);
-      if (bytes) check(cudaMemcpyAsync(dev, t.data, bytes, cudaMemcpyHostToDevice, e.stream), "copying an input to the GPU");
+      if (bytes)
+        check(cudaMemcpyAsync(dev, t.data, bytes, cudaMemcpyHostToDevice, e.stream), "copying an input to the GPU");
     } else if (!dev && bytes) {
       throw Failure(HRSEG_TRT_INVALID, "input '" + e.names[k] + "' has no device data");
     }
@@ -200,12 +215,14 @@ void bind_inputs(hrseg_trt_engine& e, const std::vector<InputRef>& inputs) {
 
 nvinfer1::Dims output_shape(hrseg_trt_engine& e, size_t k) {
   const nvinfer1::Dims d = e.context->getTensorShape(e.names[k].c_str());
-  if (d.nbDims < 0 || volume(d) < 0) throw Failure(HRSEG_TRT_RUNTIME, "output '" + e.names[k] + "' has no resolved shape");
+  if (d.nbDims < 0 || volume(d) < 0)
+    throw Failure(HRSEG_TRT_RUNTIME, "output '" + e.names[k] + "' has no resolved shape");
   return d;
 }
 
 void enqueue(hrseg_trt_engine& e) {
-  if (!e.context->enqueueV3(e.stream)) throw Failure(HRSEG_TRT_RUNTIME, "enqueueV3 failed: " + process_logger().last_error());
+  if (!e.context->enqueueV3(e.stream))
+    throw Failure(HRSEG_TRT_RUNTIME, "enqueueV3 failed: " + process_logger().last_error());
 }
 
 }  // namespace
@@ -214,7 +231,8 @@ void run_engine_device(hrseg_trt_engine& e, const hrseg_trt_value* inputs, int32
                        int32_t output_count) {
   std::vector<InputRef> refs;
   for (int32_t i = 0; i < count; ++i)
-    refs.push_back({inputs[i].name, inputs[i].data, inputs[i].on_device != 0, inputs[i].dtype, to_dims(inputs[i].nb_dims, inputs[i].dims)});
+    refs.push_back({inputs[i].name, inputs[i].data, inputs[i].on_device != 0, inputs[i].dtype,
+                    to_dims(inputs[i].nb_dims, inputs[i].dims)});
   bind_inputs(e, refs);
   // Every output is listed once; those without a buffer get one of exactly their size.
   std::vector<void*> allocated;
@@ -228,8 +246,8 @@ void run_engine_device(hrseg_trt_engine& e, const hrseg_trt_value* inputs, int32
       const nvinfer1::Dims d = output_shape(e, k);
       const size_t bytes = static_cast<size_t>(volume(d)) * element_size(e.io[k].dtype);
       if (out->data && out->capacity < bytes)
-        throw Failure(HRSEG_TRT_INVALID, "output '" + e.names[k] + "' needs " + std::to_string(bytes) + " bytes, its buffer holds " +
-                                             std::to_string(out->capacity));
+        throw Failure(HRSEG_TRT_INVALID, "output '" + e.names[k] + "' needs " + std::to_string(bytes) +
+                                             " bytes, its buffer holds " + std::to_string(out->capacity));
       if (!out->data) {
         check(cudaMalloc(&out->data, bytes ? bytes : 1), "cudaMalloc for an engine output");
         allocated.push_back(out->data);

@@ -21,7 +21,8 @@ class JournalRecorder final : public nvinfer1::IErrorRecorder {
   }
   nvinfer1::ErrorCode getErrorCode(int32_t i) const noexcept override {
     std::lock_guard<std::mutex> lock(mutex_);
-    return i >= 0 && i < static_cast<int32_t>(errors_.size()) ? errors_[i].first : nvinfer1::ErrorCode::kUNSPECIFIED_ERROR;
+    return i >= 0 && i < static_cast<int32_t>(errors_.size()) ? errors_[i].first
+                                                              : nvinfer1::ErrorCode::kUNSPECIFIED_ERROR;
   }
   ErrorDesc getErrorDesc(int32_t i) const noexcept override {
     std::lock_guard<std::mutex> lock(mutex_);

@@ -16,12 +16,28 @@ extern "C" {
 #define HRSEG_TRT_MAX_DIMS 8
 
 /* Element types, the numbering of TensorRT's DataType. */
-enum hrseg_trt_dtype { HRSEG_TRT_F32 = 0, HRSEG_TRT_F16 = 1, HRSEG_TRT_I8 = 2, HRSEG_TRT_I32 = 3, HRSEG_TRT_BOOL = 4,
-                       HRSEG_TRT_U8 = 5, HRSEG_TRT_BF16 = 7, HRSEG_TRT_I64 = 8 };
+enum hrseg_trt_dtype {
+  HRSEG_TRT_F32 = 0,
+  HRSEG_TRT_F16 = 1,
+  HRSEG_TRT_I8 = 2,
+  HRSEG_TRT_I32 = 3,
+  HRSEG_TRT_BOOL = 4,
+  HRSEG_TRT_U8 = 5,
+  HRSEG_TRT_BF16 = 7,
+  HRSEG_TRT_I64 = 8
+};
 
 /* Failure kinds, so the addon can map them to HrsegError codes. */
-enum hrseg_trt_status { HRSEG_TRT_OK = 0, HRSEG_TRT_UNAVAILABLE = 1, HRSEG_TRT_INVALID = 2, HRSEG_TRT_BUILD_FAILED = 3,
-                        HRSEG_TRT_OUT_OF_MEMORY = 4, HRSEG_TRT_RUNTIME = 5, HRSEG_TRT_IO = 6, HRSEG_TRT_CANCELLED = 7 };
+enum hrseg_trt_status {
+  HRSEG_TRT_OK = 0,
+  HRSEG_TRT_UNAVAILABLE = 1,
+  HRSEG_TRT_INVALID = 2,
+  HRSEG_TRT_BUILD_FAILED = 3,
+  HRSEG_TRT_OUT_OF_MEMORY = 4,
+  HRSEG_TRT_RUNTIME = 5,
+  HRSEG_TRT_IO = 6,
+  HRSEG_TRT_CANCELLED = 7
+};
 
 typedef struct hrseg_trt_profile_dims {
   const char* name;
@@ -40,12 +56,12 @@ typedef struct hrseg_trt_profile {
 typedef int32_t (*hrseg_trt_progress_fn)(void* user, const char* phase, int32_t step, int32_t steps, int32_t depth);
 
 typedef struct hrseg_trt_build_options {
-  const char* onnx_path;          /* a typed (fp32/fp16/bf16) ONNX file; external data beside it */
-  const char* plan_path;          /* written through plan_path + ".partial", then renamed */
-  const char* timing_cache_path;  /* read when present, written back after the build; may be NULL */
-  int32_t device;                 /* CUDA device ordinal */
-  uint64_t workspace_bytes;       /* 0: TensorRT's default */
-  int32_t optimization_level;     /* -1: TensorRT's default (3) */
+  const char* onnx_path;         /* a typed (fp32/fp16/bf16) ONNX file; external data beside it */
+  const char* plan_path;         /* written through plan_path + ".partial", then renamed */
+  const char* timing_cache_path; /* read when present, written back after the build; may be NULL */
+  int32_t device;                /* CUDA device ordinal */
+  uint64_t workspace_bytes;      /* 0: TensorRT's default */
+  int32_t optimization_level;    /* -1: TensorRT's default (3) */
   const hrseg_trt_profile* profiles;
   int32_t profile_count;
   hrseg_trt_progress_fn progress;

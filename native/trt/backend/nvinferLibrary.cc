@@ -115,8 +115,11 @@ const NvInferLibrary& nvinfer_library(const char* root) {
   void* infer = dlopen(lib.path.c_str(), RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD);
   lib.create_builder = reinterpret_cast<void* (*)(void*, int32_t)>(dlsym(infer, "createInferBuilder_INTERNAL"));
   if (!lib.create_builder) {
-    lib.cannot_build = lib.path + " has no builder (createInferBuilder_INTERNAL): a lean or dispatch runtime runs plans but cannot "
-                       "build them; install the full TensorRT " + major + " to build engines";
+    lib.cannot_build =
+        lib.path +
+        " has no builder (createInferBuilder_INTERNAL): a lean or dispatch runtime runs plans but cannot "
+        "build them; install the full TensorRT " +
+        major + " to build engines";
   } else {
     // TensorRT loads its builder resources (libnvinfer_builder_resource*.so) by name when the first
     // builder runs; without this they are found only when LD_LIBRARY_PATH names the folder, so
@@ -130,7 +133,8 @@ const NvInferLibrary& nvinfer_library(const char* root) {
     std::string errors;
     void* parser = open_first(candidates, lib.parser_path, errors);
     if (!parser) {
-      lib.cannot_build = parser_name + " (TensorRT's ONNX parser) was not found beside " + lib.path + " (" + errors + ")";
+      lib.cannot_build =
+          parser_name + " (TensorRT's ONNX parser) was not found beside " + lib.path + " (" + errors + ")";
     } else {
       // A parser that does not fit only stops builds: running plans needs none of it.
       auto parser_version = reinterpret_cast<int (*)()>(dlsym(parser, "getNvOnnxParserVersion"));
@@ -139,10 +143,13 @@ const NvInferLibrary& nvinfer_library(const char* root) {
       // The parser has its own version (NvOnnxParser.h: NV_ONNX_PARSER_VERSION, 0.1.0 with TensorRT
       // 11.1), checked the way the runtime's is.
       if (!parser_version || !create_parser) {
-        lib.cannot_build = lib.parser_path + " is not TensorRT's ONNX parser (no getNvOnnxParserVersion / createNvOnnxParser_INTERNAL)";
-      } else if (lib.parser_version / 10000 != NV_ONNX_PARSER_MAJOR || lib.parser_version / 100 % 100 < NV_ONNX_PARSER_MINOR) {
-        lib.cannot_build = lib.parser_path + " is ONNX parser " + version_text(lib.parser_version) + "; hrseg was built with " +
-                           version_text(NV_ONNX_PARSER_VERSION) + " (TensorRT " + major + "." + std::to_string(NV_TENSORRT_MINOR) +
+        lib.cannot_build = lib.parser_path +
+                           " is not TensorRT's ONNX parser (no getNvOnnxParserVersion / createNvOnnxParser_INTERNAL)";
+      } else if (lib.parser_version / 10000 != NV_ONNX_PARSER_MAJOR ||
+                 lib.parser_version / 100 % 100 < NV_ONNX_PARSER_MINOR) {
+        lib.cannot_build = lib.parser_path + " is ONNX parser " + version_text(lib.parser_version) +
+                           "; hrseg was built with " + version_text(NV_ONNX_PARSER_VERSION) + " (TensorRT " + major +
+                           "." + std::to_string(NV_TENSORRT_MINOR) +
                            "): use the parser of the same TensorRT release as " + lib.path;
       } else {
         lib.create_parser = create_parser;

@@ -10,6 +10,7 @@ extern "C" __attribute__((visibility("default"))) void setLoggerFinder(nvinfer1:
   hrseg::trt::plugin::set_logger_finder(finder);
 }
 
-extern "C" __attribute__((visibility("default"))) nvinfer1::IPluginCreatorInterface* const* getCreators(int32_t& nbCreators) {
+extern "C" __attribute__((visibility("default"))) nvinfer1::IPluginCreatorInterface* const* getCreators(
+    int32_t& nbCreators) {
   return hrseg::trt::plugin::plugin_creators(nbCreators);
 }

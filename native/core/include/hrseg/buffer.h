@@ -20,9 +20,13 @@ class Buffer {
   const void* data() const noexcept { return data_; }
   size_t size() const noexcept { return size_; }
   template <typename T>
-  T* as() noexcept { return static_cast<T*>(data_); }
+  T* as() noexcept {
+    return static_cast<T*>(data_);
+  }
   template <typename T>
-  const T* as() const noexcept { return static_cast<const T*>(data_); }
+  const T* as() const noexcept {
+    return static_cast<const T*>(data_);
+  }
 
   // Number of Buffers currently holding memory, process-wide.
   static int64_t live_count() noexcept;

@@ -23,13 +23,13 @@ struct HeadConfig {
   // no region-attention weights are needed.
   bool hrp = true;
   float gamma = 0.8f;
-  bool pool_hybrid = true;        // poolSource: "hybrid" (F_h) or "region" (F_r)
-  int64_t pool_size = 256;        // P
+  bool pool_hybrid = true;  // poolSource: "hybrid" (F_h) or "region" (F_r)
+  int64_t pool_size = 256;  // P
   MaskResize mask_resize = MaskResize::BilinearAntialias;
-  bool pool_pulled_back = true;   // the fast form of mask pooling; false = the definition
-  int64_t hre_layers = 2;         // L
+  bool pool_pulled_back = true;  // the fast form of mask pooling; false = the definition
+  int64_t hre_layers = 2;        // L
   int64_t hre_heads = 1;
-  int64_t hidden_size = 4096;     // H
+  int64_t hidden_size = 4096;  // H
   int64_t fusion_blocks = 2;
   int64_t fusion_heads = 8;
   int64_t fusion_mlp_dim = 2048;
@@ -49,11 +49,11 @@ struct ImageFeatures {
 };
 
 struct InstructionOutput {
-  Tensor text;        // t, the projected [SEG] embedding [S, d]
-  Tensor embeddings;  // e_k per [SEG] [S, K, d]
-  Tensor similarity;  // S_sim [S, K]
-  Tensor iop;         // S_iop [S, K]
-  Tensor masks;       // final masks [S, H, W] (uint8 0/1)
+  Tensor text;                        // t, the projected [SEG] embedding [S, d]
+  Tensor embeddings;                  // e_k per [SEG] [S, K, d]
+  Tensor similarity;                  // S_sim [S, K]
+  Tensor iop;                         // S_iop [S, K]
+  Tensor masks;                       // final masks [S, H, W] (uint8 0/1)
   std::vector<Selection> selections;  // per [SEG]
 };
 
@@ -82,8 +82,8 @@ class Head {
                            const CancelToken* cancel) const;
 
   // m_hre [K, d], h_seg [S, hidden], masks [K, H, W] → scores, selections and masks per [SEG].
-  InstructionOutput instruction_step(const float* m_hre, int64_t K, const float* h_seg, int64_t S,
-                                     const uint8_t* masks, int64_t H, int64_t W, const SelectionOverride& sel,
+  InstructionOutput instruction_step(const float* m_hre, int64_t K, const float* h_seg, int64_t S, const uint8_t* masks,
+                                     int64_t H, int64_t W, const SelectionOverride& sel,
                                      const CancelToken* cancel) const;
 
  private:

@@ -46,8 +46,8 @@ class PackedWeight {
  private:
   int64_t out_ = 0, in_ = 0;
   DType storage_ = DType::F32;
-  AlignedVector<float> panels_;  // [ceil(out/16)][in][16], zero-padded, 64-byte aligned
-  AlignedVector<uint16_t> half_; // the same layout, for F16/BF16 storage
+  AlignedVector<float> panels_;   // [ceil(out/16)][in][16], zero-padded, 64-byte aligned
+  AlignedVector<uint16_t> half_;  // the same layout, for F16/BF16 storage
   std::vector<float> bias_;
 };
 

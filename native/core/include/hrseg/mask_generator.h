@@ -31,8 +31,8 @@ struct MaskGeneratorConfig {
 };
 
 struct MaskGeometry {
-  int64_t low = 256;     // side of the decoder's low-resolution logits
-  int64_t frame = 1024;  // side of SAM's padded input frame
+  int64_t low = 256;              // side of the decoder's low-resolution logits
+  int64_t frame = 1024;           // side of SAM's padded input frame
   int64_t height = 0, width = 0;  // the original image
 };
 

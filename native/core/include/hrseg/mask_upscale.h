@@ -8,6 +8,7 @@ namespace hrseg {
 
 // low [n, L, L] → out [n, height, width], logits (threshold at 0 for the mask). `frame` is SAM's
 // padded frame (1024); the content is the image resized so its longest side fills it.
-void upscale_mask_logits(const float* low, int64_t n, int64_t low_size, int64_t frame, int64_t height, int64_t width, float* out);
+void upscale_mask_logits(const float* low, int64_t n, int64_t low_size, int64_t frame, int64_t height, int64_t width,
+                         float* out);
 
 }  // namespace hrseg

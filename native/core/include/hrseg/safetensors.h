@@ -57,7 +57,7 @@ class SafeTensors {
   const uint8_t* base_ = nullptr;  // whole file
   size_t size_ = 0;
   std::shared_ptr<const MappedFile> file_;  // set when we mapped the file ourselves
-  const uint8_t* data_ = nullptr;  // data section
+  const uint8_t* data_ = nullptr;           // data section
   size_t data_size_ = 0;
   std::map<std::string, Entry> entries_;
   mutable std::map<std::string, std::vector<float>> converted_;  // f16/bf16/unaligned → f32

@@ -23,7 +23,9 @@ struct TensorView {
   int64_t numel() const noexcept { return element_count(dims); }
   size_t nbytes() const noexcept { return static_cast<size_t>(numel()) * dtype_size(dtype); }
   template <typename T>
-  T* as() const noexcept { return static_cast<T*>(data); }
+  T* as() const noexcept {
+    return static_cast<T*>(data);
+  }
 };
 
 struct Tensor {
@@ -36,9 +38,13 @@ struct Tensor {
   int64_t numel() const noexcept { return element_count(dims); }
   TensorView view() noexcept { return TensorView{dtype, dims, buffer.data()}; }
   template <typename T>
-  T* as() noexcept { return buffer.as<T>(); }
+  T* as() noexcept {
+    return buffer.as<T>();
+  }
   template <typename T>
-  const T* as() const noexcept { return buffer.as<T>(); }
+  const T* as() const noexcept {
+    return buffer.as<T>();
+  }
 };
 
 // Throws Error(InvalidTensor) naming `what` unless the view has this dtype and shape;

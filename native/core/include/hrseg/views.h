@@ -40,6 +40,7 @@ Tensor center_crop_view(const Image8& image, int64_t size, const Normalize& norm
                         const CancelToken* cancel = nullptr, bool round8 = false);
 
 // Pillow's 8-bit resize of RGB (libImaging/Resample.c, 8bpc): [out_h, out_w, 3] uint8.
-Tensor pillow_resize8(const Image8& image, int64_t out_h, int64_t out_w, Filter filter, const CancelToken* cancel = nullptr);
+Tensor pillow_resize8(const Image8& image, int64_t out_h, int64_t out_w, Filter filter,
+                      const CancelToken* cancel = nullptr);
 
 }  // namespace hrseg

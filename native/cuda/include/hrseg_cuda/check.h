@@ -13,16 +13,17 @@ namespace hrseg::cuda {
 [[noreturn]] inline void fail(cudaError_t e, const char* what) {
   cudaGetLastError();  // clear a non-sticky error so the next call starts clean
   if (e == cudaErrorMemoryAllocation)
-    throw Error(ErrorCode::OutOfMemory, std::string("CUDA: ") + what + ": the GPU is out of memory (free some, or use fewer " +
+    throw Error(ErrorCode::OutOfMemory, std::string("CUDA: ") + what +
+                                            ": the GPU is out of memory (free some, or use fewer " +
                                             "proposals, a smaller pointsPerBatch or image, or device 'cpu')");
   throw Error(ErrorCode::Internal, std::string("CUDA: ") + what + ": " + cudaGetErrorString(e));
 }
 
 }  // namespace hrseg::cuda
 
-#define HRSEG_CUDA_CHECK(call)                                   \
-  do {                                                           \
-    cudaError_t hrseg_cuda_err_ = (call);                        \
+#define HRSEG_CUDA_CHECK(call)                                                       \
+  do {                                                                               \
+    cudaError_t hrseg_cuda_err_ = (call);                                            \
     if (hrseg_cuda_err_ != cudaSuccess) ::hrseg::cuda::fail(hrseg_cuda_err_, #call); \
   } while (0)
 

@@ -74,9 +74,15 @@ class DeviceBuffer {
   DeviceBuffer() = default;
   // `stream`: where the work that uses it is queued (its release waits for that work).
   explicit DeviceBuffer(size_t count, cudaStream_t stream = nullptr, DevicePool& pool = default_pool())
-      : pool_(&pool), stream_(stream), count_(count), ptr_(static_cast<T*>(count ? pool.acquire(count * sizeof(T)) : nullptr)) {}
+      : pool_(&pool),
+        stream_(stream),
+        count_(count),
+        ptr_(static_cast<T*>(count ? pool.acquire(count * sizeof(T)) : nullptr)) {}
   ~DeviceBuffer() { reset(); }
-  DeviceBuffer(DeviceBuffer&& o) noexcept : pool_(o.pool_), stream_(o.stream_), count_(o.count_), ptr_(o.ptr_) { o.ptr_ = nullptr; o.count_ = 0; }
+  DeviceBuffer(DeviceBuffer&& o) noexcept : pool_(o.pool_), stream_(o.stream_), count_(o.count_), ptr_(o.ptr_) {
+    o.ptr_ = nullptr;
+    o.count_ = 0;
+  }
   DeviceBuffer& operator=(DeviceBuffer&& o) noexcept {
     if (this != &o) {
       reset();

@@ -33,15 +33,15 @@ class HeadCuda {
   // The same from DINOv2's output still on the device (a TensorRT engine's): tokens [views, n_g², C]
   // in device memory, view 0 the global view and, with HRP, views 1…N² the crops, stitched into the
   // local map on the device. masks are on the host. No feature crosses to the host.
-  DeviceImage image_step_from_tokens(const float* device_tokens, int64_t views, const uint8_t* masks, int64_t K, int64_t H,
-                                     int64_t W) const;
+  DeviceImage image_step_from_tokens(const float* device_tokens, int64_t views, const uint8_t* masks, int64_t K,
+                                     int64_t H, int64_t W) const;
 
   InstructionOutput instruction_step(const DeviceImage& image, const float* h_seg, int64_t S,
                                      const SelectionOverride& sel) const;
 
  private:
-  DeviceImage image_step_impl(const float* fg, const float* fl, bool on_device, const uint8_t* masks, int64_t K, int64_t H,
-                              int64_t W) const;
+  DeviceImage image_step_impl(const float* fg, const float* fl, bool on_device, const uint8_t* masks, int64_t K,
+                              int64_t H, int64_t W) const;
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

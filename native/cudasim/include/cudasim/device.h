@@ -85,10 +85,18 @@ inline float atomic_update(float* p, F f) {
 
 #define __syncthreads() ::cudasim::detail::syncthreads(__FILE__, __LINE__)
 #define __syncwarp(...) ::cudasim::detail::SyncWarpAt{__FILE__, __LINE__}(__VA_ARGS__)
-#define __shfl_sync(mask, v, lane, ...) ::cudasim::detail::shuffle(::cudasim::detail::WarpOp::Shfl, __FILE__, __LINE__, mask, v, lane, ::cudasim::detail::width_or_32(__VA_ARGS__))
-#define __shfl_down_sync(mask, v, delta, ...) ::cudasim::detail::shuffle(::cudasim::detail::WarpOp::ShflDown, __FILE__, __LINE__, mask, v, delta, ::cudasim::detail::width_or_32(__VA_ARGS__))
-#define __shfl_up_sync(mask, v, delta, ...) ::cudasim::detail::shuffle(::cudasim::detail::WarpOp::ShflUp, __FILE__, __LINE__, mask, v, delta, ::cudasim::detail::width_or_32(__VA_ARGS__))
-#define __shfl_xor_sync(mask, v, lanemask, ...) ::cudasim::detail::shuffle(::cudasim::detail::WarpOp::ShflXor, __FILE__, __LINE__, mask, v, lanemask, ::cudasim::detail::width_or_32(__VA_ARGS__))
+#define __shfl_sync(mask, v, lane, ...)                                                          \
+  ::cudasim::detail::shuffle(::cudasim::detail::WarpOp::Shfl, __FILE__, __LINE__, mask, v, lane, \
+                             ::cudasim::detail::width_or_32(__VA_ARGS__))
+#define __shfl_down_sync(mask, v, delta, ...)                                                         \
+  ::cudasim::detail::shuffle(::cudasim::detail::WarpOp::ShflDown, __FILE__, __LINE__, mask, v, delta, \
+                             ::cudasim::detail::width_or_32(__VA_ARGS__))
+#define __shfl_up_sync(mask, v, delta, ...)                                                         \
+  ::cudasim::detail::shuffle(::cudasim::detail::WarpOp::ShflUp, __FILE__, __LINE__, mask, v, delta, \
+                             ::cudasim::detail::width_or_32(__VA_ARGS__))
+#define __shfl_xor_sync(mask, v, lanemask, ...)                                                         \
+  ::cudasim::detail::shuffle(::cudasim::detail::WarpOp::ShflXor, __FILE__, __LINE__, mask, v, lanemask, \
+                             ::cudasim::detail::width_or_32(__VA_ARGS__))
 
 namespace cudasim::detail {
 inline int width_or_32() { return 32; }
@@ -103,17 +111,27 @@ struct SyncWarpAt {
 // Atomics (relaxed, as CUDA's are; real atomics, so that a race detector sees them as such).
 template <typename T>
 inline T atomicAdd(T* p, T v) {
-  if constexpr (std::is_floating_point<T>::value) return cudasim::detail::atomic_update(p, [v](T o) { return o + v; });
-  else return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+  if constexpr (std::is_floating_point<T>::value)
+    return cudasim::detail::atomic_update(p, [v](T o) { return o + v; });
+  else
+    return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
 }
 template <typename T>
-inline T atomicSub(T* p, T v) { return __atomic_fetch_sub(p, v, __ATOMIC_RELAXED); }
+inline T atomicSub(T* p, T v) {
+  return __atomic_fetch_sub(p, v, __ATOMIC_RELAXED);
+}
 template <typename T>
-inline T atomicMin(T* p, T v) { return cudasim::detail::atomic_update(p, [v](T o) { return v < o ? v : o; }); }
+inline T atomicMin(T* p, T v) {
+  return cudasim::detail::atomic_update(p, [v](T o) { return v < o ? v : o; });
+}
 template <typename T>
-inline T atomicMax(T* p, T v) { return cudasim::detail::atomic_update(p, [v](T o) { return v > o ? v : o; }); }
+inline T atomicMax(T* p, T v) {
+  return cudasim::detail::atomic_update(p, [v](T o) { return v > o ? v : o; });
+}
 template <typename T>
-inline T atomicExch(T* p, T v) { return __atomic_exchange_n(p, v, __ATOMIC_RELAXED); }
+inline T atomicExch(T* p, T v) {
+  return __atomic_exchange_n(p, v, __ATOMIC_RELAXED);
+}
 template <typename T>
 inline T atomicCAS(T* p, T expected, T desired) {
   __atomic_compare_exchange_n(p, &expected, desired, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
@@ -144,8 +162,8 @@ inline int __ffs(int x) { return __builtin_ffs(x); }
 inline int __ffsll(long long x) { return __builtin_ffsll(x); }
 
 // CUDA's overloaded min/max in device code.
-#define CUDASIM_MINMAX(T)                                   \
-  inline T min(T a, T b) { return b < a ? b : a; }          \
+#define CUDASIM_MINMAX(T)                          \
+  inline T min(T a, T b) { return b < a ? b : a; } \
   inline T max(T a, T b) { return a < b ? b : a; }
 CUDASIM_MINMAX(int)
 CUDASIM_MINMAX(unsigned)

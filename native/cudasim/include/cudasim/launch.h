@@ -29,14 +29,17 @@ struct Launcher {
   void operator()(A&&... args) const {
     static_assert(sizeof...(A) == sizeof...(P), "kernel launched with the wrong number of arguments");
     // Arguments are converted and copied at the launch, as CUDA copies them into the launch.
-    auto params = std::make_shared<std::tuple<std::decay_t<P>...>>(static_cast<std::decay_t<P>>(std::forward<A>(args))...);
+    auto params =
+        std::make_shared<std::tuple<std::decay_t<P>...>>(static_cast<std::decay_t<P>>(std::forward<A>(args))...);
     auto k = kernel;
-    detail::launch(reinterpret_cast<const void*>(k), name, grid, block, smem, stream, [k, params] { std::apply(k, *params); });
+    detail::launch(reinterpret_cast<const void*>(k), name, grid, block, smem, stream,
+                   [k, params] { std::apply(k, *params); });
   }
 };
 
 template <typename... P>
-Launcher<P...> launcher(void (*kernel)(P...), const char* name, dim3 grid, dim3 block, size_t smem, cudaStream_t stream) {
+Launcher<P...> launcher(void (*kernel)(P...), const char* name, dim3 grid, dim3 block, size_t smem,
+                        cudaStream_t stream) {
   return Launcher<P...>{kernel, name, grid, block, smem, stream};
 }
 

@@ -9,7 +9,8 @@ using nvinfer1::PluginField;
 using nvinfer1::PluginFieldType;
 
 FieldReader::FieldReader(const char* plugin, const nvinfer1::PluginFieldCollection* fc) : plugin_(plugin), fc_(fc) {
-  if (fc && fc->nbFields > 0 && !fc->fields) throw std::invalid_argument(plugin_ + ": field collection has no fields array");
+  if (fc && fc->nbFields > 0 && !fc->fields)
+    throw std::invalid_argument(plugin_ + ": field collection has no fields array");
 }
 
 const PluginField* FieldReader::find(const char* name) const {
@@ -28,11 +29,16 @@ int64_t FieldReader::integer(const char* name, int64_t fallback) const {
   if (!f) return fallback;
   if (f->length != 1 || !f->data) fail(name, "must hold one value, got " + std::to_string(f->length));
   switch (f->type) {
-    case PluginFieldType::kINT32: return *static_cast<const int32_t*>(f->data);
-    case PluginFieldType::kINT64: return *static_cast<const int64_t*>(f->data);
-    case PluginFieldType::kINT16: return *static_cast<const int16_t*>(f->data);
-    case PluginFieldType::kINT8: return *static_cast<const int8_t*>(f->data);
-    default: fail(name, "must be an integer");
+    case PluginFieldType::kINT32:
+      return *static_cast<const int32_t*>(f->data);
+    case PluginFieldType::kINT64:
+      return *static_cast<const int64_t*>(f->data);
+    case PluginFieldType::kINT16:
+      return *static_cast<const int16_t*>(f->data);
+    case PluginFieldType::kINT8:
+      return *static_cast<const int8_t*>(f->data);
+    default:
+      fail(name, "must be an integer");
   }
 }
 
@@ -41,9 +47,12 @@ double FieldReader::real(const char* name, double fallback) const {
   if (!f) return fallback;
   if (f->length != 1 || !f->data) fail(name, "must hold one value, got " + std::to_string(f->length));
   switch (f->type) {
-    case PluginFieldType::kFLOAT32: return *static_cast<const float*>(f->data);
-    case PluginFieldType::kFLOAT64: return *static_cast<const double*>(f->data);
-    default: fail(name, "must be a floating-point number");
+    case PluginFieldType::kFLOAT32:
+      return *static_cast<const float*>(f->data);
+    case PluginFieldType::kFLOAT64:
+      return *static_cast<const double*>(f->data);
+    default:
+      fail(name, "must be a floating-point number");
   }
 }
 

@@ -10,10 +10,14 @@ namespace hrseg::trt::plugin {
 
 inline cuda::ElementType element_type(nvinfer1::DataType t) {
   switch (t) {
-    case nvinfer1::DataType::kFLOAT: return cuda::ElementType::Float32;
-    case nvinfer1::DataType::kHALF: return cuda::ElementType::Float16;
-    case nvinfer1::DataType::kBF16: return cuda::ElementType::BFloat16;
-    default: throw std::invalid_argument("unsupported element type " + std::to_string(static_cast<int>(t)));
+    case nvinfer1::DataType::kFLOAT:
+      return cuda::ElementType::Float32;
+    case nvinfer1::DataType::kHALF:
+      return cuda::ElementType::Float16;
+    case nvinfer1::DataType::kBF16:
+      return cuda::ElementType::BFloat16;
+    default:
+      throw std::invalid_argument("unsupported element type " + std::to_string(static_cast<int>(t)));
   }
 }
 

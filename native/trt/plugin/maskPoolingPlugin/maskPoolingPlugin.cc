@@ -43,8 +43,8 @@ MaskPoolingParams parse_mask_pooling(const PluginFieldCollection* fc) {
   else if (mode == "area")
     p.mask_resize = MaskResize::Area;
   else
-    throw std::invalid_argument(error_prefix() + "field 'mask_resize' must be \"bilinear-antialias\" or \"area\", got \"" +
-                                mode + "\"");
+    throw std::invalid_argument(error_prefix() +
+                                "field 'mask_resize' must be \"bilinear-antialias\" or \"area\", got \"" + mode + "\"");
   p.pool_size = static_cast<int32_t>(P);
   return p;
 }
@@ -60,7 +60,9 @@ std::string check_mask_pooling_shapes(int64_t K, int64_t H, int64_t W, int64_t G
 
 namespace {
 
-size_t axis_bytes(size_t out, size_t weights) { return 3 * align_up(sizeof(int64_t) * out) + align_up(sizeof(double) * std::max<size_t>(weights, 1)); }
+size_t axis_bytes(size_t out, size_t weights) {
+  return 3 * align_up(sizeof(int64_t) * out) + align_up(sizeof(double) * std::max<size_t>(weights, 1));
+}
 
 // Copies one axis's tables into the workspace (pageable source: the copy is staged before the
 // call returns, so the host vectors may change afterwards) and returns the device view.
@@ -70,7 +72,8 @@ cuda::ResizeTaps stage_axis(const ResizeAxis& a, char*& base, cudaStream_t strea
     base += align_up(std::max<size_t>(bytes, 1));
     if (bytes) {
       const cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream);
-      if (e != cudaSuccess) throw std::runtime_error(std::string("copying the resize tables: ") + cudaGetErrorString(e));
+      if (e != cudaSuccess)
+        throw std::runtime_error(std::string("copying the resize tables: ") + cudaGetErrorString(e));
     }
     return dst;
   };
@@ -97,10 +100,11 @@ size_t resize_tables_bound(int64_t H, int64_t W, int64_t P) {
 size_t mask_pooling_workspace(const MaskPoolingParams& p, int64_t K, int64_t H, int64_t W, int64_t G, int64_t d,
                               bool features_f32) {
   // floor(√G): a profile's largest G need not be a square even though every G it runs is.
-  const int64_t P = p.pool_size, ng = static_cast<int64_t>(std::floor(std::sqrt(static_cast<double>(std::max<int64_t>(G, 0)))));
-  size_t bytes = align_up(static_cast<size_t>(K * H * W))                  // masks thresholded to bytes
-                 + align_up(sizeof(float) * K * P * P)                      // w
-                 + align_up(sizeof(float) * K * (2 * P * ng + ng * ng))     // pull-back scratch (doubles inside)
+  const int64_t P = p.pool_size,
+                ng = static_cast<int64_t>(std::floor(std::sqrt(static_cast<double>(std::max<int64_t>(G, 0)))));
+  size_t bytes = align_up(static_cast<size_t>(K * H * W))                // masks thresholded to bytes
+                 + align_up(sizeof(float) * K * P * P)                   // w
+                 + align_up(sizeof(float) * K * (2 * P * ng + ng * ng))  // pull-back scratch (doubles inside)
                  + resize_tables_bound(H, W, P);
   if (!features_f32) bytes += align_up(sizeof(float) * G * d) + align_up(sizeof(float) * K * d);
   return bytes;
@@ -111,9 +115,12 @@ MaskPoolingPlugin::~MaskPoolingPlugin() = default;
 
 IPluginCapability* MaskPoolingPlugin::getCapabilityInterface(PluginCapabilityType type) noexcept {
   switch (type) {
-    case PluginCapabilityType::kCORE: return static_cast<IPluginV3OneCore*>(this);
-    case PluginCapabilityType::kBUILD: return static_cast<IPluginV3OneBuild*>(this);
-    case PluginCapabilityType::kRUNTIME: return static_cast<IPluginV3OneRuntime*>(this);
+    case PluginCapabilityType::kCORE:
+      return static_cast<IPluginV3OneCore*>(this);
+    case PluginCapabilityType::kBUILD:
+      return static_cast<IPluginV3OneBuild*>(this);
+    case PluginCapabilityType::kRUNTIME:
+      return static_cast<IPluginV3OneRuntime*>(this);
   }
   return nullptr;
 }
@@ -134,8 +141,8 @@ const char* MaskPoolingPlugin::getPluginName() const noexcept { return kMaskPool
 const char* MaskPoolingPlugin::getPluginVersion() const noexcept { return kVersion; }
 const char* MaskPoolingPlugin::getPluginNamespace() const noexcept { return kNamespace; }
 
-int32_t MaskPoolingPlugin::configurePlugin(const DynamicPluginTensorDesc* in, int32_t nbInputs, const DynamicPluginTensorDesc* out,
-                                           int32_t nbOutputs) noexcept {
+int32_t MaskPoolingPlugin::configurePlugin(const DynamicPluginTensorDesc* in, int32_t nbInputs,
+                                           const DynamicPluginTensorDesc* out, int32_t nbOutputs) noexcept {
   if (nbInputs != 2 || nbOutputs != 1 || !in || !out) {
     report_error(error_prefix() + "expects 2 inputs (masks, features) and 1 output");
     return -1;
@@ -177,11 +184,12 @@ bool MaskPoolingPlugin::supportsFormatCombination(int32_t pos, const DynamicPlug
   return d.type == inOut[kInFeatures].desc.type;
 }
 
-size_t MaskPoolingPlugin::getWorkspaceSize(const DynamicPluginTensorDesc* inputs, int32_t, const DynamicPluginTensorDesc*,
-                                           int32_t) const noexcept {
+size_t MaskPoolingPlugin::getWorkspaceSize(const DynamicPluginTensorDesc* inputs, int32_t,
+                                           const DynamicPluginTensorDesc*, int32_t) const noexcept {
   const Dims& m = inputs[kInMasks].max;
   const Dims& f = inputs[kInFeatures].max;
-  return mask_pooling_workspace(params_, m.d[0], m.d[1], m.d[2], f.d[0], f.d[1], inputs[kInFeatures].desc.type == DataType::kFLOAT);
+  return mask_pooling_workspace(params_, m.d[0], m.d[1], m.d[2], f.d[0], f.d[1],
+                                inputs[kInFeatures].desc.type == DataType::kFLOAT);
 }
 
 int32_t MaskPoolingPlugin::onShapeChange(const PluginTensorDesc* in, int32_t nbInputs, const PluginTensorDesc*,
@@ -206,8 +214,9 @@ int32_t MaskPoolingPlugin::onShapeChange(const PluginTensorDesc* in, int32_t nbI
   }
 }
 
-int32_t MaskPoolingPlugin::enqueue(const PluginTensorDesc* inputDesc, const PluginTensorDesc*, const void* const* inputs,
-                                   void* const* outputs, void* workspace, cudaStream_t stream) noexcept {
+int32_t MaskPoolingPlugin::enqueue(const PluginTensorDesc* inputDesc, const PluginTensorDesc*,
+                                   const void* const* inputs, void* const* outputs, void* workspace,
+                                   cudaStream_t stream) noexcept {
   try {
     const Dims& m = inputDesc[kInMasks].dims;
     const Dims& f = inputDesc[kInFeatures].dims;

@@ -58,9 +58,12 @@ RegionAttentionPlugin::RegionAttentionPlugin(RegionAttentionParams params) : par
 
 IPluginCapability* RegionAttentionPlugin::getCapabilityInterface(PluginCapabilityType type) noexcept {
   switch (type) {
-    case PluginCapabilityType::kCORE: return static_cast<IPluginV3OneCore*>(this);
-    case PluginCapabilityType::kBUILD: return static_cast<IPluginV3OneBuild*>(this);
-    case PluginCapabilityType::kRUNTIME: return static_cast<IPluginV3OneRuntime*>(this);
+    case PluginCapabilityType::kCORE:
+      return static_cast<IPluginV3OneCore*>(this);
+    case PluginCapabilityType::kBUILD:
+      return static_cast<IPluginV3OneBuild*>(this);
+    case PluginCapabilityType::kRUNTIME:
+      return static_cast<IPluginV3OneRuntime*>(this);
   }
   return nullptr;
 }
@@ -110,8 +113,8 @@ int32_t RegionAttentionPlugin::getOutputShapes(const DimsExprs* inputs, int32_t 
   return 0;
 }
 
-bool RegionAttentionPlugin::supportsFormatCombination(int32_t pos, const DynamicPluginTensorDesc* inOut, int32_t nbInputs,
-                                                      int32_t nbOutputs) noexcept {
+bool RegionAttentionPlugin::supportsFormatCombination(int32_t pos, const DynamicPluginTensorDesc* inOut,
+                                                      int32_t nbInputs, int32_t nbOutputs) noexcept {
   if (nbInputs != 3 || nbOutputs != 2 || pos < 0 || pos >= 5) return false;
   const PluginTensorDesc& d = inOut[pos].desc;
   if (d.format != TensorFormat::kLINEAR || !is_feature_type(d.type)) return false;
@@ -119,8 +122,8 @@ bool RegionAttentionPlugin::supportsFormatCombination(int32_t pos, const Dynamic
   return pos == 0 || d.type == inOut[0].desc.type;
 }
 
-size_t RegionAttentionPlugin::getWorkspaceSize(const DynamicPluginTensorDesc* inputs, int32_t, const DynamicPluginTensorDesc*,
-                                               int32_t) const noexcept {
+size_t RegionAttentionPlugin::getWorkspaceSize(const DynamicPluginTensorDesc* inputs, int32_t,
+                                               const DynamicPluginTensorDesc*, int32_t) const noexcept {
   if (inputs[kInQ].desc.type == DataType::kFLOAT) return 0;
   const int64_t G = inputs[kInQ].max.d[0], d = inputs[kInQ].max.d[1], L = inputs[kInKV].max.d[0];
   // fp32 copies of q, xg, fr, fh ([G, d] each) and kv ([L, 2d]).
@@ -131,8 +134,9 @@ int32_t RegionAttentionPlugin::onShapeChange(const PluginTensorDesc* in, int32_t
                                              int32_t nbOutputs) noexcept {
   if (nbInputs != 3 || nbOutputs != 2) return -1;
   try {
-    const std::string why = check_region_attention_shapes(params_, in[kInQ].dims.d[0], in[kInQ].dims.d[1], in[kInKV].dims.d[0],
-                                                          in[kInKV].dims.d[1], in[kInXG].dims.d[0], in[kInXG].dims.d[1]);
+    const std::string why =
+        check_region_attention_shapes(params_, in[kInQ].dims.d[0], in[kInQ].dims.d[1], in[kInKV].dims.d[0],
+                                      in[kInKV].dims.d[1], in[kInXG].dims.d[0], in[kInXG].dims.d[1]);
     if (!why.empty()) {
       report_error(std::string(kRegionAttentionName) + ": " + why);
       return -1;
@@ -144,8 +148,9 @@ int32_t RegionAttentionPlugin::onShapeChange(const PluginTensorDesc* in, int32_t
   }
 }
 
-int32_t RegionAttentionPlugin::enqueue(const PluginTensorDesc* inputDesc, const PluginTensorDesc*, const void* const* inputs,
-                                       void* const* outputs, void* workspace, cudaStream_t stream) noexcept {
+int32_t RegionAttentionPlugin::enqueue(const PluginTensorDesc* inputDesc, const PluginTensorDesc*,
+                                       const void* const* inputs, void* const* outputs, void* workspace,
+                                       cudaStream_t stream) noexcept {
   try {
     const int64_t G = inputDesc[kInQ].dims.d[0], d = inputDesc[kInQ].dims.d[1], L = inputDesc[kInKV].dims.d[0];
     const int64_t ng = std::llround(std::sqrt(static_cast<double>(G)));
