@@ -60,4 +60,6 @@ export { buildEngines, type BuildEnginesOptions, type BuildEnginesResult, type B
 export { engineSpecs, type EngineSpec } from './trt/specs.js';
 export { checkpointHeadWeights, headImageGraph, headInstructionGraph, type HeadWeights } from './trt/head-graph.js';
 export { TrtEngine } from './engines/tensorrt.js';
+export { engineProviders, registerProvider } from './engines/registry.js';
+export type { EngineProvider, EngineSource, OpenOptions } from './engines/provider.js';
 export { serve, type ServeOptions, type RunningServer } from './serve/server.js';

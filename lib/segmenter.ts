@@ -46,8 +46,8 @@ export class Segmenter {
 
   private constructor(
     readonly model: ModelPackage,
-    /** The engine provider that runs it: 'cpu', 'cuda' or 'tensorrt'. */
-    readonly device: 'cpu' | 'cuda' | 'tensorrt',
+    /** The engine provider that runs it: 'cpu', 'cuda', 'tensorrt' or a registered one. */
+    readonly device: string,
     /** Why this device: 'asked for', or what 'auto' found. */
     readonly deviceReason: string,
     private readonly method: Method,
@@ -63,7 +63,7 @@ export class Segmenter {
     if (!usesProposals(pkg.preset) && options.proposalMaxSide !== undefined) throw noProposals();
     const { source, reason } = await selectEngineSource(options.device ?? 'auto', pkg);
     const { method, vlm } = await loadParts(pkg, source, options.signal);
-    return new Segmenter(pkg, source.device as Segmenter['device'], reason, method, vlm, options.maxPixels, options.proposalMaxSide);
+    return new Segmenter(pkg, source.device, reason, method, vlm, options.maxPixels, options.proposalMaxSide);
   }
 
   /** Where each backbone runs ('cuda' through ONNX Runtime's CUDA provider, or 'cpu'; 'tensorrt'). */

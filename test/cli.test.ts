@@ -77,6 +77,30 @@ describe('hrseg segment', () => {
     }
   });
 
+  it('--help, -h and help <command> print the usage and exit 0, for hrseg and every command', async () => {
+    const top = await hrseg('--help');
+    expect(top.code, top.stderr).toBe(0);
+    const commands = ['segment', 'eval', 'convert', 'build-engines', 'serve', 'info'];
+    for (const c of commands) expect(top.stdout).toContain(`  ${c}`);
+    expect((await hrseg('-h')).stdout).toBe(top.stdout);
+    for (const c of commands)
+      for (const args of [
+        [c, '--help'],
+        [c, '-h'],
+        ['help', c],
+        [c, '--model', 'x', '--help'],
+      ]) {
+        const r = await hrseg(...args);
+        expect(r.code, `${args.join(' ')}: ${r.stderr}`).toBe(0);
+        expect(r.stdout, args.join(' ')).toMatch(new RegExp(`^usage: hrseg ${c} `));
+        expect(r.stdout, args.join(' ')).toMatch(/-h, --help/);
+      }
+    // A command's usage error shows that command's usage, not the whole list.
+    const bad = await hrseg('serve', '--bogus');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/usage: hrseg serve /);
+  });
+
   it('bad input exits 1 with the error code, and leaves no output file', async () => {
     const out = join(work, 'never.png');
     const corrupt = join(work, 'corrupt.png');
@@ -133,6 +157,23 @@ describe('hrseg info', () => {
     expect(r.stdout).toMatch(/model: hrseg-demo .*built for testing, not trained/);
     const j = JSON.parse((await hrseg('info', '--json')).stdout);
     expect(j.runtime.cpuThreads).toBeGreaterThan(0);
+  });
+
+  it('lists every device (engine provider): the CPU always available, the GPU ones with why not here', async () => {
+    const r = await hrseg('info', '--model', model);
+    expect(r.stdout).toMatch(/^device cpu: available$/m);
+    const j = JSON.parse((await hrseg('info', '--model', model, '--json')).stdout) as { devices: { name: string; unavailable: string | null }[] };
+    expect(j.devices.map((d) => d.name)).toEqual(['tensorrt', 'cuda', 'cpu']);
+    expect(j.devices.find((d) => d.name === 'cpu')!.unavailable).toBeNull();
+    // No GPU on this machine: the GPU providers say why, in the same words createSegmenter would.
+    for (const d of j.devices.filter((d) => d.name !== 'cpu')) {
+      if (d.unavailable === null) continue; // a machine with a GPU
+      expect(r.stdout).toContain(`device ${d.name}: not available (${d.unavailable})`);
+      const s = await hrseg('segment', image, 'x', '--model', model, '--device', d.name);
+      expect(s.code).toBe(1);
+      expect(s.stderr).toMatch(/DEVICE_UNAVAILABLE/);
+      expect(s.stderr).toContain(d.unavailable);
+    }
   });
 
   it('prints the preset and every resolved value with where it came from', async () => {

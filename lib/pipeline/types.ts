@@ -5,8 +5,8 @@ import type { Tensor } from '../tensor.js';
 import type { VlmContext } from '../vlm/runner.js';
 import type { QueryForm } from '../vlm/template.js';
 
-/** An engine provider's name (lib/engines/registry.ts), or 'auto'. */
-export type Device = 'cpu' | 'cuda' | 'tensorrt' | 'auto';
+/** An engine provider's name (the built-in ones, or one registered with registerProvider), or 'auto'. */
+export type Device = 'cpu' | 'cuda' | 'tensorrt' | 'auto' | (string & {});
 
 export interface SegmenterOptions {
   /** A model package directory (docs/model-package.md). */
