@@ -1,3 +1,5 @@
+import { engineProviders } from '../engines/registry.js';
+
 /**
  * What every hrseg command shares: usage errors (exit 2), the Ctrl-C signal, option checks and
  * the progress line helpers.
@@ -11,7 +13,9 @@ process.on('SIGINT', () => {
   controller.abort(new Error('interrupted'));
 });
 
-export const DEVICES = ['auto', 'cpu', 'cuda', 'tensorrt'] as const;
+/** The devices `--device` takes: 'auto' and every registered engine provider. */
+export const DEVICES: readonly string[] = ['auto', ...engineProviders().map((p) => p.name)];
+export const DEVICE_HELP = `${DEVICES.join(', ')} (default auto)`;
 export const MODES = ['generate', 'teacher-forced'] as const;
 
 /** One command: its name, a one-line summary, its usage and options for `--help`, and its work. */

@@ -126,7 +126,7 @@ options:
   --precision <p>            fp32 (default), fp16 or bf16 graphs
   --quantize int4|int8       weight-only quantization of the LLaMA decoder's linear layers
   --quantize-block N         elements per int4 block (default 32)
-  --dino-size N              DINOv2's view size (default: the base's, else 518)
+  --dino-size N              DINOv2's view size (default 896 with --llmseg, else the base's, else 518)
   --dino-table <t>           official (default) or transformers position-table resampling
   --lora-alpha A             LoRA alpha (LLM-Seg: 16)
   --rms-eps E                LLaMA's RMSNorm epsilon (1e-6 LLaMA-1, 1e-5 LLaMA-2)

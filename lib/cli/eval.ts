@@ -4,8 +4,8 @@ import { parseArgs } from 'node:util';
 
 import { readDataset } from '../eval/datasets.js';
 import { evaluate } from '../eval/evaluate.js';
-import { createSegmenter, type Device } from '../segmenter.js';
-import { DEVICES, MODES, bar, choice, controller, need, positiveInt, type Command } from './args.js';
+import { createSegmenter } from '../segmenter.js';
+import { DEVICES, DEVICE_HELP, MODES, bar, choice, controller, need, positiveInt, type Command } from './args.js';
 
 async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -29,7 +29,7 @@ async function run(argv: string[]): Promise<void> {
   const model = need(values.model, '--model <dir>');
   const limit = positiveInt(values.limit, '--limit');
   const mode = choice(values.mode, MODES, '--mode');
-  const device = choice(values.device, DEVICES, '--device') as Device | undefined;
+  const device = choice(values.device, DEVICES, '--device');
   const resultsFile = values.results ?? 'hrseg-eval-results.jsonl';
   const samples = await readDataset(dataset, values.images);
   const segmenter = await createSegmenter({ model, device, signal: controller.signal });
@@ -79,7 +79,7 @@ prints gIoU and cIoU.
   --limit N                  the first N samples only
   --images <dir>             where an LLM-Seg40K .json's images are
   --mode <m>                 generate or teacher-forced (default: the package's evalMode)
-  --device <d>               auto (default), cpu, cuda or tensorrt
+  --device <d>               ${DEVICE_HELP}
   --score-size N             score at this longest side, as LLM-Seg's scorer does
   --proposal-max-side N      run SAM on the image shrunk to this longest side
   --json                     print the summary as JSON

@@ -5,9 +5,9 @@ import { parseArgs } from 'node:util';
 import { loadImage } from '../image.js';
 import { maskPng, overlayPng, writeAtomic } from '../output.js';
 import { usesProposals } from '../package/presets.js';
-import { createSegmenter, type Device } from '../segmenter.js';
+import { createSegmenter } from '../segmenter.js';
 import { QUERY_FORMS } from '../vlm/template.js';
-import { DEVICES, MODES, UsageError, choice, controller, need, type Command } from './args.js';
+import { DEVICES, DEVICE_HELP, MODES, UsageError, choice, controller, need, type Command } from './args.js';
 
 async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -28,7 +28,7 @@ async function run(argv: string[]): Promise<void> {
   need(imagePath, '<image>');
   if (instruction === undefined) throw new UsageError('missing <instruction>');
   const model = need(values.model, '--model <dir>');
-  const device = choice(values.device, DEVICES, '--device') as Device | undefined;
+  const device = choice(values.device, DEVICES, '--device');
   const form = choice(values.form, QUERY_FORMS, '--form');
   const mode = choice(values.mode, MODES, '--mode');
   if (positionals.length > 2) throw new UsageError(`unexpected argument '${positionals[2]}' (quote the instruction)`);
@@ -100,13 +100,13 @@ export const segmentCommand: Command = {
 Prints the model's answer and which proposals make the mask; writes the mask as a PNG.
 
   --model <dir>          the model package (required)
-  --device <d>           auto (default), cpu, cuda or tensorrt
+  --device <d>           ${DEVICE_HELP}
   --out <file.png>       write the mask (255 on 0), replaced whole or not at all
   --overlay <file.png>   write the image with the mask tinted over it
   --json                 print the result as JSON instead of lines
   --form <f>             how the instruction is phrased in the prompt: sentence, phrase or chat
                          (default: the package's)
-  --mode <m>             generate (default) or teacher-forced (the evaluation protocol)
+  --mode <m>             generate or teacher-forced (the evaluation protocol); default: the package's
   --progress             show the proposal stage's progress (default on a terminal)
   -h, --help             this help`,
   run,

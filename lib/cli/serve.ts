@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 
 import { serve } from '../serve/server.js';
-import { DEVICES, UsageError, choice, controller, need, positiveNumber, type Command } from './args.js';
+import { DEVICES, DEVICE_HELP, UsageError, choice, controller, need, positiveNumber, type Command } from './args.js';
 
 async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -43,7 +43,7 @@ export const serveCommand: Command = {
 Serves the page and the API (docs/serving.md) until Ctrl-C.
 
   --model <dir>          the model package (required)
-  --device <d>           auto (default), cpu, cuda or tensorrt
+  --device <d>           ${DEVICE_HELP}
   --port N               the port (default 7860; 0 picks a free one)
   --host <addr>          the address to bind (default 127.0.0.1)
   --max-upload-mb N      largest upload (default 32)

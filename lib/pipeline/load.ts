@@ -25,16 +25,19 @@ export interface LoadedParts {
 export async function loadParts(pkg: ModelPackage, source: EngineSource, signal?: AbortSignal): Promise<LoadedParts> {
   const f = pkg.files;
   const lisa = !usesProposals(pkg.preset);
-  const encoder = source.open('sam/encoder');
+  // A provider's open may throw before it returns a promise: made a rejection here, so that
+  // whatever else was already opening is still collected and closed below.
+  const open: EngineSource['open'] = (component, options) => Promise.resolve().then(() => source.open(component, options));
+  const encoder = open('sam/encoder');
   const vlmLoad = VlmRunner.load(
     { vision: f.vlmVision, decoder: f.vlmDecoder, embeddings: f.vlmEmbeddings, tokenizer: f.tokenizer, tokenizerConfig: f.tokenizerConfig },
     pkg.vlm,
     // A device-resident decoder keeps its key/value cache at the size its engines were built for.
-    { open: (component, bindings) => source.open(component, { bindings }), ...(source.kvContext !== undefined ? { context: source.kvContext } : {}) },
+    { open: (component, bindings) => open(component, { bindings }), ...(source.kvContext !== undefined ? { context: source.kvContext } : {}) },
   );
   const parts: Promise<unknown>[] = lisa
-    ? [source.open('sam/prompt-decoder'), (async () => TextProjection.load(f.head))()]
-    : [source.open('sam/decoder'), source.open('dino/encoder'), Head.load(f.head, pkg.head, { device: source.compute })];
+    ? [open('sam/prompt-decoder'), (async () => TextProjection.load(f.head))()]
+    : [open('sam/decoder'), open('dino/encoder'), Head.load(f.head, pkg.head, { device: source.compute })];
   const results = await Promise.allSettled([encoder, vlmLoad, ...parts]);
   const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
   const problems = failures.map((e) => e.message);

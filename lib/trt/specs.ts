@@ -18,7 +18,8 @@ import onnxProto from 'onnx-proto';
 
 import { HrsegError } from '../errors.js';
 import type { ModelPackage } from '../package/manifest.js';
-import { backboneComponents } from '../package/components.js';
+import type { Component } from '../engines/contracts.js';
+import { backboneComponents, componentEntry } from '../package/components.js';
 import { usesProposals } from '../package/presets.js';
 import { LISA_DECODER_BATCH } from '../lisa/head.js';
 import type { ProfileRange } from './sidecar.js';
@@ -110,35 +111,29 @@ export async function engineSpecs(pkg: ModelPackage, options: SpecOptions = {}):
       return { name: i.name, min: [1, heads, 0, hd], opt: [1, heads, 0, hd], max: [1, heads, ctx - 1, hd] };
     }),
   ];
-  // One builder per backbone; backboneComponents(preset) says which, in order (the runtime loads
-  // the same list).
-  const backbones: Record<string, () => EngineSpec> = {
-    'sam/encoder': () => ({ component: 'sam/encoder', source: rel(pkg.files.samEncoder), profiles: [[fixed('image', [1, 3, S, S])]] }),
-    'sam/prompt-decoder': () => ({
-      component: 'sam/prompt-decoder',
-      source: rel(pkg.files.samPromptDecoder),
-      profiles: [[fixed('image_embeddings', [1, 256, 64, 64]), { name: 'sparse_embeddings', min: [1, 1, 256], opt: [1, 1, 256], max: [maxSeg, 1, 256] }]],
-    }),
-    'sam/decoder': () => ({
-      component: 'sam/decoder',
-      source: rel(pkg.files.samDecoder),
-      profiles: [
-        [
-          fixed('image_embeddings', [1, 256, 64, 64]),
-          { name: 'point_coords', min: [1, 1, 2], opt: [B, 1, 2], max: [B, 1, 2] },
-          { name: 'point_labels', min: [1, 1], opt: [B, 1], max: [B, 1] },
-        ],
+  // Each backbone's profiles; which backbones a preset has, and the file each is built from, come
+  // from the components table (lib/package/components.ts) that the runtime opens them from too.
+  const profiles: Record<Component, () => ProfileRange[][]> = {
+    'sam/encoder': () => [[fixed('image', [1, 3, S, S])]],
+    'sam/prompt-decoder': () => [
+      [fixed('image_embeddings', [1, 256, 64, 64]), { name: 'sparse_embeddings', min: [1, 1, 256], opt: [1, 1, 256], max: [maxSeg, 1, 256] }],
+    ],
+    'sam/decoder': () => [
+      [
+        fixed('image_embeddings', [1, 256, 64, 64]),
+        { name: 'point_coords', min: [1, 1, 2], opt: [B, 1, 2], max: [B, 1, 2] },
+        { name: 'point_labels', min: [1, 1], opt: [B, 1], max: [B, 1] },
       ],
-    }),
-    'dino/encoder': () => ({
-      component: 'dino/encoder',
-      source: rel(pkg.files.dinoEncoder),
-      profiles: [[{ name: 'pixel_values', min: [1, 3, D, D], opt: [maxViews, 3, D, D], max: [maxViews, 3, D, D] }]],
-    }),
-    'vlm/vision': () => ({ component: 'vlm/vision', source: rel(pkg.files.vlmVision), profiles: [[fixed('pixel_values', [1, 3, s, s])]] }),
-    'vlm/decoder': () => ({ component: 'vlm/decoder', source: rel(pkg.files.vlmDecoder), profiles: [decode, extend] }),
+    ],
+    'dino/encoder': () => [[{ name: 'pixel_values', min: [1, 3, D, D], opt: [maxViews, 3, D, D], max: [maxViews, 3, D, D] }]],
+    'vlm/vision': () => [[fixed('pixel_values', [1, 3, s, s])]],
+    'vlm/decoder': () => [decode, extend],
   };
-  const specs: EngineSpec[] = backboneComponents(pkg.preset).map((c) => backbones[c]!());
+  const specs: EngineSpec[] = backboneComponents(pkg.preset).map((c) => ({
+    component: c,
+    source: rel(pkg.files[componentEntry(c).file]),
+    profiles: profiles[c](),
+  }));
   if (lisa) return specs;
   const image: ProfileRange[] = [
     fixed('fg', [G, h.featureDim]),

@@ -158,6 +158,10 @@ export class VlmRunner {
 
   private static async open(files: VlmFiles, config: Partial<VlmConfig>, options: VlmLoadOptions): Promise<VlmRunner> {
     const c: VlmConfig = { ...DEFAULT_VLM_CONFIG, ...config };
+    // Checked before any engine is opened, so that a bad value leaves nothing open behind it.
+    const context = options.context;
+    if (context !== undefined && (!Number.isInteger(context) || context < 2))
+      throw new HrsegError('INVALID_ARGUMENT', `context must be an integer ≥ 2, got ${context}`);
     const tokenizer = await VlmTokenizer.load(files.tokenizer, files.tokenizerConfig);
     const t = c.template;
     for (const special of [c.segToken, ...(t.useImStartEnd ? [t.imStart, t.imEnd] : []), t.imageToken]) tokenizer.singleToken(special);
@@ -192,7 +196,6 @@ export class VlmRunner {
     const runner = new VlmRunner(vision, decoder, embeddings, tokenizer, c, ids, layers, [heads!, hd!]);
     if (decoder.allocate) {
       const context = options.context ?? 2048;
-      if (!Number.isInteger(context) || context < 2) throw new HrsegError('INVALID_ARGUMENT', `context must be an integer ≥ 2, got ${context}`);
       const names = [...Array(layers).keys()].flatMap((l) => [`present.${l}.key`, `present.${l}.value`]);
       runner.#kv = new DeviceKvCache(decoder as Engine & { allocate(bytes: number): DeviceBuffer }, names, heads! * context * hd! * 4, context);
     }
