@@ -24,6 +24,7 @@ import { QUERY_FORMS } from './vlm/template.js';
 import { runtimeInfo } from './runtime.js';
 import { createSegmenter, type Device } from './segmenter.js';
 import { serve } from './serve/server.js';
+import { isLoopback, newToken } from './serve/guard.js';
 
 const USAGE = `usage:
   hrseg segment <image> <instruction> --model <dir> [--device auto|cpu|cuda|tensorrt]
@@ -436,22 +437,40 @@ async function serveCommand(argv: string[]): Promise<void> {
       host: { type: 'string' },
       'max-upload-mb': { type: 'string' },
       'cache-mb': { type: 'string' },
+      'allow-host': { type: 'string', multiple: true },
+      token: { type: 'string' },
+      'max-pixels': { type: 'string' },
+      'max-concurrent': { type: 'string' },
+      'max-queue': { type: 'string' },
+      'deadline-s': { type: 'string' },
     },
   });
   const port = values.port === undefined ? 7860 : Number(values.port);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be an integer in [0, 65535]');
   const uploadMb = positiveNumber(values['max-upload-mb'], '--max-upload-mb');
   const cacheMb = positiveNumber(values['cache-mb'], '--cache-mb');
+  const maxQueue = values['max-queue'] === undefined ? undefined : Number(values['max-queue']);
+  if (maxQueue !== undefined && !(Number.isInteger(maxQueue) && maxQueue >= 0)) throw new UsageError('--max-queue must be a non-negative integer');
+  const deadlineS = positiveNumber(values['deadline-s'], '--deadline-s');
+  // Beyond loopback a token is required: the one given, else a fresh one printed in the address (as Jupyter does).
+  const host = values.host ?? '127.0.0.1';
+  const token = values.token ?? (process.env.HRSEG_SERVE_TOKEN || undefined) ?? (isLoopback(host) ? undefined : newToken());
   const server = await serve({
     model: need(values.model, '--model <dir>'),
     device: choice(values.device, DEVICES, '--device'),
     port,
-    host: values.host,
+    host,
+    allowHosts: values['allow-host'],
+    token,
     maxUploadBytes: uploadMb === undefined ? undefined : Math.round(uploadMb * 2 ** 20),
     cacheBytes: cacheMb === undefined ? undefined : Math.round(cacheMb * 2 ** 20),
+    maxPixels: positiveInt(values['max-pixels'], '--max-pixels'),
+    maxConcurrent: positiveInt(values['max-concurrent'], '--max-concurrent'),
+    maxQueue,
+    deadlineMs: deadlineS === undefined ? undefined : Math.round(deadlineS * 1000),
     signal: controller.signal,
   });
-  console.log(`hrseg serve: ${server.url} (device ${server.segmenter.device}; Ctrl-C stops)`);
+  console.log(`hrseg serve: ${server.pageUrl} (device ${server.segmenter.device}; Ctrl-C stops)`);
   await new Promise<void>((resolve) => controller.signal.addEventListener('abort', () => resolve(), { once: true }));
   await server.close();
   console.log('hrseg serve: stopped');
