@@ -254,7 +254,10 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
       return;
     }
     if (path.startsWith('/api/')) guard.checkToken(req);
-    if (req.method === 'GET' && path === '/api/info') return sendJson(res, 200, info);
+    if (req.method === 'GET' && path === '/api/info') {
+      const load = (g: Gate) => ({ running: g.running, waiting: g.waiting });
+      return sendJson(res, 200, { ...info, load: { prepares: load(prepares), instructions: load(instructions), cached: cache.size, cacheBytes: cache.bytes } });
+    }
     if (req.method === 'POST' && path === '/api/images') return upload(req, res);
     const m = /^\/api\/images\/([0-9a-f-]{36})(\/segment)?$/.exec(path);
     if (m && req.method === 'POST' && m[2]) return segment(m[1], req, res);
