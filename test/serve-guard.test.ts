@@ -183,7 +183,7 @@ describe('hrseg serve: the token', () => {
       expect(none.json().error.code).toBe('TOKEN_REQUIRED');
       expect(none.headers['www-authenticate']).toBe('Bearer');
       for (const wrong of [`${TOKEN}x`, TOKEN.slice(0, -1), TOKEN.toUpperCase(), 'x', '']) {
-        for (const headers of [{ authorization: `Bearer ${wrong}` }, { cookie: `hrseg_token_${p}=${wrong}` }]) {
+        for (const headers of [{ authorization: `Bearer ${wrong}` }, { cookie: `hrseg_token_${p}=${wrong}` }] as Record<string, string>[]) {
           const r = await raw(s.url, 'GET', '/api/info', headers);
           expect(r.status, JSON.stringify(headers)).toBe(401);
         }
