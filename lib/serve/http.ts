@@ -70,10 +70,16 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
   if (Number.isFinite(declared) && declared > limit) throw new HttpError(413, 'TOO_LARGE', `the upload is ${declared} bytes, over the limit of ${limit}`);
   const chunks: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw new HttpError(413, 'TOO_LARGE', `the upload is over the limit of ${limit} bytes`);
-    chunks.push(chunk as Buffer);
+  try {
+    for await (const chunk of req) {
+      size += (chunk as Buffer).length;
+      if (size > limit) throw new HttpError(413, 'TOO_LARGE', `the upload is over the limit of ${limit} bytes`);
+      chunks.push(chunk as Buffer);
+    }
+  } catch (e) {
+    if (e instanceof HttpError) throw e;
+    // The client went away or was timed out mid-body: nobody is left to answer, nothing to log.
+    throw new HttpError(400, 'INCOMPLETE_BODY', 'the request body was cut off');
   }
   return Buffer.concat(chunks);
 }
