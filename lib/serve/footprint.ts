@@ -9,7 +9,7 @@ import { elementCount, type DType } from '../tensor.js';
 const BYTES: Record<DType, number> = { float32: 4, float16: 2, bfloat16: 2, int32: 4, int64: 8, uint8: 1, bool: 1 };
 
 /** A JS object's bookkeeping, beside its arrays. */
-const ENTRY_OVERHEAD = 64 * 1024;
+export const ENTRY_OVERHEAD = 64 * 1024;
 
 interface Sized {
   dtype?: DType;
