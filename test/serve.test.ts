@@ -27,9 +27,10 @@ afterAll(async () => server?.close());
 const api = (path: string, init?: RequestInit) => fetch(new URL(path, server.url), init);
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 const json = async (r: Response | Promise<Response>): Promise<any> => (await r).json();
+const JSON_TYPE = { 'content-type': 'application/json' };
 
 async function upload(bytes: Uint8Array, s: RunningServer = server): Promise<Response> {
-  return fetch(new URL('/api/images', s.url), { method: 'POST', body: bytes });
+  return fetch(new URL('/api/images', s.url), { method: 'POST', headers: { 'content-type': 'application/octet-stream' }, body: bytes });
 }
 
 async function segment(id: string, instruction: string, s: RunningServer = server, extra: object = {}): Promise<Sse[]> {
@@ -117,15 +118,15 @@ describe('hrseg serve: the API', () => {
     } finally {
       await small.close();
     }
-    const bad = await api('/api/images/00000000-0000-0000-0000-000000000000/segment', { method: 'POST', body: '{"instruction":"x"}' });
+    const bad = await api('/api/images/00000000-0000-0000-0000-000000000000/segment', { method: 'POST', headers: JSON_TYPE, body: '{"instruction":"x"}' });
     expect(bad.status).toBe(404);
     const up = await json(upload(shapes));
-    const notJson = await api(`/api/images/${up.id}/segment`, { method: 'POST', body: 'instruction=red' });
+    const notJson = await api(`/api/images/${up.id}/segment`, { method: 'POST', headers: JSON_TYPE, body: 'instruction=red' });
     expect(notJson.status).toBe(400);
-    const noText = await api(`/api/images/${up.id}/segment`, { method: 'POST', body: '{"instruction":"  "}' });
+    const noText = await api(`/api/images/${up.id}/segment`, { method: 'POST', headers: JSON_TYPE, body: '{"instruction":"  "}' });
     expect(noText.status).toBe(400);
     expect((await api(`/api/images/${up.id}`, { method: 'DELETE' })).status).toBe(204);
-    expect((await api(`/api/images/${up.id}/segment`, { method: 'POST', body: '{"instruction":"the red shape"}' })).status).toBe(404);
+    expect((await api(`/api/images/${up.id}/segment`, { method: 'POST', headers: JSON_TYPE, body: '{"instruction":"the red shape"}' })).status).toBe(404);
   }, 120_000);
 
   it('aborts the pipeline when the client disconnects, and the next client is served', async () => {
@@ -145,7 +146,12 @@ describe('hrseg serve: the API', () => {
     try {
       const before = server.cache.size;
       const controller = new AbortController();
-      const pending = fetch(new URL('/api/images', server.url), { method: 'POST', body: shapes, signal: controller.signal }).catch((e) => e);
+      const pending = fetch(new URL('/api/images', server.url), {
+        method: 'POST',
+        headers: { 'content-type': 'image/png' },
+        body: shapes,
+        signal: controller.signal,
+      }).catch((e) => e);
       await new Promise((r) => setTimeout(r, 150));
       controller.abort();
       expect((await pending).name).toBe('AbortError');
@@ -172,7 +178,11 @@ describe('hrseg serve: the API', () => {
       const first = await json(upload(shapes, s));
       const second = await json(upload(shapes, s));
       expect(s.cache.size).toBe(1);
-      const gone = await fetch(new URL(`/api/images/${first.id}/segment`, s.url), { method: 'POST', body: '{"instruction":"the red shape"}' });
+      const gone = await fetch(new URL(`/api/images/${first.id}/segment`, s.url), {
+        method: 'POST',
+        headers: JSON_TYPE,
+        body: '{"instruction":"the red shape"}',
+      });
       expect(gone.status).toBe(404);
       expect((await json(gone)).error.message).toMatch(/evicted/);
       expect((await segment(second.id, 'the red shape', s)).at(-1)!.event).toBe('result');

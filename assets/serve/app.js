@@ -12,6 +12,30 @@ const COLOURS = [
 let imageId = null;
 let running = null;
 
+// The server's token, if it has one: opened as /?token=…, kept in a cookie for reloads (per port,
+// as cookies are not), and taken out of the address bar so it is not bookmarked or shared.
+const TOKEN_COOKIE = `hrseg_token_${location.port || (location.protocol === 'https:' ? '443' : '80')}`;
+function takeToken() {
+  const params = new URLSearchParams(location.search);
+  const given = params.get('token');
+  if (given) {
+    document.cookie = `${TOKEN_COOKIE}=${encodeURIComponent(given)}; path=/; SameSite=Strict${location.protocol === 'https:' ? '; Secure' : ''}`;
+    params.delete('token');
+    const rest = params.toString();
+    history.replaceState(null, '', location.pathname + (rest ? `?${rest}` : '') + location.hash);
+    return given;
+  }
+  const kept = document.cookie.split('; ').find((c) => c.startsWith(`${TOKEN_COOKIE}=`));
+  return kept ? decodeURIComponent(kept.slice(TOKEN_COOKIE.length + 1)) : null;
+}
+const token = takeToken();
+
+function api(path, init = {}) {
+  const headers = new Headers(init.headers);
+  if (token) headers.set('authorization', `Bearer ${token}`);
+  return fetch(path, { ...init, headers });
+}
+
 function setState(state) {
   document.body.dataset.state = state;
 }
@@ -34,7 +58,9 @@ async function errorText(response) {
 let lisa = false;
 
 async function loadInfo() {
-  const info = await (await fetch('/api/info')).json();
+  const response = await api('/api/info');
+  if (!response.ok) throw new Error(await errorText(response));
+  const info = await response.json();
   lisa = info.model.preset === 'lisa';
   $('model').textContent = `Model ${info.model.name} (${info.model.preset}) on ${info.device}` + (info.deviceReason ? ` (${info.deviceReason})` : '');
   $('untrained').hidden = info.model.trained;
@@ -110,7 +136,9 @@ async function upload(file) {
     // Not decodable by the browser: the server still says what is wrong with it.
   }
   $('image-status').textContent = `Preparing ${file.name}…`;
-  const response = await fetch('/api/images', { method: 'POST', body: file });
+  // The server takes image types or raw bytes; a file the browser cannot type goes as bytes.
+  const type = file.type.startsWith('image/') ? file.type : 'application/octet-stream';
+  const response = await api('/api/images', { method: 'POST', headers: { 'content-type': type }, body: file });
   if (!response.ok) {
     $('image-status').textContent = '';
     showError(await errorText(response));
@@ -154,7 +182,7 @@ async function ask(instruction) {
   $('stop').disabled = false;
   setState('answering');
   try {
-    const response = await fetch(`/api/images/${imageId}/segment`, {
+    const response = await api(`/api/images/${imageId}/segment`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ instruction, outlines: $('outlines').checked }),

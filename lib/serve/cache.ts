@@ -29,6 +29,10 @@ export class ByteLru<T> {
     return this.#entries.size;
   }
 
+  has(id: string): boolean {
+    return this.#entries.has(id);
+  }
+
   /** Adds an entry, evicting the least recently used until the total fits (the newest always stays). */
   add(id: string, value: T, bytes: number): void {
     this.delete(id);
