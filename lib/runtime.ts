@@ -36,12 +36,22 @@ export interface RuntimeInfo {
     reason: string | null;
   };
   tensorrt: {
-    /** libnvinfer.so.11 and its ONNX parser loaded through hrseg's TensorRT layer. */
+    /**
+     * TensorRT (libnvinfer.so.11 or libnvinfer.so.10, and its ONNX parser) loaded through one of
+     * hrseg's TensorRT layers (docs/tensorrt.md "Supported versions").
+     */
     loadable: boolean;
+    /** The TensorRT major of the layer in use (11: libhrseg_trt.so, 10: libhrseg_trt10.so); null when none loaded. */
+    major: 10 | 11 | null;
+    /**
+     * Which layer, and why: HRSEG_TENSORRT_MAJOR's choice, or the first whose libnvinfer was found
+     * and fits (11 before 10), with what the layers before it said; when none loaded, each layer's reason.
+     */
+    selection: string;
     /** TensorRT's version, also when a library was found but refused (another major version). */
     version: string | null;
     library: string | null;
-    /** hrseg's TensorRT layer (libhrseg_trt.so beside the binary); null when this binary has none. */
+    /** hrseg's TensorRT layer in use (libhrseg_trt.so or libhrseg_trt10.so beside the binary), else the last one tried; null when this binary has none. */
     backend: string | null;
     reason: string | null;
     /**

@@ -64,6 +64,9 @@ describe('the published package', () => {
     // The TensorRT layer ships beside the binary whenever the build made it (CI always does).
     if (existsSync(join(packageRoot, 'prebuilds', platformDir, 'libhrseg_trt.so')))
       for (const lib of ['libhrseg_trt.so', 'libhrseg_trt_plugins.so']) expect(files).toContain(`package/prebuilds/${platformDir}/${lib}`);
+    // The TensorRT 10 layer too, when the build had 10.x headers (TENSORRT10_ROOT).
+    if (existsSync(join(packageRoot, 'prebuilds', platformDir, 'libhrseg_trt10.so')))
+      for (const lib of ['libhrseg_trt10.so', 'libhrseg_trt10_plugins.so']) expect(files).toContain(`package/prebuilds/${platformDir}/${lib}`);
     const manifest = JSON.parse(execFileSync('tar', ['xzf', tarball, '-O', 'package/package.json'], { encoding: 'utf8' }));
     for (const hook of ['preinstall', 'install', 'postinstall']) expect(manifest.scripts?.[hook]).toBeUndefined();
     expect(manifest.gypfile).toBeUndefined();

@@ -31,23 +31,66 @@ describe('the TensorRT layer is built and shipped', () => {
     expect(existsSync(join(root, 'prebuilds', `${process.platform}-${process.arch}`, 'libhrseg_trt_plugins.so'))).toBe(true);
   });
 
-  it('runtimeInfo says why TensorRT cannot run, naming the library', () => {
-    if (loadable) expect(info.tensorrt.version).toMatch(/^11\./);
-    else expect(info.tensorrt.reason).toMatch(layerBuilt ? /libnvinfer\.so\.11/ : /without the TensorRT layer/);
+  it.runIf(process.env.HRSEG_REQUIRE_TENSORRT10 === '1')(
+    'CI built the TensorRT 10 layer against 10.x headers too (TENSORRT10_ROOT; required when HRSEG_REQUIRE_TENSORRT10=1)',
+    () => {
+      for (const lib of ['libhrseg_trt10.so', 'libhrseg_trt10_plugins.so']) {
+        expect(existsSync(join(root, 'build', 'Release', lib)), lib).toBe(true);
+        expect(existsSync(join(root, 'prebuilds', `${process.platform}-${process.arch}`, lib)), lib).toBe(true);
+      }
+    },
+  );
+
+  it('runtimeInfo says why TensorRT cannot run, naming the library, and which layer it tried', () => {
+    if (loadable) {
+      expect(info.tensorrt.version).toMatch(/^1[01]\./);
+      expect(info.tensorrt.major).toBe(Number(info.tensorrt.version!.split('.')[0]));
+    } else {
+      expect(info.tensorrt.reason).toMatch(layerBuilt ? /libnvinfer\.so\.11/ : /without the TensorRT layer/);
+      expect(info.tensorrt.major).toBeNull();
+      expect(info.tensorrt.selection).toContain(info.tensorrt.reason!);
+    }
   });
+
+  // A fresh process per case: the layer tries TensorRT once per process until it loads.
+  const tensorrtInfo = async (env: Record<string, string>) => {
+    const addon = JSON.stringify(info.binary); // the binary this run loaded (prebuilds/ after npm run build)
+    const r = await exec(process.execPath, ['-e', `console.log(JSON.stringify(require(${addon}).runtimeInfo().tensorrt))`], {
+      cwd: root,
+      env: { ...process.env, LD_LIBRARY_PATH: '', ...env },
+    });
+    return JSON.parse(r.stdout) as typeof info.tensorrt;
+  };
+
+  it.runIf(layerBuilt && !loadable)('HRSEG_TENSORRT_MAJOR other than 10 or 11 is refused with what it must be', async () => {
+    const t = await tensorrtInfo({ HRSEG_TENSORRT_MAJOR: '12' });
+    expect(t.loadable).toBe(false);
+    expect(t.reason).toBe("HRSEG_TENSORRT_MAJOR must be 10 or 11 (the TensorRT major whose layer to use), got '12'");
+  });
+
+  it.runIf(layerBuilt && !loadable && existsSync(join(root, 'build', 'Release', 'libhrseg_trt10.so')))(
+    'HRSEG_TENSORRT_MAJOR=10 asks the TensorRT 10 layer only, which refuses a libnvinfer.so.10 that is TensorRT 11.1 (a fake)',
+    async () => {
+      const fake = join(root, 'build', 'fake-tensorrt10');
+      expect(existsSync(join(fake, 'lib', 'libnvinfer.so.10')), 'ctest builds the fake library').toBe(true);
+      const t = await tensorrtInfo({ TENSORRT_ROOT: fake, HRSEG_TENSORRT_MAJOR: '10' });
+      expect(t.loadable).toBe(false);
+      expect(t.backend).toMatch(/libhrseg_trt10\.so$/);
+      expect(t.reason).toMatch(
+        /^TensorRT 10: .*libnvinfer\.so\.10 is TensorRT 11\.1\.0; this layer of hrseg \(libhrseg_trt10\.so, built with TensorRT 10\.\d+ headers\) needs TensorRT 10 \(10\.3 or a later 10\.x\); hrseg's TensorRT 11 layer is libhrseg_trt\.so$/,
+      );
+      expect(t.reason).not.toMatch(/TensorRT 11:/);
+      expect(t.selection).toMatch(/^HRSEG_TENSORRT_MAJOR=10: /);
+    },
+  );
 
   it.runIf(layerBuilt && !loadable)(
     'a libnvinfer of another major version is refused by name and version (TENSORRT_ROOT at a fake TensorRT 10.3)',
     async () => {
       const fake = join(root, 'build', 'fake-tensorrt');
       expect(existsSync(join(fake, 'lib', 'libnvinfer.so.11')), 'ctest builds the fake library').toBe(true);
-      // A fresh process: the layer tries TensorRT once per process until it loads.
-      const addon = JSON.stringify(info.binary); // the binary this run loaded (prebuilds/ after npm run build)
-      const r = await exec(process.execPath, ['-e', `console.log(require(${addon}).runtimeInfo().tensorrt.reason)`], {
-        cwd: root,
-        env: { ...process.env, TENSORRT_ROOT: fake },
-      });
-      expect(r.stdout).toMatch(/is TensorRT 10\.3\.\d+; this build of hrseg needs TensorRT 11/);
+      const t = await tensorrtInfo({ TENSORRT_ROOT: fake });
+      expect(t.reason).toMatch(/is TensorRT 10\.3\.\d+; this layer of hrseg \(libhrseg_trt\.so, built with TensorRT 11\.\d+ headers\) needs TensorRT 11/);
     },
   );
 });
@@ -181,6 +224,8 @@ describe('engine sidecars: a mismatch is caught before any plan is opened', () =
       [{ gpu: { name: 'NVIDIA A100', computeCapability: '9.0' } }, /GPU: built for NVIDIA H200, this is NVIDIA A100/],
       [{ gpu: { name: 'NVIDIA H200', computeCapability: '8.0' } }, /compute capability: built for 9.0, this GPU is 8.0/],
       [{ tensorrt: '11.2.0' }, /TensorRT: built with 11.1.0, this machine has 11.2.0/],
+      // Built with the 11 layer, opened where the 10 layer runs (and the reverse below).
+      [{ tensorrt: '10.16.1' }, /TensorRT: built with 11.1.0, this machine has 10.16.1/],
       [{ precision: 'bf16' as never }, /precision: built as fp16, asked for bf16/],
       [{ hrseg: '0.2.0' }, /hrseg: built by 0.1.0, this is 0.2.0/],
     ];
@@ -189,6 +234,14 @@ describe('engine sidecars: a mismatch is caught before any plan is opened', () =
       expect(diff).toHaveLength(1);
       expect(diff[0]).toMatch(message);
     }
+  });
+
+  it('an engine folder built with TensorRT 10 is refused under TensorRT 11, and the reverse: another folder name, and the sidecar names both versions', async () => {
+    const ten = { ...target, tensorrt: '10.16.1' };
+    expect(engineDirName(ten)).toBe('nvidia-h200-sm90-trt10.16.1-fp16');
+    expect(engineDirName(ten)).not.toBe(engineDirName(target));
+    const diff = await sidecarDifferences(dir, { ...sidecar, tensorrt: '10.16.1' }, target, pkgDir, ['sam/encoder']);
+    expect(diff).toEqual(['TensorRT: built with 10.16.1, this machine has 11.1.0']);
   });
 
   it('catches a missing engine, a truncated plan and a changed ONNX source', async () => {

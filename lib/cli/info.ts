@@ -26,6 +26,7 @@ async function run(argv: string[]): Promise<void> {
   console.log(`cpu: ${rt.cpuThreads} threads, kernel ${rt.cpuKernel ?? '?'}`);
   console.log(`cuda: ${rt.cuda.available ? rt.cuda.devices.map((d) => d.name).join(', ') : `not available (${rt.cuda.reason})`}`);
   console.log(`tensorrt: ${rt.tensorrt.loadable ? `${rt.tensorrt.version} (${rt.tensorrt.library})` : `not available (${rt.tensorrt.reason})`}`);
+  if (rt.tensorrt.loadable) console.log(`  layer: ${rt.tensorrt.selection}`);
   for (const d of devices) {
     const state = d.unavailable ? `not available (${d.unavailable})` : d.missing ? `the package needs: ${d.missing}` : 'available';
     console.log(`device ${d.name}: ${state}`);

@@ -69,12 +69,15 @@ Napi::Value runtime_info(const Napi::CallbackInfo& info) {
 
   out.Set("cuda", cuda_info(env));
 
-  // The TensorRT layer (libhrseg_trt.so) decides: it loads libnvinfer.so.11 and refuses other
-  // majors. Without the layer, the probe still says which TensorRT is installed.
+  // A TensorRT layer decides (libhrseg_trt.so loads libnvinfer.so.11, libhrseg_trt10.so
+  // libnvinfer.so.10; each refuses other majors). Without one, the probe still says which
+  // TensorRT is installed.
   const TrtBackend& backend = trt_backend();
   Napi::Object t = Napi::Object::New(env);
   t.Set("backend",
         backend.backend_path.empty() ? env.Null() : Napi::Value(Napi::String::New(env, backend.backend_path)));
+  t.Set("major", backend.major ? Napi::Value(Napi::Number::New(env, backend.major)) : env.Null());
+  t.Set("selection", backend.selection);
   if (backend.api) {
     const int32_t v = backend.api->version();
     t.Set("loadable", true);

@@ -1,5 +1,7 @@
-// libhrseg_trt.so through its C table, on a machine without TensorRT: it loads, and every entry
-// reports why it cannot work instead of crashing.
+// A TensorRT layer (libhrseg_trt.so for 11, libhrseg_trt10.so for 10: this file is built once per
+// layer, against its headers) through its C table, on a machine without TensorRT: it loads, and
+// every entry reports why it cannot work instead of crashing.
+#include <NvInferVersion.h>
 #include <dlfcn.h>
 
 #include <string>
@@ -23,7 +25,7 @@ bool contains(const char* s, const char* part) { return std::string(s).find(part
 
 }  // namespace
 
-TEST("libhrseg_trt.so loads without TensorRT and exposes its table") {
+TEST("the layer loads without TensorRT and exposes its table") {
   CHECK(api() != nullptr);
   if (!api()) return;
   CHECK_EQ(api()->abi_version, HRSEG_TRT_ABI_VERSION);
@@ -31,28 +33,49 @@ TEST("libhrseg_trt.so loads without TensorRT and exposes its table") {
   CHECK_EQ(std::string(api()->library_path()), std::string(""));
 }
 
-TEST("a missing TensorRT is UNAVAILABLE, naming libnvinfer.so.11 and TENSORRT_ROOT") {
-  if (!api()) SKIP("libhrseg_trt.so did not load");
+const std::string kMajor = std::to_string(NV_TENSORRT_MAJOR);
+const std::string kNvinfer = "libnvinfer.so." + kMajor;
+
+TEST("a missing TensorRT is UNAVAILABLE, naming libnvinfer.so.<major> and TENSORRT_ROOT") {
+  if (!api()) SKIP("the layer did not load");
   char err[2048] = {0};
   const int32_t s = api()->load("/nonexistent-tensorrt-root", err, sizeof err);
   CHECK_EQ(s, static_cast<int32_t>(HRSEG_TRT_UNAVAILABLE));
-  CHECK(contains(err, "libnvinfer.so.11"));
+  CHECK(contains(err, kNvinfer.c_str()));
   CHECK(contains(err, "TENSORRT_ROOT"));
-  CHECK(contains(err, "/nonexistent-tensorrt-root/lib/libnvinfer.so.11"));
+  CHECK(contains(err, ("/nonexistent-tensorrt-root/lib/" + kNvinfer).c_str()));
 }
 
 TEST("a libnvinfer of another major version is refused by its version, before any other call") {
-  if (!api()) SKIP("libhrseg_trt.so did not load");
+  if (!api()) SKIP("the layer did not load");
   char err[2048] = {0};
   const int32_t s = api()->load(HRSEG_FAKE_TENSORRT_ROOT, err, sizeof err);
   CHECK_EQ(s, static_cast<int32_t>(HRSEG_TRT_UNAVAILABLE));
+#if NV_TENSORRT_MAJOR >= 11
   CHECK(contains(err, "is TensorRT 10.3"));
   CHECK(contains(err, "needs TensorRT 11"));
+#else
+  CHECK(contains(err, "is TensorRT 11.1"));
+  CHECK(contains(err, "needs TensorRT 10 (10.3 or a later 10.x)"));
+#endif
+  CHECK_EQ(api()->version(), 0);
+}
+
+TEST("a libnvinfer of this major but older than the layer's floor is refused, naming the floor") {
+  if (!api()) SKIP("the layer did not load");
+  char err[2048] = {0};
+  CHECK_EQ(api()->load(HRSEG_FAKE_OLD_TENSORRT_ROOT, err, sizeof err), static_cast<int32_t>(HRSEG_TRT_UNAVAILABLE));
+#if NV_TENSORRT_MAJOR >= 11
+  CHECK(contains(err, "is TensorRT 11.0.0, older than TensorRT 11.1"));
+#else
+  CHECK(contains(err, "is TensorRT 10.0.0, older than TensorRT 10.3"));
+#endif
+  CHECK(contains(err, "install TensorRT"));
   CHECK_EQ(api()->version(), 0);
 }
 
 TEST("build, open and run refuse cleanly while TensorRT is not loaded") {
-  if (!api()) SKIP("libhrseg_trt.so did not load");
+  if (!api()) SKIP("the layer did not load");
   char err[512] = {0};
   hrseg_trt_build_options o{};
   o.onnx_path = "x.onnx";
@@ -76,7 +99,7 @@ TEST("build, open and run refuse cleanly while TensorRT is not loaded") {
 }
 
 TEST("the device entries answer with a status on a machine without a GPU, never a crash") {
-  if (!api()) SKIP("libhrseg_trt.so did not load");
+  if (!api()) SKIP("the layer did not load");
   char err[512] = {0};
   CHECK_EQ(api()->run_device(nullptr, nullptr, 0, nullptr, 0, err, sizeof err),
            static_cast<int32_t>(HRSEG_TRT_INVALID));

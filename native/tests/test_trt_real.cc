@@ -1,5 +1,7 @@
-// hrseg's TensorRT layer against the real TensorRT 11.1 library, on a machine with no GPU and no
-// driver. The library is the lean runtime from PyPI (scripts/tensorrt/install-libs.sh): it
+// hrseg's TensorRT layer against the real TensorRT library, on a machine with no GPU and no driver:
+// built once per layer (test_trt_real against 11's headers, test_trt10_real against 10's), and run
+// against every lean runtime scripts/tensorrt/install-libs.sh pins for that major (11.1 and 11.4;
+// 10.16.1), chosen by HRSEG_TENSORRT_LEAN_VERSION. The library is the lean runtime from PyPI: it
 // exports the same runtime, global plugin registry and logger entry points as libnvinfer, with the
 // same C++ ABI, so what runs here is TensorRT's own code calling hrseg's ILogger, IErrorRecorder and
 // plugin creators through their vtables, and hrseg calling TensorRT's. (The full libnvinfer with
@@ -24,6 +26,7 @@
 #include "check.h"
 #include "errorRecorder.h"
 #include "hrseg_trt_api.h"
+#include "engineBuilder.h"
 #include "engineRunner.h"
 #include "nvinferLibrary.h"
 #include "trtLogger.h"
@@ -35,23 +38,50 @@ using namespace hrseg::trt;
 
 namespace {
 
-constexpr const char* kLean = "libnvinfer_lean.so.11";
+const std::string kMajor = std::to_string(NV_TENSORRT_MAJOR);
+const std::string kLean = "libnvinfer_lean.so." + kMajor;
+const std::string kNvinfer = "libnvinfer.so." + kMajor;
+
+std::string cache_dir() {
+  const char* cache = std::getenv("XDG_CACHE_HOME");
+  return (cache && *cache ? cache : std::string(std::getenv("HOME") ? std::getenv("HOME") : "") + "/.cache") + "/hrseg";
+}
+
+// The wheel's version this run is about ("11.4.0.106"): HRSEG_TENSORRT_LEAN_VERSION, else the one
+// pinned for this layer's headers. "" when HRSEG_TENSORRT_LIBS names a folder of unknown version.
+std::string lean_version() {
+  if (const char* d = std::getenv("HRSEG_TENSORRT_LIBS"); d && *d) return "";
+  if (const char* v = std::getenv("HRSEG_TENSORRT_LEAN_VERSION"); v && *v) return v;
+  return HRSEG_LEAN_VERSION;
+}
 
 std::string libs_dir() {
   if (const char* d = std::getenv("HRSEG_TENSORRT_LIBS"); d && *d) return d;
-  const char* cache = std::getenv("XDG_CACHE_HOME");
-  const std::string base =
-      cache && *cache ? cache : std::string(std::getenv("HOME") ? std::getenv("HOME") : "") + "/.cache";
-  return base + "/hrseg/tensorrt-lean-11.1.0.106";
+  return cache_dir() + "/tensorrt-lean-" + lean_version();
 }
 
+// A library version this layer must accept: its own major, at or above the layer's floor, and the
+// very version the wheel's name says when it is known (getInferLibVersion(): 11.4.0 → 110400).
+void check_library_version(int32_t version, int line) {
+  if (version / 10000 != NV_TENSORRT_MAJOR || version < kMinimumVersion)
+    check::record(__FILE__, line,
+                  "version " + std::to_string(version) + " is not a TensorRT " + kMajor + ".x at or above " +
+                      std::to_string(kMinimumVersion));
+  const std::string wheel = lean_version();
+  if (wheel.empty()) return;
+  int a = 0, b = 0, c = 0;
+  std::sscanf(wheel.c_str(), "%d.%d.%d", &a, &b, &c);
+  if (version != (a * 100 + b) * 100 + c)
+    check::record(__FILE__, line, "version " + std::to_string(version) + ", the wheel is " + wheel);
+}
+#define CHECK_LIBRARY_VERSION(v) check_library_version((v), __LINE__)
+
 // The folder holding the real library, or a skip (a failure where CI requires the library).
-std::string require_libs() {
-  const std::string dir = libs_dir();
-  if (fs::exists(dir + "/" + kLean)) return dir;
+std::string require_libs(const std::string& dir = libs_dir(), const std::string& lean = kLean) {
+  if (fs::exists(dir + "/" + lean)) return dir;
   const char* need = std::getenv("HRSEG_REQUIRE_TENSORRT_LIBS");
   if (need && *need && *need != '0') {
-    check::record(__FILE__, __LINE__, "HRSEG_REQUIRE_TENSORRT_LIBS is set but " + dir + "/" + kLean + " is missing");
+    check::record(__FILE__, __LINE__, "HRSEG_REQUIRE_TENSORRT_LIBS is set but " + dir + "/" + lean + " is missing");
     throw check::Skip{"(failed above)"};
   }
   SKIP("TensorRT's real library is not installed at " + dir + " (bash scripts/tensorrt/install-libs.sh)");
@@ -107,35 +137,69 @@ class SwappedCreator : public nvinfer1::IVersionedInterface {
   nvinfer1::PluginFieldCollection fields_{0, nullptr};
 };
 
-// An ILogger whose log() sits one vtable slot late, behind an extra virtual (TensorRT 11's ILogger
-// is an IVersionedInterface, log() after its four slots): what a logger built against other
-// headers would look like to TensorRT.
+// An ILogger whose log() sits one vtable slot late: what a logger built against the other major's
+// headers looks like to TensorRT. 11's ILogger is an IVersionedInterface (log() after its slots);
+// 10's is a plain class with log() first, and an 11-style logger on a 10.x library loses every
+// message the same way (two base-class slots before log()).
+#if NV_TENSORRT_MAJOR >= 11
 class ShiftedLogger : public nvinfer1::IVersionedInterface {
  public:
   nvinfer1::InterfaceInfo getInterfaceInfo() const noexcept override { return {"ILogger", 1, 0}; }
+#else
+class ShiftedLogger {
+ public:
+#endif
   virtual void pad(nvinfer1::ILogger::Severity, const char*) noexcept { ++pad_calls; }
   virtual void log(nvinfer1::ILogger::Severity, const char* msg) noexcept { logged += msg ? msg : ""; }
+  // Declared last, so that pad() keeps the slot where TensorRT calls log().
+  virtual ~ShiftedLogger() = default;
   int pad_calls = 0;
   std::string logged;
 };
 
 }  // namespace
 
-TEST("version gate: the headers' major, and a minor no older than the headers'") {
+TEST("version gate: the headers' major, at or above the layer's floor (11: the headers' minor; 10: 10.3)") {
+#if NV_TENSORRT_MAJOR >= 11
   CHECK(version_refusal(110100, "x").empty());
   CHECK(version_refusal(110205, "x").empty());
-  CHECK(contains(version_refusal(110000, "lib.so"), "older than the TensorRT 11.1 headers"));
-  CHECK(contains(version_refusal(100300, "lib.so"), "is TensorRT 10.3.0"));
-  CHECK(contains(version_refusal(120000, "lib.so"), "needs TensorRT 11"));
+  CHECK(version_refusal(110400, "x").empty());
+  CHECK(contains(version_refusal(110000, "lib.so"), "older than TensorRT 11.1, the oldest this layer"));
+  CHECK(contains(version_refusal(101601, "lib.so"), "is TensorRT 10.16.1"));
+  CHECK(contains(version_refusal(101601, "lib.so"), "libhrseg_trt.so, built with TensorRT 11.1 headers"));
+  CHECK(contains(version_refusal(101601, "lib.so"), "TensorRT 10 layer is libhrseg_trt10.so"));
+  CHECK(contains(version_refusal(120000, "lib.so"), "needs TensorRT 11 (11.1 or a later 11.x)"));
+  CHECK_EQ(factory_version(110400), static_cast<int32_t>(NV_TENSORRT_VERSION));
+#else
+  CHECK(version_refusal(100300, "x").empty());
+  CHECK(version_refusal(101601, "x").empty());
+  CHECK(version_refusal(101000, "x").empty());
+  CHECK(contains(version_refusal(100200, "lib.so"), "older than TensorRT 10.3, the oldest this layer"));
+  CHECK(contains(version_refusal(100200, "lib.so"), "libhrseg_trt10.so, built with TensorRT 10.16 headers"));
+  CHECK(contains(version_refusal(110100, "lib.so"), "is TensorRT 11.1.0"));
+  CHECK(contains(version_refusal(110100, "lib.so"), "needs TensorRT 10 (10.3 or a later 10.x)"));
+  CHECK(contains(version_refusal(110100, "lib.so"), "TensorRT 11 layer is libhrseg_trt.so"));
+  // A 10.16 build hands a 10.3 library its own version: it promises nothing newer.
+  CHECK_EQ(factory_version(100300), 100300);
+  CHECK_EQ(factory_version(101601), static_cast<int32_t>(NV_TENSORRT_VERSION));
+#endif
+}
+
+TEST("the network is strongly typed under both majors (10: kSTRONGLY_TYPED is bit 1; 11: always, flags 0)") {
+#if NV_TENSORRT_MAJOR >= 11
+  CHECK_EQ(network_creation_flags(), 0u);
+#else
+  CHECK_EQ(network_creation_flags(), 2u);
+#endif
 }
 
 TEST("library candidates: $TENSORRT_ROOT/lib, then $TENSORRT_ROOT itself (a wheel's folder), then the loader's path") {
-  const auto c = library_candidates("libnvinfer.so.11", "/opt/trt/");
+  const auto c = library_candidates(kNvinfer, "/opt/trt/");
   CHECK_EQ(c.size(), size_t(3));
-  CHECK_EQ(c[0], std::string("/opt/trt/lib/libnvinfer.so.11"));
-  CHECK_EQ(c[1], std::string("/opt/trt/libnvinfer.so.11"));
-  CHECK_EQ(c[2], std::string("libnvinfer.so.11"));
-  CHECK_EQ(library_candidates("libnvinfer.so.11", nullptr).size(), size_t(1));
+  CHECK_EQ(c[0], "/opt/trt/lib/" + kNvinfer);
+  CHECK_EQ(c[1], "/opt/trt/" + kNvinfer);
+  CHECK_EQ(c[2], kNvinfer);
+  CHECK_EQ(library_candidates(kNvinfer, nullptr).size(), size_t(1));
 }
 
 TEST(
@@ -162,11 +226,11 @@ TEST(
 }
 
 TEST(
-    "the real libnvinfer_lean.so.11 loads through TENSORRT_ROOT alone (a wheel's folder, no lib/): its version and "
+    "the real lean runtime loads through TENSORRT_ROOT alone (a wheel's folder, no lib/): its version and "
     "every runtime entry point") {
   const std::string dir = require_libs();
   const RuntimeLibrary lib = open_runtime_library(kLean, dir.c_str());
-  CHECK_EQ(lib.version, 110100);
+  CHECK_LIBRARY_VERSION(lib.version);
   CHECK_EQ(lib.directory, fs::canonical(dir).string());
   CHECK(lib.create_runtime != nullptr);
   CHECK(lib.plugin_registry != nullptr && lib.plugin_registry() != nullptr);
@@ -269,17 +333,31 @@ TEST(
     "libhrseg_trt_plugins.so through the real registry's loadLibrary: its entry points called, its creators found and "
     "usable") {
   const std::string dir = require_libs();
-  CHECK_EQ(run_child("load-library", {{"HRSEG_TENSORRT_LIBS", dir}}), 0);
+  CHECK_EQ(run_child("load-library", {}), 0);
 }
 
 TEST(
-    "the layer's C table over the real runtime (TENSORRT_ROOT/lib/libnvinfer.so.11 is the lean runtime): loads, says "
+    "the layer's C table over the real runtime (TENSORRT_ROOT/lib/libnvinfer.so.<major> is the lean runtime): loads, "
+    "says "
     "it cannot build, and maps a 3 GiB plan before refusing for want of a GPU") {
   const std::string dir = require_libs();
   const fs::path root = fs::temp_directory_path() / ("hrseg-trt-root-" + std::to_string(getpid()));
   fs::create_directories(root / "lib");
-  fs::create_symlink(fs::path(dir) / kLean, root / "lib" / "libnvinfer.so.11");
+  fs::create_symlink(fs::path(dir) / kLean, root / "lib" / kNvinfer);
   CHECK_EQ(run_child("layer", {{"HRSEG_TEST_TENSORRT_ROOT", root.string()}}), 0);
+  fs::remove_all(root);
+}
+
+TEST(
+    "the other major's real library, where this layer looks for its own (TENSORRT_ROOT/lib/libnvinfer.so.<major>), is "
+    "refused by its version, the message naming both majors and the layer to use") {
+  const std::string other_lean = "libnvinfer_lean.so." + std::to_string(HRSEG_OTHER_MAJOR);
+  const std::string other = require_libs(cache_dir() + "/tensorrt-lean-" + HRSEG_OTHER_LEAN_VERSION, other_lean);
+  const fs::path root = fs::temp_directory_path() / ("hrseg-trt-other-" + std::to_string(getpid()));
+  fs::create_directories(root / "lib");
+  fs::create_symlink(fs::path(other) / other_lean, root / "lib" / kNvinfer);
+  // A child: the refused library is opened (RTLD_LOCAL) to read its version.
+  CHECK_EQ(run_child("other-major", {{"HRSEG_TEST_TENSORRT_ROOT", root.string()}}), 0);
   fs::remove_all(root);
 }
 
@@ -289,13 +367,13 @@ namespace {
 
 int child_loader_path() {
   const RuntimeLibrary lib = open_runtime_library(kLean, nullptr);
-  CHECK_EQ(lib.version, 110100);
+  CHECK_LIBRARY_VERSION(lib.version);
   CHECK_EQ(lib.directory, fs::canonical(std::getenv("LD_LIBRARY_PATH")).string());
   return check::failures_in_case() ? 1 : 0;
 }
 
 int child_load_library() {
-  const RuntimeLibrary lib = open_runtime_library(kLean, std::getenv("HRSEG_TENSORRT_LIBS"));
+  const RuntimeLibrary lib = open_runtime_library(kLean, libs_dir().c_str());
   nvinfer1::IPluginRegistry& registry = *lib.plugin_registry();
   CHECK(real_creator(registry, plugin::kMaskPoolingName) == nullptr);  // nothing registered yet
   auto handle = registry.loadLibrary(HRSEG_TRT_PLUGINS_LIB);
@@ -332,8 +410,8 @@ int child_layer() {
   char err[4096] = {0};
   CHECK_EQ(api->load(root.c_str(), err, sizeof err), static_cast<int32_t>(HRSEG_TRT_OK));
   if (*err) std::fprintf(stderr, "load: %s\n", err);
-  CHECK_EQ(api->version(), 110100);
-  CHECK_EQ(std::string(api->library_path()), root + "/lib/libnvinfer.so.11");
+  CHECK_LIBRARY_VERSION(api->version());
+  CHECK_EQ(std::string(api->library_path()), root + "/lib/" + kNvinfer);
   CHECK(contains(api->cannot_build(), "createInferBuilder_INTERNAL"));
   hrseg_trt_build_options o{};
   o.onnx_path = "x.onnx";
@@ -353,12 +431,35 @@ int child_layer() {
   return check::failures_in_case() ? 1 : 0;
 }
 
+int child_other_major() {
+  void* so = dlopen(HRSEG_TRT_LIB, RTLD_NOW | RTLD_LOCAL);
+  auto get = so ? reinterpret_cast<hrseg_trt_get_api_fn>(dlsym(so, "hrseg_trt_get_api")) : nullptr;
+  const hrseg_trt_api* api = get ? get() : nullptr;
+  CHECK(api != nullptr);
+  if (!api) return 1;
+  const std::string root = std::getenv("HRSEG_TEST_TENSORRT_ROOT");
+  char err[4096] = {0};
+  CHECK_EQ(api->load(root.c_str(), err, sizeof err), static_cast<int32_t>(HRSEG_TRT_UNAVAILABLE));
+  const std::string said = err;
+  std::fprintf(stderr, "refused: %s\n", err);
+  CHECK(contains(said, root + "/lib/" + kNvinfer + " is TensorRT " + std::to_string(HRSEG_OTHER_MAJOR) + "."));
+  CHECK(contains(said, "needs TensorRT " + kMajor + " ("));
+  CHECK(contains(said, std::string(HRSEG_OTHER_MAJOR == 11 ? "libhrseg_trt.so" : "libhrseg_trt10.so")));
+  CHECK_EQ(api->version(), 0);
+  // A refused library never joins the global scope, where its symbols would interpose on those of
+  // the right one loaded later (the addon then tries the other layer).
+  CHECK(dlsym(RTLD_DEFAULT, "createInferRuntime_INTERNAL") == nullptr);
+  return check::failures_in_case() ? 1 : 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc == 3 && std::strcmp(argv[1], "--child") == 0) {
-    static const std::map<std::string, std::function<int()>> children = {
-        {"loader-path", child_loader_path}, {"load-library", child_load_library}, {"layer", child_layer}};
+    static const std::map<std::string, std::function<int()>> children = {{"loader-path", child_loader_path},
+                                                                         {"load-library", child_load_library},
+                                                                         {"layer", child_layer},
+                                                                         {"other-major", child_other_major}};
     const auto it = children.find(argv[2]);
     if (it == children.end()) return 2;
     try {

@@ -50,28 +50,28 @@ bool cuda_unavailable(const std::string& said) {
 }
 
 template <typename T>
-T* checked_factory(void* (*factory)(void*, int32_t), const char* what, const std::string& library) {
+T* checked_factory(void* (*factory)(void*, int32_t), const char* what, const RuntimeLibrary& library) {
   CollectingLogger& logger = process_logger();
   const uint64_t mark = logger.mark();
-  void* made = factory(&logger, NV_TENSORRT_VERSION);
+  void* made = factory(&logger, factory_version(library.version));
   const std::string said = logger.since(mark, /*this_thread=*/true);
   if (made && said.empty()) return static_cast<T*>(made);
   const int32_t status = cuda_unavailable(said) ? HRSEG_TRT_UNAVAILABLE : HRSEG_TRT_RUNTIME;
-  throw Failure(status, std::string("TensorRT (") + library + ") could not create " + what +
+  throw Failure(status, std::string("TensorRT (") + library.path + ") could not create " + what +
                             (said.empty() ? "" : "; TensorRT said:\n" + said));
 }
 
 }  // namespace
 
 nvinfer1::IRuntime* create_runtime(const RuntimeLibrary& lib) {
-  nvinfer1::IRuntime* runtime = checked_factory<nvinfer1::IRuntime>(lib.create_runtime, "a runtime", lib.path);
+  nvinfer1::IRuntime* runtime = checked_factory<nvinfer1::IRuntime>(lib.create_runtime, "a runtime", lib);
   runtime->setErrorRecorder(&process_error_recorder());
   return runtime;
 }
 
 nvinfer1::IBuilder* create_builder(const NvInferLibrary& lib) {
   if (!lib.cannot_build.empty()) throw Failure(HRSEG_TRT_UNAVAILABLE, lib.cannot_build);
-  nvinfer1::IBuilder* builder = checked_factory<nvinfer1::IBuilder>(lib.create_builder, "a builder", lib.path);
+  nvinfer1::IBuilder* builder = checked_factory<nvinfer1::IBuilder>(lib.create_builder, "a builder", lib);
   builder->setErrorRecorder(&process_error_recorder());
   return builder;
 }

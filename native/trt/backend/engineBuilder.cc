@@ -1,5 +1,5 @@
-// ONNX → serialized plan. The network is strongly typed (TensorRT 11 has no precision flags): the
-// ONNX file's own types decide fp32, fp16 or bf16. Profiles, workspace, optimisation level and a
+// ONNX → serialized plan. The network is strongly typed (network_creation_flags; no precision
+// flags): the ONNX file's own types decide fp32, fp16 or bf16. Profiles, workspace, optimisation level and a
 // timing cache come from the options; progress is reported through TensorRT's IProgressMonitor.
 #include <atomic>
 #include <cstdio>
@@ -124,6 +124,14 @@ std::mutex g_build_mutex;
 
 }  // namespace
 
+uint32_t network_creation_flags() {
+#if NV_TENSORRT_MAJOR >= 11
+  return 0;
+#else
+  return 1U << static_cast<uint32_t>(nvinfer1::NetworkDefinitionCreationFlag::kSTRONGLY_TYPED);
+#endif
+}
+
 void build_engine(const hrseg_trt_build_options& o, const char* tensorrt_root) {
   if (!o.onnx_path || !o.plan_path) throw Failure(HRSEG_TRT_INVALID, "build: onnx_path and plan_path are required");
   const NvInferLibrary& lib = nvinfer_library(tensorrt_root);
@@ -139,7 +147,7 @@ void build_engine(const hrseg_trt_build_options& o, const char* tensorrt_root) {
   Progress progress(o.progress, o.progress_user);
   Owned<nvinfer1::ITimingCache> cache;
   Owned<nvinfer1::IBuilder> builder(create_builder(lib));
-  Owned<nvinfer1::INetworkDefinition> network(builder->createNetworkV2(0));
+  Owned<nvinfer1::INetworkDefinition> network(builder->createNetworkV2(network_creation_flags()));
   if (!network) build_failed("TensorRT could not create a network", mark);
   Owned<nvonnxparser::IParser> parser(
       static_cast<nvonnxparser::IParser*>(lib.create_parser(network.get(), &logger, NV_ONNX_PARSER_VERSION)));

@@ -32,11 +32,13 @@ std::string resolved_path(void* handle, const std::string& fallback) {
   return fallback;
 }
 
-void* open_first(const std::vector<std::string>& candidates, std::string& opened, std::string& errors) {
+// RTLD_LOCAL: a library is only promoted to the global scope (promote_global) once its version
+// passed; a refused one (another major, which the addon may meet before the right one) never
+// interposes its symbols on those of a TensorRT loaded later.
+void* open_first(const std::vector<std::string>& candidates, std::string& opened, std::string& errors,
+                 int mode = RTLD_NOW | RTLD_LOCAL) {
   for (const std::string& c : candidates) {
-    // RTLD_GLOBAL: libnvonnxparser and TensorRT's internal libraries resolve libnvinfer's symbols
-    // against the copy opened here.
-    if (void* h = dlopen(c.c_str(), RTLD_NOW | RTLD_GLOBAL)) {
+    if (void* h = dlopen(c.c_str(), mode)) {
       opened = resolved_path(h, c);
       return h;
     }
@@ -69,15 +71,25 @@ std::vector<std::string> library_candidates(const std::string& soname, const cha
   return candidates;
 }
 
+int32_t factory_version(int32_t library_version) {
+  return library_version > 0 && library_version < NV_TENSORRT_VERSION ? library_version : NV_TENSORRT_VERSION;
+}
+
 std::string version_refusal(int32_t version, const std::string& path) {
-  const int32_t major = version / 10000, minor = version / 100 % 100;
-  const std::string want = std::to_string(NV_TENSORRT_MAJOR) + "." + std::to_string(NV_TENSORRT_MINOR);
+  const int32_t major = version / 10000;
+  const std::string floor = std::to_string(kMinimumVersion / 10000) + "." + std::to_string(kMinimumVersion / 100 % 100);
+  const std::string layer = std::string("this layer of hrseg (") + HRSEG_TRT_LAYER_FILE + ", built with TensorRT " +
+                            std::to_string(NV_TENSORRT_MAJOR) + "." + std::to_string(NV_TENSORRT_MINOR) + " headers)";
   if (major != NV_TENSORRT_MAJOR)
-    return path + " is TensorRT " + version_text(version) + "; this build of hrseg needs TensorRT " +
-           std::to_string(NV_TENSORRT_MAJOR) + " (" + want + " or a later " + std::to_string(NV_TENSORRT_MAJOR) + ".x)";
-  if (minor < NV_TENSORRT_MINOR)
-    return path + " is TensorRT " + version_text(version) + ", older than the TensorRT " + want +
-           " headers hrseg was built with; install TensorRT " + want + " or later";
+    return path + " is TensorRT " + version_text(version) + "; " + layer + " needs TensorRT " +
+           std::to_string(NV_TENSORRT_MAJOR) + " (" + floor + " or a later " + std::to_string(NV_TENSORRT_MAJOR) +
+           ".x)" +
+           (major == 10 || major == 11 ? "; hrseg's TensorRT " + std::to_string(major) + " layer is " +
+                                             (major == 11 ? "libhrseg_trt.so" : "libhrseg_trt10.so")
+                                       : std::string());
+  if (version < kMinimumVersion)
+    return path + " is TensorRT " + version_text(version) + ", older than TensorRT " + floor + ", the oldest " + layer +
+           " runs on; install TensorRT " + floor + " or later";
   return "";
 }
 
@@ -98,6 +110,12 @@ RuntimeLibrary open_runtime_library(const std::string& soname, const char* root)
     if (!refusal.empty()) throw std::runtime_error(refusal);
     lib.create_runtime = symbol<void* (*)(void*, int32_t)>(handle, "createInferRuntime_INTERNAL", opened, kNotTensorRT);
     lib.plugin_registry = symbol<nvinfer1::IPluginRegistry* (*)()>(handle, "getPluginRegistry", opened, kNotTensorRT);
+    // RTLD_GLOBAL now: libnvonnxparser and TensorRT's internal libraries resolve libnvinfer's
+    // symbols against the copy opened here.
+    if (!dlopen(opened.c_str(), RTLD_NOW | RTLD_GLOBAL | RTLD_NOLOAD)) {
+      const char* e = dlerror();
+      throw std::runtime_error(opened + " could not be made global: " + (e ? e : "unknown error"));
+    }
   } catch (...) {
     dlclose(handle);
     throw;
@@ -123,7 +141,8 @@ const NvInferLibrary& nvinfer_library(const char* root) {
   } else {
     // TensorRT loads its builder resources (libnvinfer_builder_resource*.so) by name when the first
     // builder runs; without this they are found only when LD_LIBRARY_PATH names the folder, so
-    // TENSORRT_ROOT alone would fail at the first build (NvInfer.h: setInternalLibraryPath, 11.1+).
+    // TENSORRT_ROOT alone would fail at the first build (NvInfer.h: setInternalLibraryPath, 10.16+ and
+    // 11.1+; older 10.x libraries find them only through LD_LIBRARY_PATH).
     if (auto set_path = reinterpret_cast<bool (*)(const char*)>(dlsym(infer, "setInternalLibraryPath")))
       if (!lib.directory.empty()) set_path((lib.directory + "/").c_str());
     const std::string parser_name = "libnvonnxparser.so." + major;
@@ -131,7 +150,7 @@ const NvInferLibrary& nvinfer_library(const char* root) {
     if (!lib.directory.empty()) candidates.push_back(lib.directory + "/" + parser_name);
     candidates.push_back(parser_name);
     std::string errors;
-    void* parser = open_first(candidates, lib.parser_path, errors);
+    void* parser = open_first(candidates, lib.parser_path, errors, RTLD_NOW | RTLD_GLOBAL);
     if (!parser) {
       lib.cannot_build =
           parser_name + " (TensorRT's ONNX parser) was not found beside " + lib.path + " (" + errors + ")";

@@ -40,10 +40,22 @@ struct NvInferLibrary : RuntimeLibrary {
 // The files tried for `soname`, in order.
 std::vector<std::string> library_candidates(const std::string& soname, const char* tensorrt_root);
 
-// "" when a library reporting `version` may be used by this build, else why not. The major must be
-// the headers' (the C++ ABI differs between majors), and the minor at least the headers' (a minor
-// release appends virtual methods to the interfaces: an older library lacks what these headers
-// may call).
+// The oldest TensorRT this layer runs on. For 11, the headers' own minor: an 11.x minor release
+// appends virtual methods to the interfaces, and an older library lacks what these headers may
+// call. For 10, 10.3 (JetPack 6, Jetson Orin): between 10.3 and 10.16 the interfaces' tables only
+// grew at their ends, and this layer calls nothing newer than 10.3 except through dlsym
+// (setInternalLibraryPath, 10.16), so one build against 10.16's headers runs on every 10.x from 10.3.
+constexpr int32_t kMinimumVersion =
+    NV_TENSORRT_MAJOR >= 11 ? NV_TENSORRT_MAJOR * 10000 + NV_TENSORRT_MINOR * 100 : 100300;
+
+// The version handed to TensorRT's factories (createInferRuntime_INTERNAL and the rest): the
+// headers' own, or the library's when that is older (a 10.16 build on a 10.3 library promises
+// nothing newer than 10.3).
+int32_t factory_version(int32_t library_version);
+
+// "" when a library reporting `version` may be used by this build, else why not, naming this
+// layer. The major must be the headers' (the C++ ABI differs between majors), the version at least
+// kMinimumVersion.
 std::string version_refusal(int32_t version, const std::string& path);
 
 // Opens a runtime library (`soname`, e.g. libnvinfer.so.11 or libnvinfer_lean.so.11), checks its
@@ -51,7 +63,7 @@ std::string version_refusal(int32_t version, const std::string& path);
 // std::runtime_error naming what is missing. Not cached: for nvinfer_library and tests.
 RuntimeLibrary open_runtime_library(const std::string& soname, const char* tensorrt_root);
 
-// libnvinfer.so.11 (and its builder) and libnvonnxparser.so.11, once per process: later calls
+// libnvinfer.so.<major> (and its builder) and libnvonnxparser.so.<major>, once per process: later calls
 // return the first result. hrseg's plugin creators are registered in TensorRT's global registry
 // here, once, before any builder or runtime exists. Throws std::runtime_error.
 const NvInferLibrary& nvinfer_library(const char* tensorrt_root);
