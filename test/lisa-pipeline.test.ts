@@ -164,6 +164,8 @@ describe('hrseg serve on a lisa package', () => {
       expect(info.model.preset).toBe('lisa');
       const upload = await fetch(new URL('/api/images', server.url), {
         method: 'POST',
+        // hrseg serve takes uploads as image/* or application/octet-stream only (docs/serving.md).
+        headers: { 'content-type': 'image/png' },
         body: readFileSync(join(import.meta.dirname, '../examples/shapes.png')),
       });
       const up = (await upload.json()) as { id: string; width: number; height: number; proposals: number; timings: Record<string, number> };
