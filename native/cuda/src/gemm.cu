@@ -1,6 +1,13 @@
-// GEMM kernels. The fp32 one is a classic shared-memory tiled kernel (64×64 output tile, 16-deep
+// GEMM kernels. The SIMT one is a classic shared-memory tiled kernel (64×64 output tile, 16-deep
 // k slices, 4×4 outputs per thread); the tensor-core one uses WMMA 16×16×16 fragments with fp32
 // accumulation, 64×64 block tiles of four warps (2×2 fragments each).
+//
+// Turing (sm_75, built by the CUDA 12 flavour: docs/cuda.md) has fp16 tensor cores but no bf16 ones:
+// nvcc has no bf16 WMMA fragments below sm_80. So the bf16 tensor-core kernel is compiled only for
+// sm_80 and newer, and gemm_tc sends bf16 on a 7.x device to the SIMT kernel, which widens each
+// bf16 element to fp32 as it loads it (the same products and fp32 sums, without tensor cores).
+#include <type_traits>
+
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <mma.h>
@@ -15,8 +22,12 @@ namespace {
 
 constexpr int kTile = 64, kDepth = 16;
 
-__global__ void gemm_f32_kernel(const float* __restrict__ x, int rows, int in, const float* __restrict__ w,
-                                const float* __restrict__ bias, int out, float* __restrict__ y, bool relu) {
+__device__ __forceinline__ float widen(float v) { return v; }
+__device__ __forceinline__ float widen(__nv_bfloat16 v) { return __bfloat162float(v); }
+
+template <typename T>
+__global__ void gemm_simt_kernel(const T* __restrict__ x, int rows, int in, const T* __restrict__ w,
+                                 const float* __restrict__ bias, int out, float* __restrict__ y, bool relu) {
   __shared__ float xs[kDepth][kTile + 1];
   __shared__ float ws[kDepth][kTile + 1];
   const int tx = threadIdx.x % 16, ty = threadIdx.x / 16;  // 256 threads: 16×16, each 4×4 outputs
@@ -27,8 +38,8 @@ __global__ void gemm_f32_kernel(const float* __restrict__ x, int rows, int in, c
     for (int l = threadIdx.x; l < kTile * kDepth; l += blockDim.x) {
       const int r = l / kDepth, k = l % kDepth;
       const int gr = row0 + r, gc = col0 + r, gk = k0 + k;
-      xs[k][r] = (gr < rows && gk < in) ? x[static_cast<int64_t>(gr) * in + gk] : 0.0f;
-      ws[k][r] = (gc < out && gk < in) ? w[static_cast<int64_t>(gc) * in + gk] : 0.0f;
+      xs[k][r] = (gr < rows && gk < in) ? widen(x[static_cast<int64_t>(gr) * in + gk]) : 0.0f;
+      ws[k][r] = (gc < out && gk < in) ? widen(w[static_cast<int64_t>(gc) * in + gk]) : 0.0f;
     }
     __syncthreads();
 #pragma unroll
@@ -61,8 +72,8 @@ __global__ void gemm_f32_kernel(const float* __restrict__ x, int rows, int in, c
 }
 
 template <typename T>
-__global__ void gemm_tc_kernel(const T* __restrict__ x, int rows, int in, const T* __restrict__ w,
-                               const float* __restrict__ bias, int out, float* __restrict__ y, bool relu) {
+__device__ void gemm_tc_tile(const T* __restrict__ x, int rows, int in, const T* __restrict__ w,
+                             const float* __restrict__ bias, int out, float* __restrict__ y, bool relu) {
   using namespace nvcuda;
   __shared__ __align__(32) T xs[kTile][kDepth + 8];  // +8: fewer bank conflicts; WMMA wants 32-byte alignment
   __shared__ __align__(32) T ws[kTile][kDepth + 8];
@@ -110,6 +121,19 @@ __global__ void gemm_tc_kernel(const T* __restrict__ x, int rows, int in, const 
   }
 }
 
+template <typename T>
+__global__ void gemm_tc_kernel(const T* __restrict__ x, int rows, int in, const T* __restrict__ w,
+                               const float* __restrict__ bias, int out, float* __restrict__ y, bool relu) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ < 800
+  if constexpr (std::is_same_v<T, __nv_bfloat16>) {
+    __trap();  // never launched: gemm_tc sends bf16 on a pre-sm_80 device to gemm_simt_kernel
+  } else
+#endif
+  {
+    gemm_tc_tile(x, rows, in, w, bias, out, y, relu);
+  }
+}
+
 __global__ void to_half_kernel(const float* __restrict__ src, __half* __restrict__ dst, int64_t n) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
@@ -122,6 +146,19 @@ __global__ void to_bf16_kernel(const float* __restrict__ src, __nv_bfloat16* __r
     dst[i] = __float2bfloat16_rn(src[i]);
 }
 
+// Whether the current device has bf16 tensor cores (compute capability 8.0 or newer). Asked at each
+// call: the current device may change between calls, and the attribute query costs well under a
+// microsecond next to a GEMM launch. If it cannot be asked, the SIMT kernel is the safe choice.
+bool bf16_tensor_cores() {
+  int device = 0, major = 0;
+  if (cudaGetDevice(&device) != cudaSuccess ||
+      cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device) != cudaSuccess) {
+    cudaGetLastError();
+    return false;
+  }
+  return major >= 8;
+}
+
 dim3 grid_for(int64_t rows, int64_t out) {
   return dim3(static_cast<unsigned>((out + kTile - 1) / kTile), static_cast<unsigned>((rows + kTile - 1) / kTile));
 }
@@ -131,8 +168,8 @@ dim3 grid_for(int64_t rows, int64_t out) {
 void gemm_f32(const float* x, int64_t rows, int64_t in, const float* w, const float* bias, int64_t out, float* y,
               bool relu, cudaStream_t stream) {
   if (rows == 0 || out == 0) return;
-  HRSEG_LAUNCH(gemm_f32_kernel, grid_for(rows, out), 256, 0, stream)(x, static_cast<int>(rows), static_cast<int>(in), w,
-                                                                     bias, static_cast<int>(out), y, relu);
+  HRSEG_LAUNCH(gemm_simt_kernel<float>, grid_for(rows, out), 256, 0, stream)(
+      x, static_cast<int>(rows), static_cast<int>(in), w, bias, static_cast<int>(out), y, relu);
   HRSEG_CUDA_LAUNCHED("gemm_f32");
 }
 
@@ -140,7 +177,10 @@ void gemm_tc(const void* x, int64_t rows, int64_t in, const void* w, const float
              Half16 type, bool relu, cudaStream_t stream) {
   if (rows == 0 || out == 0) return;
   const int r = static_cast<int>(rows), i = static_cast<int>(in), o = static_cast<int>(out);
-  if (type == Half16::F16)
+  if (type == Half16::BF16 && !bf16_tensor_cores()) {
+    HRSEG_LAUNCH(gemm_simt_kernel<__nv_bfloat16>, grid_for(rows, out), 256, 0, stream)(
+        static_cast<const __nv_bfloat16*>(x), r, i, static_cast<const __nv_bfloat16*>(w), bias, o, y, relu);
+  } else if (type == Half16::F16)
     HRSEG_LAUNCH(gemm_tc_kernel<__half>, grid_for(rows, out), 128, 0, stream)(
         static_cast<const __half*>(x), r, i, static_cast<const __half*>(w), bias, o, y, relu);
   else

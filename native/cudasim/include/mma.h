@@ -103,6 +103,10 @@ inline void mma_sync_at(fragment<accumulator, M, N, K, float>& d, const fragment
                         const fragment<matrix_b, M, N, K, T, LB>& b, const fragment<accumulator, M, N, K, float>& c,
                         const char* file, int line) {
   detail::collective("wmma::mma_sync", file, line);
+  // nvcc has no bf16 fragments before sm_80 (an "incomplete type" there): code that reaches one on
+  // a 7.x device is code the real build could not have, so it faults rather than computing.
+  if (std::is_same<T, __nv_bfloat16>::value && ::cudasim::detail::compute_capability() < 80)
+    ::cudasim::detail::device_fault("wmma::mma_sync", "bf16 fragments need compute capability 8.0 or newer");
   float out[M * N];
   for (int i = 0; i < M; ++i)
     for (int j = 0; j < N; ++j) {

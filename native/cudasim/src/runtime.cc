@@ -95,24 +95,29 @@ cudaDeviceProp make_props() {
   cudaDeviceProp p{};
   const char* which = std::getenv("CUDASIM_DEVICE");
   const bool a100 = which && std::strcmp(which, "a100") == 0;
-  if (which && !a100 && std::strcmp(which, "h100") != 0)
-    std::fprintf(stderr, "cudasim: CUDASIM_DEVICE=%s is not simulated (h100, a100); using h100\n", which);
+  // The T4 (Turing, 7.5) is the oldest GPU the CUDA 12 flavour has code for (docs/cuda.md): it has
+  // fp16 tensor cores but no bf16 ones, which is what gemm_tc's dispatch must respect.
+  const bool t4 = which && std::strcmp(which, "t4") == 0;
+  if (which && !a100 && !t4 && std::strcmp(which, "h100") != 0)
+    std::fprintf(stderr, "cudasim: CUDASIM_DEVICE=%s is not simulated (h100, a100, t4); using h100\n", which);
   std::snprintf(p.name, sizeof p.name, "%s",
-                a100 ? "NVIDIA A100-SXM4-80GB (cudasim)" : "NVIDIA H100 80GB HBM3 (cudasim)");
-  p.totalGlobalMem = a100 ? 85031714816ull : 85520809984ull;
+                t4     ? "Tesla T4 (cudasim)"
+                : a100 ? "NVIDIA A100-SXM4-80GB (cudasim)"
+                       : "NVIDIA H100 80GB HBM3 (cudasim)");
+  p.totalGlobalMem = t4 ? 15642329088ull : a100 ? 85031714816ull : 85520809984ull;
   p.sharedMemPerBlock = 48 * 1024;
   p.regsPerBlock = 65536;
   p.warpSize = 32;
   p.maxThreadsPerBlock = 1024;
   p.maxThreadsDim[0] = 1024, p.maxThreadsDim[1] = 1024, p.maxThreadsDim[2] = 64;
   p.maxGridSize[0] = 2147483647, p.maxGridSize[1] = 65535, p.maxGridSize[2] = 65535;
-  p.major = a100 ? 8 : 9;
-  p.minor = 0;
-  p.multiProcessorCount = a100 ? 108 : 132;
-  p.sharedMemPerBlockOptin = a100 ? 166912 : 232448;
-  p.sharedMemPerMultiprocessor = a100 ? 167936 : 233472;
-  p.maxThreadsPerMultiProcessor = 2048;
-  p.l2CacheSize = a100 ? 41943040 : 52428800;
+  p.major = t4 ? 7 : a100 ? 8 : 9;
+  p.minor = t4 ? 5 : 0;
+  p.multiProcessorCount = t4 ? 40 : a100 ? 108 : 132;
+  p.sharedMemPerBlockOptin = t4 ? 65536 : a100 ? 166912 : 232448;
+  p.sharedMemPerMultiprocessor = t4 ? 65536 : a100 ? 167936 : 233472;
+  p.maxThreadsPerMultiProcessor = t4 ? 1024 : 2048;
+  p.l2CacheSize = t4 ? 4194304 : a100 ? 41943040 : 52428800;
   return p;
 }
 
@@ -580,10 +585,20 @@ cudaError_t cudaDeviceGetAttribute(int* value, cudaDeviceAttr attr, int device) 
     case cudaDevAttrMaxGridDimZ:
       *value = props().maxGridSize[2];
       return cudaSuccess;
+    case cudaDevAttrComputeCapabilityMajor:
+      *value = props().major;
+      return cudaSuccess;
+    case cudaDevAttrComputeCapabilityMinor:
+      *value = props().minor;
+      return cudaSuccess;
   }
   return fail(cudaErrorInvalidValue,
               "cudaDeviceGetAttribute: attribute " + std::to_string(int(attr)) + " is not simulated");
 }
+
+namespace cudasim::detail {
+int compute_capability() { return props().major * 10 + props().minor; }
+}  // namespace cudasim::detail
 
 int cudasim::set_max_grid_y(int limit) {
   const int old = props().maxGridSize[1];

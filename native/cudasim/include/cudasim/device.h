@@ -40,6 +40,9 @@ enum class WarpOp { Shfl, ShflDown, ShflUp, ShflXor, Sync, Wmma };
 // A warp-collective operation: every lane of `mask` must arrive at the same one; returns this
 // lane's result (the value it reads, for the shuffles).
 uint64_t warp_collective(WarpOp op, unsigned mask, uint64_t value, int arg, int width, const char* file, int line);
+// The simulated device's compute capability, major × 10 + minor (90 for the H100, 75 for the T4):
+// device code that the real compiler would not build for that architecture faults with it.
+int compute_capability();
 // A fault in device code: the message names the kernel, block and thread, then the process aborts.
 [[noreturn]] void device_fault(const char* op, const char* why);
 
