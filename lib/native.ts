@@ -2,8 +2,15 @@
  * Finds and loads the native addon with node-gyp-build: a local build (build/Release) first, then
  * the prebuilt binary for this platform (prebuilds/<platform>-<arch>). Loading is lazy, so that
  * importing hrseg never throws; the first call that needs native code reports what went wrong.
+ *
+ * Two CUDA flavours of the addon (docs/cuda.md "Two CUDA flavours"): the CUDA 13 one above, and a
+ * CUDA 12 one (build-cuda12/Release, prebuilds/<platform>-<arch>/cuda12) for drivers older than
+ * CUDA 13's floor. The driver probe (hrseg_probe.node: no CUDA inside, it dlopens libcuda.so.1 and
+ * asks cuDriverGetVersion) is loaded first, and its answer picks the flavour before either loads.
  */
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HrsegError } from './errors.js';
 
@@ -87,28 +94,125 @@ export interface NativeAddon {
   _testing: NativeTesting;
 }
 
-let cached: { addon: NativeAddon; path: string } | undefined;
+/** cuDriverGetVersion's value for CUDA 13.0: the CUDA 13 flavour's driver floor (R580). */
+export const CUDA13_DRIVER_FLOOR = 13000;
+/** cuDriverGetVersion's value for CUDA 12.0: the CUDA 12 flavour's driver floor (R525). */
+export const CUDA12_DRIVER_FLOOR = 12000;
 
-export function loadNative(): { addon: NativeAddon; path: string } {
+/** Which build of the addon was loaded, and why. */
+export interface NativeFlavour {
+  /** 'cuda13' or 'cuda12'; 'override' when HRSEG_NATIVE_ADDON named the binary. */
+  name: 'cuda13' | 'cuda12' | 'override';
+  /** The CUDA version the driver supports, as cuDriverGetVersion gives it (12040 for 12.4); null with no driver. */
+  driverVersion: number | null;
+  /** Why this flavour: the driver's version against the floors, or why it could not be asked. */
+  reason: string;
+}
+
+/** The driver probe's answer: cuDriverGetVersion's value, or null and why there is none. */
+export interface DriverProbe {
+  version: number | null;
+  reason: string | null;
+}
+
+const platformDir = `${process.platform}-${process.arch}`;
+
+function firstExisting(paths: string[]): string | undefined {
+  return paths.find((p) => existsSync(p));
+}
+
+/** The CUDA 12 flavour's binary, where this installation has one. */
+export function cuda12Binary(): string | undefined {
+  return firstExisting([join(packageRoot, 'build-cuda12', 'Release', 'hrseg.node'), join(packageRoot, 'prebuilds', platformDir, 'cuda12', 'hrseg.glibc.node')]);
+}
+
+function versionString(v: number): string {
+  return `${Math.floor(v / 1000)}.${Math.floor((v % 1000) / 10)}`;
+}
+
+/**
+ * The driver's CUDA version, from the probe. HRSEG_TEST_DRIVER_VERSION (tests only: a
+ * cuDriverGetVersion value such as 12040, or "none") stands in for the driver, so that the choice
+ * below can be tested on machines without one, or with another one; never set it otherwise.
+ */
+export function probeDriver(): DriverProbe {
+  const simulated = process.env.HRSEG_TEST_DRIVER_VERSION;
+  if (simulated) {
+    if (simulated === 'none') return { version: null, reason: 'no NVIDIA driver is installed (HRSEG_TEST_DRIVER_VERSION=none)' };
+    const v = Number(simulated);
+    if (!Number.isInteger(v) || v <= 0)
+      throw new HrsegError('INVALID_ARGUMENT', `HRSEG_TEST_DRIVER_VERSION=${simulated}: a cuDriverGetVersion value (e.g. 12040) or "none"`);
+    return { version: v, reason: null };
+  }
+  const probe = firstExisting([
+    join(packageRoot, 'build', 'probe', 'hrseg_probe.node'),
+    join(packageRoot, 'prebuilds', platformDir, 'probe', 'hrseg_probe.node'),
+  ]);
+  if (!probe) return { version: null, reason: 'this installation has no driver probe (hrseg_probe.node)' };
+  try {
+    return (require(probe) as { driverVersion(): DriverProbe }).driverVersion();
+  } catch (cause) {
+    return { version: null, reason: `the driver probe ${probe} could not be loaded: ${(cause as Error).message}` };
+  }
+}
+
+/**
+ * The flavour for a driver: CUDA 13 from its floor on (and with no driver at all, where either
+ * runs on the CPU and the CUDA 13 one says why); the CUDA 12 flavour, where there is one, for a
+ * driver older than 13.0.
+ */
+export function chooseFlavour(driver: DriverProbe, hasCuda12: boolean): NativeFlavour {
+  const v = driver.version;
+  if (v === null) return { name: 'cuda13', driverVersion: null, reason: `${driver.reason}: the CUDA 13 flavour, on the CPU` };
+  const supports = `the driver supports CUDA ${versionString(v)}`;
+  if (v >= CUDA13_DRIVER_FLOOR) return { name: 'cuda13', driverVersion: v, reason: `${supports} (the CUDA 13 flavour needs 13.0, R580+)` };
+  if (!hasCuda12)
+    return {
+      name: 'cuda13',
+      driverVersion: v,
+      reason: `${supports}, older than the CUDA 13 flavour needs (13.0, R580+), and this installation has no CUDA 12 flavour (scripts/cuda12/build.sh): the CUDA 13 flavour, on the CPU`,
+    };
+  if (v < CUDA12_DRIVER_FLOOR)
+    return {
+      name: 'cuda12',
+      driverVersion: v,
+      reason: `${supports}, older than either flavour needs (CUDA 12 flavour: 12.0, R525+): the CUDA 12 flavour, on the CPU`,
+    };
+  return { name: 'cuda12', driverVersion: v, reason: `${supports}, older than the CUDA 13 flavour needs (13.0, R580+): the CUDA 12 flavour` };
+}
+
+let cached: { addon: NativeAddon; path: string; flavour: NativeFlavour } | undefined;
+
+export function loadNative(): { addon: NativeAddon; path: string; flavour: NativeFlavour } {
   if (cached) return cached;
   const gypBuild = require('node-gyp-build') as { resolve(dir: string): string };
   let path: string;
-  try {
-    // HRSEG_NATIVE_ADDON: another build of the binding (the tests' simulated-GPU one, README "The
-    // simulated GPU"); never needed otherwise.
-    path = process.env.HRSEG_NATIVE_ADDON || gypBuild.resolve(packageRoot);
-  } catch (cause) {
-    throw new HrsegError(
-      'NATIVE_BINARY_NOT_FOUND',
-      `no hrseg native binary for ${process.platform}-${process.arch} (Node-API, node ${process.versions.node}). ` +
-        `Searched ${packageRoot}build/Release, ${packageRoot}build/Debug and ${packageRoot}prebuilds/${process.platform}-${process.arch}. ` +
-        `Prebuilt binaries ship for linux-x64; elsewhere build from a clone with \`npm ci && npm run build\` ` +
-        `(needs CMake and a C++17 compiler).`,
-      { cause },
-    );
+  let flavour: NativeFlavour;
+  // HRSEG_NATIVE_ADDON: another build of the binding (the tests' simulated-GPU one, README "The
+  // simulated GPU"); never needed otherwise.
+  const override = process.env.HRSEG_NATIVE_ADDON;
+  if (override) {
+    path = override;
+    flavour = { name: 'override', driverVersion: null, reason: `HRSEG_NATIVE_ADDON=${override}` };
+  } else {
+    const cuda12 = cuda12Binary();
+    const choice = chooseFlavour(probeDriver(), cuda12 !== undefined);
+    flavour = choice;
+    try {
+      path = choice.name === 'cuda12' ? cuda12! : gypBuild.resolve(packageRoot);
+    } catch (cause) {
+      throw new HrsegError(
+        'NATIVE_BINARY_NOT_FOUND',
+        `no hrseg native binary for ${process.platform}-${process.arch} (Node-API, node ${process.versions.node}). ` +
+          `Searched ${packageRoot}build/Release, ${packageRoot}build/Debug and ${packageRoot}prebuilds/${process.platform}-${process.arch}. ` +
+          `Prebuilt binaries ship for linux-x64; elsewhere build from a clone with \`npm ci && npm run build\` ` +
+          `(needs CMake and a C++17 compiler).`,
+        { cause },
+      );
+    }
   }
   try {
-    cached = { addon: require(path) as NativeAddon, path };
+    cached = { addon: require(path) as NativeAddon, path, flavour };
   } catch (cause) {
     throw new HrsegError('NATIVE_BINARY_LOAD_FAILED', `the hrseg native binary at ${path} could not be loaded: ${(cause as Error).message}`, { cause });
   }

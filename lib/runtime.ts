@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { callNative } from './errors.js';
-import { loadNative, packageRoot } from './native.js';
+import { loadNative, packageRoot, type NativeFlavour } from './native.js';
 
 export interface CudaDevice {
   index: number;
@@ -21,6 +21,11 @@ export interface RuntimeInfo {
   nodeNapiVersion: number;
   /** The native binary that was loaded. */
   binary: string;
+  /**
+   * Its CUDA flavour (docs/cuda.md "Two CUDA flavours"): 'cuda13', or 'cuda12' for a driver older
+   * than CUDA 13.0; the driver's version as the probe read it, and why this flavour.
+   */
+  flavour: NativeFlavour;
   build: {
     cuda: boolean;
     cudaArchitectures: string | null;
@@ -69,14 +74,21 @@ export interface RuntimeInfo {
 let packageVersion: string | undefined;
 
 export function runtimeInfo(): RuntimeInfo {
-  const { addon, path } = loadNative();
+  const { addon, path, flavour } = loadNative();
   packageVersion ??= (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
-  const info = callNative(() => addon.runtimeInfo()) as Omit<RuntimeInfo, 'version' | 'binary' | 'nodeNapiVersion'>;
+  const info = callNative(() => addon.runtimeInfo()) as Omit<RuntimeInfo, 'version' | 'binary' | 'flavour' | 'nodeNapiVersion'>;
+  // The CUDA 12 flavour is built without TensorRT layers (theirs are CUDA 13 builds): say that,
+  // rather than the addon's "no TensorRT headers at build time".
+  if (flavour.name === 'cuda12' && info.tensorrt.backend === null) {
+    const why = 'the CUDA 12 flavour, loaded for a driver older than CUDA 13.0, has no TensorRT layer (docs/cuda.md "Two CUDA flavours")';
+    info.tensorrt = { ...info.tensorrt, reason: why, buildReason: why };
+  }
   return {
     version: packageVersion,
     ...info,
     nodeNapiVersion: Number(process.versions.napi),
     binary: path,
+    flavour,
   };
 }
 

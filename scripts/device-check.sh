@@ -2,7 +2,8 @@
 # One command for the lent GPU machine (CUDA, CMake, Python with PyTorch; no Node.js, no TensorRT),
 # with a TensorRT section that runs where libnvinfer.so.11 and Node.js are present:
 # builds the native code with CUDA, runs the C++ tests (CPU and GPU parity), runs compute-sanitizer
-# on the CUDA parity tests when it is installed, runs the kernel benchmarks and the PyTorch eager
+# on the CUDA parity tests when it is installed, runs the same GPU tests as the CUDA 12 flavour
+# builds them (docs/cuda.md "Two CUDA flavours"), runs the kernel benchmarks and the PyTorch eager
 # baseline, and prints one table last.
 #   bash scripts/device-check.sh [build-dir]
 set -uo pipefail
@@ -41,6 +42,39 @@ if command -v compute-sanitizer > /dev/null; then
   [ "$rc" -eq 0 ] && echo "memcheck: clean" || { echo "memcheck: exit $rc"; status=1; }
 else
   echo "compute-sanitizer not found: memcheck not run"
+fi
+
+# The CUDA 12 flavour's kernels: the same tests compiled by CUDA 12.4 (a 12.x runtime runs on this
+# newer driver too). Built here for this GPU where the toolchain is (HRSEG_CUDA12_ROOT, or
+# scripts/cuda12/install-toolchain.sh's folder: the lent machine cannot download it); else the
+# test binaries scripts/cuda12/build.sh made for every architecture, carried in build-cuda12/
+# (they link the CUDA runtime statically and need nothing else).
+step "CUDA 12 flavour: GPU tests"
+cuda12_root="${HRSEG_CUDA12_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/hrseg/cuda-12.4}"
+cuda12_tests=""
+# CUDA 12.4 has no Blackwell code (sm_100 and up): there the flavour runs compute_90 PTX, which is
+# what is tested (the driver JIT-compiles it at the first launch).
+ARCHS12="$ARCHS"
+case "$ARCHS" in 1[0-9][0-9]-real) ARCHS12="90-virtual" ;; esac
+if [ -x "$cuda12_root/bin/nvcc" ]; then
+  cmake -S . -B "$BUILD-cuda12" -DCMAKE_BUILD_TYPE=Release -DHRSEG_CUDA=ON -DHRSEG_TESTS=ON -DHRSEG_TENSORRT=OFF \
+    -DCMAKE_CUDA_COMPILER="$cuda12_root/bin/nvcc" ${ARCHS12:+-DHRSEG_CUDA_ARCHS=$ARCHS12} > "$OUT/configure-cuda12.log" 2>&1 &&
+    cmake --build "$BUILD-cuda12" -j "$(nproc)" --target test_cuda_kernels test_cuda_runtime > "$OUT/build-cuda12.log" 2>&1 &&
+    cuda12_tests="$BUILD-cuda12/native/tests"
+  [ -n "$cuda12_tests" ] || { echo "CUDA 12 build failed:"; grep -E "error|undefined reference" "$OUT/build-cuda12.log" "$OUT/configure-cuda12.log" | head -20; status=1; }
+elif [ -x build-cuda12/native/tests/test_cuda_kernels ]; then
+  cuda12_tests=build-cuda12/native/tests
+else
+  echo "CUDA 12 flavour skipped: no CUDA 12 toolchain ($cuda12_root) and no build-cuda12/native/tests (bash scripts/cuda12/build.sh, then carry build-cuda12)"
+fi
+if [ -n "$cuda12_tests" ]; then
+  for t in test_cuda_runtime test_cuda_kernels; do
+    "$cuda12_tests/$t" > "$OUT/cuda12-$t.log" 2>&1
+    rc=$?
+    tail -3 "$OUT/cuda12-$t.log"
+    grep -q "0 passed" "$OUT/cuda12-$t.log" && { echo "CUDA 12 $t ran nothing (skipped?)"; status=1; }
+    [ "$rc" -eq 0 ] || { echo "CUDA 12 $t: exit $rc"; status=1; }
+  done
 fi
 
 step "benchmarks"

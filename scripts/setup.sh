@@ -2,7 +2,9 @@
 # Sets a clone up: the npm packages, the native addon and the TypeScript build.
 #   bash scripts/setup.sh           → what `npm run demo` needs (npm run quickstart)
 #   bash scripts/setup.sh --tests   → and what the whole test suite needs (npm run test:all):
-#                                     TensorRT's lean runtime (outside the repo) and Chromium
+#                                     TensorRT's lean runtime and the CUDA 12 toolchain (outside
+#                                     the repo, so npm run build builds the CUDA 12 flavour too)
+#                                     and Chromium
 # Safe to run again: npm packages are installed only when package-lock.json changed since the
 # last install, and the native build is incremental.
 set -euo pipefail
@@ -21,6 +23,12 @@ export ONNXRUNTIME_NODE_INSTALL=skip
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "setup: npm ci" >&2
   npm ci
+fi
+if [ "$tests" = 1 ]; then
+  # Before the build: with its toolchain installed, npm run build also builds the CUDA 12 flavour
+  # (docs/cuda.md "Two CUDA flavours"), whose load path and kernels the tests check.
+  echo "setup: the CUDA 12 toolchain (Debian's CUDA 12.4, pinned, under ~/.cache/hrseg)" >&2
+  bash scripts/cuda12/install-toolchain.sh >/dev/null
 fi
 echo "setup: npm run build (the native addon, then the TypeScript)" >&2
 npm run build

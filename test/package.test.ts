@@ -15,8 +15,8 @@ let app: string;
 let tarball: string;
 let bin: string;
 
-function run(cmd: string, args: string[], cwd: string) {
-  const r = spawnSync(cmd, args, { cwd, env: { PATH: bin, HOME: process.env.HOME ?? '/root' }, encoding: 'utf8' });
+function run(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}) {
+  const r = spawnSync(cmd, args, { cwd, env: { PATH: bin, HOME: process.env.HOME ?? '/root', ...env }, encoding: 'utf8' });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -67,6 +67,9 @@ describe('the published package', () => {
     // The TensorRT 10 layer too, when the build had 10.x headers (TENSORRT10_ROOT).
     if (existsSync(join(packageRoot, 'prebuilds', platformDir, 'libhrseg_trt10.so')))
       for (const lib of ['libhrseg_trt10.so', 'libhrseg_trt10_plugins.so']) expect(files).toContain(`package/prebuilds/${platformDir}/${lib}`);
+    // The driver probe and the CUDA 12 flavour (docs/cuda.md "Two CUDA flavours") in their subfolders.
+    for (const f of ['probe/hrseg_probe.node', 'cuda12/hrseg.glibc.node'])
+      if (existsSync(join(packageRoot, 'prebuilds', platformDir, f))) expect(files).toContain(`package/prebuilds/${platformDir}/${f}`);
     const manifest = JSON.parse(execFileSync('tar', ['xzf', tarball, '-O', 'package/package.json'], { encoding: 'utf8' }));
     for (const hook of ['preinstall', 'install', 'postinstall']) expect(manifest.scripts?.[hook]).toBeUndefined();
     expect(manifest.gypfile).toBeUndefined();
@@ -96,6 +99,19 @@ describe('the published package', () => {
     expect(cjs.status, cjs.stderr).toBe(0);
     expect(cjs.stdout.trim()).toBe('8');
   });
+
+  it.skipIf(!existsSync(join(packageRoot, 'prebuilds', platformDir, 'cuda12', 'hrseg.glibc.node')))(
+    'loads its CUDA 12 flavour for a driver older than CUDA 13.0 (simulated), with no compiler on PATH (skipped: not built)',
+    () => {
+      const script = "import { runtimeInfo } from 'hrseg'; console.log(JSON.stringify(runtimeInfo()))";
+      const r = run('node', ['--input-type=module', '-e', script], app, { HRSEG_TEST_DRIVER_VERSION: '12040' });
+      expect(r.status, r.stderr).toBe(0);
+      const info = JSON.parse(r.stdout);
+      expect(info.binary).toContain(join('node_modules', 'hrseg', 'prebuilds', platformDir, 'cuda12', 'hrseg.glibc.node'));
+      expect(info.flavour.name).toBe('cuda12');
+      expect(info.cuda.runtimeVersion).toBe('12.4');
+    },
+  );
 
   it('says what it searched and how to fix it when no binary fits', () => {
     rmSync(join(app, 'node_modules', 'hrseg', 'prebuilds'), { recursive: true, force: true });

@@ -9,8 +9,10 @@
 # checked against the SHA256 pinned below (taken from trixie's signed Packages index), then unpacked
 # with `dpkg -x`: nothing is installed system-wide. That matters: installing nvidia-cuda-toolkit with
 # apt would pull libcuda1 (the driver's user-space library) and end the "no NVIDIA driver" state the
-# tests rely on (test/runtime.test.ts). If trixie's pool moves on, snapshot.debian.org still serves
-# these exact files.
+# tests rely on (test/runtime.test.ts). If trixie's pool moves on to another build, the script
+# tries snapshot.debian.org's archive of 2025-09-01 for the same files (the same SHA256 checked;
+# that host could not be reached from the machine this was written on, so the fallback is
+# untested); HRSEG_DEBIAN_MIRROR names another mirror.
 #
 # Debian's layout is relocated so that CMake (3.25) accepts it as a toolkit root: nvcc.profile is
 # rewritten with paths relative to nvcc (Debian's names /usr), and nvvm/libdevice is where

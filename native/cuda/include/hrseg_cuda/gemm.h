@@ -14,7 +14,8 @@ void gemm_f32(const float* x, int64_t rows, int64_t in, const float* w, const fl
               bool relu, cudaStream_t stream);
 
 // Tensor cores: x and w in fp16 or bf16, accumulation and y in fp32. Any shape (edges are padded
-// with zeros in shared memory, not in the caller's arrays).
+// with zeros in shared memory, not in the caller's arrays). bf16 on a device before sm_80 (Turing,
+// which has no bf16 tensor cores) runs on the SIMT kernel instead, with the same fp32 sums.
 void gemm_tc(const void* x, int64_t rows, int64_t in, const void* w, const float* bias, int64_t out, float* y,
              Half16 type, bool relu, cudaStream_t stream);
 
