@@ -112,3 +112,37 @@ describe('loading a flavour', () => {
     },
   );
 });
+
+// The real probe, end to end: a stand-in for the driver's libcuda.so.1 (native/probe/fake_libcuda.c,
+// built into build/fake-cuda by the main build) on LD_LIBRARY_PATH answers cuDriverGetVersion with
+// HRSEG_FAKE_CUDA_VERSION, and exports nothing else, so the runtime that loads next finds no usable
+// driver and the addon runs on the CPU.
+const fakeCuda = join(root, 'build', 'fake-cuda');
+const hasFake = existsSync(join(fakeCuda, 'libcuda.so.1'));
+if (!hasFake && process.env.HRSEG_REQUIRE_CUDA12 === '1')
+  throw new Error('HRSEG_REQUIRE_CUDA12=1 but build/fake-cuda/libcuda.so.1 is not built (npm run build)');
+describe('the driver probe against a stand-in libcuda.so.1', () => {
+  const fake = (version: string | undefined) => ({ LD_LIBRARY_PATH: fakeCuda, HRSEG_FAKE_CUDA_VERSION: version, HRSEG_TEST_DRIVER_VERSION: undefined });
+  it.skipIf(!hasFake || !cuda12)(
+    `a driver for CUDA 12.4: the CUDA 12 flavour, whose runtime sees the same driver${hasFake && cuda12 ? '' : ' (skipped: build/fake-cuda or the CUDA 12 flavour is not built)'}`,
+    async () => {
+      const { json } = await info(fake('12040'));
+      expect(json.flavour).toMatchObject({ name: 'cuda12', driverVersion: 12040 });
+      expect(json.binary).toBe(cuda12);
+      expect(json.cuda).toMatchObject({ available: false, driverVersion: '12.4', runtimeVersion: '12.4' });
+    },
+  );
+  it.skipIf(!hasFake)(`a driver for CUDA 13.0: the CUDA 13 flavour${hasFake ? '' : ' (skipped: build/fake-cuda is not built)'}`, async () => {
+    const { json } = await info(fake('13000'));
+    expect(json.flavour).toMatchObject({ name: 'cuda13', driverVersion: 13000 });
+    expect(json.cuda).toMatchObject({ available: false, driverVersion: '13.0', runtimeVersion: '13.0' });
+  });
+  it.skipIf(!hasFake)(
+    `a driver library that does not answer: the CUDA 13 flavour, saying so${hasFake ? '' : ' (skipped: build/fake-cuda is not built)'}`,
+    async () => {
+      const { json } = await info(fake(undefined));
+      expect(json.flavour).toMatchObject({ name: 'cuda13', driverVersion: null });
+      expect(json.flavour.reason).toBe('cuDriverGetVersion failed (CUresult 3): the CUDA 13 flavour, on the CPU');
+    },
+  );
+});
