@@ -10,7 +10,8 @@
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 dest="${HRSEG_TRITON_HOME:-${XDG_CACHE_HOME:-$HOME/.cache}/hrseg/pytriton-0.7.0}"
-if [ -x "$dest/bin/tritonserver" ] && [ -f "$dest/env.sh" ]; then
+# The venv is redone when the pinned model requirements change (a copy of them marks the install).
+if [ -x "$dest/bin/tritonserver" ] && [ -f "$dest/env.sh" ] && cmp -s "$here/requirements-models.txt" "$dest/requirements-models.txt"; then
   echo "$dest"
   exit 0
 fi
@@ -65,6 +66,7 @@ export LD_LIBRARY_PATH="$dest/lib:$pylib\${LD_LIBRARY_PATH:+:\$LD_LIBRARY_PATH}"
 export HRSEG_TRITON_PYTHONPATH="$site"
 export HRSEG_TRITON_BACKENDS="$dest/backends"
 ENV
+cp "$here/requirements-models.txt" "$partial/"
 rm -rf "$dest"
 mv "$partial" "$dest"
 echo "$dest"
