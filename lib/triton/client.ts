@@ -39,7 +39,11 @@ export interface ModelConfigSummary {
   parameters: Record<string, string>;
 }
 export interface ModelStats {
+  /** Successful requests. */
+  requestCount: number;
+  /** Inferences: a request of batch 5 counts 5. */
   inferenceCount: number;
+  /** Model executions: fewer than requests when the dynamic batcher merged requests. */
   executionCount: number;
 }
 
@@ -168,14 +172,14 @@ export class TritonClient {
   }
 
   async modelStats(name: string, options?: CallOptions): Promise<ModelStats> {
-    const r = await this.#call<{ model_stats: { inference_count: number; execution_count: number }[] }>(
+    const r = await this.#call<{ model_stats: { inference_count: number; execution_count: number; inference_stats?: { success?: { count: number } } }[] }>(
       'ModelStatistics',
       { name, version: '' },
       `model '${name}' statistics`,
       options,
     );
     const s = r.model_stats[0];
-    return { inferenceCount: s?.inference_count ?? 0, executionCount: s?.execution_count ?? 0 };
+    return { requestCount: s?.inference_stats?.success?.count ?? 0, inferenceCount: s?.inference_count ?? 0, executionCount: s?.execution_count ?? 0 };
   }
 
   /** Runs `model` on named host tensors; every output comes back as a host tensor. */

@@ -82,8 +82,16 @@ export const KSERVE_V2: INamespace = {
         ModelStatisticsRequest: { fields: fields({ name: ['string', 1], version: ['string', 2] }) },
         ModelStatisticsResponse: { fields: fields({ model_stats: ['ModelStatistics', 1, 'repeated'] }) },
         ModelStatistics: {
-          fields: fields({ name: ['string', 1], version: ['string', 2], inference_count: ['uint64', 4], execution_count: ['uint64', 5] }),
+          fields: fields({
+            name: ['string', 1],
+            version: ['string', 2],
+            inference_count: ['uint64', 4],
+            execution_count: ['uint64', 5],
+            inference_stats: ['InferStatistics', 6],
+          }),
         },
+        InferStatistics: { fields: fields({ success: ['StatisticDuration', 1] }) },
+        StatisticDuration: { fields: fields({ count: ['uint64', 1], ns: ['uint64', 2] }) },
       },
     },
   },
