@@ -10,12 +10,24 @@ import { choice, need, positiveInt, type Command } from './args.js';
 async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
-    options: { model: { type: 'string' }, out: { type: 'string' }, backend: { type: 'string' }, instances: { type: 'string' }, force: { type: 'boolean' } },
+    options: {
+      model: { type: 'string' },
+      out: { type: 'string' },
+      backend: { type: 'string' },
+      instances: { type: 'string' },
+      'queue-delay-us': { type: 'string' },
+      force: { type: 'boolean' },
+    },
   });
   const pkg = await readPackage(need(values.model, '--model <dir>'));
   const out = need(values.out, '--out <repository>');
   const backend = choice(values.backend, TRITON_BACKENDS, '--backend') ?? 'python';
-  const models = await exportTritonRepository(pkg, out, { backend, instances: positiveInt(values.instances, '--instances'), force: values.force });
+  const models = await exportTritonRepository(pkg, out, {
+    backend,
+    instances: positiveInt(values.instances, '--instances'),
+    queueDelayUs: positiveInt(values['queue-delay-us'], '--queue-delay-us'),
+    force: values.force,
+  });
   for (const m of models) console.log(`${m.name}: ${m.component}${m.batched ? ' (dynamic batching)' : ''}`);
   console.log(`repository written to ${out} (${backend} backend); ${[...IN_PROCESS].join(', ')} stays in the Node process`);
   if (backend === 'tensorrt') console.log('each model folder still needs its 1/model.plan, built on the serving GPU (docs/triton.md)');
@@ -36,6 +48,8 @@ options:
   --backend <name>      ${TRITON_BACKENDS.join(', ')} (default python: ONNX Runtime inside the python
                         backend, what CI tests; onnxruntime and tensorrt are for GPU servers)
   --instances <n>       instances of each model (default 1)
+  --queue-delay-us <n>  how long Triton holds a DINOv2 request for others to join its batch
+                        (default 2000 µs)
   --force               replace an existing repository`,
   run,
 };

@@ -39,6 +39,8 @@ export interface ConfigOptions {
   kind: 'KIND_CPU' | 'KIND_GPU';
   /** The ONNX file (python, onnxruntime) or plan (tensorrt) in the version folder. */
   file: string;
+  /** How long the dynamic batcher holds a request for others to join it (µs, default 2000). */
+  queueDelayUs?: number;
 }
 
 export interface ComponentConfig {
@@ -75,7 +77,7 @@ export function componentConfig(pkg: ModelPackage, component: Component, identit
   lines.push('input [', contract.inputs.map((s) => tensorText('input', s, dims(s, bound, batched))).join(',\n'), ']');
   lines.push('output [', contract.outputs.map((s) => tensorText('output', s, dims(s, bound, batched))).join(',\n'), ']');
   // A short queue delay lets requests from several front ends meet in one execution.
-  if (batched) lines.push('dynamic_batching { max_queue_delay_microseconds: 2000 }');
+  if (batched) lines.push(`dynamic_batching { max_queue_delay_microseconds: ${options.queueDelayUs ?? 2000} }`);
   lines.push(`instance_group [ { kind: ${options.kind} count: ${options.instances} } ]`);
   const params: Record<string, string> = { ...identity };
   if (options.backend === 'python') params.onnx_file = options.file;

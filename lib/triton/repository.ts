@@ -24,6 +24,8 @@ export interface ExportOptions {
   instances?: number;
   /** Replace an existing folder at `out`. */
   force?: boolean;
+  /** The dynamic batcher's max_queue_delay_microseconds for the batched models (default 2000). */
+  queueDelayUs?: number;
 }
 
 export interface ExportedModel {
@@ -47,6 +49,9 @@ export async function exportTritonRepository(pkg: ModelPackage, outInput: string
   const instances = options.instances ?? 1;
   if (!Number.isInteger(instances) || instances < 1 || instances > 64)
     throw new HrsegError('INVALID_ARGUMENT', `instances must be an integer from 1 to 64, got ${instances}`);
+  const queueDelayUs = options.queueDelayUs ?? 2000;
+  if (!Number.isInteger(queueDelayUs) || queueDelayUs < 0 || queueDelayUs > 10_000_000)
+    throw new HrsegError('INVALID_ARGUMENT', `queueDelayUs must be an integer from 0 to 10 000 000 µs, got ${queueDelayUs}`);
   const out = resolve(outInput);
   if ((await stat(out).catch(() => undefined)) && !options.force)
     throw new HrsegError('INVALID_ARGUMENT', `${out} already exists (pass --force to replace it)`);
@@ -58,7 +63,13 @@ export async function exportTritonRepository(pkg: ModelPackage, outInput: string
       const source = pkg.files[componentEntry(component).file];
       const file = backend === 'python' ? basename(source) : backend === 'onnxruntime' ? 'model.onnx' : 'model.plan';
       const identity = await modelIdentity(pkg, component);
-      const config = componentConfig(pkg, component, identity, { backend, instances, kind: backend === 'python' ? 'KIND_CPU' : 'KIND_GPU', file });
+      const config = componentConfig(pkg, component, identity, {
+        backend,
+        instances,
+        kind: backend === 'python' ? 'KIND_CPU' : 'KIND_GPU',
+        file,
+        queueDelayUs,
+      });
       const version = join(partial, config.name, '1');
       await mkdir(version, { recursive: true });
       await writeFile(join(partial, config.name, 'config.pbtxt'), config.text);
