@@ -50,6 +50,7 @@ options:
   --instances <n>       instances of each model (default 1)
   --queue-delay-us <n>  how long Triton holds a DINOv2 request for others to join its batch
                         (default 2000 µs)
-  --force               replace an existing repository`,
+  --force               replace an existing repository
+  -h, --help            this help`,
   run,
 };
