@@ -170,6 +170,30 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
       expectSame(await triton.segment(raw, 'the red shape', { form: 'phrase' }), await cpu.segment(raw, 'the red shape', { form: 'phrase' }));
     });
 
+    it('an abort cancels a call in flight; a server that does not answer is UNAVAILABLE at the deadline', async () => {
+      const client = new TritonClient(server.url, { deadlineMs: 3000 });
+      const image = { dtype: 'float32' as const, dims: [1, 3, 1024, 1024], data: new Float32Array(3 * 1024 * 1024) };
+      try {
+        const ac = new AbortController();
+        const call = client.infer('hrseg_sam_encoder', { image }, ['image_embeddings'], { signal: ac.signal });
+        ac.abort(); // the call was sent when infer() returned: this cancels it on the wire
+        expect((await failure(call)).code).toBe('ABORTED');
+        // A frozen server keeps the connection but never answers: the deadline ends the call.
+        await client.serverReady();
+        server.pause();
+        try {
+          const e = await failure(client.infer('hrseg_sam_encoder', { image }, ['image_embeddings']));
+          expect(e.code).toBe('UNAVAILABLE');
+          expect(e.message).toMatch(/no answer within 3000 ms/);
+        } finally {
+          server.resume();
+        }
+        expect(await client.serverReady()).toBe(true);
+      } finally {
+        client.close();
+      }
+    });
+
     it('a server killed mid-request is UNAVAILABLE, and a restarted one serves the same segmenter again', async () => {
       let killed: Promise<void> | undefined;
       // Killed while the mask generator's decoder calls are under way.

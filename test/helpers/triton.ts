@@ -122,9 +122,18 @@ export class TritonServer {
     await this.#exited;
   }
 
+  /** Freezes the server (SIGSTOP to its PID): connections stay open, nothing answers. */
+  pause(): void {
+    if (this.running) this.child.kill('SIGSTOP');
+  }
+  resume(): void {
+    if (this.running) this.child.kill('SIGCONT');
+  }
+
   /** SIGTERM to its PID, SIGKILL if it has not exited after its own exit timeout. */
   async stop(): Promise<void> {
     if (!this.running) return;
+    this.resume();
     this.child.kill('SIGTERM');
     const timer = setTimeout(() => this.child.kill('SIGKILL'), 15_000);
     await this.#exited;
