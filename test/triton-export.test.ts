@@ -24,8 +24,15 @@ describe('export-triton', () => {
   it('python: one model per network with its contract, the package identity, model.py and the ONNX file', async () => {
     const repo = join(work, 'python');
     const models = await exportTritonRepository(await readPackage(packages.hrseg), repo);
-    expect(models.map((m) => m.name)).toEqual(['hrseg_sam_encoder', 'hrseg_sam_decoder', 'hrseg_dino_encoder', 'hrseg_vlm_vision']);
-    expect(readdirSync(repo).sort()).toEqual(['hrseg_dino_encoder', 'hrseg_sam_decoder', 'hrseg_sam_encoder', 'hrseg_vlm_vision']);
+    expect(models.map((m) => m.name)).toEqual(['hrseg_sam_encoder', 'hrseg_sam_decoder', 'hrseg_dino_encoder', 'hrseg_vlm_vision', 'hrseg_vlm_decoder']);
+    expect(readdirSync(repo).sort()).toEqual(['hrseg_dino_encoder', 'hrseg_sam_decoder', 'hrseg_sam_encoder', 'hrseg_vlm_decoder', 'hrseg_vlm_vision']);
+    // The stateful decoder: one instance (its caches live there), the cache shape from the graph.
+    const vlm = config(repo, 'hrseg_vlm_decoder');
+    expect(vlm).toContain('instance_group [ { kind: KIND_CPU count: 1 } ]');
+    expect(vlm).toContain('{ name: "past_id" data_type: TYPE_INT64 dims: [ 1 ] }');
+    expect(vlm).toMatch(/key: "kv_layers" value: \{ string_value: "[1-9]\d*" \}/);
+    expect(vlm).toContain('{ key: "kv_budget_mib" value: { string_value: "4096" } }');
+    expect(readFileSync(join(repo, 'hrseg_vlm_decoder', '1', 'model.py'), 'utf8')).toContain('self.caches = OrderedDict()');
     // DINOv2's views lead every tensor: Triton batches them (the batch dim leaves dims).
     const dino = config(repo, 'hrseg_dino_encoder');
     expect(dino).toContain('max_batch_size: 64');
@@ -50,7 +57,7 @@ describe('export-triton', () => {
   it("lisa: LISA's prompt decoder instead of the SAM decoder and DINOv2", async () => {
     const repo = join(work, 'lisa');
     const models = await exportTritonRepository(await readPackage(packages.lisa), repo);
-    expect(models.map((m) => m.name)).toEqual(['hrseg_sam_encoder', 'hrseg_sam_prompt_decoder', 'hrseg_vlm_vision']);
+    expect(models.map((m) => m.name)).toEqual(['hrseg_sam_encoder', 'hrseg_sam_prompt_decoder', 'hrseg_vlm_vision', 'hrseg_vlm_decoder']);
     expect(config(repo, 'hrseg_sam_prompt_decoder')).toContain('{ name: "sparse_embeddings" data_type: TYPE_FP32 dims: [ -1, -1, 256 ] }');
   });
 
@@ -61,6 +68,8 @@ describe('export-triton', () => {
     expect(config(ort, 'hrseg_sam_encoder')).toContain('backend: "onnxruntime"');
     expect(config(ort, 'hrseg_sam_encoder')).toContain('instance_group [ { kind: KIND_GPU count: 2 } ]');
     expect(readdirSync(join(ort, 'hrseg_sam_encoder', '1'))).toEqual(['model.onnx']);
+    // No stateful decoder outside the python backend: the VLM decoder then runs in the Node process.
+    expect(existsSync(join(ort, 'hrseg_vlm_decoder'))).toBe(false);
     const trt = join(work, 'trt');
     await exportTritonRepository(pkg, trt, { backend: 'tensorrt' });
     expect(config(trt, 'hrseg_sam_encoder')).toContain('default_model_filename: "model.plan"');

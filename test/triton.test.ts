@@ -16,7 +16,7 @@ import { HrsegError } from '../lib/errors.js';
 import { readPackage } from '../lib/package/manifest.js';
 import { createSegmenter, type Segmenter, type SegmentEvent, type SegmentResult } from '../lib/segmenter.js';
 import { TritonClient } from '../lib/triton/client.js';
-import { exportTritonRepository } from '../lib/triton/repository.js';
+import { exportTritonRepository, type ExportOptions } from '../lib/triton/repository.js';
 import { demoPackage, demoScene } from './helpers/demo.js';
 import { TritonServer, tritonMissing } from './helpers/triton.js';
 
@@ -29,12 +29,15 @@ const raw = { data: scene.rgb, width: scene.width, height: scene.height, channel
 const work = mkdtempSync(join(tmpdir(), 'hrseg-triton-'));
 let repos = 0;
 
-async function exported(variant: 'hrseg' | 'llm-seg' | 'lisa'): Promise<{ pkg: string; repo: string }> {
+async function exported(variant: 'hrseg' | 'llm-seg' | 'lisa', options: ExportOptions = {}): Promise<{ pkg: string; repo: string }> {
   const pkg = demoPackage(variant);
   const repo = join(work, `repo-${variant}-${repos++}`);
-  await exportTritonRepository(await readPackage(pkg), repo);
+  await exportTritonRepository(await readPackage(pkg), repo, options);
   return { pkg, repo };
 }
+
+/** lisa's repository without the stateful decoder, as an onnxruntime or tensorrt one is: the decoder then runs here. */
+const decoderHere = (variant: string) => variant === 'lisa';
 
 async function failure(p: Promise<unknown>): Promise<HrsegError> {
   const e = await p.then(
@@ -98,6 +101,7 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
     let triton: Segmenter;
     beforeAll(async () => {
       const e = await exported(variant);
+      if (decoderHere(variant)) rmSync(join(e.repo, 'hrseg_vlm_decoder'), { recursive: true });
       pkg = e.pkg;
       server = await TritonServer.start(e.repo);
       cpu = await createSegmenter({ model: pkg, device: 'cpu' });
@@ -134,13 +138,15 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
       expectSame(result(t), result(c));
     });
 
-    it('says where each backbone runs: the networks on Triton, the VLM decoder here', () => {
+    it(`says where each backbone runs: the VLM decoder ${decoderHere(variant) ? 'here (no hrseg_vlm_decoder served)' : 'on Triton, its cache kept there'}`, () => {
       const b = triton.backbones;
       expect(triton.device).toBe('triton');
       expect(b['sam/encoder']!.provider).toBe('triton');
       expect(b['vlm/vision']!.provider).toBe('triton');
-      expect(b['vlm/decoder']!.provider).toBe('cpu');
-      expect(b['vlm/decoder']!.fallbackReason).toMatch(/in this process/);
+      if (decoderHere(variant)) {
+        expect(b['vlm/decoder']!.provider).toBe('cpu');
+        expect(b['vlm/decoder']!.fallbackReason).toMatch(/in this process/);
+      } else expect(b['vlm/decoder']).toEqual({ provider: 'triton' });
     });
   });
 
@@ -151,7 +157,9 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
     let cpu: Segmenter;
     let triton: Segmenter;
     beforeAll(async () => {
-      ({ pkg, repo } = await exported('hrseg'));
+      // A cache budget of 0: the server keeps only the newest cache, so a prepared image's prefix
+      // is evicted by the first instruction on it (a generation's own chain needs only the newest).
+      ({ pkg, repo } = await exported('hrseg', { kvBudgetMiB: 0 }));
       server = await TritonServer.start(repo);
       cpu = await createSegmenter({ model: pkg, device: 'cpu' });
       triton = await createSegmenter({ model: pkg, device: 'triton', triton: { url: server.url, deadlineMs: 30_000 } });
@@ -160,6 +168,19 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
       await Promise.all([cpu?.dispose(), triton?.dispose()]);
       await server?.stop();
       if (pkg) rmSync(dirname(pkg), { recursive: true, force: true });
+    });
+
+    it('a prepared image whose prefix the server evicted is a clear error; preparing it again works', async () => {
+      const prepared = await triton.prepare(raw);
+      const first = await triton.segment(prepared, 'the red shape', { form: 'phrase' });
+      expectSame(first, await cpu.segment(raw, 'the red shape', { form: 'phrase' }));
+      const e = await failure(triton.segment(prepared, 'the green shape', { form: 'phrase' }));
+      expect(e.code).toBe('INVALID_ARGUMENT');
+      expect(e.message).toMatch(/no longer on the Triton server .* prepare the image again/);
+      const again = await triton.prepare(raw);
+      expectSame(await triton.segment(again, 'the green shape', { form: 'phrase' }), await cpu.segment(raw, 'the green shape', { form: 'phrase' }));
+      again.release();
+      prepared.release();
     });
 
     it('a client abort cancels the call; the segmenter goes on', async () => {

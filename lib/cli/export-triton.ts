@@ -16,6 +16,8 @@ async function run(argv: string[]): Promise<void> {
       backend: { type: 'string' },
       instances: { type: 'string' },
       'queue-delay-us': { type: 'string' },
+      'kv-budget-mib': { type: 'string' },
+      'kv-idle-s': { type: 'string' },
       force: { type: 'boolean' },
     },
   });
@@ -26,10 +28,13 @@ async function run(argv: string[]): Promise<void> {
     backend,
     instances: positiveInt(values.instances, '--instances'),
     queueDelayUs: positiveInt(values['queue-delay-us'], '--queue-delay-us'),
+    kvBudgetMiB: positiveInt(values['kv-budget-mib'], '--kv-budget-mib'),
+    kvIdleSeconds: positiveInt(values['kv-idle-s'], '--kv-idle-s'),
     force: values.force,
   });
   for (const m of models) console.log(`${m.name}: ${m.component}${m.batched ? ' (dynamic batching)' : ''}`);
-  console.log(`repository written to ${out} (${backend} backend); ${[...IN_PROCESS].join(', ')} stays in the Node process`);
+  const here = backend === 'python' ? '' : `; ${[...IN_PROCESS].join(', ')} stays in the Node process (only the python backend keeps its caches in the server)`;
+  console.log(`repository written to ${out} (${backend} backend)${here}`);
   if (backend === 'tensorrt') console.log('each model folder still needs its 1/model.plan, built on the serving GPU (docs/triton.md)');
 }
 
@@ -40,7 +45,8 @@ export const exportTritonCommand: Command = {
 
 Writes one Triton model per network of the package (SAM, DINOv2, the VLM's vision tower), with a
 config.pbtxt derived from its tensor contract; serve it with tritonserver --model-repository and
-use it with device 'triton' (docs/triton.md). The VLM's decoder stays in the Node process.
+use it with device 'triton' (docs/triton.md). With --backend python the VLM's decoder is served
+too, its key/value caches kept in the server; otherwise it runs in the Node process.
 
 options:
   --model <dir>         the model package
@@ -50,6 +56,9 @@ options:
   --instances <n>       instances of each model (default 1)
   --queue-delay-us <n>  how long Triton holds a DINOv2 request for others to join its batch
                         (default 2000 µs)
+  --kv-budget-mib <n>   python backend: MiB of the VLM decoder's key/value caches the server keeps
+                        before it evicts the least recently used (default 4096)
+  --kv-idle-s <n>       python backend: seconds an unused cache is kept (default 600)
   --force               replace an existing repository
   -h, --help            this help`,
   run,

@@ -60,6 +60,8 @@ export interface CallOptions {
 // Larger than any tensor a component exchanges (SAM-H's embedding is 4 MiB, 16 DINOv2 views at
 // 896² are 150 MiB); gRPC's default of 4 MiB refuses the first SAM embedding.
 const MESSAGE_LIMIT = 1 << 30;
+/** Longest a call waits for a reconnecting channel (above the 2 s ceiling of the reconnect backoff). */
+const RECONNECT_WAIT_MS = 3000;
 
 type Unary = (
   request: unknown,
@@ -122,6 +124,22 @@ export class TritonClient {
     const { signal } = options;
     if (signal?.aborted) return Promise.reject(abortError(signal));
     const deadlineMs = options.deadlineMs ?? this.#deadlineMs;
+    // gRPC fails a call at once while its channel waits out a reconnect backoff: after a server
+    // restart the first calls would fail although it is back. While the channel is reconnecting a
+    // call waits for it, up to a bound: a server that is really gone is still UNAVAILABLE soon.
+    const state = this.#client.getChannel().getConnectivityState(true);
+    if (state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.CONNECTING) {
+      const until = Date.now() + Math.min(deadlineMs, RECONNECT_WAIT_MS);
+      return new Promise<void>((resolve) => this.#client.waitForReady(until, () => resolve())).then(() =>
+        this.#send<T>(method, request, what, options, deadlineMs),
+      );
+    }
+    return this.#send<T>(method, request, what, options, deadlineMs);
+  }
+
+  #send<T>(method: string, request: unknown, what: string, options: CallOptions, deadlineMs: number): Promise<T> {
+    const { signal } = options;
+    if (signal?.aborted) return Promise.reject(abortError(signal));
     return new Promise<T>((resolve, reject) => {
       const fn = (this.#client as unknown as Record<string, Unary>)[method]!.bind(this.#client);
       let call: grpc.ClientUnaryCall | undefined = undefined;

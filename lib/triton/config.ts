@@ -90,3 +90,54 @@ export function componentConfig(pkg: ModelPackage, component: Component, identit
   lines.push(']');
   return { name, batched, text: lines.join('\n') + '\n' };
 }
+
+export interface DecoderConfigOptions {
+  file: string;
+  shape: { layers: number; heads: number; headDim: number };
+  /** Bytes of caches the server keeps before it evicts the least recently used (MiB). */
+  kvBudgetMiB: number;
+  /** Seconds a cache may sit unused before it is evicted. */
+  kvIdleSeconds: number;
+}
+
+/**
+ * The stateful VLM decoder (kv.ts): one instance, since the caches live in it; the cache travels as
+ * an id (past_id in, present_id out), with the ids the client no longer needs in drop_ids.
+ */
+export function decoderConfig(identity: ModelIdentity, options: DecoderConfigOptions): ComponentConfig {
+  const name = modelName('vlm/decoder');
+  const params: Record<string, string> = {
+    ...identity,
+    onnx_file: options.file,
+    kv_layers: String(options.shape.layers),
+    kv_heads: String(options.shape.heads),
+    kv_head_dim: String(options.shape.headDim),
+    kv_budget_mib: String(options.kvBudgetMiB),
+    kv_idle_s: String(options.kvIdleSeconds),
+  };
+  const text = [
+    `# Written by hrseg export-triton from ${identity.hrseg_package} (${identity.hrseg_file}): the VLM decoder, its key/value caches kept in the server.`,
+    `name: "${name}"`,
+    'backend: "python"',
+    'max_batch_size: 0',
+    'input [',
+    '  { name: "inputs_embeds" data_type: TYPE_FP32 dims: [ 1, -1, -1 ] },',
+    '  { name: "position_ids" data_type: TYPE_INT64 dims: [ 1, -1 ] },',
+    '  { name: "past_id" data_type: TYPE_INT64 dims: [ 1 ] },',
+    '  { name: "drop_ids" data_type: TYPE_INT64 dims: [ -1 ] }',
+    ']',
+    'output [',
+    '  { name: "logits" data_type: TYPE_FP32 dims: [ 1, -1, -1 ] },',
+    '  { name: "hidden" data_type: TYPE_FP32 dims: [ 1, -1, -1 ] },',
+    '  { name: "present_id" data_type: TYPE_INT64 dims: [ 1 ] }',
+    ']',
+    // One instance: a cache lives in the instance that made it.
+    'instance_group [ { kind: KIND_CPU count: 1 } ]',
+    'parameters [',
+    Object.entries(params)
+      .map(([k, v]) => `  { key: "${k}" value: { string_value: "${v.replace(/["\\]/g, '\\$&')}" } }`)
+      .join(',\n'),
+    ']',
+  ].join('\n');
+  return { name, batched: false, text: text + '\n' };
+}

@@ -12,8 +12,9 @@ import { backboneComponents, componentEntry } from '../package/components.js';
 import type { ModelPackage } from '../package/manifest.js';
 
 /**
- * The VLM's decoder stays in the Node process: its key/value cache (~0.5 MiB a token on a 7B model)
- * would otherwise travel with every token. Serving it needs a stateful Triton model (docs/triton.md).
+ * Not written as a plain stateless model: the VLM decoder's key/value cache (~0.5 MiB a token on a
+ * 7B model) would travel with every token. The python backend serves it as a stateful model with
+ * the caches kept in the server (kv.ts); for the other backends it stays in the Node process.
  */
 export const IN_PROCESS: ReadonlySet<Component> = new Set(['vlm/decoder']);
 

@@ -14,7 +14,8 @@ import type { Component } from '../engines/contracts.js';
 import { HrsegError } from '../errors.js';
 import { componentEntry } from '../package/components.js';
 import type { ModelPackage } from '../package/manifest.js';
-import { componentConfig, TRITON_BACKENDS, type TritonBackend } from './config.js';
+import { componentConfig, decoderConfig, TRITON_BACKENDS, type TritonBackend } from './config.js';
+import { cacheShape, DECODER_MODEL } from './kv.js';
 import { modelIdentity, servedComponents } from './names.js';
 import { PYTHON_MODEL } from './python-model.js';
 
@@ -24,6 +25,10 @@ export interface ExportOptions {
   instances?: number;
   /** Replace an existing folder at `out`. */
   force?: boolean;
+  /** python backend: the VLM decoder's server-side key/value caches, MiB kept before LRU eviction (default 4096). */
+  kvBudgetMiB?: number;
+  /** python backend: seconds an unused cache is kept (default 600). */
+  kvIdleSeconds?: number;
   /** The dynamic batcher's max_queue_delay_microseconds for the batched models (default 2000). */
   queueDelayUs?: number;
 }
@@ -52,6 +57,10 @@ export async function exportTritonRepository(pkg: ModelPackage, outInput: string
   const queueDelayUs = options.queueDelayUs ?? 2000;
   if (!Number.isInteger(queueDelayUs) || queueDelayUs < 0 || queueDelayUs > 10_000_000)
     throw new HrsegError('INVALID_ARGUMENT', `queueDelayUs must be an integer from 0 to 10 000 000 µs, got ${queueDelayUs}`);
+  const kvBudgetMiB = options.kvBudgetMiB ?? 4096;
+  const kvIdleSeconds = options.kvIdleSeconds ?? 600;
+  if (!Number.isInteger(kvBudgetMiB) || kvBudgetMiB < 0) throw new HrsegError('INVALID_ARGUMENT', `kvBudgetMiB must be an integer ≥ 0, got ${kvBudgetMiB}`);
+  if (!(kvIdleSeconds > 0)) throw new HrsegError('INVALID_ARGUMENT', `kvIdleSeconds must be positive, got ${kvIdleSeconds}`);
   const out = resolve(outInput);
   if ((await stat(out).catch(() => undefined)) && !options.force)
     throw new HrsegError('INVALID_ARGUMENT', `${out} already exists (pass --force to replace it)`);
@@ -83,6 +92,18 @@ export async function exportTritonRepository(pkg: ModelPackage, outInput: string
         for (const f of data) await copyFile(f, join(version, basename(f)));
       }
       models.push({ component, name: config.name, batched: config.batched });
+    }
+    if (backend === 'python') {
+      // The decoder with its caches kept in the server: only the python backend can hold them.
+      const source = pkg.files.vlmDecoder;
+      const shape = await cacheShape(source, pkg.vlm);
+      const config = decoderConfig(await modelIdentity(pkg, 'vlm/decoder'), { file: basename(source), shape, kvBudgetMiB, kvIdleSeconds });
+      const version = join(partial, config.name, '1');
+      await mkdir(version, { recursive: true });
+      await writeFile(join(partial, config.name, 'config.pbtxt'), config.text);
+      await writeFile(join(version, 'model.py'), DECODER_MODEL);
+      for (const f of await onnxFiles(source)) await copyFile(f, join(version, basename(f)));
+      models.push({ component: 'vlm/decoder', name: config.name, batched: false });
     }
     await rm(out, { recursive: true, force: true });
     await rename(partial, out);
