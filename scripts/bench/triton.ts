@@ -17,7 +17,6 @@ import { parseArgs } from 'node:util';
 import { readPackage } from '../../lib/package/manifest.js';
 import { createSegmenter } from '../../lib/segmenter.js';
 import { TritonClient } from '../../lib/triton/client.js';
-import { servedComponents, modelName } from '../../lib/triton/names.js';
 import { exportTritonRepository } from '../../lib/triton/repository.js';
 import { TritonServer, tritonMissing } from '../../test/helpers/triton.js';
 import { DEMO_RECTS, writeDemoPackage } from '../models/demo-package.js';
@@ -57,7 +56,7 @@ const work = mkdtempSync(join(tmpdir(), 'hrseg-bench-triton-'));
 const model = join(work, 'demo');
 writeDemoPackage(model);
 const pkg = await readPackage(model);
-await exportTritonRepository(pkg, join(work, 'repo'), { queueDelayUs: Number(values['queue-delay-us']) });
+const models = await exportTritonRepository(pkg, join(work, 'repo'), { queueDelayUs: Number(values['queue-delay-us']) });
 const server = await TritonServer.start(join(work, 'repo'));
 try {
   let t = performance.now();
@@ -82,9 +81,9 @@ try {
     `triton: ${frontends} front ends × ${rounds} images in ${seconds.toFixed(1)} s (${((frontends * rounds) / seconds).toFixed(2)} images/s, front ends' start-up included)`,
   );
   const client = new TritonClient(server.url);
-  for (const component of servedComponents(pkg)) {
-    const s = await client.modelStats(modelName(component));
-    console.log(`  ${modelName(component).padEnd(20)} requests ${s.requestCount}, inferences ${s.inferenceCount}, executions ${s.executionCount}`);
+  for (const { name } of models) {
+    const s = await client.modelStats(name);
+    console.log(`  ${name.padEnd(20)} requests ${s.requestCount}, inferences ${s.inferenceCount}, executions ${s.executionCount}`);
   }
   client.close();
 } finally {
