@@ -6,9 +6,13 @@
  * package's repository → ENGINE_MISMATCH, abort → ABORTED). Skipped, saying why, when the server
  * is not installed; HRSEG_REQUIRE_TRITON=1 (CI) makes that a failure.
  */
-import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+
+import sharp from 'sharp';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
@@ -24,6 +28,7 @@ const missing = tritonMissing();
 const required = process.env.HRSEG_REQUIRE_TRITON === '1';
 if (missing) console.warn(`test/triton.test.ts: skipped: ${missing}`);
 
+const run = promisify(execFile);
 const scene = demoScene();
 const raw = { data: scene.rgb, width: scene.width, height: scene.height, channels: 3 as const };
 const work = mkdtempSync(join(tmpdir(), 'hrseg-triton-'));
@@ -250,6 +255,27 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
       } finally {
         rmSync(dirname(other), { recursive: true, force: true });
       }
+    });
+
+    it('hrseg segment --device triton --triton-url gives what the API gives', async () => {
+      const cli = join(import.meta.dirname, '..', 'dist', 'cli.js');
+      const image = join(work, 'shapes.png');
+      writeFileSync(
+        image,
+        await sharp(scene.rgb, { raw: { width: scene.width, height: scene.height, channels: 3 } })
+          .png()
+          .toBuffer(),
+      );
+      const args = [cli, 'segment', image, 'the red shape', '--model', pkg, '--form', 'phrase', '--json'];
+      const { stdout } = await run(process.execPath, [...args, '--device', 'triton', '--triton-url', server.url]);
+      const printed = JSON.parse(stdout) as { answer: string; chosen: number[]; area: number };
+      const c = await cpu.segment(raw, 'the red shape', { form: 'phrase' });
+      expect(printed.answer).toBe(c.answer);
+      expect(printed.chosen).toEqual(c.chosen);
+      expect(printed.area).toBe(c.mask.reduce((a, v) => a + v, 0));
+      // --triton-url without --device triton is a usage error (exit 2).
+      const bad = await run(process.execPath, [...args, '--triton-url', server.url]).catch((e: { code: number; stderr: string }) => e);
+      expect(bad).toMatchObject({ code: 2, stderr: expect.stringMatching(/--triton-url is for --device triton/) as unknown });
     });
 
     it('bad options and an absent server are typed errors, not hangs', async () => {

@@ -22,7 +22,7 @@ export const tritonProvider: EngineProvider = {
   auto: false,
   unavailable: () => undefined,
   missing: async (pkg) =>
-    `a Triton server holding this package's repository (hrseg export-triton --model ${pkg.dir} --out <repo>), given as createSegmenter's triton: { url } (the CLI has no option for it yet)`,
+    `a Triton server holding this package's repository (hrseg export-triton --model ${pkg.dir} --out <repo>), given as createSegmenter's triton: { url } or the CLI's --triton-url`,
   async attach(pkg, options = {}) {
     const url = options.triton?.url;
     if (typeof url !== 'string')
