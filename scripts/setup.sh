@@ -2,7 +2,7 @@
 # Sets a clone up: the npm packages, the native addon and the TypeScript build.
 #   bash scripts/setup.sh           → what `npm run demo` needs (npm run quickstart)
 #   bash scripts/setup.sh --tests   → and what the whole test suite needs (npm run test:all):
-#                                     TensorRT's lean runtime (outside the repo) and Chromium
+#                                     TensorRT's lean runtime and Triton (outside the repo), Chromium
 # Safe to run again: npm packages are installed only when package-lock.json changed since the
 # last install, and the native build is incremental.
 set -euo pipefail
@@ -28,6 +28,8 @@ npm run build
 if [ "$tests" = 1 ]; then
   echo "setup: TensorRT's lean runtime for the tests against the real library" >&2
   bash scripts/tensorrt/install-libs.sh >/dev/null
+  echo "setup: Triton Inference Server (python backend, CPU) for test/triton.test.ts" >&2
+  bash scripts/triton/install.sh >/dev/null
   if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
     echo "setup: Chromium for the page's browser test (apt-get)" >&2
     apt-get install -y chromium || (apt-get update && apt-get install -y chromium)

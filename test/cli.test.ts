@@ -80,7 +80,7 @@ describe('hrseg segment', () => {
   it('--help, -h and help <command> print the usage and exit 0, for hrseg and every command', async () => {
     const top = await hrseg('--help');
     expect(top.code, top.stderr).toBe(0);
-    const commands = ['segment', 'eval', 'convert', 'build-engines', 'serve', 'info'];
+    const commands = ['segment', 'eval', 'convert', 'build-engines', 'export-triton', 'serve', 'info'];
     for (const c of commands) expect(top.stdout).toContain(`  ${c}`);
     expect((await hrseg('-h')).stdout).toBe(top.stdout);
     for (const c of commands)
