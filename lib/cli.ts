@@ -9,11 +9,12 @@ import { UsageError, type Command } from './cli/args.js';
 import { buildEnginesCommand } from './cli/build-engines.js';
 import { convertCommand } from './cli/convert.js';
 import { evalCommand } from './cli/eval.js';
+import { exportTritonCommand } from './cli/export-triton.js';
 import { infoCommand } from './cli/info.js';
 import { segmentCommand } from './cli/segment.js';
 import { serveCommand } from './cli/serve.js';
 
-const COMMANDS: readonly Command[] = [segmentCommand, evalCommand, convertCommand, buildEnginesCommand, serveCommand, infoCommand];
+const COMMANDS: readonly Command[] = [segmentCommand, evalCommand, convertCommand, buildEnginesCommand, exportTritonCommand, serveCommand, infoCommand];
 
 const USAGE = `usage: hrseg <command> [options]
 

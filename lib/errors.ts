@@ -16,6 +16,8 @@ export type HrsegErrorCode =
   | 'NATIVE_BINARY_NOT_FOUND'
   | 'NATIVE_BINARY_LOAD_FAILED'
   | 'OUT_OF_MEMORY'
+  /** A remote engine server (device 'triton') went away or did not answer within the deadline: retry later. */
+  | 'UNAVAILABLE'
   | 'INTERNAL';
 
 export class HrsegError extends Error {
@@ -42,6 +44,7 @@ const KNOWN_CODES = new Set<string>([
   'NATIVE_BINARY_NOT_FOUND',
   'NATIVE_BINARY_LOAD_FAILED',
   'OUT_OF_MEMORY',
+  'UNAVAILABLE',
   'INTERNAL',
 ]);
 

@@ -61,15 +61,15 @@ export class Segmenter {
     if (options.proposalMaxSide !== undefined) downscaledSize(1, 1, options.proposalMaxSide); // validates it
     const pkg = await readPackage(options.model);
     if (!usesProposals(pkg.preset) && options.proposalMaxSide !== undefined) throw noProposals();
-    const { source, reason } = await selectEngineSource(options.device ?? 'auto', pkg);
+    const { source, reason } = await selectEngineSource(options.device ?? 'auto', pkg, options);
     const { method, vlm } = await loadParts(pkg, source, options.signal);
     return new Segmenter(pkg, source.device, reason, method, vlm, options.maxPixels, options.proposalMaxSide);
   }
 
-  /** Where each backbone runs ('cuda' through ONNX Runtime's CUDA provider, or 'cpu'; 'tensorrt'). */
+  /** Where each backbone runs ('cuda' through ONNX Runtime's CUDA provider, or 'cpu'; 'tensorrt'; 'triton'), the VLM's included. */
   get backbones(): Record<string, { provider: string; fallbackReason?: string }> {
     const out: Record<string, { provider: string; fallbackReason?: string }> = {};
-    for (const e of this.method.engines)
+    for (const e of [...this.method.engines, ...this.vlm.engines])
       out[e.component] = { provider: e.provider ?? this.device, ...(e.fallbackReason ? { fallbackReason: e.fallbackReason } : {}) };
     return out;
   }

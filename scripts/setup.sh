@@ -2,9 +2,9 @@
 # Sets a clone up: the npm packages, the native addon and the TypeScript build.
 #   bash scripts/setup.sh           → what `npm run demo` needs (npm run quickstart)
 #   bash scripts/setup.sh --tests   → and what the whole test suite needs (npm run test:all):
-#                                     TensorRT's lean runtime and the CUDA 12 toolchain (outside
-#                                     the repo, so npm run build builds the CUDA 12 flavour too)
-#                                     and Chromium
+#                                     TensorRT's lean runtime, Triton and the CUDA 12 toolchain
+#                                     (outside the repo; with the toolchain npm run build builds
+#                                     the CUDA 12 flavour too), Chromium
 # Safe to run again: npm packages are installed only when package-lock.json changed since the
 # last install, and the native build is incremental.
 set -euo pipefail
@@ -36,6 +36,8 @@ npm run build
 if [ "$tests" = 1 ]; then
   echo "setup: TensorRT's lean runtime for the tests against the real library" >&2
   bash scripts/tensorrt/install-libs.sh >/dev/null
+  echo "setup: Triton Inference Server (python backend, CPU) for test/triton.test.ts" >&2
+  bash scripts/triton/install.sh >/dev/null
   if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
     echo "setup: Chromium for the page's browser test (apt-get)" >&2
     apt-get install -y chromium || (apt-get update && apt-get install -y chromium)

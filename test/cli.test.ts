@@ -80,7 +80,7 @@ describe('hrseg segment', () => {
   it('--help, -h and help <command> print the usage and exit 0, for hrseg and every command', async () => {
     const top = await hrseg('--help');
     expect(top.code, top.stderr).toBe(0);
-    const commands = ['segment', 'eval', 'convert', 'build-engines', 'serve', 'info'];
+    const commands = ['segment', 'eval', 'convert', 'build-engines', 'export-triton', 'serve', 'info'];
     for (const c of commands) expect(top.stdout).toContain(`  ${c}`);
     expect((await hrseg('-h')).stdout).toBe(top.stdout);
     for (const c of commands)
@@ -163,10 +163,10 @@ describe('hrseg info', () => {
     const r = await hrseg('info', '--model', model);
     expect(r.stdout).toMatch(/^device cpu: available$/m);
     const j = JSON.parse((await hrseg('info', '--model', model, '--json')).stdout) as { devices: { name: string; unavailable: string | null }[] };
-    expect(j.devices.map((d) => d.name)).toEqual(['tensorrt', 'cuda', 'cpu']);
+    expect(j.devices.map((d) => d.name)).toEqual(['tensorrt', 'cuda', 'triton', 'cpu']);
     expect(j.devices.find((d) => d.name === 'cpu')!.unavailable).toBeNull();
     // No GPU on this machine: the GPU providers say why, in the same words createSegmenter would.
-    for (const d of j.devices.filter((d) => d.name !== 'cpu')) {
+    for (const d of j.devices.filter((d) => d.name === 'tensorrt' || d.name === 'cuda')) {
       if (d.unavailable === null) continue; // a machine with a GPU
       expect(r.stdout).toContain(`device ${d.name}: not available (${d.unavailable})`);
       const s = await hrseg('segment', image, 'x', '--model', model, '--device', d.name);

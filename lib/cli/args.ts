@@ -18,6 +18,14 @@ export const DEVICES: readonly string[] = ['auto', ...engineProviders().map((p) 
 export const DEVICE_HELP = `${DEVICES.join(', ')} (default auto)`;
 export const MODES = ['generate', 'teacher-forced'] as const;
 
+/** --triton-url: device triton's server (docs/triton.md); only with --device triton. */
+export const TRITON_URL_HELP = "--triton-url <h:p>     --device triton: the Triton server's gRPC endpoint (docs/triton.md)";
+export function tritonOption(url: string | undefined, device: string | undefined): { triton?: { url: string } } {
+  if (url === undefined) return {};
+  if (device !== 'triton') throw new UsageError('--triton-url is for --device triton');
+  return { triton: { url } };
+}
+
 /** One command: its name, a one-line summary, its usage and options for `--help`, and its work. */
 export interface Command {
   name: string;

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { readDataset } from '../eval/datasets.js';
 import { evaluate } from '../eval/evaluate.js';
 import { createSegmenter } from '../segmenter.js';
-import { DEVICES, DEVICE_HELP, MODES, bar, choice, controller, need, positiveInt, type Command } from './args.js';
+import { DEVICES, DEVICE_HELP, MODES, bar, choice, controller, need, positiveInt, tritonOption, type Command } from './args.js';
 
 async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -14,6 +14,7 @@ async function run(argv: string[]): Promise<void> {
     options: {
       model: { type: 'string' },
       device: { type: 'string' },
+      'triton-url': { type: 'string' },
       results: { type: 'string' },
       limit: { type: 'string' },
       images: { type: 'string' },
@@ -30,9 +31,10 @@ async function run(argv: string[]): Promise<void> {
   const limit = positiveInt(values.limit, '--limit');
   const mode = choice(values.mode, MODES, '--mode');
   const device = choice(values.device, DEVICES, '--device');
+  const triton = tritonOption(values['triton-url'], device);
   const resultsFile = values.results ?? 'hrseg-eval-results.jsonl';
   const samples = await readDataset(dataset, values.images);
-  const segmenter = await createSegmenter({ model, device, signal: controller.signal });
+  const segmenter = await createSegmenter({ model, device, ...triton, signal: controller.signal });
   const started = performance.now();
   const tty = process.stderr.isTTY;
   let lastLine = 0;
@@ -80,6 +82,7 @@ prints gIoU and cIoU.
   --images <dir>             where an LLM-Seg40K .json's images are
   --mode <m>                 generate or teacher-forced (default: the package's evalMode)
   --device <d>               ${DEVICE_HELP}
+  --triton-url <h:p>         --device triton: the Triton server's gRPC endpoint (docs/triton.md)
   --score-size N             score at this longest side, as LLM-Seg's scorer does
   --proposal-max-side N      run SAM on the image shrunk to this longest side
   --json                     print the summary as JSON

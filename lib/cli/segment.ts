@@ -7,7 +7,7 @@ import { maskPng, overlayPng, writeAtomic } from '../output.js';
 import { usesProposals } from '../package/presets.js';
 import { createSegmenter } from '../segmenter.js';
 import { QUERY_FORMS } from '../vlm/template.js';
-import { DEVICES, DEVICE_HELP, MODES, UsageError, choice, controller, need, type Command } from './args.js';
+import { DEVICES, DEVICE_HELP, MODES, TRITON_URL_HELP, UsageError, choice, controller, need, tritonOption, type Command } from './args.js';
 
 async function run(argv: string[]): Promise<void> {
   const { values, positionals } = parseArgs({
@@ -16,6 +16,7 @@ async function run(argv: string[]): Promise<void> {
     options: {
       model: { type: 'string' },
       device: { type: 'string' },
+      'triton-url': { type: 'string' },
       out: { type: 'string' },
       overlay: { type: 'string' },
       json: { type: 'boolean' },
@@ -32,8 +33,9 @@ async function run(argv: string[]): Promise<void> {
   const form = choice(values.form, QUERY_FORMS, '--form');
   const mode = choice(values.mode, MODES, '--mode');
   if (positionals.length > 2) throw new UsageError(`unexpected argument '${positionals[2]}' (quote the instruction)`);
+  const triton = tritonOption(values['triton-url'], device);
   const image = await loadImage(imagePath, { signal: controller.signal });
-  const segmenter = await createSegmenter({ model, device, signal: controller.signal });
+  const segmenter = await createSegmenter({ model, device, ...triton, signal: controller.signal });
   try {
     const showProgress = values.progress ?? process.stderr.isTTY;
     let lastStage = '';
@@ -101,6 +103,7 @@ Prints the model's answer and which proposals make the mask; writes the mask as 
 
   --model <dir>          the model package (required)
   --device <d>           ${DEVICE_HELP}
+  ${TRITON_URL_HELP}
   --out <file.png>       write the mask (255 on 0), replaced whole or not at all
   --overlay <file.png>   write the image with the mask tinted over it
   --json                 print the result as JSON instead of lines

@@ -3,7 +3,19 @@ import { parseArgs } from 'node:util';
 
 import { isLoopback, newToken } from '../serve/guard.js';
 import { serve } from '../serve/server.js';
-import { DEVICES, DEVICE_HELP, UsageError, choice, controller, need, positiveInt, positiveNumber, type Command } from './args.js';
+import {
+  DEVICES,
+  DEVICE_HELP,
+  TRITON_URL_HELP,
+  UsageError,
+  choice,
+  controller,
+  need,
+  positiveInt,
+  positiveNumber,
+  tritonOption,
+  type Command,
+} from './args.js';
 
 async function run(argv: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -11,6 +23,7 @@ async function run(argv: string[]): Promise<void> {
     options: {
       model: { type: 'string' },
       device: { type: 'string' },
+      'triton-url': { type: 'string' },
       port: { type: 'string' },
       host: { type: 'string' },
       'max-upload-mb': { type: 'string' },
@@ -33,9 +46,11 @@ async function run(argv: string[]): Promise<void> {
   // Beyond loopback a token is required: the one given, else a fresh one printed in the address (as Jupyter does).
   const host = values.host ?? '127.0.0.1';
   const token = values.token ?? (process.env.HRSEG_SERVE_TOKEN || undefined) ?? (isLoopback(host) ? undefined : newToken());
+  const device = choice(values.device, DEVICES, '--device');
   const server = await serve({
     model: need(values.model, '--model <dir>'),
-    device: choice(values.device, DEVICES, '--device'),
+    device,
+    ...tritonOption(values['triton-url'], device),
     port,
     host,
     allowHosts: values['allow-host'],
@@ -64,6 +79,7 @@ Serves the page and the API (docs/serving.md) until Ctrl-C. Only this machine ca
 
   --model <dir>          the model package (required)
   --device <d>           ${DEVICE_HELP}
+  ${TRITON_URL_HELP}
   --port N               the port (default 7860; 0 picks a free one)
   --host <addr>          the address to bind (default 127.0.0.1); any other than loopback needs a
                          token, generated and printed with the address unless --token gives one

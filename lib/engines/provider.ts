@@ -9,6 +9,24 @@ import type { ModelPackage } from '../package/manifest.js';
 import type { Component } from './contracts.js';
 import type { Engine } from './types.js';
 
+/** Where a Triton Inference Server is (device 'triton', lib/engines/providers/triton.ts). */
+export interface TritonConnection {
+  /** Its KServe v2 gRPC endpoint, 'host:port' or 'grpc://host:port' (8001 by default). */
+  url: string;
+  /** Each call's deadline in ms (default 60 000): a server that does not answer by then is UNAVAILABLE. */
+  deadlineMs?: number;
+}
+
+/**
+ * The segmenter's options that a provider may read when it binds to a package (the segmenter
+ * passes its own options): what a remote provider needs to reach its server, and the signal that
+ * cancels the connect.
+ */
+export interface AttachOptions {
+  signal?: AbortSignal;
+  triton?: TritonConnection;
+}
+
 export interface OpenOptions {
   /** Contract symbols the caller fixes beyond the manifest's (the VLM's hidden size). */
   bindings?: Readonly<Record<string, number>>;
@@ -46,5 +64,5 @@ export interface EngineProvider {
    * Binds to a package: DEVICE_UNAVAILABLE when the machine cannot run it (the `unavailable`
    * reason), MODEL_FILE or ENGINE_MISMATCH when the package lacks what it needs here.
    */
-  attach(pkg: ModelPackage): Promise<EngineSource>;
+  attach(pkg: ModelPackage, options?: AttachOptions): Promise<EngineSource>;
 }

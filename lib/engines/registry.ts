@@ -7,8 +7,10 @@ import type { EngineProvider } from './provider.js';
 import { cpuProvider } from './providers/cpu.js';
 import { cudaProvider } from './providers/cuda.js';
 import { tensorrtProvider } from './providers/tensorrt.js';
+import { tritonProvider } from './providers/triton.js';
 
-const providers: EngineProvider[] = [tensorrtProvider, cudaProvider, cpuProvider];
+// triton is never picked by 'auto' (auto: false): its place in the order does not matter.
+const providers: EngineProvider[] = [tensorrtProvider, cudaProvider, tritonProvider, cpuProvider];
 
 /** Every provider, in 'auto's order of preference (the CPU, always available, last). */
 export function engineProviders(): readonly EngineProvider[] {

@@ -4,7 +4,7 @@
  */
 import { HrsegError } from '../errors.js';
 import type { ModelPackage } from '../package/manifest.js';
-import type { EngineSource } from './provider.js';
+import type { AttachOptions, EngineSource } from './provider.js';
 import { engineProviders, findProvider } from './registry.js';
 
 export interface SelectedSource {
@@ -13,7 +13,7 @@ export interface SelectedSource {
   reason: string;
 }
 
-export async function selectEngineSource(device: string, pkg: ModelPackage): Promise<SelectedSource> {
+export async function selectEngineSource(device: string, pkg: ModelPackage, options: AttachOptions = {}): Promise<SelectedSource> {
   if (device !== 'auto') {
     const provider = findProvider(device);
     if (!provider)
@@ -21,7 +21,7 @@ export async function selectEngineSource(device: string, pkg: ModelPackage): Pro
         'INVALID_ARGUMENT',
         `device must be ${[...engineProviders().map((p) => `'${p.name}'`), "'auto'"].join(', ')}, got '${String(device)}'`,
       );
-    return { source: await provider.attach(pkg), reason: 'asked for' };
+    return { source: await provider.attach(pkg, options), reason: 'asked for' };
   }
   const passed: string[] = [];
   for (const provider of engineProviders()) {
@@ -32,7 +32,7 @@ export async function selectEngineSource(device: string, pkg: ModelPackage): Pro
       continue;
     }
     try {
-      const source = await provider.attach(pkg);
+      const source = await provider.attach(pkg, options);
       return { source, reason: passed.length === 0 ? `auto: the first choice` : `auto, passing over ${passed.join('; ')}` };
     } catch (e) {
       passed.push(`${provider.name}: ${(e as Error).message}`);

@@ -41,8 +41,10 @@ export async function loadParts(pkg: ModelPackage, source: EngineSource, signal?
   const results = await Promise.allSettled([encoder, vlmLoad, ...parts]);
   const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => r.reason as Error);
   const problems = failures.map((e) => e.message);
-  // Out of memory is this machine's state, not the package's fault: the caller may free some and retry.
-  const outOfMemory = failures.some((e) => e instanceof HrsegError && e.code === 'OUT_OF_MEMORY');
+  // Out of memory is this machine's state, and a remote server that is gone (UNAVAILABLE) or serves
+  // something else (ENGINE_MISMATCH) is the server's: not the package's fault, so their code is kept.
+  const code =
+    (['OUT_OF_MEMORY', 'UNAVAILABLE', 'ENGINE_MISMATCH'] as const).find((c) => failures.some((e) => e instanceof HrsegError && e.code === c)) ?? 'MODEL_FILE';
   const ok = results.map((r) => (r.status === 'fulfilled' ? r.value : undefined));
   const [samEncoder, vlm] = ok as [Engine?, VlmRunner?];
   const [a, b, head] = ok.slice(2) as [Engine | undefined, unknown, Head | undefined];
@@ -51,7 +53,7 @@ export async function loadParts(pkg: ModelPackage, source: EngineSource, signal?
     await Promise.all([samEncoder?.dispose(), vlm?.dispose(), a?.dispose(), lisa ? undefined : (b as Engine | undefined)?.dispose()]);
     head?.dispose();
     if (signal?.aborted && problems.length === 0) throw abortError(signal);
-    throw new HrsegError(outOfMemory ? 'OUT_OF_MEMORY' : 'MODEL_FILE', `model package ${pkg.dir} could not be loaded:\n  - ${problems.join('\n  - ')}`);
+    throw new HrsegError(code, `model package ${pkg.dir} could not be loaded:\n  - ${problems.join('\n  - ')}`);
   }
   const method = lisa
     ? lisaMethod(pkg, samEncoder!, new LisaHead(b as TextProjection, a!, pkg.views.sam.size))

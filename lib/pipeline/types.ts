@@ -1,4 +1,5 @@
 /** What `createSegmenter`, `prepare`, `segment` and `segmentStream` take and give. */
+import type { TritonConnection } from '../engines/provider.js';
 import type { ImageFeatures, SelectionConfig } from '../head.js';
 import type { Proposals } from '../proposals/mask-generator.js';
 import type { Tensor } from '../tensor.js';
@@ -6,7 +7,7 @@ import type { VlmContext } from '../vlm/runner.js';
 import type { QueryForm } from '../vlm/template.js';
 
 /** An engine provider's name (the built-in ones, or one registered with registerProvider), or 'auto'. */
-export type Device = 'cpu' | 'cuda' | 'tensorrt' | 'auto' | (string & {});
+export type Device = 'cpu' | 'cuda' | 'tensorrt' | 'triton' | 'auto' | (string & {});
 
 export interface SegmenterOptions {
   /** A model package directory (docs/model-package.md). */
@@ -17,6 +18,11 @@ export interface SegmenterOptions {
   maxPixels?: number;
   /** Default for PrepareOptions.proposalMaxSide (none: SAM sees the image itself). */
   proposalMaxSide?: number;
+  /**
+   * device 'triton': the Triton Inference Server that serves the package's networks (a repository
+   * written by `hrseg export-triton`); docs/triton.md.
+   */
+  triton?: TritonConnection;
   signal?: AbortSignal;
 }
 

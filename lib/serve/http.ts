@@ -21,6 +21,7 @@ const STATUS: Partial<Record<string, number>> = {
   IMAGE_TOO_LARGE: 413,
   ABORTED: 499,
   OUT_OF_MEMORY: 503,
+  UNAVAILABLE: 503,
 };
 
 // Messages leave the machine: a path in one says where the model lives and who runs it.

@@ -26,6 +26,7 @@ import { HrsegError } from '../errors.js';
 import { packageRoot } from '../native.js';
 import { maskPng } from '../output.js';
 import { readPackage } from '../package/manifest.js';
+import type { TritonConnection } from '../engines/provider.js';
 import { createSegmenter, type Device, type PreparedImage, type Segmenter, type SegmentResult } from '../segmenter.js';
 import { ByteLru } from './cache.js';
 import { preparedBytes } from './footprint.js';
@@ -39,6 +40,8 @@ import { QUERY_FORMS, type QueryForm } from '../vlm/template.js';
 export interface ServeOptions {
   model: string;
   device?: Device;
+  /** device 'triton': where the Triton server is (docs/triton.md). */
+  triton?: TritonConnection;
   /** 0 picks a free port (tests). Default 7860. */
   port?: number;
   /** Default 127.0.0.1: only this machine. Any other address requires `token`. */
@@ -154,7 +157,13 @@ export async function serve(options: ServeOptions): Promise<RunningServer> {
   // Checked now, before a model is loaded: a bad name fails at once.
   new Guard({ host, port: options.port ?? 7860, allowHosts: options.allowHosts, token: options.token });
   const pkg = await readPackage(options.model);
-  const segmenter = await createSegmenter({ model: options.model, device: options.device, maxPixels, signal: options.signal });
+  const segmenter = await createSegmenter({
+    model: options.model,
+    device: options.device,
+    ...(options.triton ? { triton: options.triton } : {}),
+    maxPixels,
+    signal: options.signal,
+  });
   const cache = new ByteLru<PreparedImage>(cacheBytes, (p) => p.release());
   const prepares = new Gate('prepares', maxConcurrent, maxQueue);
   const instructions = new Gate('instructions', maxConcurrent, maxQueue);

@@ -146,6 +146,11 @@ export class VlmRunner {
     private readonly kvShape: [number, number],
   ) {}
 
+  /** Its vision tower and decoder, for `Segmenter.backbones`. */
+  get engines(): readonly Engine[] {
+    return [this.vision, this.decoder];
+  }
+
   /** Engines given in `options.engines` belong to the runner from here: closed if loading fails. */
   static async load(files: VlmFiles, config: Partial<VlmConfig> = {}, options: VlmLoadOptions = {}): Promise<VlmRunner> {
     try {
