@@ -77,8 +77,8 @@ export function runtimeInfo(): RuntimeInfo {
   const { addon, path, flavour } = loadNative();
   packageVersion ??= (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string }).version;
   const info = callNative(() => addon.runtimeInfo()) as Omit<RuntimeInfo, 'version' | 'binary' | 'flavour' | 'nodeNapiVersion'>;
-  // The CUDA 12 flavour is built without TensorRT layers (theirs are CUDA 13 builds): say that,
-  // rather than the addon's "no TensorRT headers at build time".
+  // A CUDA 12 flavour built without TensorRT 10's headers has no layer (TensorRT 11 needs CUDA 13):
+  // say that, rather than the addon's "no TensorRT headers at build time".
   if (flavour.name === 'cuda12' && info.tensorrt.backend === null) {
     const why = 'the CUDA 12 flavour, loaded for a driver older than CUDA 13.0, has no TensorRT layer (docs/cuda.md "Two CUDA flavours")';
     info.tensorrt = { ...info.tensorrt, reason: why, buildReason: why };

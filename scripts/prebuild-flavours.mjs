@@ -39,6 +39,13 @@ if (wanted && process.platform === 'linux' && process.arch === 'x64') {
   console.log('prebuild: the CUDA 12 flavour (scripts/cuda12/build.sh)');
   execFileSync('bash', [join(root, 'scripts', 'cuda12', 'build.sh')], { stdio: ['ignore', 'ignore', 'inherit'], cwd: root });
   ship(join(root, 'build-cuda12', 'Release', 'hrseg.node'), shipped12, 'the CUDA 12 flavour');
+  // Its TensorRT 10 layer (built where TENSORRT10_ROOT is), beside it: the addon opens its layer
+  // from its own folder. A layer left from an earlier build is removed when this one made none.
+  for (const name of ['libhrseg_trt10.so', 'libhrseg_trt10_plugins.so']) {
+    const built = join(root, 'build-cuda12', 'Release', name);
+    if (existsSync(built)) ship(built, join(target, 'cuda12', name), `the CUDA 12 flavour's ${name}`);
+    else rmSync(join(target, 'cuda12', name), { force: true });
+  }
 } else {
   rmSync(join(target, 'cuda12'), { recursive: true, force: true });
   console.log(

@@ -3,8 +3,9 @@
 // child processes (a process loads one flavour; the choice is made once). The driver's version is
 // simulated with HRSEG_TEST_DRIVER_VERSION, which only the tests set.
 import { execFile } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { homedir, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { describe, expect, it } from 'vitest';
@@ -100,7 +101,9 @@ describe('loading a flavour', () => {
       expect(json.cuda.runtimeVersion).toBe('12.4');
       expect(json.build.cudaArchitectures).toBe('75-real,80-real,86-real,89-real,90-real,90-virtual');
       expect(text).toMatch(/^ {2}flavour: CUDA 12: the driver supports CUDA 12\.4, older than the CUDA 13 flavour needs/m);
-      expect(json.tensorrt.reason).toMatch(/^the CUDA 12 flavour, loaded for a driver older than CUDA 13\.0, has no TensorRT layer/);
+      // Built with TensorRT 10's headers (CI), the flavour has its own TensorRT 10 layer beside it.
+      if (existsSync(join(dirname(cuda12!), 'libhrseg_trt10.so'))) expect(json.tensorrt.reason ?? '').not.toMatch(/has no TensorRT layer/);
+      else expect(json.tensorrt.reason).toMatch(/^the CUDA 12 flavour, loaded for a driver older than CUDA 13\.0, has no TensorRT layer/);
       // The simulated version only picks the binary: with no real driver, the CUDA 12 runtime finds
       // none, and the addon says so and runs on the CPU, as the CUDA 13 one does.
       const hasDriver = ['/dev/nvidiactl', '/proc/driver/nvidia/version'].some((p) => existsSync(p));
@@ -108,6 +111,40 @@ describe('loading a flavour', () => {
         expect(json.cuda.available).toBe(false);
         expect(json.cuda.reason).toBe('no NVIDIA driver is installed');
         expect(text).toMatch(/^cuda: not available \(no NVIDIA driver is installed\)$/m);
+      }
+    },
+  );
+});
+
+// TensorRT 10 on a CUDA 12 driver (every Jetson Orin, most installations): the CUDA 12 flavour's own
+// TensorRT 10 layer, built by CUDA 12.4, loads the real TensorRT 10.16.1 lean runtime (a CUDA 12
+// build, scripts/tensorrt/install-libs.sh) from a TENSORRT_ROOT.
+const lean10 = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'hrseg', 'tensorrt-lean-10.16.1.11', 'libnvinfer_lean.so.10');
+const layer12 = cuda12 ? join(dirname(cuda12), 'libhrseg_trt10.so') : '';
+const trt12Skip = !cuda12
+  ? 'the CUDA 12 flavour is not built'
+  : !existsSync(layer12)
+    ? 'it was built without TENSORRT10_ROOT'
+    : !existsSync(lean10)
+      ? `no ${lean10}: bash scripts/tensorrt/install-libs.sh`
+      : '';
+if (trt12Skip && process.env.HRSEG_REQUIRE_CUDA12 === '1' && process.env.HRSEG_REQUIRE_TENSORRT10 === '1' && process.env.HRSEG_REQUIRE_TENSORRT_LIBS === '1')
+  throw new Error(`the CUDA 12 flavour's TensorRT 10 layer test is required here but cannot run: ${trt12Skip}`);
+
+describe('the CUDA 12 flavour with TensorRT 10', () => {
+  it.skipIf(trt12Skip !== '')(
+    `a CUDA 12 driver (simulated 12.4) and TensorRT 10.16.1: the flavour's own TensorRT 10 layer loads it${trt12Skip ? ` (skipped: ${trt12Skip})` : ''}`,
+    async () => {
+      const trtRoot = mkdtempSync(join(tmpdir(), 'hrseg-trt10-'));
+      try {
+        mkdirSync(join(trtRoot, 'lib'));
+        symlinkSync(lean10, join(trtRoot, 'lib', 'libnvinfer.so.10'));
+        const { json } = await info({ HRSEG_TEST_DRIVER_VERSION: '12040', TENSORRT_ROOT: trtRoot, HRSEG_TENSORRT_MAJOR: undefined, LD_LIBRARY_PATH: '' });
+        expect(json.flavour).toMatchObject({ name: 'cuda12' });
+        expect(json.tensorrt).toMatchObject({ loadable: true, version: '10.16.1', major: 10, backend: layer12 });
+        expect(json.tensorrt.library).toBe(join(trtRoot, 'lib', 'libnvinfer.so.10'));
+      } finally {
+        rmSync(trtRoot, { recursive: true, force: true });
       }
     },
   );

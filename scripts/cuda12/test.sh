@@ -18,5 +18,7 @@ if [ ! -f build-cuda12/CTestTestfile.cmake ]; then
   echo "cuda12: SKIP the CUDA 12 flavour's kernel tests: not built (bash scripts/cuda12/build.sh)" >&2
   exit 0
 fi
-ctest --test-dir build-cuda12 --output-on-failure -R '^test_cuda_(kernels|runtime)(_sim)?$'
+# And, where it built the TensorRT 10 layer, that layer's tests (the fake library's, and the real
+# TensorRT 10.16.1 lean runtime's: a CUDA 12 build, as this flavour is).
+ctest --test-dir build-cuda12 --output-on-failure -R '^test_(cuda_(kernels|runtime)(_sim)?|trt10_(real|backend))$'
 node scripts/ctest-skips.mjs build-cuda12
