@@ -12,10 +12,11 @@ import * as ort from 'onnxruntime-node';
 
 import { abortError } from '../abort.js';
 import { HrsegError, type HrsegErrorCode } from '../errors.js';
-import type { DType, Tensor } from '../tensor.js';
+import type { DType } from '../tensor.js';
 import { checkContract } from './contracts.js';
 import { CPU_CACHE_MIN_BYTES, cacheEntry, defaultCpuCacheDir, graphBytes, writeCacheEntry } from './ort-cache.js';
 import { isEngineValue, type Engine, type EngineInput, type EngineValue, type RunOptions, type TensorSpec } from './types.js';
+import { HostValue } from './host-value.js';
 
 export interface OnnxEngineOptions {
   /** Threads ONNX Runtime uses inside one operator (default: ONNX Runtime's choice, one per core). */
@@ -79,23 +80,6 @@ function specOf(meta: ort.InferenceSession.ValueMetadata): TensorSpec {
   if (!meta.isTensor) return { name: meta.name, dtype: 'uint8', dims: ['<not a tensor>'] };
   const dtype = ORT_TYPES[meta.type] ?? (meta.type as DType);
   return { name: meta.name, dtype, dims: meta.shape.map((d) => (typeof d === 'number' && d >= 0 ? d : String(d))) };
-}
-
-class HostValue implements EngineValue {
-  readonly location = 'cpu' as const;
-  constructor(
-    readonly name: string,
-    private readonly tensor: Tensor,
-  ) {}
-  get dtype() {
-    return this.tensor.dtype;
-  }
-  get dims() {
-    return this.tensor.dims;
-  }
-  host(): Promise<Tensor> {
-    return Promise.resolve(this.tensor);
-  }
 }
 
 export class OnnxEngine implements Engine {

@@ -13,6 +13,7 @@ import { tensor, type Tensor } from '../tensor.js';
 import type { TritonClient } from './client.js';
 import { CACHE_MISSING } from './kv.js';
 import { identityDifferences, modelIdentity, modelName } from './names.js';
+import { HostValue } from '../engines/host-value.js';
 
 /** One server-side cache, seen through each of its past.{l}.{kind} names. */
 class RemoteCache {
@@ -42,23 +43,6 @@ class RemoteKvValue implements EngineValue {
   }
   release(): void {
     this.cache.release();
-  }
-}
-
-class HostValue implements EngineValue {
-  readonly location = 'cpu' as const;
-  constructor(
-    readonly name: string,
-    private readonly t: Tensor,
-  ) {}
-  get dtype() {
-    return this.t.dtype;
-  }
-  get dims() {
-    return this.t.dims;
-  }
-  host(): Promise<Tensor> {
-    return Promise.resolve(this.t);
   }
 }
 

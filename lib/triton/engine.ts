@@ -12,23 +12,7 @@ import type { ModelPackage } from '../package/manifest.js';
 import type { Tensor } from '../tensor.js';
 import { dtypeOfDatatype, type TensorMetadata, type TritonClient } from './client.js';
 import { identityDifferences, modelIdentity, modelName } from './names.js';
-
-class HostValue implements EngineValue {
-  readonly location = 'cpu' as const;
-  constructor(
-    readonly name: string,
-    private readonly tensor: Tensor,
-  ) {}
-  get dtype() {
-    return this.tensor.dtype;
-  }
-  get dims() {
-    return this.tensor.dims;
-  }
-  host(): Promise<Tensor> {
-    return Promise.resolve(this.tensor);
-  }
-}
+import { HostValue } from '../engines/host-value.js';
 
 const specOf = (t: TensorMetadata): TensorSpec => ({
   name: t.name,
