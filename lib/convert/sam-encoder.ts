@@ -120,6 +120,42 @@ function relTable(rel: CheckpointTensor, size: number, hd: number): Float32Array
   return out;
 }
 
+/**
+ * Query rows (of a global block's w) per chunk of attention: as many as keep a chunk's scores
+ * within 64 MiB, and never all of them, so that the small models of the parity tests take the
+ * same chunked path as SAM-H (4 grid rows of 64 a chunk: 16 chunks of 64 MiB of scores).
+ */
+function globalChunkRows(w: number, bytesPerRow: number): number {
+  return Math.max(1, Math.min(Math.ceil(w / 2), Math.floor((64 * 2 ** 20) / bytesPerRow)));
+}
+
+/**
+ * Softmax'd scores of query rows r0 .. r0 + r (of w) over all T keys: q · kᵀ · scale plus
+ * the decomposed relative positions, which use the unscaled q (image_encoder.py:231-234): rel_h[b,
+ * i,j,k] = q[b,i,j]·Rh[i,k], rel_w[b,i,j,l] = q[b,i,j]·Rw[j,l]. Returns [nw, heads, r·w, T].
+ */
+function attendRows(
+  g: GraphBuilder,
+  c: string,
+  q: string,
+  kT: string,
+  relH: string,
+  relW: string,
+  scale: string,
+  d: { nw: number; heads: number; w: number; r: number; r0: number; hd: number; T: number },
+): string {
+  const { nw, heads, w, r, r0, hd, T } = d;
+  const shape = (name: string, dims: number[]) => g.int64(name, dims);
+  const attn = g.op('MatMul', [g.op('Mul', [q, scale]), kT]); // [nw, heads, r·w, T]
+  const rq = g.op('Reshape', [q, shape(`${c}.rq`, [nw * heads, r, w, hd])]);
+  const rh = r === w ? relH : g.op('Slice', [relH, g.int64(`${c}.h0`, [r0]), g.int64(`${c}.h1`, [r0 + r]), g.int64(`${c}.hax`, [0])]);
+  const hTerm = g.op('MatMul', [rq, rh]); // [X, r, w, kh]
+  const wTerm = g.op('Transpose', [g.op('MatMul', [g.op('Transpose', [rq], { perm: [0, 2, 1, 3] }), relW])], { perm: [0, 2, 1, 3] }); // [X, r, w, kw]
+  const a5 = g.op('Reshape', [attn, shape(`${c}.a5`, [nw * heads, r, w, w, w])]);
+  const withRel = g.op('Add', [g.op('Add', [a5, g.op('Unsqueeze', [hTerm, g.int64(`${c}.ax4`, [4])])]), g.op('Unsqueeze', [wTerm, g.int64(`${c}.ax3`, [3])])]);
+  return g.op('Softmax', [g.op('Reshape', [withRel, shape(`${c}.a4`, [nw, heads, r * w, T])])], { axis: -1 });
+}
+
 export function buildSamEncoder(ck: Checkpoint): { graph: GraphBuilder; arch: SamEncoderArch; imageSize: number } {
   const a = samEncoderArch(ck);
   const N = NAMES[a.naming];
@@ -160,27 +196,25 @@ export function buildSamEncoder(ck: Checkpoint): { graph: GraphBuilder; arch: Sa
     const parts = g.op('Transpose', [g.op('Reshape', [qkv, shape(`${name}.qkvshape`, [nw, T, 3, heads, hd])])], { perm: [2, 0, 3, 1, 4] }); // [3, nw, heads, T, hd]
     const part = (k: number) => g.op('Gather', [parts, g.int64(`${name}.idx${k}`, [k], [])], { axis: 0 });
     const q = part(0);
-    let attn = g.op('MatMul', [g.op('Mul', [q, scale]), g.op('Transpose', [part(1)], { perm: [0, 1, 3, 2] })]); // [nw, heads, T, T]
-    // Decomposed relative positions from the unscaled q: rel_h[b,i,j,k] = q[b,i,j]·Rh[i,k], rel_w[b,i,j,l] = q[b,i,j]·Rw[j,l].
-    const rq = g.op('Reshape', [q, shape(`${name}.rq`, [nw * heads, w, w, hd])]);
-    const relH = g.op('MatMul', [rq, g.tensor(`${name}.relH`, 'float', [w, hd, w], () => new Uint8Array(relTable(t(`${p}${N.relH}`), w, hd).buffer))]); // [X, w, w, kh]
-    const relW = g.op(
-      'Transpose',
-      [
-        g.op('MatMul', [
-          g.op('Transpose', [rq], { perm: [0, 2, 1, 3] }),
-          g.tensor(`${name}.relW`, 'float', [w, hd, w], () => new Uint8Array(relTable(t(`${p}${N.relW}`), w, hd).buffer)),
-        ]),
-      ],
-      { perm: [0, 2, 1, 3] },
-    ); // [X, w, w, kw]
-    const a5 = g.op('Reshape', [attn, shape(`${name}.a5`, [nw * heads, w, w, w, w])]);
-    const withRel = g.op('Add', [
-      g.op('Add', [a5, g.op('Unsqueeze', [relH, g.int64(`${name}.ax4`, [4])])]),
-      g.op('Unsqueeze', [relW, g.int64(`${name}.ax3`, [3])]),
+    const kT = g.op('Transpose', [part(1)], { perm: [0, 1, 3, 2] });
+    const v = part(2);
+    const relH = g.tensor(`${name}.relH`, 'float', [w, hd, w], () => new Uint8Array(relTable(t(`${p}${N.relH}`), w, hd).buffer));
+    const relW = g.tensor(`${name}.relW`, 'float', [w, hd, w], () => new Uint8Array(relTable(t(`${p}${N.relW}`), w, hd).buffer));
+    // Query rows in chunks, so that no score matrix of the whole grid is ever held: a global block
+    // of SAM-H has 16 heads × 4096² scores (1 GiB, and the bias adds and softmax each made another).
+    // Each query row's scores, softmax and sum over the values are the same in any chunk.
+    const rows = a.windows[i] ? w : globalChunkRows(w, heads * T * w * 4);
+    const ctxs: string[] = [];
+    for (let r0 = 0; r0 < w; r0 += rows) {
+      const r = Math.min(rows, w - r0);
+      const c = `${name}.rows${r0}`;
+      const qc = r === w ? q : g.op('Slice', [q, g.int64(`${c}.s0`, [r0 * w]), g.int64(`${c}.s1`, [(r0 + r) * w]), g.int64(`${c}.sax`, [2])]);
+      ctxs.push(g.op('MatMul', [attendRows(g, c, qc, kT, relH, relW, scale, { nw, heads, w, r, r0, hd, T }), v]));
+    }
+    const ctx = g.op('Reshape', [
+      g.op('Transpose', [ctxs.length === 1 ? ctxs[0] : g.op('Concat', ctxs, { axis: 2 })], { perm: [0, 2, 1, 3] }),
+      shape(`${name}.ctx`, [nw, w, w, C]),
     ]);
-    attn = g.op('Softmax', [g.op('Reshape', [withRel, shape(`${name}.a4`, [nw, heads, T, T])])], { axis: -1 });
-    const ctx = g.op('Reshape', [g.op('Transpose', [g.op('MatMul', [attn, part(2)])], { perm: [0, 2, 1, 3] }), shape(`${name}.ctx`, [nw, w, w, C])]);
     let o = addBias(
       g,
       g.op('MatMul', [ctx, linearT(g, `${name}.proj.weightT`, t(`${p}${N.proj}.weight`), C, C)]),
