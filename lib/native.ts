@@ -24,6 +24,14 @@ export interface NativeCancelHandle {
   readonly cancelled: boolean;
 }
 
+export interface NativeCpuPeak {
+  /** e.g. "fp32 FMA (AVX-512)", "int8 tiles (AMX)", "memory read". */
+  name: string;
+  kind: 'fp32' | 'bf16' | 'int8' | 'bandwidth';
+  unit: 'FLOP/s' | 'OP/s' | 'B/s';
+  perSecond: number;
+}
+
 export interface NativeTesting {
   scaleInPlace(t: unknown, factor: number): void;
   sumLater(t: unknown, delayMs: number, cancel?: NativeCancelHandle): Promise<number>;
@@ -31,6 +39,8 @@ export interface NativeTesting {
   fill(dtype: string, dims: number[], value: number): Promise<unknown>;
   liveAllocations(): { count: number; bytes: number };
   fmaPeak(threads: number, seconds: number): Promise<number>;
+  /** Every arithmetic peak this CPU has an instruction set for, and its memory bandwidth. */
+  cpuPeaks(threads: number, seconds: number, bandwidthBytes: number): Promise<NativeCpuPeak[]>;
   setExternalBuffers(enabled: boolean): void;
 }
 

@@ -69,6 +69,12 @@ export interface RuntimeInfo {
   cpuThreads: number;
   /** The CPU GEMM micro-kernel chosen at run time: "avx2-fma" or "generic". */
   cpuKernel: string;
+  /**
+   * The CPU's vector instruction sets the native code can use, space-separated: "avx2 fma",
+   * "avx512", "avx512-bf16", "avx512-vnni", "amx-bf16", "amx-int8", "neon" (`npm run bench:peak`
+   * measures what each does).
+   */
+  cpuFeatures: string;
 }
 
 let packageVersion: string | undefined;

@@ -42,4 +42,17 @@ describe('runtimeInfo()', () => {
     expect(setCpuThreads(0)).toBe(info.cpuThreads);
     expect(() => setCpuThreads(-1)).toThrow(RangeError);
   });
+
+  it("names the CPU's vector instruction sets as the kernel reports them (/proc/cpuinfo's flags on x86-64 Linux)", () => {
+    const names = info.cpuFeatures.split(' ').filter(Boolean);
+    for (const n of names) expect(['avx2', 'fma', 'avx512', 'avx512-bf16', 'avx512-vnni', 'amx-bf16', 'amx-int8', 'neon']).toContain(n);
+    if (process.arch !== 'x64') return;
+    const flags = new Set(/^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'))![1].trim().split(/\s+/));
+    const all = (...f: string[]) => f.every((x) => flags.has(x));
+    expect(names.includes('avx2')).toBe(all('avx2', 'fma', 'f16c'));
+    expect(names.includes('avx512')).toBe(all('avx512f', 'avx512bw', 'avx512vl', 'avx512dq'));
+    expect(names.includes('avx512-bf16')).toBe(all('avx512f', 'avx512bw', 'avx512vl', 'avx512dq', 'avx512_bf16'));
+    expect(names.includes('avx512-vnni')).toBe(all('avx512f', 'avx512bw', 'avx512vl', 'avx512dq', 'avx512_vnni'));
+    expect(names.includes('amx-int8')).toBe(all('amx_tile', 'amx_int8'));
+  });
 });

@@ -1,5 +1,6 @@
 #include "runtime_info.h"
 
+#include "hrseg/cpu_peaks.h"
 #include "hrseg/linear.h"
 #include "hrseg/thread_pool.h"
 #include "trt_backend.h"
@@ -98,6 +99,7 @@ Napi::Value runtime_info(const Napi::CallbackInfo& info) {
 
   out.Set("cpuThreads", hrseg::num_threads());
   out.Set("cpuKernel", hrseg::linear_kernel_name());
+  out.Set("cpuFeatures", hrseg::cpu_feature_names());
   return out;
 }
 

@@ -1,12 +1,14 @@
 #include "testing.h"
 
 #include <chrono>
+#include <memory>
 #include <thread>
 
 #include "async_work.h"
 #include "errors.h"
 #include "hrseg/buffer.h"
 #include "hrseg/error.h"
+#include "hrseg/cpu_peaks.h"
 #include "hrseg/linear.h"
 #include "tensor_bridge.h"
 
@@ -146,6 +148,35 @@ Napi::Value fma_peak(const Napi::CallbackInfo& info) {
       [flops](Napi::Env e) { return Napi::Number::New(e, *flops); });
 }
 
+// cpuPeaks(threads, seconds, bandwidthBytes): [{ name, kind, unit, perSecond }] (bench:peak).
+Napi::Value cpu_peaks(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const int threads = static_cast<int>(arg_number(info, 0, "threads"));
+  const double seconds = arg_number(info, 1, "seconds");
+  const double bytes = arg_number(info, 2, "bandwidthBytes");
+  if (threads < 1 || !(seconds > 0) || bytes < 0)
+    throw_error(env, "INVALID_ARGUMENT", "cpuPeaks: threads ≥ 1, seconds > 0, bytes ≥ 0");
+  auto peaks = std::make_shared<std::vector<hrseg::CpuPeak>>();
+  return PromiseWorker::Start(
+      env,
+      [threads, seconds, bytes, peaks] {
+        *peaks = hrseg::measure_cpu_peaks(threads, seconds, static_cast<size_t>(bytes));
+      },
+      [peaks](Napi::Env e) -> Napi::Value {
+        Napi::Array out = Napi::Array::New(e, peaks->size());
+        for (size_t i = 0; i < peaks->size(); ++i) {
+          const auto& p = (*peaks)[i];
+          Napi::Object o = Napi::Object::New(e);
+          o.Set("name", p.name);
+          o.Set("kind", p.kind);
+          o.Set("unit", p.unit);
+          o.Set("perSecond", p.per_second);
+          out.Set(static_cast<uint32_t>(i), o);
+        }
+        return out;
+      });
+}
+
 }  // namespace
 
 Napi::Object testing_exports(Napi::Env env) {
@@ -156,6 +187,7 @@ Napi::Object testing_exports(Napi::Env env) {
   t.Set("fill", Napi::Function::New(env, fill, "fill"));
   t.Set("liveAllocations", Napi::Function::New(env, live_allocations, "liveAllocations"));
   t.Set("fmaPeak", Napi::Function::New(env, fma_peak, "fmaPeak"));
+  t.Set("cpuPeaks", Napi::Function::New(env, cpu_peaks, "cpuPeaks"));
   t.Set("setExternalBuffers", Napi::Function::New(env, set_external_buffers, "setExternalBuffers"));
   return t;
 }

@@ -144,8 +144,9 @@ void row_half_avx2(const float* a, const uint16_t* b, bool bf16, int64_t kc, flo
 
 // 12 independent FMA chains (enough to cover latency x throughput on current x86 cores).
 double fma_loop_avx2(int64_t iterations) {
-  __m256 m = _mm256_set1_ps(0.9999999f), add = _mm256_set1_ps(1e-7f);
-  __m256 r0 = _mm256_set1_ps(1), r1 = r0, r2 = r0, r3 = r0, r4 = r0, r5 = r0, r6 = r0, r7 = r0, r8 = r0, r9 = r0,
+  // From 0 towards the fixed point 1, never from it (a compiler may prove a loop at its fixed point idle).
+  __m256 m = _mm256_set1_ps(0.999f), add = _mm256_set1_ps(0.001f);
+  __m256 r0 = _mm256_setzero_ps(), r1 = r0, r2 = r0, r3 = r0, r4 = r0, r5 = r0, r6 = r0, r7 = r0, r8 = r0, r9 = r0,
          r10 = r0, r11 = r0;
   for (int64_t i = 0; i < iterations; ++i) {
     r0 = _mm256_fmadd_ps(r0, m, add);

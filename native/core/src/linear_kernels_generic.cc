@@ -23,10 +23,12 @@ void widen_bf16(const uint16_t* src, int64_t n, float* dst) {
   }
 }
 
+// Starts at 0, not at the recurrence's fixed point 1: from 1, GCC proved every step returns 1 and
+// compiled the loop away (a peak of an empty function).
 double fma_loop_generic(int64_t iterations) {
-  float x[8] = {1, 1, 1, 1, 1, 1, 1, 1};
+  float x[8] = {};
   for (int64_t i = 0; i < iterations; ++i)
-    for (float& v : x) v = v * 0.9999999f + 1e-7f;
+    for (float& v : x) v = v * 0.999f + 0.001f;
   float s = 0;
   for (float v : x) s += v;
   return s;
