@@ -28,8 +28,12 @@ import { convertLlmSegVlm } from './llmseg.js';
 import { openSource as open } from './random.js';
 import { RANDOM_TOKENIZER } from './tokenizer.js';
 import { buildSamDecoder } from './sam-decoder.js';
+import { VISION_QUANTIZATION, quantizeVisionMatMuls } from './quantize-vision.js';
 import { buildSamEncoder } from './sam-encoder.js';
 import type { ConvertOptions, ConvertResult, ConvertedComponent, WriteGraph } from './types.js';
+
+/** The components `quantizeVision` applies to. */
+const VISION_COMPONENTS = ['samEncoder', 'samDecoder', 'dinoEncoder'];
 
 export type { ConvertOptions, ConvertResult, ConvertedComponent, Quantization, WriteGraph } from './types.js';
 
@@ -66,6 +70,12 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       'INVALID_ARGUMENT',
       'convert: int8 weights are quantized per output channel (TensorRT takes INT8 per channel, blocks only for INT4); quantizeBlock applies to int4',
     );
+  if (options.quantizeVision !== undefined && options.quantizeVision !== 'int8')
+    throw new HrsegError('INVALID_ARGUMENT', `convert: quantizeVision must be 'int8', got ${String(options.quantizeVision)}`);
+  if (options.quantizeVision && !(options.sam || options.dino))
+    throw new HrsegError('INVALID_ARGUMENT', 'convert: quantizeVision applies to SAM and DINOv2: give sam or dino');
+  if (options.quantizeVision && precision !== 'fp32')
+    throw new HrsegError('INVALID_ARGUMENT', `convert: quantizeVision writes int8 layers into float32 graphs; it does not combine with precision ${precision}`);
   const out = resolve(options.out);
   const exists = await stat(out).catch(() => undefined);
   if (exists && !options.force) throw new HrsegError('INVALID_ARGUMENT', `${out} already exists; pass force (--force) to replace it`);
@@ -90,16 +100,21 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
     await mkdir(tmp, { recursive: true });
     const components: Record<string, ConvertedComponent> = {};
     const signatures: Record<string, ReturnType<GraphBuilder['signature']>> = {};
-    const write: WriteGraph = async (key, rel, built, source, arch, quantization) => {
+    const write: WriteGraph = async (key, rel, built, source, arch, weightOnly) => {
       check();
       const graph = typedGraph(built, precision);
+      let quantization = weightOnly;
+      if (options.quantizeVision && VISION_COMPONENTS.includes(key)) {
+        const layers = quantizeVisionMatMuls(graph);
+        quantization = { type: 'int8', blockSize: 'channel', scheme: 'symmetric', layers, activations: VISION_QUANTIZATION };
+      }
       await mkdir(join(tmp, rel, '..'), { recursive: true });
       say({
         step: `writing ${rel} (${precision}${quantization ? `, ${quantization.type} weights` : ''}, ${(graph.weightBytes / 2 ** 20).toFixed(0)} MiB of weights)`,
       });
       // DequantizeLinear's block_size is opset 21; every other graph stays opset 17.
       const r = await graph.save(join(tmp, rel), {
-        opset: quantization ? 21 : 17,
+        opset: quantization && !quantization.activations ? 21 : 17,
         producer: 'hrseg convert',
         signal: options.signal,
         onProgress: (done, total) => say({ step: `writing ${rel}`, done, total }),

@@ -59,6 +59,12 @@ export interface ConvertOptions {
   /** Elements per int4 block (default 32); int8 is always per output channel (what TensorRT takes). */
   quantizeBlock?: number;
   /**
+   * Lossy and opt-in: SAM's encoder and decoder and DINOv2 with int8 weights (per output channel)
+   * and int8 activations (per tensor, at run time) in their linear layers, for ONNX Runtime's CPU
+   * provider only (docs/quantization.md "Quantized vision"). Default none.
+   */
+  quantizeVision?: 'int8';
+  /**
    * fp32 (default), or fp16 / bf16 graphs (weights stored in that type, float32 interface,
    * normalisations and softmax in float32; onnx/typed.ts): what TensorRT builds fp16/bf16 engines from.
    */
@@ -87,6 +93,12 @@ export interface Quantization {
   scheme: 'symmetric';
   /** The layers quantized (the rest keep the component's precision). */
   layers: string[];
+  /**
+   * 'int8-dynamic': the activations too, per tensor at run time (com.microsoft's
+   * DynamicQuantizeMatMul: ONNX Runtime's CPU provider runs it; TensorRT cannot build it).
+   * Absent: weight-only.
+   */
+  activations?: 'int8-dynamic';
 }
 
 export interface ConvertedComponent {

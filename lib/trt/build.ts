@@ -18,6 +18,7 @@ import { ONNX_COMPONENT_FILES } from '../engines/contracts.js';
 import { native } from '../native.js';
 import { writeAtomic } from '../output.js';
 import { readPackage, type ModelPackage } from '../package/manifest.js';
+import type { Quantization } from '../convert/types.js';
 import { runtimeInfo } from '../runtime.js';
 import { openCheckpoint } from '../checkpoint/index.js';
 import { HEAD_GRAPH_OPSET, checkpointHeadWeights, headImageGraph, headInstructionGraph } from './head-graph.js';
@@ -92,8 +93,7 @@ async function onnxFor(pkg: ModelPackage, spec: EngineSpec, precision: Precision
     }
   }
   const source = join(pkg.dir, spec.source);
-  const key = Object.entries(ONNX_COMPONENT_FILES).find(([, c]) => c === spec.component)?.[0];
-  const has = ((key && pkg.manifest.components?.[key]?.precision) as Precision | undefined) ?? 'fp32';
+  const has = (pkg.manifest.components?.[keyOf(spec.component)]?.precision as Precision | undefined) ?? 'fp32';
   if (has === precision) return source;
   if (has !== 'fp32')
     throw new HrsegError(
@@ -115,6 +115,11 @@ async function onnxFor(pkg: ModelPackage, spec: EngineSpec, precision: Precision
   return file;
 }
 
+/** The manifest's key of an engine spec's component ('sam/encoder' → 'samEncoder'). */
+function keyOf(component: string): string {
+  return Object.entries(ONNX_COMPONENT_FILES).find(([, c]) => c === component)?.[0] ?? '';
+}
+
 export async function buildEngines(options: BuildEnginesOptions): Promise<BuildEnginesResult> {
   const precision = options.precision ?? 'fp16';
   checkPrecision(precision);
@@ -128,6 +133,13 @@ export async function buildEngines(options: BuildEnginesOptions): Promise<BuildE
       throw new HrsegError('INVALID_ARGUMENT', `unknown components ${unknown.join(', ')} (known: ${specs.map((s) => s.component).join(', ')})`);
     specs = specs.filter((s) => options.components!.includes(s.component));
   }
+  // Checked before TensorRT is looked for: the package, not this machine, is what cannot be built.
+  const cpuOnly = specs.filter((s) => (pkg.manifest.components?.[keyOf(s.component)]?.quantization as Quantization | undefined)?.activations);
+  if (cpuOnly.length)
+    throw new HrsegError(
+      'INVALID_ARGUMENT',
+      `${cpuOnly.map((s) => s.source).join(', ')}: converted with --quantize-vision int8 (int8 activations in ONNX Runtime's CPU-only DynamicQuantizeMatMul), which TensorRT cannot build; convert without --quantize-vision for GPU engines, or build the other components with --component`,
+    );
   const info = runtimeInfo();
   const target = engineTarget(precision, gpu, info);
   const cannot = info.tensorrt.buildReason;
