@@ -51,9 +51,9 @@ async function run(argv: string[]): Promise<void> {
     }
     console.log(`  vlm: ${pkg.vlm.mode}, ${pkg.vlm.queryForm} prompts, up to ${pkg.vlm.maxNewTokens} tokens; eval ${pkg.vlm.evalMode}`);
     for (const [key, c] of Object.entries(pkg.manifest.components ?? {})) {
-      const q = c.quantization as { type?: string; blockSize?: number | 'channel' } | undefined;
+      const q = c.quantization as { type?: string; blockSize?: number | 'channel'; activations?: string } | undefined;
       console.log(
-        `  component ${key}: ${String(c.file)} from ${String(c.source)} (${c.precision ? `${String(c.precision)}, ` : ''}${q ? `${String(q.type)} weights, ${q.blockSize === 'channel' ? 'per channel' : `block ${String(q.blockSize)}`}, ` : ''}${(Number(c.bytes) / 2 ** 20).toFixed(1)} MiB)`,
+        `  component ${key}: ${String(c.file)} from ${String(c.source)} (${c.precision ? `${String(c.precision)}, ` : ''}${q ? `${String(q.type)} weights, ${q.blockSize === 'channel' ? 'per channel' : `block ${String(q.blockSize)}`}, ${q.activations ? `${q.activations} activations (CPU only), ` : ''}` : ''}${(Number(c.bytes) / 2 ** 20).toFixed(1)} MiB)`,
       );
     }
     // Engine folders built for this package, each with what it was built for.

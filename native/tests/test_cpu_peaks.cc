@@ -1,6 +1,8 @@
 // The peak loops do the work they are counted for (an exact result from a scalar recurrence of
 // the same arithmetic), and cpu_features() agrees with the compiler's own CPU checks.
 #include <cmath>
+#include <cstdlib>
+#include <string>
 
 #include "../core/src/cpu_peaks_kernels.h"
 #include "../core/src/linear_kernels.h"
@@ -12,6 +14,13 @@ using hrseg::cpu_features;
 #if defined(__x86_64__)
 TEST("cpu_features() agrees with the compiler's own CPU checks") {
   const auto& f = cpu_features();
+  if (const char* isa = std::getenv("HRSEG_CPU_ISA"); isa && *isa) {
+    // Capped: nothing above the cap may show, whatever the CPU has.
+    CHECK(!f.avx512 && !f.avx512_bf16 && !f.avx512_vnni && !f.amx_bf16 && !f.amx_int8);
+    if (std::string(isa) == "generic") CHECK(!f.avx2_fma);
+    std::printf("  capped by HRSEG_CPU_ISA=%s: %s\n", isa, hrseg::cpu_feature_names().c_str());
+    return;
+  }
   __builtin_cpu_init();
   CHECK_EQ(f.avx2_fma, __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"));
   const bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&

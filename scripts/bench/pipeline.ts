@@ -29,6 +29,8 @@ import { convert } from '../../lib/convert/convert.js';
 import { MANIFEST_FILE, type Manifest } from '../../lib/package/manifest.js';
 import { createSegmenter } from '../../lib/segmenter.js';
 import { tensor } from '../../lib/tensor.js';
+import { measureCpuPeaks, shareOf, si } from './cpu-peaks.js';
+import { clipL14Flops, dinoFlops, llama7bFlops, samDecoderFlops, samEncoderFlops } from './flops.js';
 
 /** A 1024×768 RGB image with the structure of a photo: smooth gradients, overlapping shapes, texture. */
 async function photo(): Promise<Buffer> {
@@ -109,10 +111,20 @@ async function measure(model: string, imageFile?: string): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { child: { type: 'string' }, image: { type: 'string' }, model: { type: 'string' }, quantize: { type: 'string' } } });
+  const { values } = parseArgs({
+    options: {
+      child: { type: 'string' },
+      image: { type: 'string' },
+      model: { type: 'string' },
+      quantize: { type: 'string' },
+      'quantize-vision': { type: 'string' },
+    },
+  });
   if (values.child) return measure(values.child, values.image);
   const q = (values.quantize ?? 'int4') as 'int4' | 'int8' | 'none';
-  const model = values.model ?? join(homedir(), '.cache', 'hrseg', 'bench-pipeline', `llm-seg-7b-${q}`);
+  const qv = values['quantize-vision'];
+  if (qv !== undefined && qv !== 'int8') throw new Error(`--quantize-vision takes int8, got ${qv}`);
+  const model = values.model ?? join(homedir(), '.cache', 'hrseg', 'bench-pipeline', `llm-seg-7b-${q}${qv ? '-vision-int8' : ''}`);
   if (!existsSync(join(model, MANIFEST_FILE))) {
     const t0 = performance.now();
     process.stderr.write(`converting --random llm-seg-7b${q === 'none' ? '' : ` --quantize ${q}`} into ${model} (once) …\n`);
@@ -122,6 +134,7 @@ async function main(): Promise<void> {
       out: model,
       force: true,
       ...(q === 'none' ? {} : { quantize: q }),
+      ...(qv ? { quantizeVision: qv } : {}),
       onProgress: (e) => e.done === undefined && process.stderr.write(`  ${e.step}\n`),
     });
     process.stderr.write(`converted in ${((performance.now() - t0) / 1000).toFixed(0)} s\n`);
@@ -132,6 +145,9 @@ async function main(): Promise<void> {
     manifest.proposals = { ...manifest.proposals, predIouThreshold: -1e9, stabilityThreshold: 0 };
     writeFileSync(join(model, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
   }
+  // Measured before the segmenting process starts, so that neither disturbs the other.
+  process.stderr.write("measuring this CPU's peaks …\n");
+  const peaks = await measureCpuPeaks(0.5, 512 * 2 ** 20);
   process.stderr.write('segmenting …\n');
   const r = spawnSync(process.execPath, [...process.execArgv, import.meta.filename, '--child', model, ...(values.image ? ['--image', values.image] : [])], {
     encoding: 'utf8',
@@ -147,15 +163,34 @@ async function main(): Promise<void> {
   );
   const imageTotal = stages.reduce((a, [, v]) => a + v, 0);
   console.log(`\nLLM-Seg-7B architecture, random weights, LLaMA ${q}, 1024×768, CPU (${m.proposalCount} proposals)\n`);
-  console.log('| stage | seconds | share of one segment() (teacher-forced, as the preset) |');
-  console.log('|---|---|---|');
+  console.log('| stage | seconds | share of one segment() (teacher-forced, as the preset) | ≈ TFLOP (main terms) | share of the peak it runs on |');
+  console.log('|---|---|---|---|---|');
   const total = imageTotal + m.forced + m.selection;
-  console.log(`| load (createSegmenter) | ${s(m.load)} | |`);
-  for (const [k, v] of stages) console.log(`| ${k} | ${s(v)} | ${((100 * v) / total).toFixed(0)} % |`);
-  console.log(`| reasoning, teacher-forced (the llm-seg preset) | ${s(m.forced)} | ${((100 * m.forced) / total).toFixed(0)} % |`);
-  console.log(`| reasoning, generate: prefill to the first token | ${s(m.firstToken)} | |`);
-  console.log(`| reasoning, generate: each further token | ${s(m.decodeMs)} (${m.tokens} tokens) | |`);
-  console.log(`| selection (head instruction step) | ${s(m.selection)} | ${((100 * m.selection) / total).toFixed(0)} % |`);
+  // Which arithmetic each stage runs on: float32, or int8 where its GEMMs quantize activations
+  // (--quantize-vision; the int4/int8 decoder's MatMulNBits at accuracy level 4).
+  const vision = qv ? 'int8' : 'fp32',
+    decoder = q === 'none' ? 'fp32' : 'int8';
+  // SAM's 32² point prompts; the prefix ≈ 300 positions (LLaVA's 256 image tokens and the prompt).
+  const work: Record<string, [number, 'fp32' | 'int8']> = {
+    proposals: [samEncoderFlops(1280, 32, 4) + samDecoderFlops(32 * 32), vision],
+    dino: [dinoFlops(1, 4097, 1024, 24), vision],
+    vlmPrefix: [clipL14Flops() + llama7bFlops(300), decoder],
+  };
+  const share = (k: string, ms: number) => {
+    const w = work[k];
+    return w ? `${(w[0] / 1e12).toFixed(1)} | ${shareOf(peaks, w[1], w[0] / (ms / 1000))}` : ' | ';
+  };
+  console.log(`| load (createSegmenter) | ${s(m.load)} | | | |`);
+  for (const [k, v] of stages) console.log(`| ${k} | ${s(v)} | ${((100 * v) / total).toFixed(0)} % | ${share(k, v)} |`);
+  console.log(`| reasoning, teacher-forced (the llm-seg preset) | ${s(m.forced)} | ${((100 * m.forced) / total).toFixed(0)} % | | |`);
+  console.log(`| reasoning, generate: prefill to the first token | ${s(m.firstToken)} | | | |`);
+  console.log(`| reasoning, generate: each further token | ${s(m.decodeMs)} (${m.tokens} tokens) | | | |`);
+  console.log(`| selection (head instruction step) | ${s(m.selection)} | ${((100 * m.selection) / total).toFixed(0)} % | | |`);
+  console.log(
+    `\nthis CPU's peaks (${peaks.threads} threads): ${Object.values(peaks.best)
+      .map((p) => `${p.name} ${si(p.perSecond)}`)
+      .join(', ')}`,
+  );
   console.log(
     `\npeak RSS: ${m.rssLoaded.toFixed(2)} GiB after load, ${m.rssPrepared.toFixed(2)} GiB after the image stages, ${m.rssPeak.toFixed(2)} GiB at the end`,
   );

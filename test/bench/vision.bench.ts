@@ -19,44 +19,13 @@ import * as ort from 'onnxruntime-node';
 import { it } from 'vitest';
 
 import { convert } from '../../lib/convert/convert.js';
-import { native } from '../../lib/native.js';
 import { runtimeInfo } from '../../lib/runtime.js';
+import { measureCpuPeaks } from '../../scripts/bench/cpu-peaks.js';
+import { dinoFlops, samDecoderFlops, samEncoderFlops } from '../../scripts/bench/flops.js';
 import { makeRng, uniform } from '../helpers/random.js';
 
 const RUNS = Number(process.env.HRSEG_BENCH_VISION_RUNS ?? 2);
 const skip = process.env.HRSEG_BENCH_VISION === '0';
-
-/** SAM image encoder FLOPs (ViT: D, depth, 14² windows on a 64² grid padded to 70², global blocks). */
-function samEncoderFlops(D: number, depth: number, globals: number): number {
-  const G = 64,
-    w = 14,
-    Gp = 70,
-    nw = (Gp / w) ** 2,
-    T = w * w;
-  const dense = (N: number) => 2 * N * D * (3 * D + D + 8 * D); // qkv, proj, MLP 4×
-  let f = 2 * G * G * D * 3 * 256; // patch embedding
-  for (let i = 0; i < depth; i++)
-    if (i < globals) f += dense(G * G) + 4 * (G * G) ** 2 * D + 4 * G * G * G * D;
-    else f += dense(nw * T) + 4 * nw * T * T * D + 4 * nw * T * w * D;
-  return f + 2 * G * G * D * 256 + 2 * G * G * 256 * 256 * 9;
-}
-
-/** SAM decoder FLOPs for B prompts (main terms: the image-side projections, upscaling, masks). */
-function samDecoderFlops(B: number): number {
-  const HW = 4096,
-    C = 256,
-    I = 128;
-  const perLayer = 2 * B * HW * C * I * 2 + 2 * B * HW * C * I + 2 * B * HW * I * C; // token→image k, v; image→token q, out
-  const final = 2 * B * HW * C * I * 2;
-  const up = 2 * B * HW * C * 64 * 4 + 2 * B * 4 * HW * 64 * 32 * 4;
-  const masks = 2 * B * 4 * 32 * 16 * HW;
-  return 2 * perLayer + final + up + masks;
-}
-
-/** DINOv2 FLOPs for V views of T tokens (D wide, depth blocks, MLP 4×). */
-function dinoFlops(V: number, T: number, D: number, depth: number): number {
-  return V * (2 * (T - 1) * D * 588 + depth * (2 * T * D * 12 * D + 4 * T * T * D));
-}
 
 it.skipIf(skip)(
   'vision backbones at real sizes (random weights) on this CPU',
@@ -72,7 +41,9 @@ it.skipIf(skip)(
         'hrseg convert --random sam-vit-h,dinov2-vitl14 (3.6 GB)',
         `${((performance.now() - t0) / 1000).toFixed(1)} s, peak RSS so far ${rss().toFixed(2)} GiB`,
       ]);
-      const peak = await native()._testing.fmaPeak(threads, 0.3);
+      // The fastest fp32 FMA this CPU has (AVX-512 where present: what ONNX Runtime's GEMMs use).
+      const peaks = await measureCpuPeaks(0.3, 256 * 2 ** 20);
+      const peak = peaks.best.fp32.perSecond;
       const options: ort.InferenceSession.SessionOptions = {
         graphOptimizationLevel: 'all',
         intraOpNumThreads: threads,
@@ -124,7 +95,7 @@ it.skipIf(skip)(
         dinoFlops(5, 1370, 1024, 24),
       );
       console.log(
-        `\nvision backbones on this CPU: ${threads} threads, fp32 FMA peak ${(peak / 1e9).toFixed(1)} GFLOP/s, median of ${RUNS} runs after a warm-up`,
+        `\nvision backbones on this CPU: ${threads} threads, ${peaks.best.fp32.name} peak ${(peak / 1e9).toFixed(1)} GFLOP/s, median of ${RUNS} runs after a warm-up`,
       );
       for (const [k, v] of rows) console.log(`  ${k.padEnd(58)} ${v}`);
     } finally {

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <memory>
@@ -111,10 +112,23 @@ double bandwidth(size_t n, int threads, double seconds, double bytes_per_element
   return best;
 }
 
+// HRSEG_CPU_ISA=avx2 (or generic) hides what lies above it, so that CI runs the AVX2 (or portable)
+// paths on a machine with AVX-512 and AMX: those are what an older CPU takes.
+CpuFeatures capped(CpuFeatures f) {
+  const char* isa = std::getenv("HRSEG_CPU_ISA");
+  if (!isa || !*isa) return f;
+  const std::string cap = isa;
+  if (cap == "generic" || cap == "avx2") {
+    f.avx512 = f.avx512_bf16 = f.avx512_vnni = f.amx_bf16 = f.amx_int8 = false;
+    if (cap == "generic") f.avx2_fma = f.neon = false;
+  }
+  return f;
+}
+
 }  // namespace
 
 const CpuFeatures& cpu_features() noexcept {
-  static const CpuFeatures f = detect();
+  static const CpuFeatures f = capped(detect());
   return f;
 }
 

@@ -61,9 +61,7 @@ double run_tiles(int64_t iterations, int8_t fill, Body body) {
 
 }  // namespace
 
-bool amx_enable() {
-  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
-}
+bool amx_enable() { return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0; }
 
 double bf16_loop_amx(int64_t iterations) {
   // bf16 0x0000 pairs: the products are zeros, the work is the same (AMX has no data-dependent timing).

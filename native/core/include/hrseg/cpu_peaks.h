@@ -18,6 +18,7 @@ struct CpuFeatures {
 };
 
 // Read once from CPUID and XGETBV; a feature the OS does not save the state of reads false.
+// HRSEG_CPU_ISA=avx2 or generic caps it (CI runs the older CPUs' paths so).
 const CpuFeatures& cpu_features() noexcept;
 // e.g. "avx2 fma avx512 avx512-bf16 avx512-vnni amx-bf16 amx-int8"
 std::string cpu_feature_names();
