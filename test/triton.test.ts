@@ -152,7 +152,18 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
         for (const [q, form] of FRONT_END_INSTRUCTIONS) expectSame(await triton.segment(prepared, q, { form }), await cpu.segment(raw, q, { form }));
         const after = await decoderServerStats(client);
         expect(after.prefills - before.prefills).toBe(1);
+        expect(after.caches, 'the prefix is held while the image is prepared').toBeGreaterThan(before.caches);
+        // Released: the client ends the image's sequence and the server frees its caches (the END
+        // goes out without being waited for, so it is asked again, bounded by attempts).
         prepared.release();
+        let now = await decoderServerStats(client);
+        for (let i = 0; i < 50 && now.caches > before.caches; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          now = await decoderServerStats(client);
+        }
+        // At most: an earlier test's END still in flight when `before` was read may have landed since.
+        expect(now.caches).toBeLessThanOrEqual(before.caches);
+        expect(now.evictions, 'freed by the END, not evicted').toBe(after.evictions);
       } finally {
         client.close();
       }
