@@ -357,7 +357,8 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
       if (pkg) rmSync(dirname(pkg), { recursive: true, force: true });
     });
 
-    it('every answer equals the in-process one, and requests of different front ends shared executions', async () => {
+    // Four front ends and a server with ten python stubs share two cores: minutes, not the default minute.
+    it('every answer equals the in-process one, and requests of different front ends shared executions', { timeout: 600_000 }, async () => {
       const frontends = 4,
         images = 3,
         scenes = 4;
