@@ -115,6 +115,7 @@ export class RemoteDecoder implements Engine {
   readonly fallbackReason = undefined;
   /** END requests in flight: dispose() lets them reach the server before the channel closes. */
   readonly #ending = new Set<Promise<void>>();
+  #rebuilds: Promise<void> = Promise.resolve();
   #disposed = false;
 
   private constructor(
@@ -180,14 +181,15 @@ export class RemoteDecoder implements Engine {
     const host = async (v: EngineInput) => (isEngineValue(v) ? await v.host() : v);
     const step: Step = { embeds: await host(embedsIn), positions: await host(positionsIn), parent };
     let made: { id: bigint; sequence: Sequence; logits: Tensor; hidden: Tensor };
+    const asked = parent?.sequence;
     try {
       made = await this.#compute(step, options.signal);
     } catch (e) {
-      if (!parent || !isLost(e)) throw e;
+      if (!parent || !asked || !isLost(e)) throw e;
       // The server lost this chain (its idle time passed, its budget evicted it, or it restarted):
       // computed again from the prefix, which the client still has, step by step as it was made.
       try {
-        await this.#rebuild(parent, options.signal);
+        await this.#rebuild(parent, asked, options.signal);
         made = await this.#compute(step, options.signal);
       } catch (again) {
         if (!isLost(again)) throw again;
@@ -258,8 +260,14 @@ export class RemoteDecoder implements Engine {
    * moved to a sequence of its own), else from the prefix in a new sequence. Every cache on the
    * way gets its new id and sequence; those the client had already released are dropped again.
    */
-  async #rebuild(cache: RemoteCache, signal?: AbortSignal): Promise<void> {
-    const lost = cache.sequence;
+  #rebuild(cache: RemoteCache, lost: Sequence, signal?: AbortSignal): Promise<void> {
+    // One at a time: two forks of one lost prefix must not each replay it (the second finds it moved).
+    const run = this.#rebuilds.then(() => this.#replay(cache, lost, signal));
+    this.#rebuilds = run.catch(() => undefined);
+    return run;
+  }
+
+  async #replay(cache: RemoteCache, lost: Sequence, signal?: AbortSignal): Promise<void> {
     const chain: RemoteCache[] = [];
     let c: RemoteCache | undefined = cache;
     for (; c && c.sequence === lost; c = c.step.parent) chain.unshift(c);
