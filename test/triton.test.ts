@@ -250,7 +250,9 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
       }
     });
 
-    it('a server killed mid-request is UNAVAILABLE, and a restarted one serves the same segmenter again', async () => {
+    it('a server killed mid-request is UNAVAILABLE, and a restarted one serves the same segmenter again, an image prepared before included', async () => {
+      // Its prefix dies with the server: the restarted one does not know its sequence.
+      const prepared = await triton.prepare(raw);
       let killed: Promise<void> | undefined;
       // Killed while the mask generator's decoder calls are under way.
       const e = await failure(
@@ -269,6 +271,8 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
       expect((await failure(triton.segment(raw, 'the green shape', { form: 'phrase' }))).code).toBe('UNAVAILABLE');
       server = await TritonServer.start(repo, server.ports);
       expectSame(await triton.segment(raw, 'the red shape', { form: 'phrase' }), await cpu.segment(raw, 'the red shape', { form: 'phrase' }));
+      expectSame(await triton.segment(prepared, 'the green shape', { form: 'phrase' }), await cpu.segment(raw, 'the green shape', { form: 'phrase' }));
+      prepared.release();
     });
 
     it("another package's repository is ENGINE_MISMATCH naming the difference", async () => {
