@@ -9,6 +9,10 @@ import { UsageError } from '../lib/cli/args.js';
 import { exportTritonCommand } from '../lib/cli/export-triton.js';
 import { HrsegError } from '../lib/errors.js';
 import { readPackage } from '../lib/package/manifest.js';
+import type { TritonClient } from '../lib/triton/client.js';
+import { RemoteDecoder } from '../lib/triton/decoder.js';
+import { modelIdentity } from '../lib/triton/names.js';
+import { PYTHON_PREAMBLE } from '../lib/triton/python-model.js';
 import { exportTritonRepository } from '../lib/triton/repository.js';
 import { demoPackage } from './helpers/demo.js';
 
@@ -26,13 +30,23 @@ describe('export-triton', () => {
     const models = await exportTritonRepository(await readPackage(packages.hrseg), repo);
     expect(models.map((m) => m.name)).toEqual(['hrseg_sam_encoder', 'hrseg_sam_decoder', 'hrseg_dino_encoder', 'hrseg_vlm_vision', 'hrseg_vlm_decoder']);
     expect(readdirSync(repo).sort()).toEqual(['hrseg_dino_encoder', 'hrseg_sam_decoder', 'hrseg_sam_encoder', 'hrseg_vlm_decoder', 'hrseg_vlm_vision']);
-    // The stateful decoder: one instance (its caches live there), the cache shape from the graph.
+    // The stateful decoder: sequence-batched by correlation id (a sequence stays on the instance
+    // holding its caches), its idle timeout the caches' own (600 s, not Triton's 1 s), the cache
+    // shape from the graph.
     const vlm = config(repo, 'hrseg_vlm_decoder');
     expect(vlm).toContain('instance_group [ { kind: KIND_CPU count: 1 } ]');
+    expect(vlm).toContain('max_sequence_idle_microseconds: 600000000');
+    expect(vlm).toMatch(/oldest \{ max_candidate_sequences: \d+ max_queue_delay_microseconds: 2000 \}/);
+    expect(vlm).toContain('{ key: "kv_protocol" value: { string_value: "2" } }');
     expect(vlm).toContain('{ name: "past_id" data_type: TYPE_INT64 dims: [ 1 ] }');
     expect(vlm).toMatch(/key: "kv_layers" value: \{ string_value: "[1-9]\d*" \}/);
     expect(vlm).toContain('{ key: "kv_budget_mib" value: { string_value: "4096" } }');
-    expect(readFileSync(join(repo, 'hrseg_vlm_decoder', '1', 'model.py'), 'utf8')).toContain('self.caches = OrderedDict()');
+    const decoderPy = readFileSync(join(repo, 'hrseg_vlm_decoder', '1', 'model.py'), 'utf8');
+    expect(decoderPy).toContain('self.caches = OrderedDict()');
+    // Both templates begin with the one preamble.
+    const modelPy = readFileSync(join(repo, 'hrseg_dino_encoder', '1', 'model.py'), 'utf8');
+    expect(decoderPy).toContain(PYTHON_PREAMBLE);
+    expect(modelPy).toContain(PYTHON_PREAMBLE);
     // DINOv2's views lead every tensor: Triton batches them (the batch dim leaves dims).
     const dino = config(repo, 'hrseg_dino_encoder');
     expect(dino).toContain('max_batch_size: 64');
@@ -95,5 +109,27 @@ describe('export-triton', () => {
     expect(existsSync(join(work, 'x')) || existsSync(join(work, 'y'))).toBe(false);
     await exportTritonRepository(pkg, repo, { force: true });
     await expect(exportTritonCommand.run(['--model', packages.hrseg, '--out', join(work, 'z'), '--backend', 'tflite'])).rejects.toBeInstanceOf(UsageError);
+  });
+
+  it('a decoder from an hrseg that speaks another key/value protocol is ENGINE_MISMATCH, before any call', async () => {
+    const pkg = await readPackage(packages.hrseg);
+    const identity = await modelIdentity(pkg, 'vlm/decoder');
+    // Only the config is asked for: a stand-in for the server's answer.
+    const served = (parameters: Record<string, string>) =>
+      ({
+        target: '127.0.0.1:1',
+        modelConfig: () => Promise.resolve({ name: 'hrseg_vlm_decoder', backend: 'python', maxBatchSize: 8, parameters }),
+      }) as unknown as TritonClient;
+    const shape = { kv_layers: '2', kv_heads: '2', kv_head_dim: '8' };
+    const old = await RemoteDecoder.open(served({ ...identity, ...shape }), pkg, () => undefined).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(old).toBeInstanceOf(HrsegError);
+    expect((old as HrsegError).code).toBe('ENGINE_MISMATCH');
+    expect((old as HrsegError).message).toMatch(/key\/value protocol 1, this client 2/);
+    const current = await RemoteDecoder.open(served({ ...identity, ...shape, kv_protocol: '2' }), pkg, () => undefined);
+    expect(current?.provider).toBe('triton');
+    await current?.dispose();
   });
 });

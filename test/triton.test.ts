@@ -6,7 +6,7 @@
  * package's repository → ENGINE_MISMATCH, abort → ABORTED). Skipped, saying why, when the server
  * is not installed; HRSEG_REQUIRE_TRITON=1 (CI) makes that a failure.
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -20,9 +20,10 @@ import { HrsegError } from '../lib/errors.js';
 import { readPackage } from '../lib/package/manifest.js';
 import { createSegmenter, type Segmenter, type SegmentEvent, type SegmentResult } from '../lib/segmenter.js';
 import { TritonClient } from '../lib/triton/client.js';
+import { decoderServerStats } from '../lib/triton/decoder.js';
 import { exportTritonRepository, type ExportOptions } from '../lib/triton/repository.js';
 import { demoPackage, demoScene } from './helpers/demo.js';
-import { TritonServer, tritonMissing } from './helpers/triton.js';
+import { FRONT_END_INSTRUCTIONS, frontEndScene, summarize, TritonServer, tritonMissing, type ResultSummary } from './helpers/triton.js';
 
 const missing = tritonMissing();
 const required = process.env.HRSEG_REQUIRE_TRITON === '1';
@@ -143,6 +144,31 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
       expectSame(result(t), result(c));
     });
 
+    it.skipIf(decoderHere(variant))("a prepared image's prefix is computed once on the server for two instructions (the decoder's counter)", async () => {
+      const client = new TritonClient(server.url);
+      try {
+        const before = await decoderServerStats(client);
+        const prepared = await triton.prepare(raw);
+        for (const [q, form] of FRONT_END_INSTRUCTIONS) expectSame(await triton.segment(prepared, q, { form }), await cpu.segment(raw, q, { form }));
+        const after = await decoderServerStats(client);
+        expect(after.prefills - before.prefills).toBe(1);
+        expect(after.caches, 'the prefix is held while the image is prepared').toBeGreaterThan(before.caches);
+        // Released: the client ends the image's sequence and the server frees its caches (the END
+        // goes out without being waited for, so it is asked again, bounded by attempts).
+        prepared.release();
+        let now = await decoderServerStats(client);
+        for (let i = 0; i < 50 && now.caches > before.caches; i++) {
+          await new Promise((r) => setTimeout(r, 100));
+          now = await decoderServerStats(client);
+        }
+        // At most: an earlier test's END still in flight when `before` was read may have landed since.
+        expect(now.caches).toBeLessThanOrEqual(before.caches);
+        expect(now.evictions, 'freed by the END, not evicted').toBe(after.evictions);
+      } finally {
+        client.close();
+      }
+    });
+
     it(`says where each backbone runs: the VLM decoder ${decoderHere(variant) ? 'here (no hrseg_vlm_decoder served)' : 'on Triton, its cache kept there'}`, () => {
       const b = triton.backbones;
       expect(triton.device).toBe('triton');
@@ -175,17 +201,21 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
       if (pkg) rmSync(dirname(pkg), { recursive: true, force: true });
     });
 
-    it('a prepared image whose prefix the server evicted is a clear error; preparing it again works', async () => {
-      const prepared = await triton.prepare(raw);
-      const first = await triton.segment(prepared, 'the red shape', { form: 'phrase' });
-      expectSame(first, await cpu.segment(raw, 'the red shape', { form: 'phrase' }));
-      const e = await failure(triton.segment(prepared, 'the green shape', { form: 'phrase' }));
-      expect(e.code).toBe('INVALID_ARGUMENT');
-      expect(e.message).toMatch(/no longer on the Triton server .* prepare the image again/);
-      const again = await triton.prepare(raw);
-      expectSame(await triton.segment(again, 'the green shape', { form: 'phrase' }), await cpu.segment(raw, 'the green shape', { form: 'phrase' }));
-      again.release();
-      prepared.release();
+    it('a prepared image whose prefix the server evicted is computed again, transparently (the counter says so)', async () => {
+      const client = new TritonClient(server.url);
+      try {
+        const before = await decoderServerStats(client);
+        const prepared = await triton.prepare(raw);
+        for (const [q, form] of FRONT_END_INSTRUCTIONS) expectSame(await triton.segment(prepared, q, { form }), await cpu.segment(raw, q, { form }));
+        const after = await decoderServerStats(client);
+        // The first instruction's steps evicted the prefix (budget 0); the second one computed it
+        // again from the embeddings the client keeps: two prefixes for one prepare().
+        expect(after.prefills - before.prefills).toBe(2);
+        expect(after.evictions).toBeGreaterThan(before.evictions);
+        prepared.release();
+      } finally {
+        client.close();
+      }
     });
 
     it('a client abort cancels the call; the segmenter goes on', async () => {
@@ -220,7 +250,9 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
       }
     });
 
-    it('a server killed mid-request is UNAVAILABLE, and a restarted one serves the same segmenter again', async () => {
+    it('a server killed mid-request is UNAVAILABLE, and a restarted one serves the same segmenter again, an image prepared before included', async () => {
+      // Its prefix dies with the server: the restarted one does not know its sequence.
+      const prepared = await triton.prepare(raw);
       let killed: Promise<void> | undefined;
       // Killed while the mask generator's decoder calls are under way.
       const e = await failure(
@@ -239,6 +271,8 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
       expect((await failure(triton.segment(raw, 'the green shape', { form: 'phrase' }))).code).toBe('UNAVAILABLE');
       server = await TritonServer.start(repo, server.ports);
       expectSame(await triton.segment(raw, 'the red shape', { form: 'phrase' }), await cpu.segment(raw, 'the red shape', { form: 'phrase' }));
+      expectSame(await triton.segment(prepared, 'the green shape', { form: 'phrase' }), await cpu.segment(raw, 'the green shape', { form: 'phrase' }));
+      prepared.release();
     });
 
     it("another package's repository is ENGINE_MISMATCH naming the difference", async () => {
@@ -306,6 +340,199 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
         expect(stats.inferenceCount).toBeGreaterThan(0);
         // One request carries the 1 + 2² views of an image: Triton counts each view as an inference.
         expect(stats.executionCount).toBeLessThan(stats.inferenceCount);
+      } finally {
+        client.close();
+      }
+    });
+  });
+
+  describe('many front ends: 4 processes × 3 images × 2 instructions against one server', () => {
+    let server: TritonServer;
+    let pkg: string;
+    beforeAll(async () => {
+      // Two instances of every model: a sequence's steps must reach the decoder instance holding its
+      // prefix. A queue delay of 200 ms lets the front ends' requests meet in the batchers.
+      const e = await exported('hrseg', { instances: 2, queueDelayUs: 200_000 });
+      pkg = e.pkg;
+      server = await TritonServer.start(e.repo);
+    });
+    afterAll(async () => {
+      await server?.stop();
+      if (pkg) rmSync(dirname(pkg), { recursive: true, force: true });
+    });
+
+    // Four front ends and a server with ten python stubs share two cores: minutes, not the default minute.
+    it('every answer equals the in-process one, and requests of different front ends shared executions', { timeout: 600_000 }, async () => {
+      const frontends = 4,
+        images = 3,
+        scenes = 4;
+      const children = Array.from({ length: frontends }, (_, f) => {
+        // Front end f asks images f, f+1, f+2 (of 4): each image is asked by three front ends.
+        const mine = Array.from({ length: images }, (_, i) => String((f + i) % scenes));
+        const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'helpers', 'triton-frontend.ts'), pkg, server.url, ...mine], {
+          stdio: ['pipe', 'pipe', 'pipe'],
+        });
+        let out = '',
+          err = '';
+        child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+        child.stderr.on('data', (b: Buffer) => (err = (err + b.toString()).slice(-4000)));
+        const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+        return { child, exited, out: () => out, err: () => err };
+      });
+      try {
+        // Every front end connected before any starts: their requests then overlap.
+        for (const c of children) {
+          for (let i = 0; i < 1200 && !c.out().includes('ready\n'); i++) {
+            if (c.child.exitCode !== null) break;
+            await new Promise((r) => setTimeout(r, 100));
+          }
+          expect(c.out(), `a front end did not connect: ${c.err()}`).toContain('ready\n');
+        }
+        for (const c of children) c.child.stdin.write('go\n');
+        const codes = await Promise.all(children.map((c) => c.exited));
+        children.forEach((c, f) => expect(codes[f], `front end ${f}: ${c.err()}`).toBe(0));
+        const cpu = await createSegmenter({ model: pkg, device: 'cpu' });
+        const expected = new Map<string, ResultSummary>();
+        try {
+          for (let k = 0; k < scenes; k++)
+            for (const [q, form] of FRONT_END_INSTRUCTIONS) expected.set(`${k}|${q}`, summarize(await cpu.segment(frontEndScene(k), q, { form })));
+        } finally {
+          await cpu.dispose();
+        }
+        let answers = 0;
+        for (const c of children) {
+          const { results } = JSON.parse(c.out().slice(c.out().indexOf('ready\n') + 6)) as {
+            results: { image: number; instruction: string; summary: ResultSummary }[];
+          };
+          expect(results).toHaveLength(images * FRONT_END_INSTRUCTIONS.length);
+          for (const r of results) {
+            const want = expected.get(`${r.image}|${r.instruction}`)!;
+            const { iou, segments, ...exact } = r.summary;
+            const { iou: wantIou, segments: wantSegments, ...wantExact } = want;
+            expect(exact, `image ${r.image}, '${r.instruction}'`).toEqual(wantExact);
+            close(Float32Array.from(iou), Float32Array.from(wantIou), 'proposal iou');
+            expect(segments.map((s) => [s.chosen, s.fallback, s.mask])).toEqual(wantSegments.map((s) => [s.chosen, s.fallback, s.mask]));
+            segments.forEach((s, i) => {
+              close(Float32Array.from(s.similarity), Float32Array.from(wantSegments[i]!.similarity), 'similarity');
+              close(Float32Array.from(s.iop), Float32Array.from(wantSegments[i]!.iop), 'iop');
+            });
+            answers++;
+          }
+        }
+        expect(answers).toBe(frontends * images * FRONT_END_INSTRUCTIONS.length);
+        // The scenes differ: their answers are not all one.
+        expect(new Set([...expected.values()].map((v) => v.mask)).size).toBeGreaterThan(1);
+
+        const client = new TritonClient(server.url);
+        try {
+          const dino = await client.modelStats('hrseg_dino_encoder');
+          const decoder = await client.modelStats('hrseg_vlm_decoder');
+          console.log(`many front ends: dino ${JSON.stringify(dino)}, decoder ${JSON.stringify(decoder)}`);
+          expect(dino.executionCount).toBeLessThan(dino.inferenceCount);
+          // One front end has at most one decoder step in flight (its segmenter runs one call at a
+          // time, and a sequence's END goes out before its next image has passed the encoders):
+          // fewer executions than requests means steps of different front ends ran together.
+          expect(decoder.executionCount).toBeLessThan(decoder.inferenceCount);
+          expect(decoder.inferenceCount).toBe(decoder.requestCount);
+          // No step failed: each one found its cache on the instance the sequence batcher sent it
+          // to (a lost one would have failed there first, then been computed again).
+          expect(decoder.failCount).toBe(0);
+        } finally {
+          client.close();
+        }
+      } finally {
+        for (const c of children) if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
+      }
+    });
+  });
+
+  describe("the decoder's memory and idle sequences", () => {
+    let server: TritonServer;
+    let pkg: string;
+    let repo: string;
+    let cpu: Segmenter;
+    let triton: Segmenter;
+    beforeAll(async () => {
+      // 1 MiB of caches, and a sequence (with its caches) forgotten after 1 s unused.
+      ({ pkg, repo } = await exported('hrseg', { kvBudgetMiB: 1, kvIdleSeconds: 1 }));
+      server = await TritonServer.start(repo);
+      cpu = await createSegmenter({ model: pkg, device: 'cpu' });
+      triton = await createSegmenter({ model: pkg, device: 'triton', triton: { url: server.url } });
+    });
+    afterAll(async () => {
+      await Promise.all([cpu?.dispose(), triton?.dispose()]);
+      await server?.stop();
+      if (pkg) rmSync(dirname(pkg), { recursive: true, force: true });
+    });
+
+    it('an idled-out sequence is computed again from the prefix, transparently', async () => {
+      const client = new TritonClient(server.url);
+      try {
+        const prepared = await triton.prepare(raw);
+        const before = await decoderServerStats(client);
+        // Longer than the idle time (1 s): Triton forgets the sequence, the model its caches.
+        await new Promise((r) => setTimeout(r, 3000));
+        expectSame(await triton.segment(prepared, 'the red shape', { form: 'phrase' }), await cpu.segment(raw, 'the red shape', { form: 'phrase' }));
+        const after = await decoderServerStats(client);
+        expect(after.prefills - before.prefills, 'the prefix was computed again').toBe(1);
+        expect(after.evictions, 'the idle caches were evicted').toBeGreaterThan(before.evictions);
+        prepared.release();
+      } finally {
+        client.close();
+      }
+    });
+
+    it("the decoder's memory stays within its budget over 300 images' prefixes that are never released", async () => {
+      const client = new TritonClient(server.url);
+      try {
+        const config = await client.modelConfig('hrseg_vlm_decoder');
+        const [layers, heads, headDim] = ['kv_layers', 'kv_heads', 'kv_head_dim'].map((k) => Number(config.parameters[k]));
+        const hidden = (await readPackage(pkg)).head.hiddenSize;
+        // Tokens for a ~64 KiB prefix: 16 fit in the budget, 300 would be ~19 MiB.
+        const perToken = layers! * 2 * heads! * headDim! * 4;
+        const tokens = Math.max(1, Math.ceil((64 << 10) / perToken));
+        const budget = 1 << 20;
+        let most = 0;
+        const ids: bigint[] = [];
+        for (let i = 0; i < 300; i++) {
+          const id = BigInt(1_000_000 + i);
+          const r = await client.infer(
+            'hrseg_vlm_decoder',
+            {
+              inputs_embeds: { dtype: 'float32', dims: [1, tokens, hidden], data: new Float32Array(tokens * hidden).fill(i / 300) },
+              position_ids: { dtype: 'int64', dims: [1, tokens], data: BigInt64Array.from({ length: tokens }, (_, t) => BigInt(t)) },
+              past_id: { dtype: 'int64', dims: [1, 1], data: BigInt64Array.of(0n) },
+              drop_ids: { dtype: 'int64', dims: [1, 1], data: BigInt64Array.of(0n) },
+            },
+            ['present_id', 'kv_stats'],
+            { sequence: { id, start: true } },
+          );
+          ids.push((r.present_id!.data as BigInt64Array)[0]!);
+          const [, bytes] = [...(r.kv_stats!.data as BigInt64Array)].map(Number) as [number, number];
+          most = Math.max(most, bytes);
+        }
+        const stats = await decoderServerStats(client);
+        expect(most, 'bytes held at most').toBeLessThanOrEqual(budget);
+        expect(stats.bytes).toBeLessThanOrEqual(budget);
+        expect(stats.caches).toBeLessThan(300);
+        // The oldest prefix was evicted: extending it is the model's 'not on this server'.
+        const old = await client
+          .infer(
+            'hrseg_vlm_decoder',
+            {
+              inputs_embeds: { dtype: 'float32', dims: [1, 1, hidden], data: new Float32Array(hidden) },
+              position_ids: { dtype: 'int64', dims: [1, 1], data: BigInt64Array.of(BigInt(tokens)) },
+              past_id: { dtype: 'int64', dims: [1, 1], data: BigInt64Array.of(ids[0]!) },
+              drop_ids: { dtype: 'int64', dims: [1, 1], data: BigInt64Array.of(0n) },
+            },
+            ['present_id'],
+            { sequence: { id: 1_000_000n } },
+          )
+          .then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+        expect(String(old)).toMatch(/hrseg-kv-missing|START flag/);
       } finally {
         client.close();
       }

@@ -53,12 +53,13 @@ options:
   --out <dir>           the repository to write (whole or not at all)
   --backend <name>      ${TRITON_BACKENDS.join(', ')} (default python: ONNX Runtime inside the python
                         backend, what CI tests; onnxruntime and tensorrt are for GPU servers)
-  --instances <n>       instances of each model (default 1)
-  --queue-delay-us <n>  how long Triton holds a DINOv2 request for others to join its batch
-                        (default 2000 µs)
-  --kv-budget-mib <n>   python backend: MiB of the VLM decoder's key/value caches the server keeps
-                        before it evicts the least recently used (default 4096)
-  --kv-idle-s <n>       python backend: seconds an unused cache is kept (default 600)
+  --instances <n>       instances of each model, the VLM decoder's included (default 1)
+  --queue-delay-us <n>  how long Triton holds a DINOv2 request, or a VLM decoder step, for others
+                        to join its batch (default 2000 µs)
+  --kv-budget-mib <n>   python backend: MiB of the VLM decoder's key/value caches each decoder
+                        instance keeps before it evicts the least recently used (default 4096)
+  --kv-idle-s <n>       python backend: seconds an unused cache, and the Triton sequence holding
+                        it, is kept (default 600)
   --force               replace an existing repository
   -h, --help            this help`,
   run,

@@ -45,6 +45,8 @@ export interface ModelStats {
   inferenceCount: number;
   /** Model executions: fewer than requests when the dynamic batcher merged requests. */
   executionCount: number;
+  /** Failed requests. */
+  failCount: number;
 }
 
 export interface TritonClientOptions {
@@ -55,6 +57,18 @@ export interface TritonClientOptions {
 export interface CallOptions {
   signal?: AbortSignal;
   deadlineMs?: number;
+}
+
+/** A request's place in a sequence, for a model with a sequence batcher: KServe's sequence parameters. */
+export interface SequenceFlags {
+  /** The correlation id, non-zero (Triton reserves 0 for "no sequence"). */
+  id: bigint;
+  start?: boolean;
+  end?: boolean;
+}
+
+export interface InferOptions extends CallOptions {
+  sequence?: SequenceFlags;
 }
 
 // Larger than any tensor a component exchanges (SAM-H's embedding is 4 MiB, 16 DINOv2 views at
@@ -190,18 +204,20 @@ export class TritonClient {
   }
 
   async modelStats(name: string, options?: CallOptions): Promise<ModelStats> {
-    const r = await this.#call<{ model_stats: { inference_count: number; execution_count: number; inference_stats?: { success?: { count: number } } }[] }>(
-      'ModelStatistics',
-      { name, version: '' },
-      `model '${name}' statistics`,
-      options,
-    );
+    const r = await this.#call<{
+      model_stats: { inference_count: number; execution_count: number; inference_stats?: { success?: { count: number }; fail?: { count: number } } }[];
+    }>('ModelStatistics', { name, version: '' }, `model '${name}' statistics`, options);
     const s = r.model_stats[0];
-    return { requestCount: s?.inference_stats?.success?.count ?? 0, inferenceCount: s?.inference_count ?? 0, executionCount: s?.execution_count ?? 0 };
+    return {
+      requestCount: Number(s?.inference_stats?.success?.count ?? 0),
+      inferenceCount: Number(s?.inference_count ?? 0),
+      executionCount: Number(s?.execution_count ?? 0),
+      failCount: Number(s?.inference_stats?.fail?.count ?? 0),
+    };
   }
 
   /** Runs `model` on named host tensors; every output comes back as a host tensor. */
-  async infer(model: string, inputs: Readonly<Record<string, Tensor>>, outputs: readonly string[], options?: CallOptions): Promise<Record<string, Tensor>> {
+  async infer(model: string, inputs: Readonly<Record<string, Tensor>>, outputs: readonly string[], options?: InferOptions): Promise<Record<string, Tensor>> {
     const tensors: { name: string; datatype: string; shape: number[] }[] = [];
     const raw: Buffer[] = [];
     for (const [name, t] of Object.entries(inputs)) {
@@ -213,7 +229,14 @@ export class TritonClient {
     }
     const response = await this.#call<{ outputs: TensorMetadata[]; raw_output_contents: Buffer[] }>(
       'ModelInfer',
-      { model_name: model, model_version: '', inputs: tensors, outputs: outputs.map((name) => ({ name })), raw_input_contents: raw },
+      {
+        model_name: model,
+        model_version: '',
+        inputs: tensors,
+        outputs: outputs.map((name) => ({ name })),
+        raw_input_contents: raw,
+        ...(options?.sequence ? { parameters: sequenceParameters(options.sequence) } : {}),
+      },
       `${model} inference`,
       options,
     );
@@ -235,6 +258,16 @@ export class TritonClient {
   close(): void {
     this.#client.close();
   }
+}
+
+function sequenceParameters(s: SequenceFlags): Record<string, { int64_param?: string; bool_param?: boolean }> {
+  if (s.id <= 0n) throw new HrsegError('INVALID_ARGUMENT', `a sequence's correlation id must be positive, got ${s.id}`);
+  return {
+    // As a decimal string: protobufjs takes int64 so without a precision loss above 2^53.
+    sequence_id: { int64_param: s.id.toString() },
+    ...(s.start ? { sequence_start: { bool_param: true } } : {}),
+    ...(s.end ? { sequence_end: { bool_param: true } } : {}),
+  };
 }
 
 /** A typed array over the bytes, copied once when gRPC's buffer is not aligned for the type. */

@@ -94,50 +94,81 @@ export function componentConfig(pkg: ModelPackage, component: Component, identit
 export interface DecoderConfigOptions {
   file: string;
   shape: { layers: number; heads: number; headDim: number };
-  /** Bytes of caches the server keeps before it evicts the least recently used (MiB). */
+  /** Bytes of caches each instance keeps before it evicts the least recently used (MiB). */
   kvBudgetMiB: number;
-  /** Seconds a cache may sit unused before it is evicted. */
+  /** Seconds a cache, and Triton's sequence holding it, may sit unused before it is evicted. */
   kvIdleSeconds: number;
+  /** Instances of the decoder: each holds the caches of the sequences routed to it. */
+  instances: number;
+  /** How long the sequence batcher holds a step for other sequences' steps to join it (µs). */
+  queueDelayUs: number;
 }
 
+/** The decoder protocol the client expects (decoder.ts checks it): 2 = sequence-batched, by correlation id. */
+export const KV_PROTOCOL = '2';
+/** Steps of different sequences one execution takes. */
+const DECODER_MAX_BATCH = 8;
 /**
- * The stateful VLM decoder (kv.ts): one instance, since the caches live in it; the cache travels as
- * an id (past_id in, present_id out), with the ids the client no longer needs in drop_ids.
+ * Sequences the batcher keeps live at once per model; one is a prepared image (or a segment() in
+ * flight) of some front end. Beyond it, new sequences wait until one ends or idles out.
+ */
+const MAX_SEQUENCES = 4096;
+
+/**
+ * The stateful VLM decoder (kv.ts). The cache travels as an id (past_id in, present_id out), with
+ * the ids the client no longer needs in drop_ids. Triton's sequence batcher, strategy "oldest",
+ * keeps all requests of one correlation id (one image's prefix and every instruction forked from
+ * it) on one instance, the one holding its caches, while steps of different sequences share
+ * executions. Its idle timeout is the caches' own: Triton's default of 1 s would forget a prepared
+ * image within a second; and a sequence Triton forgot is one whose caches the model drops too.
  */
 export function decoderConfig(identity: ModelIdentity, options: DecoderConfigOptions): ComponentConfig {
   const name = modelName('vlm/decoder');
   const params: Record<string, string> = {
     ...identity,
     onnx_file: options.file,
+    kv_protocol: KV_PROTOCOL,
     kv_layers: String(options.shape.layers),
     kv_heads: String(options.shape.heads),
     kv_head_dim: String(options.shape.headDim),
     kv_budget_mib: String(options.kvBudgetMiB),
     kv_idle_s: String(options.kvIdleSeconds),
   };
+  const idleUs = Math.max(1, Math.round(options.kvIdleSeconds * 1e6));
   const text = [
     `# Written by hrseg export-triton from ${identity.hrseg_package} (${identity.hrseg_file}): the VLM decoder, its key/value caches kept in the server.`,
     `name: "${name}"`,
     'backend: "python"',
-    'max_batch_size: 0',
+    // Each request is one step of batch 1; the batch dimension is for the sequence batcher.
+    `max_batch_size: ${DECODER_MAX_BATCH}`,
     'input [',
-    '  { name: "inputs_embeds" data_type: TYPE_FP32 dims: [ 1, -1, -1 ] },',
-    '  { name: "position_ids" data_type: TYPE_INT64 dims: [ 1, -1 ] },',
+    // Ragged: steps of different lengths (a prefix, a suffix, one token) may share an execution.
+    '  { name: "inputs_embeds" data_type: TYPE_FP32 dims: [ -1, -1 ] allow_ragged_batch: true },',
+    '  { name: "position_ids" data_type: TYPE_INT64 dims: [ -1 ] allow_ragged_batch: true },',
     '  { name: "past_id" data_type: TYPE_INT64 dims: [ 1 ] },',
-    '  { name: "drop_ids" data_type: TYPE_INT64 dims: [ -1 ] }',
+    '  { name: "drop_ids" data_type: TYPE_INT64 dims: [ -1 ] allow_ragged_batch: true }',
     ']',
     'output [',
-    '  { name: "logits" data_type: TYPE_FP32 dims: [ 1, -1, -1 ] },',
-    '  { name: "hidden" data_type: TYPE_FP32 dims: [ 1, -1, -1 ] },',
-    '  { name: "present_id" data_type: TYPE_INT64 dims: [ 1 ] }',
+    '  { name: "logits" data_type: TYPE_FP32 dims: [ -1, -1 ] },',
+    '  { name: "hidden" data_type: TYPE_FP32 dims: [ -1, -1 ] },',
+    '  { name: "present_id" data_type: TYPE_INT64 dims: [ 1 ] },',
+    // The instance's caches, their bytes, prefixes computed and caches evicted: what tests and operators read.
+    '  { name: "kv_stats" data_type: TYPE_INT64 dims: [ 4 ] }',
     ']',
-    // One instance: a cache lives in the instance that made it.
-    'instance_group [ { kind: KIND_CPU count: 1 } ]',
+    'sequence_batching {',
+    `  max_sequence_idle_microseconds: ${idleUs}`,
+    '  control_input [',
+    '    { name: "START" control [ { kind: CONTROL_SEQUENCE_START int32_false_true: [ 0, 1 ] } ] },',
+    '    { name: "END" control [ { kind: CONTROL_SEQUENCE_END int32_false_true: [ 0, 1 ] } ] }',
+    '  ]',
+    `  oldest { max_candidate_sequences: ${MAX_SEQUENCES} max_queue_delay_microseconds: ${options.queueDelayUs} }`,
+    '}',
+    `instance_group [ { kind: KIND_CPU count: ${options.instances} } ]`,
     'parameters [',
     Object.entries(params)
       .map(([k, v]) => `  { key: "${k}" value: { string_value: "${v.replace(/["\\]/g, '\\$&')}" } }`)
       .join(',\n'),
     ']',
   ].join('\n');
-  return { name, batched: false, text: text + '\n' };
+  return { name, batched: true, text: text + '\n' };
 }

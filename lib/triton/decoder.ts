@@ -5,6 +5,8 @@
  * sends only their id; releasing them (the runner does, once read) tells the server with the next
  * call that the cache may go.
  */
+import { randomBytes } from 'node:crypto';
+
 import type { Engine, EngineInput, EngineValue, RunOptions, TensorSpec } from '../engines/types.js';
 import { isEngineValue } from '../engines/types.js';
 import { HrsegError } from '../errors.js';
@@ -12,22 +14,83 @@ import type { ModelPackage } from '../package/manifest.js';
 import { tensor, type Tensor } from '../tensor.js';
 import type { TritonClient } from './client.js';
 import { CACHE_MISSING } from './kv.js';
+import { KV_PROTOCOL } from './config.js';
 import { identityDifferences, modelIdentity, modelName } from './names.js';
 import { HostValue } from '../engines/host-value.js';
+
+/**
+ * One Triton sequence (a correlation id): an image's prefix and every cache forked from it, all on
+ * the instance the sequence batcher routed its first request to. It ends (an END request that
+ * frees its caches there) when the client holds none of them any more.
+ */
+class Sequence {
+  /** Caches of this sequence the client has not released. */
+  live = 0;
+  /** Its first request succeeded: Triton knows it, so it must be ended. */
+  started = false;
+  /** Released caches, named in the sequence's next request (or its END). */
+  readonly drops = new Set<bigint>();
+  constructor(readonly id: bigint) {}
+}
+
+/** The step that made a cache: enough to compute it again from the prefix when the server lost it. */
+interface Step {
+  embeds: Tensor;
+  positions: Tensor;
+  parent?: RemoteCache;
+}
 
 /** One server-side cache, seen through each of its past.{l}.{kind} names. */
 class RemoteCache {
   released = false;
   constructor(
-    readonly id: bigint,
+    public id: bigint,
+    public sequence: Sequence,
     readonly length: number,
-    private readonly drops: Set<bigint>,
+    readonly step: Step,
+    private readonly onRelease: (cache: RemoteCache) => void,
   ) {}
   release(): void {
     if (this.released) return;
     this.released = true;
-    this.drops.add(this.id);
+    this.onRelease(this);
   }
+}
+
+/** A positive random 63-bit correlation id: front ends share the server and cannot coordinate ids. */
+function correlationId(): bigint {
+  const id = randomBytes(8).readBigUInt64LE() & 0x7fff_ffff_ffff_ffffn;
+  return id === 0n ? 1n : id;
+}
+
+/** Said by the model (a cache it evicted or never had) or by Triton (a sequence it forgot after its idle time, or lost in a restart). */
+const isLost = (e: unknown): e is HrsegError => e instanceof HrsegError && (e.message.includes(CACHE_MISSING) || /START flag/i.test(e.message));
+
+const dropIds = (drops: readonly bigint[]) =>
+  tensor('int64', [1, Math.max(1, drops.length)], drops.length > 0 ? BigInt64Array.from(drops) : BigInt64Array.of(0n));
+
+/** A request that computes nothing (past_id -1): it drops caches, ends a sequence or asks for kv_stats. */
+const noStep = (drops: readonly bigint[]) => ({
+  inputs_embeds: tensor('float32', [1, 0, 0], new Float32Array(0)),
+  position_ids: tensor('int64', [1, 0], new BigInt64Array(0)),
+  past_id: tensor('int64', [1, 1], BigInt64Array.of(-1n)),
+  drop_ids: dropIds(drops),
+});
+
+export interface DecoderServerStats {
+  /** Caches held by the instance that answered, and their bytes. */
+  caches: number;
+  bytes: number;
+  /** Prefixes (new sequences' first steps) it computed, and caches it evicted (idle or over budget), since it started. */
+  prefills: number;
+  evictions: number;
+}
+
+/** What the decoder instance a fresh sequence reaches holds (with one instance: the decoder's). */
+export async function decoderServerStats(client: TritonClient): Promise<DecoderServerStats> {
+  const r = await client.infer(modelName('vlm/decoder'), noStep([]), ['kv_stats'], { sequence: { id: correlationId(), start: true, end: true } });
+  const [caches, bytes, prefills, evictions] = [...(r.kv_stats!.data as BigInt64Array)].map(Number) as [number, number, number, number];
+  return { caches, bytes, prefills, evictions };
 }
 
 class RemoteKvValue implements EngineValue {
@@ -50,7 +113,9 @@ export class RemoteDecoder implements Engine {
   readonly component = 'vlm/decoder';
   readonly provider = 'triton';
   readonly fallbackReason = undefined;
-  readonly #drops = new Set<bigint>();
+  /** END requests in flight: dispose() lets them reach the server before the channel closes. */
+  readonly #ending = new Set<Promise<void>>();
+  #rebuilds: Promise<void> = Promise.resolve();
   #disposed = false;
 
   private constructor(
@@ -74,6 +139,11 @@ export class RemoteDecoder implements Engine {
     const differences = identityDifferences(await modelIdentity(pkg, 'vlm/decoder'), config.parameters);
     if (differences.length > 0)
       throw new HrsegError('ENGINE_MISMATCH', `${where} was not exported from this package (${pkg.dir}):\n  - ${differences.join('\n  - ')}`);
+    if (config.parameters.kv_protocol !== KV_PROTOCOL)
+      throw new HrsegError(
+        'ENGINE_MISMATCH',
+        `${where} speaks key/value protocol ${config.parameters.kv_protocol ?? '1'}, this client ${KV_PROTOCOL} (sequence-batched): export the repository again with this hrseg`,
+      );
     const shape = { layers: Number(config.parameters.kv_layers), heads: Number(config.parameters.kv_heads), headDim: Number(config.parameters.kv_head_dim) };
     if (![shape.layers, shape.heads, shape.headDim].every((n) => Number.isInteger(n) && n > 0))
       throw new HrsegError('ENGINE_MISMATCH', `${where}: its config gives no key/value cache shape (kv_layers, kv_heads, kv_head_dim)`);
@@ -96,59 +166,132 @@ export class RemoteDecoder implements Engine {
 
   async run(feeds: Readonly<Record<string, EngineInput>>, options: RunOptions = {}): Promise<Record<string, EngineValue>> {
     if (this.#disposed) throw new HrsegError('INVALID_ARGUMENT', 'vlm/decoder: this engine has been disposed');
-    const embeds = feeds.inputs_embeds,
-      positions = feeds.position_ids,
+    const embedsIn = feeds.inputs_embeds,
+      positionsIn = feeds.position_ids,
       past = feeds['past.0.key'];
-    if (!embeds || !positions || !past) throw new HrsegError('INVALID_TENSOR', 'vlm/decoder: inputs_embeds, position_ids and past.0.key are required');
-    let pastId = 0n;
-    let length = 0;
+    if (!embedsIn || !positionsIn || !past) throw new HrsegError('INVALID_TENSOR', 'vlm/decoder: inputs_embeds, position_ids and past.0.key are required');
+    let parent: RemoteCache | undefined;
     if (past instanceof RemoteKvValue) {
       if (past.cache.released) throw new HrsegError('INVALID_ARGUMENT', 'vlm/decoder: this key/value cache was released');
-      pastId = past.cache.id;
-      length = past.cache.length;
+      parent = past.cache;
     } else if (past.dims[2] !== 0) {
       // Only an empty cache (a new sequence) may come from this side: the data lives in the server.
       throw new HrsegError('INVALID_TENSOR', `vlm/decoder on Triton extends caches it holds; past.0.key has ${past.dims[2]} tokens of host data`);
     }
     const host = async (v: EngineInput) => (isEngineValue(v) ? await v.host() : v);
-    const drops = [...this.#drops];
-    let result: Record<string, Tensor>;
+    const step: Step = { embeds: await host(embedsIn), positions: await host(positionsIn), parent };
+    let made: { id: bigint; sequence: Sequence; logits: Tensor; hidden: Tensor };
+    const asked = parent?.sequence;
     try {
-      result = await this.client.infer(
-        modelName('vlm/decoder'),
-        {
-          inputs_embeds: await host(embeds),
-          position_ids: await host(positions),
-          past_id: tensor('int64', [1], BigInt64Array.of(pastId)),
-          drop_ids: tensor('int64', [Math.max(1, drops.length)], drops.length > 0 ? BigInt64Array.from(drops) : BigInt64Array.of(0n)),
-        },
-        ['logits', 'hidden', 'present_id'],
-        { signal: options.signal },
-      );
+      made = await this.#compute(step, options.signal);
     } catch (e) {
-      if (e instanceof HrsegError && e.message.includes(CACHE_MISSING))
+      if (!parent || !asked || !isLost(e)) throw e;
+      // The server lost this chain (its idle time passed, its budget evicted it, or it restarted):
+      // computed again from the prefix, which the client still has, step by step as it was made.
+      try {
+        await this.#rebuild(parent, asked, options.signal);
+        made = await this.#compute(step, options.signal);
+      } catch (again) {
+        if (!isLost(again)) throw again;
         throw new HrsegError(
           'INVALID_ARGUMENT',
-          `the image's key/value cache is no longer on the Triton server at ${this.client.target} (evicted after its idle time or over its budget, or the server restarted): prepare the image again`,
-          { cause: e },
+          `the image's key/value cache is no longer on the Triton server at ${this.client.target} and could not be computed again (${again.message}): prepare the image again`,
+          { cause: again },
         );
-      throw e;
+      }
     }
-    for (const d of drops) this.#drops.delete(d);
-    const steps = embeds.dims[1] ?? 0;
-    const cache = new RemoteCache((result.present_id!.data as BigInt64Array)[0]!, length + steps, this.#drops);
-    const out: Record<string, EngineValue> = { logits: new HostValue('logits', result.logits!), hidden: new HostValue('hidden', result.hidden!) };
+    const cache = this.#adopt(made.id, made.sequence, (parent?.length ?? 0) + (step.embeds.dims[1] ?? 0), step);
+    const out: Record<string, EngineValue> = { logits: new HostValue('logits', made.logits), hidden: new HostValue('hidden', made.hidden) };
     for (let l = 0; l < this.shape.layers; l++)
       for (const kind of ['key', 'value'])
         out[`present.${l}.${kind}`] = new RemoteKvValue(`present.${l}.${kind}`, [1, this.shape.heads, cache.length, this.shape.headDim], cache);
     return out;
   }
 
-  dispose(): Promise<void> {
+  /** One step on the server: a new sequence for a prefix, else the parent's sequence (its instance). */
+  async #compute(step: Step, signal?: AbortSignal): Promise<{ id: bigint; sequence: Sequence; logits: Tensor; hidden: Tensor }> {
+    const sequence = step.parent?.sequence ?? new Sequence(correlationId());
+    const drops = [...sequence.drops];
+    const result = await this.client.infer(
+      modelName('vlm/decoder'),
+      {
+        inputs_embeds: step.embeds,
+        position_ids: step.positions,
+        past_id: tensor('int64', [1, 1], BigInt64Array.of(step.parent?.id ?? 0n)),
+        drop_ids: dropIds(drops),
+      },
+      ['logits', 'hidden', 'present_id'],
+      { signal, sequence: { id: sequence.id, start: !step.parent } },
+    );
+    sequence.started = true;
+    for (const d of drops) sequence.drops.delete(d);
+    return { id: (result.present_id!.data as BigInt64Array)[0]!, sequence, logits: result.logits!, hidden: result.hidden! };
+  }
+
+  #adopt(id: bigint, sequence: Sequence, length: number, step: Step): RemoteCache {
+    sequence.live++;
+    return new RemoteCache(id, sequence, length, step, (c) => this.#released(c));
+  }
+
+  #released(cache: RemoteCache): void {
+    const s = cache.sequence;
+    s.drops.add(cache.id);
+    if (--s.live === 0) this.#end(s);
+  }
+
+  /** Ends a sequence no cache of which is held any more: its instance frees them all. */
+  #end(sequence: Sequence): void {
+    if (!sequence.started || this.#disposed) return;
+    const drops = [...sequence.drops];
+    sequence.drops.clear();
+    const done = this.client
+      .infer(modelName('vlm/decoder'), noStep(drops), ['present_id'], { sequence: { id: sequence.id, end: true } })
+      // A sequence the server already forgot (idle, restarted) has nothing left to free.
+      .then(
+        () => undefined,
+        () => undefined,
+      );
+    this.#ending.add(done);
+    void done.finally(() => this.#ending.delete(done));
+  }
+
+  /**
+   * Computes `cache` again: from its nearest ancestor still on the server (one an earlier rebuild
+   * moved to a sequence of its own), else from the prefix in a new sequence. Every cache on the
+   * way gets its new id and sequence; those the client had already released are dropped again.
+   */
+  #rebuild(cache: RemoteCache, lost: Sequence, signal?: AbortSignal): Promise<void> {
+    // One at a time: two forks of one lost prefix must not each replay it (the second finds it moved).
+    const run = this.#rebuilds.then(() => this.#replay(cache, lost, signal));
+    this.#rebuilds = run.catch(() => undefined);
+    return run;
+  }
+
+  async #replay(cache: RemoteCache, lost: Sequence, signal?: AbortSignal): Promise<void> {
+    const chain: RemoteCache[] = [];
+    let c: RemoteCache | undefined = cache;
+    for (; c && c.sequence === lost; c = c.step.parent) chain.unshift(c);
+    for (const node of chain) {
+      const made = await this.#compute(node.step, signal);
+      const wasLive = !node.released;
+      node.id = made.id;
+      node.sequence = made.sequence;
+      if (wasLive) {
+        made.sequence.live++;
+        if (--lost.live === 0) this.#end(lost);
+      }
+      // A released step is needed only as the next one's parent: dropped with that one's request.
+      const previous = node.step.parent;
+      if (previous?.released && previous.sequence === made.sequence) made.sequence.drops.add(previous.id);
+    }
+  }
+
+  async dispose(): Promise<void> {
     if (!this.#disposed) {
       this.#disposed = true;
+      // Bounded by the calls' deadline: an unreachable server does not hold a dispose longer.
+      await Promise.allSettled([...this.#ending]);
       this.onDispose();
     }
-    return Promise.resolve();
   }
 }

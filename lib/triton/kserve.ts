@@ -49,6 +49,8 @@ export const KSERVE_V2: INamespace = {
             model_name: ['string', 1],
             model_version: ['string', 2],
             id: ['string', 3],
+            // sequence_id, sequence_start, sequence_end: the sequence batcher's routing (decoder.ts).
+            parameters: { keyType: 'string', type: 'InferParameter', id: 4 },
             inputs: ['InferInputTensor', 5, 'repeated'],
             outputs: ['InferRequestedOutputTensor', 6, 'repeated'],
             raw_input_contents: ['bytes', 7, 'repeated'],
@@ -68,6 +70,8 @@ export const KSERVE_V2: INamespace = {
           }),
           nested: { InferOutputTensor: { fields: fields({ name: ['string', 1], datatype: ['string', 2], shape: ['int64', 3, 'repeated'] }) } },
         },
+        // A oneof in the spec; protobufjs writes whichever one field is set.
+        InferParameter: { fields: fields({ bool_param: ['bool', 1], int64_param: ['int64', 2], string_param: ['string', 3], uint64_param: ['uint64', 5] }) },
         ModelConfigRequest: { fields: fields({ name: ['string', 1], version: ['string', 2] }) },
         ModelConfigResponse: { fields: fields({ config: ['ModelConfig', 1] }) },
         ModelConfig: {
@@ -90,7 +94,7 @@ export const KSERVE_V2: INamespace = {
             inference_stats: ['InferStatistics', 6],
           }),
         },
-        InferStatistics: { fields: fields({ success: ['StatisticDuration', 1] }) },
+        InferStatistics: { fields: fields({ success: ['StatisticDuration', 1], fail: ['StatisticDuration', 2] }) },
         StatisticDuration: { fields: fields({ count: ['uint64', 1], ns: ['uint64', 2] }) },
       },
     },

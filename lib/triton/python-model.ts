@@ -4,10 +4,16 @@
  * model's config (its ONNX file, whether Triton batches it). It is what CI runs: the pip wheel's
  * tritonserver has the python backend only.
  */
-export const PYTHON_MODEL = `# Written by hrseg export-triton: runs this model's ONNX file with ONNX Runtime on the CPU.
-import json
+/**
+ * What every generated model.py starts with: its imports, with the folders named by
+ * HRSEG_TRITON_PYTHONPATH put first on sys.path. One string, so that the stateless models and the
+ * stateful decoder (kv.ts) cannot drift apart in how they find onnxruntime.
+ */
+export const PYTHON_PREAMBLE = `import json
 import os
 import sys
+import time
+from collections import OrderedDict
 
 # The python backend's embedded interpreter ignores PYTHONPATH; a venv holding onnxruntime is
 # named by HRSEG_TRITON_PYTHONPATH instead (scripts/triton/install.sh writes it into env.sh).
@@ -20,15 +26,26 @@ import onnxruntime as ort  # noqa: E402
 import triton_python_backend_utils as pb_utils  # noqa: E402
 
 
+def onnx_session(args, params):
+    """The model's ONNX file on ONNX Runtime's CPU provider."""
+    here = os.path.join(args["model_repository"], args["model_version"])
+    options = ort.SessionOptions()
+    # Several instances and models share the server's cores; one pool each would oversubscribe them.
+    options.intra_op_num_threads = int(os.environ.get("HRSEG_TRITON_THREADS", "0"))
+    return ort.InferenceSession(os.path.join(here, params["onnx_file"]), options, providers=["CPUExecutionProvider"])
+
+
+def model_params(config):
+    return {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+`;
+
+export const PYTHON_MODEL = `# Written by hrseg export-triton: runs this model's ONNX file with ONNX Runtime on the CPU.
+${PYTHON_PREAMBLE}
+
 class TritonPythonModel:
     def initialize(self, args):
         config = json.loads(args["model_config"])
-        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
-        here = os.path.join(args["model_repository"], args["model_version"])
-        options = ort.SessionOptions()
-        # Several instances and models share the server's cores; one pool each would oversubscribe them.
-        options.intra_op_num_threads = int(os.environ.get("HRSEG_TRITON_THREADS", "0"))
-        self.session = ort.InferenceSession(os.path.join(here, params["onnx_file"]), options, providers=["CPUExecutionProvider"])
+        self.session = onnx_session(args, model_params(config))
         self.inputs = [i["name"] for i in config["input"]]
         self.outputs = [o["name"] for o in config["output"]]
         self.batched = config.get("max_batch_size", 0) > 0

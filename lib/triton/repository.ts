@@ -97,13 +97,20 @@ export async function exportTritonRepository(pkg: ModelPackage, outInput: string
       // The decoder with its caches kept in the server: only the python backend can hold them.
       const source = pkg.files.vlmDecoder;
       const shape = await cacheShape(source, pkg.vlm);
-      const config = decoderConfig(await modelIdentity(pkg, 'vlm/decoder'), { file: basename(source), shape, kvBudgetMiB, kvIdleSeconds });
+      const config = decoderConfig(await modelIdentity(pkg, 'vlm/decoder'), {
+        file: basename(source),
+        shape,
+        kvBudgetMiB,
+        kvIdleSeconds,
+        instances,
+        queueDelayUs,
+      });
       const version = join(partial, config.name, '1');
       await mkdir(version, { recursive: true });
       await writeFile(join(partial, config.name, 'config.pbtxt'), config.text);
       await writeFile(join(version, 'model.py'), DECODER_MODEL);
       for (const f of await onnxFiles(source)) await copyFile(f, join(version, basename(f)));
-      models.push({ component: 'vlm/decoder', name: config.name, batched: false });
+      models.push({ component: 'vlm/decoder', name: config.name, batched: config.batched });
     }
     await rm(out, { recursive: true, force: true });
     await rename(partial, out);

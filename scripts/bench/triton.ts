@@ -1,12 +1,12 @@
 /**
  * Several Node front ends against one tritonserver (docs/triton.md): the demo package exported
- * with --backend python, a real tritonserver on loopback (scripts/triton/install.sh), F front-end
- * processes each running R segment() calls on its own image, then images/s overall and Triton's
- * statistics per model: requests, inferences and executions (executions < requests: the dynamic
- * batcher ran several front ends' requests together). The same R calls on one in-process CPU
- * segmenter are the baseline. Bounded: F × R calls, to 127.0.0.1 only.
+ * with --backend python, a real tritonserver on loopback (scripts/triton/install.sh); one front-end
+ * process, then F at once, each running R segment() calls; images/s of each run and Triton's
+ * statistics per model during it: requests, inferences and executions (executions < requests: the
+ * batchers ran several front ends' requests together). The same R calls on one in-process CPU
+ * segmenter are the baseline (the overhead ratio). Bounded: (1 + F) × R calls, to 127.0.0.1 only.
  *
- *   npm run bench:triton -- [--frontends 4] [--rounds 3] [--queue-delay-us 2000]
+ *   npm run bench:triton -- [--frontends 4] [--rounds 3] [--queue-delay-us 2000] [--instances 1]
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -27,6 +27,7 @@ const { values } = parseArgs({
     frontends: { type: 'string', default: '4' },
     rounds: { type: 'string', default: '3' },
     'queue-delay-us': { type: 'string', default: '2000' },
+    instances: { type: 'string', default: '1' },
     worker: { type: 'string' },
   },
 });
@@ -34,17 +35,36 @@ const rounds = Number(values.rounds);
 const scene = rectangleScene(640, 480, DEMO_RECTS);
 const raw = { data: scene.rgb, width: scene.width, height: scene.height, channels: 3 as const };
 
-async function frontEnd(model: string, url: string | undefined): Promise<void> {
+/** What one front end measured: each segment()'s ms, and when its first began and its last ended (epoch ms). */
+interface Timing {
+  ms: number[];
+  start: number;
+  end: number;
+}
+
+/** R segment() calls after one unmeasured warm-up call (start-up and first-call costs are not per-image latency). */
+async function frontEnd(model: string, url: string | undefined): Promise<Timing> {
   const seg = await createSegmenter({ model, device: url ? 'triton' : 'cpu', ...(url ? { triton: { url } } : {}) });
-  for (let i = 0; i < rounds; i++) await seg.segment(raw, 'the red shape', { form: 'phrase' });
+  await seg.segment(raw, 'the blue shape', { form: 'phrase' });
+  const ms: number[] = [];
+  const start = Date.now();
+  for (let i = 0; i < rounds; i++) {
+    const t = performance.now();
+    await seg.segment(raw, 'the red shape', { form: 'phrase' });
+    ms.push(performance.now() - t);
+  }
+  const end = Date.now();
   await seg.dispose();
+  return { ms, start, end };
 }
 
 if (values.worker !== undefined) {
   const [model, url] = values.worker.split('|') as [string, string];
-  await frontEnd(model, url);
+  process.stdout.write(`timing ${JSON.stringify(await frontEnd(model, url))}\n`);
   process.exit(0);
 }
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 const missing = tritonMissing();
 if (missing) {
@@ -56,37 +76,67 @@ const work = mkdtempSync(join(tmpdir(), 'hrseg-bench-triton-'));
 const model = join(work, 'demo');
 writeDemoPackage(model);
 const pkg = await readPackage(model);
-const models = await exportTritonRepository(pkg, join(work, 'repo'), { queueDelayUs: Number(values['queue-delay-us']) });
+const models = await exportTritonRepository(pkg, join(work, 'repo'), {
+  queueDelayUs: Number(values['queue-delay-us']),
+  instances: Number(values.instances),
+});
 const server = await TritonServer.start(join(work, 'repo'));
-try {
-  let t = performance.now();
-  await frontEnd(model, undefined);
-  const cpuSeconds = (performance.now() - t) / 1000;
-  t = performance.now();
-  await Promise.all(
+
+/** F front-end processes of R images each, at once: every front end's timing. */
+async function frontEnds(count: number): Promise<Timing[]> {
+  return Promise.all(
     Array.from(
-      { length: frontends },
+      { length: count },
       () =>
-        new Promise<void>((resolve, reject) => {
+        new Promise<Timing>((resolve, reject) => {
           const child = spawn(process.execPath, ['--import', 'tsx', import.meta.filename, '--rounds', String(rounds), '--worker', `${model}|${server.url}`], {
-            stdio: 'inherit',
+            stdio: ['ignore', 'pipe', 'inherit'],
           });
-          child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`front end exited ${code}`))));
+          let out = '';
+          child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+          child.once('exit', (code) => {
+            const line = out.split('\n').find((l) => l.startsWith('timing '));
+            if (code === 0 && line) resolve(JSON.parse(line.slice(7)) as Timing);
+            else reject(new Error(`front end exited ${code}`));
+          });
         }),
     ),
   );
-  const seconds = (performance.now() - t) / 1000;
-  console.log(`in-process cpu: 1 process × ${rounds} images in ${cpuSeconds.toFixed(1)} s (${(rounds / cpuSeconds).toFixed(2)} images/s)`);
-  console.log(
-    `triton: ${frontends} front ends × ${rounds} images in ${seconds.toFixed(1)} s (${((frontends * rounds) / seconds).toFixed(2)} images/s, front ends' start-up included)`,
-  );
-  const client = new TritonClient(server.url);
+}
+
+type Stats = Awaited<ReturnType<TritonClient['modelStats']>>;
+const client = new TritonClient(server.url);
+const snapshot = async () => new Map<string, Stats>(await Promise.all(models.map(async ({ name }) => [name, await client.modelStats(name)] as const)));
+/** Each model's requests, inferences and executions during one run (the server's counters are cumulative). */
+function printStats(before: Map<string, Stats>, after: Map<string, Stats>): void {
   for (const { name } of models) {
-    const s = await client.modelStats(name);
-    console.log(`  ${name.padEnd(20)} requests ${s.requestCount}, inferences ${s.inferenceCount}, executions ${s.executionCount}`);
+    const a = after.get(name)!,
+      b = before.get(name)!;
+    console.log(
+      `  ${name.padEnd(20)} requests ${a.requestCount - b.requestCount}, inferences ${a.inferenceCount - b.inferenceCount}, executions ${a.executionCount - b.executionCount}`,
+    );
   }
-  client.close();
+}
+
+try {
+  const cpu = await frontEnd(model, undefined);
+  const cpuMs = median(cpu.ms);
+  console.log(
+    `in-process cpu: 1 process × ${rounds} images: ${cpuMs.toFixed(0)} ms per image (median), ${((rounds * 1000) / (cpu.end - cpu.start)).toFixed(2)} images/s`,
+  );
+  for (const count of [...new Set([1, frontends])]) {
+    const before = await snapshot();
+    const timings = await frontEnds(count);
+    // Throughput over the span in which front ends were segmenting: the first start to the last end.
+    const span = Math.max(...timings.map((t) => t.end)) - Math.min(...timings.map((t) => t.start));
+    const ms = median(timings.flatMap((t) => t.ms));
+    console.log(
+      `triton: ${count} front end${count > 1 ? 's' : ''} × ${rounds} images: ${ms.toFixed(0)} ms per image (median; ${(ms / cpuMs).toFixed(2)}× in-process), ${((count * rounds * 1000) / span).toFixed(2)} images/s`,
+    );
+    printStats(before, await snapshot());
+  }
 } finally {
+  client.close();
   await server.stop();
   rmSync(work, { recursive: true, force: true });
 }

@@ -4,12 +4,16 @@
  * It listens on 127.0.0.1 only; nothing here talks to any other address.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
+import type { SegmentResult } from '../../lib/segmenter.js';
 import { TritonClient } from '../../lib/triton/client.js';
+import { DEMO_RECTS } from '../../scripts/models/demo-package.js';
+import { rectangleScene } from '../../scripts/models/tiny-sam.js';
 
 export const tritonHome = (): string =>
   process.env.HRSEG_TRITON_HOME ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'hrseg', 'pytriton-0.7.0');
@@ -139,4 +143,45 @@ export class TritonServer {
     await this.#exited;
     clearTimeout(timer);
   }
+}
+
+/** The k-th of several demo scenes (the demo's four shapes with their colours rotated by k places): distinct images for several front ends. */
+export function frontEndScene(k: number): { data: Uint8Array; width: number; height: number; channels: 3 } {
+  const rects = DEMO_RECTS.map((r, i) => ({ ...r, colour: DEMO_RECTS[(i + k) % DEMO_RECTS.length]!.colour }));
+  const s = rectangleScene(640, 480, rects);
+  return { data: s.rgb, width: s.width, height: s.height, channels: 3 };
+}
+
+/** The two instructions each front end asks of each image. */
+export const FRONT_END_INSTRUCTIONS = [
+  ['the red shape', 'phrase'],
+  ['Which shape is green?', 'sentence'],
+] as const;
+
+/** What a front-end process reports of one result: exact parts as they are or hashed, scores as numbers (compared within 1e-5). */
+export interface ResultSummary {
+  answer: string;
+  chosen: number[];
+  mask: string;
+  proposals: string;
+  counts: unknown;
+  iou: number[];
+  segments: { chosen: number[]; fallback: boolean; mask: string; similarity: number[]; iop: number[] }[];
+}
+
+const sha = (a: ArrayBufferView) =>
+  createHash('sha256')
+    .update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength))
+    .digest('hex');
+
+export function summarize(r: SegmentResult): ResultSummary {
+  return {
+    answer: r.answer,
+    chosen: [...r.chosen],
+    mask: sha(r.mask),
+    proposals: sha(r.proposals.masks.data),
+    counts: r.proposals.counts,
+    iou: [...r.proposals.iou.data],
+    segments: r.segments.map((s) => ({ chosen: [...s.chosen], fallback: s.fallback, mask: sha(s.mask), similarity: [...s.similarity], iop: [...s.iop] })),
+  };
 }
