@@ -13,10 +13,14 @@
 #     reading the host's CPU topology), and loads under 10.0;
 #   - an arm64 root for qemu (sysroot/): Debian trixie's arm64 Node.js 20.19.2 (the package needs
 #     Node >= 20.19; bookworm's is 18) with its shared libraries and glibc 2.41, unpacked;
-#   - the CUDA runtime for aarch64: PyPI's nvidia-cuda-runtime 13.0.88 (linux aarch64, the SBSA
-#     build, matching the CUDA 13.0.88 nvcc on this machine), whose libcudart_static.a the addon
-#     links; cuda-13.0/ is a toolkit-shaped folder over this machine's CUDA 13.0 (nvcc, headers)
-#     with that library as its aarch64 target (targets/aarch64-linux).
+#   - the CUDA runtimes for aarch64, from PyPI: nvidia-cuda-runtime 13.0.88 (linux aarch64, the
+#     SBSA build, matching the CUDA 13.0.88 nvcc on this machine), whose libcudart_static.a the
+#     CUDA 13 flavour links; and nvidia-cuda-runtime-cu12 12.4.127 (aarch64), whose
+#     libcudart.so.12 the CUDA 12 flavour links against by name (it loads the system's at run
+#     time: docs/arm64.md "CUDA runtimes"). cuda-13.0/ and cuda-12.4/ are toolkit-shaped folders
+#     over this machine's CUDA 13.0 and the project's CUDA 12.4 (scripts/cuda12/install-toolchain.sh,
+#     run first): their nvcc and headers (the same for every target), with those libraries as
+#     their aarch64 target (targets/aarch64-linux).
 # Every .deb and the wheel are checked against the SHA256 pinned below (from the Debian Packages
 # indexes and PyPI). Debian's pool keeps only a suite's current versions: when one of these is
 # superseded, the download fails and the pin must be moved (HRSEG_DEBIAN_MIRROR names another
@@ -66,6 +70,9 @@ sysroot_debs=(
 )
 wheel="nvidia_cuda_runtime-13.0.88-py3-none-manylinux2014_aarch64.manylinux_2_17_aarch64.whl"
 wheel_sum="8ba16a33998ee3ee2bf11c8f13e36e3ff86a1d6ad165ffeee863d6eabd0b5f67"
+wheel12="nvidia_cuda_runtime_cu12-12.4.127-py3-none-manylinux2014_aarch64.whl"
+wheel12_sum="961fe0e2e716a2a1d967aab7caee97512f71767f852f67432d572e36cb3a11f3"
+cuda12="$(bash "$(dirname "$0")/../cuda12/install-toolchain.sh")"
 
 downloads="$cache/arm64-downloads"
 mkdir -p "$downloads"
@@ -83,11 +90,14 @@ fetch() { # pool path, sha256
 echo "install-toolchain (arm64): qemu-user, Debian trixie's arm64 Node.js, the aarch64 CUDA runtime (about 100 MB)" >&2
 fetch ${qemu_deb}
 for entry in "${sysroot_debs[@]}"; do fetch ${entry}; done
-if ! { [ -f "$downloads/$wheel" ] && echo "$wheel_sum  $downloads/$wheel" | sha256sum -c --quiet - 2>/dev/null; }; then
+fetch_wheel() { # file, sha256, requirement
+  if [ -f "$downloads/$1" ] && echo "$2  $downloads/$1" | sha256sum -c --quiet - 2>/dev/null; then return; fi
   python3 -m pip download --quiet --no-deps --only-binary=:all: --platform manylinux2014_aarch64 \
-    --python-version 3.11 "nvidia-cuda-runtime==13.0.88" -d "$downloads" >&2
-  echo "$wheel_sum  $downloads/$wheel" | sha256sum -c --quiet -
-fi
+    --python-version 3.11 "$3" -d "$downloads" >&2
+  echo "$2  $downloads/$1" | sha256sum -c --quiet -
+}
+fetch_wheel "$wheel" "$wheel_sum" "nvidia-cuda-runtime==13.0.88"
+fetch_wheel "$wheel12" "$wheel12_sum" "nvidia-cuda-runtime-cu12==12.4.127"
 
 # The host's CUDA 13.0 (nvcc and headers are the same for every target architecture).
 cuda="${CUDA_HOME:-/usr/local/cuda}"
@@ -126,6 +136,44 @@ ln -s "$cuda/targets/x86_64-linux/include" "$t/targets/aarch64-linux/include"
 cp "$partial"/wheel/nvidia/cu13/lib/{libcudart_static.a,libcudadevrt.a,libcudart.so.13} "$t/targets/aarch64-linux/lib/"
 ln -s libcudart.so.13 "$t/targets/aarch64-linux/lib/libcudart.so"
 rm -rf "$partial/wheel"
+
+# cuda-12.4/: the same over the CUDA 12.4 toolchain, whose nvcc.profile names $TOP/include and
+# $TOP/lib64 (scripts/cuda12/install-toolchain.sh writes it so). lib64 holds the wheel's
+# libcudart.so.12, an empty libcudadevrt.a (nvcc links it by default; only relocatable device
+# code uses it, which hrseg has none of), and a libcudart_static.a that is a linker script naming
+# libcudart.so.12: native/cuda links CUDA::cudart_static, and with this file the CUDA 12 flavour
+# records a dependency on libcudart.so.12 instead (GNU ld reads a linker script wherever it
+# expects a library, as it does for glibc's libc.so).
+t="$partial/cuda-12.4"
+mkdir -p "$t/bin" "$t/lib64" "$t/targets/aarch64-linux"
+for f in "$cuda12"/bin/*; do
+  case "$(basename "$f")" in
+    nvcc) cp -a "$f" "$t/bin/" ;;
+    nvcc.profile) ;;
+    *) ln -s "$f" "$t/bin/$(basename "$f")" ;;
+  esac
+done
+cat >"$t/bin/nvcc.profile" <<'PROFILE'
+TOP              = $(_HERE_)/..
+NVVMIR_LIBRARY_DIR = $(TOP)/nvvm/libdevice
+LD_LIBRARY_PATH += $(TOP)/nvvm/lib64:
+PATH            += $(TOP)/nvvm/bin:$(_HERE_):
+INCLUDES        +=  "-I$(TOP)/include" $(_SPACE_)
+LIBRARIES        =+ $(_SPACE_) "-L$(TOP)/lib64"
+CUDAFE_FLAGS    +=
+PTXAS_FLAGS     +=
+PROFILE
+ln -s "$cuda12/nvvm" "$t/nvvm"
+ln -s "$cuda12/include" "$t/include"
+(cd "$partial" && python3 -m zipfile -e "$downloads/$wheel12" wheel12)
+cp "$partial/wheel12/nvidia/cuda_runtime/lib/libcudart.so.12" "$t/lib64/"
+ln -s libcudart.so.12 "$t/lib64/libcudart.so"
+printf '/* hrseg: the CUDA 12 flavour for aarch64 links the CUDA runtime by name (docs/arm64.md). */\nINPUT(libcudart.so.12)\n' >"$t/lib64/libcudart_static.a"
+aarch64-linux-gnu-ar rc "$t/lib64/libcudadevrt.a"
+# CMake's CUDA support, cross-compiling, looks for the target's files in targets/aarch64-linux.
+ln -s ../../include "$t/targets/aarch64-linux/include"
+ln -s ../../lib64 "$t/targets/aarch64-linux/lib"
+rm -rf "$partial/wheel12"
 touch "$partial/.complete"
 mv "$partial" "$dest"
 echo "$dest"
