@@ -5,8 +5,8 @@
 # Idempotent: a folder already installed is printed without downloading anything.
 #
 #   - the cross compiler: Debian 12's g++-aarch64-linux-gnu (GCC 12.2), with apt-get at a pinned
-#     version (the one system-wide install: Debian's cross gcc expects its own /usr/aarch64-linux-gnu
-#     and /usr/lib/gcc-cross, and is not relocatable as unpacked .debs);
+#     version (the one system-wide install: Debian's cross gcc is packaged for its own fixed paths,
+#     /usr/aarch64-linux-gnu and /usr/lib/gcc-cross; unpacking it elsewhere was not tried);
 #   - qemu-user: Debian trixie's qemu-user 10.0 (static binaries, unpacked, not installed, so no
 #     binfmt handler is registered: the tests call qemu-aarch64 explicitly). Not bookworm's 7.2:
 #     onnxruntime-node's arm64 build dies of SIGSEGV under it in its CPU detection (right after
