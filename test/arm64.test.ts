@@ -46,7 +46,7 @@ let image: string;
 function arm64Node(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(join(bin, 'node'), args, {
     cwd: app,
-    env: { PATH: bin, HOME: process.env.HOME ?? '/root', ...env },
+    env: { PATH: bin, HOME: process.env.HOME ?? '/root', HRSEG_ARM64_ROOT: arm64Root, ...env },
     encoding: 'utf8',
     timeout: 540_000,
   });
