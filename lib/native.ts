@@ -215,11 +215,15 @@ export function loadNative(): { addon: NativeAddon; path: string; flavour: Nativ
         'NATIVE_BINARY_NOT_FOUND',
         `no hrseg native binary for ${process.platform}-${process.arch} (Node-API, node ${process.versions.node}). ` +
           `Searched ${packageRoot}build/Release, ${packageRoot}build/Debug and ${packageRoot}prebuilds/${process.platform}-${process.arch}. ` +
-          `Prebuilt binaries ship for linux-x64; elsewhere build from a clone with \`npm ci && npm run build\` ` +
+          `Prebuilt binaries ship for linux-x64 and linux-arm64 (glibc); elsewhere build from a clone with \`npm ci && npm run build\` ` +
           `(needs CMake and a C++17 compiler).`,
         { cause },
       );
     }
+  }
+  if (flavour.name === 'cuda12' && process.arch === 'arm64') {
+    cached = arm64Cuda12Fallback(path, () => gypBuild.resolve(packageRoot), flavour);
+    if (cached) return cached;
   }
   try {
     cached = { addon: require(path) as NativeAddon, path, flavour };
@@ -227,6 +231,37 @@ export function loadNative(): { addon: NativeAddon; path: string; flavour: Nativ
     throw new HrsegError('NATIVE_BINARY_LOAD_FAILED', `the hrseg native binary at ${path} could not be loaded: ${(cause as Error).message}`, { cause });
   }
   return cached;
+}
+
+/**
+ * linux-arm64's CUDA 12 flavour (docs/arm64.md "CUDA runtimes") links the CUDA runtime dynamically:
+ * the aarch64 CUDA 12 runtime a Jetson Orin must use is the one JetPack installs
+ * (libcudart.so.12), not the server (SBSA) build these binaries could be linked against. Where the
+ * driver is CUDA 12 but that library cannot be loaded (a server with a CUDA 12 driver and no CUDA
+ * runtime installed, a Jetson whose CUDA folder is not on the library path), the CUDA 13 flavour,
+ * which carries its runtime, is loaded instead and runs on the CPU, saying why. Any other failure
+ * to load the CUDA 12 flavour is reported as it is (undefined here).
+ */
+function arm64Cuda12Fallback(
+  cuda12: string,
+  cuda13: () => string,
+  choice: NativeFlavour,
+): { addon: NativeAddon; path: string; flavour: NativeFlavour } | undefined {
+  try {
+    return { addon: require(cuda12) as NativeAddon, path: cuda12, flavour: choice };
+  } catch (cause) {
+    const message = (cause as Error).message;
+    if (!/libcudart\.so\.12/.test(message)) return undefined;
+    const path = cuda13();
+    const flavour: NativeFlavour = {
+      name: 'cuda13',
+      driverVersion: choice.driverVersion,
+      reason:
+        `${choice.reason.replace(/: the CUDA 12 flavour.*$/, '')}, but the CUDA 12 flavour for linux-arm64 needs the CUDA runtime ` +
+        `the system installs (libcudart.so.12: JetPack's, on a Jetson), which could not be loaded (${message}): the CUDA 13 flavour, on the CPU`,
+    };
+    return { addon: require(path) as NativeAddon, path, flavour };
+  }
 }
 
 export function native(): NativeAddon {

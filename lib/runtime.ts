@@ -22,6 +22,12 @@ export interface RuntimeInfo {
   /** The native binary that was loaded. */
   binary: string;
   /**
+   * Where this runs: `name` is the prebuild's platform ('linux-x64', 'linux-arm64'), `board` the
+   * device-tree model of an ARM board (e.g. "NVIDIA Jetson AGX Orin Developer Kit"; null elsewhere),
+   * `note` what this platform's prebuild covers and what it does not (docs/arm64.md); null on linux-x64.
+   */
+  platform: { name: string; board: string | null; note: string | null };
+  /**
    * Its CUDA flavour (docs/cuda.md "Two CUDA flavours"): 'cuda13', or 'cuda12' for a driver older
    * than CUDA 13.0; the driver's version as the probe read it, and why this flavour.
    */
@@ -67,7 +73,7 @@ export interface RuntimeInfo {
   };
   /** Threads the CPU code uses. */
   cpuThreads: number;
-  /** The CPU GEMM micro-kernel chosen at run time: "avx2-fma" or "generic". */
+  /** The CPU GEMM micro-kernel chosen at run time: "avx2-fma", "neon" (aarch64) or "generic". */
   cpuKernel: string;
   /**
    * The CPU's vector instruction sets the native code can use, space-separated: "avx2 fma",
@@ -78,6 +84,26 @@ export interface RuntimeInfo {
 }
 
 let packageVersion: string | undefined;
+
+/** The device tree's model string (ARM boards: Jetsons say which), or null where there is none. */
+function boardModel(): string | null {
+  try {
+    // The kernel writes it NUL-terminated.
+    return readFileSync('/proc/device-tree/model', 'utf8').replace(/\0+$/, '').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+function platformInfo(): RuntimeInfo['platform'] {
+  const name = `${process.platform}-${process.arch}`;
+  if (process.arch !== 'arm64') return { name, board: null, note: null };
+  const board = boardModel();
+  const note =
+    'linux-arm64 prebuild (docs/arm64.md): CPU with NEON kernels; CUDA 13 flavour for Thor (JetPack 7), Grace and other CUDA 13 servers; ' +
+    'CUDA 12 flavour for Jetson Orin (JetPack 6) and CUDA 12 servers, using the system CUDA runtime (libcudart.so.12); built by cross-compiling and tested under emulation only';
+  return { name, board, note };
+}
 
 export function runtimeInfo(): RuntimeInfo {
   const { addon, path, flavour } = loadNative();
@@ -94,6 +120,7 @@ export function runtimeInfo(): RuntimeInfo {
     ...info,
     nodeNapiVersion: Number(process.versions.napi),
     binary: path,
+    platform: platformInfo(),
     flavour,
   };
 }

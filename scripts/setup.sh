@@ -4,7 +4,9 @@
 #   bash scripts/setup.sh --tests   → and what the whole test suite needs (npm run test:all):
 #                                     TensorRT's lean runtime, Triton and the CUDA 12 toolchain
 #                                     (outside the repo; with the toolchain npm run build builds
-#                                     the CUDA 12 flavour too), Chromium
+#                                     the CUDA 12 flavour too), Chromium, and the linux-arm64
+#                                     prebuild, cross-compiled (scripts/arm64/build.sh, which
+#                                     installs its pinned toolchain and emulator first)
 # Safe to run again: npm packages are installed only when package-lock.json changed since the
 # last install, and the native build is incremental.
 set -euo pipefail
@@ -38,6 +40,8 @@ if [ "$tests" = 1 ]; then
   bash scripts/tensorrt/install-libs.sh >/dev/null
   echo "setup: Triton Inference Server (python backend, CPU) for test/triton.test.ts" >&2
   bash scripts/triton/install.sh >/dev/null
+  echo "setup: the linux-arm64 prebuild (cross-compiled; toolchain and qemu-user pinned, under ~/.cache/hrseg/arm64)" >&2
+  bash scripts/arm64/build.sh >/dev/null
   if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
     echo "setup: Chromium for the page's browser test (apt-get)" >&2
     apt-get install -y chromium || (apt-get update && apt-get install -y chromium)

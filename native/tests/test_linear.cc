@@ -1,5 +1,6 @@
 #include <chrono>
 #include <cstring>
+#include <string>
 
 #include "check.h"
 #include "hrseg/linear.h"
@@ -39,6 +40,17 @@ TEST("linear matches a float64 reference at ragged shapes, both kernels") {
   }
   force_generic_kernel(false);
 }
+
+#if defined(__aarch64__)
+// The tests above compare "both kernels" with the float64 reference; on aarch64 the first must be
+// the NEON one (linear_kernels_neon.cc), or they would test the generic kernel twice.
+TEST("aarch64 uses the NEON kernel unless the generic one is forced") {
+  CHECK(std::string(linear_kernel_name()) == "neon");
+  force_generic_kernel(true);
+  CHECK(std::string(linear_kernel_name()) == "generic");
+  force_generic_kernel(false);
+}
+#endif
 
 TEST("16-bit weights (BF16, F16, read unaligned) give exactly the products of their widened values") {
   const int64_t shapes[][3] = {{1, 1, 1}, {1, 300, 520}, {7, 17, 3}, {130, 40, 300}};

@@ -27,7 +27,7 @@ constexpr int64_t kTilesPerThread = 4;  // fewer tiles than this per thread: nar
 
 std::atomic<bool> g_force_generic{false};
 
-bool cpu_has_avx2_fma() {
+[[maybe_unused]] bool cpu_has_avx2_fma() {  // unused on aarch64
 #if defined(__x86_64__)
   static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
   return ok;
@@ -48,6 +48,9 @@ bool cpu_has_f16c() {
 kernels::MicroKernel pick_kernel() {
 #if defined(__x86_64__)
   if (cpu_has_avx2_fma() && !g_force_generic.load()) return kernels::micro_avx2;
+#endif
+#if defined(__aarch64__)
+  if (!g_force_generic.load()) return kernels::micro_neon;  // NEON is baseline on aarch64: no check
 #endif
   return kernels::micro_generic;
 }
@@ -194,6 +197,17 @@ void run_tile(const Tiling& tl, int64_t t, kernels::MicroKernel micro, const flo
         continue;
       }
 #endif
+#if defined(__aarch64__)
+      // The one-row product on NEON: 16-bit panels are widened into `wide` first (as for the
+      // micro-kernel), so a 16-bit weight gives the results of its f32 widening exactly.
+      if (rows == 1 && micro == kernels::micro_neon) {
+        const int64_t off = (p * K + kc0) * kNR;
+        const float* bp = w.panels() ? w.panels() + off : wide;
+        if (!w.panels()) widen(w, off, kc * kNR, wide);
+        kernels::row_neon(x + kc0, bp, kc, y + p * kNR, cols, kc0 > 0);
+        continue;
+      }
+#endif
       const float* bp = w.panels() ? w.panels() + (p * K + kc0) * kNR : wide;
       if (!w.panels()) widen(w, (p * K + kc0) * kNR, kc * kNR, wide);
       for (int64_t ip = 0; ip < row_panels; ++ip) {
@@ -238,7 +252,12 @@ void linear_serial(const float* x, int64_t rows, const PackedWeight& w, float* y
   for (int64_t t = 0; t < tl.count(); ++t) run_tile(tl, t, micro, x, rows, ldx, w, y);
 }
 
-const char* linear_kernel_name() noexcept { return pick_kernel() == kernels::micro_generic ? "generic" : "avx2-fma"; }
+const char* linear_kernel_name() noexcept {
+#if defined(__aarch64__)
+  if (pick_kernel() == kernels::micro_neon) return "neon";
+#endif
+  return pick_kernel() == kernels::micro_generic ? "generic" : "avx2-fma";
+}
 
 void force_generic_kernel(bool force) noexcept { g_force_generic.store(force); }
 
@@ -251,11 +270,22 @@ double measure_fma_peak(int threads, double seconds) {
   const bool avx2 = false;
 #endif
   // FLOPs per iteration: avx2 = 12 chains x 8 lanes x 2; generic = 8 lanes x 2 (not a peak, a floor).
-  const double flops_per_iter = avx2 ? 12.0 * 8 * 2 : 8.0 * 2;
-  auto loop = [avx2](int64_t n) {
+  double flops_per_iter = avx2 ? 12.0 * 8 * 2 : 8.0 * 2;
+#if defined(__aarch64__)
+  // NEON: 12 chains x 4 lanes x 2 (linear_kernels_neon.cc).
+  const bool neon = true;
+#else
+  const bool neon = false;
+#endif
+  if (neon) flops_per_iter = 12.0 * 4 * 2;
+  auto loop = [avx2, neon](int64_t n) {
 #if defined(__x86_64__)
     if (avx2) return kernels::fma_loop_avx2(n);
 #endif
+#if defined(__aarch64__)
+    if (neon) return kernels::fma_loop_neon(n);
+#endif
+    (void)neon;
     return kernels::fma_loop_generic(n);
   };
   // Calibrate on one thread, then run all threads together for `seconds`.

@@ -22,6 +22,14 @@ void micro_avx2(const float* a, int64_t lda, const float* b, int64_t kc, float* 
                 bool accumulate);
 double fma_loop_avx2(int64_t iterations);
 #endif
+#if defined(__aarch64__)
+// NEON (every ARMv8-A core has it): the same 6 x 16 tile as micro_avx2, and a one-row kernel
+// (see row_avx2) for f32 panels; 16-bit panels are widened first (linear.cc's widen()).
+void micro_neon(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc, int rows, int cols,
+                bool accumulate);
+void row_neon(const float* a, const float* b, int64_t kc, float* c, int cols, bool accumulate);
+double fma_loop_neon(int64_t iterations);
+#endif
 double fma_loop_generic(int64_t iterations);
 
 // n 16-bit values to float: bf16 anywhere; f16 through F16C (call only after a CPU check).

@@ -58,9 +58,9 @@ void linear(const float* x, int64_t rows, const PackedWeight& w, float* y, int64
 // parallel_for body may not start another parallel loop). Same results as linear().
 void linear_serial(const float* x, int64_t rows, const PackedWeight& w, float* y, int64_t ldx = 0);
 
-// Which micro-kernel linear() uses on this CPU ("avx2-fma" or "generic").
+// Which micro-kernel linear() uses on this CPU ("avx2-fma", "neon" on aarch64, or "generic").
 const char* linear_kernel_name() noexcept;
-// For tests: force the portable kernel even where AVX2 is available.
+// For tests: force the portable kernel even where AVX2 (or NEON) is available.
 void force_generic_kernel(bool force) noexcept;
 
 // The CPU's fp32 FMA throughput (FLOP/s) measured by a register-only FMA loop on `threads`
