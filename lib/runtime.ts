@@ -73,7 +73,7 @@ export interface RuntimeInfo {
   };
   /** Threads the CPU code uses. */
   cpuThreads: number;
-  /** The CPU GEMM micro-kernel chosen at run time: "avx2-fma", "neon" (aarch64) or "generic". */
+  /** The CPU GEMM micro-kernel chosen at run time: "avx512", "avx2-fma", "neon" (aarch64) or "generic" (HRSEG_CPU_ISA=avx2|generic caps it). */
   cpuKernel: string;
   /**
    * The CPU's vector instruction sets the native code can use, space-separated: "avx2 fma",

@@ -1,8 +1,11 @@
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "check.h"
+#include "../core/src/linear_kernels.h"
+#include "hrseg/cpu_peaks.h"
 #include "hrseg/linear.h"
 #include "hrseg/thread_pool.h"
 #include "random.h"
@@ -49,6 +52,49 @@ TEST("aarch64 uses the NEON kernel unless the generic one is forced") {
   force_generic_kernel(true);
   CHECK(std::string(linear_kernel_name()) == "generic");
   force_generic_kernel(false);
+}
+#endif
+
+#if defined(__x86_64__)
+// On x86-64 the first of "both kernels" is the widest the CPU has (or HRSEG_CPU_ISA allows): this
+// test runs again capped at AVX2 (ctest test_linear_avx2), so both vector paths meet the reference.
+TEST("x86-64 uses the AVX-512 kernel where the CPU has it, else AVX2 + FMA") {
+  const auto& f = cpu_features();
+  const std::string want = f.avx512 ? "avx512" : f.avx2_fma ? "avx2-fma" : "generic";
+  CHECK(std::string(linear_kernel_name()) == want);
+  std::printf("  kernel: %s (cpu: %s)\n", linear_kernel_name(), cpu_feature_names().c_str());
+}
+
+TEST("the AVX-512 kernels give exactly the AVX2 kernels' results (tiles, rows; f32, bf16, f16 panels)") {
+  if (!cpu_features().avx512) SKIP("no AVX-512 on this CPU (or HRSEG_CPU_ISA caps it)");
+  for (int64_t kc : {1, 3, 4, 7, 256}) {
+    for (int rows = 1; rows <= kernels::kMR; ++rows) {
+      for (int cols : {1, 9, 16}) {
+        for (bool accumulate : {false, true}) {
+          const int64_t lda = kc + 3, ldc = 21;
+          auto a = check::uniform(kernels::kMR * lda), b = check::uniform(kc * kernels::kNR);
+          auto c0 = check::uniform(kernels::kMR * ldc);
+          auto c1 = c0;
+          kernels::micro_avx2(a.data(), lda, b.data(), kc, c0.data(), ldc, rows, cols, accumulate);
+          kernels::micro_avx512(a.data(), lda, b.data(), kc, c1.data(), ldc, rows, cols, accumulate);
+          CHECK(std::memcmp(c0.data(), c1.data(), c0.size() * sizeof(float)) == 0);
+          auto r0 = check::uniform(kernels::kNR), r1 = r0;
+          kernels::row_avx2(a.data(), b.data(), kc, r0.data(), cols, accumulate);
+          kernels::row_avx512(a.data(), b.data(), kc, r1.data(), cols, accumulate);
+          CHECK(std::memcmp(r0.data(), r1.data(), r0.size() * sizeof(float)) == 0);
+          std::vector<uint16_t> half(kc * kernels::kNR);
+          for (size_t i = 0; i < half.size(); ++i)
+            half[i] = static_cast<uint16_t>(0x3c00 + (i * 37) % 0x0400);  // f16 and bf16 values near 1
+          for (bool bf16 : {false, true}) {
+            auto h0 = check::uniform(kernels::kNR), h1 = h0;
+            kernels::row_half_avx2(a.data(), half.data(), bf16, kc, h0.data(), cols, accumulate);
+            kernels::row_half_avx512(a.data(), half.data(), bf16, kc, h1.data(), cols, accumulate);
+            CHECK(std::memcmp(h0.data(), h1.data(), h0.size() * sizeof(float)) == 0);
+          }
+        }
+      }
+    }
+  }
 }
 #endif
 

@@ -28,6 +28,7 @@ import sharp from 'sharp';
 import { convert } from '../../lib/convert/convert.js';
 import { MANIFEST_FILE, type Manifest } from '../../lib/package/manifest.js';
 import { createSegmenter } from '../../lib/segmenter.js';
+import type { Method } from '../../lib/pipeline/method.js';
 import { tensor } from '../../lib/tensor.js';
 import { measureCpuPeaks, shareOf, si } from './cpu-peaks.js';
 import { clipL14Flops, dinoFlops, llama7bFlops, samDecoderFlops, samEncoderFlops } from './flops.js';
@@ -85,8 +86,10 @@ async function measure(model: string, imageFile?: string): Promise<void> {
       Float32Array.from({ length: hidden }, (_, i) => Math.sin(i)),
     );
     const tSel = performance.now();
-    const head = (segmenter as unknown as { method: { head: { instructionStep(f: unknown, s: unknown, o: object): Promise<unknown> } } }).method.head;
-    await head.instructionStep(prepared.features, seg, {});
+    // The method's mask step (the head's instruction step and the selection) on that h_seg.
+    const method = (segmenter as unknown as { method: Method }).method;
+    const steps = method.maskStep(prepared, seg, {});
+    while (!(await steps.next()).done);
     const selection = performance.now() - tSel;
     console.log(
       JSON.stringify({

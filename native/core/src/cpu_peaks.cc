@@ -67,6 +67,9 @@ double all_threads(const std::function<double(int64_t)>& loop, double work_per_i
       iters = std::max<int64_t>(1, static_cast<int64_t>(static_cast<double>(iters) * (seconds / dt)));
       break;
     }
+    // A loop that takes no time however long it is was compiled away: no peak, rather than
+    // spinning until the count overflows (a folded loop did exactly that).
+    if (iters > (int64_t{1} << 40)) return 0;
     iters *= 4;
   }
   std::vector<std::thread> pool;
@@ -166,6 +169,9 @@ std::vector<CpuPeak> measure_cpu_peaks(int threads, double seconds, size_t bandw
   const bool amx = (f.amx_bf16 || f.amx_int8) && kernels::amx_enable();
   if (amx && f.amx_bf16) peak("bf16 tiles (AMX)", "bf16", "FLOP/s", kernels::bf16_loop_amx, 4.0 * 16 * 16 * 32 * 2);
   if (amx && f.amx_int8) peak("int8 tiles (AMX)", "int8", "OP/s", kernels::int8_loop_amx, 4.0 * 16 * 16 * 64 * 2);
+#endif
+#if defined(__aarch64__)
+  if (f.neon) peak("fp32 FMA (NEON)", "fp32", "FLOP/s", kernels::fma_loop_neon, 12.0 * 4 * 2);
 #endif
   if (bandwidth_bytes >= 2 * sizeof(uint64_t)) {
     // Two halves: read the first; copy the first into the second. Touched by every thread first,

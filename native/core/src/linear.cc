@@ -9,6 +9,7 @@
 
 #include "hrseg/error.h"
 #include "hrseg/thread_pool.h"
+#include "hrseg/cpu_peaks.h"
 #include "linear_kernels.h"
 
 namespace hrseg {
@@ -28,12 +29,7 @@ constexpr int64_t kTilesPerThread = 4;  // fewer tiles than this per thread: nar
 std::atomic<bool> g_force_generic{false};
 
 [[maybe_unused]] bool cpu_has_avx2_fma() {  // unused on aarch64
-#if defined(__x86_64__)
-  static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return ok;
-#else
-  return false;
-#endif
+  return cpu_features().avx2_fma;           // HRSEG_CPU_ISA=generic caps it
 }
 
 bool cpu_has_f16c() {
@@ -47,6 +43,7 @@ bool cpu_has_f16c() {
 
 kernels::MicroKernel pick_kernel() {
 #if defined(__x86_64__)
+  if (cpu_features().avx512 && !g_force_generic.load()) return kernels::micro_avx512;
   if (cpu_has_avx2_fma() && !g_force_generic.load()) return kernels::micro_avx2;
 #endif
 #if defined(__aarch64__)
@@ -187,13 +184,15 @@ void run_tile(const Tiling& tl, int64_t t, kernels::MicroKernel micro, const flo
       // A one-row product (a [SEG]'s text projection) streams B once: read it straight, f32 or
       // 16-bit, with the row kernel rather than widening slices for a 6-row micro-kernel.
       // (F16 panels exist only where F16C does: from_stored widens them otherwise.)
-      if (rows == 1 && micro == kernels::micro_avx2) {
+      if (rows == 1 && (micro == kernels::micro_avx2 || micro == kernels::micro_avx512)) {
         const int64_t off = (p * K + kc0) * kNR;
+        const bool wide_isa = micro == kernels::micro_avx512;
         if (w.panels())
-          kernels::row_avx2(x + kc0, w.panels() + off, kc, y + p * kNR, cols, kc0 > 0);
+          (wide_isa ? kernels::row_avx512 : kernels::row_avx2)(x + kc0, w.panels() + off, kc, y + p * kNR, cols,
+                                                               kc0 > 0);
         else
-          kernels::row_half_avx2(x + kc0, w.half_panels() + off, w.storage() == DType::BF16, kc, y + p * kNR, cols,
-                                 kc0 > 0);
+          (wide_isa ? kernels::row_half_avx512 : kernels::row_half_avx2)(
+              x + kc0, w.half_panels() + off, w.storage() == DType::BF16, kc, y + p * kNR, cols, kc0 > 0);
         continue;
       }
 #endif
@@ -253,10 +252,15 @@ void linear_serial(const float* x, int64_t rows, const PackedWeight& w, float* y
 }
 
 const char* linear_kernel_name() noexcept {
-#if defined(__aarch64__)
-  if (pick_kernel() == kernels::micro_neon) return "neon";
+  const kernels::MicroKernel k = pick_kernel();
+#if defined(__x86_64__)
+  if (k == kernels::micro_avx512) return "avx512";
+  if (k == kernels::micro_avx2) return "avx2-fma";
 #endif
-  return pick_kernel() == kernels::micro_generic ? "generic" : "avx2-fma";
+#if defined(__aarch64__)
+  if (k == kernels::micro_neon) return "neon";
+#endif
+  return "generic";
 }
 
 void force_generic_kernel(bool force) noexcept { g_force_generic.store(force); }

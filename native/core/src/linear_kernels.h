@@ -44,6 +44,14 @@ void widen_f16_f16c(const uint16_t* src, int64_t n, float* dst);
 // weight gives the results of its f32 widening exactly.
 void row_avx2(const float* a, const float* b, int64_t kc, float* c, int cols, bool accumulate);
 void row_half_avx2(const float* a, const uint16_t* b, bool bf16, int64_t kc, float* c, int cols, bool accumulate);
+
+// AVX-512 (linear_kernels_avx512.cc; call only after cpu_features().avx512): the same tile and
+// row products as the AVX2 ones, each output's products and sums in the same order, so the two
+// give identical results.
+void micro_avx512(const float* a, int64_t lda, const float* b, int64_t kc, float* c, int64_t ldc, int rows, int cols,
+                  bool accumulate);
+void row_avx512(const float* a, const float* b, int64_t kc, float* c, int cols, bool accumulate);
+void row_half_avx512(const float* a, const uint16_t* b, bool bf16, int64_t kc, float* c, int cols, bool accumulate);
 #endif
 
 }  // namespace hrseg::kernels

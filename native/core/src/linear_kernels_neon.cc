@@ -75,9 +75,10 @@ void row_neon(const float* a, const float* b, int64_t kc, float* c, int cols, bo
 // 12 independent FMA chains of 4 lanes: enough to cover FMA latency x throughput on the
 // Neoverse and Cortex-A7x cores (4-cycle latency, 2 to 4 pipes).
 double fma_loop_neon(int64_t iterations) {
-  const float32x4_t m = vdupq_n_f32(0.9999999f), add = vdupq_n_f32(1e-7f);
+  // From 0 towards the fixed point 1, never from it (a compiler may prove a loop at its fixed point idle).
+  const float32x4_t m = vdupq_n_f32(0.999f), add = vdupq_n_f32(0.001f);
   float32x4_t r[12];
-  for (auto& v : r) v = vdupq_n_f32(1.0f);
+  for (auto& v : r) v = vdupq_n_f32(0.0f);
   for (int64_t i = 0; i < iterations; ++i)
     for (auto& v : r) v = vfmaq_f32(add, v, m);
   float32x4_t s = r[0];
