@@ -25,7 +25,7 @@ import { buildLlama, type LlamaOptions } from '../lib/convert/llama.js';
 import { mergeLora } from '../lib/convert/lora.js';
 import { dequantizeLinear, quantizeLinear, type QuantizeOptions } from '../lib/convert/quantize.js';
 import { encodeSafetensors, type StoredTensor } from '../lib/safetensors.js';
-import { freshSeed, heavy, makeRng, uniform } from './helpers/random.js';
+import { cosine, freshSeed, heavy, makeRng, uniform } from './helpers/random.js';
 
 const seed = freshSeed();
 const rng = makeRng(seed);
@@ -104,18 +104,6 @@ async function decoder(
     },
     release: () => session.release(),
   };
-}
-
-function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let ab = 0,
-    aa = 0,
-    bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return ab / Math.sqrt(aa * bb);
 }
 
 const argmax = (x: Float32Array, from: number, n: number) => {

@@ -23,25 +23,13 @@ import { buildSamEncoder } from '../lib/convert/sam-encoder.js';
 import { buildEngines, readPackage } from '../lib/index.js';
 import { GraphBuilder } from '../lib/onnx/graph.js';
 import { demoPackage } from './helpers/demo.js';
-import { freshSeed, makeRng, uniform } from './helpers/random.js';
+import { cosine, freshSeed, makeRng, uniform } from './helpers/random.js';
 
 const FIX = join(import.meta.dirname, 'fixtures');
 const work = mkdtempSync(join(tmpdir(), 'hrseg-qvision-'));
 afterAll(() => rmSync(work, { recursive: true, force: true }));
 const seed = freshSeed();
 const report = (s: string) => process.env.HRSEG_REPORT === '1' && console.log(s);
-
-function cosine(a: Float32Array, b: Float32Array): number {
-  let ab = 0,
-    aa = 0,
-    bb = 0;
-  for (let i = 0; i < a.length; i++) {
-    ab += a[i] * b[i];
-    aa += a[i] * a[i];
-    bb += b[i] * b[i];
-  }
-  return ab / Math.sqrt(aa * bb);
-}
 
 async function run(g: GraphBuilder, feeds: Record<string, ort.Tensor>): Promise<Float32Array> {
   const s = await ort.InferenceSession.create(g.encode(17));

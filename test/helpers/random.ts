@@ -42,3 +42,16 @@ export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
   }
   return err / scale;
 }
+
+/** Cosine similarity of two equally long vectors (float64 sums). */
+export function cosine(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let ab = 0,
+    aa = 0,
+    bb = 0;
+  for (let i = 0; i < a.length; i++) {
+    ab += a[i] * b[i];
+    aa += a[i] * a[i];
+    bb += b[i] * b[i];
+  }
+  return ab / Math.sqrt(aa * bb);
+}

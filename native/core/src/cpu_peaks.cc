@@ -153,12 +153,29 @@ std::string cpu_feature_names() {
   return s;
 }
 
+namespace {
+std::vector<CpuPeak> measure_peaks(int threads, double seconds, size_t bandwidth_bytes, const std::string& only);
+}  // namespace
+
 std::vector<CpuPeak> measure_cpu_peaks(int threads, double seconds, size_t bandwidth_bytes) {
+  return measure_peaks(threads, seconds, bandwidth_bytes, "");
+}
+
+double measure_cpu_peak(const std::string& name, int threads, double seconds) {
+  for (const auto& p : measure_peaks(threads, seconds, 0, name))
+    if (p.name == name) return p.per_second;
+  return 0;
+}
+
+namespace {
+
+// Every peak (`only` empty) or the one named `only`.
+std::vector<CpuPeak> measure_peaks(int threads, double seconds, size_t bandwidth_bytes, const std::string& only) {
   threads = std::max(1, threads);
   const CpuFeatures& f = cpu_features();
   std::vector<CpuPeak> out;
   auto peak = [&](const char* name, const char* kind, const char* unit, double (*loop)(int64_t), double work) {
-    out.push_back({name, kind, unit, all_threads(loop, work, threads, seconds)});
+    if (only.empty() || only == name) out.push_back({name, kind, unit, all_threads(loop, work, threads, seconds)});
   };
   peak("fp32 FMA (portable)", "fp32", "FLOP/s", kernels::fma_loop_generic, 8.0 * 2);
 #if defined(__x86_64__)
@@ -197,5 +214,7 @@ std::vector<CpuPeak> measure_cpu_peaks(int threads, double seconds, size_t bandw
   }
   return out;
 }
+
+}  // namespace
 
 }  // namespace hrseg

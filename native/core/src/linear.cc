@@ -2,9 +2,8 @@
 
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cstring>
-#include <thread>
+#include <string>
 #include <vector>
 
 #include "hrseg/error.h"
@@ -266,64 +265,13 @@ const char* linear_kernel_name() noexcept {
 void force_generic_kernel(bool force) noexcept { g_force_generic.store(force); }
 
 double measure_fma_peak(int threads, double seconds) {
-  using Clock = std::chrono::steady_clock;
-  threads = std::max(1, threads);
-#if defined(__x86_64__)
-  const bool avx2 = cpu_has_avx2_fma();
-#else
-  const bool avx2 = false;
-#endif
-  // FLOPs per iteration: avx2 = 12 chains x 8 lanes x 2; generic = 8 lanes x 2 (not a peak, a floor).
-  double flops_per_iter = avx2 ? 12.0 * 8 * 2 : 8.0 * 2;
-#if defined(__aarch64__)
-  // NEON: 12 chains x 4 lanes x 2 (linear_kernels_neon.cc).
-  const bool neon = true;
-#else
-  const bool neon = false;
-#endif
-  if (neon) flops_per_iter = 12.0 * 4 * 2;
-  auto loop = [avx2, neon](int64_t n) {
-#if defined(__x86_64__)
-    if (avx2) return kernels::fma_loop_avx2(n);
-#endif
-#if defined(__aarch64__)
-    if (neon) return kernels::fma_loop_neon(n);
-#endif
-    (void)neon;
-    return kernels::fma_loop_generic(n);
-  };
-  // Calibrate on one thread, then run all threads together for `seconds`.
-  int64_t iters = 1 << 16;
-  for (;;) {
-    auto t0 = Clock::now();
-    volatile double sink = loop(iters);
-    (void)sink;
-    double dt = std::chrono::duration<double>(Clock::now() - t0).count();
-    if (dt > 0.05) {
-      iters = static_cast<int64_t>(iters * (seconds / dt));
-      break;
-    }
-    iters *= 4;
-  }
-  std::vector<std::thread> pool;
-  std::atomic<int> ready{0};
-  std::atomic<bool> go{false};
-  std::vector<double> times(threads);
-  for (int t = 0; t < threads; ++t) {
-    pool.emplace_back([&, t] {
-      ready.fetch_add(1);
-      while (!go.load()) std::this_thread::yield();
-      auto t0 = Clock::now();
-      volatile double sink = loop(iters);
-      (void)sink;
-      times[t] = std::chrono::duration<double>(Clock::now() - t0).count();
-    });
-  }
-  while (ready.load() < threads) std::this_thread::yield();
-  go.store(true);
-  for (auto& th : pool) th.join();
-  double slowest = *std::max_element(times.begin(), times.end());
-  return static_cast<double>(threads) * static_cast<double>(iters) * flops_per_iter / slowest;
+  // The fp32 FMA peak of the instruction set the GEMM runs on (cpu_peaks.cc measures them all).
+  const char* isa = linear_kernel_name();
+  const char* want = std::string(isa) == "avx512"     ? "fp32 FMA (AVX-512)"
+                     : std::string(isa) == "avx2-fma" ? "fp32 FMA (AVX2)"
+                     : std::string(isa) == "neon"     ? "fp32 FMA (NEON)"
+                                                      : "fp32 FMA (portable)";
+  return measure_cpu_peak(want, threads, seconds);
 }
 
 }  // namespace hrseg

@@ -34,4 +34,7 @@ struct CpuPeak {
 // threads at once. Memory bandwidth reads and writes `bandwidth_bytes` (far larger than the caches).
 std::vector<CpuPeak> measure_cpu_peaks(int threads, double seconds, size_t bandwidth_bytes);
 
+// One arithmetic peak by its name (e.g. "fp32 FMA (AVX2)"); 0 where this CPU has no such one.
+double measure_cpu_peak(const std::string& name, int threads, double seconds);
+
 }  // namespace hrseg

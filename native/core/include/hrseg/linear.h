@@ -63,8 +63,9 @@ const char* linear_kernel_name() noexcept;
 // For tests: force the portable kernel even where AVX2 (or NEON) is available.
 void force_generic_kernel(bool force) noexcept;
 
-// The CPU's fp32 FMA throughput (FLOP/s) measured by a register-only FMA loop on `threads`
-// threads for about `seconds`: the ceiling that GEMM efficiency is reported against.
+// The CPU's fp32 FMA throughput (FLOP/s) in the instruction set linear() runs on (AVX-512, AVX2,
+// NEON or portable), measured by a register-only FMA loop on `threads` threads for about
+// `seconds` (cpu_peaks.h): the ceiling that GEMM efficiency is reported against.
 double measure_fma_peak(int threads, double seconds);
 
 }  // namespace hrseg
