@@ -157,6 +157,9 @@ describe('hrseg info', () => {
     expect(r.stdout).toMatch(/model: hrseg-demo .*built for testing, not trained/);
     const j = JSON.parse((await hrseg('info', '--json')).stdout);
     expect(j.runtime.cpuThreads).toBeGreaterThan(0);
+    // Where it runs and what the CPU code uses, as runtimeInfo() says.
+    expect(r.stdout).toContain(`platform: ${j.runtime.platform.name}`);
+    expect(r.stdout).toContain(`kernel ${j.runtime.cpuKernel}, instruction sets: ${j.runtime.cpuFeatures || 'none beyond the baseline'}`);
   });
 
   it('lists every device (engine provider): the CPU always available, the GPU ones with why not here', async () => {

@@ -24,7 +24,9 @@ async function run(argv: string[]): Promise<void> {
   console.log(`hrseg ${rt.version} (Node-API ${rt.napiVersion}, node ${process.versions.node})`);
   console.log(`binary: ${rt.binary}`);
   console.log(`  flavour: ${rt.flavour.name === 'override' ? rt.flavour.reason : `CUDA ${rt.flavour.name.slice(4)}: ${rt.flavour.reason}`}`);
-  console.log(`cpu: ${rt.cpuThreads} threads, kernel ${rt.cpuKernel ?? '?'}`);
+  console.log(`platform: ${rt.platform.name}${rt.platform.board ? ` (${rt.platform.board})` : ''}`);
+  if (rt.platform.note) console.log(`  ${rt.platform.note}`);
+  console.log(`cpu: ${rt.cpuThreads} threads, kernel ${rt.cpuKernel ?? '?'}, instruction sets: ${rt.cpuFeatures || 'none beyond the baseline'}`);
   console.log(`cuda: ${rt.cuda.available ? rt.cuda.devices.map((d) => d.name).join(', ') : `not available (${rt.cuda.reason})`}`);
   console.log(`tensorrt: ${rt.tensorrt.loadable ? `${rt.tensorrt.version} (${rt.tensorrt.library})` : `not available (${rt.tensorrt.reason})`}`);
   if (rt.tensorrt.loadable) console.log(`  layer: ${rt.tensorrt.selection}`);
