@@ -33,7 +33,7 @@ TEST("cpu_features() agrees with the compiler's own CPU checks") {
 }
 
 TEST("the AVX-512 fp32 loop is 16 chains of 16 lanes of FMA") {
-  if (!cpu_features().avx512) SKIP("no AVX-512 on this CPU");
+  if (!cpu_features().avx512) SKIP("no AVX-512 here (this CPU, or capped by HRSEG_CPU_ISA)");
   const int64_t n = 1000;
   float r = 0.0f;
   for (int64_t i = 0; i < n; ++i) r = std::fma(r, 0.999f, 0.001f);  // one rounding, as vfmadd
@@ -41,21 +41,21 @@ TEST("the AVX-512 fp32 loop is 16 chains of 16 lanes of FMA") {
 }
 
 TEST("the AVX-512 BF16 loop adds two products a lane a step") {
-  if (!cpu_features().avx512_bf16) SKIP("no AVX-512 BF16 on this CPU");
+  if (!cpu_features().avx512_bf16) SKIP("no AVX-512 BF16 here (this CPU, or capped by HRSEG_CPU_ISA)");
   const int64_t n = 4096;
   // 16 chains × 16 lanes × n steps × 2 products of 2⁻¹⁰ · 2⁻¹⁰: exact in fp32.
   CHECK_EQ(hrseg::kernels::bf16_loop_avx512(n), 256.0 * static_cast<double>(n) * 2 * std::ldexp(1.0, -20));
 }
 
 TEST("the AVX-512 VNNI loop adds four products a lane a step") {
-  if (!cpu_features().avx512_vnni) SKIP("no AVX-512 VNNI on this CPU");
+  if (!cpu_features().avx512_vnni) SKIP("no AVX-512 VNNI here (this CPU, or capped by HRSEG_CPU_ISA)");
   const int64_t n = 4096;
   CHECK_EQ(hrseg::kernels::int8_loop_avx512(n), 256.0 * 4 * static_cast<double>(n));
 }
 
 TEST("the AMX loops do 16 × 16 products over 64 bytes of K") {
   const auto& f = cpu_features();
-  if (!f.amx_int8 || !f.amx_bf16) SKIP("no AMX on this CPU");
+  if (!f.amx_int8 || !f.amx_bf16) SKIP("no AMX here (this CPU, or capped by HRSEG_CPU_ISA)");
   if (!hrseg::kernels::amx_enable()) SKIP("Linux refused the AMX tile state (arch_prctl)");
   const int64_t n = 1000;
   // int8: ones × ones over 64 pairs a product; tiles 0 and 3 read back: 64 n each.
@@ -72,7 +72,7 @@ TEST("the portable and AVX2 fp32 loops compute their recurrence (not folded away
   for (int i = 0; i < 8; ++i) sum += r;
   CHECK_EQ(hrseg::kernels::fma_loop_generic(n), static_cast<double>(sum));
 #if defined(__x86_64__)
-  if (!cpu_features().avx2_fma) SKIP("no AVX2 + FMA on this CPU");
+  if (!cpu_features().avx2_fma) SKIP("no AVX2 + FMA here (this CPU, or capped by HRSEG_CPU_ISA)");
   float f = 0.0f;
   for (int64_t i = 0; i < n; ++i) f = std::fma(f, 0.999f, 0.001f);
   // 12 chains of 8 equal lanes, folded (r0+r1)+(r2+r3)…: sums of equal values, exact in fp32.
