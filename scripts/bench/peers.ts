@@ -117,7 +117,7 @@ async function main(): Promise<void> {
     decoder = child(
       'hrseg LLaMA-7B int4 decoder (decoder.ts)',
       process.execPath,
-      [...tsx, join(import.meta.dirname, 'decoder.ts'), '--child', join(model, 'vlm', 'decoder.onnx')],
+      [...tsx, join(import.meta.dirname, 'decoder.ts'), '--child', join(model, 'vlm', 'decoder.onnx'), '--no-cpu-cache'],
       {
         HRSEG_ORT_ACCURACY_LEVEL: '4', // the runtime's (decoder.ts sets it so too)
       },
