@@ -18,10 +18,11 @@
  *   memory, so llama.cpp's weights are resident as hrseg's page-cached ones are).
  *
  * The peers are installed outside the repo by scripts/bench/peers/install.sh (pinned versions;
- * run it first). All weights are random in the real shapes: hrseg's from lib/convert/random.ts,
- * the peers' from their own seeded initialisation — different draws of the same shapes. Speed
- * does not depend on the values, except SAM's quality filters, which random weights fail: both
- * run with them off, so both push the 1024 prompts of the 32² grid through everything.
+ * run it first). All weights are random in the real shapes: SAM's are the same in both (the peer
+ * computes lib/convert/random.ts's values bit for bit, so both get the same random masks to
+ * post-process); DINOv2's and LLaMA's are the peers' own seeded draws of the same shapes (speed
+ * does not depend on them). SAM's quality filters, which random weights fail, are off in both, so
+ * both push the 1024 prompts of the 32² grid through everything.
  * --tiny runs the peers at toy sizes and hrseg not at all: a smoke test of the scripts.
  */
 import { spawnSync } from 'node:child_process';

@@ -5,10 +5,12 @@
     python torch_peers.py llama [--threads 2] [--tiny]
 
 Run by scripts/bench/peers.ts inside the venv that scripts/bench/peers/install.sh makes. Weights
-are random (seeded, PyTorch's own initialisation of each module) in the real architectures'
-shapes: speed does not depend on the values, except SAM's mask-quality filters, which random
-weights fail, so they are off here as in hrseg's random package (box NMS still applies) and both
-run the whole 32x32 grid of 1024 point prompts. --tiny builds small models for a smoke test.
+are random in the real architectures' shapes. SAM's are hrseg's own (lib/convert/random.ts's
+values, computed here bit for bit: the masks, and with them the post-processing's work, depend on
+them); DINOv2's and LLaMA's are PyTorch's seeded initialisation, a different draw of the same
+shapes (their speed does not depend on the values). SAM's mask-quality filters, which random
+weights fail, are off here as in hrseg's random package (box NMS still applies), so both run the
+whole 32x32 grid of 1024 point prompts. --tiny builds small models for a smoke test.
 """
 
 import argparse
@@ -84,6 +86,63 @@ def install_torchvision_shim() -> None:
     )
 
 
+def hrseg_random(name: str, shape, kind: str) -> np.ndarray:
+    """lib/convert/random.ts's GeneratedSource in numpy: the same float32 values for the same name.
+
+    There, a tensor is an LCG (s = s·1664525 + 1013904223 mod 2³²) seeded with FNV-1a of its
+    name, u = s/2³²·2 − 1, and the value scale·u (1 + 0.1·u for norm scales); scale is 1/√fan_in
+    for weights, 0.02 for biases and small tensors. Here the LCG's i-th state is computed in
+    closed form, s_i = A_i·s_0 + C_i, a block of indices at a time."""
+    numel = int(np.prod(shape))
+    fan_in = numel / shape[0] if len(shape) > 1 else 1
+    scale = 1 / np.sqrt(fan_in) if kind == "weight" else 0.1 if kind == "norm" else 0.02
+    s = 2166136261
+    for ch in name:
+        s = ((s ^ ord(ch)) * 16777619) & 0xFFFFFFFF
+    mask = np.uint64(0xFFFFFFFF)
+    block = 1 << 20
+    a = np.empty(block, np.uint64)  # a[k] = 1664525^(k+1), c[k]: s_(k+1) = a[k]·s_0 + c[k]
+    c = np.empty(block, np.uint64)
+    a[0], c[0], n = 1664525, 1013904223, 1
+    while n < block:
+        a[n : 2 * n] = (a[:n] * a[n - 1]) & mask
+        c[n : 2 * n] = (a[:n] * c[n - 1] + c[:n]) & mask
+        n *= 2
+    out = np.empty(numel, np.float32)
+    for start in range(0, numel, block):
+        m = min(block, numel - start)
+        st = (a[:m] * np.uint64(s) + c[:m]) & mask
+        u = st.astype(np.float64) / 4294967296.0 * 2 - 1
+        out[start : start + m] = 1 + scale * u if kind == "norm" else scale * u
+        s = int(st[m - 1])
+    return out.reshape(shape)
+
+
+def hrseg_random_sam(model) -> None:
+    """Loads SAM with the random weights hrseg's `random:sam-*` checkpoint has (the official key
+    names; each tensor's kind as lib/convert/random.ts's sam() gives it), so both segment the
+    image with the same network: the random masks, and so the post-processing's work, match."""
+    from segment_anything.modeling.common import LayerNorm2d
+
+    norms = {n for n, m in model.named_modules() if isinstance(m, (torch.nn.LayerNorm, LayerNorm2d))}
+    embeddings = {n for n, m in model.named_modules() if isinstance(m, torch.nn.Embedding)}
+    state = {}
+    for name, t in model.state_dict().items():
+        module, _, leaf = name.rpartition(".")
+        if name.endswith("positional_encoding_gaussian_matrix"):
+            kind = "norm"
+        elif leaf == "bias":
+            kind = "bias"
+        elif module in norms:
+            kind = "norm"
+        elif module in embeddings or leaf in ("pos_embed", "rel_pos_h", "rel_pos_w"):
+            kind = "small"
+        else:
+            kind = "weight"
+        state[name] = torch.from_numpy(hrseg_random(name, tuple(t.shape), kind))
+    model.load_state_dict(state)
+
+
 def read_image(path: str, width: int, height: int) -> np.ndarray:
     return np.fromfile(path, dtype=np.uint8).reshape(height, width, 3)
 
@@ -96,6 +155,9 @@ def sam(args) -> dict:
     image = read_image(args.image, args.width, args.height)
     torch.manual_seed(0)
     model = sam_model_registry["vit_b" if args.tiny else "vit_h"]().eval()
+    t = time.perf_counter()
+    hrseg_random_sam(model)
+    weights_s = time.perf_counter() - t
     amg = SamAutomaticMaskGenerator(
         model,
         points_per_side=4 if args.tiny else 32,  # 32: 1024 prompts, hrseg's grid
@@ -123,6 +185,7 @@ def sam(args) -> dict:
         "seconds": total,
         "encoderSeconds": encoder.get("s"),
         "masks": len(masks),
+        "weights": f"hrseg's random:sam-vit-{'b' if args.tiny else 'h'} values ({weights_s:.0f} s to generate)",
         "version": f"segment-anything {segment_anything_version()} (SamAutomaticMaskGenerator, ViT-{'B' if args.tiny else 'H'}), torch {torch.__version__}",
     }
 
