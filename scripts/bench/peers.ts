@@ -159,6 +159,11 @@ async function main(): Promise<void> {
     }
   }
   const loadAfter = loadavg();
+  // Every measurement of the run, for the record (the table below is made from these).
+  writeFileSync(
+    join(work, 'last-run.json'),
+    JSON.stringify({ date: new Date().toISOString(), threads, tiny, loadBefore, loadAfter, peaks, hrseg, decoder, sam, dino, torchLlama, cpp }, null, 2),
+  );
 
   // The table: hrseg ÷ peer as a time ratio (< 1: hrseg is faster).
   const n = (v: unknown) => (typeof v === 'number' ? v : NaN);
