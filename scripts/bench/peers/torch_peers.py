@@ -285,6 +285,7 @@ def llama(args) -> dict:
             token = out.logits[:, -1:].argmax(-1)
             steps.append(time.perf_counter() - t)
     cached = past.get_seq_length() if hasattr(past, "get_seq_length") else None
+    weights = {p.data_ptr(): p for p in model.parameters()}  # shared ones once
     return {
         "stage": "llama",
         "prefillTokens": prefill,
@@ -293,6 +294,8 @@ def llama(args) -> dict:
         "decodeMedianSeconds": float(np.median(steps)),
         "layers": layers,
         "distinctLayers": distinct,
+        "weightGiB": sum(p.numel() * p.element_size() for p in weights.values()) / 2**30,
+        "dtype": str(next(model.parameters()).dtype),
         "cachedPositions": cached,
         "attention": model.config._attn_implementation,
         "version": f"transformers {transformers.__version__} LlamaForCausalLM (bf16), torch {torch.__version__}",
