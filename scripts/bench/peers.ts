@@ -33,32 +33,16 @@ import { parseArgs } from 'node:util';
 
 import sharp from 'sharp';
 
+import { PHOTO_HEIGHT, PHOTO_WIDTH, photo } from './photo.js';
+
 import { measureCpuPeaks, si } from './cpu-peaks.js';
 
 const ROOT = join(homedir(), '.cache', 'hrseg');
 const VENV_PYTHON = join(ROOT, 'peers-venv', 'bin', 'python');
 const NODE_DIR = join(ROOT, 'peers-node');
 const HERE = join(import.meta.dirname, 'peers');
-const W = 1024,
-  H = 768;
-
-/** The 1024×768 photo-like image of scripts/bench/pipeline.ts (the same generator, the same bytes). */
-async function photo(): Promise<Buffer> {
-  const px = Buffer.alloc(W * H * 3);
-  let s = 1;
-  const rnd = () => (s = (s * 1664525 + 1013904223) >>> 0) / 2 ** 32;
-  const blobs = Array.from({ length: 12 }, () => ({ x: rnd() * W, y: rnd() * H, r: 60 + rnd() * 200, c: [rnd() * 255, rnd() * 255, rnd() * 255] }));
-  for (let y = 0; y < H; y++)
-    for (let x = 0; x < W; x++) {
-      let c = [90 + (80 * y) / H, 120 + (60 * x) / W, 160 - (40 * y) / H];
-      for (const b of blobs) if ((x - b.x) ** 2 + (y - b.y) ** 2 < b.r ** 2) c = b.c;
-      const n = (rnd() - 0.5) * 16;
-      for (let k = 0; k < 3; k++) px[(y * W + x) * 3 + k] = Math.max(0, Math.min(255, c[k] + n));
-    }
-  return sharp(px, { raw: { width: W, height: H, channels: 3 } })
-    .jpeg({ quality: 90 })
-    .toBuffer();
-}
+const W = PHOTO_WIDTH,
+  H = PHOTO_HEIGHT;
 
 type Json = Record<string, unknown>;
 
