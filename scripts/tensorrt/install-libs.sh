@@ -36,11 +36,15 @@ done
 command -v python3 >/dev/null || { echo "install-libs: python3 (with pip) is needed to fetch the wheels" >&2; exit 1; }
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-printf '%s\n' "${missing[@]}" >"$work/requirements.txt"
 echo "install-libs: downloading ${#missing[@]} TensorRT lean runtime(s) (about 45 MB each) from PyPI" >&2
-python3 -m pip download --quiet --no-deps --only-binary=:all: --require-hashes \
-  --platform manylinux_2_28_x86_64 --python-version 3.11 \
-  -r "$work/requirements.txt" -d "$work/wheels" >&2
+# One download per pin: pip's resolver refuses two versions of one project (11.1 and 11.4) in one
+# requirements file, --no-deps or not.
+for pin in "${missing[@]}"; do
+  printf '%s\n' "$pin" >"$work/requirements.txt"
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --require-hashes \
+    --platform manylinux_2_28_x86_64 --python-version 3.11 \
+    -r "$work/requirements.txt" -d "$work/wheels" >&2
+done
 python3 - "$work/wheels" "$cache" <<'PY'
 import pathlib, sys, zipfile
 work, cache = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
