@@ -4,9 +4,13 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+import { randomCheckpoint } from '../lib/convert/random.js';
+import { buildSamDecoder } from '../lib/convert/sam-decoder.js';
 import { OnnxEngine } from '../lib/engines/index.js';
+import type { Engine } from '../lib/engines/types.js';
 import { loadImage } from '../lib/image.js';
 import { generateProposals } from '../lib/proposals/index.js';
+import { tensor } from '../lib/tensor.js';
 import { rectangleScene, tinySamDecoder, tinySamEncoder, type SyntheticScene } from '../scripts/models/tiny-sam.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'hrseg-sam-'));
@@ -86,4 +90,59 @@ describe('SAM automatic mask generator on the tiny SAM', () => {
     );
     await expect(run).rejects.toMatchObject({ code: 'ABORTED' });
   });
+});
+
+describe("the decoder's preferred batch (ONNX Runtime on the CPU)", () => {
+  it('splits the prompts into batches of preferredBatch, with the proposals of pointsPerBatch', async () => {
+    const small = await OnnxEngine.load(join(dir, 'decoder.onnx'), 'sam/decoder', { cpuBatch: 7 });
+    try {
+      expect(small.preferredBatch).toBe(7);
+      const batches: number[] = [];
+      const counting: Engine = Object.assign(Object.create(small) as Engine, {
+        run: (feeds: Parameters<Engine['run']>[0], options?: Parameters<Engine['run']>[1]) => {
+          batches.push((feeds.point_coords as { dims: readonly number[] }).dims[0]);
+          return small.run(feeds, options);
+        },
+      });
+      const scene = rectangleScene(256, 192, [{ name: 'red', colour: [220, 30, 30], x: 32, y: 40, w: 96, h: 64 }]);
+      const image = await loadImage({ data: scene.rgb, width: scene.width, height: scene.height, channels: 3 });
+      const a = await generateProposals(image, { encoder, decoder: counting }, { config: { pointsPerBatch: 64 } });
+      const b = await generateProposals(image, { encoder, decoder }, { config: { pointsPerBatch: 64 } });
+      expect(batches.length).toBe(Math.ceil(1024 / 7));
+      expect(Math.max(...batches)).toBe(7);
+      expect(a.masks.data).toEqual(b.masks.data);
+      expect(a.iou.data).toEqual(b.iou.data);
+      expect(a.source.data).toEqual(b.source.data);
+    } finally {
+      await small.dispose();
+    }
+  });
+
+  it('a converted SAM decoder (real widths) gives each prompt the same bits in a batch of 1, 3 or 8', async () => {
+    const { graph } = buildSamDecoder(randomCheckpoint('sam-vit-b'), { grid: 64 });
+    writeFileSync(join(dir, 'real-decoder.onnx'), graph.encode());
+    const real = await OnnxEngine.load(join(dir, 'real-decoder.onnx'), 'sam/decoder', { intraOpThreads: 2 });
+    try {
+      const emb = tensor(
+        'float32',
+        [1, 256, 64, 64],
+        Float32Array.from({ length: 256 * 4096 }, (_, i) => Math.sin(i * 0.37)),
+      );
+      const coords = Float32Array.from({ length: 16 }, (_, i) => (i * 131) % 1024);
+      const run = async (from: number, to: number) => {
+        const out = await real.run({
+          image_embeddings: emb,
+          point_coords: tensor('float32', [to - from, 1, 2], coords.slice(from * 2, to * 2)),
+          point_labels: tensor('float32', [to - from, 1], new Float32Array(to - from).fill(1)),
+        });
+        return [(await out.low_res_masks.host()).data as Float32Array, (await out.iou_predictions.host()).data as Float32Array];
+      };
+      const [all, allIou] = await run(0, 8);
+      const parts = [await run(0, 1), await run(1, 4), await run(4, 8)];
+      expect(Float32Array.from(parts.flatMap(([m]) => [...m]))).toEqual(all);
+      expect(Float32Array.from(parts.flatMap(([, i]) => [...i]))).toEqual(allIou);
+    } finally {
+      await real.dispose();
+    }
+  }, 60_000);
 });

@@ -83,7 +83,6 @@ export function buildSamDecoder(ck: Checkpoint, options: SamDecoderOptions = {})
   // ---- inputs and prompt encoding ----
   const img = g.input('image_embeddings', 'float', [1, C, G, G]);
   const { sparse, batch } = options.prompt === 'embeddings' ? embeddingPrompt(g, C) : pointPrompt(g, C, S, F, pe);
-  const multimask = options.multimask ?? true;
 
   // ---- the decoder's tokens and image ----
   const out = g.op(
@@ -151,31 +150,20 @@ export function buildSamDecoder(ck: Checkpoint, options: SamDecoderOptions = {})
   queries = norm(g.op('Add', [queries, attention('transformer.final_attn_token_to_image', qf, kf, keysT)]), 'transformer.norm_final_attn');
 
   // ---- outputs: upscaled image features, hypernetwork masks, IoU ----
-  const src = g.op('Reshape', [g.op('Transpose', [keysT], { perm: [0, 2, 1] }), g.op('Concat', [batch, g.int64('shape_CGG', [C, G, G])], { axis: 0 })]); // [B, C, G, G]
+  // output_upscaling is two ConvTranspose(k=2, s=2) with a LayerNorm2d and GELUs between. A kernel
+  // equal to its stride makes each a per-pixel linear map to 2×2 sub-pixels, so it runs here as
+  // MatMuls on channels-last rows [B, pixels, C] (ONNX Runtime's ConvTranspose ran at a tenth of
+  // the GEMM's speed and needed NCHW↔NHWC transposes of the largest tensors around the LayerNorm).
+  // The LayerNorm and GELUs act per pixel, so the rows may stay in sub-pixel order (pixel, 2×2,
+  // 2×2) and only the few final masks are put in raster order. Same sums, another order.
   const C4 = C / 4,
     C8 = C / 8;
-  const up1 = g.op(
-    'ConvTranspose',
-    [src, f32Init(g, 'md.up0.weight', md('output_upscaling.0.weight'), [C, C4, 2, 2]), f32Init(g, 'md.up0.bias', md('output_upscaling.0.bias'), [C4])],
-    { kernel_shape: [2, 2], strides: [2, 2] },
-  );
-  const ln = g.op(
-    'Transpose',
-    [layerNorm(g, g.op('Transpose', [up1], { perm: [0, 2, 3, 1] }), 'md.up1', md('output_upscaling.1.weight'), md('output_upscaling.1.bias'), C4, 1e-6)],
-    { perm: [0, 3, 1, 2] },
-  );
+  const up1 = subPixelLinear(g, keysT, 'md.up0', md('output_upscaling.0.weight').expectShape([C, C4, 2, 2]), md('output_upscaling.0.bias'), batch); // [B, 4·HW, C4]
+  const ln = layerNorm(g, up1, 'md.up1', md('output_upscaling.1.weight'), md('output_upscaling.1.bias'), C4, 1e-6);
   const up2 = gelu(
     g,
-    g.op(
-      'ConvTranspose',
-      [
-        gelu(g, ln),
-        f32Init(g, 'md.up3.weight', md('output_upscaling.3.weight'), [C4, C8, 2, 2]),
-        f32Init(g, 'md.up3.bias', md('output_upscaling.3.bias'), [C8]),
-      ],
-      { kernel_shape: [2, 2], strides: [2, 2] },
-    ),
-  );
+    subPixelLinear(g, gelu(g, ln), 'md.up3', md('output_upscaling.3.weight').expectShape([C4, C8, 2, 2]), md('output_upscaling.3.bias'), batch),
+  ); // [B, 16·HW, C8]
   const mlp3 = (x: string, name: string, dims: number[]) => {
     let h = x;
     for (let l = 0; l < dims.length - 1; l++) {
@@ -190,24 +178,55 @@ export function buildSamDecoder(ck: Checkpoint, options: SamDecoderOptions = {})
     return h;
   };
   const token = (i: number) => g.op('Gather', [queries, g.int64(g.tmp('tok'), [i], [])], { axis: 1 }); // [B, C]
-  const hyper = g.op(
+  // multimask_output: masks 1..3; otherwise mask 0 alone (mask_decoder.py's slice), so only those
+  // hypernetworks run.
+  const multimask = options.multimask ?? true;
+  const [from, to] = multimask ? [1, tokens] : [0, 1];
+  const M = to - from;
+  const hyperT = g.op(
     'Concat',
-    Array.from({ length: tokens }, (_, i) =>
-      g.op('Unsqueeze', [mlp3(token(1 + i), `output_hypernetworks_mlps.${i}`, [C, C, C, C8]), g.int64(g.tmp('ax1'), [1])]),
+    Array.from({ length: M }, (_, i) =>
+      g.op('Unsqueeze', [mlp3(token(1 + from + i), `output_hypernetworks_mlps.${from + i}`, [C, C, C, C8]), g.int64(g.tmp('ax2'), [2])]),
     ),
-    { axis: 1 },
-  ); // [B, tokens, C8]
-  const upFlat = g.op('Reshape', [up2, g.op('Concat', [batch, g.int64('shape_up', [C8, 16 * HW])], { axis: 0 })]);
-  const masks = g.op('Reshape', [g.op('MatMul', [hyper, upFlat]), g.op('Concat', [batch, g.int64('shape_masks', [tokens, 4 * G, 4 * G])], { axis: 0 })]);
+    { axis: 2 },
+  ); // [B, C8, M]
+  // [B, 16·HW, M] in sub-pixel order (y, x, kh, kw, kh2, kw2) → raster [B, M, 4G, 4G]: row 4y + 2kh + kh2, column 4x + 2kw + kw2.
+  const subPixel = g.op('Reshape', [g.op('MatMul', [up2, hyperT]), g.op('Concat', [batch, g.int64('shape_sub', [G, G, 2, 2, 2, 2, M])], { axis: 0 })]);
+  g.op(
+    'Reshape',
+    [g.op('Transpose', [subPixel], { perm: [0, 7, 1, 3, 5, 2, 4, 6] }), g.op('Concat', [batch, g.int64('shape_masks', [M, 4 * G, 4 * G])], { axis: 0 })],
+    {},
+    ['low_res_masks'],
+  );
   const iouHidden = md('iou_prediction_head.layers.0.weight').shape[0];
   const iou = mlp3(token(0), 'iou_prediction_head', [C, iouHidden, iouHidden, tokens]);
-  // multimask_output: masks 1..3; otherwise mask 0 alone (mask_decoder.py's slice).
-  const [from, to] = multimask ? [1, tokens] : [0, 1];
-  g.op('Slice', [masks, g.int64('m0', [from]), g.int64('m1', [to]), g.int64('max', [1])], {}, ['low_res_masks']);
   g.op('Slice', [iou, g.int64('i0', [from]), g.int64('i1', [to]), g.int64('iax', [1])], {}, ['iou_predictions']);
   g.output('low_res_masks', 'float', ['B', to - from, 4 * G, 4 * G]);
   g.output('iou_predictions', 'float', ['B', to - from]);
   return { graph: g, dim: C, depth };
+}
+
+/**
+ * ConvTranspose(kernel 2, stride 2) of channels-last rows x [B, P, Cin] with weight [Cin, Cout, 2, 2]
+ * as one MatMul: [B, 4·P, Cout], row 4p + 2kh + kw being sub-pixel (kh, kw) of pixel p.
+ */
+function subPixelLinear(g: GraphBuilder, x: string, name: string, w: CheckpointTensor, bias: CheckpointTensor, batch: string): string {
+  const [cin, cout] = w.shape;
+  // As a Linear's [out, in] weight, out = 4·Cout in (kh, kw, c) order.
+  const weight = () => {
+    const src = w.float32(),
+      out = new Float32Array(4 * cout * cin);
+    for (let i = 0; i < cin; i++) for (let o = 0; o < cout; o++) for (let k = 0; k < 4; k++) out[(k * cout + o) * cin + i] = src[(i * cout + o) * 4 + k];
+    return out;
+  };
+  const b = bias.expectShape([cout]).float32();
+  const y = g.op('MatMul', [x, linearT(g, `${name}.weight.T`, weight, 4 * cout, cin)]);
+  const tiled = g.float(
+    `${name}.bias4`,
+    [4 * cout],
+    Float32Array.from({ length: 4 * cout }, (_, i) => b[i % cout]),
+  );
+  return g.op('Reshape', [g.op('Add', [y, tiled]), g.op('Concat', [batch, g.int64(`${name}.rows`, [-1, cout])], { axis: 0 })]);
 }
 
 /** The official predictor's encoding of one point per prompt, plus its padding point: [B, 2, C]. */

@@ -40,6 +40,8 @@ export interface OnnxEngineOptions {
    * when several sit in one process (SAM-H's peak alone is ~10 GB).
    */
   memoryArena?: boolean;
+  /** Engine.preferredBatch when the session runs on the CPU provider. */
+  cpuBatch?: number;
 }
 
 /**
@@ -88,6 +90,8 @@ export class OnnxEngine implements Engine {
   provider: 'cpu' | 'cuda' = 'cpu';
   /** Why 'cuda' was asked for but the CPU is used; undefined otherwise. */
   fallbackReason?: string;
+  /** Engine.preferredBatch: set on the CPU provider for components that have one. */
+  preferredBatch?: number;
   /** The CPU model cache for this graph: 'hit', 'written' (this load made it), 'off', or 'not used: <why>'. */
   cpuCache = 'off';
 
@@ -156,6 +160,7 @@ export class OnnxEngine implements Engine {
     const engine = new OnnxEngine(component, file, session, inputs, outputs);
     engine.provider = options.provider === 'cuda' && !fallbackReason ? 'cuda' : 'cpu';
     engine.fallbackReason = fallbackReason;
+    if (engine.provider === 'cpu') engine.preferredBatch = options.cpuBatch;
     engine.cpuCache = cache;
     return engine;
   }

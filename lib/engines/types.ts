@@ -63,6 +63,12 @@ export interface Engine {
   readonly provider?: string;
   /** Why it runs somewhere other than asked (ONNX Runtime's CUDA provider missing); undefined otherwise. */
   readonly fallbackReason?: string;
+  /**
+   * The largest leading batch worth giving one run, for callers free to split their work (SAM's
+   * point prompts): on the CPU, small batches keep a run's activations in the caches. Undefined:
+   * no preference (a GPU engine takes what its profile allows).
+   */
+  readonly preferredBatch?: number;
   run(feeds: Readonly<Record<string, EngineInput>>, options?: RunOptions): Promise<Record<string, EngineValue>>;
   /** Device memory for `RunOptions.into`; only engines that keep values on the device have it. */
   allocate?(bytes: number): DeviceBuffer;

@@ -19,11 +19,17 @@ export interface ComponentEntry {
    * should give them back after each run rather than keep them reserved beside everything else.
    */
   oncePerImage?: boolean;
+  /**
+   * The leading batch an ONNX Runtime CPU run of it is fastest at (Engine.preferredBatch). SAM's
+   * decoder: each prompt carries [4096, 256] and [65536, 32] activations, so 64 prompts a run
+   * stream ~0.5 GB tensors through memory where 4 stay near the caches (docs/performance.md).
+   */
+  cpuBatch?: number;
 }
 
 const ENTRIES: Readonly<Record<Component, ComponentEntry>> = Object.freeze({
   'sam/encoder': { component: 'sam/encoder', file: 'samEncoder', bindings: (p) => ({ S: p.views.sam.size }), oncePerImage: true },
-  'sam/decoder': { component: 'sam/decoder', file: 'samDecoder' },
+  'sam/decoder': { component: 'sam/decoder', file: 'samDecoder', cpuBatch: 4 },
   'sam/prompt-decoder': { component: 'sam/prompt-decoder', file: 'samPromptDecoder' },
   'dino/encoder': {
     component: 'dino/encoder',

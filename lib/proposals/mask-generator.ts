@@ -133,9 +133,12 @@ export async function generateProposals(image: RgbImage, engines: { encoder: Eng
   const frame = toFrame(grid, width, height, view.contentWidth, view.contentHeight);
   const total = grid.length / 2;
   let post: MaskPostProcessor | undefined;
-  for (let start = 0; start < total; start += config.pointsPerBatch) {
+  // pointsPerBatch, or less where the engine runs smaller batches faster (the result does not
+  // depend on the batch).
+  const step = Math.min(config.pointsPerBatch, engines.decoder.preferredBatch ?? Infinity);
+  for (let start = 0; start < total; start += step) {
     if (signal?.aborted) throw abortError(signal);
-    const b = Math.min(config.pointsPerBatch, total - start);
+    const b = Math.min(step, total - start);
     const out = await engines.decoder.run(
       {
         image_embeddings: embeddings,

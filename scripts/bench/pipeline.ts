@@ -45,8 +45,11 @@ async function measure(model: string, imageFile?: string): Promise<void> {
   // sampled while the engines run off the event loop.
   let anonPeak = 0,
     fileAtAnonPeak = 0;
+  // Every sample with its time, so that each stage's own peak can be told afterwards.
+  const samples: [number, number, number][] = [];
   const sample = () => {
     const p = rssParts();
+    samples.push([performance.now(), p.anon, p.file]);
     if (p.anon > anonPeak) [anonPeak, fileAtAnonPeak] = [p.anon, p.file];
   };
   const sampler = setInterval(sample, 100);
@@ -56,10 +59,13 @@ async function measure(model: string, imageFile?: string): Promise<void> {
   const load = performance.now() - t0;
   const rssLoaded = rss();
   try {
+    const tPrepare = performance.now();
     const prepared = await segmenter.prepare(image);
     const rssPrepared = rss();
     const question = 'What in this picture would you use to cut a cake? Please output the segmentation mask.';
+    const tForced = performance.now();
     const forced = await segmenter.segment(prepared, question, { mode: 'teacher-forced' });
+    const tGenerate = performance.now();
     let first = 0,
       last = 0,
       tokens = 0;
@@ -86,6 +92,21 @@ async function measure(model: string, imageFile?: string): Promise<void> {
     const steps = method.maskStep(prepared, seg, {});
     while (!(await steps.next()).done);
     const selection = performance.now() - tSel;
+    sample();
+    // Each stage's window: load, the image stages in the order they ran (their timings), the
+    // teacher-forced reasoning, generation and the selection.
+    const windows: [string, number, number][] = [['load', t0, tPrepare]];
+    let at = tPrepare;
+    for (const [k, ms] of Object.entries(prepared.timings)) windows.push([k, at, (at += ms)]);
+    windows.push(['forced', tForced, tGenerate], ['generate', tGenerate, tSel], ['selection', tSel, performance.now()]);
+    const memory: Record<string, { anon: number; rss: number }> = {};
+    for (const [k, from, to] of windows)
+      for (const [t, anon, file] of samples)
+        if (t >= from && t <= to + 100) {
+          const m = (memory[k] ??= { anon: 0, rss: 0 });
+          m.anon = Math.max(m.anon, anon);
+          m.rss = Math.max(m.rss, anon + file);
+        }
     console.log(
       JSON.stringify({
         load,
@@ -102,6 +123,7 @@ async function measure(model: string, imageFile?: string): Promise<void> {
         rssPeak: rss(),
         anonPeak,
         fileAtAnonPeak,
+        memory,
       }),
     );
     clearInterval(sampler);
@@ -157,7 +179,9 @@ async function main(): Promise<void> {
   });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   if (r.status !== 0 || !line.startsWith('{')) throw new Error(`the measuring process failed (exit ${r.status}${r.signal ? `, ${r.signal}` : ''})`);
-  const m = JSON.parse(line) as Record<string, number>;
+  const { memory, ...m } = JSON.parse(line) as Record<string, number> & { memory: Record<string, { anon: number; rss: number }> };
+  // Sampled every 100 ms: a stage shorter than that may show its neighbour's memory.
+  const mem = (k: string) => (memory[k] ? `${memory[k].anon.toFixed(1)} / ${memory[k].rss.toFixed(1)}` : '');
   const s = (ms: number) => (ms / 1000).toFixed(2);
   const stages = Object.entries(m).filter(
     ([k]) =>
@@ -179,8 +203,10 @@ async function main(): Promise<void> {
   );
   const imageTotal = stages.reduce((a, [, v]) => a + v, 0);
   console.log(`\nLLM-Seg-7B architecture, random weights, LLaMA ${q}, 1024×768, CPU (${m.proposalCount} proposals)\n`);
-  console.log('| stage | seconds | share of one segment() (teacher-forced, as the preset) | ≈ TFLOP (main terms) | share of the peak it runs on |');
-  console.log('|---|---|---|---|---|');
+  console.log(
+    '| stage | seconds | share of one segment() (teacher-forced, as the preset) | ≈ TFLOP (main terms) | share of the peak it runs on | GiB: anonymous / RSS peak in the stage |',
+  );
+  console.log('|---|---|---|---|---|---|');
   const total = imageTotal + m.forced + m.selection;
   // Which arithmetic each stage runs on: float32, or int8 where its GEMMs quantize activations
   // (--quantize-vision; the int4/int8 decoder's MatMulNBits at accuracy level 4).
@@ -196,12 +222,12 @@ async function main(): Promise<void> {
     const w = work[k];
     return w ? `${(w[0] / 1e12).toFixed(1)} | ${shareOf(peaks, w[1], w[0] / (ms / 1000))}` : ' | ';
   };
-  console.log(`| load (createSegmenter) | ${s(m.load)} | | | |`);
-  for (const [k, v] of stages) console.log(`| ${k} | ${s(v)} | ${((100 * v) / total).toFixed(0)} % | ${share(k, v)} |`);
-  console.log(`| reasoning, teacher-forced (the llm-seg preset) | ${s(m.forced)} | ${((100 * m.forced) / total).toFixed(0)} % | | |`);
-  console.log(`| reasoning, generate: prefill to the first token | ${s(m.firstToken)} | | | |`);
-  console.log(`| reasoning, generate: each further token | ${s(m.decodeMs)} (${m.tokens} tokens) | | | |`);
-  console.log(`| selection (head instruction step) | ${s(m.selection)} | ${((100 * m.selection) / total).toFixed(0)} % | | |`);
+  console.log(`| load (createSegmenter) | ${s(m.load)} | | | | ${mem('load')} |`);
+  for (const [k, v] of stages) console.log(`| ${k} | ${s(v)} | ${((100 * v) / total).toFixed(0)} % | ${share(k, v)} | ${mem(k)} |`);
+  console.log(`| reasoning, teacher-forced (the llm-seg preset) | ${s(m.forced)} | ${((100 * m.forced) / total).toFixed(0)} % | | | ${mem('forced')} |`);
+  console.log(`| reasoning, generate: prefill to the first token | ${s(m.firstToken)} | | | | ${mem('generate')} |`);
+  console.log(`| reasoning, generate: each further token | ${s(m.decodeMs)} (${m.tokens} tokens) | | | | |`);
+  console.log(`| selection (head instruction step) | ${s(m.selection)} | ${((100 * m.selection) / total).toFixed(0)} % | | | ${mem('selection')} |`);
   console.log(
     `\nthis CPU's peaks (${peaks.threads} threads): ${Object.values(peaks.best)
       .map((p) => `${p.name} ${si(p.perSecond)}`)

@@ -26,6 +26,7 @@ export function onnxSource(pkg: ModelPackage, device: 'cpu' | 'cuda'): EngineSou
         provider: CPU_ONLY.has(component) ? 'cpu' : device,
         bindings: { ...entry.bindings?.(pkg), ...options.bindings },
         ...(entry.oncePerImage ? { memoryArena: false } : {}),
+        cpuBatch: entry.cpuBatch,
       });
     },
   };
