@@ -74,3 +74,43 @@ describe(`the CPU model cache (seed ${seed})`, () => {
     await e.dispose();
   });
 });
+
+describe.runIf(process.platform === 'linux')(`mapped weights handed back to the page cache (seed ${seed})`, () => {
+  // 4 MiB of float32 weights, mapped from the cache entry (ONNX Runtime maps external data).
+  const inDim = 1024,
+    out = 1024;
+  const g = new GraphBuilder();
+  const x = g.input('pixel_values', 'float', [1, 3, 32, 32]);
+  const rows = g.op('Reshape', [x, g.int64('shape', [1, 3, inDim])]);
+  const w = uniform(rng, out * inDim, 0.05);
+  g.op('MatMul', [rows, g.float('w', [inDim, out], w)], {}, ['image_embeds']);
+  g.output('image_embeds', 'float', [1, 3, out]);
+  const file = join(work, 'mapped.onnx');
+  writeFileSync(file, g.encode(17));
+  const xs = tensor('float32', [1, 3, 32, 32], uniform(rng, 3 * inDim, 1));
+  const run = async (e: OnnxEngine) => (await (await e.run({ pixel_values: xs })).image_embeds.host()).data as Float32Array;
+
+  it('after load, and after every run with releaseAfterRun, with the same results run after run', async () => {
+    const dir = join(work, 'cache-release');
+    const plain = await OnnxEngine.load(file, 'vlm/vision', { cpuCache: false });
+    const want = await run(plain);
+    await plain.dispose();
+    const writing = await OnnxEngine.load(file, 'vlm/vision', { cpuCache: { dir, minBytes: 0 } });
+    await writing.dispose();
+    const kept = await OnnxEngine.load(file, 'vlm/vision', { cpuCache: { dir, minBytes: 0 } });
+    const released = await OnnxEngine.load(file, 'vlm/vision', { cpuCache: { dir, minBytes: 0 }, releaseAfterRun: true });
+    expect([kept.cpuCache, released.cpuCache]).toEqual(['hit', 'hit']);
+    try {
+      const afterLoad = released.weightBytesReleased;
+      for (let i = 0; i < 3; i++) {
+        expect(await run(released)).toEqual(want);
+        expect(await run(kept)).toEqual(want);
+      }
+      // Each run read the weights back in and handed them back again; the other engine only
+      // after its load (both map the same entry: its pages count where they are resident).
+      expect(released.weightBytesReleased).toBeGreaterThanOrEqual(afterLoad + 3 * 4 * inDim * out * 0.9);
+    } finally {
+      await Promise.all([kept.dispose(), released.dispose()]);
+    }
+  });
+});

@@ -4,7 +4,7 @@
  * contract as soon as the session is created, before any run.
  */
 import { existsSync } from 'node:fs';
-import { mkdir, rm, stat } from 'node:fs/promises';
+import { mkdir, realpath, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 
@@ -17,6 +17,12 @@ import { checkContract } from './contracts.js';
 import { CPU_CACHE_MIN_BYTES, cacheEntry, defaultCpuCacheDir, graphBytes, writeCacheEntry } from './ort-cache.js';
 import { isEngineValue, type Engine, type EngineInput, type EngineValue, type RunOptions, type TensorSpec } from './types.js';
 import { HostValue } from './host-value.js';
+import { native } from '../native.js';
+
+interface NativePages {
+  releaseFilePages(prefix: string): { bytes: number; mappings: number; skipped: number };
+  trimHeap(): boolean;
+}
 
 export interface OnnxEngineOptions {
   /** Threads ONNX Runtime uses inside one operator (default: ONNX Runtime's choice, one per core). */
@@ -42,6 +48,15 @@ export interface OnnxEngineOptions {
   memoryArena?: boolean;
   /** Engine.preferredBatch when the session runs on the CPU provider. */
   cpuBatch?: number;
+  /**
+   * For networks that run once per image: after each run, hand the pages of the weights mapped
+   * from the CPU model cache back to the page cache (native releaseFilePages), and malloc's freed
+   * activations back to the system (trimHeap), so that they do not stay in the process's
+   * resident set beside every later stage's. The next run faults the weights back in, from memory
+   * while the page cache holds them. (Every cached graph's pages are handed back once after load:
+   * the entry holds the original weights beside their pre-packed copies, and loading reads both.)
+   */
+  releaseAfterRun?: boolean;
 }
 
 /**
@@ -92,6 +107,11 @@ export class OnnxEngine implements Engine {
   fallbackReason?: string;
   /** Engine.preferredBatch: set on the CPU provider for components that have one. */
   preferredBatch?: number;
+  /** Resident bytes of mapped weights handed back so far (after load, and after runs with releaseAfterRun). */
+  weightBytesReleased = 0;
+  /** The CPU model cache entry the weights are mapped from. */
+  private weightsDir?: string;
+  private releaseAfterRun = false;
   /** The CPU model cache for this graph: 'hit', 'written' (this load made it), 'off', or 'not used: <why>'. */
   cpuCache = 'off';
 
@@ -125,6 +145,7 @@ export class OnnxEngine implements Engine {
     }
     const cpu = { ...base, executionProviders: ['cpu'] };
     let cache: string = 'off';
+    let cacheEntryDir: string | undefined;
     const cacheOptions = options.cpuCache === false ? undefined : options.cpuCache;
     const cacheDir = options.cpuCache === false ? undefined : (cacheOptions?.dir ?? defaultCpuCacheDir());
     if (!session && cacheDir && (await graphBytes(file)) >= (cacheOptions?.minBytes ?? CPU_CACHE_MIN_BYTES)) {
@@ -138,6 +159,7 @@ export class OnnxEngine implements Engine {
         }
         // Already optimized: running the optimizers again would only redo the work.
         session = await ort.InferenceSession.create(entry.model, { ...cpu, graphOptimizationLevel: 'disabled' });
+        cacheEntryDir = await realpath(entry.dir);
       } catch (cause) {
         // Whatever went wrong (a full disk, a damaged entry), the graph itself still loads.
         if (entry) await rm(entry.dir, { recursive: true, force: true }).catch(() => undefined);
@@ -161,6 +183,9 @@ export class OnnxEngine implements Engine {
     engine.provider = options.provider === 'cuda' && !fallbackReason ? 'cuda' : 'cpu';
     engine.fallbackReason = fallbackReason;
     if (engine.provider === 'cpu') engine.preferredBatch = options.cpuBatch;
+    engine.weightsDir = cacheEntryDir;
+    engine.releaseAfterRun = options.releaseAfterRun === true;
+    engine.releaseMemory();
     engine.cpuCache = cache;
     return engine;
   }
@@ -188,6 +213,7 @@ export class OnnxEngine implements Engine {
     } catch (cause) {
       throw ortFailure('INTERNAL', `${this.component} (${this.file}) failed to run`, cause);
     }
+    if (this.releaseAfterRun) this.releaseMemory();
     if (options.signal?.aborted) throw abortError(options.signal);
     const out: Record<string, EngineValue> = {};
     for (const [name, value] of Object.entries(result)) {
@@ -195,6 +221,17 @@ export class OnnxEngine implements Engine {
       out[name] = new HostValue(name, { dtype: t.type as DType, dims: [...t.dims], data: t.data as Float32Array });
     }
     return out;
+  }
+
+  /** Mapped weights' pages back to the page cache; with releaseAfterRun, malloc's free memory too. */
+  private releaseMemory(): void {
+    try {
+      const api = native() as unknown as NativePages;
+      if (this.weightsDir) this.weightBytesReleased += api.releaseFilePages(`${this.weightsDir}/`).bytes;
+      if (this.releaseAfterRun) api.trimHeap();
+    } catch {
+      // No native binary: the pages stay resident, which costs memory, not correctness.
+    }
   }
 
   async dispose(): Promise<void> {

@@ -38,7 +38,7 @@ const ENTRIES: Readonly<Record<Component, ComponentEntry>> = Object.freeze({
     oncePerImage: true,
   },
   // The VLM's hidden size H is fixed by its embedding table, which the runner reads and binds itself.
-  'vlm/vision': { component: 'vlm/vision', file: 'vlmVision', bindings: (p) => ({ s: p.vlm.view.size }) },
+  'vlm/vision': { component: 'vlm/vision', file: 'vlmVision', bindings: (p) => ({ s: p.vlm.view.size }), oncePerImage: true },
   'vlm/decoder': { component: 'vlm/decoder', file: 'vlmDecoder' },
 });
 

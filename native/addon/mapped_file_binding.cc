@@ -10,6 +10,7 @@
 
 #include "errors.h"
 #include "hrseg/mapped_file.h"
+#include "hrseg/resident_pages.h"
 #include "tensor_bridge.h"
 
 namespace hrseg::addon {
@@ -87,12 +88,32 @@ Napi::Value map_release(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// releaseFilePages(prefix): the resident pages of this process's private file mappings under
+// `prefix` handed back to the page cache (hrseg/resident_pages.h); { bytes, mappings, skipped }.
+Napi::Value release_file_pages_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw_error(env, "INVALID_ARGUMENT", "releaseFilePages: prefix must be a string");
+  const std::string prefix = info[0].As<Napi::String>().Utf8Value();
+  if (prefix.size() < 2 || prefix[0] != '/')
+    throw_error(env, "INVALID_ARGUMENT", "releaseFilePages: prefix must be an absolute folder, got '" + prefix + "'");
+  const ReleasedPages r = release_file_pages(prefix);
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("bytes", static_cast<double>(r.bytes));
+  o.Set("mappings", r.mappings);
+  o.Set("skipped", r.skipped);
+  return o;
+}
+
+Napi::Value trim_heap_js(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), trim_heap()); }
+
 }  // namespace
 
 void register_mapped_file(Napi::Env env, Napi::Object exports) {
   exports.Set("mapFile", Napi::Function::New(env, map_file, "mapFile"));
   exports.Set("mapView", Napi::Function::New(env, map_view, "mapView"));
   exports.Set("mapRelease", Napi::Function::New(env, map_release, "mapRelease"));
+  exports.Set("releaseFilePages", Napi::Function::New(env, release_file_pages_js, "releaseFilePages"));
+  exports.Set("trimHeap", Napi::Function::New(env, trim_heap_js, "trimHeap"));
 }
 
 }  // namespace hrseg::addon

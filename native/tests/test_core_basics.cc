@@ -1,9 +1,21 @@
 #include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#if defined(__linux__)
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#endif
 
 #include "check.h"
 #include "hrseg/buffer.h"
 #include "hrseg/cancel.h"
 #include "hrseg/error.h"
+#include "hrseg/resident_pages.h"
 #include "hrseg/scratch.h"
 #include "hrseg/tensor.h"
 
@@ -94,6 +106,80 @@ TEST("a cancelled token throws Aborted") {
     aborted = e.code() == ErrorCode::Aborted;
   }
   CHECK(aborted);
+}
+
+TEST("file pages are handed back unchanged; written mappings and other files are left alone") {
+#if !defined(__linux__)
+  SKIP("madvise and /proc/self/smaps are Linux's");
+#else
+  // Two files in a folder of their own (the prefix), one outside it.
+  char dir[] = "/tmp/hrseg-pages-XXXXXX";
+  CHECK(mkdtemp(dir) != nullptr);
+  const std::string prefix = std::string(dir) + "/";
+  const size_t size = 64 * 4096;
+  std::vector<unsigned char> bytes(size);
+  for (size_t i = 0; i < size; ++i) bytes[i] = static_cast<unsigned char>((i * 131) ^ (i >> 9));
+  auto map = [&](const std::string& path) {
+    const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0600);
+    CHECK(fd >= 0);
+    CHECK(write(fd, bytes.data(), size) == static_cast<ssize_t>(size));
+    // Private and writable, as ONNX Runtime maps external weights.
+    void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+    close(fd);
+    CHECK(p != MAP_FAILED);
+    return static_cast<unsigned char*>(p);
+  };
+  const std::string other_dir = std::string(dir) + "-other";
+  CHECK(mkdir(other_dir.c_str(), 0700) == 0);
+  unsigned char* clean = map(prefix + "weights.data");
+  unsigned char* written = map(prefix + "written.data");
+  unsigned char* other = map(other_dir + "/weights.data");
+  auto touch = [&](const unsigned char* p) {
+    const volatile unsigned char* v = p;  // reads the compiler may not drop
+    unsigned sum = 0;
+    for (size_t i = 0; i < size; i += 4096) sum += v[i];
+    return sum;
+  };
+  touch(clean);
+  touch(other);
+  written[5] = 42;  // a private copy of one page: this mapping must not be dropped
+
+  auto cleanup = [&] {
+    for (unsigned char* p : {clean, written, other}) munmap(p, size);
+    unlink((prefix + "weights.data").c_str());
+    unlink((prefix + "written.data").c_str());
+    unlink((other_dir + "/weights.data").c_str());
+    rmdir(other_dir.c_str());
+    rmdir(dir);
+  };
+  {
+    // Under qemu-user (the arm64 tests) /proc/self/smaps is the emulator's imitation, which
+    // says 0 kB resident for every mapping: nothing to release, nothing to check.
+    std::ifstream smaps("/proc/self/smaps");
+    const std::string all((std::istreambuf_iterator<char>(smaps)), std::istreambuf_iterator<char>());
+    const size_t at = all.find(prefix + "weights.data"), rss = all.find("Rss:", at);
+    if (at == std::string::npos || rss == std::string::npos || std::strtoull(all.c_str() + rss + 4, nullptr, 10) == 0) {
+      cleanup();
+      SKIP("/proc/self/smaps shows no resident pages for a mapping just read (an emulator's /proc)");
+    }
+  }
+
+  const ReleasedPages first = release_file_pages(prefix);
+  CHECK_EQ(first.mappings, 1);
+  CHECK_EQ(first.skipped, 1);
+  CHECK(first.bytes >= size);
+  // Nothing resident left to release; the other folder's mapping was not counted.
+  const ReleasedPages again = release_file_pages(prefix);
+  CHECK_EQ(again.bytes, 0u);
+  CHECK(std::memcmp(clean, bytes.data(), size) == 0);  // faulted back in from the file
+  CHECK_EQ(written[5], 42);
+  CHECK(std::memcmp(other, bytes.data(), size) == 0);
+  const ReleasedPages reread = release_file_pages(prefix);
+  CHECK(reread.bytes >= size);
+  CHECK_EQ(release_file_pages("").mappings, 0);  // an empty prefix would match everything: refused
+
+  cleanup();
+#endif
 }
 
 TEST_MAIN()

@@ -25,7 +25,7 @@ export function onnxSource(pkg: ModelPackage, device: 'cpu' | 'cuda'): EngineSou
       return OnnxEngine.load(pkg.files[entry.file], component, {
         provider: CPU_ONLY.has(component) ? 'cpu' : device,
         bindings: { ...entry.bindings?.(pkg), ...options.bindings },
-        ...(entry.oncePerImage ? { memoryArena: false } : {}),
+        ...(entry.oncePerImage ? { memoryArena: false, releaseAfterRun: true } : {}),
         cpuBatch: entry.cpuBatch,
       });
     },
