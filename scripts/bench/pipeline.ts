@@ -18,10 +18,12 @@
  *    the prepared features with a random h_seg.
  */
 import { spawnSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Worker } from 'node:worker_threads';
 
 import { convert } from '../../lib/convert/convert.js';
 import { MANIFEST_FILE, type Manifest } from '../../lib/package/manifest.js';
@@ -32,40 +34,60 @@ import { measureCpuPeaks, shareOf, si } from './cpu-peaks.js';
 import { photo } from './photo.js';
 import { clipL14Flops, dinoFlops, llama7bFlops, samDecoderFlops, samEncoderFlops } from './flops.js';
 
-/** /proc/self/status's RssAnon and RssFile in GiB (Linux). */
-function rssParts(): { anon: number; file: number } {
-  const status = readFileSync('/proc/self/status', 'utf8');
-  const kib = (key: string) => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { anon: kib('RssAnon') / 2 ** 20, file: kib('RssFile') / 2 ** 20 };
+/**
+ * Samples /proc/self/status's RssAnon and RssFile (GiB) every 50 ms from a worker thread: ONNX
+ * Runtime's run() holds the main thread, so a timer there would only see the memory between runs.
+ * Each sample is [epoch ms, anon, file]; stop() ends it and returns them all.
+ */
+function memorySampler(): { stop(): Promise<[number, number, number][]> } {
+  const worker = new Worker(
+    `const { parentPort } = require('node:worker_threads');
+     const { readFileSync } = require('node:fs');
+     const samples = [];
+     const kib = (text, key) => Number(new RegExp('^' + key + ':\\\\s+(\\\\d+) kB', 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
+     const tick = () => {
+       const text = readFileSync('/proc/self/status', 'utf8');
+       samples.push([performance.timeOrigin + performance.now(), kib(text, 'RssAnon'), kib(text, 'RssFile')]);
+     };
+     const timer = setInterval(tick, 50);
+     parentPort.once('message', () => { clearInterval(timer); tick(); parentPort.postMessage(samples); });`,
+    { eval: true },
+  );
+  let stopped: Promise<[number, number, number][]> | undefined;
+  return {
+    stop() {
+      stopped ??= (async () => {
+        worker.postMessage('stop');
+        const [samples] = (await once(worker, 'message')) as [[number, number, number][]];
+        await worker.terminate();
+        return samples;
+      })();
+      return stopped;
+    },
+  };
 }
+
+/** Epoch milliseconds, comparable with the sampler's. */
+const now = () => performance.timeOrigin + performance.now();
 
 async function measure(model: string, imageFile?: string): Promise<void> {
   const rss = () => process.resourceUsage().maxRSS / 2 ** 20;
   // The peak anonymous memory (what the kernel cannot drop, unlike the mapped weights' pages),
-  // sampled while the engines run off the event loop.
-  let anonPeak = 0,
-    fileAtAnonPeak = 0;
-  // Every sample with its time, so that each stage's own peak can be told afterwards.
-  const samples: [number, number, number][] = [];
-  const sample = () => {
-    const p = rssParts();
-    samples.push([performance.now(), p.anon, p.file]);
-    if (p.anon > anonPeak) [anonPeak, fileAtAnonPeak] = [p.anon, p.file];
-  };
-  const sampler = setInterval(sample, 100);
+  // and each stage's own peaks, from samples with their times.
+  const sampler = memorySampler();
   const image = imageFile ?? (await photo());
-  const t0 = performance.now();
+  const t0 = now();
   const segmenter = await createSegmenter({ model, device: 'cpu' });
-  const load = performance.now() - t0;
+  const load = now() - t0;
   const rssLoaded = rss();
   try {
-    const tPrepare = performance.now();
+    const tPrepare = now();
     const prepared = await segmenter.prepare(image);
     const rssPrepared = rss();
     const question = 'What in this picture would you use to cut a cake? Please output the segmentation mask.';
-    const tForced = performance.now();
+    const tForced = now();
     const forced = await segmenter.segment(prepared, question, { mode: 'teacher-forced' });
-    const tGenerate = performance.now();
+    const tGenerate = now();
     let first = 0,
       last = 0,
       tokens = 0;
@@ -86,23 +108,27 @@ async function measure(model: string, imageFile?: string): Promise<void> {
       [1, hidden],
       Float32Array.from({ length: hidden }, (_, i) => Math.sin(i)),
     );
-    const tSel = performance.now();
+    const tSel = now();
     // The method's mask step (the head's instruction step and the selection) on that h_seg.
     const method = (segmenter as unknown as { method: Method }).method;
     const steps = method.maskStep(prepared, seg, {});
     while (!(await steps.next()).done);
-    const selection = performance.now() - tSel;
-    sample();
+    const selection = now() - tSel;
+    const tEnd = now();
+    const samples = await sampler.stop();
+    let anonPeak = 0,
+      fileAtAnonPeak = 0;
+    for (const [, anon, file] of samples) if (anon > anonPeak) [anonPeak, fileAtAnonPeak] = [anon, file];
     // Each stage's window: load, the image stages in the order they ran (their timings), the
     // teacher-forced reasoning, generation and the selection.
     const windows: [string, number, number][] = [['load', t0, tPrepare]];
     let at = tPrepare;
     for (const [k, ms] of Object.entries(prepared.timings)) windows.push([k, at, (at += ms)]);
-    windows.push(['forced', tForced, tGenerate], ['generate', tGenerate, tSel], ['selection', tSel, performance.now()]);
+    windows.push(['forced', tForced, tGenerate], ['generate', tGenerate, tSel], ['selection', tSel, tEnd]);
     const memory: Record<string, { anon: number; rss: number }> = {};
     for (const [k, from, to] of windows)
       for (const [t, anon, file] of samples)
-        if (t >= from && t <= to + 100) {
+        if (t >= from && t <= to + 50) {
           const m = (memory[k] ??= { anon: 0, rss: 0 });
           m.anon = Math.max(m.anon, anon);
           m.rss = Math.max(m.rss, anon + file);
@@ -126,10 +152,9 @@ async function measure(model: string, imageFile?: string): Promise<void> {
         memory,
       }),
     );
-    clearInterval(sampler);
     prepared.release();
   } finally {
-    clearInterval(sampler);
+    await sampler.stop().catch(() => undefined);
     await segmenter.dispose();
   }
 }
