@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 
 import sharp from 'sharp';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { HrsegError } from '../lib/errors.js';
 import { readPackage } from '../lib/package/manifest.js';
@@ -107,7 +107,7 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
     let triton: Segmenter;
     beforeAll(async () => {
       const e = await exported(variant);
-      if (decoderHere(variant)) rmSync(join(e.repo, 'hrseg_vlm_decoder'), { recursive: true });
+      if (decoderHere(variant)) for (const m of ['hrseg_vlm_decoder', 'hrseg_vlm_generate']) rmSync(join(e.repo, m), { recursive: true });
       pkg = e.pkg;
       server = await TritonServer.start(e.repo);
       cpu = await createSegmenter({ model: pkg, device: 'cpu' });
@@ -167,6 +167,74 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
       } finally {
         client.close();
       }
+    });
+
+    it.skipIf(decoderHere(variant))(
+      'the answer streams from hrseg_vlm_generate: one stream per answer instead of one decoder call per token, the same result',
+      async () => {
+        const calls = { streams: 0, decoderCalls: 0 };
+        const infer = vi.spyOn(TritonClient.prototype, 'infer');
+        const stream = vi.spyOn(TritonClient.prototype, 'stream');
+        const count = () => {
+          calls.streams = stream.mock.calls.filter((c) => c[0] === 'hrseg_vlm_generate').length;
+          calls.decoderCalls = infer.mock.calls.filter((c) => c[0] === 'hrseg_vlm_decoder').length;
+          return { ...calls };
+        };
+        const client = new TritonClient(server.url);
+        const unary = await createSegmenter({ model: pkg, device: 'triton', triton: { url: server.url, streamTokens: false } });
+        try {
+          const [q, form] = ['the red shape', 'phrase'] as const;
+          const c = await cpu.segment(raw, q, { form });
+          let tokens = 0;
+          for await (const ev of cpu.segmentStream(raw, q, { form })) if (ev.type === 'token') tokens++;
+          const before = await client.modelStats('hrseg_vlm_generate');
+          const prepared = await triton.prepare(raw);
+          count();
+          const base = { ...calls };
+          const t = await triton.segment(prepared, q, { form });
+          const streamed = count();
+          expectSame(t, c);
+          // One stream, and no decoder call from this process during the answer: the steps ran in the server.
+          expect(streamed.streams - base.streams).toBe(1);
+          expect(streamed.decoderCalls - base.decoderCalls).toBe(0);
+          const after = await client.modelStats('hrseg_vlm_generate');
+          expect(after.requestCount - before.requestCount).toBe(1);
+          expect(after.executionCount - before.executionCount).toBe(1);
+          prepared.release();
+          // The same answer one call per token (streamTokens: false): as many decoder calls as steps.
+          const p2 = await unary.prepare(raw);
+          count();
+          const base2 = { ...calls };
+          expectSame(await unary.segment(p2, q, { form }), c);
+          const stepped = count();
+          expect(stepped.streams - base2.streams).toBe(0);
+          expect(stepped.decoderCalls - base2.decoderCalls).toBeGreaterThanOrEqual(Math.max(2, tokens));
+          p2.release();
+          expect((await client.modelStats('hrseg_vlm_generate')).requestCount, 'the unary segmenter streamed nothing').toBe(after.requestCount);
+        } finally {
+          infer.mockRestore();
+          stream.mockRestore();
+          client.close();
+          await unary.dispose();
+        }
+      },
+    );
+
+    it.skipIf(decoderHere(variant))('an abort at the first streamed token ends segmentStream with ABORTED; the segmenter goes on', async () => {
+      const ac = new AbortController();
+      const seen: string[] = [];
+      const e = await failure(
+        (async () => {
+          for await (const ev of triton.segmentStream(raw, 'the blue shape', { form: 'phrase', signal: ac.signal })) {
+            seen.push(ev.type);
+            if (ev.type === 'token') ac.abort();
+          }
+        })(),
+      );
+      expect(e.code).toBe('ABORTED');
+      expect(seen.filter((t) => t === 'token')).toHaveLength(1);
+      expect(seen).not.toContain('result');
+      expectSame(await triton.segment(raw, 'the blue shape', { form: 'phrase' }), await cpu.segment(raw, 'the blue shape', { form: 'phrase' }));
     });
 
     it(`says where each backbone runs: the VLM decoder ${decoderHere(variant) ? 'here (no hrseg_vlm_decoder served)' : 'on Triton, its cache kept there'}`, () => {
