@@ -183,15 +183,16 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
         const client = new TritonClient(server.url);
         const unary = await createSegmenter({ model: pkg, device: 'triton', triton: { url: server.url, streamTokens: false } });
         try {
-          const [q, form] = ['the red shape', 'phrase'] as const;
-          const c = await cpu.segment(raw, q, { form });
+          // Generated (llm-seg's default is teacher-forced: below).
+          const [q, opts] = ['the red shape', { form: 'phrase', mode: 'generate' }] as const;
+          const c = await cpu.segment(raw, q, opts);
           let tokens = 0;
-          for await (const ev of cpu.segmentStream(raw, q, { form })) if (ev.type === 'token') tokens++;
+          for await (const ev of cpu.segmentStream(raw, q, opts)) if (ev.type === 'token') tokens++;
           const before = await client.modelStats('hrseg_vlm_generate');
           const prepared = await triton.prepare(raw);
           count();
           const base = { ...calls };
-          const t = await triton.segment(prepared, q, { form });
+          const t = await triton.segment(prepared, q, opts);
           const streamed = count();
           expectSame(t, c);
           // One stream, and no decoder call from this process during the answer: the steps ran in the server.
@@ -205,12 +206,21 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
           const p2 = await unary.prepare(raw);
           count();
           const base2 = { ...calls };
-          expectSame(await unary.segment(p2, q, { form }), c);
+          expectSame(await unary.segment(p2, q, opts), c);
           const stepped = count();
           expect(stepped.streams - base2.streams).toBe(0);
           expect(stepped.decoderCalls - base2.decoderCalls).toBeGreaterThanOrEqual(Math.max(2, tokens));
           p2.release();
           expect((await client.modelStats('hrseg_vlm_generate')).requestCount, 'the unary segmenter streamed nothing').toBe(after.requestCount);
+          // Teacher-forced (the evaluation's mode) keeps the unary step: one decoder call over the forced answer, no stream.
+          const p3 = await triton.prepare(raw);
+          count();
+          const base3 = { ...calls };
+          await triton.segment(p3, q, { form: 'phrase', mode: 'teacher-forced' });
+          const forced = count();
+          expect(forced.streams - base3.streams).toBe(0);
+          expect(forced.decoderCalls - base3.decoderCalls).toBe(1);
+          p3.release();
         } finally {
           infer.mockRestore();
           stream.mockRestore();
@@ -225,7 +235,7 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
       const seen: string[] = [];
       const e = await failure(
         (async () => {
-          for await (const ev of triton.segmentStream(raw, 'the blue shape', { form: 'phrase', signal: ac.signal })) {
+          for await (const ev of triton.segmentStream(raw, 'the blue shape', { form: 'phrase', mode: 'generate', signal: ac.signal })) {
             seen.push(ev.type);
             if (ev.type === 'token') ac.abort();
           }
@@ -234,7 +244,10 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
       expect(e.code).toBe('ABORTED');
       expect(seen.filter((t) => t === 'token')).toHaveLength(1);
       expect(seen).not.toContain('result');
-      expectSame(await triton.segment(raw, 'the blue shape', { form: 'phrase' }), await cpu.segment(raw, 'the blue shape', { form: 'phrase' }));
+      expectSame(
+        await triton.segment(raw, 'the blue shape', { form: 'phrase', mode: 'generate' }),
+        await cpu.segment(raw, 'the blue shape', { form: 'phrase', mode: 'generate' }),
+      );
     });
 
     it(`says where each backbone runs: the VLM decoder ${decoderHere(variant) ? 'here (no hrseg_vlm_decoder served)' : 'on Triton, its cache kept there'}`, () => {

@@ -6,6 +6,10 @@
  * batchers ran several front ends' requests together). The same R calls on one in-process CPU
  * segmenter are the baseline (the overhead ratio). Bounded: (1 + F) × R calls, to 127.0.0.1 only.
  *
+ * Last, the answer's per-token latency on a prepared image, one front end: tokens streamed by
+ * hrseg_vlm_generate (the default) against one decoder call per token (triton.streamTokens: false),
+ * as the median gap between segmentStream()'s token events.
+ *
  *   npm run bench:triton -- [--frontends 4] [--rounds 3] [--queue-delay-us 2000] [--instances 1]
  */
 import { spawn } from 'node:child_process';
@@ -118,6 +122,30 @@ function printStats(before: Map<string, Stats>, after: Map<string, Stats>): void
   }
 }
 
+/** The median gap between consecutive token events over R answers (after one warm-up answer), and the tokens seen. */
+async function perToken(streamTokens: boolean): Promise<{ ms: number; tokens: number }> {
+  const seg = await createSegmenter({ model, device: 'triton', triton: { url: server.url, streamTokens } });
+  const prepared = await seg.prepare(raw);
+  const gaps: number[] = [];
+  let tokens = 0;
+  try {
+    for (let i = 0; i <= rounds; i++) {
+      let last: number | undefined;
+      for await (const e of seg.segmentStream(prepared, 'the red shape', { form: 'phrase' })) {
+        if (e.type !== 'token' || i === 0) continue;
+        const now = performance.now();
+        if (last !== undefined) gaps.push(now - last);
+        last = now;
+        tokens++;
+      }
+    }
+  } finally {
+    prepared.release();
+    await seg.dispose();
+  }
+  return { ms: gaps.length > 0 ? median(gaps) : NaN, tokens };
+}
+
 try {
   const cpu = await frontEnd(model, undefined);
   const cpuMs = median(cpu.ms);
@@ -135,6 +163,11 @@ try {
     );
     printStats(before, await snapshot());
   }
+  const unary = await perToken(false);
+  const streamed = await perToken(true);
+  console.log(
+    `per token, 1 front end, prepared image (${streamed.tokens} tokens over ${rounds} answers): one call per token ${unary.ms.toFixed(2)} ms, streamed ${streamed.ms.toFixed(2)} ms (${(streamed.ms / unary.ms).toFixed(2)}×)`,
+  );
 } finally {
   client.close();
   await server.stop();
