@@ -28,8 +28,39 @@ describe('export-triton', () => {
   it('python: one model per network with its contract, the package identity, model.py and the ONNX file', async () => {
     const repo = join(work, 'python');
     const models = await exportTritonRepository(await readPackage(packages.hrseg), repo);
-    expect(models.map((m) => m.name)).toEqual(['hrseg_sam_encoder', 'hrseg_sam_decoder', 'hrseg_dino_encoder', 'hrseg_vlm_vision', 'hrseg_vlm_decoder']);
-    expect(readdirSync(repo).sort()).toEqual(['hrseg_dino_encoder', 'hrseg_sam_decoder', 'hrseg_sam_encoder', 'hrseg_vlm_decoder', 'hrseg_vlm_vision']);
+    expect(models.map((m) => m.name)).toEqual([
+      'hrseg_sam_encoder',
+      'hrseg_sam_decoder',
+      'hrseg_dino_encoder',
+      'hrseg_vlm_vision',
+      'hrseg_vlm_decoder',
+      'hrseg_vlm_generate',
+    ]);
+    expect(readdirSync(repo).sort()).toEqual([
+      'hrseg_dino_encoder',
+      'hrseg_sam_decoder',
+      'hrseg_sam_encoder',
+      'hrseg_vlm_decoder',
+      'hrseg_vlm_generate',
+      'hrseg_vlm_vision',
+    ]);
+    // The greedy loop beside the decoder, streaming tokens: decoupled (reached by ModelStreamInfer
+    // only), not sequence-batched itself (its steps go to the decoder under the prefix's id), with
+    // the package's embedding table beside its model.py and the decoder's protocol.
+    const generate = config(repo, 'hrseg_vlm_generate');
+    expect(generate).toContain('model_transaction_policy { decoupled: true }');
+    expect(generate).not.toContain('sequence_batching');
+    expect(generate).toContain('{ key: "kv_protocol" value: { string_value: "2" } }');
+    expect(generate).toContain('{ key: "decoder_model" value: { string_value: "hrseg_vlm_decoder" } }');
+    expect(generate).toContain('{ key: "embeddings_file" value: { string_value: "embed_tokens.safetensors" } }');
+    expect(generate).toMatch(/key: "hrseg_component" value: \{ string_value: "vlm\/decoder" \}/);
+    expect(readdirSync(join(repo, 'hrseg_vlm_generate', '1')).sort()).toEqual(['embed_tokens.safetensors', 'model.py']);
+    expect(
+      readFileSync(join(repo, 'hrseg_vlm_generate', '1', 'embed_tokens.safetensors')).equals(
+        readFileSync(join(packages.hrseg, 'vlm', 'embed_tokens.safetensors')),
+      ),
+    ).toBe(true);
+    expect(readFileSync(join(repo, 'hrseg_vlm_generate', '1', 'model.py'), 'utf8')).toContain(PYTHON_PREAMBLE);
     // The stateful decoder: sequence-batched by correlation id (a sequence stays on the instance
     // holding its caches), its idle timeout the caches' own (600 s, not Triton's 1 s), the cache
     // shape from the graph.
@@ -71,7 +102,7 @@ describe('export-triton', () => {
   it("lisa: LISA's prompt decoder instead of the SAM decoder and DINOv2", async () => {
     const repo = join(work, 'lisa');
     const models = await exportTritonRepository(await readPackage(packages.lisa), repo);
-    expect(models.map((m) => m.name)).toEqual(['hrseg_sam_encoder', 'hrseg_sam_prompt_decoder', 'hrseg_vlm_vision', 'hrseg_vlm_decoder']);
+    expect(models.map((m) => m.name)).toEqual(['hrseg_sam_encoder', 'hrseg_sam_prompt_decoder', 'hrseg_vlm_vision', 'hrseg_vlm_decoder', 'hrseg_vlm_generate']);
     expect(config(repo, 'hrseg_sam_prompt_decoder')).toContain('{ name: "sparse_embeddings" data_type: TYPE_FP32 dims: [ -1, -1, 256 ] }');
   });
 
@@ -84,6 +115,7 @@ describe('export-triton', () => {
     expect(readdirSync(join(ort, 'hrseg_sam_encoder', '1'))).toEqual(['model.onnx']);
     // No stateful decoder outside the python backend: the VLM decoder then runs in the Node process.
     expect(existsSync(join(ort, 'hrseg_vlm_decoder'))).toBe(false);
+    expect(existsSync(join(ort, 'hrseg_vlm_generate'))).toBe(false);
     const trt = join(work, 'trt');
     await exportTritonRepository(pkg, trt, { backend: 'tensorrt' });
     expect(config(trt, 'hrseg_sam_encoder')).toContain('default_model_filename: "model.plan"');
@@ -115,10 +147,16 @@ describe('export-triton', () => {
     const pkg = await readPackage(packages.hrseg);
     const identity = await modelIdentity(pkg, 'vlm/decoder');
     // Only the config is asked for: a stand-in for the server's answer.
-    const served = (parameters: Record<string, string>) =>
+    const served = (parameters: Record<string, string>, generate: Record<string, string> = parameters) =>
       ({
         target: '127.0.0.1:1',
-        modelConfig: () => Promise.resolve({ name: 'hrseg_vlm_decoder', backend: 'python', maxBatchSize: 8, parameters }),
+        modelConfig: (name: string) =>
+          Promise.resolve({
+            name,
+            backend: 'python',
+            maxBatchSize: name === 'hrseg_vlm_decoder' ? 8 : 0,
+            parameters: name === 'hrseg_vlm_decoder' ? parameters : generate,
+          }),
       }) as unknown as TritonClient;
     const shape = { kv_layers: '2', kv_heads: '2', kv_head_dim: '8' };
     const old = await RemoteDecoder.open(served({ ...identity, ...shape }), pkg, () => undefined).then(
@@ -130,6 +168,18 @@ describe('export-triton', () => {
     expect((old as HrsegError).message).toMatch(/key\/value protocol 1, this client 2/);
     const current = await RemoteDecoder.open(served({ ...identity, ...shape, kv_protocol: '2' }), pkg, () => undefined);
     expect(current?.provider).toBe('triton');
+    expect(current?.streaming, 'the stand-in serves hrseg_vlm_generate too').toBe(true);
     await current?.dispose();
+    // The streaming loop beside it is checked the same way.
+    const loop = await RemoteDecoder.open(served({ ...identity, ...shape, kv_protocol: '2' }, { ...identity, kv_protocol: '1' }), pkg, () => undefined).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect((loop as HrsegError).code).toBe('ENGINE_MISMATCH');
+    expect((loop as HrsegError).message).toMatch(/hrseg_vlm_generate speaks key\/value protocol 1, this client 2/);
+    // Not wanted (triton.streamTokens: false): not asked for, one call per token.
+    const unary = await RemoteDecoder.open(served({ ...identity, ...shape, kv_protocol: '2' }, { kv_protocol: '1' }), pkg, () => undefined, undefined, false);
+    expect(unary?.streaming).toBe(false);
+    await unary?.dispose();
   });
 });

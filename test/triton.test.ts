@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 
 import sharp from 'sharp';
 
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 
 import { HrsegError } from '../lib/errors.js';
 import { readPackage } from '../lib/package/manifest.js';
@@ -107,7 +107,7 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
     let triton: Segmenter;
     beforeAll(async () => {
       const e = await exported(variant);
-      if (decoderHere(variant)) rmSync(join(e.repo, 'hrseg_vlm_decoder'), { recursive: true });
+      if (decoderHere(variant)) for (const m of ['hrseg_vlm_decoder', 'hrseg_vlm_generate']) rmSync(join(e.repo, m), { recursive: true });
       pkg = e.pkg;
       server = await TritonServer.start(e.repo);
       cpu = await createSegmenter({ model: pkg, device: 'cpu' });
@@ -167,6 +167,93 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
       } finally {
         client.close();
       }
+    });
+
+    it.skipIf(decoderHere(variant))(
+      'the answer streams from hrseg_vlm_generate: one stream per answer instead of one decoder call per token, the same result',
+      async () => {
+        const calls = { streams: 0, decoderCalls: 0 };
+        const infer = vi.spyOn(TritonClient.prototype, 'infer');
+        const stream = vi.spyOn(TritonClient.prototype, 'stream');
+        const count = () => {
+          calls.streams = stream.mock.calls.filter((c) => c[0] === 'hrseg_vlm_generate').length;
+          calls.decoderCalls = infer.mock.calls.filter((c) => c[0] === 'hrseg_vlm_decoder').length;
+          return { ...calls };
+        };
+        const client = new TritonClient(server.url);
+        const unary = await createSegmenter({ model: pkg, device: 'triton', triton: { url: server.url, streamTokens: false } });
+        try {
+          // Generated (llm-seg's default is teacher-forced: below).
+          const [q, opts] = ['the red shape', { form: 'phrase', mode: 'generate' }] as const;
+          const c = await cpu.segment(raw, q, opts);
+          let tokens = 0;
+          for await (const ev of cpu.segmentStream(raw, q, opts)) if (ev.type === 'token') tokens++;
+          const before = await client.modelStats('hrseg_vlm_generate');
+          const prepared = await triton.prepare(raw);
+          count();
+          const base = { ...calls };
+          const t = await triton.segment(prepared, q, opts);
+          const streamed = count();
+          expectSame(t, c);
+          // One stream, and no decoder call from this process during the answer: the steps ran in the server.
+          expect(streamed.streams - base.streams).toBe(1);
+          expect(streamed.decoderCalls - base.decoderCalls).toBe(0);
+          // Triton counts a decoupled request when the model releases it, which may come just after
+          // the client has read the final response: asked again, bounded by attempts.
+          let after = await client.modelStats('hrseg_vlm_generate');
+          for (let i = 0; i < 50 && after.requestCount === before.requestCount; i++) {
+            await new Promise((r) => setTimeout(r, 100));
+            after = await client.modelStats('hrseg_vlm_generate');
+          }
+          expect(after.requestCount - before.requestCount).toBe(1);
+          expect(after.executionCount - before.executionCount).toBe(1);
+          prepared.release();
+          // The same answer one call per token (streamTokens: false): as many decoder calls as steps.
+          const p2 = await unary.prepare(raw);
+          count();
+          const base2 = { ...calls };
+          expectSame(await unary.segment(p2, q, opts), c);
+          const stepped = count();
+          expect(stepped.streams - base2.streams).toBe(0);
+          expect(stepped.decoderCalls - base2.decoderCalls).toBeGreaterThanOrEqual(Math.max(2, tokens));
+          p2.release();
+          expect((await client.modelStats('hrseg_vlm_generate')).requestCount, 'the unary segmenter streamed nothing').toBe(after.requestCount);
+          // Teacher-forced (the evaluation's mode) keeps the unary step: one decoder call over the forced answer, no stream.
+          const p3 = await triton.prepare(raw);
+          count();
+          const base3 = { ...calls };
+          await triton.segment(p3, q, { form: 'phrase', mode: 'teacher-forced' });
+          const forced = count();
+          expect(forced.streams - base3.streams).toBe(0);
+          expect(forced.decoderCalls - base3.decoderCalls).toBe(1);
+          p3.release();
+        } finally {
+          infer.mockRestore();
+          stream.mockRestore();
+          client.close();
+          await unary.dispose();
+        }
+      },
+    );
+
+    it.skipIf(decoderHere(variant))('an abort at the first streamed token ends segmentStream with ABORTED; the segmenter goes on', async () => {
+      const ac = new AbortController();
+      const seen: string[] = [];
+      const e = await failure(
+        (async () => {
+          for await (const ev of triton.segmentStream(raw, 'the blue shape', { form: 'phrase', mode: 'generate', signal: ac.signal })) {
+            seen.push(ev.type);
+            if (ev.type === 'token') ac.abort();
+          }
+        })(),
+      );
+      expect(e.code).toBe('ABORTED');
+      expect(seen.filter((t) => t === 'token')).toHaveLength(1);
+      expect(seen).not.toContain('result');
+      expectSame(
+        await triton.segment(raw, 'the blue shape', { form: 'phrase', mode: 'generate' }),
+        await cpu.segment(raw, 'the blue shape', { form: 'phrase', mode: 'generate' }),
+      );
     });
 
     it(`says where each backbone runs: the VLM decoder ${decoderHere(variant) ? 'here (no hrseg_vlm_decoder served)' : 'on Triton, its cache kept there'}`, () => {
@@ -346,6 +433,214 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
     });
   });
 
+  describe('token streaming (hrseg_vlm_generate) on the wire', () => {
+    let server: TritonServer;
+    let repo: string;
+    let pkg: string;
+    let hidden: number;
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    beforeAll(async () => {
+      ({ pkg, repo } = await exported('hrseg'));
+      hidden = (await readPackage(pkg)).head.hiddenSize;
+      server = await TritonServer.start(repo);
+    });
+    afterAll(async () => {
+      await server?.stop();
+      if (pkg) rmSync(dirname(pkg), { recursive: true, force: true });
+    });
+
+    const i64 = (...v: bigint[]) => ({ dtype: 'int64' as const, dims: [v.length], data: BigInt64Array.from(v) });
+    /** A 4-token prefix on the decoder, in a sequence of its own: its cache id. */
+    async function prefix(client: TritonClient, sequence: bigint): Promise<bigint> {
+      const r = await client.infer(
+        'hrseg_vlm_decoder',
+        {
+          inputs_embeds: { dtype: 'float32', dims: [1, 4, hidden], data: new Float32Array(4 * hidden).fill(0.25) },
+          position_ids: { dtype: 'int64', dims: [1, 4], data: BigInt64Array.of(0n, 1n, 2n, 3n) },
+          past_id: { dtype: 'int64', dims: [1, 1], data: BigInt64Array.of(0n) },
+          drop_ids: { dtype: 'int64', dims: [1, 1], data: BigInt64Array.of(0n) },
+        },
+        ['present_id'],
+        { sequence: { id: sequence, start: true } },
+      );
+      return (r.present_id!.data as BigInt64Array)[0]!;
+    }
+    /** A generation that only its limit ends (no stop id): a million tokens, far more than any test waits for. */
+    const endless = (past: bigint, sequence: bigint) => ({
+      inputs_embeds: { dtype: 'float32' as const, dims: [1, 1, hidden], data: new Float32Array(hidden).fill(0.5) },
+      position_start: i64(4n),
+      past_id: i64(past),
+      sequence_id: i64(sequence),
+      drop_ids: i64(),
+      max_new_tokens: i64(1_000_000n),
+      stop_ids: i64(-1n),
+      seg_id: i64(-1n),
+    });
+    const OUTPUTS = ['token_id', 'hidden', 'stop', 'leftover_ids'];
+    const endSequence = (client: TritonClient, sequence: bigint) =>
+      client.infer(
+        'hrseg_vlm_decoder',
+        {
+          inputs_embeds: { dtype: 'float32', dims: [1, 0, 0], data: new Float32Array(0) },
+          position_ids: { dtype: 'int64', dims: [1, 0], data: new BigInt64Array(0) },
+          past_id: { dtype: 'int64', dims: [1, 1], data: BigInt64Array.of(-1n) },
+          drop_ids: { dtype: 'int64', dims: [1, 1], data: BigInt64Array.of(0n) },
+        },
+        ['present_id'],
+        { sequence: { id: sequence, end: true } },
+      );
+
+    it("tokens arrive as separate responses while the loop runs; an abort cancels the stream and the server's loop stops, its caches dropped", async () => {
+      const client = new TritonClient(server.url);
+      const sequence = 3_000_001n;
+      try {
+        const past = await prefix(client, sequence);
+        const before = await decoderServerStats(client);
+        const ac = new AbortController();
+        const seen: { token: bigint; final: boolean; stop: bigint }[] = [];
+        const e = await failure(
+          (async () => {
+            for await (const r of client.stream('hrseg_vlm_generate', endless(past, sequence), OUTPUTS, { signal: ac.signal })) {
+              seen.push({ token: (r.outputs.token_id!.data as BigInt64Array)[0]!, final: r.final, stop: (r.outputs.stop!.data as BigInt64Array)[0]! });
+              if (seen.length === 3) ac.abort();
+            }
+          })(),
+        );
+        expect(e.code).toBe('ABORTED');
+        // Three tokens of a million-token answer, each its own response, none final: they came
+        // while the loop was still running.
+        expect(seen).toHaveLength(3);
+        for (const r of seen) expect(r).toMatchObject({ final: false, stop: 0n });
+        for (const r of seen) expect(r.token).toBeGreaterThanOrEqual(0n);
+        // The server noticed the cancellation: its decoder steps stop growing (asked until two
+        // reads agree, bounded by attempts), far short of the limit, and the caches the loop made
+        // are dropped (the prefix alone is left).
+        let steps = (await client.modelStats('hrseg_vlm_decoder')).requestCount;
+        let stable = false;
+        for (let i = 0; i < 100 && !stable; i++) {
+          await sleep(300);
+          const now = (await client.modelStats('hrseg_vlm_decoder')).requestCount;
+          stable = now === steps;
+          steps = now;
+        }
+        expect(stable, 'the loop kept stepping after the abort').toBe(true);
+        let now = await decoderServerStats(client);
+        for (let i = 0; i < 50 && now.caches > before.caches; i++) {
+          await sleep(100);
+          now = await decoderServerStats(client);
+        }
+        expect(now.caches).toBe(before.caches);
+      } finally {
+        await endSequence(client, sequence).catch(() => undefined);
+        client.close();
+      }
+    });
+
+    it('an answer ends with one final response saying why; ModelInfer refuses the decoupled model', async () => {
+      const client = new TritonClient(server.url);
+      const sequence = 3_000_002n;
+      try {
+        const past = await prefix(client, sequence);
+        const responses: { final: boolean; token: bigint; stop: bigint; leftovers: number }[] = [];
+        for await (const r of client.stream('hrseg_vlm_generate', { ...endless(past, sequence), max_new_tokens: i64(5n) }, OUTPUTS))
+          responses.push({
+            final: r.final,
+            token: r.outputs.token_id ? (r.outputs.token_id.data as BigInt64Array)[0]! : -2n,
+            stop: r.outputs.stop ? (r.outputs.stop.data as BigInt64Array)[0]! : -2n,
+            leftovers: r.outputs.leftover_ids?.dims[0] ?? -1,
+          });
+        // Five token responses, then the one that says the limit ended it (2) and names the caches left behind.
+        const tokens = responses.filter((r) => r.stop === 0n);
+        expect(tokens).toHaveLength(5);
+        expect(tokens.every((r) => !r.final && r.token >= 0n)).toBe(true);
+        const ends = responses.filter((r) => r.stop === 2n);
+        expect(ends).toHaveLength(1);
+        expect(ends[0]!.leftovers).toBeGreaterThan(0);
+        expect(responses.at(-1)!.final).toBe(true);
+        expect(responses.filter((r) => r.final)).toHaveLength(1);
+        const e = await failure(client.infer('hrseg_vlm_generate', { ...endless(past, sequence), max_new_tokens: i64(1n) }, OUTPUTS));
+        expect(e.message).toMatch(/decoupled/);
+      } finally {
+        await endSequence(client, sequence).catch(() => undefined);
+        client.close();
+      }
+    });
+
+    it('a frozen server mid-stream is UNAVAILABLE within the deadline (a wait per token, not per answer)', async () => {
+      const client = new TritonClient(server.url, { deadlineMs: 3000 });
+      const sequence = 3_000_003n;
+      try {
+        const past = await prefix(client, sequence);
+        let n = 0;
+        let paused = false;
+        const e = await failure(
+          (async () => {
+            for await (const _ of client.stream('hrseg_vlm_generate', endless(past, sequence), OUTPUTS)) {
+              if (++n === 3) {
+                server.pause();
+                paused = true;
+              }
+            }
+          })(),
+        ).finally(() => {
+          if (paused) server.resume();
+        });
+        expect(paused).toBe(true);
+        expect(e.code).toBe('UNAVAILABLE');
+        expect(e.message).toMatch(/no answer within 3000 ms/);
+        expect(await client.serverReady()).toBe(true);
+      } finally {
+        await endSequence(client, sequence).catch(() => undefined);
+        client.close();
+      }
+    });
+
+    it('a server killed mid-stream is UNAVAILABLE, never a hang; a segmenter streams again from a restarted one', async () => {
+      const client = new TritonClient(server.url);
+      const sequence = 3_000_004n;
+      try {
+        const past = await prefix(client, sequence);
+        let killed: Promise<void> | undefined;
+        const e = await failure(
+          (async () => {
+            let n = 0;
+            for await (const _ of client.stream('hrseg_vlm_generate', endless(past, sequence), OUTPUTS)) if (++n === 3) killed ??= server.kill();
+          })(),
+        );
+        await killed;
+        expect(killed, 'the server was killed during the stream').toBeDefined();
+        expect(e.code).toBe('UNAVAILABLE');
+        expect(e.message).toContain(server.url);
+        // While it is down a new stream says so at once.
+        const down = await failure(
+          (async () => {
+            for await (const _ of client.stream('hrseg_vlm_generate', endless(past, sequence), OUTPUTS));
+          })(),
+        );
+        expect(down.code).toBe('UNAVAILABLE');
+      } finally {
+        client.close();
+      }
+      server = await TritonServer.start(repo, server.ports);
+      const triton = await createSegmenter({ model: pkg, device: 'triton', triton: { url: server.url } });
+      const cpu = await createSegmenter({ model: pkg, device: 'cpu' });
+      try {
+        expectSame(await triton.segment(raw, 'the green shape', { form: 'phrase' }), await cpu.segment(raw, 'the green shape', { form: 'phrase' }));
+        const c = new TritonClient(server.url);
+        // Counted when the model releases the request (just after the final response): asked again, bounded.
+        let streamed = (await c.modelStats('hrseg_vlm_generate')).requestCount;
+        for (let i = 0; i < 50 && streamed === 0; i++) {
+          await sleep(100);
+          streamed = (await c.modelStats('hrseg_vlm_generate')).requestCount;
+        }
+        expect(streamed).toBe(1);
+        c.close();
+      } finally {
+        await Promise.all([triton.dispose(), cpu.dispose()]);
+      }
+    });
+  });
+
   describe('many front ends: 4 processes × 3 images × 2 instructions against one server', () => {
     let server: TritonServer;
     let pkg: string;
@@ -437,6 +732,11 @@ describe.skipIf(missing !== undefined)(`device triton against a real tritonserve
           // No step failed: each one found its cache on the instance the sequence batcher sent it
           // to (a lost one would have failed there first, then been computed again).
           expect(decoder.failCount).toBe(0);
+          // Every answer streamed: one hrseg_vlm_generate request each, whose steps were the decoder's requests above.
+          const generate = await client.modelStats('hrseg_vlm_generate');
+          console.log(`many front ends: generate ${JSON.stringify(generate)}`);
+          expect(generate.requestCount).toBe(frontends * images * FRONT_END_INSTRUCTIONS.length);
+          expect(generate.failCount).toBe(0);
         } finally {
           client.close();
         }

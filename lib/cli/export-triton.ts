@@ -3,7 +3,7 @@ import { parseArgs } from 'node:util';
 
 import { readPackage } from '../package/manifest.js';
 import { TRITON_BACKENDS } from '../triton/config.js';
-import { IN_PROCESS } from '../triton/names.js';
+import { GENERATE_MODEL_NAME, IN_PROCESS } from '../triton/names.js';
 import { exportTritonRepository } from '../triton/repository.js';
 import { choice, need, positiveInt, type Command } from './args.js';
 
@@ -32,7 +32,8 @@ async function run(argv: string[]): Promise<void> {
     kvIdleSeconds: positiveInt(values['kv-idle-s'], '--kv-idle-s'),
     force: values.force,
   });
-  for (const m of models) console.log(`${m.name}: ${m.component}${m.batched ? ' (dynamic batching)' : ''}`);
+  for (const m of models)
+    console.log(`${m.name}: ${m.component}${m.name === GENERATE_MODEL_NAME ? ' (its greedy loop, streaming tokens)' : m.batched ? ' (dynamic batching)' : ''}`);
   const here = backend === 'python' ? '' : `; ${[...IN_PROCESS].join(', ')} stays in the Node process (only the python backend keeps its caches in the server)`;
   console.log(`repository written to ${out} (${backend} backend)${here}`);
   if (backend === 'tensorrt') console.log('each model folder still needs its 1/model.plan, built on the serving GPU (docs/triton.md)');
@@ -46,7 +47,8 @@ export const exportTritonCommand: Command = {
 Writes one Triton model per network of the package (SAM, DINOv2, the VLM's vision tower), with a
 config.pbtxt derived from its tensor contract; serve it with tritonserver --model-repository and
 use it with device 'triton' (docs/triton.md). With --backend python the VLM's decoder is served
-too, its key/value caches kept in the server; otherwise it runs in the Node process.
+too, its key/value caches kept in the server, and beside it hrseg_vlm_generate, the greedy loop
+that streams an answer's tokens; otherwise the decoder runs in the Node process.
 
 options:
   --model <dir>         the model package

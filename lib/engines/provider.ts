@@ -13,8 +13,16 @@ import type { Engine } from './types.js';
 export interface TritonConnection {
   /** Its KServe v2 gRPC endpoint, 'host:port' or 'grpc://host:port' (8001 by default). */
   url: string;
-  /** Each call's deadline in ms (default 60 000): a server that does not answer by then is UNAVAILABLE. */
+  /**
+   * Each call's deadline in ms (default 60 000): a server that does not answer by then is
+   * UNAVAILABLE. For a token stream it bounds the wait for each token, not the whole answer.
+   */
   deadlineMs?: number;
+  /**
+   * Generate on the server, one gRPC stream per answer, where the repository has hrseg_vlm_generate
+   * (default true); false: one call per token, the loop here.
+   */
+  streamTokens?: boolean;
 }
 
 /**

@@ -72,7 +72,35 @@ export interface Engine {
   run(feeds: Readonly<Record<string, EngineInput>>, options?: RunOptions): Promise<Record<string, EngineValue>>;
   /** Device memory for `RunOptions.into`; only engines that keep values on the device have it. */
   allocate?(bytes: number): DeviceBuffer;
+  /**
+   * A decoder that can run the greedy loop where it lives and stream the tokens (Triton's
+   * hrseg_vlm_generate): the tokens of one answer, or undefined where it cannot for this cache.
+   */
+  generate?(request: GenerateRequest): AsyncGenerator<GeneratedToken, GenerateEnd> | undefined;
   dispose(): Promise<void>;
+}
+
+/** What a streaming decoder's loop needs (lib/vlm/runner.ts's greedy loop, moved). */
+export interface GenerateRequest {
+  /** The cache to extend: past.{l}.key/value as the decoder's own step gave them. */
+  past: Readonly<Record<string, EngineInput>>;
+  /** The instruction's suffix embeddings [1, S, H], at positions start … start + S − 1. */
+  embeds: Tensor<'float32'>;
+  start: number;
+  maxNewTokens: number;
+  /** Token ids that end the answer (not emitted). */
+  stopIds: readonly number[];
+  /** The [SEG] id: its tokens come with their final-norm hidden state. */
+  segId: number;
+  signal?: AbortSignal;
+}
+export interface GeneratedToken {
+  id: number;
+  /** The hidden state at the step that produced it: given for [SEG] tokens. */
+  hidden?: Float32Array;
+}
+export interface GenerateEnd {
+  stop: 'eos' | 'limit';
 }
 
 export function isEngineValue(v: EngineInput): v is EngineValue {

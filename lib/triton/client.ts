@@ -218,28 +218,113 @@ export class TritonClient {
 
   /** Runs `model` on named host tensors; every output comes back as a host tensor. */
   async infer(model: string, inputs: Readonly<Record<string, Tensor>>, outputs: readonly string[], options?: InferOptions): Promise<Record<string, Tensor>> {
-    const tensors: { name: string; datatype: string; shape: number[] }[] = [];
-    const raw: Buffer[] = [];
-    for (const [name, t] of Object.entries(inputs)) {
-      const datatype = DATATYPES[t.dtype];
-      if (!datatype) throw new HrsegError('INVALID_TENSOR', `${model}: input '${name}' is ${t.dtype}, which Triton's protocol has no binary form for here`);
-      tensors.push({ name, datatype, shape: [...t.dims] });
-      // A view of the tensor's own bytes: no copy before gRPC serializes it.
-      raw.push(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+    const response = await this.#call<InferResponseMessage>('ModelInfer', inferRequest(model, inputs, outputs, options), `${model} inference`, options);
+    return this.#outputs(model, response);
+  }
+
+  /**
+   * Runs a decoupled `model` (several responses to one request) over gRPC's bidirectional
+   * ModelStreamInfer: one stream per request, its responses yielded as they arrive, the last one
+   * marked `final` (Triton's triton_final_response; an empty final response is asked for, so the
+   * end is always seen). The deadline bounds the wait for each response, not the whole stream: a
+   * long answer is not cut off, a server that stops answering is UNAVAILABLE within it. The signal,
+   * or leaving the loop early, cancels the stream (Triton then cancels the request; the model sees
+   * it as cancelled).
+   */
+  async *stream(
+    model: string,
+    inputs: Readonly<Record<string, Tensor>>,
+    outputs: readonly string[],
+    options: InferOptions = {},
+  ): AsyncGenerator<{ outputs: Record<string, Tensor>; final: boolean }, void> {
+    const { signal } = options;
+    const what = `${model} stream`;
+    if (signal?.aborted) throw abortError(signal);
+    const deadlineMs = options.deadlineMs ?? this.#deadlineMs;
+    const request = inferRequest(model, inputs, outputs, options);
+    request.parameters = { ...request.parameters, triton_enable_empty_final_response: { bool_param: true } };
+    await this.#ready(deadlineMs);
+    if (signal?.aborted) throw abortError(signal);
+    const open = (
+      this.#client as unknown as Record<string, (metadata: grpc.Metadata) => grpc.ClientDuplexStream<unknown, StreamMessage>>
+    ).ModelStreamInfer!.bind(this.#client);
+    const call = open(new grpc.Metadata());
+    // What the stream said, in order, and who waits for it.
+    const queue: StreamMessage[] = [];
+    let failed: HrsegError | undefined;
+    let ended = false;
+    let wake: (() => void) | undefined;
+    let timedOut = false;
+    const notify = () => {
+      const w = wake;
+      wake = undefined;
+      w?.();
+    };
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        timedOut = true;
+        call.cancel();
+      }, deadlineMs);
+    };
+    const onAbort = () => call.cancel();
+    call.on('data', (m: StreamMessage) => {
+      arm();
+      queue.push(m);
+      notify();
+    });
+    call.on('error', (e: grpc.ServiceError) => {
+      if (signal?.aborted) failed = abortError(signal);
+      else if (timedOut) failed = this.#failure({ ...e, code: grpc.status.DEADLINE_EXCEEDED }, what, deadlineMs);
+      else failed = this.#failure(e, what, deadlineMs);
+      notify();
+    });
+    call.on('end', () => {
+      ended = true;
+      notify();
+    });
+    signal?.addEventListener('abort', onAbort, { once: true });
+    arm();
+    let done = false;
+    try {
+      call.write(request);
+      for (;;) {
+        const m = queue.shift();
+        if (m) {
+          if (m.error_message) throw new HrsegError('INTERNAL', `Triton at ${this.target}: ${what}: ${m.error_message}`);
+          const response = m.infer_response;
+          if (!response) continue;
+          const final = response.parameters?.triton_final_response?.bool_param === true;
+          yield { outputs: response.outputs?.length ? this.#outputs(model, response) : {}, final };
+          if (final) {
+            done = true;
+            return;
+          }
+          continue;
+        }
+        if (failed) throw failed;
+        if (ended) throw new HrsegError('UNAVAILABLE', `Triton at ${this.target}: ${what}: the stream ended before the model's final response`);
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      if (done) call.end();
+      else call.cancel();
     }
-    const response = await this.#call<{ outputs: TensorMetadata[]; raw_output_contents: Buffer[] }>(
-      'ModelInfer',
-      {
-        model_name: model,
-        model_version: '',
-        inputs: tensors,
-        outputs: outputs.map((name) => ({ name })),
-        raw_input_contents: raw,
-        ...(options?.sequence ? { parameters: sequenceParameters(options.sequence) } : {}),
-      },
-      `${model} inference`,
-      options,
-    );
+  }
+
+  /** While the channel is reconnecting (after a server restart), waits for it, bounded (as #call does). */
+  async #ready(deadlineMs: number): Promise<void> {
+    const state = this.#client.getChannel().getConnectivityState(true);
+    if (state === grpc.connectivityState.TRANSIENT_FAILURE || state === grpc.connectivityState.CONNECTING) {
+      const until = Date.now() + Math.min(deadlineMs, RECONNECT_WAIT_MS);
+      await new Promise<void>((resolve) => this.#client.waitForReady(until, () => resolve()));
+    }
+  }
+
+  #outputs(model: string, response: InferResponseMessage): Record<string, Tensor> {
     const out: Record<string, Tensor> = {};
     response.outputs.forEach((o, i) => {
       const dtype = DTYPES.get(o.datatype);
@@ -260,7 +345,44 @@ export class TritonClient {
   }
 }
 
-function sequenceParameters(s: SequenceFlags): Record<string, { int64_param?: string; bool_param?: boolean }> {
+interface InferResponseMessage {
+  outputs: TensorMetadata[];
+  raw_output_contents: Buffer[];
+  parameters?: Record<string, { bool_param?: boolean }>;
+}
+interface StreamMessage {
+  error_message?: string;
+  infer_response?: InferResponseMessage | null;
+}
+
+type Parameters = Record<string, { int64_param?: string; bool_param?: boolean }>;
+
+/** A ModelInferRequest: tensors as raw bytes (views of the tensors' own memory: no copy before gRPC serializes them). */
+function inferRequest(
+  model: string,
+  inputs: Readonly<Record<string, Tensor>>,
+  outputs: readonly string[],
+  options?: InferOptions,
+): { model_name: string; model_version: string; inputs: unknown[]; outputs: unknown[]; raw_input_contents: Buffer[]; parameters?: Parameters } {
+  const tensors: { name: string; datatype: string; shape: number[] }[] = [];
+  const raw: Buffer[] = [];
+  for (const [name, t] of Object.entries(inputs)) {
+    const datatype = DATATYPES[t.dtype];
+    if (!datatype) throw new HrsegError('INVALID_TENSOR', `${model}: input '${name}' is ${t.dtype}, which Triton's protocol has no binary form for here`);
+    tensors.push({ name, datatype, shape: [...t.dims] });
+    raw.push(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength));
+  }
+  return {
+    model_name: model,
+    model_version: '',
+    inputs: tensors,
+    outputs: outputs.map((name) => ({ name })),
+    raw_input_contents: raw,
+    ...(options?.sequence ? { parameters: sequenceParameters(options.sequence) } : {}),
+  };
+}
+
+function sequenceParameters(s: SequenceFlags): Parameters {
   if (s.id <= 0n) throw new HrsegError('INVALID_ARGUMENT', `a sequence's correlation id must be positive, got ${s.id}`);
   return {
     // As a decimal string: protobufjs takes int64 so without a precision loss above 2^53.

@@ -7,7 +7,7 @@ import type { Dim, TensorSpec } from '../engines/types.js';
 import { componentEntry } from '../package/components.js';
 import type { ModelPackage } from '../package/manifest.js';
 import type { DType } from '../tensor.js';
-import { modelName, type ModelIdentity } from './names.js';
+import { GENERATE_MODEL_NAME, modelName, type ModelIdentity } from './names.js';
 
 export type TritonBackend = 'python' | 'onnxruntime' | 'tensorrt';
 export const TRITON_BACKENDS: readonly TritonBackend[] = ['python', 'onnxruntime', 'tensorrt'];
@@ -171,4 +171,63 @@ export function decoderConfig(identity: ModelIdentity, options: DecoderConfigOpt
     ']',
   ].join('\n');
   return { name, batched: true, text: text + '\n' };
+}
+
+export interface GenerateConfigOptions {
+  /** The embedding table's file, copied beside model.py, and its tensor (default: its only 2-D one). */
+  embeddingsFile: string;
+  embeddingsTensor?: string;
+  /** Instances of the loop; each runs any number of streams (a thread each), so 1 is enough. */
+  instances: number;
+}
+
+/**
+ * The greedy loop in the server, streaming one response per token (generate.ts): decoupled, so it
+ * is reached by gRPC's ModelStreamInfer only. Not sequence-batched itself: its steps are BLS
+ * requests to hrseg_vlm_decoder under the prefix's correlation id (given as `sequence_id`), and it
+ * is the decoder's sequence batcher that routes them to the instance holding the prefix.
+ * It speaks the decoder's key/value protocol (kv_protocol), which the client checks on both.
+ */
+export function generateConfig(identity: ModelIdentity, options: GenerateConfigOptions): ComponentConfig {
+  const name = GENERATE_MODEL_NAME;
+  const params: Record<string, string> = {
+    ...identity,
+    kv_protocol: KV_PROTOCOL,
+    decoder_model: modelName('vlm/decoder'),
+    embeddings_file: options.embeddingsFile,
+    ...(options.embeddingsTensor ? { embeddings_tensor: options.embeddingsTensor } : {}),
+  };
+  const text = [
+    `# Written by hrseg export-triton from ${identity.hrseg_package} (${identity.hrseg_file}): the VLM's greedy loop, one response per token.`,
+    `name: "${name}"`,
+    'backend: "python"',
+    'max_batch_size: 0',
+    'model_transaction_policy { decoupled: true }',
+    'input [',
+    // The instruction's suffix, where it starts, and the prefix it extends (a cache id in a sequence).
+    '  { name: "inputs_embeds" data_type: TYPE_FP32 dims: [ 1, -1, -1 ] },',
+    '  { name: "position_start" data_type: TYPE_INT64 dims: [ 1 ] },',
+    '  { name: "past_id" data_type: TYPE_INT64 dims: [ 1 ] },',
+    '  { name: "sequence_id" data_type: TYPE_INT64 dims: [ 1 ] },',
+    '  { name: "drop_ids" data_type: TYPE_INT64 dims: [ -1 ] },',
+    '  { name: "max_new_tokens" data_type: TYPE_INT64 dims: [ 1 ] },',
+    '  { name: "stop_ids" data_type: TYPE_INT64 dims: [ -1 ] },',
+    '  { name: "seg_id" data_type: TYPE_INT64 dims: [ 1 ] }',
+    ']',
+    'output [',
+    // Per token: its id, and its hidden state where it is [SEG] (else empty).
+    '  { name: "token_id" data_type: TYPE_INT64 dims: [ 1 ] },',
+    '  { name: "hidden" data_type: TYPE_FP32 dims: [ -1 ] },',
+    // The final response: why it stopped (1 a stop id, 2 the limit) and the caches it left behind.
+    '  { name: "stop" data_type: TYPE_INT64 dims: [ 1 ] },',
+    '  { name: "leftover_ids" data_type: TYPE_INT64 dims: [ -1 ] }',
+    ']',
+    `instance_group [ { kind: KIND_CPU count: ${options.instances} } ]`,
+    'parameters [',
+    Object.entries(params)
+      .map(([k, v]) => `  { key: "${k}" value: { string_value: "${v.replace(/["\\]/g, '\\$&')}" } }`)
+      .join(',\n'),
+    ']',
+  ].join('\n');
+  return { name, batched: false, text: text + '\n' };
 }

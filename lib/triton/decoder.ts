@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 
-import type { Engine, EngineInput, EngineValue, RunOptions, TensorSpec } from '../engines/types.js';
+import type { Engine, EngineInput, EngineValue, GenerateEnd, GenerateRequest, GeneratedToken, RunOptions, TensorSpec } from '../engines/types.js';
 import { isEngineValue } from '../engines/types.js';
 import { HrsegError } from '../errors.js';
 import type { ModelPackage } from '../package/manifest.js';
@@ -15,7 +15,8 @@ import { tensor, type Tensor } from '../tensor.js';
 import type { TritonClient } from './client.js';
 import { CACHE_MISSING } from './kv.js';
 import { KV_PROTOCOL } from './config.js';
-import { identityDifferences, modelIdentity, modelName } from './names.js';
+import { GENERATE_MODEL_NAME, identityDifferences, modelIdentity, modelName } from './names.js';
+import { STOP_EOS, STOP_LIMIT } from './generate.js';
 import { HostValue } from '../engines/host-value.js';
 
 /**
@@ -125,10 +126,21 @@ export class RemoteDecoder implements Engine {
     private readonly client: TritonClient,
     private readonly shape: { layers: number; heads: number; headDim: number },
     private readonly onDispose: () => void,
+    /** The server streams tokens (hrseg_vlm_generate is served and wanted): generate() is used. */
+    readonly streaming: boolean,
   ) {}
 
-  /** The server's `hrseg_vlm_decoder`, or undefined when its repository has none (then the decoder runs here). */
-  static async open(client: TritonClient, pkg: ModelPackage, onDispose: () => void, signal?: AbortSignal): Promise<RemoteDecoder | undefined> {
+  /**
+   * The server's `hrseg_vlm_decoder`, or undefined when its repository has none (then the decoder
+   * runs here); with its `hrseg_vlm_generate` when served and `streamTokens` is not false.
+   */
+  static async open(
+    client: TritonClient,
+    pkg: ModelPackage,
+    onDispose: () => void,
+    signal?: AbortSignal,
+    streamTokens = true,
+  ): Promise<RemoteDecoder | undefined> {
     const model = modelName('vlm/decoder');
     const config = await client.modelConfig(model, { signal }).catch((e: unknown) => {
       if (e instanceof HrsegError && e.code === 'ENGINE_MISMATCH') return undefined; // not served
@@ -147,6 +159,7 @@ export class RemoteDecoder implements Engine {
     const shape = { layers: Number(config.parameters.kv_layers), heads: Number(config.parameters.kv_heads), headDim: Number(config.parameters.kv_head_dim) };
     if (![shape.layers, shape.heads, shape.headDim].every((n) => Number.isInteger(n) && n > 0))
       throw new HrsegError('ENGINE_MISMATCH', `${where}: its config gives no key/value cache shape (kv_layers, kv_heads, kv_head_dim)`);
+    const streaming = streamTokens && (await RemoteDecoder.#checkGenerate(client, pkg, signal));
     const kv = (prefix: string): TensorSpec[] =>
       [...Array(shape.layers).keys()].flatMap((l) =>
         ['key', 'value'].map((k) => ({ name: `${prefix}.${l}.${k}`, dtype: 'float32' as const, dims: [1, shape.heads, `${prefix}_len`, shape.headDim] })),
@@ -161,7 +174,94 @@ export class RemoteDecoder implements Engine {
       { name: 'hidden', dtype: 'float32', dims: [1, 'S', 'H'] },
       ...kv('present'),
     ];
-    return new RemoteDecoder(where, inputs, outputs, client, shape, onDispose);
+    return new RemoteDecoder(where, inputs, outputs, client, shape, onDispose, streaming);
+  }
+
+  /** Whether the repository has the streaming loop (an older export has not: each token is then one call); checked as the decoder is. */
+  static async #checkGenerate(client: TritonClient, pkg: ModelPackage, signal?: AbortSignal): Promise<boolean> {
+    const config = await client.modelConfig(GENERATE_MODEL_NAME, { signal }).catch((e: unknown) => {
+      if (e instanceof HrsegError && e.code === 'ENGINE_MISMATCH') return undefined; // not served
+      throw e;
+    });
+    if (!config) return false;
+    const where = `grpc://${client.target}/${GENERATE_MODEL_NAME}`;
+    const differences = identityDifferences(await modelIdentity(pkg, 'vlm/decoder'), config.parameters);
+    if (differences.length > 0)
+      throw new HrsegError('ENGINE_MISMATCH', `${where} was not exported from this package (${pkg.dir}):\n  - ${differences.join('\n  - ')}`);
+    if (config.parameters.kv_protocol !== KV_PROTOCOL)
+      throw new HrsegError(
+        'ENGINE_MISMATCH',
+        `${where} speaks key/value protocol ${config.parameters.kv_protocol ?? '1'}, this client ${KV_PROTOCOL}: export the repository again with this hrseg`,
+      );
+    return true;
+  }
+
+  /**
+   * The greedy loop on the server (hrseg_vlm_generate, one gRPC stream): the tokens as they come.
+   * Undefined where the server does not stream, or `past` is not a cache of this decoder's.
+   */
+  generate(request: GenerateRequest): AsyncGenerator<GeneratedToken, GenerateEnd> | undefined {
+    const past = request.past['past.0.key'];
+    if (!this.streaming || this.#disposed || !(past instanceof RemoteKvValue) || past.cache.released) return undefined;
+    return this.#generate(past.cache, request);
+  }
+
+  async *#generate(parent: RemoteCache, request: GenerateRequest): AsyncGenerator<GeneratedToken, GenerateEnd> {
+    const { signal } = request;
+    let tokens = 0;
+    for (let attempt = 0; ; attempt++) {
+      const sequence = parent.sequence;
+      const drops = [...sequence.drops];
+      let end: GenerateEnd | undefined;
+      try {
+        const stream = this.client.stream(
+          GENERATE_MODEL_NAME,
+          {
+            inputs_embeds: request.embeds,
+            position_start: tensor('int64', [1], BigInt64Array.of(BigInt(request.start))),
+            past_id: tensor('int64', [1], BigInt64Array.of(parent.id)),
+            sequence_id: tensor('int64', [1], BigInt64Array.of(sequence.id)),
+            drop_ids: tensor('int64', [drops.length], BigInt64Array.from(drops)),
+            max_new_tokens: tensor('int64', [1], BigInt64Array.of(BigInt(request.maxNewTokens))),
+            stop_ids: tensor('int64', [request.stopIds.length], BigInt64Array.from(request.stopIds.map(BigInt))),
+            seg_id: tensor('int64', [1], BigInt64Array.of(BigInt(request.segId))),
+          },
+          ['token_id', 'hidden', 'stop', 'leftover_ids'],
+          { signal },
+        );
+        for await (const r of stream) {
+          // Answered: the server applied the drops with the stream's first step.
+          for (const d of drops) sequence.drops.delete(d);
+          drops.length = 0;
+          const id = r.outputs.token_id ? Number((r.outputs.token_id.data as BigInt64Array)[0]) : -1;
+          const stop = r.outputs.stop ? Number((r.outputs.stop.data as BigInt64Array)[0]) : 0;
+          if (id >= 0) {
+            tokens++;
+            const hidden = r.outputs.hidden?.data as Float32Array | undefined;
+            yield hidden && hidden.length > 0 ? { id, hidden } : { id };
+          }
+          if (stop === STOP_EOS || stop === STOP_LIMIT) {
+            end = { stop: stop === STOP_EOS ? 'eos' : 'limit' };
+            // Caches the loop left on the server (its last step's): dropped with this sequence's next request.
+            for (const left of (r.outputs.leftover_ids?.data as BigInt64Array | undefined) ?? []) if (left !== 0n) sequence.drops.add(left);
+          }
+          if (r.final) break;
+        }
+        if (!end) throw new HrsegError('INTERNAL', `Triton at ${this.client.target}: ${GENERATE_MODEL_NAME} ended its stream without saying why it stopped`);
+        return end;
+      } catch (e) {
+        // A prefix the server lost before the first token: computed again, and the stream asked again.
+        if (tokens > 0 || !isLost(e)) throw e;
+        for (const d of drops) sequence.drops.delete(d);
+        if (attempt > 0)
+          throw new HrsegError(
+            'INVALID_ARGUMENT',
+            `the image's key/value cache is no longer on the Triton server at ${this.client.target} and could not be computed again (${e.message}): prepare the image again`,
+            { cause: e },
+          );
+        await this.#rebuild(parent, sequence, signal);
+      }
+    }
   }
 
   async run(feeds: Readonly<Record<string, EngineInput>>, options: RunOptions = {}): Promise<Record<string, EngineValue>> {

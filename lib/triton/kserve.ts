@@ -14,6 +14,8 @@ const fields = (spec: Record<string, [type: string, id: number, rule?: 'repeated
 
 // protobufjs's method type requires a comment field.
 const rpc = (requestType: string, responseType: string) => ({ requestType, responseType, comment: '' });
+// A bidirectional stream: what a decoupled model (several responses per request) is reached by.
+const bidi = (requestType: string, responseType: string) => ({ ...rpc(requestType, responseType), requestStream: true, responseStream: true });
 
 export const KSERVE_V2: INamespace = {
   nested: {
@@ -25,6 +27,8 @@ export const KSERVE_V2: INamespace = {
             ModelReady: rpc('ModelReadyRequest', 'ModelReadyResponse'),
             ModelMetadata: rpc('ModelMetadataRequest', 'ModelMetadataResponse'),
             ModelInfer: rpc('ModelInferRequest', 'ModelInferResponse'),
+            // Token streaming (generate.ts): HTTP's /infer and gRPC's ModelInfer refuse decoupled models.
+            ModelStreamInfer: bidi('ModelInferRequest', 'ModelStreamInferResponse'),
             ModelConfig: rpc('ModelConfigRequest', 'ModelConfigResponse'),
             ModelStatistics: rpc('ModelStatisticsRequest', 'ModelStatisticsResponse'),
           },
@@ -65,11 +69,16 @@ export const KSERVE_V2: INamespace = {
             model_name: ['string', 1],
             model_version: ['string', 2],
             id: ['string', 3],
+            // triton_final_response: the last response of a decoupled request (when asked for with
+            // triton_enable_empty_final_response).
+            parameters: { keyType: 'string', type: 'InferParameter', id: 4 },
             outputs: ['InferOutputTensor', 5, 'repeated'],
             raw_output_contents: ['bytes', 6, 'repeated'],
           }),
           nested: { InferOutputTensor: { fields: fields({ name: ['string', 1], datatype: ['string', 2], shape: ['int64', 3, 'repeated'] }) } },
         },
+        // A stream's message: an error for one request, or one of its responses.
+        ModelStreamInferResponse: { fields: fields({ error_message: ['string', 1], infer_response: ['ModelInferResponse', 2] }) },
         // A oneof in the spec; protobufjs writes whichever one field is set.
         InferParameter: { fields: fields({ bool_param: ['bool', 1], int64_param: ['int64', 2], string_param: ['string', 3], uint64_param: ['uint64', 5] }) },
         ModelConfigRequest: { fields: fields({ name: ['string', 1], version: ['string', 2] }) },

@@ -24,6 +24,9 @@ export const servedComponents = (pkg: ModelPackage): Component[] => backboneComp
 /** 'sam/encoder' → 'hrseg_sam_encoder' (Triton's model names are folder names). */
 export const modelName = (component: Component): string => `hrseg_${component.replace(/[^a-z0-9]+/gi, '_')}`;
 
+/** The decoupled model that runs the greedy loop next to the decoder and streams tokens (generate.ts). */
+export const GENERATE_MODEL_NAME = 'hrseg_vlm_generate';
+
 /** The config.pbtxt parameters that name what a model was exported from (all strings). */
 export interface ModelIdentity {
   hrseg_package: string;

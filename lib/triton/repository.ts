@@ -14,7 +14,8 @@ import type { Component } from '../engines/contracts.js';
 import { HrsegError } from '../errors.js';
 import { componentEntry } from '../package/components.js';
 import type { ModelPackage } from '../package/manifest.js';
-import { componentConfig, decoderConfig, TRITON_BACKENDS, type TritonBackend } from './config.js';
+import { componentConfig, decoderConfig, generateConfig, TRITON_BACKENDS, type TritonBackend } from './config.js';
+import { GENERATE_MODEL } from './generate.js';
 import { cacheShape, DECODER_MODEL } from './kv.js';
 import { modelIdentity, servedComponents } from './names.js';
 import { PYTHON_MODEL } from './python-model.js';
@@ -111,6 +112,19 @@ export async function exportTritonRepository(pkg: ModelPackage, outInput: string
       await writeFile(join(version, 'model.py'), DECODER_MODEL);
       for (const f of await onnxFiles(source)) await copyFile(f, join(version, basename(f)));
       models.push({ component: 'vlm/decoder', name: config.name, batched: config.batched });
+      // The greedy loop beside it, streaming tokens; it needs the embedding table for each new token.
+      const embeddings = pkg.files.vlmEmbeddings;
+      const generate = generateConfig(await modelIdentity(pkg, 'vlm/decoder'), {
+        embeddingsFile: basename(embeddings),
+        ...(pkg.vlm.embeddingsTensor ? { embeddingsTensor: pkg.vlm.embeddingsTensor } : {}),
+        instances: 1,
+      });
+      const generateVersion = join(partial, generate.name, '1');
+      await mkdir(generateVersion, { recursive: true });
+      await writeFile(join(partial, generate.name, 'config.pbtxt'), generate.text);
+      await writeFile(join(generateVersion, 'model.py'), GENERATE_MODEL);
+      await copyFile(embeddings, join(generateVersion, basename(embeddings)));
+      models.push({ component: 'vlm/decoder', name: generate.name, batched: generate.batched });
     }
     await rm(out, { recursive: true, force: true });
     await rename(partial, out);

@@ -351,33 +351,45 @@ export class VlmRunner {
     const limit = options.maxNewTokens ?? this.config.maxNewTokens;
     if (!Number.isInteger(limit) || limit < 1) throw new HrsegError('INVALID_ARGUMENT', `maxNewTokens must be a positive integer, got ${limit}`);
     const suffix = this.suffixIds(query, form);
-    let r = await timed(this.step(this.embeddings.gather(suffix), ctx.length, ctx.past, signal));
-    // Each step's key/value views are freed once the next step has read them, the last on any exit.
+    const embeds = this.embeddings.gather(suffix);
+    // Where the decoder can run the loop itself (Triton's hrseg_vlm_generate), its tokens stream
+    // from there; a trace needs every step's logits, which only the loop here has.
+    const remote = options.trace
+      ? undefined
+      : this.decoder.generate?.({ past: ctx.past, embeds, start: ctx.length, maxNewTokens: limit, stopIds: [this.ids.eos], segId: this.ids.seg, signal });
+    const trace: { logits: Float32Array; hidden: Float32Array }[] = [];
+    const source = remote ?? this.#localTokens(ctx, embeds, limit, signal, options.trace ? trace : undefined, timed);
+    let tPrompt: number | undefined;
+    let modelPrompt = 0;
+    const generated: number[] = [];
+    const segRows: Float32Array[] = [];
+    // Incremental detokenisation (as text-generation-inference does it): decode only a short window
+    // [prefixOffset, end) and emit what it adds over [prefixOffset, readOffset). Decoding the whole
+    // answer each step would make the loop quadratic in the answer length.
+    let prefixOffset = 0,
+      readOffset = 0;
+    let text = '';
+    let stop: VlmAnswer['stop'] = 'limit';
     try {
-      const tPrompt = performance.now();
-      const modelPrompt = modelMs;
-      let position = ctx.length + suffix.length;
-      const V = r.logits.dims[2];
-      const generated: number[] = [];
-      const segRows: Float32Array[] = [];
-      const trace: { logits: Float32Array; hidden: Float32Array }[] = [];
-      // Incremental detokenisation (as text-generation-inference does it): decode only a short window
-      // [prefixOffset, end) and emit what it adds over [prefixOffset, readOffset). Decoding the whole
-      // answer each step would make the loop quadratic in the answer length.
-      let prefixOffset = 0,
-        readOffset = 0;
-      let text = '';
-      let stop: VlmAnswer['stop'] = 'limit';
       for (;;) {
-        const last = r.logits.dims[1] - 1;
-        const id = argmax(r.logits.data, last * V, V);
-        const hidden = r.hidden.data.subarray(last * H, (last + 1) * H);
-        if (options.trace) trace.push({ logits: r.logits.data.slice(last * V, (last + 1) * V), hidden: hidden.slice() });
-        if (id === this.ids.eos) {
-          stop = 'eos';
+        const wait = performance.now();
+        const next = await source.next();
+        if (remote) modelMs += performance.now() - wait;
+        // The prompt's time ends with the first token (the suffix's step is what produced it).
+        if (tPrompt === undefined) {
+          tPrompt = performance.now();
+          modelPrompt = modelMs;
+        }
+        if (next.done) {
+          stop = next.value.stop;
           break;
         }
-        if (id === this.ids.seg) segRows.push(hidden.slice());
+        const { id, hidden } = next.value;
+        if (id === this.ids.seg) {
+          if (!hidden || hidden.length !== H)
+            throw new HrsegError('INTERNAL', `${this.decoder.file}: [SEG] came without its ${H}-wide hidden state (${hidden?.length ?? 0} values)`);
+          segRows.push(hidden.slice());
+        }
         generated.push(id);
         const before = this.tokenizer.decode(generated.slice(prefixOffset, readOffset));
         const after = this.tokenizer.decode(generated.slice(prefixOffset));
@@ -390,24 +402,57 @@ export class VlmRunner {
         text += delta;
         options.onToken?.({ id, text: delta });
         yield { id, text: delta };
-        if (generated.length >= limit) break;
+      }
+    } finally {
+      // Left early (an abort, a consumer that stopped): the loop's caches are freed, a stream cancelled.
+      await source.return({ stop });
+    }
+    const tEnd = performance.now();
+    tPrompt ??= tEnd;
+    // Whatever the window held back (an incomplete byte sequence at the very end) is flushed here.
+    text = this.tokenizer.decode(generated);
+    return {
+      text,
+      tokenIds: generated,
+      seg: this.stack(segRows),
+      stop,
+      timings: { promptMs: tPrompt - t0, decodeMs: tEnd - tPrompt, modelMs: modelMs - modelPrompt, steps: generated.length },
+      ...(options.trace ? { trace } : {}),
+    };
+  }
+
+  /**
+   * The greedy loop here: the suffix's step, then one step per token, each token with the hidden
+   * state that produced it; ends at the end-of-sequence token (not given) or after `limit` tokens.
+   * Each step's key/value views are freed once the next step has read them, the last on any exit.
+   */
+  async *#localTokens(
+    ctx: VlmContext,
+    embeds: Tensor<'float32'>,
+    limit: number,
+    signal: AbortSignal | undefined,
+    trace: { logits: Float32Array; hidden: Float32Array }[] | undefined,
+    timed: <T>(p: Promise<T>) => Promise<T>,
+  ): AsyncGenerator<{ id: number; hidden: Float32Array }, { stop: 'eos' | 'limit' }> {
+    const H = this.hiddenSize;
+    let r = await timed(this.step(embeds, ctx.length, ctx.past, signal));
+    try {
+      let position = ctx.length + embeds.dims[1];
+      const V = r.logits.dims[2];
+      for (let count = 0; ;) {
+        const last = r.logits.dims[1] - 1;
+        const id = argmax(r.logits.data, last * V, V);
+        const hidden = r.hidden.data.subarray(last * H, (last + 1) * H);
+        trace?.push({ logits: r.logits.data.slice(last * V, (last + 1) * V), hidden: hidden.slice() });
+        if (id === this.ids.eos) return { stop: 'eos' };
+        yield { id, hidden };
+        if (++count >= limit) return { stop: 'limit' };
         if (signal?.aborted) throw abortError(signal);
         const previous = r.present;
         r = await timed(this.step(this.embeddings.gather([id]), position, previous, signal));
         release(previous); // read by this step; its scratch set is the next step's output
         position += 1;
       }
-      const tEnd = performance.now();
-      // Whatever the window held back (an incomplete byte sequence at the very end) is flushed here.
-      text = this.tokenizer.decode(generated);
-      return {
-        text,
-        tokenIds: generated,
-        seg: this.stack(segRows),
-        stop,
-        timings: { promptMs: tPrompt - t0, decodeMs: tEnd - tPrompt, modelMs: modelMs - modelPrompt, steps: generated.length },
-        ...(options.trace ? { trace } : {}),
-      };
     } finally {
       release(r.present);
     }

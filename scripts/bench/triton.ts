@@ -6,6 +6,10 @@
  * batchers ran several front ends' requests together). The same R calls on one in-process CPU
  * segmenter are the baseline (the overhead ratio). Bounded: (1 + F) × R calls, to 127.0.0.1 only.
  *
+ * Last, the answer's per-token latency on a prepared image, one front end: tokens streamed by
+ * hrseg_vlm_generate (the default) against one decoder call per token (triton.streamTokens: false),
+ * as the median gap between segmentStream()'s token events.
+ *
  *   npm run bench:triton -- [--frontends 4] [--rounds 3] [--queue-delay-us 2000] [--instances 1]
  */
 import { spawn } from 'node:child_process';
@@ -118,6 +122,41 @@ function printStats(before: Map<string, Stats>, after: Map<string, Stats>): void
   }
 }
 
+/**
+ * Over R answers on a prepared image (after one warm-up answer): the median time from the call to
+ * the first token event, the median gap between consecutive token events, the median whole answer
+ * (to the result event), and the tokens seen.
+ */
+async function perToken(streamTokens: boolean): Promise<{ first: number; gap: number; answer: number; tokens: number }> {
+  const seg = await createSegmenter({ model, device: 'triton', triton: { url: server.url, streamTokens } });
+  const prepared = await seg.prepare(raw);
+  const firsts: number[] = [],
+    gaps: number[] = [],
+    answers: number[] = [];
+  let tokens = 0;
+  try {
+    for (let i = 0; i <= rounds; i++) {
+      const t0 = performance.now();
+      let last: number | undefined;
+      for await (const e of seg.segmentStream(prepared, 'the red shape', { form: 'phrase' })) {
+        const now = performance.now();
+        if (i === 0) continue;
+        if (e.type === 'result') answers.push(now - t0);
+        if (e.type !== 'token') continue;
+        if (last === undefined) firsts.push(now - t0);
+        else gaps.push(now - last);
+        last = now;
+        tokens++;
+      }
+    }
+  } finally {
+    prepared.release();
+    await seg.dispose();
+  }
+  const m = (xs: number[]) => (xs.length > 0 ? median(xs) : NaN);
+  return { first: m(firsts), gap: m(gaps), answer: m(answers), tokens };
+}
+
 try {
   const cpu = await frontEnd(model, undefined);
   const cpuMs = median(cpu.ms);
@@ -134,6 +173,15 @@ try {
       `triton: ${count} front end${count > 1 ? 's' : ''} × ${rounds} images: ${ms.toFixed(0)} ms per image (median; ${(ms / cpuMs).toFixed(2)}× in-process), ${((count * rounds * 1000) / span).toFixed(2)} images/s`,
     );
     printStats(before, await snapshot());
+  }
+  // One front end, a prepared image: the answer's tokens one decoder call each, then streamed.
+  console.log(`answer on a prepared image, 1 front end, ${rounds} answers (median ms): first token, between tokens, to the result`);
+  for (const [label, streamTokens] of [
+    ['one call per token', false],
+    ['streamed', true],
+  ] as const) {
+    const r = await perToken(streamTokens);
+    console.log(`  ${label.padEnd(20)} ${r.first.toFixed(2)}, ${r.gap.toFixed(2)}, ${r.answer.toFixed(2)} (${r.tokens} tokens)`);
   }
 } finally {
   client.close();

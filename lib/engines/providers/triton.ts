@@ -49,7 +49,7 @@ export const tritonProvider: EngineProvider = {
         if (component === 'vlm/decoder') {
           // Served with its caches kept in the server where the repository has it (python backend).
           open++;
-          const remote = await RemoteDecoder.open(client, pkg, release, options.signal).catch((e: unknown) => {
+          const remote = await RemoteDecoder.open(client, pkg, release, options.signal, options.triton?.streamTokens !== false).catch((e: unknown) => {
             release();
             throw e;
           });
