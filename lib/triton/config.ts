@@ -81,13 +81,7 @@ export function componentConfig(pkg: ModelPackage, component: Component, identit
   lines.push(`instance_group [ { kind: ${options.kind} count: ${options.instances} } ]`);
   const params: Record<string, string> = { ...identity };
   if (options.backend === 'python') params.onnx_file = options.file;
-  lines.push('parameters [');
-  lines.push(
-    Object.entries(params)
-      .map(([k, v]) => `  { key: "${k}" value: { string_value: "${v.replace(/["\\]/g, '\\$&')}" } }`)
-      .join(',\n'),
-  );
-  lines.push(']');
+  lines.push(...parametersBlock(params));
   return { name, batched, text: lines.join('\n') + '\n' };
 }
 
@@ -164,11 +158,7 @@ export function decoderConfig(identity: ModelIdentity, options: DecoderConfigOpt
     `  oldest { max_candidate_sequences: ${MAX_SEQUENCES} max_queue_delay_microseconds: ${options.queueDelayUs} }`,
     '}',
     `instance_group [ { kind: KIND_CPU count: ${options.instances} } ]`,
-    'parameters [',
-    Object.entries(params)
-      .map(([k, v]) => `  { key: "${k}" value: { string_value: "${v.replace(/["\\]/g, '\\$&')}" } }`)
-      .join(',\n'),
-    ']',
+    ...parametersBlock(params),
   ].join('\n');
   return { name, batched: true, text: text + '\n' };
 }
@@ -223,11 +213,18 @@ export function generateConfig(identity: ModelIdentity, options: GenerateConfigO
     '  { name: "leftover_ids" data_type: TYPE_INT64 dims: [ -1 ] }',
     ']',
     `instance_group [ { kind: KIND_CPU count: ${options.instances} } ]`,
+    ...parametersBlock(params),
+  ].join('\n');
+  return { name, batched: false, text: text + '\n' };
+}
+
+/** A config's `parameters [...]` lines: string values, quoted for protobuf's text format. */
+function parametersBlock(params: Record<string, string>): string[] {
+  return [
     'parameters [',
     Object.entries(params)
       .map(([k, v]) => `  { key: "${k}" value: { string_value: "${v.replace(/["\\]/g, '\\$&')}" } }`)
       .join(',\n'),
     ']',
-  ].join('\n');
-  return { name, batched: false, text: text + '\n' };
+  ];
 }

@@ -110,6 +110,34 @@ class RemoteKvValue implements EngineValue {
   }
 }
 
+/**
+ * The config of `model`, one of the decoder's models on the server, checked against this package
+ * (its identity) and this client (the key/value protocol); undefined when the server lacks it.
+ */
+async function servedKvModel(
+  client: TritonClient,
+  pkg: ModelPackage,
+  model: string,
+  protocolNote: string,
+  signal?: AbortSignal,
+): Promise<{ config: Awaited<ReturnType<TritonClient['modelConfig']>>; where: string } | undefined> {
+  const config = await client.modelConfig(model, { signal }).catch((e: unknown) => {
+    if (e instanceof HrsegError && e.code === 'ENGINE_MISMATCH') return undefined; // not served
+    throw e;
+  });
+  if (!config) return undefined;
+  const where = `grpc://${client.target}/${model}`;
+  const differences = identityDifferences(await modelIdentity(pkg, 'vlm/decoder'), config.parameters);
+  if (differences.length > 0)
+    throw new HrsegError('ENGINE_MISMATCH', `${where} was not exported from this package (${pkg.dir}):\n  - ${differences.join('\n  - ')}`);
+  if (config.parameters.kv_protocol !== KV_PROTOCOL)
+    throw new HrsegError(
+      'ENGINE_MISMATCH',
+      `${where} speaks key/value protocol ${config.parameters.kv_protocol ?? '1'}, this client ${KV_PROTOCOL}${protocolNote}: export the repository again with this hrseg`,
+    );
+  return { config, where };
+}
+
 export class RemoteDecoder implements Engine {
   readonly component = 'vlm/decoder';
   readonly provider = 'triton';
@@ -141,21 +169,9 @@ export class RemoteDecoder implements Engine {
     signal?: AbortSignal,
     streamTokens = true,
   ): Promise<RemoteDecoder | undefined> {
-    const model = modelName('vlm/decoder');
-    const config = await client.modelConfig(model, { signal }).catch((e: unknown) => {
-      if (e instanceof HrsegError && e.code === 'ENGINE_MISMATCH') return undefined; // not served
-      throw e;
-    });
-    if (!config) return undefined;
-    const where = `grpc://${client.target}/${model}`;
-    const differences = identityDifferences(await modelIdentity(pkg, 'vlm/decoder'), config.parameters);
-    if (differences.length > 0)
-      throw new HrsegError('ENGINE_MISMATCH', `${where} was not exported from this package (${pkg.dir}):\n  - ${differences.join('\n  - ')}`);
-    if (config.parameters.kv_protocol !== KV_PROTOCOL)
-      throw new HrsegError(
-        'ENGINE_MISMATCH',
-        `${where} speaks key/value protocol ${config.parameters.kv_protocol ?? '1'}, this client ${KV_PROTOCOL} (sequence-batched): export the repository again with this hrseg`,
-      );
+    const served = await servedKvModel(client, pkg, modelName('vlm/decoder'), ' (sequence-batched)', signal);
+    if (!served) return undefined;
+    const { config, where } = served;
     const shape = { layers: Number(config.parameters.kv_layers), heads: Number(config.parameters.kv_heads), headDim: Number(config.parameters.kv_head_dim) };
     if (![shape.layers, shape.heads, shape.headDim].every((n) => Number.isInteger(n) && n > 0))
       throw new HrsegError('ENGINE_MISMATCH', `${where}: its config gives no key/value cache shape (kv_layers, kv_heads, kv_head_dim)`);
@@ -179,21 +195,7 @@ export class RemoteDecoder implements Engine {
 
   /** Whether the repository has the streaming loop (an older export has not: each token is then one call); checked as the decoder is. */
   static async #checkGenerate(client: TritonClient, pkg: ModelPackage, signal?: AbortSignal): Promise<boolean> {
-    const config = await client.modelConfig(GENERATE_MODEL_NAME, { signal }).catch((e: unknown) => {
-      if (e instanceof HrsegError && e.code === 'ENGINE_MISMATCH') return undefined; // not served
-      throw e;
-    });
-    if (!config) return false;
-    const where = `grpc://${client.target}/${GENERATE_MODEL_NAME}`;
-    const differences = identityDifferences(await modelIdentity(pkg, 'vlm/decoder'), config.parameters);
-    if (differences.length > 0)
-      throw new HrsegError('ENGINE_MISMATCH', `${where} was not exported from this package (${pkg.dir}):\n  - ${differences.join('\n  - ')}`);
-    if (config.parameters.kv_protocol !== KV_PROTOCOL)
-      throw new HrsegError(
-        'ENGINE_MISMATCH',
-        `${where} speaks key/value protocol ${config.parameters.kv_protocol ?? '1'}, this client ${KV_PROTOCOL}: export the repository again with this hrseg`,
-      );
-    return true;
+    return (await servedKvModel(client, pkg, GENERATE_MODEL_NAME, '', signal)) !== undefined;
   }
 
   /**
