@@ -62,8 +62,10 @@ ReleasedPages release_file_pages(const std::string& path_prefix) noexcept {
         cur.is_private = perms.size() >= 4 && perms[3] == 'p';
         cur.matches = cur.is_private && path.compare(0, path_prefix.size(), path_prefix) == 0;
       } else if (have && cur.matches) {
-        if (line.rfind("Rss:", 0) == 0) cur.rss_kib = kib_field(line);
-        else if (line.rfind("Anonymous:", 0) == 0) cur.anonymous_kib = kib_field(line);
+        if (line.rfind("Rss:", 0) == 0)
+          cur.rss_kib = kib_field(line);
+        else if (line.rfind("Anonymous:", 0) == 0)
+          cur.anonymous_kib = kib_field(line);
       }
     }
     finish();

@@ -11,9 +11,9 @@
 namespace hrseg {
 
 struct ReleasedPages {
-  uint64_t bytes = 0;     // resident bytes the released mappings held
-  int mappings = 0;       // mappings released
-  int skipped = 0;        // mappings under the prefix left alone: they hold private (written) pages
+  uint64_t bytes = 0;  // resident bytes the released mappings held
+  int mappings = 0;    // mappings released
+  int skipped = 0;     // mappings under the prefix left alone: they hold private (written) pages
 };
 
 // For every private file mapping of this process whose path starts with `path_prefix` (not
