@@ -4,6 +4,10 @@
  * names and shapes are read here: the 7B package itself (9.5 GB, 5 minutes) is built by
  * `npm run bench:pipeline`, not in CI.
  */
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import { describe, expect, it } from 'vitest';
 
 import { dinoArch } from '../lib/convert/dinov2.js';
@@ -12,6 +16,7 @@ import { llamaArch } from '../lib/convert/llama.js';
 import { mergeLora } from '../lib/convert/lora.js';
 import { randomCheckpoint, randomLlama7b, randomTokenizerJson } from '../lib/convert/random.js';
 import { prepareTokenizer, RANDOM_TOKENIZER } from '../lib/convert/tokenizer.js';
+import { VlmTokenizer } from '../lib/vlm/tokenizer.js';
 
 describe('random:llm-seg-7b', () => {
   const raw = randomCheckpoint('llm-seg-7b');
@@ -65,5 +70,22 @@ describe('random:llm-seg-7b', () => {
       ['[SEG]', 32003],
       ['<image>', 32004],
     ]);
+  });
+
+  it('its stand-in tokenizer makes about a token a word of an English instruction, as LLaMA does (not a token a letter)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hrseg-random-tok-'));
+    try {
+      const t = prepareTokenizer(RANDOM_TOKENIZER, 32004);
+      writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(t.json));
+      writeFileSync(join(dir, 'tokenizer_config.json'), JSON.stringify(t.config));
+      const tok = await VlmTokenizer.load(join(dir, 'tokenizer.json'), join(dir, 'tokenizer_config.json'));
+      // 17 words and 2 stops; LLaMA's SentencePiece makes ~22 tokens of it.
+      const ids = tok.encode('What in this picture would you use to cut a cake? Please output the segmentation mask.');
+      expect(ids.length).toBeGreaterThanOrEqual(17);
+      expect(ids.length).toBeLessThanOrEqual(24);
+      expect(ids).not.toContain(0); // no <unk>
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
