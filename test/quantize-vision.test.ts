@@ -8,7 +8,7 @@
  *    HRSEG_REPORT=1 prints them), every weight MatMul rewritten, attention's left as it is;
  *  - a converted package records it, and build-engines refuses it by name (TensorRT cannot build it).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -18,9 +18,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { openCheckpoint } from '../lib/checkpoint/index.js';
 import { convert } from '../lib/convert/convert.js';
 import { buildDinov2 } from '../lib/convert/dinov2.js';
-import { quantizeVisionMatMuls } from '../lib/convert/quantize-vision.js';
+import { quantizeVisionMatMuls, WEIGHT_CODE_MAX } from '../lib/convert/quantize-vision.js';
 import { buildSamEncoder } from '../lib/convert/sam-encoder.js';
-import { buildEngines, readPackage } from '../lib/index.js';
+import { buildEngines, createSegmenter, readPackage, runtimeInfo } from '../lib/index.js';
+import { MANIFEST_FILE } from '../lib/package/manifest.js';
 import { GraphBuilder } from '../lib/onnx/graph.js';
 import { demoPackage } from './helpers/demo.js';
 import { cosine, freshSeed, makeRng, uniform } from './helpers/random.js';
@@ -61,6 +62,9 @@ describe(`--quantize-vision int8 (seed ${seed})`, () => {
     const codes = new Int8Array(inits.get('w')!.bytes().slice().buffer);
     const sb = inits.get('w.scale')!.bytes().slice();
     const scales = new Float32Array(sb.buffer, 0, N);
+    // Codes within ±63, and the range used: full-range int8 weights overflow the 16-bit pair sums
+    // of ONNX Runtime's AVX2 kernel (CPUs without VNNI), where this layer came out 38 % wrong.
+    expect(Math.max(...codes.map(Math.abs))).toBe(WEIGHT_CODE_MAX);
     // ONNX DynamicQuantizeLinear: the range always holds 0; scale = range / 255; zp = round(−min / scale).
     let lo = 0,
       hi = 0;
@@ -128,7 +132,7 @@ describe(`--quantize-vision int8 (seed ${seed})`, () => {
   it('a converted package records it; build-engines refuses it by name before looking for TensorRT', async () => {
     const out = join(work, 'pkg');
     const r = await convert({ dino: join(FIX, 'dinov2/vit-tiny.pth'), base: demoPackage(), out, dinoSize: 70, quantizeVision: 'int8' });
-    expect(r.components.dinoEncoder.quantization).toMatchObject({ type: 'int8', blockSize: 'channel', activations: 'int8-dynamic' });
+    expect(r.components.dinoEncoder.quantization).toMatchObject({ type: 'int8', blockSize: 'channel', activations: 'int8-dynamic', weightBits: 7 });
     expect(r.components.dinoEncoder.quantization!.layers).toHaveLength(8);
     const pkg = await readPackage(out);
     expect(pkg.manifest.components?.dinoEncoder?.quantization).toMatchObject({ activations: 'int8-dynamic' });
@@ -142,5 +146,18 @@ describe(`--quantize-vision int8 (seed ${seed})`, () => {
         message: /does not combine with precision fp16/,
       },
     );
+  });
+
+  it('a package of the first --quantize-vision (full-range weights, no weightBits) is refused on x86-64 without VNNI, loads elsewhere', async () => {
+    const out = join(work, 'pkg');
+    const manifestFile = join(out, MANIFEST_FILE);
+    const manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as { components: Record<string, { quantization?: { weightBits?: number } }> };
+    delete manifest.components.dinoEncoder.quantization!.weightBits;
+    writeFileSync(manifestFile, JSON.stringify(manifest));
+    const features = runtimeInfo().cpuFeatures;
+    const refused = process.arch === 'x64' && !/avx512-vnni|amx-int8/.test(features);
+    const load = createSegmenter({ model: out, device: 'cpu' });
+    if (refused) await expect(load).rejects.toMatchObject({ code: 'MODEL_FILE', message: /dino\/encoder.*full int8 range.*no VNNI.*convert it again/s });
+    else await (await load).dispose();
   });
 });

@@ -106,7 +106,7 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       let quantization = weightOnly;
       if (options.quantizeVision && VISION_COMPONENTS.includes(key)) {
         const layers = quantizeVisionMatMuls(graph);
-        quantization = { type: 'int8', blockSize: 'channel', scheme: 'symmetric', layers, activations: VISION_QUANTIZATION };
+        quantization = { type: 'int8', blockSize: 'channel', scheme: 'symmetric', layers, activations: VISION_QUANTIZATION, weightBits: 7 };
       }
       await mkdir(join(tmp, rel, '..'), { recursive: true });
       say({

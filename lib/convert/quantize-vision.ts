@@ -45,6 +45,15 @@ export function quantizeVisionMatMuls(g: GraphBuilder): string[] {
   return done;
 }
 
+/**
+ * The weights' codes stay within ±63 (7 bits): ONNX Runtime's AVX2 int8 GEMM (CPUs without VNNI)
+ * multiplies uint8 activations by int8 weights with vpmaddubsw, which adds each pair of products
+ * in 16 bits with saturation; 255 × 127 × 2 overflows it and the layer's result is wrong (seen on
+ * an AVX2-only EPYC: errors of 38 % of the output's range), 255 × 63 × 2 = 32130 does not. One bit
+ * of the weights' precision, on every CPU, so that a package gives the same answer on all of them.
+ */
+export const WEIGHT_CODE_MAX = 63;
+
 /** Turns the float Wᵀ [in, out] initializer into its int8 codes and adds its [out] scale. */
 function quantizeInPlace(g: GraphBuilder, w: Initializer): string {
   const [inDim, outDim] = w.dims;
@@ -58,10 +67,17 @@ function quantizeInPlace(g: GraphBuilder, w: Initializer): string {
     const wt = new Float32Array(bytes.buffer, bytes.byteOffset, inDim * outDim);
     const rowMajor = new Float32Array(inDim * outDim); // quantizeLinear takes W [out, in]
     for (let i = 0; i < inDim; i++) for (let o = 0; o < outDim; o++) rowMajor[o * inDim + i] = wt[i * outDim + o];
-    release?.();
+    // The clipping range of the int8 quantizer (its search), then codes within ±WEIGHT_CODE_MAX.
     const r = quantizeLinear(rowMajor, outDim, inDim, { bits: 8, blockSize: 'channel' });
-    codes = r.codes;
-    scales = r.scales;
+    scales = r.scales.map((s) => (s * 127) / WEIGHT_CODE_MAX);
+    codes = new Uint8Array(inDim * outDim);
+    const signed = new Int8Array(codes.buffer);
+    for (let i = 0; i < inDim; i++)
+      for (let o = 0; o < outDim; o++) {
+        const q = scales[o] > 0 ? Math.round(wt[i * outDim + o] / scales[o]) : 0;
+        signed[i * outDim + o] = Math.max(-WEIGHT_CODE_MAX, Math.min(WEIGHT_CODE_MAX, q));
+      }
+    release?.();
   };
   Object.assign(w, {
     type: 'int8',

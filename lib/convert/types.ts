@@ -99,6 +99,12 @@ export interface Quantization {
    * Absent: weight-only.
    */
   activations?: 'int8-dynamic';
+  /**
+   * With activations: the weights' codes stay within ±63 (quantize-vision.ts WEIGHT_CODE_MAX), which
+   * ONNX Runtime's AVX2 kernels need. Absent in packages of the first --quantize-vision (full
+   * range), which the runtime refuses on CPUs without VNNI.
+   */
+  weightBits?: 7;
 }
 
 export interface ConvertedComponent {
