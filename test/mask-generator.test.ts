@@ -91,6 +91,14 @@ describe('mask generator post-processing', () => {
     ['SAM defaults', { ...RELAXED, predIouThreshold: 0.88, stabilityThreshold: 0.95 }, { low: 16, frame: 64, height: 48, width: 64 }, sharp],
     ['tight NMS, K = 3', { ...RELAXED, boxNmsThreshold: 0.3, maxProposals: 3 }, { low: 8, frame: 32, height: 31, width: 19 }],
     ['offset 0 and threshold 0.5', { ...RELAXED, stabilityOffset: 0, maskThreshold: 0.5 }, { low: 8, frame: 32, height: 24, width: 24 }],
+    // Noise-dominated logits with the filters off, as a package with random weights gives: nearly
+    // every tile is mixed, so whole rows are evaluated in runs of adjacent tiles.
+    [
+      'noisy logits, filters off',
+      { ...RELAXED, predIouThreshold: -1e9, stabilityThreshold: 0 },
+      { low: 16, frame: 64, height: 48, width: 64 },
+      { noise: 4, maxSlope: 1 },
+    ],
   ];
   for (const [name, cfg, geo, shape] of cases)
     it(`equals the full-resolution reference: ${name}`, async () => {

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <mutex>
@@ -47,6 +48,9 @@ struct Scratch {
   std::vector<float> colmin, colmax;
   std::vector<double> line, values;
   std::vector<uint8_t> tile_class;  // per column group: 0 below, 1 above, 2 mixed (at t)
+  std::vector<uint8_t> tile_mixed;  // per column group: some threshold undecided for the whole tile
+  std::vector<uint8_t> above;       // a run's pixels above t
+  std::vector<int32_t> edges;       // where they change
 };
 
 }  // namespace
@@ -124,85 +128,75 @@ struct MaskGenerator::Impl {
     }
   }
 
-  // The exact values of row y over the columns of group gc (into s.values), composed weights in
-  // float64. Both passes use this one function, so they decide every pixel identically.
-  void tile_row(const float* L, int64_t y, const Group& gc, Scratch& s) const {
+  // The exact values of row y over the column groups [g0, g1) (into s.values, from the first
+  // group's o0), composed weights in float64. Both passes use this one function, so they decide
+  // every pixel identically, and a pixel's value does not depend on which groups share the call
+  // (each input column's sum over the rows, then each pixel's over the columns, in the same order).
+  // Adjacent mixed tiles go in one call: a row of ragged or noisy logits is mostly mixed tiles of a
+  // few pixels each, and per-tile calls cost more than the arithmetic.
+  void tile_row(const float* L, int64_t y, size_t g0, size_t g1, Scratch& s) const {
     const int64_t low = geo.low;
+    const Group &first = cols.groups[g0], &last = cols.groups[g1 - 1];
+    const int64_t lo = first.lo, n = last.lo + last.n - lo;
     const double* wy = &rows.w[y * rows.max_taps];
-    s.line.assign(gc.n, 0.0);
+    s.line.assign(n, 0.0);
+    double* line = s.line.data();
     for (int64_t i = 0; i < rows.count[y]; ++i) {
-      const float* r = L + (rows.first[y] + i) * low + gc.lo;
-      for (int64_t c = 0; c < gc.n; ++c) s.line[c] += wy[i] * r[c];
+      const float* r = L + (rows.first[y] + i) * low + lo;
+      const double wi = wy[i];
+      for (int64_t c = 0; c < n; ++c) line[c] += wi * r[c];
     }
-    s.values.resize(gc.o1 - gc.o0);
-    for (int64_t x = gc.o0; x < gc.o1; ++x) {
-      const double* wx = &cols.w[x * cols.max_taps];
-      const double* line = s.line.data() + (cols.first[x] - gc.lo);
+    s.values.resize(last.o1 - first.o0);
+    double* values = s.values.data();
+    const int64_t taps = cols.max_taps;
+    for (int64_t x = first.o0; x < last.o1; ++x) {
+      const double* wx = &cols.w[x * taps];
+      const double* in = line + (cols.first[x] - lo);
       double v = 0.0;
-      for (int64_t j = 0; j < cols.count[x]; ++j) v += wx[j] * line[j];
-      s.values[x - gc.o0] = v;
+      for (int64_t j = 0; j < cols.count[x]; ++j) v += wx[j] * in[j];
+      values[x - first.o0] = v;
     }
   }
 
-  Counts count(const float* L, Scratch& s) const {
+  // One pass over the mask: the pixel counts above t − o, t and t + o (the stability score), the box
+  // of the pixels above t, and their runs per row (c.spans, c.row_start). Each pixel is evaluated
+  // once: a tile whose inputs decide a threshold for all its pixels counts as a block; a pixel's
+  // span membership is decided by the tile's class at t where the tile is uniform there, else by
+  // its value, as two separate passes decided it before.
+  Counts scan(const float* L, Scratch& s, Candidate& c) const {
     const double t = config.mask_threshold, o = config.stability_offset;
     const double th[3] = {t - o, t, t + o};
     Counts k;
-    window(L, th[0], s);
-    for (size_t ri = s.gr0; ri < s.gr1; ++ri) {
-      const Group& gr = rows.groups[ri];
-      tile_bounds(L, gr, s);
-      for (size_t ci = s.gc0; ci < s.gc1; ++ci) {
-        const Group& gc = cols.groups[ci];
-        float mn, mx;
-        tile_minmax(s, gc, mn, mx);
-        if (mx <= th[0]) continue;
-        const int64_t area = (gr.o1 - gr.o0) * (gc.o1 - gc.o0);
-        const bool mixed = (mn <= th[0]) || (mn <= th[1] && mx > th[1]) || (mn <= th[2] && mx > th[2]);
-        if (!mixed) {
-          // Every threshold is decided for the whole tile; mn > th[0] here.
-          k.lo += area;
-          if (mn > th[1]) {
-            k.mid += area;
-            k.cover(gc.o0, gr.o0, gc.o1 - 1, gr.o1 - 1);
-          }
-          if (mn > th[2]) k.hi += area;
-          continue;
-        }
-        for (int64_t y = gr.o0; y < gr.o1; ++y) {
-          tile_row(L, y, gc, s);
-          for (int64_t x = gc.o0; x < gc.o1; ++x) {
-            const double v = s.values[x - gc.o0];
-            k.lo += v > th[0];
-            k.hi += v > th[2];
-            if (v > th[1]) {
-              ++k.mid;
-              k.cover(x, y, x, y);
-            }
-          }
-        }
-      }
-    }
-    return k;
-  }
-
-  void spans(const float* L, Scratch& s, Candidate& c) const {
-    const double t = config.mask_threshold;
     c.row_start.assign(geo.height + 1, 0);
     c.spans.clear();
-    window(L, t, s);
+    window(L, th[0], s);
+    const size_t ng = cols.groups.size();
+    s.tile_class.resize(ng);
+    s.tile_mixed.resize(ng);
     for (size_t ri = 0; ri < rows.groups.size(); ++ri) {
       const Group& gr = rows.groups[ri];
-      if (ri < s.gr0 || ri >= s.gr1) {  // nothing above t in these rows
+      if (ri < s.gr0 || ri >= s.gr1) {  // nothing above t − o in these rows
         for (int64_t y = gr.o0; y < gr.o1; ++y) c.row_start[y] = static_cast<int32_t>(c.spans.size());
         continue;
       }
       tile_bounds(L, gr, s);
-      s.tile_class.assign(cols.groups.size(), 0);
+      const int64_t rows_in = gr.o1 - gr.o0;
       for (size_t g = s.gc0; g < s.gc1; ++g) {
+        const Group& gc = cols.groups[g];
         float mn, mx;
-        tile_minmax(s, cols.groups[g], mn, mx);
-        s.tile_class[g] = mn > t ? 1 : (mx <= t ? 0 : 2);
+        tile_minmax(s, gc, mn, mx);
+        s.tile_class[g] = mn > th[1] ? 1 : (mx <= th[1] ? 0 : 2);
+        const bool mixed = mx > th[0] && ((mn <= th[0]) || (mn <= th[1] && mx > th[1]) || (mn <= th[2] && mx > th[2]));
+        s.tile_mixed[g] = mixed;
+        if (mixed || mx <= th[0]) continue;
+        // Every threshold is decided for the whole tile; mn > th[0] here.
+        const int64_t area = rows_in * (gc.o1 - gc.o0);
+        k.lo += area;
+        if (mn > th[1]) {
+          k.mid += area;
+          k.cover(gc.o0, gr.o0, gc.o1 - 1, gr.o1 - 1);
+        }
+        if (mn > th[2]) k.hi += area;
       }
       for (int64_t y = gr.o0; y < gr.o1; ++y) {
         c.row_start[y] = static_cast<int32_t>(c.spans.size());
@@ -214,27 +208,76 @@ struct MaskGenerator::Impl {
             open = -1;
           }
         };
-        for (size_t g = s.gc0; g < s.gc1; ++g) {
-          const Group& gc = cols.groups[g];
-          if (s.tile_class[g] == 1) {
-            if (open < 0) open = gc.o0;
-          } else if (s.tile_class[g] == 0) {
-            close(gc.o0);
-          } else {
-            tile_row(L, y, gc, s);
-            for (int64_t x = gc.o0; x < gc.o1; ++x) {
-              if (s.values[x - gc.o0] > t) {
-                if (open < 0) open = x;
-              } else {
-                close(x);
-              }
+        for (size_t g = s.gc0; g < s.gc1;) {
+          if (!s.tile_mixed[g]) {
+            if (s.tile_class[g] == 1) {
+              if (open < 0) open = cols.groups[g].o0;
+            } else {
+              close(cols.groups[g].o0);
             }
+            ++g;
+            continue;
           }
+          // A run of adjacent mixed tiles, evaluated together.
+          size_t end = g + 1;
+          while (end < s.gc1 && s.tile_mixed[end]) ++end;
+          tile_row(L, y, g, end, s);
+          const double* v = s.values.data();
+          const int64_t base = cols.groups[g].o0;
+          int64_t lo = 0, hi = 0, mid = 0, xa = -1, xb = -1;
+          for (int64_t x = 0, n = static_cast<int64_t>(s.values.size()); x < n; ++x) {  // no branch on values
+            const bool above = v[x] > th[1];
+            lo += v[x] > th[0];
+            hi += v[x] > th[2];
+            mid += above;
+            xb = above ? x : xb;
+          }
+          if (xb >= 0) {
+            for (xa = 0; !(v[xa] > th[1]); ++xa) {
+            }
+            k.cover(base + xa, y, base + xb, y);
+          }
+          k.lo += lo;
+          k.hi += hi;
+          k.mid += mid;
+          // The run's pixels above t (a uniform tile by its class), then their transitions, written
+          // without a branch per pixel: spans alternate open, close from the state before the run.
+          s.above.resize(s.values.size());
+          for (; g < end; ++g) {
+            const Group& gc = cols.groups[g];
+            uint8_t* a = s.above.data() + (gc.o0 - base);
+            const int64_t w = gc.o1 - gc.o0;
+            if (s.tile_class[g] != 2)
+              std::memset(a, s.tile_class[g], static_cast<size_t>(w));
+            else
+              for (int64_t x = 0; x < w; ++x) a[x] = v[gc.o0 - base + x] > t;
+          }
+          const int64_t n = static_cast<int64_t>(s.above.size());
+          s.edges.resize(n + 1);
+          int32_t* e = s.edges.data();
+          int64_t count = 0;
+          uint8_t state = open >= 0;
+          for (int64_t x = 0; x < n; ++x) {
+            e[count] = static_cast<int32_t>(base + x);
+            count += s.above[x] != state;
+            state = s.above[x];
+          }
+          int64_t i = 0;
+          if (open >= 0 && count > 0) {
+            close(e[0]);
+            i = 1;
+          }
+          for (; i + 1 < count; i += 2) {
+            c.spans.push_back(e[i]);
+            c.spans.push_back(e[i + 1]);
+          }
+          if (i < count) open = e[i];
         }
-        close(s.gc1 < cols.groups.size() ? cols.groups[s.gc1].o0 : geo.width);
+        close(s.gc1 < ng ? cols.groups[s.gc1].o0 : geo.width);
       }
     }
     c.row_start[geo.height] = static_cast<int32_t>(c.spans.size());
+    return k;
   }
 };
 
@@ -317,10 +360,13 @@ void MaskGenerator::add_batch(const float* logits, const float* iou, const float
       check_cancel(cancel);
       const int64_t i = todo[j];
       const float* L = logits + i * plane;
-      const Counts k = m.count(L, s);
-      const float stability = stability_score(k.hi, k.lo);
-      if (!stable_enough(stability, m.config.stability_threshold)) continue;
       Candidate& c = out[j];
+      const Counts k = m.scan(L, s, c);
+      const float stability = stability_score(k.hi, k.lo);
+      if (!stable_enough(stability, m.config.stability_threshold)) {
+        c = Candidate{};  // its spans are not needed
+        continue;
+      }
       c.iou = iou[i];
       c.stability = stability;
       c.area = k.mid;
@@ -328,7 +374,6 @@ void MaskGenerator::add_batch(const float* logits, const float* iou, const float
       c.box = k.mid > 0 ? Box{float(k.x0), float(k.y0), float(k.x1), float(k.y1)} : Box{0, 0, 0, 0};
       c.px = points[(i / masks_per_prompt) * 2];
       c.py = points[(i / masks_per_prompt) * 2 + 1];
-      m.spans(L, s, c);
       keep[j] = 1;
     }
   });
