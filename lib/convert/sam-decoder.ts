@@ -114,6 +114,70 @@ export function buildSamDecoder(ck: Checkpoint, options: SamDecoderOptions = {})
   };
   const norm = (x: string, name: string) => layerNorm(g, x, name, md(`${name}.weight`), md(`${name}.bias`), C, 1e-5);
 
+  // The cross-attentions between the few tokens (T = 7 for a point) and the 4,096 image rows, with
+  // the projections moved to the token side where the image side is per prompt: a head's scores
+  // q_h·(x·W_hᵀ)ᵀ are (q_h·W_h)·xᵀ, and a softmax-weighted sum of projected rows is the projection
+  // of the weighted sum (a softmax row sums to 1), so the image rows meet [heads·T, C] matrices once
+  // instead of being projected to [HW, I] and split into heads (~40 % of the decoder's products
+  // and its largest transposes, per prompt). Same sums in another order.
+  const headsOf = (x: string) => g.op('Transpose', [g.op('Reshape', [x, g.int64(g.tmp('heads'), [0, 0, heads, -1])])], { perm: [0, 2, 1, 3] }); // [B, h, T, hd]
+  const flatHeads = (x: string) => g.op('Reshape', [x, g.int64(g.tmp('flat'), [0, -1, C])]); // [B, h, T, C] → [B, h·T, C]
+  const proj = (name: string, n: string, x: string) => {
+    const w = md(`${name}.${n}.weight`);
+    return addBias(
+      g,
+      g.op('MatMul', [x, linearT(g, `${name}.${n}.T`, w, w.shape[0], w.shape[1])]),
+      f32Init(g, `${name}.${n}.bias`, md(`${name}.${n}.bias`), [w.shape[0]]),
+    );
+  };
+  const headWeights = (name: string, n: string) => {
+    const w = md(`${name}.${n}.weight`);
+    return f32Init(g, `${name}.${n}.heads`, w, [heads, w.shape[0] / heads, C]); // [h, hd, C]: W's rows by head
+  };
+  const scales = new Map<string, string>();
+  const invSqrt = (name: string) => {
+    let s = scales.get(name);
+    if (!s) scales.set(name, (s = g.float(`${name}.inv_sqrt_hd`, [], [1 / Math.sqrt(md(`${name}.q_proj.weight`).shape[0] / heads)])));
+    return s;
+  };
+  // Tokens attending to per-prompt image rows: k, v [B, HW, C]. k_proj's bias adds the same
+  // amount to a query's every score, which the softmax ignores, so it drops out.
+  const tokenToImage = (name: string, q: string, k: string, v: string) => {
+    const I = md(`${name}.q_proj.weight`).shape[0];
+    const a = g.op('Mul', [flatHeads(g.op('MatMul', [headsOf(proj(name, 'q_proj', q)), headWeights(name, 'k_proj')])), invSqrt(name)]); // [B, h·T, C]
+    const probs = g.op('Softmax', [g.op('MatMul', [a, g.op('Transpose', [k], { perm: [0, 2, 1] })])], { axis: -1 }); // [B, h·T, HW]
+    const r = g.op('Reshape', [g.op('MatMul', [probs, v]), g.int64(g.tmp('byhead'), [0, heads, -1, C])]); // [B, h, T, C]
+    const wvT = g.op('Transpose', [headWeights(name, 'v_proj')], { perm: [0, 2, 1] }); // [h, C, hd]
+    const bv = f32Init(g, `${name}.v_proj.bias.heads`, md(`${name}.v_proj.bias`), [heads, 1, I / heads]);
+    const ctx = g.op('Add', [g.op('MatMul', [r, wvT]), bv]); // [B, h, T, hd]
+    const merged = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), g.int64(g.tmp('merge'), [0, 0, I])]);
+    return proj(name, 'out_proj', merged);
+  };
+  // Image rows attending to the tokens: q [1 or B, HW, C]; k, v [B, T, C]. The output projection
+  // goes to the values' side (N_h = v_h·Wo_hᵀ, [h·T, C]). With per-prompt rows the query
+  // projection goes to the keys' side too; with the shared rows of the first layer it is made once.
+  const imageToToken = (name: string, q: string, k: string, v: string, shared: boolean) => {
+    const kh = headsOf(proj(name, 'k_proj', k)); // [B, h, T, hd]
+    let probs: string;
+    if (shared) {
+      const qh = headsOf(proj(name, 'q_proj', q)); // [1, h, HW, hd], once
+      const scores = g.op('Mul', [g.op('MatMul', [qh, g.op('Transpose', [kh], { perm: [0, 1, 3, 2] })]), invSqrt(name)]); // [B, h, HW, T]
+      const p = g.op('Transpose', [g.op('Softmax', [scores], { axis: -1 })], { perm: [0, 2, 1, 3] }); // [B, HW, h, T]
+      probs = g.op('Reshape', [p, g.int64(g.tmp('flatp'), [0, 0, -1])]);
+    } else {
+      const mT = g.op('Mul', [flatHeads(g.op('MatMul', [kh, headWeights(name, 'q_proj')])), invSqrt(name)]); // [B, h·T, C]
+      const bq = f32Init(g, `${name}.q_proj.bias.heads`, md(`${name}.q_proj.bias`), [heads, md(`${name}.q_proj.bias`).shape[0] / heads, 1]);
+      const c = g.op('Mul', [g.op('Reshape', [g.op('MatMul', [kh, bq]), g.int64(g.tmp('row'), [0, 1, -1])]), invSqrt(name)]); // [B, 1, h·T]
+      const scores = g.op('Add', [g.op('MatMul', [q, g.op('Transpose', [mT], { perm: [0, 2, 1] })]), c]); // [B, HW, h·T]
+      const p = g.op('Softmax', [g.op('Reshape', [scores, g.int64(g.tmp('byhead'), [0, 0, heads, -1])])], { axis: -1 });
+      probs = g.op('Reshape', [p, g.int64(g.tmp('flatp'), [0, 0, -1])]); // [B, HW, h·T]
+    }
+    const wo = md(`${name}.out_proj.weight`);
+    const woT = g.op('Transpose', [f32Init(g, `${name}.out_proj.heads`, wo, [C, heads, wo.shape[1] / heads])], { perm: [1, 2, 0] }); // [h, hd, C]
+    const n = flatHeads(g.op('MatMul', [headsOf(proj(name, 'v_proj', v)), woT])); // [B, h·T, C]
+    return g.op('Add', [g.op('MatMul', [probs, n]), f32Init(g, `${name}.out_proj.bias`, md(`${name}.out_proj.bias`), [C])]);
+  };
+
   let queries = queryPe;
   for (let i = 0; i < depth; i++) {
     const L = `transformer.layers.${i}`;
@@ -126,7 +190,10 @@ export function buildSamDecoder(ck: Checkpoint, options: SamDecoderOptions = {})
     queries = norm(queries, `${L}.norm1`);
     let q = g.op('Add', [queries, queryPe]),
       k = g.op('Add', [keysT, keyPe]);
-    queries = norm(g.op('Add', [queries, attention(`${L}.cross_attn_token_to_image`, q, k, keysT)]), `${L}.norm2`);
+    // The first layer's image rows are the same for every prompt ([1, HW, C]): their projections
+    // are made once, so the usual form is the cheaper one there.
+    const t2i = i === 0 ? attention : tokenToImage;
+    queries = norm(g.op('Add', [queries, t2i(`${L}.cross_attn_token_to_image`, q, k, keysT)]), `${L}.norm2`);
     const mlpDim = md(`${L}.mlp.lin1.weight`).shape[0];
     const h1 = g.op('Relu', [
       addBias(
@@ -143,11 +210,12 @@ export function buildSamDecoder(ck: Checkpoint, options: SamDecoderOptions = {})
     queries = norm(g.op('Add', [queries, h2]), `${L}.norm3`);
     q = g.op('Add', [queries, queryPe]);
     k = g.op('Add', [keysT, keyPe]);
-    keysT = norm(g.op('Add', [keysT, attention(`${L}.cross_attn_image_to_token`, k, q, queries)]), `${L}.norm4`);
+    keysT = norm(g.op('Add', [keysT, imageToToken(`${L}.cross_attn_image_to_token`, k, q, queries, i === 0)]), `${L}.norm4`);
   }
   const qf = g.op('Add', [queries, queryPe]),
     kf = g.op('Add', [keysT, keyPe]);
-  queries = norm(g.op('Add', [queries, attention('transformer.final_attn_token_to_image', qf, kf, keysT)]), 'transformer.norm_final_attn');
+  const tf = depth === 0 ? attention : tokenToImage;
+  queries = norm(g.op('Add', [queries, tf('transformer.final_attn_token_to_image', qf, kf, keysT)]), 'transformer.norm_final_attn');
 
   // ---- outputs: upscaled image features, hypernetwork masks, IoU ----
   // output_upscaling is two ConvTranspose(k=2, s=2) with a LayerNorm2d and GELUs between. A kernel
