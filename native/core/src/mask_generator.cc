@@ -149,11 +149,25 @@ struct MaskGenerator::Impl {
     s.values.resize(last.o1 - first.o0);
     double* values = s.values.data();
     const int64_t taps = cols.max_taps;
+    const int64_t* fx = cols.first.data();
+    const int64_t* cx = cols.count.data();
+    const double* w = cols.w.data();
+    if (taps <= 2) {
+      // Enlarging (bilinear: one or two taps a pixel), the usual case, without the inner loop:
+      // 0.0 + a is a, so these are the loop's sums exactly.
+      for (int64_t x = first.o0; x < last.o1; ++x) {
+        const double* in = line + (fx[x] - lo);
+        double v = w[x * taps] * in[0];
+        if (cx[x] == 2) v += w[x * taps + 1] * in[1];
+        values[x - first.o0] = v;
+      }
+      return;
+    }
     for (int64_t x = first.o0; x < last.o1; ++x) {
-      const double* wx = &cols.w[x * taps];
-      const double* in = line + (cols.first[x] - lo);
+      const double* wx = w + x * taps;
+      const double* in = line + (fx[x] - lo);
       double v = 0.0;
-      for (int64_t j = 0; j < cols.count[x]; ++j) v += wx[j] * in[j];
+      for (int64_t j = 0; j < cx[x]; ++j) v += wx[j] * in[j];
       values[x - first.o0] = v;
     }
   }
