@@ -21,7 +21,7 @@ import { loadParts } from './pipeline/load.js';
 import type { Method } from './pipeline/method.js';
 import { reasoningStage } from './pipeline/reasoning.js';
 import { downscaledSize } from './pipeline/resize.js';
-import { stageTimer } from './pipeline/timings.js';
+import { stageTimer, type TimeStage } from './pipeline/timings.js';
 import type { PrepareOptions, PreparedImage, SegmentEvent, SegmentOptions, SegmentResult, SegmenterOptions, StageTimings } from './pipeline/types.js';
 import { tensor, type Tensor } from './tensor.js';
 import type { VlmRunner } from './vlm/runner.js';
@@ -92,7 +92,14 @@ export class Segmenter {
   async #prepare(image: ImageInput, options: PrepareOptions): Promise<PreparedImage> {
     const { signal } = options;
     const timings: StageTimings = {};
-    const time = stageTimer(timings);
+    const timer = stageTimer(timings);
+    // The VLM's mapped weights (gigabytes for a 7B decoder on the CPU) are read into the page cache
+    // while DINOv2 runs, after SAM (whose own weights are being read before that), so that the
+    // prefix does not wait on the disk page by page where the earlier stages pushed them out.
+    const time: TimeStage = (stage, run) => {
+      if (stage === 'dino') for (const e of this.vlm.engines) void e.prefetch?.();
+      return timer(stage, run);
+    };
     const img = await time('decode', () => loadImage(image, { maxPixels: this.maxPixels, signal }));
     const { release: releaseStages, ...stages } = await this.method.imageStep(img, {
       time,

@@ -113,4 +113,28 @@ describe.runIf(process.platform === 'linux')(`mapped weights handed back to the 
       await Promise.all([kept.dispose(), released.dispose()]);
     }
   });
+
+  it('prefetch reads the mapped weights ahead without mapping them in, and the results stay the same', async () => {
+    const dir = join(work, 'cache-prefetch');
+    const plain = await OnnxEngine.load(file, 'vlm/vision', { cpuCache: false });
+    const want = await run(plain);
+    await plain.prefetch(); // nothing mapped: nothing to do
+    await plain.dispose();
+    await (await OnnxEngine.load(file, 'vlm/vision', { cpuCache: { dir, minBytes: 0 } })).dispose();
+    const engine = await OnnxEngine.load(file, 'vlm/vision', { cpuCache: { dir, minBytes: 0 }, releaseAfterRun: true });
+    try {
+      expect(engine.cpuCache).toBe('hit');
+      const before = engine.weightBytesReleased;
+      await engine.prefetch();
+      // The prefetch did not fault the pages into the process: after the next run, the release
+      // counts what that run read, as it would without the prefetch.
+      expect(await run(engine)).toEqual(want);
+      expect(engine.weightBytesReleased - before).toBeGreaterThanOrEqual(4 * inDim * out * 0.9);
+      await engine.prefetch();
+      expect(await run(engine)).toEqual(want);
+    } finally {
+      await engine.dispose();
+    }
+    await engine.prefetch(); // disposed: nothing to do
+  });
 });

@@ -21,6 +21,7 @@ import { native } from '../native.js';
 
 interface NativePages {
   releaseFilePages(prefix: string): { bytes: number; mappings: number; skipped: number };
+  prefetchFilePages(prefix: string): Promise<number>;
   trimHeap(): boolean;
 }
 
@@ -221,6 +222,20 @@ export class OnnxEngine implements Engine {
       out[name] = new HostValue(name, { dtype: t.type as DType, dims: [...t.dims], data: t.data as Float32Array });
     }
     return out;
+  }
+
+  /**
+   * The mapped weights read into the page cache ahead of the next run (native prefetchFilePages:
+   * readahead on a worker thread; the resident set does not grow). Without mapped weights, or
+   * without the native binary, nothing happens: it only saves waiting on the disk later.
+   */
+  async prefetch(): Promise<void> {
+    if (!this.weightsDir || this.disposed) return;
+    try {
+      await (native() as unknown as NativePages).prefetchFilePages(`${this.weightsDir}/`);
+    } catch {
+      // a hint, not a requirement
+    }
   }
 
   /** Mapped weights' pages back to the page cache; with releaseAfterRun, malloc's free memory too. */

@@ -69,6 +69,12 @@ export interface Engine {
    * no preference (a GPU engine takes what its profile allows).
    */
   readonly preferredBatch?: number;
+  /**
+   * Starts reading the engine's mapped weights into memory ahead of its next run, in the
+   * background (the CPU model cache's pages, which earlier stages may have pushed out of the page
+   * cache); resolves when the reads are queued. Only engines with mapped weights have it.
+   */
+  prefetch?(): Promise<void>;
   run(feeds: Readonly<Record<string, EngineInput>>, options?: RunOptions): Promise<Record<string, EngineValue>>;
   /** Device memory for `RunOptions.into`; only engines that keep values on the device have it. */
   allocate?(bytes: number): DeviceBuffer;

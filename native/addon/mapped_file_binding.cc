@@ -10,6 +10,7 @@
 
 #include "errors.h"
 #include "hrseg/mapped_file.h"
+#include "async_work.h"
 #include "hrseg/resident_pages.h"
 #include "tensor_bridge.h"
 
@@ -106,6 +107,21 @@ Napi::Value release_file_pages_js(const Napi::CallbackInfo& info) {
 
 Napi::Value trim_heap_js(const Napi::CallbackInfo& info) { return Napi::Boolean::New(info.Env(), trim_heap()); }
 
+// prefetchFilePages(prefix): asks the kernel to read the pages behind this process's private file
+// mappings under `prefix` into the page cache (hrseg/resident_pages.h), on a worker thread, since
+// queueing gigabytes of reads can take a while; a Promise of the bytes advised.
+Napi::Value prefetch_file_pages_js(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw_error(env, "INVALID_ARGUMENT", "prefetchFilePages: prefix must be a string");
+  const std::string prefix = info[0].As<Napi::String>().Utf8Value();
+  if (prefix.size() < 2 || prefix[0] != '/')
+    throw_error(env, "INVALID_ARGUMENT", "prefetchFilePages: prefix must be an absolute folder, got '" + prefix + "'");
+  auto bytes = std::make_shared<uint64_t>(0);
+  return PromiseWorker::Start(
+      env, [prefix, bytes] { *bytes = prefetch_file_pages(prefix); },
+      [bytes](Napi::Env e) { return Napi::Number::New(e, static_cast<double>(*bytes)); });
+}
+
 }  // namespace
 
 void register_mapped_file(Napi::Env env, Napi::Object exports) {
@@ -114,6 +130,7 @@ void register_mapped_file(Napi::Env env, Napi::Object exports) {
   exports.Set("mapRelease", Napi::Function::New(env, map_release, "mapRelease"));
   exports.Set("releaseFilePages", Napi::Function::New(env, release_file_pages_js, "releaseFilePages"));
   exports.Set("trimHeap", Napi::Function::New(env, trim_heap_js, "trimHeap"));
+  exports.Set("prefetchFilePages", Napi::Function::New(env, prefetch_file_pages_js, "prefetchFilePages"));
 }
 
 }  // namespace hrseg::addon

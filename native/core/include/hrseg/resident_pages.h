@@ -24,6 +24,15 @@ struct ReleasedPages {
 // these mappings meanwhile. Linux only; elsewhere it releases nothing. Never throws.
 ReleasedPages release_file_pages(const std::string& path_prefix) noexcept;
 
+// Asks the kernel to read the pages behind this process's private file mappings under
+// `path_prefix` into the page cache ahead of use (madvise MADV_WILLNEED: readahead, without
+// mapping them into the process, so the resident set does not grow). Meant for weights that a
+// later stage will read, whose pages the stages before it may have pushed out of the page cache:
+// the next run then faults them in from memory rather than waiting on the disk page by page.
+// May block while the reads are queued (call it off the main thread). Returns the bytes advised.
+// Linux only; elsewhere it does nothing. Never throws.
+uint64_t prefetch_file_pages(const std::string& path_prefix) noexcept;
+
 // Returns the free memory inside malloc's heap to the system (glibc's malloc_trim(0)). Blocks
 // below glibc's mmap threshold (which grows to 32 MiB as large blocks are freed) are carved from
 // the heap, and their pages stay in the resident set after free() unless they sit at its top: an
