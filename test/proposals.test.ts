@@ -37,7 +37,9 @@ function sameMask(a: Uint8Array, b: Uint8Array): number {
 async function expectRegions(scene: SyntheticScene, pointsPerBatch: number) {
   const image = await loadImage({ data: scene.rgb, width: scene.width, height: scene.height, channels: 3 });
   const progress: number[] = [];
+  const t0 = performance.now();
   const p = await generateProposals(image, { encoder, decoder }, { config: { pointsPerBatch }, onProgress: (d) => progress.push(d) });
+  const elapsed = performance.now() - t0;
   const { width: W, height: H } = scene;
   const K = scene.regions.length;
   expect(p.masks.dims).toEqual([K, H, W]);
@@ -56,6 +58,12 @@ async function expectRegions(scene: SyntheticScene, pointsPerBatch: number) {
   expect(p.counts.passedIou).toBe(2048);
   expect(p.counts.passedStability).toBe(1024);
   expect(p.counts.afterNms).toBe(K);
+  // Where the time went: every part ran, and together they are within the call.
+  const t = p.timings!;
+  expect(t.encoder).toBeGreaterThan(0);
+  expect(t.decoder).toBeGreaterThan(0);
+  expect(t.postProcessing).toBeGreaterThan(0);
+  expect(t.encoder + t.decoder + t.postProcessing).toBeLessThanOrEqual(elapsed);
 }
 
 describe('SAM automatic mask generator on the tiny SAM', () => {

@@ -36,6 +36,11 @@ export interface Proposals {
   source: Tensor<'int32'>;
   /** How many masks each stage let through. */
   counts: { evaluated: number; passedIou: number; passedStability: number; afterNms: number };
+  /**
+   * Where the time went, in ms (set by generateProposals): SAM's image encoder, its decoder over
+   * every prompt, and the post-processing (stability, boxes, NMS, the kept masks).
+   */
+  timings?: { encoder: number; decoder: number; postProcessing: number };
 }
 
 /** No proposals (the lisa preset's): every tensor with K = 0, masks [0, height, width]. */
@@ -124,7 +129,9 @@ export async function generateProposals(image: RgbImage, engines: { encoder: Eng
   const config = resolveMaskGeneratorConfig(options.config);
   const { signal } = options;
   const view = await squareView(image, SAM_VIEW, { signal });
+  const t0 = performance.now();
   const encoded = await engines.encoder.run({ image: view.tensor }, { signal });
+  const timings = { encoder: performance.now() - t0, decoder: 0, postProcessing: 0 };
   const embeddings = encoded.image_embeddings;
   if (!embeddings) throw new HrsegError('MODEL_FILE', `${engines.encoder.file}: no output 'image_embeddings'`);
 
@@ -139,6 +146,7 @@ export async function generateProposals(image: RgbImage, engines: { encoder: Eng
   for (let start = 0; start < total; start += step) {
     if (signal?.aborted) throw abortError(signal);
     const b = Math.min(step, total - start);
+    const tDecoder = performance.now();
     const out = await engines.decoder.run(
       {
         image_embeddings: embeddings,
@@ -153,6 +161,8 @@ export async function generateProposals(image: RgbImage, engines: { encoder: Eng
       ? (out.low_res_masks.deviceTensor as { dtype: string; dims: readonly number[]; device: unknown })
       : ((await out.low_res_masks.host()) as Tensor<'float32'>);
     const iou = (await out.iou_predictions.host()) as Tensor<'float32'>;
+    const tPost = performance.now();
+    timings.decoder += tPost - tDecoder;
     post ??= new MaskPostProcessor(config, { low: out.low_res_masks.dims[2], frame: SAM_VIEW.size, height, width }, { device: options.device });
     try {
       await post.addBatch(logits, iou, tensor('float32', [b, 2], grid.subarray(start * 2, (start + b) * 2)), signal);
@@ -160,9 +170,13 @@ export async function generateProposals(image: RgbImage, engines: { encoder: Eng
       // A batch's device outputs are done with: free them now, not when the collector gets to them.
       for (const v of Object.values(out)) v.release?.();
     }
+    timings.postProcessing += performance.now() - tPost;
     options.onProgress?.(start + b, total);
   }
   if (!post) throw new HrsegError('INTERNAL', 'no prompts');
   encoded.image_embeddings?.release?.();
-  return post.finish(signal);
+  const tFinish = performance.now();
+  const proposals = await post.finish(signal);
+  timings.postProcessing += performance.now() - tFinish;
+  return Object.assign(proposals, { timings });
 }

@@ -19,16 +19,24 @@ export function samEncoderFlops(D: number, depth: number, globals: number): numb
   return f + 2 * G * G * D * 256 + 2 * G * G * 256 * 256 * 9;
 }
 
-/** SAM decoder FLOPs for B prompts (main terms: the image-side projections, upscaling, masks). */
+/**
+ * SAM decoder FLOPs for B prompts as hrseg's graph executes them (main terms): the first layer's
+ * image-side projections once; per prompt, the cross-attentions between the image rows and the
+ * heads × tokens matrices (8 × 7 for a point prompt: lib/convert/sam-decoder.ts moves the
+ * projections to the tokens' side), the upscaling and the masks.
+ */
 export function samDecoderFlops(B: number): number {
   const HW = 4096,
     C = 256,
-    I = 128;
-  const perLayer = 2 * B * HW * C * I * 2 + 2 * B * HW * C * I + 2 * B * HW * I * C; // token→image k, v; image→token q, out
-  const final = 2 * B * HW * C * I * 2;
+    I = 128,
+    HT = 8 * 7;
+  const shared = 2 * HW * C * I * 3; // layer 0: token→image k, v; image→token q
+  const layer0 = 2 * B * HW * HT * C; // image→token: probabilities × (values·Wo)
+  const layer1 = 2 * 2 * B * HT * C * HW + 2 * 2 * B * HW * C * HT; // token→image, image→token
+  const final = 2 * 2 * B * HT * C * HW;
   const up = 2 * B * HW * C * 64 * 4 + 2 * B * 4 * HW * 64 * 32 * 4;
   const masks = 2 * B * 4 * 32 * 16 * HW;
-  return 2 * perLayer + final + up + masks;
+  return shared + layer0 + layer1 + final + up + masks;
 }
 
 /** DINOv2 FLOPs for V views of T tokens (D wide, depth blocks, MLP 4×). */

@@ -35,11 +35,13 @@ import { photo } from './photo.js';
 import { clipL14Flops, dinoFlops, llama7bFlops, samDecoderFlops, samEncoderFlops } from './flops.js';
 
 /**
- * Samples /proc/self/status's RssAnon and RssFile (GiB) every 50 ms from a worker thread: ONNX
- * Runtime's run() holds the main thread, so a timer there would only see the memory between runs.
- * Each sample is [epoch ms, anon, file]; stop() ends it and returns them all.
+ * Samples /proc/self/status's RssAnon and RssFile (GiB) and /proc/self/stat's count of major page
+ * faults (pages read from the disk) every 50 ms from a worker thread: ONNX Runtime's run() holds
+ * the main thread, so a timer there would only see the memory between runs. Each sample is
+ * [epoch ms, anon, file, major faults]; stop() ends it and returns them all.
  */
-function memorySampler(): { stop(): Promise<[number, number, number][]> } {
+type Sample = [number, number, number, number];
+function memorySampler(): { stop(): Promise<Sample[]> } {
   const worker = new Worker(
     `const { parentPort } = require('node:worker_threads');
      const { readFileSync } = require('node:fs');
@@ -47,18 +49,20 @@ function memorySampler(): { stop(): Promise<[number, number, number][]> } {
      const kib = (text, key) => Number(new RegExp('^' + key + ':\\\\s+(\\\\d+) kB', 'm').exec(text)?.[1] ?? NaN) / 2 ** 20;
      const tick = () => {
        const text = readFileSync('/proc/self/status', 'utf8');
-       samples.push([performance.timeOrigin + performance.now(), kib(text, 'RssAnon'), kib(text, 'RssFile')]);
+       const stat = readFileSync('/proc/self/stat', 'utf8');
+       const majflt = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[9]);
+       samples.push([performance.timeOrigin + performance.now(), kib(text, 'RssAnon'), kib(text, 'RssFile'), majflt]);
      };
      const timer = setInterval(tick, 50);
      parentPort.once('message', () => { clearInterval(timer); tick(); parentPort.postMessage(samples); });`,
     { eval: true },
   );
-  let stopped: Promise<[number, number, number][]> | undefined;
+  let stopped: Promise<Sample[]> | undefined;
   return {
     stop() {
       stopped ??= (async () => {
         worker.postMessage('stop');
-        const [samples] = (await once(worker, 'message')) as [[number, number, number][]];
+        const [samples] = (await once(worker, 'message')) as [Sample[]];
         await worker.terminate();
         return samples;
       })();
@@ -125,14 +129,20 @@ async function measure(model: string, imageFile?: string): Promise<void> {
     let at = tPrepare;
     for (const [k, ms] of Object.entries(prepared.timings)) windows.push([k, at, (at += ms)]);
     windows.push(['forced', tForced, tGenerate], ['generate', tGenerate, tSel], ['selection', tSel, tEnd]);
-    const memory: Record<string, { anon: number; rss: number }> = {};
-    for (const [k, from, to] of windows)
-      for (const [t, anon, file] of samples)
+    const memory: Record<string, { anon: number; rss: number; majorFaults: number }> = {};
+    for (const [k, from, to] of windows) {
+      let first: number | undefined,
+        last = 0;
+      for (const [t, anon, file, majflt] of samples)
         if (t >= from && t <= to + 50) {
-          const m = (memory[k] ??= { anon: 0, rss: 0 });
+          const m = (memory[k] ??= { anon: 0, rss: 0, majorFaults: 0 });
           m.anon = Math.max(m.anon, anon);
           m.rss = Math.max(m.rss, anon + file);
+          first ??= majflt;
+          last = majflt;
         }
+      if (memory[k] && first !== undefined) memory[k].majorFaults = last - first;
+    }
     console.log(
       JSON.stringify({
         load,
@@ -144,6 +154,7 @@ async function measure(model: string, imageFile?: string): Promise<void> {
         generated: timings.reasoning,
         selection,
         proposalCount: prepared.proposals.masks.dims[0],
+        proposalTimings: prepared.proposals.timings,
         rssLoaded,
         rssPrepared,
         rssPeak: rss(),
@@ -204,9 +215,12 @@ async function main(): Promise<void> {
   });
   const line = r.stdout.trim().split('\n').pop() ?? '';
   if (r.status !== 0 || !line.startsWith('{')) throw new Error(`the measuring process failed (exit ${r.status}${r.signal ? `, ${r.signal}` : ''})`);
-  const { memory, ...m } = JSON.parse(line) as Record<string, number> & { memory: Record<string, { anon: number; rss: number }> };
+  const { memory, proposalTimings, ...m } = JSON.parse(line) as Record<string, number> & {
+    memory: Record<string, { anon: number; rss: number; majorFaults: number }>;
+    proposalTimings?: { encoder: number; decoder: number; postProcessing: number };
+  };
   // Sampled every 100 ms: a stage shorter than that may show its neighbour's memory.
-  const mem = (k: string) => (memory[k] ? `${memory[k].anon.toFixed(1)} / ${memory[k].rss.toFixed(1)}` : '');
+  const mem = (k: string) => (memory[k] ? `${memory[k].anon.toFixed(1)} / ${memory[k].rss.toFixed(1)}; ${memory[k].majorFaults}` : '');
   const s = (ms: number) => (ms / 1000).toFixed(2);
   const stages = Object.entries(m).filter(
     ([k]) =>
@@ -229,7 +243,7 @@ async function main(): Promise<void> {
   const imageTotal = stages.reduce((a, [, v]) => a + v, 0);
   console.log(`\nLLM-Seg-7B architecture, random weights, LLaMA ${q}, 1024×768, CPU (${m.proposalCount} proposals)\n`);
   console.log(
-    '| stage | seconds | share of one segment() (teacher-forced, as the preset) | ≈ TFLOP (main terms) | share of the peak it runs on | GiB: anonymous / RSS peak in the stage |',
+    '| stage | seconds | share of one segment() (teacher-forced, as the preset) | ≈ TFLOP (main terms) | share of the peak it runs on | GiB: anonymous / RSS peak in the stage; major page faults (pages read from the disk) |',
   );
   console.log('|---|---|---|---|---|---|');
   const total = imageTotal + m.forced + m.selection;
@@ -248,7 +262,19 @@ async function main(): Promise<void> {
     return w ? `${(w[0] / 1e12).toFixed(1)} | ${shareOf(peaks, w[1], w[0] / (ms / 1000))}` : ' | ';
   };
   console.log(`| load (createSegmenter) | ${s(m.load)} | | | | ${mem('load')} |`);
-  for (const [k, v] of stages) console.log(`| ${k} | ${s(v)} | ${((100 * v) / total).toFixed(0)} % | ${share(k, v)} | ${mem(k)} |`);
+  for (const [k, v] of stages) {
+    console.log(`| ${k} | ${s(v)} | ${((100 * v) / total).toFixed(0)} % | ${share(k, v)} | ${mem(k)} |`);
+    // The proposals' parts (the post-processing's share depends on the masks: random weights'
+    // noisy ones are its worst case, every tile evaluated pixel by pixel).
+    const p = proposalTimings;
+    if (k === 'proposals' && p) {
+      const enc = samEncoderFlops(1280, 32, 4),
+        dec = samDecoderFlops(32 * 32);
+      console.log(
+        `| · SAM encoder / decoder (1024 prompts) / post-processing | ${s(p.encoder)} / ${s(p.decoder)} / ${s(p.postProcessing)} | | ${(enc / 1e12).toFixed(1)} / ${(dec / 1e12).toFixed(1)} | ${shareOf(peaks, vision, enc / (p.encoder / 1000))} / ${shareOf(peaks, vision, dec / (p.decoder / 1000))} | |`,
+      );
+    }
+  }
   console.log(`| reasoning, teacher-forced (the llm-seg preset) | ${s(m.forced)} | ${((100 * m.forced) / total).toFixed(0)} % | | | ${mem('forced')} |`);
   console.log(`| reasoning, generate: prefill to the first token | ${s(m.firstToken)} | | | | ${mem('generate')} |`);
   console.log(`| reasoning, generate: each further token | ${s(m.decodeMs)} (${m.tokens} tokens) | | | | |`);
