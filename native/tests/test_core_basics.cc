@@ -210,8 +210,26 @@ TEST("file pages are read ahead into the page cache, not into the resident set")
     unlink(path.c_str());
     rmdir(dir);
   };
+  auto resident_kib = [&] {
+    std::ifstream smaps("/proc/self/smaps");
+    const std::string all((std::istreambuf_iterator<char>(smaps)), std::istreambuf_iterator<char>());
+    const size_t at = all.find(path), rss = all.find("Rss:", at);
+    return at == std::string::npos || rss == std::string::npos ? 0ull
+                                                               : std::strtoull(all.c_str() + rss + 4, nullptr, 10);
+  };
+  {
+    // Under qemu-user (the arm64 tests) /proc/self/smaps is the emulator's imitation (0 kB
+    // resident for every mapping) and madvise's advice is not passed on: nothing to check.
+    const volatile unsigned char* v = static_cast<unsigned char*>(p);
+    CHECK(v[0] == 7);
+    if (resident_kib() == 0) {
+      cleanup();
+      SKIP("/proc/self/smaps shows no resident pages for a mapping just read (an emulator's /proc)");
+    }
+    CHECK(madvise(p, size, MADV_DONTNEED) == 0);  // out of the process again
+  }
   // Out of the page cache (written back by fsync, so droppable); a file system that keeps it
-  // (tmpfs, or an emulator's mincore) cannot show the readahead.
+  // (tmpfs) cannot show the readahead.
   posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED);
   if (cached() > pages / 2) {
     cleanup();
@@ -222,14 +240,7 @@ TEST("file pages are read ahead into the page cache, not into the resident set")
   size_t now = 0;
   for (int i = 0; i < 200 && (now = cached()) < pages; ++i) usleep(10000);  // the reads complete
   CHECK_EQ(now, pages);
-  {
-    // In the page cache, not in this process: the mapping still holds no resident page.
-    std::ifstream smaps("/proc/self/smaps");
-    const std::string all((std::istreambuf_iterator<char>(smaps)), std::istreambuf_iterator<char>());
-    const size_t at = all.find(path), rss = all.find("Rss:", at);
-    CHECK(at != std::string::npos && rss != std::string::npos);
-    CHECK_EQ(std::strtoull(all.c_str() + rss + 4, nullptr, 10), 0ull);
-  }
+  CHECK_EQ(resident_kib(), 0ull);  // in the page cache, not in this process
   CHECK(static_cast<unsigned char*>(p)[size - 1] == 7);
   cleanup();
 #endif
