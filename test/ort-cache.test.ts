@@ -11,6 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 
 import { quantizedWeight } from '../lib/convert/quantize.js';
 import { OnnxEngine } from '../lib/engines/onnx-runtime.js';
+import { native } from '../lib/native.js';
 import { GraphBuilder } from '../lib/onnx/graph.js';
 import { tensor } from '../lib/tensor.js';
 import { freshSeed, makeRng, uniform } from './helpers/random.js';
@@ -136,5 +137,13 @@ describe.runIf(process.platform === 'linux')(`mapped weights handed back to the 
       await engine.dispose();
     }
     await engine.prefetch(); // disposed: nothing to do
+  });
+
+  it('the native calls take only an absolute folder (an empty or relative prefix would match mappings not theirs)', async () => {
+    const api = native() as unknown as { releaseFilePages(p: unknown): unknown; prefetchFilePages(p: unknown): Promise<number> };
+    for (const bad of ['', '/', 'relative/dir', 42])
+      for (const call of [() => api.releaseFilePages(bad), () => api.prefetchFilePages(bad)])
+        expect(call, String(bad)).toThrow(expect.objectContaining({ hrsegCode: 'INVALID_ARGUMENT' }) as Error);
+    expect(await api.prefetchFilePages(`${work}/nothing-mapped/`)).toBe(0);
   });
 });

@@ -89,14 +89,22 @@ Napi::Value map_release(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// The folder argument of releaseFilePages and prefetchFilePages: an absolute path (an empty or
+// relative prefix would match other mappings than the caller's).
+std::string folder_prefix(const Napi::CallbackInfo& info, const char* fn) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsString()) throw_error(env, "INVALID_ARGUMENT", std::string(fn) + ": prefix must be a string");
+  std::string prefix = info[0].As<Napi::String>().Utf8Value();
+  if (prefix.size() < 2 || prefix[0] != '/')
+    throw_error(env, "INVALID_ARGUMENT", std::string(fn) + ": prefix must be an absolute folder, got '" + prefix + "'");
+  return prefix;
+}
+
 // releaseFilePages(prefix): the resident pages of this process's private file mappings under
 // `prefix` handed back to the page cache (hrseg/resident_pages.h); { bytes, mappings, skipped }.
 Napi::Value release_file_pages_js(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsString()) throw_error(env, "INVALID_ARGUMENT", "releaseFilePages: prefix must be a string");
-  const std::string prefix = info[0].As<Napi::String>().Utf8Value();
-  if (prefix.size() < 2 || prefix[0] != '/')
-    throw_error(env, "INVALID_ARGUMENT", "releaseFilePages: prefix must be an absolute folder, got '" + prefix + "'");
+  const std::string prefix = folder_prefix(info, "releaseFilePages");
   const ReleasedPages r = release_file_pages(prefix);
   Napi::Object o = Napi::Object::New(env);
   o.Set("bytes", static_cast<double>(r.bytes));
@@ -112,10 +120,7 @@ Napi::Value trim_heap_js(const Napi::CallbackInfo& info) { return Napi::Boolean:
 // queueing gigabytes of reads can take a while; a Promise of the bytes advised.
 Napi::Value prefetch_file_pages_js(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsString()) throw_error(env, "INVALID_ARGUMENT", "prefetchFilePages: prefix must be a string");
-  const std::string prefix = info[0].As<Napi::String>().Utf8Value();
-  if (prefix.size() < 2 || prefix[0] != '/')
-    throw_error(env, "INVALID_ARGUMENT", "prefetchFilePages: prefix must be an absolute folder, got '" + prefix + "'");
+  const std::string prefix = folder_prefix(info, "prefetchFilePages");
   auto bytes = std::make_shared<uint64_t>(0);
   return PromiseWorker::Start(
       env, [prefix, bytes] { *bytes = prefetch_file_pages(prefix); },
