@@ -26,10 +26,10 @@ const f32 = (file: string) => {
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 };
 
-async function run(checkpoint: string, size: number, input: Float32Array, shape: number[], interpolateOffset?: boolean) {
+async function run(checkpoint: string, size: number, input: Float32Array, shape: number[], interpolateOffset?: boolean, fusedAttention?: boolean) {
   const ck = openCheckpoint(join(FIX, checkpoint));
   try {
-    const { graph, tokens } = buildDinov2(ck, { viewSize: size, interpolateOffset });
+    const { graph, tokens } = buildDinov2(ck, { viewSize: size, interpolateOffset, fusedAttention });
     const session = await ort.InferenceSession.create(graph.encode(17));
     const out = await session.run({ pixel_values: new ort.Tensor('float32', input, shape) });
     await session.release();
@@ -54,6 +54,13 @@ describe(`DINOv2 graphs equal facebookresearch/dinov2@${meta.commit.slice(0, 8)}
       expect(relError(got, f32(c.output))).toBeLessThan(1e-4);
     });
   }
+
+  for (const c of meta.cases)
+    it(`${c.model} at ${c.size}² with ONNX Runtime's fused attention (--quantize-vision's CPU-only graphs)`, async () => {
+      const got = await run(`${c.model}.pth`, c.size, f32(c.input), c.inputShape, undefined, true);
+      const err = relError(got, f32(c.output));
+      expect(err, `relative error ${err}`).toBeLessThan(1e-4);
+    });
 
   it('equals an independent float64 reference on fresh random images (56² and a resampled 70²)', async () => {
     const seed = freshSeed();

@@ -158,7 +158,12 @@ export async function convert(options: ConvertOptions): Promise<ConvertResult> {
       const ck = open(dinoSource);
       try {
         say({ step: `building DINOv2 for ${size}² views from ${dinoSource}` });
-        const d = buildDinov2(ck, { viewSize: size, ...(options.dinoTable === 'transformers' ? { tableMode: 'size' as const } : {}) });
+        const d = buildDinov2(ck, {
+          viewSize: size,
+          ...(options.dinoTable === 'transformers' ? { tableMode: 'size' as const } : {}),
+          // --quantize-vision's graphs are ONNX Runtime's alone already (contrib ops).
+          fusedAttention: options.quantizeVision !== undefined,
+        });
         const { naming, prefix: _p, ...arch } = d.arch;
         await write('dinoEncoder', 'dino/encoder.onnx', d.graph, dinoSource, { ...arch, keys: naming, viewSize: size });
         dino = { size, grid: size / d.arch.patch, dim: d.arch.dim };
