@@ -184,7 +184,8 @@ export function buildDinov2(ck: Checkpoint, options: DinoOptions = {}): { graph:
     const rest = g.op('Slice', [h, g.int64('s1b', [1]), g.int64('send', [1 + n * n]), g.int64('ax1b', [1])]);
     h = g.op('Concat', [first, reg, rest], { axis: 1 });
   }
-  const scale = g.float('attn_scale', [], [1 / Math.sqrt(hd)]);
+  // Only the chunked attention reads it (ONNX Runtime warns at load about an initializer nothing reads).
+  const scale = options.fusedAttention ? '' : g.float('attn_scale', [], [1 / Math.sqrt(hd)]);
   for (let i = 0; i < a.depth; i++) {
     const b = blockTensors(ck, a, i);
     const p = `blocks.${i}`;
