@@ -97,20 +97,25 @@ export function buildSamDecoder(ck: Checkpoint, options: SamDecoderOptions = {})
   let keysT = g.op('Add', [imgFlat, f32Init(g, 'pe.no_mask', noMask, [1, 1, C])]);
   const keyPe = g.tensor('pe.dense', 'float', [1, HW, C], () => new Uint8Array(densePe(F.float32(), C / 2, G).buffer));
 
+  // A Linear of the mask decoder: x·Wᵀ + b, W [out, in] checked against the widths given.
+  const proj = (name: string, n: string, x: string, out: number, inDim: number) =>
+    addBias(
+      g,
+      g.op('MatMul', [x, linearT(g, `${name}.${n}.T`, md(`${name}.${n}.weight`), out, inDim)]),
+      f32Init(g, `${name}.${n}.bias`, md(`${name}.${n}.bias`), [out]),
+    );
+  const width = (name: string) => md(`${name}.q_proj.weight`).shape[0]; // an attention's inner width I
   const attention = (name: string, q: string, k: string, v: string) => {
-    const p = (n: string) => md(`${name}.${n}`);
-    const I = p('q_proj.weight').shape[0],
+    const I = width(name),
       hd = I / heads;
-    const lin = (x: string, n: string, out: number, inDim: number) =>
-      addBias(g, g.op('MatMul', [x, linearT(g, `${name}.${n}.T`, p(`${n}.weight`), out, inDim)]), f32Init(g, `${name}.${n}.bias`, p(`${n}.bias`), [out]));
     const split = (x: string) => g.op('Transpose', [g.op('Reshape', [x, g.int64(g.tmp('heads'), [0, 0, heads, hd])])], { perm: [0, 2, 1, 3] });
-    const qh = split(lin(q, 'q_proj', I, C)),
-      kh = split(lin(k, 'k_proj', I, C)),
-      vh = split(lin(v, 'v_proj', I, C));
+    const qh = split(proj(name, 'q_proj', q, I, C)),
+      kh = split(proj(name, 'k_proj', k, I, C)),
+      vh = split(proj(name, 'v_proj', v, I, C));
     const scores = g.op('Div', [g.op('MatMul', [qh, g.op('Transpose', [kh], { perm: [0, 1, 3, 2] })]), g.float(g.tmp('sqrt_hd'), [], [Math.sqrt(hd)])]);
     const ctx = g.op('MatMul', [g.op('Softmax', [scores], { axis: -1 }), vh]);
     const merged = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), g.int64(g.tmp('merge'), [0, 0, I])]);
-    return lin(merged, 'out_proj', C, I);
+    return proj(name, 'out_proj', merged, C, I);
   };
   const norm = (x: string, name: string) => layerNorm(g, x, name, md(`${name}.weight`), md(`${name}.bias`), C, 1e-5);
 
@@ -122,14 +127,6 @@ export function buildSamDecoder(ck: Checkpoint, options: SamDecoderOptions = {})
   // and its largest transposes, per prompt). Same sums in another order.
   const headsOf = (x: string) => g.op('Transpose', [g.op('Reshape', [x, g.int64(g.tmp('heads'), [0, 0, heads, -1])])], { perm: [0, 2, 1, 3] }); // [B, h, T, hd]
   const flatHeads = (x: string) => g.op('Reshape', [x, g.int64(g.tmp('flat'), [0, -1, C])]); // [B, h, T, C] → [B, h·T, C]
-  const proj = (name: string, n: string, x: string) => {
-    const w = md(`${name}.${n}.weight`);
-    return addBias(
-      g,
-      g.op('MatMul', [x, linearT(g, `${name}.${n}.T`, w, w.shape[0], w.shape[1])]),
-      f32Init(g, `${name}.${n}.bias`, md(`${name}.${n}.bias`), [w.shape[0]]),
-    );
-  };
   const headWeights = (name: string, n: string) => {
     const w = md(`${name}.${n}.weight`);
     return f32Init(g, `${name}.${n}.heads`, w, [heads, w.shape[0] / heads, C]); // [h, hd, C]: W's rows by head
@@ -137,44 +134,44 @@ export function buildSamDecoder(ck: Checkpoint, options: SamDecoderOptions = {})
   const scales = new Map<string, string>();
   const invSqrt = (name: string) => {
     let s = scales.get(name);
-    if (!s) scales.set(name, (s = g.float(`${name}.inv_sqrt_hd`, [], [1 / Math.sqrt(md(`${name}.q_proj.weight`).shape[0] / heads)])));
+    if (!s) scales.set(name, (s = g.float(`${name}.inv_sqrt_hd`, [], [1 / Math.sqrt(width(name) / heads)])));
     return s;
   };
   // Tokens attending to per-prompt image rows: k, v [B, HW, C]. k_proj's bias adds the same
   // amount to a query's every score, which the softmax ignores, so it drops out.
   const tokenToImage = (name: string, q: string, k: string, v: string) => {
-    const I = md(`${name}.q_proj.weight`).shape[0];
-    const a = g.op('Mul', [flatHeads(g.op('MatMul', [headsOf(proj(name, 'q_proj', q)), headWeights(name, 'k_proj')])), invSqrt(name)]); // [B, h·T, C]
+    const I = width(name);
+    const a = g.op('Mul', [flatHeads(g.op('MatMul', [headsOf(proj(name, 'q_proj', q, I, C)), headWeights(name, 'k_proj')])), invSqrt(name)]); // [B, h·T, C]
     const probs = g.op('Softmax', [g.op('MatMul', [a, g.op('Transpose', [k], { perm: [0, 2, 1] })])], { axis: -1 }); // [B, h·T, HW]
     const r = g.op('Reshape', [g.op('MatMul', [probs, v]), g.int64(g.tmp('byhead'), [0, heads, -1, C])]); // [B, h, T, C]
     const wvT = g.op('Transpose', [headWeights(name, 'v_proj')], { perm: [0, 2, 1] }); // [h, C, hd]
     const bv = f32Init(g, `${name}.v_proj.bias.heads`, md(`${name}.v_proj.bias`), [heads, 1, I / heads]);
     const ctx = g.op('Add', [g.op('MatMul', [r, wvT]), bv]); // [B, h, T, hd]
     const merged = g.op('Reshape', [g.op('Transpose', [ctx], { perm: [0, 2, 1, 3] }), g.int64(g.tmp('merge'), [0, 0, I])]);
-    return proj(name, 'out_proj', merged);
+    return proj(name, 'out_proj', merged, C, I);
   };
   // Image rows attending to the tokens: q [1 or B, HW, C]; k, v [B, T, C]. The output projection
   // goes to the values' side (N_h = v_h·Wo_hᵀ, [h·T, C]). With per-prompt rows the query
   // projection goes to the keys' side too; with the shared rows of the first layer it is made once.
   const imageToToken = (name: string, q: string, k: string, v: string, shared: boolean) => {
-    const kh = headsOf(proj(name, 'k_proj', k)); // [B, h, T, hd]
+    const I = width(name);
+    const kh = headsOf(proj(name, 'k_proj', k, I, C)); // [B, h, T, hd]
     let probs: string;
     if (shared) {
-      const qh = headsOf(proj(name, 'q_proj', q)); // [1, h, HW, hd], once
+      const qh = headsOf(proj(name, 'q_proj', q, I, C)); // [1, h, HW, hd], once
       const scores = g.op('Mul', [g.op('MatMul', [qh, g.op('Transpose', [kh], { perm: [0, 1, 3, 2] })]), invSqrt(name)]); // [B, h, HW, T]
       const p = g.op('Transpose', [g.op('Softmax', [scores], { axis: -1 })], { perm: [0, 2, 1, 3] }); // [B, HW, h, T]
       probs = g.op('Reshape', [p, g.int64(g.tmp('flatp'), [0, 0, -1])]);
     } else {
       const mT = g.op('Mul', [flatHeads(g.op('MatMul', [kh, headWeights(name, 'q_proj')])), invSqrt(name)]); // [B, h·T, C]
-      const bq = f32Init(g, `${name}.q_proj.bias.heads`, md(`${name}.q_proj.bias`), [heads, md(`${name}.q_proj.bias`).shape[0] / heads, 1]);
+      const bq = f32Init(g, `${name}.q_proj.bias.heads`, md(`${name}.q_proj.bias`), [heads, I / heads, 1]);
       const c = g.op('Mul', [g.op('Reshape', [g.op('MatMul', [kh, bq]), g.int64(g.tmp('row'), [0, 1, -1])]), invSqrt(name)]); // [B, 1, h·T]
       const scores = g.op('Add', [g.op('MatMul', [q, g.op('Transpose', [mT], { perm: [0, 2, 1] })]), c]); // [B, HW, h·T]
       const p = g.op('Softmax', [g.op('Reshape', [scores, g.int64(g.tmp('byhead'), [0, 0, heads, -1])])], { axis: -1 });
       probs = g.op('Reshape', [p, g.int64(g.tmp('flatp'), [0, 0, -1])]); // [B, HW, h·T]
     }
-    const wo = md(`${name}.out_proj.weight`);
-    const woT = g.op('Transpose', [f32Init(g, `${name}.out_proj.heads`, wo, [C, heads, wo.shape[1] / heads])], { perm: [1, 2, 0] }); // [h, hd, C]
-    const n = flatHeads(g.op('MatMul', [headsOf(proj(name, 'v_proj', v)), woT])); // [B, h·T, C]
+    const woT = g.op('Transpose', [f32Init(g, `${name}.out_proj.heads`, md(`${name}.out_proj.weight`), [C, heads, I / heads])], { perm: [1, 2, 0] }); // [h, hd, C]
+    const n = flatHeads(g.op('MatMul', [headsOf(proj(name, 'v_proj', v, I, C)), woT])); // [B, h·T, C]
     return g.op('Add', [g.op('MatMul', [probs, n]), f32Init(g, `${name}.out_proj.bias`, md(`${name}.out_proj.bias`), [C])]);
   };
 

@@ -2,6 +2,7 @@
  * Components run by ONNX Runtime from the package's ONNX files: on the CPU, or through ONNX
  * Runtime's CUDA execution provider (which falls back to the CPU per component and says why).
  */
+import type { Quantization } from '../../convert/types.js';
 import type { ModelPackage } from '../../package/manifest.js';
 import { componentEntry } from '../../package/components.js';
 import type { Component } from '../contracts.js';
@@ -42,8 +43,7 @@ export function onnxSource(pkg: ModelPackage, device: 'cpu' | 'cuda'): EngineSou
  * within 7 bits (quantize-vision.ts) and run anywhere.
  */
 function refuseFullRangeInt8(pkg: ModelPackage, component: Component, file: string): void {
-  const q = (pkg.manifest.components as Record<string, { quantization?: { activations?: string; weightBits?: number } } | undefined> | undefined)?.[file]
-    ?.quantization;
+  const q = pkg.manifest.components?.[file]?.quantization as Quantization | undefined; // as build-engines reads it
   if (!q?.activations || q.weightBits === 7 || process.arch !== 'x64') return;
   const features = runtimeInfo().cpuFeatures;
   if (/avx512-vnni|amx-int8/.test(features)) return;
